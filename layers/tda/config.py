@@ -1,0 +1,34 @@
+"""Settings read once from the environment (names as in the seed PRD)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_sync_records: int
+    max_records: int
+    default_batch_size: int
+    coherence_threshold: float
+    tda_home: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            max_sync_records=_int_env("MAX_SYNC_RECORDS", 1000),
+            max_records=_int_env("MAX_RECORDS", 1_000_000),
+            default_batch_size=_int_env("DEFAULT_BATCH_SIZE", 50),
+            coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
+            tda_home=Path(os.environ.get("TDA_HOME", "~/.tda")).expanduser(),
+        )
+
+
+settings = Settings.from_env()

@@ -1,0 +1,32 @@
+"""Errors of the core library. Each adapter maps them to its transport (gRPC, HTTP, CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldIssue:
+    """One problem with one field of a request: ``field`` is a dotted path such as ``count``."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class InvalidRequestError(ValueError):
+    """The request cannot be served as asked; nothing was generated."""
+
+    def __init__(self, issues: list[FieldIssue]) -> None:
+        self.issues = issues
+        super().__init__("; ".join(str(issue) for issue in issues))
+
+    @classmethod
+    def single(cls, field: str, message: str) -> InvalidRequestError:
+        return cls([FieldIssue(field, message)])
+
+
+class SchemaDefinitionError(ValueError):
+    """A registered entity data file is malformed (a bug in the shipped data, not user input)."""

@@ -1,0 +1,170 @@
+"""The request/response contract: every field of the seed proto's GenerateRequest/GenerateResponse.
+
+Field names are the proto's (snake_case); proto3 JSON camelCase names are accepted too, so the
+same model reads the seed README's grpcurl bodies and a protobuf ``MessageToJson`` alike.
+Enums accept their proto names in any case (``"JSON"``, ``"json"``) or their numbers.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=False,
+    )
+
+
+class FieldType(str, Enum):
+    """The seed proto's FieldType, numbered as there."""
+
+    STRING = "STRING"
+    INTEGER = "INTEGER"
+    FLOAT = "FLOAT"
+    BOOLEAN = "BOOLEAN"
+    DATE = "DATE"
+    DATETIME = "DATETIME"
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    ADDRESS = "ADDRESS"
+    UUID = "UUID"
+    ENUM = "ENUM"
+    OBJECT = "OBJECT"
+    ARRAY = "ARRAY"
+
+    @property
+    def number(self) -> int:
+        return list(FieldType).index(self)
+
+
+class OutputFormat(str, Enum):
+    """The seed proto's OutputFormat, plus NDJSON (new number 3)."""
+
+    JSON = "JSON"
+    CSV = "CSV"
+    SQL = "SQL"
+    NDJSON = "NDJSON"
+
+
+def _enum_by_name_or_number(enum: type[Enum], value: Any) -> Any:
+    members = list(enum)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and 0 <= value < len(members):
+        return members[value]
+    if isinstance(value, str):
+        return value.strip().upper()
+    return value
+
+
+class FieldDef(_Contract):
+    name: str
+    type: FieldType = FieldType.STRING
+    required: bool = False
+    description: str = ""
+    nested_fields: list[FieldDef] = Field(default_factory=list)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_name(cls, value: Any) -> Any:
+        return _enum_by_name_or_number(FieldType, value)
+
+
+class SchemaDef(_Contract):
+    fields: list[FieldDef] = Field(default_factory=list)
+    predefined_schema: str = ""
+
+
+class FieldConstraint(_Contract):
+    min: float | None = None
+    max: float | None = None
+    enum_values: list[str] = Field(default_factory=list)
+    regex: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    format: str | None = None
+
+
+class Constraints(_Contract):
+    field_constraints: dict[str, FieldConstraint] = Field(default_factory=dict)
+
+
+class Scenario(_Contract):
+    name: str
+    count: int = 0
+    overrides: dict[str, str] = Field(default_factory=dict)
+    description: str = ""
+
+
+class GenerateRequest(_Contract):
+    request_id: str = ""
+    domain: str = ""
+    entity: str = ""
+    # ``schema`` shadows a BaseModel attribute, hence the Python name ``schema_``.
+    schema_: SchemaDef | None = Field(default=None, alias="schema")
+    constraints: Constraints | None = None
+    scenarios: list[Scenario] = Field(default_factory=list)
+    context: str = ""
+    hints: list[str] = Field(default_factory=list)
+    output_format: OutputFormat = OutputFormat.JSON
+    count: int = 0
+    use_cache: bool = False
+    learn_from_history: bool = False
+    defect_triggering: bool = False
+    production_like: bool = False
+    # New in this service (new proto numbers): reproducibility and locale.
+    seed: int | None = None
+    locale: str = "en_US"
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _format_name(cls, value: Any) -> Any:
+        return _enum_by_name_or_number(OutputFormat, value)
+
+
+class CoherenceViolation(_Contract):
+    """One business rule one record breaks."""
+
+    index: int
+    rule: str
+    message: str
+
+
+class GenerationMetadata(_Contract):
+    generation_path: str = "traditional"
+    llm_tokens_used: int = 0
+    generation_time_ms: float = 0.0
+    coherence_score: float = 1.0
+    scenario_counts: dict[str, int] = Field(default_factory=dict)
+    # New in this service: the routing decision, why another path served, reproducibility.
+    routed_path: str = ""
+    routing_reason: str = ""
+    routing_confidence: float = 0.0
+    fallback_reason: str = ""
+    seed: int = 0
+    coherence_violations: list[CoherenceViolation] = Field(default_factory=list)
+    records_validated: int = 0
+
+
+class GenerateResponse(_Contract):
+    request_id: str = ""
+    success: bool = True
+    data: str = ""
+    record_count: int = 0
+    metadata: GenerationMetadata = Field(default_factory=GenerationMetadata)
+    error: str = ""
+
+
+class SchemaInfo(_Contract):
+    name: str
+    domain: str
+    description: str
+    fields: list[str]

@@ -1,0 +1,1 @@
+"""Schemas: the compiled spec, the registry of shipped entities, and how requests extend them."""

@@ -1,0 +1,276 @@
+"""The one entry point every adapter calls: request → checked plan → records → response.
+
+``plan_request`` does every check before anything is generated, so bad input never yields a
+partial result. ``generate`` answers a synchronous request; ``stream_records`` and
+``stream_output`` serve any count batch by batch in bounded memory (CLI, streams, job chunks).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+
+from tda.coherence import CoherenceReport, score_columns
+from tda.config import settings
+from tda.errors import FieldIssue, InvalidRequestError
+from tda.generation.columns import assemble
+from tda.generation.engine import (
+    BatchGenerator,
+    GenerationPlan,
+    Override,
+    ScenarioPlan,
+    unique_capacity,
+)
+from tda.generation.pools import check_locale
+from tda.models import FieldType, GenerateRequest, GenerateResponse, GenerationMetadata, Scenario
+from tda.output import renderer_for
+from tda.routing import GenerationPath, RoutingDecision, route
+from tda.schema.loader import apply_constraints, spec_from_fields
+from tda.schema.registry import get_entity
+from tda.schema.spec import EntitySpec, FieldSpec, item_path
+from tda.validation import validate_records, validate_value
+
+DEFAULT_SCENARIO = "default"
+_TRUE = frozenset({"true", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "0", "no", "n", "off"})
+
+
+class GeneratedInvalidRecordError(RuntimeError):
+    """A generated record broke its schema: a bug in the generator, never returned to callers."""
+
+
+@dataclass
+class RecordBatch:
+    start: int
+    records: list[dict[str, Any]]
+    coherence: CoherenceReport
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def resolve_spec(request: GenerateRequest) -> EntitySpec:
+    schema = request.schema_
+    if schema is not None and schema.fields:
+        spec = spec_from_fields(request.entity or schema.predefined_schema or "record", request.domain, schema.fields)
+    elif schema is not None and schema.predefined_schema:
+        spec = get_entity(schema.predefined_schema, field="schema.predefined_schema")
+    elif request.entity.strip():
+        spec = get_entity(request.entity)
+    else:
+        raise InvalidRequestError.single("entity", "name an entity (e.g. cart) or send schema.fields")
+    if request.constraints is not None and request.constraints.field_constraints:
+        spec = apply_constraints(spec, request.constraints.field_constraints)
+    return spec
+
+
+def plan_request(request: GenerateRequest, max_count: int | None = None) -> GenerationPlan:
+    """Check everything about a request and compile it; raises InvalidRequestError, field by field."""
+    limit = settings.max_records if max_count is None else max_count
+    issues: list[FieldIssue] = []
+    if request.count < 1:
+        issues.append(FieldIssue("count", f"must be at least 1 (got {request.count})"))
+    elif request.count > limit:
+        hint = (
+            "; use GenerateDataStream, a job, or the CLI for more"
+            if limit < settings.max_records
+            else ""
+        )
+        issues.append(FieldIssue("count", f"{request.count} is above the limit of {limit}{hint}"))
+    locale = request.locale
+    try:
+        locale = check_locale(request.locale)
+    except InvalidRequestError as exc:
+        issues.extend(exc.issues)
+    try:
+        spec = resolve_spec(request)
+    except InvalidRequestError as exc:
+        raise InvalidRequestError(issues + exc.issues) from None
+    scenarios = _plan_scenarios(spec, request.scenarios, request.count, issues)
+    for f in spec.fields:
+        if f.unique and f.type is not FieldType.UUID and request.count > unique_capacity(f):
+            issues.append(FieldIssue(f.path, f"unique format {f.format} has only {unique_capacity(f)} distinct values"))
+    if issues:
+        raise InvalidRequestError(issues)
+    seed = request.seed if request.seed is not None else secrets.randbits(62)
+    return GenerationPlan(spec=spec, count=request.count, seed=seed, locale=locale, scenarios=scenarios)
+
+
+def _plan_scenarios(
+    spec: EntitySpec, scenarios: list[Scenario], count: int, issues: list[FieldIssue]
+) -> tuple[ScenarioPlan, ...]:
+    if not scenarios:
+        return (ScenarioPlan(DEFAULT_SCENARIO, max(count, 0)),)
+    planned = []
+    seen: set[str] = set()
+    for i, scenario in enumerate(scenarios):
+        where = f"scenarios[{i}]"
+        name = scenario.name.strip()
+        if not name:
+            issues.append(FieldIssue(f"{where}.name", "must not be empty"))
+        elif name in seen:
+            issues.append(FieldIssue(f"{where}.name", f"duplicate scenario '{name}'"))
+        seen.add(name)
+        if scenario.count < 1:
+            issues.append(FieldIssue(f"{where}.count", f"must be at least 1 (got {scenario.count})"))
+        overrides = tuple(
+            o
+            for key, raw in scenario.overrides.items()
+            if (o := parse_override(spec, key, raw, f"{where}.overrides.{key}", scenario.count, issues)) is not None
+        )
+        planned.append(ScenarioPlan(name or f"scenario_{i}", scenario.count, overrides, scenario.description))
+    total = sum(s.count for s in scenarios)
+    if total != count and count >= 1:
+        issues.append(FieldIssue("scenarios", f"scenario counts add up to {total}, but count is {count}"))
+    return tuple(planned)
+
+
+def parse_override(
+    spec: EntitySpec, path: str, raw: str, where: str, rows: int, issues: list[FieldIssue]
+) -> Override | None:
+    """A scenario override as a typed, checked internal value (cents, epoch seconds...)."""
+    target = spec.find(path) or spec.find(item_path(path))
+    if target is None:
+        issues.append(FieldIssue(where, f"no field '{path}' in {spec.name}"))
+        return None
+    if not target.is_scalar:
+        issues.append(FieldIssue(where, f"'{path}' is an {target.type.value}; override its fields instead (e.g. {path}.<field>)"))
+        return None
+    if target.unique and rows > 1:
+        issues.append(FieldIssue(where, f"'{path}' is unique; one value cannot go to {rows} records"))
+        return None
+    try:
+        value, internal = _typed(target, raw)
+    except ValueError as exc:
+        issues.append(FieldIssue(where, str(exc)))
+        return None
+    problems = validate_value(target, value)
+    if problems:
+        issues.append(FieldIssue(where, f"{raw!r} {problems[0]}"))
+        return None
+    return Override(target.path, internal)
+
+
+def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
+    """(wire value, internal value) of an override string for field ``f``."""
+    text = raw.strip()
+    if text.lower() == "null":
+        return None, None
+    t = f.type
+    if t is FieldType.INTEGER:
+        try:
+            number = int(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not an integer") from None
+        return number, number
+    if t is FieldType.FLOAT:
+        try:
+            real = float(text)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a number") from None
+        if f.is_money:
+            return real, int(round(real * 100)) if abs(real * 100 - round(real * 100)) < 1e-6 else real * 100
+        return real, real
+    if t is FieldType.BOOLEAN:
+        if text.lower() in _TRUE:
+            return True, True
+        if text.lower() in _FALSE:
+            return False, False
+        raise ValueError(f"{raw!r} is not true or false")
+    if t in (FieldType.DATE, FieldType.DATETIME):
+        from tda.validation import parse_temporal
+
+        stamp = parse_temporal(f, text)
+        if stamp is None:
+            raise ValueError(f"{raw!r} is not a {t.value.lower()} ({f.format or 'ISO 8601'})")
+        return text, stamp
+    return raw, raw
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def stream_records(plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None) -> Iterator[RecordBatch]:
+    """Records in engine batches, each with its coherence report; memory bounded by one batch."""
+    names = np.array([s.name for s in plan.scenarios], dtype=object)
+    generator = BatchGenerator(plan)
+    for batch in generator.batches(first_batch, last_batch):
+        n = batch.columns.n
+        meta = {"_index": list(range(batch.start, batch.start + n)), "_scenario": names[batch.labels].tolist()}
+        records = assemble(batch.columns, plan.spec, meta)
+        yield RecordBatch(batch.start, records, score_columns(plan.spec, batch.columns, batch.start))
+
+
+def stream_output(plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None) -> Iterator[bytes]:
+    """The rendered output of a whole plan, chunk by chunk (``reports`` collects coherence)."""
+    renderer = renderer_for(fmt, plan.spec)
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        for batch in stream_records(plan):
+            if reports is not None:
+                reports.append(batch.coherence)
+            yield batch.records
+
+    yield from renderer.stream(batches())
+
+
+def generate(request: GenerateRequest) -> GenerateResponse:
+    """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves."""
+    started = time.perf_counter()
+    decision = route(request)
+    plan = plan_request(request, max_count=settings.max_sync_records)
+    records: list[dict[str, Any]] = []
+    reports = []
+    for batch in stream_records(plan):
+        records.extend(batch.records)
+        reports.append(batch.coherence)
+    validation = validate_records(plan.spec, records)
+    if not validation.valid:
+        raise GeneratedInvalidRecordError(str(validation.issues[0]))
+    coherence = CoherenceReport.merge(reports)
+    data = renderer_for(request.output_format, plan.spec).render(records).decode("utf-8")
+    return GenerateResponse(
+        request_id=request.request_id,
+        success=True,
+        data=data,
+        record_count=len(records),
+        metadata=metadata_for(plan, decision, coherence, started, validated=len(records)),
+    )
+
+
+def metadata_for(
+    plan: GenerationPlan,
+    decision: RoutingDecision,
+    coherence: CoherenceReport,
+    started: float,
+    validated: int = 0,
+) -> GenerationMetadata:
+    served = GenerationPath.TRADITIONAL
+    fallback = (
+        f"the {decision.path.value} path is not available in this build yet; served by traditional generation"
+        if decision.path is not served
+        else ""
+    )
+    return GenerationMetadata(
+        generation_path=served.value,
+        generation_time_ms=round((time.perf_counter() - started) * 1000, 3),
+        coherence_score=round(coherence.score, 6),
+        scenario_counts={s.name: s.count for s in plan.scenarios},
+        routed_path=decision.path.value,
+        routing_reason=decision.reason,
+        routing_confidence=decision.confidence,
+        fallback_reason=fallback,
+        seed=plan.seed,
+        coherence_violations=coherence.violations,
+        records_validated=validated,
+    )
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

@@ -73,7 +73,9 @@ def _report(outcomes: list[RuleOutcome], n: int, first_index: int) -> CoherenceR
     for o in outcomes:
         for i in np.flatnonzero(~o.passed)[: MAX_LISTED_VIOLATIONS - len(listed)].tolist():
             listed.append(
-                CoherenceViolation(index=first_index + i, rule=o.rule.name, message=o.rule.message or o.rule.expr)
+                CoherenceViolation(
+                    index=first_index + i, rule=o.rule.name, message=o.rule.message or o.rule.expr
+                )
             )
     return CoherenceReport(
         score=float(record_scores.mean()),
@@ -94,7 +96,9 @@ def records_to_columns(spec: EntitySpec, records: Sequence[dict[str, Any]]) -> C
     return batch
 
 
-def _read_level(fields: tuple[FieldSpec, ...], rows: list[dict[str, Any]], batch: ColumnBatch) -> None:
+def _read_level(
+    fields: tuple[FieldSpec, ...], rows: list[dict[str, Any]], batch: ColumnBatch
+) -> None:
     for f in fields:
         values = [row.get(f.name) for row in rows]
         if f.is_object:
@@ -105,7 +109,9 @@ def _read_level(fields: tuple[FieldSpec, ...], rows: list[dict[str, Any]], batch
             batch.lengths[f.path] = np.array([len(v) for v in lists], dtype=np.int64)
             flat = [element for items in lists for element in items]
             if f.item.is_object:
-                _read_level(f.item.children, [e if isinstance(e, dict) else {} for e in flat], batch)
+                _read_level(
+                    f.item.children, [e if isinstance(e, dict) else {} for e in flat], batch
+                )
             else:
                 batch.values[f.item.path] = _internal(f.item, flat)
         else:

@@ -7,7 +7,7 @@ Enums accept their proto names in any case (``"JSON"``, ``"json"``) or their num
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -23,7 +23,7 @@ class _Contract(BaseModel):
     )
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     """The seed proto's FieldType, numbered as there."""
 
     STRING = "STRING"
@@ -45,7 +45,7 @@ class FieldType(str, Enum):
         return list(FieldType).index(self)
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """The seed proto's OutputFormat, plus NDJSON (new number 3)."""
 
     JSON = "JSON"

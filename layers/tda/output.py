@@ -86,7 +86,9 @@ class NdjsonRenderer(Renderer):
         return b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
 
 
-def _columns(fields: Sequence[FieldSpec], prefix: str, sep: str) -> list[tuple[str, tuple[str, ...], FieldSpec]]:
+def _columns(
+    fields: Sequence[FieldSpec], prefix: str, sep: str
+) -> list[tuple[str, tuple[str, ...], FieldSpec]]:
     """Flattened (column name, key path, field) for scalar-valued columns; arrays stay whole."""
     out: list[tuple[str, tuple[str, ...], FieldSpec]] = []
     for f in fields:
@@ -204,7 +206,11 @@ class SqlRenderer(Renderer):
             for f in spec.fields
             if f.is_array and f.item is not None and f.item.is_object
         ]
-        self.scalar_columns = [(c, k, f) for c, k, f in self.columns if not (f.is_array and f.item is not None and f.item.is_object)]
+        self.scalar_columns = [
+            (c, k, f)
+            for c, k, f in self.columns
+            if not (f.is_array and f.item is not None and f.item.is_object)
+        ]
 
     def begin(self) -> bytes:
         lines = []
@@ -213,21 +219,30 @@ class SqlRenderer(Renderer):
             null = " NOT NULL" if f.required and not f.is_array else ""
             defs.append(f"{sql_identifier(col)} {'TEXT' if f.is_array else _sql_type(f)}{null}")
         defs.append(f"PRIMARY KEY ({sql_identifier(self.key_column)})")
-        lines.append(f"CREATE TABLE {sql_identifier(self.table)} (\n  " + ",\n  ".join(defs) + "\n);")
+        lines.append(
+            f"CREATE TABLE {sql_identifier(self.table)} (\n  " + ",\n  ".join(defs) + "\n);"
+        )
         key_type = "BIGINT" if self.key_column == "_index" else "TEXT"
-        for f, table, cols in self.children:
+        for _array, table, cols in self.children:
             child_defs = [
                 f"{sql_identifier(self.key_column)} {key_type} NOT NULL REFERENCES {sql_identifier(self.table)} ({sql_identifier(self.key_column)})",
                 '"_position" INTEGER NOT NULL',
             ]
-            child_defs += [f"{sql_identifier(c)} {'TEXT' if s.is_array else _sql_type(s)}" for c, _, s in cols]
-            child_defs.append(f"PRIMARY KEY ({sql_identifier(self.key_column)}, \"_position\")")
-            lines.append(f"CREATE TABLE {sql_identifier(table)} (\n  " + ",\n  ".join(child_defs) + "\n);")
+            child_defs += [
+                f"{sql_identifier(c)} {'TEXT' if s.is_array else _sql_type(s)}" for c, _, s in cols
+            ]
+            child_defs.append(f'PRIMARY KEY ({sql_identifier(self.key_column)}, "_position")')
+            lines.append(
+                f"CREATE TABLE {sql_identifier(table)} (\n  " + ",\n  ".join(child_defs) + "\n);"
+            )
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
         out: list[str] = []
-        names = ", ".join(sql_identifier(c) for c in ("_index", "_scenario", *(c for c, _, _ in self.scalar_columns)))
+        names = ", ".join(
+            sql_identifier(c)
+            for c in ("_index", "_scenario", *(c for c, _, _ in self.scalar_columns))
+        )
         for start in range(0, len(records), self.insert_rows):
             rows = records[start : start + self.insert_rows]
             values = [
@@ -239,20 +254,32 @@ class SqlRenderer(Renderer):
                 + ")"
                 for r in rows
             ]
-            out.append(f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n" + ",\n".join(values) + ";")
+            out.append(
+                f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n"
+                + ",\n".join(values)
+                + ";"
+            )
             for f, table, cols in self.children:
-                child_names = ", ".join(sql_identifier(c) for c in (self.key_column, "_position", *(c for c, _, _ in cols)))
+                child_names = ", ".join(
+                    sql_identifier(c)
+                    for c in (self.key_column, "_position", *(c for c, _, _ in cols))
+                )
                 child_values = [
                     "("
                     + ", ".join(
-                        [sql_literal(r.get(self.key_column)), str(pos)] + [sql_literal(_dig(item, keys)) for _, keys, _ in cols]
+                        [sql_literal(r.get(self.key_column)), str(pos)]
+                        + [sql_literal(_dig(item, keys)) for _, keys, _ in cols]
                     )
                     + ")"
                     for r in rows
                     for pos, item in enumerate(r.get(f.name) or [])
                 ]
                 if child_values:
-                    out.append(f"INSERT INTO {sql_identifier(table)} ({child_names}) VALUES\n" + ",\n".join(child_values) + ";")
+                    out.append(
+                        f"INSERT INTO {sql_identifier(table)} ({child_names}) VALUES\n"
+                        + ",\n".join(child_values)
+                        + ";"
+                    )
         return ("\n".join(out) + "\n").encode("utf-8") if out else b""
 
 

@@ -12,7 +12,7 @@ hybrid one rag), since writing thousands of records through a model is neither f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from tda.models import GenerateRequest
 
@@ -23,7 +23,7 @@ LLM_HINTS = frozenset({"realistic", "coherent", "intelligent", "varied sentiment
 RAG_HINTS = ("similar to", "similar", "historical", "pattern")
 
 
-class GenerationPath(str, Enum):
+class GenerationPath(StrEnum):
     TRADITIONAL = "traditional"
     LLM = "llm"
     RAG = "rag"
@@ -40,12 +40,16 @@ class RoutingDecision:
 def route(request: GenerateRequest) -> RoutingDecision:
     hints = {h.strip().lower() for h in request.hints}
     if "fast" in hints:
-        return RoutingDecision(GenerationPath.TRADITIONAL, "'fast' hint: schema-driven generation", 0.95)
+        return RoutingDecision(
+            GenerationPath.TRADITIONAL, "'fast' hint: schema-driven generation", 0.95
+        )
     rag = _rag_signals(request, hints)
     llm = _llm_signals(request, hints)
     too_many = request.count > MAX_LLM_RECORDS
     if rag and llm and not too_many:
-        return RoutingDecision(GenerationPath.HYBRID, f"history ({', '.join(rag)}) and LLM ({', '.join(llm)})", 0.9)
+        return RoutingDecision(
+            GenerationPath.HYBRID, f"history ({', '.join(rag)}) and LLM ({', '.join(llm)})", 0.9
+        )
     if rag:
         note = f"; {', '.join(llm)} ignored above {MAX_LLM_RECORDS} records" if llm else ""
         return RoutingDecision(GenerationPath.RAG, f"history wanted: {', '.join(rag)}{note}", 0.85)
@@ -57,7 +61,9 @@ def route(request: GenerateRequest) -> RoutingDecision:
             f"{request.count} records is above the LLM limit of {MAX_LLM_RECORDS} ({', '.join(llm)} noted)",
             0.9,
         )
-    return RoutingDecision(GenerationPath.TRADITIONAL, "no context, hints or history: schema-driven generation", 0.95)
+    return RoutingDecision(
+        GenerationPath.TRADITIONAL, "no context, hints or history: schema-driven generation", 0.95
+    )
 
 
 def _rag_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
@@ -79,7 +85,9 @@ def _llm_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
     if len(request.context.strip()) >= MIN_CONTEXT_CHARS:
         signals.append("context given")
     signals += [f"'{h}' hint" for h in sorted(hints & LLM_HINTS)]
-    entity = (request.entity or (request.schema_.predefined_schema if request.schema_ else "")).lower()
+    entity = (
+        request.entity or (request.schema_.predefined_schema if request.schema_ else "")
+    ).lower()
     if entity in TEXT_ENTITIES:
         signals.append(f"text-heavy entity '{entity}'")
     if any(s.description.strip() for s in request.scenarios):

@@ -65,7 +65,11 @@ def compile_rules(spec: EntitySpec) -> tuple[CompiledRule, ...]:
             tree = ast.parse(rule.expr, mode="eval").body
         except SyntaxError as exc:
             raise RuleError(f"{spec.name}.{rule.name}: {exc}") from exc
-        calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        calls = {
+            n.func.id
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+        }
         target = spec.find(rule.derive) if rule.derive else None
         if rule.derive and target is None:
             raise RuleError(f"{spec.name}.{rule.name}: derives unknown field '{rule.derive}'")
@@ -94,7 +98,9 @@ def _path_of(node: ast.AST) -> str | None:
 class Evaluator:
     """Evaluates rule expressions on one column batch."""
 
-    def __init__(self, batch: ColumnBatch, spec: EntitySpec, rng: np.random.Generator | None = None) -> None:
+    def __init__(
+        self, batch: ColumnBatch, spec: EntitySpec, rng: np.random.Generator | None = None
+    ) -> None:
         self.batch = batch
         self.spec = spec
         self.rng = rng
@@ -121,14 +127,17 @@ class Evaluator:
 
     def _eval(self, node: ast.AST) -> Value:
         if isinstance(node, ast.Constant):
-            return node.value  # type: ignore[no-any-return]
+            value: Value = node.value  # type: ignore[assignment]
+            return value
         if isinstance(node, (ast.List, ast.Tuple)):
             return [self._eval(e) for e in node.elts]
         path = _path_of(node)
         if path is not None:
             return self._column(path)
         if isinstance(node, ast.BinOp):
-            return self._binary(_BINARY[type(node.op)], self._eval(node.left), self._eval(node.right))
+            return self._binary(
+                _BINARY[type(node.op)], self._eval(node.left), self._eval(node.right)
+            )
         if isinstance(node, ast.UnaryOp):
             operand = self._eval(node.operand)
             if isinstance(node.op, ast.Not):
@@ -145,7 +154,9 @@ class Evaluator:
         if isinstance(node, ast.Compare):
             return self._compare(node)
         if isinstance(node, ast.IfExp):
-            return self._where(self._eval(node.test), self._eval(node.body), self._eval(node.orelse))
+            return self._where(
+                self._eval(node.test), self._eval(node.body), self._eval(node.orelse)
+            )
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             return self._call(node.func.id, [self._eval(a) for a in node.args])
         raise RuleError(f"unsupported expression: {ast.unparse(node)}")
@@ -166,9 +177,17 @@ class Evaluator:
         if isinstance(a, Vec) and isinstance(b, Vec):
             if a.level == b.level:
                 return a.data, b.data, a.level
-            deeper, shallower = (a, b) if a.level.count(".") + len(a.level) > b.level.count(".") + len(b.level) else (b, a)
+            deeper, shallower = (
+                (a, b)
+                if a.level.count(".") + len(a.level) > b.level.count(".") + len(b.level)
+                else (b, a)
+            )
             lifted = self._to_level(shallower, deeper.level)
-            return (lifted.data, deeper.data, deeper.level) if shallower is a else (deeper.data, lifted.data, deeper.level)
+            return (
+                (lifted.data, deeper.data, deeper.level)
+                if shallower is a
+                else (deeper.data, lifted.data, deeper.level)
+            )
         if isinstance(a, Vec):
             return a.data, b, a.level
         if isinstance(b, Vec):
@@ -194,7 +213,11 @@ class Evaluator:
         if a is None or b is None:
             return NULL
         x, y, level = self._align(a, b)
-        return Vec(np.asarray(op(x, y)), level) if isinstance(a, Vec) or isinstance(b, Vec) else op(x, y)
+        return (
+            Vec(np.asarray(op(x, y)), level)
+            if isinstance(a, Vec) or isinstance(b, Vec)
+            else op(x, y)
+        )
 
     def _map(self, fn: Callable[[Any], Any], value: Value) -> Value:
         if isinstance(value, Vec):
@@ -217,7 +240,9 @@ class Evaluator:
     def _membership(self, value: Value, options: Value, negate: bool) -> Value:
         allowed = set(options if isinstance(options, list) else [options])
         if isinstance(value, Vec):
-            hits = np.fromiter((v in allowed for v in value.data.tolist()), dtype=bool, count=len(value.data))
+            hits = np.fromiter(
+                (v in allowed for v in value.data.tolist()), dtype=bool, count=len(value.data)
+            )
             return Vec(~hits if negate else hits, value.level)
         return (value in allowed) != negate
 
@@ -298,7 +323,10 @@ def _isnull(ev: Evaluator, args: list[Value]) -> Value:
     if data.dtype.kind == "f":
         return Vec(np.isnan(data), value.level)
     if data.dtype.kind == "O":
-        return Vec(np.fromiter((v is None or v != v for v in data.tolist()), dtype=bool, count=len(data)), value.level)
+        return Vec(
+            np.fromiter((v is None or v != v for v in data.tolist()), dtype=bool, count=len(data)),
+            value.level,
+        )
     return Vec(np.zeros(len(data), dtype=bool), value.level)
 
 
@@ -308,7 +336,10 @@ def _elementwise(fn: Callable[..., bool]) -> Callable[[Evaluator, list[Value]], 
         level = vecs[0].level if vecs else ""
         rows = ev.batch.rows_at(level, ev.spec)
         columns = [ev._as_level(a, level, rows).tolist() for a in args]
-        return Vec(np.fromiter((fn(*row) for row in zip(*columns, strict=True)), dtype=bool, count=rows), level)
+        return Vec(
+            np.fromiter((fn(*row) for row in zip(*columns, strict=True)), dtype=bool, count=rows),
+            level,
+        )
 
     return run
 
@@ -318,20 +349,31 @@ def _email_matches(email: Any, first: Any, last: Any) -> bool:
         return False
     local = slug(email.split("@")[0])
     names = [s for s in (slug(str(first or "")), slug(str(last or ""))) if s]
-    return not names or any(n in local for n in names) or any(n[:1] and local.startswith(n[:1]) and names[-1] in local for n in names)
+    return (
+        not names
+        or any(n in local for n in names)
+        or any(n[:1] and local.startswith(n[:1]) and names[-1] in local for n in names)
+    )
 
 
 def _sku_matches_brand(sku: Any, brand: Any) -> bool:
-    return isinstance(sku, str) and isinstance(brand, str) and sku.startswith(brand_code(brand) + "-")
+    return (
+        isinstance(sku, str) and isinstance(brand, str) and sku.startswith(brand_code(brand) + "-")
+    )
 
 
 def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
     categories, names = args
     if not isinstance(categories, Vec) or not categories.level or not isinstance(names, Vec):
-        raise RuleError("same_occasion takes item fields, e.g. same_occasion(items.category, items.name)")
+        raise RuleError(
+            "same_occasion takes item fields, e.g. same_occasion(items.category, items.name)"
+        )
     catalog = load_catalog()
     masks = np.fromiter(
-        (catalog.occasion_mask(c, n) for c, n in zip(categories.data.tolist(), names.data.tolist(), strict=True)),
+        (
+            catalog.occasion_mask(c, n)
+            for c, n in zip(categories.data.tolist(), names.data.tolist(), strict=True)
+        ),
         dtype=np.int64,
         count=len(categories.data),
     )
@@ -412,7 +454,12 @@ def cast_for(target: FieldSpec, data: np.ndarray) -> np.ndarray:
     return data.astype(np.float64)
 
 
-def derive(batch: ColumnBatch, spec: EntitySpec, rng: np.random.Generator, only: frozenset[str] | None = None) -> None:
+def derive(
+    batch: ColumnBatch,
+    spec: EntitySpec,
+    rng: np.random.Generator,
+    only: frozenset[str] | None = None,
+) -> None:
     """Compute every derived field in rule order (optionally only some), in place."""
     evaluator = Evaluator(batch, spec, rng)
     for compiled in compile_rules(spec):
@@ -453,10 +500,15 @@ def check(batch: ColumnBatch, spec: EntitySpec) -> list[RuleOutcome]:
     return outcomes
 
 
-def _matches(target: FieldSpec, expected: np.ndarray, actual: np.ndarray, tolerance: float) -> np.ndarray:
+def _matches(
+    target: FieldSpec, expected: np.ndarray, actual: np.ndarray, tolerance: float
+) -> np.ndarray:
     if expected.dtype.kind == "O" or actual.dtype.kind == "O":
         return np.fromiter(
-            (a == e or (a is None and (e is None or e != e)) for a, e in zip(actual.tolist(), expected.tolist(), strict=True)),
+            (
+                a == e or (a is None and (e is None or e != e))
+                for a, e in zip(actual.tolist(), expected.tolist(), strict=True)
+            ),
             dtype=bool,
             count=len(actual),
         )

@@ -58,13 +58,17 @@ class RecordBatch:
 def resolve_spec(request: GenerateRequest) -> EntitySpec:
     schema = request.schema_
     if schema is not None and schema.fields:
-        spec = spec_from_fields(request.entity or schema.predefined_schema or "record", request.domain, schema.fields)
+        spec = spec_from_fields(
+            request.entity or schema.predefined_schema or "record", request.domain, schema.fields
+        )
     elif schema is not None and schema.predefined_schema:
         spec = get_entity(schema.predefined_schema, field="schema.predefined_schema")
     elif request.entity.strip():
         spec = get_entity(request.entity)
     else:
-        raise InvalidRequestError.single("entity", "name an entity (e.g. cart) or send schema.fields")
+        raise InvalidRequestError.single(
+            "entity", "name an entity (e.g. cart) or send schema.fields"
+        )
     if request.constraints is not None and request.constraints.field_constraints:
         spec = apply_constraints(spec, request.constraints.field_constraints)
     return spec
@@ -95,11 +99,18 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
     scenarios = _plan_scenarios(spec, request.scenarios, request.count, issues)
     for f in spec.fields:
         if f.unique and f.type is not FieldType.UUID and request.count > unique_capacity(f):
-            issues.append(FieldIssue(f.path, f"unique format {f.format} has only {unique_capacity(f)} distinct values"))
+            issues.append(
+                FieldIssue(
+                    f.path,
+                    f"unique format {f.format} has only {unique_capacity(f)} distinct values",
+                )
+            )
     if issues:
         raise InvalidRequestError(issues)
     seed = request.seed if request.seed is not None else secrets.randbits(62)
-    return GenerationPlan(spec=spec, count=request.count, seed=seed, locale=locale, scenarios=scenarios)
+    return GenerationPlan(
+        spec=spec, count=request.count, seed=seed, locale=locale, scenarios=scenarios
+    )
 
 
 def _plan_scenarios(
@@ -118,16 +129,27 @@ def _plan_scenarios(
             issues.append(FieldIssue(f"{where}.name", f"duplicate scenario '{name}'"))
         seen.add(name)
         if scenario.count < 1:
-            issues.append(FieldIssue(f"{where}.count", f"must be at least 1 (got {scenario.count})"))
+            issues.append(
+                FieldIssue(f"{where}.count", f"must be at least 1 (got {scenario.count})")
+            )
         overrides = tuple(
             o
             for key, raw in scenario.overrides.items()
-            if (o := parse_override(spec, key, raw, f"{where}.overrides.{key}", scenario.count, issues)) is not None
+            if (
+                o := parse_override(
+                    spec, key, raw, f"{where}.overrides.{key}", scenario.count, issues
+                )
+            )
+            is not None
         )
-        planned.append(ScenarioPlan(name or f"scenario_{i}", scenario.count, overrides, scenario.description))
+        planned.append(
+            ScenarioPlan(name or f"scenario_{i}", scenario.count, overrides, scenario.description)
+        )
     total = sum(s.count for s in scenarios)
     if total != count and count >= 1:
-        issues.append(FieldIssue("scenarios", f"scenario counts add up to {total}, but count is {count}"))
+        issues.append(
+            FieldIssue("scenarios", f"scenario counts add up to {total}, but count is {count}")
+        )
     return tuple(planned)
 
 
@@ -140,10 +162,17 @@ def parse_override(
         issues.append(FieldIssue(where, f"no field '{path}' in {spec.name}"))
         return None
     if not target.is_scalar:
-        issues.append(FieldIssue(where, f"'{path}' is an {target.type.value}; override its fields instead (e.g. {path}.<field>)"))
+        issues.append(
+            FieldIssue(
+                where,
+                f"'{path}' is an {target.type.value}; override its fields instead (e.g. {path}.<field>)",
+            )
+        )
         return None
     if target.unique and rows > 1:
-        issues.append(FieldIssue(where, f"'{path}' is unique; one value cannot go to {rows} records"))
+        issues.append(
+            FieldIssue(where, f"'{path}' is unique; one value cannot go to {rows} records")
+        )
         return None
     try:
         value, internal = _typed(target, raw)
@@ -175,7 +204,9 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
         except ValueError:
             raise ValueError(f"{raw!r} is not a number") from None
         if f.is_money:
-            return real, int(round(real * 100)) if abs(real * 100 - round(real * 100)) < 1e-6 else real * 100
+            return real, round(real * 100) if abs(
+                real * 100 - round(real * 100)
+            ) < 1e-6 else real * 100
         return real, real
     if t is FieldType.BOOLEAN:
         if text.lower() in _TRUE:
@@ -196,18 +227,27 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- generation
 
 
-def stream_records(plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None) -> Iterator[RecordBatch]:
+def stream_records(
+    plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None
+) -> Iterator[RecordBatch]:
     """Records in engine batches, each with its coherence report; memory bounded by one batch."""
     names = np.array([s.name for s in plan.scenarios], dtype=object)
     generator = BatchGenerator(plan)
     for batch in generator.batches(first_batch, last_batch):
         n = batch.columns.n
-        meta = {"_index": list(range(batch.start, batch.start + n)), "_scenario": names[batch.labels].tolist()}
+        meta = {
+            "_index": list(range(batch.start, batch.start + n)),
+            "_scenario": names[batch.labels].tolist(),
+        }
         records = assemble(batch.columns, plan.spec, meta)
-        yield RecordBatch(batch.start, records, score_columns(plan.spec, batch.columns, batch.start))
+        yield RecordBatch(
+            batch.start, records, score_columns(plan.spec, batch.columns, batch.start)
+        )
 
 
-def stream_output(plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None) -> Iterator[bytes]:
+def stream_output(
+    plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None
+) -> Iterator[bytes]:
     """The rendered output of a whole plan, chunk by chunk (``reports`` collects coherence)."""
     renderer = renderer_for(fmt, plan.spec)
 

@@ -61,7 +61,9 @@ def validate_records(spec: EntitySpec, records: Iterable[Any]) -> ValidationRepo
         count += 1
         errors: Errors = []
         check_record(record, "", errors)
-        issues.extend(ValidationIssue(index, path, message, value) for path, message, value in errors)
+        issues.extend(
+            ValidationIssue(index, path, message, value) for path, message, value in errors
+        )
     return ValidationReport(count, issues)
 
 
@@ -79,7 +81,9 @@ def compile_validator(spec: EntitySpec) -> Checker:
 
 @cache
 def _checker(spec: FieldSpec) -> Checker:
-    checker = _object_checker(spec.children, allow_meta=False) if spec.is_object else _value_checker(spec)
+    checker = (
+        _object_checker(spec.children, allow_meta=False) if spec.is_object else _value_checker(spec)
+    )
     required = spec.required
 
     def check(value: Any, path: str, errors: Errors) -> None:
@@ -108,7 +112,9 @@ def _object_checker(fields: tuple[FieldSpec, ...], allow_meta: bool) -> Checker:
                 errors.append((prefix + name, "is required", None))
         if len(value) > len(checkers) or not known.issuperset(value):
             for key in value:
-                if key not in known and not (allow_meta and isinstance(key, str) and key.startswith(META_PREFIX)):
+                if key not in known and not (
+                    allow_meta and isinstance(key, str) and key.startswith(META_PREFIX)
+                ):
                     errors.append((prefix + str(key), "is not in the schema", value[key]))
 
     return check
@@ -176,7 +182,11 @@ def _integer(spec: FieldSpec) -> MessageFn:
 def _float(spec: FieldSpec) -> MessageFn:
     if spec.is_money:
         return lambda v: (
-            "must be a number" if not _is_number(v) else None if abs(v * 100 - round(v * 100)) < 1e-6 else "must be whole cents"
+            "must be a number"
+            if not _is_number(v)
+            else None
+            if abs(v * 100 - round(v * 100)) < 1e-6
+            else "must be whole cents"
         )
     return lambda v: None if _is_number(v) else "must be a number"
 
@@ -187,13 +197,19 @@ def _boolean(spec: FieldSpec) -> MessageFn:
 
 def _temporal(spec: FieldSpec) -> MessageFn:
     def check(v: Any) -> str | None:
-        return None if parse_temporal(spec, v) is not None else f"must be a {spec.type.value.lower()} ({spec.format or 'ISO 8601'})"
+        return (
+            None
+            if parse_temporal(spec, v) is not None
+            else f"must be a {spec.type.value.lower()} ({spec.format or 'ISO 8601'})"
+        )
 
     return check
 
 
 def _email(spec: FieldSpec) -> MessageFn:
-    return lambda v: None if isinstance(v, str) and EMAIL_RE.fullmatch(v) else "must be an email address"
+    return lambda v: (
+        None if isinstance(v, str) and EMAIL_RE.fullmatch(v) else "must be an email address"
+    )
 
 
 def _phone(spec: FieldSpec) -> MessageFn:
@@ -208,7 +224,9 @@ def _phone(spec: FieldSpec) -> MessageFn:
 def _uuid(spec: FieldSpec) -> MessageFn:
     def check(v: Any) -> str | None:
         try:
-            return None if isinstance(v, str) and str(uuid.UUID(v)) == v.lower() else "must be a UUID"
+            return (
+                None if isinstance(v, str) and str(uuid.UUID(v)) == v.lower() else "must be a UUID"
+            )
         except ValueError:
             return "must be a UUID"
 

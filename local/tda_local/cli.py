@@ -32,19 +32,35 @@ class CliInputError(ValueError):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tda", description="Test Data Agent: fast, valid, coherent test data.")
+    parser = argparse.ArgumentParser(
+        prog="tda", description="Test Data Agent: fast, valid, coherent test data."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="generate records of an entity")
-    gen.add_argument("entity", help="entity name (cart, order, payment, user, review, product) or a name for --schema")
+    gen.add_argument(
+        "entity",
+        help="entity name (cart, order, payment, user, review, product) or a name for --schema",
+    )
     gen.add_argument("--count", "-n", type=int, required=True)
     gen.add_argument("--seed", type=int, help="same seed, same output, byte for byte")
-    gen.add_argument("--format", "-f", choices=[f.value.lower() for f in OutputFormat], default="json")
+    gen.add_argument(
+        "--format", "-f", choices=[f.value.lower() for f in OutputFormat], default="json"
+    )
     gen.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
     gen.add_argument("--scenario", action="append", default=[], metavar="NAME=COUNT")
-    gen.add_argument("--override", action="append", default=[], metavar="NAME.FIELD=VALUE",
-                     help="field value for scenario NAME ('default' when no --scenario is given)")
-    gen.add_argument("--schema", type=Path, help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'")
+    gen.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME.FIELD=VALUE",
+        help="field value for scenario NAME ('default' when no --scenario is given)",
+    )
+    gen.add_argument(
+        "--schema",
+        type=Path,
+        help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'",
+    )
     gen.add_argument("--locale", default="en_US")
 
     schemas = commands.add_parser("schemas", help="list the registered entities")
@@ -112,7 +128,9 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
         if not pairs and name == "default":
             scenarios.setdefault("default", Scenario(name="default", count=0))
         if name not in scenarios:
-            raise CliInputError(f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)")
+            raise CliInputError(
+                f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)"
+            )
         scenarios[name].overrides[field] = value
     return list(scenarios.values())
 
@@ -129,7 +147,9 @@ def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
     if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
         raise CliInputError(f"--schema: {path} needs a 'fields' list (the proto's Field messages)")
     constraints = data.get("constraints")
-    return SchemaDef(fields=data["fields"]), Constraints(field_constraints=constraints) if constraints else None
+    return SchemaDef(fields=data["fields"]), Constraints(
+        field_constraints=constraints
+    ) if constraints else None
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -137,18 +157,31 @@ def _generate(args: argparse.Namespace) -> int:
     from tda.service import plan_request, stream_output
 
     request = request_from_args(args)
-    if len(request.scenarios) == 1 and request.scenarios[0].name == "default" and request.scenarios[0].count == 0:
+    if (
+        len(request.scenarios) == 1
+        and request.scenarios[0].name == "default"
+        and request.scenarios[0].count == 0
+    ):
         request.scenarios[0].count = request.count
     plan = plan_request(request)
     reports: list[CoherenceReport] = []
     out: IO[bytes] = args.output.open("wb") if args.output else sys.stdout.buffer
-    show_progress = sys.stderr.isatty() and (args.output is not None or sys.stdout.isatty()) and plan.count >= PROGRESS_MIN_RECORDS
+    show_progress = (
+        sys.stderr.isatty()
+        and (args.output is not None or sys.stdout.isatty())
+        and plan.count >= PROGRESS_MIN_RECORDS
+    )
     progress = _progress(plan.count) if show_progress else None
     try:
         written = 0
         for chunk in stream_output(plan, request.output_format, reports):
             out.write(chunk)
-            if progress is not None and reports and reports[-1].records and written < sum(r.records for r in reports):
+            if (
+                progress is not None
+                and reports
+                and reports[-1].records
+                and written < sum(r.records for r in reports)
+            ):
                 done = sum(r.records for r in reports)
                 progress.update(done - written)
                 written = done
@@ -161,7 +194,10 @@ def _generate(args: argparse.Namespace) -> int:
             out.flush()
     if args.output:
         score = CoherenceReport.merge(reports).score if reports else 1.0
-        print(f"wrote {plan.count} {plan.spec.name} records to {args.output} (seed {plan.seed}, coherence {score:.3f})", file=sys.stderr)
+        print(
+            f"wrote {plan.count} {plan.spec.name} records to {args.output} (seed {plan.seed}, coherence {score:.3f})",
+            file=sys.stderr,
+        )
     return 0
 
 

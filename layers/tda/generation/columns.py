@@ -12,6 +12,7 @@ Internal value forms (what rules see):
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -88,7 +89,9 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 # --------------------------------------------------------------------------- record assembly
 
 
-def assemble(batch: ColumnBatch, spec: EntitySpec, meta: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def assemble(
+    batch: ColumnBatch, spec: EntitySpec, meta: dict[str, list[Any]]
+) -> list[dict[str, Any]]:
     """Build record dicts: ``meta`` columns (``_index``, ``_scenario``) first, then the schema's."""
     names = list(meta)
     columns: list[list[Any]] = list(meta.values())
@@ -98,7 +101,9 @@ def assemble(batch: ColumnBatch, spec: EntitySpec, meta: dict[str, list[Any]]) -
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
-def _level_output(fields: tuple[FieldSpec, ...], batch: ColumnBatch, spec: EntitySpec, rows: int) -> list[Any]:
+def _level_output(
+    fields: tuple[FieldSpec, ...], batch: ColumnBatch, spec: EntitySpec, rows: int
+) -> list[Any]:
     names = [f.name for f in fields]
     columns = [_field_output(f, batch, spec, rows) for f in fields]
     if not columns:
@@ -115,7 +120,7 @@ def _field_output(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec, rows: int)
         total = int(lengths.sum())
         flat = _field_output(f.item, batch, spec, total)
         bounds = offsets_of(lengths).tolist()
-        return [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        return [flat[a:b] for a, b in itertools.pairwise(bounds)]
     return to_output(f, batch.values[f.path])
 
 
@@ -142,13 +147,20 @@ def format_temporal(f: FieldSpec, column: np.ndarray) -> list[Any]:
     unit = "D" if f.type is FieldType.DATE else "s"
     fmt = f.format
     if fmt == "epoch":
-        out: list[Any] = column.astype(np.int64).tolist() if not nulls.any() else [
-            None if n else int(v) for v, n in zip(column.tolist(), nulls.tolist(), strict=True)
-        ]
+        out: list[Any] = (
+            column.astype(np.int64).tolist()
+            if not nulls.any()
+            else [
+                None if n else int(v) for v, n in zip(column.tolist(), nulls.tolist(), strict=True)
+            ]
+        )
         return out
     stamps = np.where(nulls, 0, column).astype("datetime64[s]").astype(f"datetime64[{unit}]")
     if fmt and "%" in fmt:
-        text = [datetime.fromtimestamp(int(v), UTC).strftime(fmt) for v in np.where(nulls, 0, column).tolist()]
+        text = [
+            datetime.fromtimestamp(int(v), UTC).strftime(fmt)
+            for v in np.where(nulls, 0, column).tolist()
+        ]
     elif unit == "D":
         text = np.datetime_as_string(stamps, unit="D").tolist()
     else:

@@ -31,7 +31,7 @@ from tda.generation.providers import (
 )
 from tda.models import FieldType
 from tda.rules import compile_rules, derive, referenced_paths
-from tda.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec
+from tda.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
 
 BATCH_ROWS = 1000
 MAX_REPAIR_ROUNDS = 12
@@ -92,17 +92,23 @@ class BatchGenerator:
         self.catalog = load_catalog()
         rules = compile_rules(self.spec)
         self_referencing = {
-            r.target.path for r in rules if r.target is not None and r.target.path in referenced_paths(r.tree)
+            r.target.path
+            for r in rules
+            if r.target is not None and r.target.path in referenced_paths(r.tree)
         }
         # Derived fields are computed by their rule; only those whose rule reads their own base
         # value (``where(verified, order_id, null)``) need a drawn column first.
-        self.skip = (self.spec.derived_paths - self_referencing) | {f.path for f in self.unique_fields}
+        self.skip = (self.spec.derived_paths - self_referencing) | {
+            f.path for f in self.unique_fields
+        }
         self.providers: dict[str, tuple[Provider, str]] = {
             f.path: resolve(f) for f in self.spec.walk() if f.is_scalar and f.path not in self.skip
         }
         self.bounded = [f for f in self.spec.walk() if f.is_scalar and _has_bounds(f)]
         self.required_derived = [
-            f for f in self.spec.walk() if f.path in self.spec.derived_paths and f.required and f.is_scalar
+            f
+            for f in self.spec.walk()
+            if f.path in self.spec.derived_paths and f.required and f.is_scalar
         ]
         self._split_overrides()
 
@@ -140,7 +146,9 @@ class BatchGenerator:
 
     # -- candidates
 
-    def _candidates(self, labels: np.ndarray, rng: np.random.Generator, pyrandom: random.Random) -> ColumnBatch:
+    def _candidates(
+        self, labels: np.ndarray, rng: np.random.Generator, pyrandom: random.Random
+    ) -> ColumnBatch:
         batch = ColumnBatch(n=len(labels))
         self._fill(self.spec.fields, len(labels), batch, rng, pyrandom, None)
         self._apply(batch, labels, self.base_overrides)
@@ -157,10 +165,16 @@ class BatchGenerator:
         pyrandom: random.Random,
         basket_occasions: np.ndarray | None,
     ) -> None:
-        ctx = LevelContext(rng, pyrandom, self.pools, self.catalog, n, basket_occasions=basket_occasions)
-        ctx.draws["catalog_price_spec"] = next((f for f in fields if f.generator == "catalog.price"), None)
+        ctx = LevelContext(
+            rng, pyrandom, self.pools, self.catalog, n, basket_occasions=basket_occasions
+        )
+        ctx.draws["catalog_price_spec"] = next(
+            (f for f in fields if f.generator == "catalog.price"), None
+        )
         # Id patterns use the record's year, so they are drawn after the fields they read.
-        ordered = sorted(fields, key=lambda f: self.providers.get(f.path, (None, ""))[0] is resolve_pattern())
+        ordered = sorted(
+            fields, key=lambda f: self.providers.get(f.path, (None, ""))[0] is resolve_pattern()
+        )
         for f in ordered:
             if f.path in self.skip:
                 continue
@@ -171,11 +185,22 @@ class BatchGenerator:
             else:
                 fn, arg = self.providers[f.path]
                 column = fn(f, ctx, arg)
+                if (
+                    f.type is FieldType.STRING
+                    and _free_text(f)
+                    and (f.min_length is not None or f.max_length is not None)
+                ):
+                    column = fit_lengths(column, f, ctx)
                 batch.values[f.path] = column
                 ctx.siblings[f.name] = column
 
     def _fill_array(
-        self, f: FieldSpec, ctx: LevelContext, batch: ColumnBatch, rng: np.random.Generator, pyrandom: random.Random
+        self,
+        f: FieldSpec,
+        ctx: LevelContext,
+        batch: ColumnBatch,
+        rng: np.random.Generator,
+        pyrandom: random.Random,
     ) -> None:
         assert f.item is not None
         lo = f.min_length if f.min_length is not None else 1
@@ -195,7 +220,11 @@ class BatchGenerator:
     # -- overrides
 
     def _apply(
-        self, batch: ColumnBatch, labels: np.ndarray, overrides: list[list[Override]], only_unique: bool | None = None
+        self,
+        batch: ColumnBatch,
+        labels: np.ndarray,
+        overrides: list[list[Override]],
+        only_unique: bool | None = None,
     ) -> None:
         unique_paths = {f.path for f in self.unique_fields}
         for scenario, fixed in enumerate(overrides):
@@ -221,7 +250,9 @@ class BatchGenerator:
 
     # -- repair: records breaking a bound (a derived total above a max, say) are redrawn
 
-    def _repaired(self, labels: np.ndarray, rng: np.random.Generator, pyrandom: random.Random) -> ColumnBatch:
+    def _repaired(
+        self, labels: np.ndarray, rng: np.random.Generator, pyrandom: random.Random
+    ) -> ColumnBatch:
         batch = self._candidates(labels, rng, pyrandom)
         ok, worst = self._valid(batch)
         if ok.all():
@@ -270,7 +301,9 @@ class BatchGenerator:
             if column.dtype.kind == "f":
                 good = ~np.isnan(column)
             elif column.dtype.kind == "O":
-                good = np.fromiter((v is not None for v in column.tolist()), dtype=bool, count=len(column))
+                good = np.fromiter(
+                    (v is not None for v in column.tolist()), dtype=bool, count=len(column)
+                )
             else:
                 continue
             ok &= _fold(good, f.path, batch, self.spec)
@@ -291,8 +324,35 @@ class BatchGenerator:
         indices = np.arange(start, start + batch.n, dtype=np.int64)
         for f in self.unique_fields:
             batch.values[f.path] = _object(
-                fill_pattern(f.format or "", ctx, years, unique_first=unique_tokens(f, indices, self.plan.seed))
+                fill_pattern(
+                    f.format or "",
+                    ctx,
+                    years,
+                    unique_first=unique_tokens(f, indices, self.plan.seed),
+                )
             )
+
+
+def fit_lengths(column: np.ndarray, f: FieldSpec, ctx: LevelContext) -> np.ndarray:
+    """Free text cut or padded (with pool words) into [min_length, max_length].
+
+    Regex and id-pattern values are made to measure and pass through unchanged.
+    """
+    lo = f.min_length or 0
+    hi = f.max_length if f.max_length is not None else 10**9
+    words = ctx.pools.words
+    padding = words[ctx.rng.integers(0, len(words), (len(column), 8))].tolist()
+    out = []
+    for value, pad in zip(column.tolist(), padding, strict=True):
+        text = str(value)
+        while len(text) < lo:
+            text = f"{text} {' '.join(pad)}".strip()
+        if len(text) > hi:
+            text = text[:hi]
+            if len(text.rstrip()) >= lo:
+                text = text.rstrip()
+        out.append(text)
+    return _object(out)
 
 
 def resolve_pattern() -> Provider:
@@ -320,11 +380,16 @@ def unique_tokens(f: FieldSpec, indices: np.ndarray, seed: int) -> list[str]:
     mix = random.Random(seed ^ zlib.crc32(f.path.encode()))  # str hash() is salted per process
     # The multiplier must be coprime with the space (a power of 2·3·… of the base): pick one
     # that is not divisible by 2, 3 or 5, and small enough that a·i never overflows int64.
-    multiplier = next(m for m in iter(lambda: mix.randrange(1, 2**31), None) if m % 2 and m % 3 and m % 5)
+    multiplier = next(
+        m for m in iter(lambda: mix.randrange(1, 2**31), None) if m % 2 and m % 3 and m % 5
+    )
     offset = mix.randrange(space) if space < 2**62 else mix.randrange(2**62)
     if space >= 2**62:
         values = [(multiplier * int(i) + offset) for i in indices.tolist()]
-        return ["".join(chr(alphabet[(v // base**p) % base]) for p in reversed(range(width))) for v in values]
+        return [
+            "".join(chr(alphabet[(v // base**p) % base]) for p in reversed(range(width)))
+            for v in values
+        ]
     mapped = (indices * multiplier % space + offset) % space
     digits = np.empty((len(indices), width), dtype=np.uint8)
     for p in range(width - 1, -1, -1):
@@ -340,15 +405,23 @@ def _object(values: list[str]) -> np.ndarray:
     return out
 
 
+def _free_text(f: FieldSpec) -> bool:
+    return f.regex is None and not is_id_pattern(f.format)
+
+
 def _has_bounds(f: FieldSpec) -> bool:
-    return (f.type in NUMERIC or f.type in TEMPORAL) and (f.minimum is not None or f.maximum is not None)
+    return (f.type in NUMERIC or f.type in TEMPORAL) and (
+        f.minimum is not None or f.maximum is not None
+    )
 
 
 def _internal_bounds(f: FieldSpec) -> tuple[float, float]:
     lo = f.minimum if f.minimum is not None else -math.inf
     hi = f.maximum if f.maximum is not None else math.inf
     if f.is_money:
-        return math.ceil(round(lo * 100, 6)) if lo != -math.inf else lo, math.floor(round(hi * 100, 6)) if hi != math.inf else hi
+        return math.ceil(round(lo * 100, 6)) if lo != -math.inf else lo, math.floor(
+            round(hi * 100, 6)
+        ) if hi != math.inf else hi
     return lo, hi
 
 

@@ -74,7 +74,9 @@ def check_locale(locale: str, field: str = "locale") -> str:
     normal = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
     if (POOL_DIR / f"{normal}.json").exists() or normal in supported_locales():
         return normal
-    raise InvalidRequestError.single(field, f"unknown locale '{locale}' (e.g. en_US, de_DE, fr_FR, ja_JP)")
+    raise InvalidRequestError.single(
+        field, f"unknown locale '{locale}' (e.g. en_US, de_DE, fr_FR, ja_JP)"
+    )
 
 
 @cache

@@ -34,7 +34,22 @@ DEFAULT_FROM = 1704067200  # 2024-01-01T00:00:00Z
 DEFAULT_TO = 1767225599  # 2025-12-31T23:59:59Z
 ALPHANUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
-TAX_RATES = (0.0, 0.04, 0.0475, 0.05, 0.06, 0.0625, 0.065, 0.07, 0.0725, 0.08, 0.0825, 0.0875, 0.09, 0.095)
+TAX_RATES = (
+    0.0,
+    0.04,
+    0.0475,
+    0.05,
+    0.06,
+    0.0625,
+    0.065,
+    0.07,
+    0.0725,
+    0.08,
+    0.0825,
+    0.0875,
+    0.09,
+    0.095,
+)
 REGEX_ATTEMPTS = 200
 _TOKEN = re.compile(r"\{(year|random|digits)(?::(\d+))?\}")
 
@@ -72,7 +87,9 @@ def provider(*names: str) -> Callable[[Provider], Provider]:
 
 @cache
 def _semantics() -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
-    rows = yaml.load((DATA_DIR / "semantics.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    rows = yaml.load(
+        (DATA_DIR / "semantics.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
+    )
     return [(re.compile(r["match"], re.I), r["generator"], frozenset(r["types"])) for r in rows]
 
 
@@ -154,7 +171,13 @@ def int_bounds(spec: FieldSpec, default: tuple[int, int]) -> tuple[int, int]:
 
 def cent_bounds(spec: FieldSpec, default: tuple[float, float] = (1.0, 500.0)) -> tuple[int, int]:
     lo = math.ceil(round((spec.minimum if spec.minimum is not None else default[0]) * 100, 6))
-    hi = math.floor(round((spec.maximum if spec.maximum is not None else max(default[1], lo / 100 + default[1])) * 100, 6))
+    hi = math.floor(
+        round(
+            (spec.maximum if spec.maximum is not None else max(default[1], lo / 100 + default[1]))
+            * 100,
+            6,
+        )
+    )
     return lo, hi
 
 
@@ -250,7 +273,12 @@ def _uuid(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40  # version 4
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80  # RFC 4122 variant
     hexes = raw.tobytes().hex()
-    return obj([f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}" for h in (hexes[i : i + 32] for i in range(0, ctx.n * 32, 32))])
+    return obj(
+        [
+            f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+            for h in (hexes[i : i + 32] for i in range(0, ctx.n * 32, 32))
+        ]
+    )
 
 
 @provider("pattern")
@@ -281,7 +309,9 @@ def fill_pattern(
             pieces.append(unique_first)
             first = False
         else:
-            pieces.append(random_chars(ctx.rng, ctx.n, width, DIGITS if kind == "digits" else ALPHANUM))
+            pieces.append(
+                random_chars(ctx.rng, ctx.n, width, DIGITS if kind == "digits" else ALPHANUM)
+            )
         pos = match.end()
     pieces.append(pattern[pos:])
     columns = [p if isinstance(p, list) else [p] * ctx.n for p in pieces]
@@ -297,7 +327,7 @@ def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     out = []
     for _ in range(ctx.n):
         for _attempt in range(REGEX_ATTEMPTS):
-            value = maker.xeger(spec.regex)
+            value = maker.xeger(pattern)
             if lo <= len(value) <= hi and pattern.fullmatch(value) and _type_ok(spec, value):
                 out.append(value)
                 break
@@ -352,7 +382,9 @@ def _email(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     numbers = ctx.rng.integers(1, 1000, ctx.n).tolist()
     styles = ctx.rng.integers(0, 3, ctx.n).tolist()
     out = []
-    for f, la, d, num, style in zip(first.tolist(), last.tolist(), domains, numbers, styles, strict=True):
+    for f, la, d, num, style in zip(
+        first.tolist(), last.tolist(), domains, numbers, styles, strict=True
+    ):
         fs, ls = slug(f) or "user", slug(la) or "mail"
         local = (f"{fs}.{ls}", f"{fs[0]}{ls}{num}", f"{fs}_{ls}{num % 100}")[style]
         out.append(f"{local}@{d}")
@@ -363,14 +395,24 @@ def _email(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 def _username(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     first, last = _person(ctx)
     numbers = ctx.rng.integers(1, 100, ctx.n).tolist()
-    return obj([f"{slug(f)[:1] or 'u'}{slug(la) or 'user'}{n}" for f, la, n in zip(first.tolist(), last.tolist(), numbers, strict=True)])
+    return obj(
+        [
+            f"{slug(f)[:1] or 'u'}{slug(la) or 'user'}{n}"
+            for f, la, n in zip(first.tolist(), last.tolist(), numbers, strict=True)
+        ]
+    )
 
 
 @provider("internet.url")
 def _url(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     words = pick(ctx.pools.words, ctx).tolist()
     companies = pick(ctx.pools.companies, ctx).tolist()
-    return obj([f"https://www.{slug(c) or 'example'}.com/{slug(w) or 'home'}" for c, w in zip(companies, words, strict=True)])
+    return obj(
+        [
+            f"https://www.{slug(c) or 'example'}.com/{slug(w) or 'home'}"
+            for c, w in zip(companies, words, strict=True)
+        ]
+    )
 
 
 @provider("company")
@@ -424,7 +466,13 @@ def _country(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 def _address_line(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     rows = _address(ctx)
     p = ctx.pools
-    parts = zip(p.streets[rows].tolist(), p.cities[rows].tolist(), p.states[rows].tolist(), p.postcodes[rows].tolist(), strict=True)
+    parts = zip(
+        p.streets[rows].tolist(),
+        p.cities[rows].tolist(),
+        p.states[rows].tolist(),
+        p.postcodes[rows].tolist(),
+        strict=True,
+    )
     return obj([f"{s}, {c}, {st} {z}".replace(",  ", ", ").strip() for s, c, st, z in parts])
 
 
@@ -444,7 +492,11 @@ def _words(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 def _fit(text: str, target: int, filler: list[str]) -> str:
     while len(text) < target:
         text = f"{text} {' '.join(filler)}".strip()
-    return text[:target].rstrip() if len(text[:target].rstrip()) >= target or target == 0 else text[:target]
+    return (
+        text[:target].rstrip()
+        if len(text[:target].rstrip()) >= target or target == 0
+        else text[:target]
+    )
 
 
 @provider("text.title")
@@ -476,7 +528,9 @@ def _review_phrases() -> dict[str, dict[str, list[str]]]:
 def _sentiments(ctx: LevelContext) -> list[str]:
     rating = ctx.siblings.get("rating")
     if rating is None:
-        return [("negative", "neutral", "positive")[i] for i in ctx.rng.integers(0, 3, ctx.n).tolist()]
+        return [
+            ("negative", "neutral", "positive")[i] for i in ctx.rng.integers(0, 3, ctx.n).tolist()
+        ]
     return ["negative" if r <= 2 else "neutral" if r == 3 else "positive" for r in rating.tolist()]
 
 
@@ -511,7 +565,10 @@ def _products(spec: FieldSpec, ctx: LevelContext) -> dict[str, np.ndarray]:
     catalog = ctx.catalog
     price_spec = ctx.draws.get("catalog_price_spec")
     eligible = _eligible_products(catalog, price_spec)
-    by_occasion = [[i for i in eligible if catalog.products[i].occasion == o] for o in range(len(catalog.occasions))]
+    by_occasion = [
+        [i for i in eligible if catalog.products[i].occasion == o]
+        for o in range(len(catalog.occasions))
+    ]
     occasions = ctx.basket_occasions
     if occasions is None:
         live = np.array([o for o, ps in enumerate(by_occasion) if ps])
@@ -538,7 +595,9 @@ def _eligible_products(catalog: Catalog, price_spec: FieldSpec | None) -> list[i
     if price_spec is None:
         return list(range(len(catalog.products)))
     lo, hi = cent_bounds(price_spec, (0.01, 10**9))
-    eligible = [i for i, p in enumerate(catalog.products) if p.min_cents <= hi and p.max_cents >= lo]
+    eligible = [
+        i for i, p in enumerate(catalog.products) if p.min_cents <= hi and p.max_cents >= lo
+    ]
     if not eligible:
         raise InvalidRequestError.single(
             f"constraints.{price_spec.path}", "no catalog product has a price within min..max"
@@ -557,7 +616,13 @@ def _product_attr(ctx: LevelContext, spec: FieldSpec, attr: str) -> list[Any]:
     drawn = _products(spec, ctx)
     products = ctx.catalog.products
     out: list[Any] = []
-    for p, b, c, s in zip(drawn["product"].tolist(), drawn["brand"].tolist(), drawn["color"].tolist(), drawn["size"].tolist(), strict=True):
+    for p, b, c, s in zip(
+        drawn["product"].tolist(),
+        drawn["brand"].tolist(),
+        drawn["color"].tolist(),
+        drawn["size"].tolist(),
+        strict=True,
+    ):
         prod = products[p]
         brand = prod.brands[b % len(prod.brands)]
         color = ctx.catalog.colors[c]
@@ -568,7 +633,9 @@ def _product_attr(ctx: LevelContext, spec: FieldSpec, attr: str) -> list[Any]:
         elif attr == "name":
             out.append(f"{brand} {prod.name} ({color[0]})")
         elif attr == "sku":
-            out.append(f"{brand_code(brand)}-{prod.code}-{color[1]}-{prod.sizes[s % len(prod.sizes)]}")
+            out.append(
+                f"{brand_code(brand)}-{prod.code}-{color[1]}-{prod.sizes[s % len(prod.sizes)]}"
+            )
         else:  # description
             adj = ctx.catalog.adjectives[(b + s) % len(ctx.catalog.adjectives)]
             feat = ctx.catalog.features[(c + s) % len(ctx.catalog.features)]
@@ -606,8 +673,12 @@ def _catalog_price(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     drawn = _products(spec, ctx)
     products = ctx.catalog.products
     lo_bound, hi_bound = cent_bounds(spec, (0.01, 10**9))
-    lo = np.array([max(products[p].min_cents, lo_bound) for p in range(len(products))])[drawn["product"]]
-    hi = np.array([min(products[p].max_cents, hi_bound) for p in range(len(products))])[drawn["product"]]
+    lo = np.array([max(products[p].min_cents, lo_bound) for p in range(len(products))])[
+        drawn["product"]
+    ]
+    hi = np.array([min(products[p].max_cents, hi_bound) for p in range(len(products))])[
+        drawn["product"]
+    ]
     dollars = np.floor((lo + (hi - lo) * drawn["price"]) / 100)
     cents = (dollars * 100 + 99).astype(np.int64)
     # Shelf prices end in .99; where that leaves the allowed range, take the exact draw.

@@ -122,7 +122,10 @@ def _array_item_from_data(data: dict[str, Any], array_path: str, depth: int) -> 
             for cname, cdata in dict(data["fields"]).items()
         )
         return FieldSpec(
-            name="item", type=FieldType.OBJECT, path=ipath, children=children,
+            name="item",
+            type=FieldType.OBJECT,
+            path=ipath,
+            children=children,
             generator=data.get("generator"),
         )
     return _field_from_data("item", data, ipath, depth + 1)
@@ -186,15 +189,21 @@ def _field_from_def(
     nested = fdef.nested_fields
     if fdef.type is FieldType.OBJECT:
         if not nested:
-            issues.append(FieldIssue(f"{where}.nested_fields", "an OBJECT field needs nested_fields"))
+            issues.append(
+                FieldIssue(f"{where}.nested_fields", "an OBJECT field needs nested_fields")
+            )
         children = tuple(
-            _field_from_def(n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues)
+            _field_from_def(
+                n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
+            )
             for i, n in enumerate(nested)
         )
     elif fdef.type is FieldType.ADDRESS:
         children = (
             tuple(
-                _field_from_def(n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues)
+                _field_from_def(
+                    n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
+                )
                 for i, n in enumerate(nested)
             )
             if nested
@@ -207,7 +216,9 @@ def _field_from_def(
             item = _field_from_def(only, ipath, f"{where}.nested_fields[0]", depth + 1, issues)
         elif nested:
             kids = tuple(
-                _field_from_def(n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues)
+                _field_from_def(
+                    n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
+                )
                 for i, n in enumerate(nested)
             )
             item = FieldSpec(name="item", type=FieldType.OBJECT, path=ipath, children=kids)
@@ -215,7 +226,10 @@ def _field_from_def(
             item = FieldSpec(name="item", type=FieldType.STRING, path=ipath)
     elif nested:
         issues.append(
-            FieldIssue(f"{where}.nested_fields", f"only OBJECT, ARRAY and ADDRESS fields take nested_fields, not {fdef.type.value}")
+            FieldIssue(
+                f"{where}.nested_fields",
+                f"only OBJECT, ARRAY and ADDRESS fields take nested_fields, not {fdef.type.value}",
+            )
         )
     return FieldSpec(
         name=fdef.name,
@@ -243,7 +257,12 @@ def apply_constraints(spec: EntitySpec, constraints: Mapping[str, FieldConstrain
         if target is None:
             issues.append(FieldIssue(where, f"no field '{key}' in {spec.name}"))
             continue
-        if target.is_array and target.item is not None and target.item.is_scalar and _has_value_constraint(constraint):
+        if (
+            target.is_array
+            and target.item is not None
+            and target.item.is_scalar
+            and _has_value_constraint(constraint)
+        ):
             # value constraints on an array of scalars apply to its items; lengths to the array
             item = _constrained(target.item, constraint, where, issues, lengths=False)
             replacements[item.path] = item
@@ -332,7 +351,12 @@ def check_spec(spec: EntitySpec, prefix: str) -> list[FieldIssue]:
             label = f"{prefix}.{f.path}" if prefix != "constraints" else f"constraints.{f.path}"
             if f.name != "item" or not f.path.endswith("[]"):
                 if not _NAME.match(f.name):
-                    issues.append(FieldIssue(label, "field names are letters, digits and _, not starting with a digit"))
+                    issues.append(
+                        FieldIssue(
+                            label,
+                            "field names are letters, digits and _, not starting with a digit",
+                        )
+                    )
                 if f.name in seen:
                     issues.append(FieldIssue(label, f"duplicate field name '{f.name}'"))
                 seen.add(f.name)
@@ -366,7 +390,10 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
         if value is None:
             continue
         if not numeric_like:
-            bad(attr, f"min/max apply to numbers and dates; for {f.type.value} use min_length/max_length")
+            bad(
+                attr,
+                f"min/max apply to numbers and dates; for {f.type.value} use min_length/max_length",
+            )
         elif not math.isfinite(value):
             bad(attr, "must be a finite number")
     if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
@@ -376,9 +403,17 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
         hi = math.floor(f.maximum) if f.maximum is not None else None
         if lo is not None and hi is not None and lo > hi:
             bad("min", f"no integer lies between min ({f.minimum:g}) and max ({f.maximum:g})")
-    if f.is_money and not issues and f.minimum is not None and f.maximum is not None:
-        if math.ceil(round(f.minimum * 100, 6)) > math.floor(round(f.maximum * 100, 6)):
-            bad("min", f"no amount in whole cents lies between min ({f.minimum:g}) and max ({f.maximum:g})")
+    if (
+        f.is_money
+        and not issues
+        and f.minimum is not None
+        and f.maximum is not None
+        and math.ceil(round(f.minimum * 100, 6)) > math.floor(round(f.maximum * 100, 6))
+    ):
+        bad(
+            "min",
+            f"no amount in whole cents lies between min ({f.minimum:g}) and max ({f.maximum:g})",
+        )
     if f.type is FieldType.ENUM and not f.enum_values:
         bad("enum_values", "an ENUM field needs enum_values")
     if f.enum_values and f.type is not FieldType.ENUM:
@@ -403,13 +438,18 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
         elif f.type is FieldType.ARRAY and value > MAX_ARRAY_LENGTH:
             bad(attr, f"arrays hold at most {MAX_ARRAY_LENGTH} items")
     if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
-        bad("min_length", f"min_length ({f.min_length}) is greater than max_length ({f.max_length})")
+        bad(
+            "min_length", f"min_length ({f.min_length}) is greater than max_length ({f.max_length})"
+        )
     if f.type is FieldType.STRING and f.max_length == 0 and f.required:
         bad("max_length", "a required string cannot have max_length 0")
     if f.format is not None:
         issues.extend(_format_issues(f, where))
     if f.unique and not (f.type is FieldType.UUID or is_id_pattern(f.format)):
-        bad("unique", "unique values are made for UUID fields and id patterns such as 'ORD-{random:7}'")
+        bad(
+            "unique",
+            "unique values are made for UUID fields and id patterns such as 'ORD-{random:7}'",
+        )
     return issues
 
 
@@ -417,7 +457,12 @@ def _format_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
     fmt = f.format or ""
     if f.type in TEMPORAL:
         if fmt not in _TEMPORAL_FORMATS and "%" not in fmt:
-            return [FieldIssue(f"{where}.format", "dates take 'iso8601', 'epoch' or a strftime format like '%Y-%m-%d'")]
+            return [
+                FieldIssue(
+                    f"{where}.format",
+                    "dates take 'iso8601', 'epoch' or a strftime format like '%Y-%m-%d'",
+                )
+            ]
         return []
     if f.type is FieldType.FLOAT:
         if fmt != MONEY_FORMAT:

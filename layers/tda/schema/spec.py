@@ -34,7 +34,9 @@ def pattern_to_regex(pattern: str) -> str:
         out.append(re.escape(pattern[pos : match.start()]))
         kind, width = match.group(1), int(match.group(2) or 7)
         out.append(
-            r"\d{4}" if kind == "year" else (rf"\d{{{width}}}" if kind == "digits" else rf"[A-Z0-9]{{{width}}}")
+            r"\d{4}"
+            if kind == "year"
+            else (rf"\d{{{width}}}" if kind == "digits" else rf"[A-Z0-9]{{{width}}}")
         )
         pos = match.end()
     out.append(re.escape(pattern[pos:]))

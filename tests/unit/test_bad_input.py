@@ -1,0 +1,211 @@
+"""Each kind of bad input: a field-level error, and nothing generated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tda.errors import InvalidRequestError
+from tda.service import generate, plan_request
+
+from ..conftest import make_request
+
+DEEP: dict[str, Any] = {"name": "leaf", "type": "STRING"}
+for level in range(8):
+    DEEP = {"name": f"level{level}", "type": "OBJECT", "nested_fields": [DEEP]}
+
+BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
+    ("unknown entity", {"entity": "spaceship", "count": 1}, "entity", "unknown entity 'spaceship'"),
+    ("no entity", {"count": 1}, "entity", "name an entity"),
+    ("zero count", {"entity": "cart", "count": 0}, "count", "at least 1"),
+    ("negative count", {"entity": "cart", "count": -5}, "count", "at least 1"),
+    ("count above sync limit", {"entity": "cart", "count": 1001}, "count", "GenerateDataStream"),
+    (
+        "min above max",
+        {
+            "entity": "cart",
+            "count": 1,
+            "constraints": {"field_constraints": {"total": {"min": 10, "max": 5}}},
+        },
+        "constraints.total.min",
+        "greater than max",
+    ),
+    (
+        "regex that does not compile",
+        {
+            "entity": "user",
+            "count": 1,
+            "constraints": {"field_constraints": {"first_name": {"regex": "([a-z"}}},
+        },
+        "constraints.first_name.regex",
+        "does not compile",
+    ),
+    (
+        "enum on non-enum",
+        {
+            "entity": "cart",
+            "count": 1,
+            "constraints": {"field_constraints": {"cart_id": {"enum_values": ["a"]}}},
+        },
+        "constraints.cart_id.enum_values",
+        "ENUM fields",
+    ),
+    (
+        "constraint on unknown field",
+        {
+            "entity": "cart",
+            "count": 1,
+            "constraints": {"field_constraints": {"colour": {"max": 1}}},
+        },
+        "constraints.colour",
+        "no field 'colour'",
+    ),
+    (
+        "min/max on a string",
+        {
+            "entity": "cart",
+            "count": 1,
+            "constraints": {"field_constraints": {"cart_id": {"max": 3}}},
+        },
+        "constraints.cart_id.max",
+        "min_length",
+    ),
+    (
+        "override of unknown field",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "s", "count": 2, "overrides": {"colour": "red"}}],
+        },
+        "scenarios[0].overrides.colour",
+        "no field 'colour'",
+    ),
+    (
+        "override of wrong type",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "s", "count": 2, "overrides": {"items.quantity": "many"}}],
+        },
+        "scenarios[0].overrides.items.quantity",
+        "not an integer",
+    ),
+    (
+        "override outside bounds",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "s", "count": 2, "overrides": {"items.quantity": "500"}}],
+        },
+        "scenarios[0].overrides.items.quantity",
+        "≤ 99",
+    ),
+    (
+        "override outside enum",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "s", "count": 2, "overrides": {"currency": "EUR"}}],
+        },
+        "scenarios[0].overrides.currency",
+        "one of",
+    ),
+    (
+        "override repeating a unique id",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "s", "count": 2, "overrides": {"cart_id": "CRT-2024-AAAAAAA"}}],
+        },
+        "scenarios[0].overrides.cart_id",
+        "unique",
+    ),
+    (
+        "scenario counts do not add up",
+        {
+            "entity": "cart",
+            "count": 10,
+            "scenarios": [{"name": "a", "count": 3}, {"name": "b", "count": 3}],
+        },
+        "scenarios",
+        "add up to 6, but count is 10",
+    ),
+    (
+        "duplicate scenario",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "a", "count": 1}, {"name": "a", "count": 1}],
+        },
+        "scenarios[1].name",
+        "duplicate",
+    ),
+    (
+        "nesting too deep",
+        {"entity": "doc", "count": 1, "schema": {"fields": [DEEP]}},
+        "schema.fields[0]",
+        "nesting deeper",
+    ),
+    (
+        "enum field without values",
+        {"entity": "doc", "count": 1, "schema": {"fields": [{"name": "kind", "type": "ENUM"}]}},
+        "schema.kind.enum_values",
+        "needs enum_values",
+    ),
+    (
+        "object without fields",
+        {"entity": "doc", "count": 1, "schema": {"fields": [{"name": "meta", "type": "OBJECT"}]}},
+        "schema.fields[0].nested_fields",
+        "needs nested_fields",
+    ),
+    (
+        "no integer in range",
+        {
+            "entity": "product",
+            "count": 1,
+            "constraints": {"field_constraints": {"stock": {"min": 1.2, "max": 1.8}}},
+        },
+        "constraints.stock.min",
+        "no integer",
+    ),
+    (
+        "unknown locale",
+        {"entity": "cart", "count": 1, "locale": "xx_YY"},
+        "locale",
+        "unknown locale",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "fields", "field", "message"), BAD_REQUESTS, ids=[b[0] for b in BAD_REQUESTS]
+)
+def test_bad_input_names_the_field_and_generates_nothing(
+    case: str, fields: dict[str, Any], field: str, message: str
+) -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        generate(make_request(**fields))
+    issues = {issue.field: issue.message for issue in caught.value.issues}
+    # the field named is the one given, or a path inside it (deep nesting names the exact level)
+    matching = [
+        text for name, text in issues.items() if name == field or name.startswith(f"{field}.")
+    ]
+    assert matching, issues
+    assert any(message in text for text in matching), issues
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        plan_request(make_request(entity="cart", count=0, locale="zz"))
+    assert {i.field for i in caught.value.issues} == {"count", "locale"}
+
+
+def test_unreachable_bound_on_a_derived_field_is_an_error_not_a_partial_result() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        generate(
+            make_request(
+                entity="cart", count=5, constraints={"field_constraints": {"total": {"max": 0.5}}}
+            )
+        )
+    assert "constraints.total" in str(caught.value)

@@ -1,0 +1,118 @@
+"""Every constraint type, on registered entities (extending them) and on callers' schemas."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from tda.schema.registry import get_entity
+from tda.service import resolve_spec
+from tda.validation import validate_records
+
+from ..conftest import generate_records, make_request
+
+
+def c(**constraints: object) -> dict[str, object]:
+    return {"field_constraints": constraints}
+
+
+def test_min_max_on_integers_floats_and_money() -> None:
+    records = generate_records(
+        entity="product",
+        count=500,
+        constraints=c(stock={"min": 10, "max": 12}, price={"min": 5, "max": 20}),
+    )
+    assert {r["stock"] for r in records} <= {10, 11, 12}
+    assert all(5 <= r["price"] <= 20 for r in records)
+    assert all(
+        round(r["price"] * 100) == r["price"] * 100
+        or abs(round(r["price"] * 100) - r["price"] * 100) < 1e-6
+        for r in records
+    )
+
+
+def test_bounds_on_nested_item_fields_and_array_lengths() -> None:
+    records = generate_records(
+        entity="cart",
+        count=300,
+        constraints=c(
+            **{"items.quantity": {"max": 2}, "items": {"min_length": 2, "max_length": 3}}
+        ),
+    )
+    assert all(2 <= len(r["items"]) <= 3 for r in records)
+    assert all(i["quantity"] <= 2 for r in records for i in r["items"])
+
+
+def test_bound_on_a_derived_field_is_met_by_redrawing_records() -> None:
+    # total is derived (subtotal + tax): the engine redraws records until the bound holds
+    records = generate_records(entity="cart", count=300, constraints=c(total={"max": 60}))
+    assert all(r["total"] <= 60 for r in records)
+    assert len(records) == 300
+    spec = resolve_spec(make_request(entity="cart", count=1, constraints=c(total={"max": 60})))
+    assert validate_records(spec, records).valid
+
+
+def test_enum_values_narrow_a_registered_enum() -> None:
+    records = generate_records(
+        entity="order", count=300, constraints=c(status={"enum_values": ["shipped", "delivered"]})
+    )
+    assert {r["status"] for r in records} == {"shipped", "delivered"}
+    # completed_at follows status: only delivered orders have it
+    assert all((r["completed_at"] is not None) == (r["status"] == "delivered") for r in records)
+
+
+def test_regex_generates_matching_strings() -> None:
+    records = generate_records(
+        entity="user", count=200, constraints=c(first_name={"regex": r"[A-Z][a-z]{2,5}-\d{2}"})
+    )
+    assert all(re.fullmatch(r"[A-Z][a-z]{2,5}-\d{2}", r["first_name"]) for r in records)
+    assert len({r["first_name"] for r in records}) > 100
+
+
+def test_min_and_max_length_on_strings() -> None:
+    fields = [{"name": "note", "type": "STRING"}, {"name": "code", "type": "STRING"}]
+    records = generate_records(
+        entity="memo",
+        schema={"fields": fields},
+        count=300,
+        constraints=c(
+            note={"min_length": 30, "max_length": 40}, code={"min_length": 3, "max_length": 3}
+        ),
+    )
+    assert all(30 <= len(r["note"]) <= 40 for r in records)
+    assert all(len(r["code"]) == 3 for r in records)
+
+
+def test_formats_for_dates_ids_and_money() -> None:
+    fields = [
+        {"name": "day", "type": "DATE"},
+        {"name": "stamp", "type": "DATETIME"},
+        {"name": "invoice", "type": "STRING"},
+        {"name": "amount", "type": "FLOAT"},
+    ]
+    records = generate_records(
+        entity="invoice",
+        schema={"fields": fields},
+        count=200,
+        constraints=c(
+            day={"format": "%d/%m/%Y", "min": 1704067200, "max": 1706745599},
+            stamp={"format": "epoch"},
+            invoice={"format": "INV-{year}-{digits:6}"},
+            amount={"format": "money", "min": 1, "max": 2},
+        ),
+    )
+    for r in records:
+        parsed = datetime.strptime(r["day"], "%d/%m/%Y")
+        assert parsed.year == 2024 and parsed.month == 1
+        assert isinstance(r["stamp"], int)
+        assert re.fullmatch(r"INV-\d{4}-\d{6}", r["invoice"])
+        assert 1 <= r["amount"] <= 2 and abs(r["amount"] * 100 - round(r["amount"] * 100)) < 1e-6
+
+
+def test_registered_constraints_stay_when_a_request_adds_others() -> None:
+    spec = resolve_spec(
+        make_request(entity="cart", count=1, constraints=c(**{"items.quantity": {"max": 3}}))
+    )
+    quantity = spec.find("items.quantity")
+    assert quantity is not None and quantity.minimum == 1 and quantity.maximum == 3
+    assert get_entity("cart").find("items.quantity").maximum == 99  # type: ignore[union-attr]

@@ -368,15 +368,7 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
         raise RuleError(
             "same_occasion takes item fields, e.g. same_occasion(items.category, items.name)"
         )
-    catalog = load_catalog()
-    masks = np.fromiter(
-        (
-            catalog.occasion_mask(c, n)
-            for c, n in zip(categories.data.tolist(), names.data.tolist(), strict=True)
-        ),
-        dtype=np.int64,
-        count=len(categories.data),
-    )
+    masks = _occasion_masks(categories.data, names.data)
     lengths = ev.batch.lengths[categories.level]
     bounds = offsets_of(lengths)
     common = np.full(len(lengths), -1, dtype=np.int64)
@@ -384,6 +376,28 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
     if nonempty.any():
         common[nonempty] = np.bitwise_and.reduceat(masks, bounds[:-1][nonempty])
     return Vec(common != 0, ev.spec.level_of[categories.level])
+
+
+def _occasion_masks(categories: np.ndarray, names: np.ndarray) -> np.ndarray:
+    """Occasion bit masks per item: one lookup per distinct category, keywords only when unknown."""
+    catalog = load_catalog()
+    known = catalog.category_masks
+    by_category: dict[object, int | None] = {}
+    for category in set(categories.tolist()):
+        by_category[category] = known.get(category.lower()) if isinstance(category, str) else None
+    masks = np.fromiter(
+        (by_category[c] if by_category[c] is not None else -1 for c in categories.tolist()),
+        dtype=np.int64,
+        count=len(categories),
+    )
+    unknown = np.flatnonzero(
+        np.fromiter(
+            (by_category[c] is None for c in categories.tolist()), dtype=bool, count=len(categories)
+        )
+    )
+    for i in unknown.tolist():
+        masks[i] = catalog.occasion_mask(categories[i], names[i])
+    return masks
 
 
 def _unary(fn: Callable[[Any], Any]) -> Callable[[Evaluator, list[Value]], Value]:

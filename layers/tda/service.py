@@ -7,9 +7,11 @@ partial result. ``generate`` answers a synchronous request; ``stream_records`` a
 
 from __future__ import annotations
 
+import gc
 import secrets
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -56,12 +58,13 @@ class RecordBatch:
 
 
 def resolve_spec(request: GenerateRequest) -> EntitySpec:
+    """The request's schema: a caller's fields, or a registered entity, with its constraints."""
     schema = request.schema_
+    constraints = request.constraints.field_constraints if request.constraints is not None else {}
     if schema is not None and schema.fields:
-        spec = spec_from_fields(
-            request.entity or schema.predefined_schema or "record", request.domain, schema.fields
-        )
-    elif schema is not None and schema.predefined_schema:
+        name = request.entity or schema.predefined_schema or "record"
+        return spec_from_fields(name, request.domain, schema.fields, constraints)
+    if schema is not None and schema.predefined_schema:
         spec = get_entity(schema.predefined_schema, field="schema.predefined_schema")
     elif request.entity.strip():
         spec = get_entity(request.entity)
@@ -69,9 +72,7 @@ def resolve_spec(request: GenerateRequest) -> EntitySpec:
         raise InvalidRequestError.single(
             "entity", "name an entity (e.g. cart) or send schema.fields"
         )
-    if request.constraints is not None and request.constraints.field_constraints:
-        spec = apply_constraints(spec, request.constraints.field_constraints)
-    return spec
+    return apply_constraints(spec, constraints) if constraints else spec
 
 
 def plan_request(request: GenerateRequest, max_count: int | None = None) -> GenerationPlan:
@@ -233,16 +234,35 @@ def stream_records(
     """Records in engine batches, each with its coherence report; memory bounded by one batch."""
     names = np.array([s.name for s in plan.scenarios], dtype=object)
     generator = BatchGenerator(plan)
-    for batch in generator.batches(first_batch, last_batch):
-        n = batch.columns.n
-        meta = {
-            "_index": list(range(batch.start, batch.start + n)),
-            "_scenario": names[batch.labels].tolist(),
-        }
-        records = assemble(batch.columns, plan.spec, meta)
-        yield RecordBatch(
-            batch.start, records, score_columns(plan.spec, batch.columns, batch.start)
-        )
+    last = plan.batch_count if last_batch is None else last_batch
+    for k in range(first_batch, last):
+        with gc_paused():
+            batch = generator.batch(k)
+            n = batch.columns.n
+            meta = {
+                "_index": list(range(batch.start, batch.start + n)),
+                "_scenario": names[batch.labels].tolist(),
+            }
+            records = assemble(batch.columns, plan.spec, meta)
+            coherence = score_columns(plan.spec, batch.columns, batch.start)
+        yield RecordBatch(batch.start, records, coherence)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch is built.
+
+    A batch allocates tens of thousands of dicts and lists, none of them in cycles; letting the
+    collector scan them again and again cost 1.4-2x throughput (measured, bench/). Memory stays
+    bounded by the batch either way, and the collector's previous state is restored after.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def stream_output(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,30 +43,97 @@ class Catalog:
     def products_in(self, occasion: int) -> list[int]:
         return [i for i, p in enumerate(self.products) if p.occasion == occasion]
 
-    @property
+    @cached_property
     def category_masks(self) -> dict[str, int]:
-        return _category_masks(self)
+        masks: dict[str, int] = {}
+        for product in self.products:
+            key = product.category.lower()
+            masks[key] = masks.get(key, 0) | (1 << product.occasion)
+        return masks
 
     def occasion_mask(self, category: object, name: object) -> int:
         """Bit set of the occasions an item may belong to, by category, else by keywords."""
-        masks = self.category_masks
-        if isinstance(category, str) and category.lower() in masks:
-            return masks[category.lower()]
-        text = f"{category or ''} {name or ''}".lower()
+        if isinstance(category, str):
+            known = self.category_masks.get(category.lower())
+            if known is not None:
+                return known
+        return self._keyword_mask(f"{category or ''} {name or ''}".lower())
+
+    def _keyword_mask(self, text: str) -> int:
         mask = 0
         for bit, words in enumerate(self.keywords):
             if any(word in text for word in words):
                 mask |= 1 << bit
         return mask or int(ALL_OCCASIONS)
 
+    @cached_property
+    def variants(self) -> Variants:
+        return _variants(self)
 
-@cache
-def _category_masks(catalog: Catalog) -> dict[str, int]:
-    masks: dict[str, int] = {}
+
+@dataclass(frozen=True)
+class Variants:
+    """Every (product, brand, color, size) as one row, so draws become numpy indexing.
+
+    Row of a draw: ``offset[p] + ((brand % n_brands[p]) * n_colors + color) * n_sizes[p]
+    + size % n_sizes[p]``; ``name``, ``sku``, ``brand``... are object arrays over the rows.
+    """
+
+    offset: np.ndarray
+    n_brands: np.ndarray
+    n_sizes: np.ndarray
+    category: np.ndarray
+    name: np.ndarray
+    sku: np.ndarray
+    brand: np.ndarray
+    description: np.ndarray
+
+    def rows(
+        self,
+        product: np.ndarray,
+        brand: np.ndarray,
+        color: np.ndarray,
+        size: np.ndarray,
+        n_colors: int,
+    ) -> np.ndarray:
+        nb = self.n_brands[product]
+        ns = self.n_sizes[product]
+        return self.offset[product] + ((brand % nb) * n_colors + color) * ns + size % ns
+
+
+def _variants(catalog: Catalog) -> Variants:
+    columns: dict[str, list[str]] = {
+        k: [] for k in ("category", "name", "sku", "brand", "description")
+    }
+    offsets, n_brands, n_sizes = [], [], []
     for product in catalog.products:
-        key = product.category.lower()
-        masks[key] = masks.get(key, 0) | (1 << product.occasion)
-    return masks
+        offsets.append(len(columns["name"]))
+        n_brands.append(len(product.brands))
+        n_sizes.append(len(product.sizes))
+        for b, brand in enumerate(product.brands):
+            for c, (color, color_code) in enumerate(catalog.colors):
+                for s, size in enumerate(product.sizes):
+                    adjective = catalog.adjectives[(b + s) % len(catalog.adjectives)]
+                    feature = catalog.features[(c + s) % len(catalog.features)]
+                    columns["category"].append(product.category)
+                    columns["brand"].append(brand)
+                    columns["name"].append(f"{brand} {product.name} ({color})")
+                    columns["sku"].append(f"{brand_code(brand)}-{product.code}-{color_code}-{size}")
+                    columns["description"].append(
+                        f"{adjective} {product.name.lower()} by {brand} in {color.lower()}, {feature}."
+                    )
+
+    def as_objects(values: list[str]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    return Variants(
+        offset=np.array(offsets, dtype=np.int64),
+        n_brands=np.array(n_brands, dtype=np.int64),
+        n_sizes=np.array(n_sizes, dtype=np.int64),
+        **{k: as_objects(v) for k, v in columns.items()},
+    )
 
 
 @cache

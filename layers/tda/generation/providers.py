@@ -23,7 +23,7 @@ import rstr
 import yaml
 
 from tda.errors import InvalidRequestError
-from tda.generation.catalog import Catalog, brand_code
+from tda.generation.catalog import Catalog
 from tda.generation.pools import Pools
 from tda.models import FieldType
 from tda.schema.spec import MONEY_FORMAT, FieldSpec, is_id_pattern
@@ -612,60 +612,40 @@ def occasions_for_baskets(ctx: LevelContext, price_spec: FieldSpec | None) -> np
     return live[ctx.rng.integers(0, len(live), ctx.n)]
 
 
-def _product_attr(ctx: LevelContext, spec: FieldSpec, attr: str) -> list[Any]:
+def _product_attr(ctx: LevelContext, spec: FieldSpec, attr: str) -> np.ndarray:
     drawn = _products(spec, ctx)
-    products = ctx.catalog.products
-    out: list[Any] = []
-    for p, b, c, s in zip(
-        drawn["product"].tolist(),
-        drawn["brand"].tolist(),
-        drawn["color"].tolist(),
-        drawn["size"].tolist(),
-        strict=True,
-    ):
-        prod = products[p]
-        brand = prod.brands[b % len(prod.brands)]
-        color = ctx.catalog.colors[c]
-        if attr == "brand":
-            out.append(brand)
-        elif attr == "category":
-            out.append(prod.category)
-        elif attr == "name":
-            out.append(f"{brand} {prod.name} ({color[0]})")
-        elif attr == "sku":
-            out.append(
-                f"{brand_code(brand)}-{prod.code}-{color[1]}-{prod.sizes[s % len(prod.sizes)]}"
-            )
-        else:  # description
-            adj = ctx.catalog.adjectives[(b + s) % len(ctx.catalog.adjectives)]
-            feat = ctx.catalog.features[(c + s) % len(ctx.catalog.features)]
-            out.append(f"{adj} {prod.name.lower()} by {brand} in {color[0].lower()}, {feat}.")
-    return out
+    if "variant" not in drawn:
+        variants = ctx.catalog.variants
+        drawn["variant"] = variants.rows(
+            drawn["product"], drawn["brand"], drawn["color"], drawn["size"], len(ctx.catalog.colors)
+        )
+    table: np.ndarray = getattr(ctx.catalog.variants, attr)
+    return table[drawn["variant"]]
 
 
 @provider("catalog.brand")
 def _catalog_brand(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(_product_attr(ctx, spec, "brand"))
+    return _product_attr(ctx, spec, "brand")
 
 
 @provider("catalog.category")
 def _catalog_category(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(_product_attr(ctx, spec, "category"))
+    return _product_attr(ctx, spec, "category")
 
 
 @provider("catalog.name")
 def _catalog_name(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(_product_attr(ctx, spec, "name"))
+    return _product_attr(ctx, spec, "name")
 
 
 @provider("catalog.sku")
 def _catalog_sku(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(_product_attr(ctx, spec, "sku"))
+    return _product_attr(ctx, spec, "sku")
 
 
 @provider("catalog.description")
 def _catalog_description(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(_product_attr(ctx, spec, "description"))
+    return _product_attr(ctx, spec, "description")
 
 
 @provider("catalog.price")

@@ -154,8 +154,17 @@ def _opt_float(value: Any) -> float | None:
 # --------------------------------------------------------------------------- caller schemas
 
 
-def spec_from_fields(entity: str, domain: str, fields: list[FieldDef]) -> EntitySpec:
-    """A caller's schema (the proto's Field list) as an entity of its own."""
+def spec_from_fields(
+    entity: str,
+    domain: str,
+    fields: list[FieldDef],
+    constraints: Mapping[str, FieldConstraint] | None = None,
+) -> EntitySpec:
+    """A caller's schema (the proto's Field list) with the request's constraints laid on.
+
+    The whole is checked after the constraints are applied: an ENUM field's values, say, come
+    from the constraints, not from the Field message.
+    """
     issues: list[FieldIssue] = []
     if not fields:
         issues.append(FieldIssue("schema.fields", "must list at least one field"))
@@ -172,6 +181,7 @@ def spec_from_fields(entity: str, domain: str, fields: list[FieldDef]) -> Entity
         fields=built,
         custom=True,
     )
+    spec = apply_constraints(spec, constraints or {}, final_check=False)
     issues = check_spec(spec, prefix="schema")
     if issues:
         raise InvalidRequestError(issues)
@@ -245,7 +255,9 @@ def _field_from_def(
 # --------------------------------------------------------------------------- request constraints
 
 
-def apply_constraints(spec: EntitySpec, constraints: Mapping[str, FieldConstraint]) -> EntitySpec:
+def apply_constraints(
+    spec: EntitySpec, constraints: Mapping[str, FieldConstraint], final_check: bool = True
+) -> EntitySpec:
     """The entity with a request's constraints laid over its own, each checked first."""
     if not constraints:
         return spec
@@ -281,7 +293,7 @@ def apply_constraints(spec: EntitySpec, constraints: Mapping[str, FieldConstrain
         primary_key=spec.primary_key,
         custom=spec.custom,
     )
-    problems = check_spec(updated, prefix="constraints")
+    problems = check_spec(updated, prefix="constraints") if final_check else []
     if problems:
         raise InvalidRequestError(problems)
     return updated
@@ -398,6 +410,14 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             bad(attr, "must be a finite number")
     if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
         bad("min", f"min ({f.minimum:g}) is greater than max ({f.maximum:g})")
+    if f.type in TEMPORAL and not issues and f.minimum is not None and f.maximum is not None:
+        unit = 86400 if f.type is FieldType.DATE else 1
+        if math.ceil(f.minimum / unit) > math.floor(f.maximum / unit):
+            span = "day" if unit == 86400 else "second"
+            bad(
+                "min",
+                f"no whole {span} lies between min ({f.minimum:g}) and max ({f.maximum:g}) (epoch seconds)",
+            )
     if f.type is FieldType.INTEGER and not issues:
         lo = math.ceil(f.minimum) if f.minimum is not None else None
         hi = math.floor(f.maximum) if f.maximum is not None else None

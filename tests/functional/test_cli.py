@@ -1,0 +1,188 @@
+"""The tda CLI: output files, formats, scenarios, streaming large counts, exit code 2."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tda_local.cli import main
+
+
+def test_generate_writes_the_requested_format(tmp_path: Path) -> None:
+    out = tmp_path / "carts.ndjson"
+    assert (
+        main(
+            [
+                "generate",
+                "cart",
+                "--count",
+                "25",
+                "--seed",
+                "3",
+                "--format",
+                "ndjson",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    lines = out.read_text().splitlines()
+    assert len(lines) == 25 and json.loads(lines[0])["cart_id"].startswith("CRT-")
+
+
+def test_scenarios_and_overrides(tmp_path: Path) -> None:
+    out = tmp_path / "orders.json"
+    code = main(
+        [
+            "generate",
+            "order",
+            "--count",
+            "10",
+            "--scenario",
+            "happy=8",
+            "--scenario",
+            "refund=2",
+            "--override",
+            "refund.status=refunded",
+            "--output",
+            str(out),
+        ]
+    )
+    assert code == 0
+    records = json.loads(out.read_text())
+    assert [r["status"] for r in records[8:]] == ["refunded", "refunded"]
+    assert {r["_scenario"] for r in records[:8]} == {"happy"}
+
+
+def test_override_without_scenarios_applies_to_default(tmp_path: Path) -> None:
+    out = tmp_path / "p.json"
+    assert (
+        main(
+            [
+                "generate",
+                "payment",
+                "-n",
+                "5",
+                "--override",
+                "default.method=paypal",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    assert {r["method"] for r in json.loads(out.read_text())} == {"paypal"}
+
+
+def test_schema_file_with_constraints(tmp_path: Path) -> None:
+    schema = tmp_path / "invoice.yaml"
+    schema.write_text(
+        "fields:\n  - {name: invoice_no, type: STRING, required: true}\n  - {name: amount, type: FLOAT}\n"
+        "constraints:\n  invoice_no: {format: 'INV-{digits:6}'}\n  amount: {min: 1, max: 9, format: money}\n"
+    )
+    out = tmp_path / "inv.sql"
+    assert (
+        main(
+            [
+                "generate",
+                "invoice",
+                "--schema",
+                str(schema),
+                "-n",
+                "40",
+                "-f",
+                "sql",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    db = sqlite3.connect(":memory:")
+    db.executescript(out.read_text())
+    assert db.execute(
+        "SELECT count(*), min(amount) >= 1, max(amount) <= 9 FROM invoice"
+    ).fetchone() == (40, 1, 1)
+
+
+def test_large_count_streams_beyond_the_sync_limit(tmp_path: Path) -> None:
+    out = tmp_path / "users.csv"
+    assert (
+        main(
+            [
+                "generate",
+                "user",
+                "--count",
+                "25000",
+                "--format",
+                "csv",
+                "--seed",
+                "1",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    with out.open() as handle:
+        assert sum(1 for _ in handle) == 25001
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["generate", "cart", "--count", "0"], "count: must be at least 1"),
+        (["generate", "nope", "--count", "1"], "entity: unknown entity 'nope'"),
+        (
+            ["generate", "cart", "--count", "3", "--scenario", "a=1"],
+            "scenarios: scenario counts add up to 1",
+        ),
+        (
+            ["generate", "cart", "--count", "3", "--scenario", "a"],
+            "--scenario: expected NAME=COUNT",
+        ),
+        (
+            ["generate", "cart", "--count", "3", "--override", "b.currency=USD"],
+            "--override: unknown scenario 'b'",
+        ),
+        (["generate", "cart", "--count", "2000000"], "count: 2000000 is above the limit"),
+        (["generate", "cart", "--count", "2", "--locale", "xx"], "locale: unknown locale"),
+        (
+            ["generate", "cart", "--count", "1", "--schema", "/nonexistent.yaml"],
+            "--schema: cannot read",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_installed_entry_point_runs_and_lists_schemas() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "schemas", "--domain", "ecommerce"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert {line.split()[0] for line in done.stdout.splitlines() if not line.startswith(" ")} >= {
+        "cart",
+        "order",
+        "user",
+    }
+    bad = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "generate", "cart", "--count", "-1"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and bad.stdout == ""

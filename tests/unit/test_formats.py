@@ -1,0 +1,74 @@
+"""Each output format parsed back, including hostile strings in SQL and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+
+from tda.service import generate
+
+from ..conftest import make_request
+
+HOSTILE = "O'Brien \\ \"quoted\"\nline two; DROP TABLE users; -- '); DELETE FROM x; /* é 😀"
+
+
+def _hostile_users(fmt: str, count: int = 3) -> str:
+    request = make_request(
+        entity="user",
+        count=count,
+        output_format=fmt,
+        scenarios=[{"name": "hostile", "count": count, "overrides": {"last_name": HOSTILE}}],
+    )
+    return generate(request).data
+
+
+def test_json_and_ndjson_hold_the_same_records() -> None:
+    as_json = json.loads(
+        generate(make_request(entity="order", count=40, output_format="JSON")).data
+    )
+    ndjson = generate(make_request(entity="order", count=40, output_format="NDJSON")).data
+    assert ndjson.endswith("\n")
+    assert [json.loads(line) for line in ndjson.splitlines()] == as_json
+
+
+def test_csv_flattens_objects_with_dotted_columns_and_json_encodes_arrays() -> None:
+    records = json.loads(generate(make_request(entity="order", count=30)).data)
+    text = generate(make_request(entity="order", count=30, output_format="CSV")).data
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 30
+    assert "shipping_address.city" in rows[0] and "billing_address.postal_code" in rows[0]
+    for row, record in zip(rows, records, strict=True):
+        assert row["shipping_address.city"] == record["shipping_address"]["city"]
+        assert json.loads(row["items"]) == record["items"]
+        assert float(row["total"]) == record["total"]
+        assert row["completed_at"] == (record["completed_at"] or "")
+
+
+def test_csv_booleans_and_hostile_strings_round_trip() -> None:
+    rows = list(csv.DictReader(io.StringIO(_hostile_users("CSV"))))
+    assert {row["last_name"] for row in rows} == {HOSTILE}
+    assert {row["marketing_opt_in"] for row in rows} <= {"true", "false"}
+
+
+def test_sql_escapes_quotes_backslashes_newlines_and_injection_text() -> None:
+    sql = _hostile_users("SQL")
+    db = sqlite3.connect(":memory:")
+    db.executescript(sql)
+    names = {row[0] for row in db.execute('SELECT last_name FROM "user"')}
+    assert names == {HOSTILE}
+    assert db.execute('SELECT count(*) FROM "user"').fetchone()[0] == 3
+    assert db.execute('SELECT count(*) FROM "user_addresses"').fetchone()[0] >= 3
+
+
+def test_sql_child_table_rows_match_the_parent_arrays() -> None:
+    records = json.loads(generate(make_request(entity="cart", count=25)).data)
+    db = sqlite3.connect(":memory:")
+    db.executescript(generate(make_request(entity="cart", count=25, output_format="SQL")).data)
+    for record in records:
+        items = db.execute(
+            'SELECT sku, quantity, price FROM cart_items WHERE cart_id = ? ORDER BY "_position"',
+            (record["cart_id"],),
+        ).fetchall()
+        assert items == [(i["sku"], i["quantity"], i["price"]) for i in record["items"]]

@@ -186,3 +186,30 @@ def test_installed_entry_point_runs_and_lists_schemas() -> None:
         text=True,
     )
     assert bad.returncode == 2 and bad.stdout == ""
+
+
+def test_readme_schema_example_generates_what_it_promises(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "invoice.yaml"
+    out = tmp_path / "invoices.json"
+    assert (
+        main(
+            [
+                "generate",
+                "invoice",
+                "--schema",
+                str(example),
+                "-n",
+                "50",
+                "--seed",
+                "2",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    records = json.loads(out.read_text())
+    for r in records:
+        assert r["invoice_no"].startswith("INV-") and len(r["invoice_no"]) == 15
+        assert 1 <= len(r["lines"]) <= 4 and all(1 <= line["amount"] <= 500 for line in r["lines"])
+        assert "@" in r["customer"]["email"] and all(isinstance(t, str) for t in r["tags"])

@@ -13,8 +13,10 @@ Internal value forms (what rules see):
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -93,22 +95,32 @@ def assemble(
     batch: ColumnBatch, spec: EntitySpec, meta: dict[str, list[Any]]
 ) -> list[dict[str, Any]]:
     """Build record dicts: ``meta`` columns (``_index``, ``_scenario``) first, then the schema's."""
-    names = list(meta)
-    columns: list[list[Any]] = list(meta.values())
-    for f in spec.fields:
-        names.append(f.name)
-        columns.append(_field_output(f, batch, spec, batch.n))
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    names = (*meta, *(f.name for f in spec.fields))
+    columns = [*meta.values(), *(_field_output(f, batch, spec, batch.n) for f in spec.fields)]
+    return row_builder(names)(columns)
 
 
 def _level_output(
     fields: tuple[FieldSpec, ...], batch: ColumnBatch, spec: EntitySpec, rows: int
 ) -> list[Any]:
-    names = [f.name for f in fields]
-    columns = [_field_output(f, batch, spec, rows) for f in fields]
-    if not columns:
+    if not fields:
         return [{} for _ in range(rows)]
-    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+    columns = [_field_output(f, batch, spec, rows) for f in fields]
+    return row_builder(tuple(f.name for f in fields))(columns)
+
+
+@cache
+def row_builder(names: tuple[str, ...]) -> Callable[[list[list[Any]]], list[dict[str, Any]]]:
+    """A compiled ``[{'a': v0, 'b': v1} for v0, v1 in zip(*columns)]`` for these keys.
+
+    A dict display is about 4x faster than ``dict(zip(names, row))`` per record (bench/), and
+    record assembly is the largest cost of bulk generation. Keys are embedded with ``repr``.
+    """
+    variables = [f"v{i}" for i in range(len(names))]
+    body = ", ".join(f"{name!r}: {var}" for name, var in zip(names, variables, strict=True))
+    source = f"lambda columns: [{{{body}}} for ({', '.join(variables)},) in zip(*columns)]"
+    built: Callable[[list[list[Any]]], list[dict[str, Any]]] = eval(source, {"zip": zip})
+    return built
 
 
 def _field_output(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec, rows: int) -> list[Any]:

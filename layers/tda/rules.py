@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import operator
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -344,16 +345,16 @@ def _elementwise(fn: Callable[..., bool]) -> Callable[[Evaluator, list[Value]], 
     return run
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
 def _email_matches(email: Any, first: Any, last: Any) -> bool:
+    """The email's local part carries the person's last name, or first name, or initial+last."""
     if not isinstance(email, str):
         return False
-    local = slug(email.split("@")[0])
+    local = _NOT_ALNUM.sub("", email.partition("@")[0].lower())
     names = [s for s in (slug(str(first or "")), slug(str(last or ""))) if s]
-    return (
-        not names
-        or any(n in local for n in names)
-        or any(n[:1] and local.startswith(n[:1]) and names[-1] in local for n in names)
-    )
+    return not names or any(n in local for n in names)
 
 
 def _sku_matches_brand(sku: Any, brand: Any) -> bool:

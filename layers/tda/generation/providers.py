@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +147,7 @@ def random_chars(rng: np.random.Generator, n: int, width: int, alphabet: np.ndar
     return [text[i : i + width] for i in range(0, n * width, width)]
 
 
+@lru_cache(maxsize=1 << 16)
 def slug(text: str) -> str:
     """Lower-case ASCII letters and digits of a name, for emails (``O'Brien`` → ``obrien``)."""
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")

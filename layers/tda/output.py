@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -25,7 +25,10 @@ META_COLUMNS = ("_index", "_scenario")
 
 
 class Renderer(ABC):
-    """Turns batches of records into bytes: ``begin`` once, ``chunk`` per batch, ``end`` once."""
+    """Turns batches of records into bytes: ``begin`` once, ``chunk`` per batch, ``end`` once.
+
+    ``first`` tells ``chunk`` that no record has been written yet (JSON needs no comma then).
+    """
 
     media_type = "application/octet-stream"
 
@@ -44,14 +47,6 @@ class Renderer(ABC):
     def render(self, records: Sequence[dict[str, Any]]) -> bytes:
         return self.begin() + self.chunk(records, True) + self.end()
 
-    def stream(self, batches: Iterator[Sequence[dict[str, Any]]]) -> Iterator[bytes]:
-        yield self.begin()
-        first = True
-        for records in batches:
-            yield self.chunk(records, first)
-            first = False
-        yield self.end()
-
 
 class JsonRenderer(Renderer):
     media_type = "application/json"
@@ -67,15 +62,6 @@ class JsonRenderer(Renderer):
 
     def end(self) -> bytes:
         return b"]"
-
-    def stream(self, batches: Iterator[Sequence[dict[str, Any]]]) -> Iterator[bytes]:
-        yield self.begin()
-        wrote = False
-        for records in batches:
-            if records:
-                yield self.chunk(records, not wrote)
-                wrote = True
-        yield self.end()
 
 
 class NdjsonRenderer(Renderer):

@@ -383,22 +383,18 @@ def _occasion_masks(categories: np.ndarray, names: np.ndarray) -> np.ndarray:
     """Occasion bit masks per item: one lookup per distinct category, keywords only when unknown."""
     catalog = load_catalog()
     known = catalog.category_masks
-    by_category: dict[object, int | None] = {}
-    for category in set(categories.tolist()):
-        by_category[category] = known.get(category.lower()) if isinstance(category, str) else None
-    masks = np.fromiter(
-        (by_category[c] if by_category[c] is not None else -1 for c in categories.tolist()),
+    values = categories.tolist()
+    by_category = {c: known.get(c.lower()) if isinstance(c, str) else None for c in set(values)}
+    looked_up = [by_category[c] for c in values]
+    if None not in by_category.values():
+        return np.array(looked_up, dtype=np.int64)
+    return np.array(
+        [
+            m if m is not None else catalog.occasion_mask(c, n)
+            for m, c, n in zip(looked_up, values, names.tolist(), strict=True)
+        ],
         dtype=np.int64,
-        count=len(categories),
     )
-    unknown = np.flatnonzero(
-        np.fromiter(
-            (by_category[c] is None for c in categories.tolist()), dtype=bool, count=len(categories)
-        )
-    )
-    for i in unknown.tolist():
-        masks[i] = catalog.occasion_mask(categories[i], names[i])
-    return masks
 
 
 def _unary(fn: Callable[[Any], Any]) -> Callable[[Evaluator, list[Value]], Value]:

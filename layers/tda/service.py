@@ -229,23 +229,63 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
 
 
 def stream_records(
-    plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None
+    plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None, score: bool = True
 ) -> Iterator[RecordBatch]:
     """Records in engine batches, each with its coherence report; memory bounded by one batch."""
-    names = np.array([s.name for s in plan.scenarios], dtype=object)
-    generator = BatchGenerator(plan)
+    producer = _BatchProducer(plan, score)
     last = plan.batch_count if last_batch is None else last_batch
     for k in range(first_batch, last):
         with gc_paused():
-            batch = generator.batch(k)
-            n = batch.columns.n
-            meta = {
-                "_index": list(range(batch.start, batch.start + n)),
-                "_scenario": names[batch.labels].tolist(),
-            }
-            records = assemble(batch.columns, plan.spec, meta)
-            coherence = score_columns(plan.spec, batch.columns, batch.start)
-        yield RecordBatch(batch.start, records, coherence)
+            batch = producer.make(k)
+        yield batch
+
+
+def stream_output(
+    plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None
+) -> Iterator[bytes]:
+    """The rendered output of a whole plan, chunk by chunk.
+
+    Coherence is scored only when ``reports`` is given (it collects one report per batch):
+    the bulk path's rules hold by construction, so scoring is the caller's choice.
+    """
+    renderer = renderer_for(fmt, plan.spec)
+    producer = _BatchProducer(plan, score=reports is not None)
+    yield renderer.begin()
+    first = True
+    for k in range(plan.batch_count):
+        # Rendering inside the same pause: its allocations would otherwise trigger scans of
+        # the batch just built.
+        with gc_paused():
+            batch = producer.make(k)
+            chunk = renderer.chunk(batch.records, first)
+        if reports is not None:
+            reports.append(batch.coherence)
+        first = first and not batch.records
+        yield chunk
+    yield renderer.end()
+
+
+class _BatchProducer:
+    def __init__(self, plan: GenerationPlan, score: bool) -> None:
+        self.plan = plan
+        self.score = score
+        self.generator = BatchGenerator(plan)
+        self.names = np.array([s.name for s in plan.scenarios], dtype=object)
+
+    def make(self, k: int) -> RecordBatch:
+        batch = self.generator.batch(k)
+        n = batch.columns.n
+        meta = {
+            "_index": list(range(batch.start, batch.start + n)),
+            "_scenario": self.names[batch.labels].tolist(),
+        }
+        records = assemble(batch.columns, self.plan.spec, meta)
+        coherence = (
+            score_columns(self.plan.spec, batch.columns, batch.start)
+            if self.score
+            else CoherenceReport(1.0, n, 0)
+        )
+        return RecordBatch(batch.start, records, coherence)
 
 
 @contextmanager
@@ -263,21 +303,6 @@ def gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def stream_output(
-    plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None
-) -> Iterator[bytes]:
-    """The rendered output of a whole plan, chunk by chunk (``reports`` collects coherence)."""
-    renderer = renderer_for(fmt, plan.spec)
-
-    def batches() -> Iterator[list[dict[str, Any]]]:
-        for batch in stream_records(plan):
-            if reports is not None:
-                reports.append(batch.coherence)
-            yield batch.records
-
-    yield from renderer.stream(batches())
 
 
 def generate(request: GenerateRequest) -> GenerateResponse:

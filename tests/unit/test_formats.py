@@ -72,3 +72,18 @@ def test_sql_child_table_rows_match_the_parent_arrays() -> None:
             (record["cart_id"],),
         ).fetchall()
         assert items == [(i["sku"], i["quantity"], i["price"]) for i in record["items"]]
+
+
+def test_multi_batch_streams_parse_back_to_the_same_records() -> None:
+    from tda.models import GenerateRequest, OutputFormat
+    from tda.service import plan_request, stream_output
+
+    plan = plan_request(GenerateRequest(entity="cart", count=2500, seed=11))
+    as_json = json.loads(b"".join(stream_output(plan, OutputFormat.JSON)))
+    lines = b"".join(stream_output(plan, OutputFormat.NDJSON)).decode().splitlines()
+    assert len(as_json) == 2500 and [json.loads(line) for line in lines] == as_json
+    assert [r["_index"] for r in as_json] == list(range(2500))
+    rows = list(
+        csv.DictReader(io.StringIO(b"".join(stream_output(plan, OutputFormat.CSV)).decode()))
+    )
+    assert [r["cart_id"] for r in rows] == [r["cart_id"] for r in as_json]

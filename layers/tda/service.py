@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -355,7 +354,3 @@ def metadata_for(
         coherence_violations=coherence.violations,
         records_validated=validated,
     )
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

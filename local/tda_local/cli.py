@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
 import yaml
 from pydantic import ValidationError
 
@@ -205,10 +204,6 @@ def _progress(total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, unit="rec", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
-
-
-def dump_json(value: Any) -> bytes:
-    return orjson.dumps(value)
 
 
 if __name__ == "__main__":

@@ -40,9 +40,6 @@ class Catalog:
     adjectives: tuple[str, ...]
     features: tuple[str, ...]
 
-    def products_in(self, occasion: int) -> list[int]:
-        return [i for i, p in enumerate(self.products) if p.occasion == occasion]
-
     @cached_property
     def category_masks(self) -> dict[str, int]:
         masks: dict[str, int] = {}

@@ -23,10 +23,13 @@ from tda.generation.pools import pools_for
 from tda.generation.providers import (
     ALPHANUM,
     DIGITS,
+    ID_TOKEN,
+    PROVIDERS,
     LevelContext,
     Provider,
     fill_pattern,
     occasions_for_baskets,
+    record_years,
     resolve,
 )
 from tda.models import FieldType
@@ -173,7 +176,7 @@ class BatchGenerator:
         )
         # Id patterns use the record's year, so they are drawn after the fields they read.
         ordered = sorted(
-            fields, key=lambda f: self.providers.get(f.path, (None, ""))[0] is resolve_pattern()
+            fields, key=lambda f: self.providers.get(f.path, (None, ""))[0] is PROVIDERS["pattern"]
         )
         for f in ordered:
             if f.path in self.skip:
@@ -318,9 +321,7 @@ class BatchGenerator:
         created = batch.values.get("created_at")
         if created is not None:
             ctx.siblings["created_at"] = created
-        from tda.generation.providers import _years
-
-        years = _years(ctx)
+        years = record_years(ctx)
         indices = np.arange(start, start + batch.n, dtype=np.int64)
         for f in self.unique_fields:
             batch.values[f.path] = _object(
@@ -355,25 +356,15 @@ def fit_lengths(column: np.ndarray, f: FieldSpec, ctx: LevelContext) -> np.ndarr
     return _object(out)
 
 
-def resolve_pattern() -> Provider:
-    from tda.generation.providers import PROVIDERS
-
-    return PROVIDERS["pattern"]
-
-
 def unique_capacity(f: FieldSpec) -> int:
-    from tda.generation.providers import _TOKEN
-
-    match = next(m for m in _TOKEN.finditer(f.format or "") if m.group(1) != "year")
+    match = next(m for m in ID_TOKEN.finditer(f.format or "") if m.group(1) != "year")
     width = int(match.group(2) or 7)
     return int(_TOKEN_WIDTH[match.group(1)][1] ** width)
 
 
 def unique_tokens(f: FieldSpec, indices: np.ndarray, seed: int) -> list[str]:
     """Distinct tokens for distinct indices: an affine permutation of [0, capacity)."""
-    from tda.generation.providers import _TOKEN
-
-    match = next(m for m in _TOKEN.finditer(f.format or "") if m.group(1) != "year")
+    match = next(m for m in ID_TOKEN.finditer(f.format or "") if m.group(1) != "year")
     alphabet, base = _TOKEN_WIDTH[match.group(1)]
     width = int(match.group(2) or 7)
     space = base**width

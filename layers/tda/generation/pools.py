@@ -9,7 +9,7 @@ data for the pinned Faker version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,15 @@ class Pools:
     words: np.ndarray
     sentences: np.ndarray
 
+    @cached_property
+    def first_slugs(self) -> np.ndarray:
+        """ASCII slugs of ``first_names`` (for emails), computed once per pool."""
+        return _slugs(self.first_names)
+
+    @cached_property
+    def last_slugs(self) -> np.ndarray:
+        return _slugs(self.last_names)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Pools:
         def arr(key: str) -> np.ndarray:
@@ -60,6 +69,14 @@ class Pools:
             words=arr("words"),
             sentences=arr("sentences"),
         )
+
+
+def _slugs(names: np.ndarray) -> np.ndarray:
+    from tda.generation.providers import slug
+
+    out = np.empty(len(names), dtype=object)
+    out[:] = [slug(str(name)) for name in names.tolist()]
+    return out
 
 
 def supported_locales() -> list[str]:

@@ -51,7 +51,7 @@ TAX_RATES = (
     0.095,
 )
 REGEX_ATTEMPTS = 200
-_TOKEN = re.compile(r"\{(year|random|digits)(?::(\d+))?\}")
+ID_TOKEN = re.compile(r"\{(year|random|digits)(?::(\d+))?\}")
 
 
 @dataclass
@@ -284,10 +284,10 @@ def _uuid(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @provider("pattern")
 def _pattern(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    return obj(fill_pattern(spec.format or "", ctx, years=_years(ctx)))
+    return obj(fill_pattern(spec.format or "", ctx, years=record_years(ctx)))
 
 
-def _years(ctx: LevelContext) -> np.ndarray:
+def record_years(ctx: LevelContext) -> np.ndarray:
     created = ctx.siblings.get("created_at")
     if created is not None and created.dtype.kind == "f" and not np.isnan(created).any():
         return created.astype("datetime64[s]").astype("datetime64[Y]").astype(np.int64) + 1970
@@ -301,7 +301,7 @@ def fill_pattern(
     pieces: list[list[str] | str] = []
     pos = 0
     first = True
-    for match in _TOKEN.finditer(pattern):
+    for match in ID_TOKEN.finditer(pattern):
         pieces.append(pattern[pos : match.start()])
         kind, width = match.group(1), int(match.group(2) or 7)
         if kind == "year":
@@ -353,11 +353,21 @@ def _type_ok(spec: FieldSpec, value: str) -> bool:
 # --------------------------------------------------------------------------- people and places
 
 
-def _person(ctx: LevelContext) -> tuple[np.ndarray, np.ndarray]:
+def _person_rows(ctx: LevelContext) -> tuple[np.ndarray, np.ndarray]:
+    """Pool rows of each row's first and last name: one draw per object level."""
     if "person" not in ctx.draws:
-        ctx.draws["person"] = (pick(ctx.pools.first_names, ctx), pick(ctx.pools.last_names, ctx))
-    drawn: tuple[np.ndarray, np.ndarray] = ctx.draws["person"]
-    return drawn
+        pools = ctx.pools
+        ctx.draws["person"] = (
+            ctx.rng.integers(0, len(pools.first_names), ctx.n),
+            ctx.rng.integers(0, len(pools.last_names), ctx.n),
+        )
+    rows: tuple[np.ndarray, np.ndarray] = ctx.draws["person"]
+    return rows
+
+
+def _person(ctx: LevelContext) -> tuple[np.ndarray, np.ndarray]:
+    first, last = _person_rows(ctx)
+    return ctx.pools.first_names[first], ctx.pools.last_names[last]
 
 
 @provider("person.first_name")
@@ -378,18 +388,25 @@ def _full_name(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @provider("person.email")
 def _email(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    first, last = _person(ctx)
+    """first.last@, flast42@ or first_last7@ a free-mail domain, from the record's own name."""
+    first_rows, last_rows = _person_rows(ctx)
+    firsts = ctx.pools.first_slugs[first_rows].tolist()
+    lasts = ctx.pools.last_slugs[last_rows].tolist()
     domains = pick(ctx.pools.email_domains, ctx).tolist()
     numbers = ctx.rng.integers(1, 1000, ctx.n).tolist()
     styles = ctx.rng.integers(0, 3, ctx.n).tolist()
-    out = []
-    for f, la, d, num, style in zip(
-        first.tolist(), last.tolist(), domains, numbers, styles, strict=True
-    ):
-        fs, ls = slug(f) or "user", slug(la) or "mail"
-        local = (f"{fs}.{ls}", f"{fs[0]}{ls}{num}", f"{fs}_{ls}{num % 100}")[style]
-        out.append(f"{local}@{d}")
-    return obj(out)
+    return obj(
+        [
+            (
+                f"{f or 'user'}.{la or 'mail'}@{d}"
+                if style == 0
+                else f"{(f or 'u')[0]}{la or 'mail'}{num}@{d}"
+                if style == 1
+                else f"{f or 'user'}_{la or 'mail'}{num % 100}@{d}"
+            )
+            for f, la, d, num, style in zip(firsts, lasts, domains, numbers, styles, strict=True)
+        ]
+    )
 
 
 @provider("internet.username")

@@ -197,41 +197,32 @@ def _field_from_def(
     children: tuple[FieldSpec, ...] = ()
     item: FieldSpec | None = None
     nested = fdef.nested_fields
+
+    def build_nested(parent: str) -> tuple[FieldSpec, ...]:
+        return tuple(
+            _field_from_def(
+                n, child_path(parent, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
+            )
+            for i, n in enumerate(nested)
+        )
+
     if fdef.type is FieldType.OBJECT:
         if not nested:
             issues.append(
                 FieldIssue(f"{where}.nested_fields", "an OBJECT field needs nested_fields")
             )
-        children = tuple(
-            _field_from_def(
-                n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
-            )
-            for i, n in enumerate(nested)
-        )
+        children = build_nested(path)
     elif fdef.type is FieldType.ADDRESS:
-        children = (
-            tuple(
-                _field_from_def(
-                    n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
-                )
-                for i, n in enumerate(nested)
-            )
-            if nested
-            else address_children(path)
-        )
+        children = build_nested(path) if nested else address_children(path)
     elif fdef.type is FieldType.ARRAY:
         ipath = item_path(path)
         if len(nested) == 1 and nested[0].name in _ARRAY_ITEM_NAMES:
             only = nested[0].model_copy(update={"name": "item"})
             item = _field_from_def(only, ipath, f"{where}.nested_fields[0]", depth + 1, issues)
         elif nested:
-            kids = tuple(
-                _field_from_def(
-                    n, child_path(path, n.name), f"{where}.nested_fields[{i}]", depth + 1, issues
-                )
-                for i, n in enumerate(nested)
+            item = FieldSpec(
+                name="item", type=FieldType.OBJECT, path=ipath, children=build_nested(path)
             )
-            item = FieldSpec(name="item", type=FieldType.OBJECT, path=ipath, children=kids)
         else:
             item = FieldSpec(name="item", type=FieldType.STRING, path=ipath)
     elif nested:

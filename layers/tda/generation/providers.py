@@ -499,22 +499,13 @@ def _address_line(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @provider("text.words")
 def _words(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
+    """Pool words cut to a length drawn within the bounds (the engine pads any short one)."""
     lo = spec.min_length if spec.min_length is not None else 5
     hi = spec.max_length if spec.max_length is not None else max(lo, 24)
     targets = ctx.rng.integers(lo, max(lo, hi) + 1, ctx.n).tolist()
     words = ctx.pools.words
     draws = words[ctx.rng.integers(0, len(words), (ctx.n, 12))].tolist()
-    return obj([_fit(" ".join(row), t, row) for row, t in zip(draws, targets, strict=True)])
-
-
-def _fit(text: str, target: int, filler: list[str]) -> str:
-    while len(text) < target:
-        text = f"{text} {' '.join(filler)}".strip()
-    return (
-        text[:target].rstrip()
-        if len(text[:target].rstrip()) >= target or target == 0
-        else text[:target]
-    )
+    return obj([" ".join(row)[:t] for row, t in zip(draws, targets, strict=True)])
 
 
 @provider("text.title")

@@ -33,7 +33,7 @@ from tda.generation.providers import (
     resolve,
 )
 from tda.models import FieldType
-from tda.rules import compile_rules, derive, referenced_paths
+from tda.rules import Evaluator, Vec, compile_rules, derive, referenced_paths
 from tda.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
 
 BATCH_ROWS = 1000
@@ -93,6 +93,11 @@ class BatchGenerator:
         self.spec = plan.spec
         self.pools = pools_for(plan.locale)
         self.catalog = load_catalog()
+        # Root id patterns marked unique are made after the rows are final (a bijection of the
+        # record index); UUIDs are unique by their randomness.
+        self.unique_fields = [
+            f for f in self.spec.fields if f.unique and f.type is not FieldType.UUID
+        ]
         rules = compile_rules(self.spec)
         self_referencing = {
             r.target.path
@@ -115,19 +120,20 @@ class BatchGenerator:
         ]
         self._split_overrides()
 
-    @property
-    def unique_fields(self) -> list[FieldSpec]:
-        return [f for f in self.spec.fields if f.unique and f.type is not FieldType.UUID]
-
     def _split_overrides(self) -> None:
+        """Per scenario, overrides by when they apply: before rules, after rules, after ids."""
         unique_paths = {f.path for f in self.unique_fields}
         derived = self.spec.derived_paths
         self.base_overrides: list[list[Override]] = []
-        self.late_overrides: list[list[Override]] = []
+        self.derived_overrides: list[list[Override]] = []
+        self.unique_overrides: list[list[Override]] = []
         for scenario in self.plan.scenarios:
-            late = [o for o in scenario.overrides if o.path in derived or o.path in unique_paths]
-            self.base_overrides.append([o for o in scenario.overrides if o not in late])
-            self.late_overrides.append(late)
+            fixed = scenario.overrides
+            self.unique_overrides.append([o for o in fixed if o.path in unique_paths])
+            self.derived_overrides.append([o for o in fixed if o.path in derived - unique_paths])
+            self.base_overrides.append(
+                [o for o in fixed if o.path not in derived and o.path not in unique_paths]
+            )
 
     # -- public
 
@@ -144,7 +150,7 @@ class BatchGenerator:
         labels = self.plan.labels(start, stop)
         columns = self._repaired(labels, rng, pyrandom)
         self._add_unique_ids(columns, start, rng)
-        self._apply(columns, labels, self.late_overrides, only_unique=True)
+        self._apply(columns, labels, self.unique_overrides)
         return GeneratedBatch(start=start, columns=columns, labels=labels)
 
     # -- candidates
@@ -156,7 +162,7 @@ class BatchGenerator:
         self._fill(self.spec.fields, len(labels), batch, rng, pyrandom, None)
         self._apply(batch, labels, self.base_overrides)
         derive(batch, self.spec, rng)
-        self._apply(batch, labels, self.late_overrides, only_unique=False)
+        self._apply(batch, labels, self.derived_overrides)
         return batch
 
     def _fill(
@@ -223,17 +229,9 @@ class BatchGenerator:
     # -- overrides
 
     def _apply(
-        self,
-        batch: ColumnBatch,
-        labels: np.ndarray,
-        overrides: list[list[Override]],
-        only_unique: bool | None = None,
+        self, batch: ColumnBatch, labels: np.ndarray, overrides: list[list[Override]]
     ) -> None:
-        unique_paths = {f.path for f in self.unique_fields}
-        for scenario, fixed in enumerate(overrides):
-            chosen = [
-                o for o in fixed if only_unique is None or (o.path in unique_paths) == only_unique
-            ]
+        for scenario, chosen in enumerate(overrides):
             if not chosen:
                 continue
             rows = labels == scenario
@@ -294,7 +292,7 @@ class BatchGenerator:
             lo, hi = _internal_bounds(f)
             with np.errstate(invalid="ignore"):
                 good = ((data >= lo) & (data <= hi)) | (np.isnan(data) & (not f.required))
-            per_record = _fold(good, f.path, batch, self.spec)
+            per_record = self._per_record(good, f.path, batch)
             bad = int((~per_record).sum())
             if bad > worst_count:
                 worst, worst_count = f.path, bad
@@ -309,8 +307,12 @@ class BatchGenerator:
                 )
             else:
                 continue
-            ok &= _fold(good, f.path, batch, self.spec)
+            ok &= self._per_record(good, f.path, batch)
         return ok, worst or (self.bounded[0].path if self.bounded else "")
+
+    def _per_record(self, good: np.ndarray, path: str, batch: ColumnBatch) -> np.ndarray:
+        """A per-value check folded to its records: a record passes when all its items do."""
+        return Evaluator(batch, self.spec).fold_to_records(Vec(good, self.spec.level_of[path]))
 
     # -- unique ids: a bijection of the record index, so no two records of a request share one
 
@@ -414,14 +416,3 @@ def _internal_bounds(f: FieldSpec) -> tuple[float, float]:
             round(hi * 100, 6)
         ) if hi != math.inf else hi
     return lo, hi
-
-
-def _fold(good: np.ndarray, path: str, batch: ColumnBatch, spec: EntitySpec) -> np.ndarray:
-    level = spec.level_of[path]
-    while level:
-        lengths = batch.lengths[level]
-        ids = np.repeat(np.arange(len(lengths)), lengths)
-        bad = np.bincount(ids, weights=(~good).astype(np.float64), minlength=len(lengths))
-        good = bad == 0
-        level = spec.level_of[level]
-    return good

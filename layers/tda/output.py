@@ -48,7 +48,15 @@ class Renderer(ABC):
         return self.begin() + self.chunk(records, True) + self.end()
 
 
-class JsonRenderer(Renderer):
+class TextRenderer(Renderer):
+    """A JSON-family renderer that can also take records already rendered as JSON object texts
+    (``tda.generation.fragments``), the bulk path that never builds the dicts."""
+
+    @abstractmethod
+    def chunk_texts(self, texts: list[str], first: bool) -> bytes: ...
+
+
+class JsonRenderer(TextRenderer):
     media_type = "application/json"
 
     def begin(self) -> bytes:
@@ -60,16 +68,25 @@ class JsonRenderer(Renderer):
         body = orjson.dumps(records)[1:-1]
         return body if first else b"," + body
 
+    def chunk_texts(self, texts: list[str], first: bool) -> bytes:
+        if not texts:
+            return b""
+        body = ",".join(texts).encode()
+        return body if first else b"," + body
+
     def end(self) -> bytes:
         return b"]"
 
 
-class NdjsonRenderer(Renderer):
+class NdjsonRenderer(TextRenderer):
     media_type = "application/x-ndjson"
 
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
         dumps = orjson.dumps
         return b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
+
+    def chunk_texts(self, texts: list[str], first: bool) -> bytes:
+        return ("\n".join(texts) + "\n").encode() if texts else b""
 
 
 def _columns(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 
 from tda.coherence import CoherenceReport, score_columns
 from tda.config import settings
@@ -23,14 +24,16 @@ from tda.errors import FieldIssue, InvalidRequestError
 from tda.generation.columns import assemble
 from tda.generation.engine import (
     BatchGenerator,
+    GeneratedBatch,
     GenerationPlan,
     Override,
     ScenarioPlan,
     unique_capacity,
 )
+from tda.generation.fragments import record_texts
 from tda.generation.pools import check_locale
 from tda.models import FieldType, GenerateRequest, GenerateResponse, GenerationMetadata, Scenario
-from tda.output import renderer_for
+from tda.output import TextRenderer, renderer_for
 from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.loader import apply_constraints, spec_from_fields
 from tda.schema.registry import get_entity
@@ -255,11 +258,17 @@ def stream_output(
         # Rendering inside the same pause: its allocations would otherwise trigger scans of
         # the batch just built.
         with gc_paused():
-            batch = producer.make(k)
-            chunk = renderer.chunk(batch.records, first)
+            if isinstance(renderer, TextRenderer):
+                texts, coherence = producer.make_texts(k)
+                chunk = renderer.chunk_texts(texts, first)
+                written = len(texts)
+            else:
+                batch = producer.make(k)
+                chunk = renderer.chunk(batch.records, first)
+                coherence, written = batch.coherence, len(batch.records)
         if reports is not None:
-            reports.append(batch.coherence)
-        first = first and not batch.records
+            reports.append(coherence)
+        first = first and not written
         yield chunk
     yield renderer.end()
 
@@ -270,6 +279,9 @@ class _BatchProducer:
         self.score = score
         self.generator = BatchGenerator(plan)
         self.names = np.array([s.name for s in plan.scenarios], dtype=object)
+        self.encoded_names = np.array(
+            [orjson.dumps(s.name).decode() for s in plan.scenarios], dtype=object
+        )
 
     def make(self, k: int) -> RecordBatch:
         batch = self.generator.batch(k)
@@ -279,12 +291,22 @@ class _BatchProducer:
             "_scenario": self.names[batch.labels].tolist(),
         }
         records = assemble(batch.columns, self.plan.spec, meta)
-        coherence = (
-            score_columns(self.plan.spec, batch.columns, batch.start)
-            if self.score
-            else CoherenceReport(1.0, n, 0)
-        )
-        return RecordBatch(batch.start, records, coherence)
+        return RecordBatch(batch.start, records, self._coherence(batch))
+
+    def make_texts(self, k: int) -> tuple[list[str], CoherenceReport]:
+        """Batch ``k`` as JSON object texts, the same records ``make`` builds, without dicts."""
+        batch = self.generator.batch(k)
+        n = batch.columns.n
+        meta = [
+            ("_index", (list(range(batch.start, batch.start + n)), False)),
+            ("_scenario", (self.encoded_names[batch.labels].tolist(), False)),
+        ]
+        return record_texts(batch.columns, self.plan.spec, meta), self._coherence(batch)
+
+    def _coherence(self, batch: GeneratedBatch) -> CoherenceReport:
+        if not self.score:
+            return CoherenceReport(1.0, batch.columns.n, 0)
+        return score_columns(self.plan.spec, batch.columns, batch.start)
 
 
 @contextmanager

@@ -156,7 +156,6 @@ def _nan_to_none(values: list[Any]) -> list[Any]:
 
 def format_temporal(f: FieldSpec, column: np.ndarray) -> list[Any]:
     nulls = np.isnan(column)
-    unit = "D" if f.type is FieldType.DATE else "s"
     fmt = f.format
     if fmt == "epoch":
         out: list[Any] = (
@@ -167,16 +166,103 @@ def format_temporal(f: FieldSpec, column: np.ndarray) -> list[Any]:
             ]
         )
         return out
-    stamps = np.where(nulls, 0, column).astype("datetime64[s]").astype(f"datetime64[{unit}]")
+    seconds = np.where(nulls, 0, column).astype(np.int64)
     if fmt and "%" in fmt:
-        text = [
-            datetime.fromtimestamp(int(v), UTC).strftime(fmt)
-            for v in np.where(nulls, 0, column).tolist()
-        ]
-    elif unit == "D":
-        text = np.datetime_as_string(stamps, unit="D").tolist()
+        text = [datetime.fromtimestamp(v, UTC).strftime(fmt) for v in seconds.tolist()]
     else:
-        text = np.datetime_as_string(stamps, unit="s", timezone="UTC").tolist()
+        text = iso_texts(seconds, with_time=f.type is FieldType.DATETIME)
     if nulls.any():
         return [None if n else t for t, n in zip(text, nulls.tolist(), strict=True)]
     return text
+
+
+def iso_texts(seconds: np.ndarray, with_time: bool) -> list[str]:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ`` (UTC) for int64 epoch seconds.
+
+    ``np.datetime_as_string`` costs about 0.8 µs a value, the largest single cost of rendering
+    a user. Here each value's characters are looked up as UCS-4 code points in small tables
+    (the days seen so far, hours:minutes, seconds), and the matrix, viewed as a numpy unicode
+    array, becomes the strings in one ``tolist`` (about 7x faster, bench/).
+    """
+    dates = _date_rows(seconds // 86400)
+    if dates is None:  # years beyond 0000-9999: numpy's (wider) text
+        stamps = seconds.astype("datetime64[s]")
+        if with_time:
+            return np.datetime_as_string(stamps, unit="s", timezone="UTC").tolist()
+        return np.datetime_as_string(stamps.astype("datetime64[D]"), unit="D").tolist()
+    if not with_time:
+        texts: list[str] = dates.view("<U10").reshape(-1).tolist()
+        return texts
+    minutes = seconds // 60
+    text = np.empty((len(seconds), 20), dtype=np.uint32)
+    text[:, :10] = dates
+    text[:, 10] = ord("T")
+    text[:, 11:16] = _clock_table().take(minutes % 1440, axis=0)
+    text[:, 16] = ord(":")
+    text[:, 17:19] = _clock_table()[:60, 3:].take(seconds - minutes * 60, axis=0)
+    text[:, 19] = ord("Z")
+    texts = text.view("<U20").reshape(-1).tolist()
+    return texts
+
+
+# The (first day, rows) of the date table: grown to cover the days seen, in 4-year steps, so a
+# typical 2-year window costs a fraction of a millisecond to build and is then only looked up.
+_dates_seen: tuple[int, np.ndarray] = (0, np.empty((0, 10), dtype=np.uint32))
+_DATE_STEP = 1461
+_MAX_TABLE_DAYS = 146097  # 400 years; wider spans are computed without a table
+
+
+def _date_rows(days: np.ndarray) -> np.ndarray | None:
+    global _dates_seen
+    if not len(days):
+        return np.empty((0, 10), dtype=np.uint32)
+    first, table = _dates_seen
+    lo, hi = int(days.min()), int(days.max())
+    if lo < first or hi >= first + len(table):
+        if len(table):
+            lo, hi = min(lo, first), max(hi, first + len(table) - 1)
+        lo, hi = lo - lo % _DATE_STEP, hi - hi % _DATE_STEP + _DATE_STEP
+        if hi - lo > _MAX_TABLE_DAYS:
+            return _date_chars(days)
+        grown = _date_chars(np.arange(lo, hi))
+        if grown is None:
+            return _date_chars(days)
+        _dates_seen = first, table = lo, grown
+    return table.take(days - first, axis=0)
+
+
+@cache
+def _clock_table() -> np.ndarray:
+    """``HH:MM`` for each minute of a day; its first 60 rows' last two columns are ``00``-``59``."""
+    minute = np.arange(1440)
+    return _chars(":", minute // 60, 2, minute % 60, 2)
+
+
+def _date_chars(days: np.ndarray) -> np.ndarray | None:
+    """(n, 10) code points of ``YYYY-MM-DD`` per day number (Hinnant's days → civil date)."""
+    z = days + 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    if len(year) and (year.min() < 0 or year.max() > 9999):
+        return None
+    return _chars("-", year, 4, month, 2, day, 2)
+
+
+def _chars(separator: str, *parts: Any) -> np.ndarray:
+    """Zero-padded numbers joined by ``separator``, as rows of UCS-4 code points."""
+    pairs = list(zip(parts[::2], parts[1::2], strict=True))
+    width = sum(w for _, w in pairs) + len(pairs) - 1
+    out = np.full((len(pairs[0][0]), width), ord(separator), dtype=np.uint32)
+    at = 0
+    for values, digits in pairs:
+        for p in range(digits - 1, -1, -1):
+            out[:, at + p] = values % 10 + ord("0")
+            values = values // 10
+        at += digits + 1
+    return out

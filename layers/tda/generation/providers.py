@@ -212,6 +212,9 @@ def _float(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 @provider("money")
 def _money(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     lo, hi = cent_bounds(spec)
+    if lo > hi and spec.format != MONEY_FORMAT:
+        # A plain FLOAT named like money, bounded between two cents (min=max=1.125): any float.
+        return _float(spec, ctx, arg)
     cents = ctx.rng.integers(lo, hi + 1, ctx.n, dtype=np.int64)
     if spec.format == MONEY_FORMAT:
         return cents

@@ -19,6 +19,7 @@ class Settings:
     default_batch_size: int
     coherence_threshold: float
     tda_home: Path
+    max_request_bytes: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,6 +29,7 @@ class Settings:
             default_batch_size=_int_env("DEFAULT_BATCH_SIZE", 50),
             coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
             tda_home=Path(os.environ.get("TDA_HOME", "~/.tda")).expanduser(),
+            max_request_bytes=_int_env("MAX_REQUEST_BYTES", 1 << 20),
         )
 
 

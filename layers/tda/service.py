@@ -23,6 +23,7 @@ from tda.config import settings
 from tda.errors import FieldIssue, InvalidRequestError
 from tda.generation.columns import assemble
 from tda.generation.engine import (
+    BATCH_ROWS,
     BatchGenerator,
     GeneratedBatch,
     GenerationPlan,
@@ -32,8 +33,15 @@ from tda.generation.engine import (
 )
 from tda.generation.fragments import record_texts
 from tda.generation.pools import check_locale
-from tda.models import FieldType, GenerateRequest, GenerateResponse, GenerationMetadata, Scenario
-from tda.output import TextRenderer, renderer_for
+from tda.models import (
+    FieldType,
+    GenerateRequest,
+    GenerateResponse,
+    GenerationMetadata,
+    OutputFormat,
+    Scenario,
+)
+from tda.output import JsonRenderer, Renderer, TextRenderer, renderer_for
 from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.loader import apply_constraints, spec_from_fields
 from tda.schema.registry import get_entity
@@ -271,6 +279,56 @@ def stream_output(
         first = first and not written
         yield chunk
     yield renderer.end()
+
+
+@dataclass
+class Part:
+    """A slice of a plan's output, complete in itself: a JSON array, NDJSON lines, CSV rows."""
+
+    data: bytes
+    start: int
+    records: int
+
+
+def render_parts(
+    plan: GenerationPlan,
+    fmt: OutputFormat,
+    start: int,
+    stop: int,
+    part_size: int,
+    reports: list[CoherenceReport],
+) -> Iterator[Part]:
+    """Records ``[start, stop)`` of a plan in parts of ``part_size`` (streams, job chunks).
+
+    The part holding record 0 carries the format's preamble (CSV header, SQL ``CREATE TABLE``);
+    each JSON part is a whole array. Generation runs engine batch by engine batch, so memory
+    is bounded by one batch whatever the range; ``reports`` collects a coherence report per batch.
+    """
+    renderer = renderer_for(fmt, plan.spec)
+    producer = _BatchProducer(plan, score=True)
+    for k in range(start // BATCH_ROWS, (stop + BATCH_ROWS - 1) // BATCH_ROWS):
+        first_row = k * BATCH_ROWS
+        with gc_paused():
+            if isinstance(renderer, TextRenderer):
+                texts, coherence = producer.make_texts(k)
+                rows: list[Any] = texts
+            else:
+                batch = producer.make(k)
+                rows, coherence = batch.records, batch.coherence
+        reports.append(coherence)
+        lo, hi = max(start, first_row), min(stop, first_row + len(rows))
+        for at in range(lo, hi, part_size):
+            chunk = rows[at - first_row : min(at + part_size, hi) - first_row]
+            yield Part(_render_part(renderer, chunk, first=at == 0), at, len(chunk))
+
+
+def _render_part(renderer: Renderer, rows: list[Any], first: bool) -> bytes:
+    if isinstance(renderer, JsonRenderer):
+        return b"[" + renderer.chunk_texts(rows, True) + b"]"
+    if isinstance(renderer, TextRenderer):
+        return renderer.chunk_texts(rows, first)
+    preamble = renderer.begin() if first else b""
+    return preamble + renderer.chunk(rows, first)
 
 
 class _BatchProducer:

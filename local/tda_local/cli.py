@@ -3,6 +3,7 @@
     tda generate cart --count 1000 --seed 7 --format csv --output carts.csv
     tda generate order --count 10 --scenario happy=8 --scenario refund=2 --override refund.status=refunded
     tda schemas --domain ecommerce
+    tda serve --grpc-port 9001 --http-port 8081
 
 Any count up to MAX_RECORDS streams to the output batch by batch, in bounded memory. Bad input
 exits with status 2 and one line naming the field.
@@ -64,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     schemas = commands.add_parser("schemas", help="list the registered entities")
     schemas.add_argument("--domain")
+
+    serve = commands.add_parser(
+        "serve", help="run the gRPC shim (testdata.v1) and the HTTP API in one process"
+    )
+    serve.add_argument("--grpc-port", type=int, default=9001)
+    serve.add_argument("--http-port", type=int, default=8081)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)"
+    )
     return parser
 
 
@@ -73,6 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "schemas":
             return _schemas(args.domain)
+        if args.command == "serve":
+            from tda_local.serve import run
+
+            run(args.grpc_port, args.http_port, args.host)
+            return 0
         return _generate(args)
     except (InvalidRequestError, CliInputError) as exc:
         print(f"tda: error: {exc}", file=sys.stderr)

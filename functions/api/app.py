@@ -1,0 +1,22 @@
+"""HTTP API: the FastAPI app (``tda.http_api``) served to API Gateway HTTP API (payload v2) by Mangum."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from mangum import Mangum
+
+from tda.http_api import create_app
+
+logger = Logger(service="test-data-agent")
+tracer = Tracer(service="test-data-agent")
+metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
+
+app = create_app()
+asgi = Mangum(app, lifespan="off")
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return asgi(event, context)

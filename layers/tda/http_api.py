@@ -1,0 +1,132 @@
+"""The HTTP API: one FastAPI app, served by Mangum in Lambda and by uvicorn in ``tda serve``.
+
+- ``POST /v1/generate``: the seed's request JSON (snake_case, or proto3 JSON camelCase) → the
+  seed's GenerateResponse JSON. Bad input: 422 with one entry per field in ``details``.
+- ``GET /v1/schemas[?domain=]``, ``GET /health``, ``/health/live``, ``/health/ready``.
+- OpenAPI at ``/docs`` (and ``/openapi.json``).
+
+Bodies above ``MAX_REQUEST_BYTES`` (default 1 MiB) get 413 before they are parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from tda import operations
+from tda.config import settings
+from tda.errors import FieldIssue, InvalidRequestError
+from tda.models import GenerateRequest, GenerateResponse, SchemaInfo
+
+logger = logging.getLogger("tda.http")
+
+
+class OrjsonResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_body(request_id: str, issues: list[FieldIssue]) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "success": False,
+        "error": "; ".join(str(i) for i in issues),
+        "details": [{"field": i.field, "message": i.message} for i in issues],
+    }
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="Test Data Agent",
+        version=operations.VERSION,
+        description="Valid, coherent test data for e-commerce entities or any schema.",
+        default_response_class=OrjsonResponse,
+    )
+
+    @app.post(
+        "/v1/generate",
+        response_model=GenerateResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": GenerateRequest.model_json_schema(by_alias=False)
+                    }
+                },
+            }
+        },
+    )
+    async def generate(request: Request) -> Response:
+        body = await _read_limited(request)
+        if isinstance(body, Response):
+            return body
+        request_id = str(body.get("request_id", "")) if isinstance(body, dict) else ""
+        try:
+            result = operations.generate_sync(body)
+        except InvalidRequestError as exc:
+            return OrjsonResponse(error_body(request_id, exc.issues), status_code=422)
+        except Exception:
+            return _internal_error(request_id or str(uuid.uuid4()))
+        return OrjsonResponse(result)
+
+    @app.get("/v1/schemas", response_model=list[SchemaInfo])
+    async def schemas(domain: str | None = None) -> Response:
+        return OrjsonResponse(operations.schemas(domain))
+
+    @app.get("/health")
+    async def health() -> Response:
+        return OrjsonResponse(operations.health())
+
+    @app.get("/health/live")
+    async def live() -> Response:
+        return OrjsonResponse({"status": "alive"})
+
+    @app.get("/health/ready")
+    async def ready() -> Response:
+        status = operations.health()["status"]
+        return OrjsonResponse({"status": status}, status_code=200 if status != "unhealthy" else 503)
+
+    return app
+
+
+async def _read_limited(request: Request) -> Any:
+    """The parsed JSON body, or the error response (413 too large, 422 not JSON)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        return _too_large()
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > settings.max_request_bytes:
+            return _too_large()
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        issue = FieldIssue("body", f"not valid JSON ({exc})")
+        return OrjsonResponse(error_body("", [issue]), status_code=422)
+
+
+def _too_large() -> Response:
+    issue = FieldIssue("body", f"larger than the limit of {settings.max_request_bytes} bytes")
+    return OrjsonResponse(error_body("", [issue]), status_code=413)
+
+
+def _internal_error(request_id: str) -> Response:
+    # The stack trace goes to the log with the request id, never onto the wire.
+    logger.exception("request %s failed", request_id)
+    body = {
+        "request_id": request_id,
+        "success": False,
+        "error": f"internal error (request {request_id})",
+    }
+    return OrjsonResponse(body, status_code=500)

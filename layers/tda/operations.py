@@ -1,0 +1,122 @@
+"""What the handlers do, with no transport in sight: every surface calls these.
+
+The Lambda handlers (``functions/*/app.py``), the HTTP API and the local gRPC shim all pass
+plain JSON-shaped payloads (the seed's request shape) in and get JSON-shaped results out, so a
+request means the same thing whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from tda.coherence import CoherenceReport
+from tda.config import settings
+from tda.errors import FieldIssue, InvalidRequestError
+from tda.models import GenerateRequest
+from tda.routing import route
+from tda.schema.registry import entity_names, list_schemas
+from tda.service import generate, metadata_for, plan_request, render_parts
+
+VERSION = "0.1.0"
+
+
+def parse_request(payload: Any) -> GenerateRequest:
+    """The request in ``payload`` (snake_case or proto3 JSON camelCase); field-level errors."""
+    if not isinstance(payload, dict):
+        raise InvalidRequestError.single("request", "must be a JSON object")
+    try:
+        return GenerateRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequestError([_issue(e) for e in exc.errors()]) from None
+
+
+def _issue(error: Any) -> FieldIssue:
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field"
+    return FieldIssue(path or "request", message)
+
+
+def generate_sync(payload: Any) -> dict[str, Any]:
+    """The router's fast path: a whole response for count ≤ MAX_SYNC_RECORDS."""
+    response = generate(parse_request(payload))
+    return response.model_dump(mode="json")
+
+
+def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with a seed fixed, so separately generated ranges belong to one output."""
+    if payload.get("seed") is None:
+        return {**payload, "seed": secrets.randbits(62)}
+    return payload
+
+
+def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict[str, Any]:
+    """Records ``[start, start + count)`` of a request, in parts of ``part_size`` records.
+
+    One chunk of a stream or a job: the request is checked as a whole (count up to
+    MAX_RECORDS), so every range of it agrees on the plan. Send a seed (``with_seed``) to get
+    ranges of the same output from separate calls.
+    """
+    started = time.perf_counter()
+    request = parse_request(payload)
+    plan = plan_request(request)
+    stop = min(start + count, plan.count)
+    if start < 0 or start >= plan.count or count < 1:
+        raise InvalidRequestError.single(
+            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
+        )
+    if part_size < 1:
+        raise InvalidRequestError.single("part_size", f"must be at least 1 (got {part_size})")
+    reports: list[CoherenceReport] = []
+    parts = [
+        {"data": part.data.decode("utf-8"), "start": part.start, "record_count": part.records}
+        for part in render_parts(plan, request.output_format, start, stop, part_size, reports)
+    ]
+    coherence = CoherenceReport.merge(reports)
+    return {
+        "request_id": request.request_id,
+        "parts": parts,
+        "record_count": stop - start,
+        "is_last": stop == plan.count,
+        "metadata": metadata_for(plan, route(request), coherence, started).model_dump(mode="json"),
+    }
+
+
+def traditional(event: Any) -> dict[str, Any]:
+    """The traditional generator's event: a whole request, or ``range`` + ``part_size`` of one."""
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    span = event.get("range")
+    if span is None:
+        return generate_sync(event.get("request"))
+    if not isinstance(span, dict) or not all(
+        isinstance(span.get(k), int) for k in ("start", "count")
+    ):
+        raise InvalidRequestError.single("range", "must be {start: int, count: int}")
+    part_size = event.get("part_size", settings.default_batch_size)
+    if not isinstance(part_size, int):
+        raise InvalidRequestError.single("part_size", "must be an integer")
+    return generate_range(event.get("request"), span["start"], span["count"], part_size)
+
+
+def schemas(domain: str | None = None) -> list[dict[str, Any]]:
+    return [info.model_dump(mode="json") for info in list_schemas(domain)]
+
+
+def health() -> dict[str, Any]:
+    """Status and components (the seed's HealthCheckResponse). Paths not built yet say so."""
+    components = {
+        "schemas": f"ok ({len(entity_names())} entities)",
+        "traditional": "ok",
+        "llm": "unavailable: not in this build (requests fall back to traditional)",
+        "rag": "unavailable: not in this build (requests fall back to traditional)",
+        "limits": f"sync {settings.max_sync_records}, total {settings.max_records}",
+    }
+    return {"status": "healthy", "components": components, "version": VERSION}

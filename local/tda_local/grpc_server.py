@@ -1,0 +1,149 @@
+"""The gRPC shim: ``testdata.v1.TestDataService`` over the very same Lambda handlers.
+
+Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
+in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving:
+
+- GenerateData → ``router`` with ``{"request": ...}`` (the fast path).
+- GenerateDataStream → ``traditional`` with one ``range`` of 1000 records at a time, split into
+  parts of DEFAULT_BATCH_SIZE records, each sent as a DataChunk as soon as it exists. Memory is
+  bounded by one range; a cancelled call stops asking for ranges.
+- GetSchemas, HealthCheck → ``api`` with API Gateway v2 events (GET /v1/schemas, GET /health).
+
+Bad input → INVALID_ARGUMENT with a ``google.rpc.BadRequest`` detail per field; anything else →
+INTERNAL naming the request id, with the trace in the server log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import MessageToDict, ParseDict
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from grpc_status import rpc_status
+
+from tda import operations
+from tda.config import settings
+from tda.errors import InvalidRequestError
+from tda.generation.engine import BATCH_ROWS
+from tda_local import lambdas
+from tda_local.apigw import http_event, json_body
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TestDataService"].full_name
+logger = logging.getLogger("tda.grpc")
+
+
+def request_payload(message: pb.GenerateRequest) -> dict[str, Any]:
+    """The seed's JSON request shape of a proto request (field names as in the .proto)."""
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+class TestDataService(pb_grpc.TestDataServiceServicer):
+    async def GenerateData(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GenerateResponse:
+        payload = request_payload(request)
+        result = await _call(context, request.request_id, "router", {"request": payload})
+        return ParseDict(result, pb.GenerateResponse())
+
+    async def GenerateDataStream(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.DataChunk]:
+        payload = operations.with_seed(request_payload(request))
+        index, start, scored, weighted = 0, 0, 0, 0.0
+        while True:
+            event = {
+                "request": payload,
+                "range": {"start": start, "count": BATCH_ROWS},
+                "part_size": settings.default_batch_size,
+            }
+            result = await _call(context, request.request_id, "traditional", event)
+            metadata = result["metadata"]
+            scored += result["record_count"]
+            weighted += metadata["coherence_score"] * result["record_count"]
+            parts = result["parts"]
+            for i, part in enumerate(parts):
+                final = result["is_last"] and i == len(parts) - 1
+                chunk = pb.DataChunk(
+                    request_id=request.request_id,
+                    data=part["data"],
+                    chunk_index=index,
+                    is_final=final,
+                    record_count=part["record_count"],
+                )
+                if final:
+                    metadata["coherence_score"] = weighted / scored
+                    chunk.metadata.CopyFrom(ParseDict(metadata, pb.GenerationMetadata()))
+                yield chunk
+                index += 1
+            if result["is_last"]:
+                return
+            start += result["record_count"]
+
+    async def GetSchemas(
+        self, request: pb.GetSchemasRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetSchemasResponse:
+        event = http_event("GET", "/v1/schemas", query={"domain": request.domain})
+        response = await _call(context, "", "api", event)
+        return ParseDict({"schemas": json_body(response)}, pb.GetSchemasResponse())
+
+    async def HealthCheck(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.HealthCheckResponse:
+        response = await _call(context, "", "api", http_event("GET", "/health"))
+        return ParseDict(json_body(response), pb.HealthCheckResponse(), ignore_unknown_fields=True)
+
+
+async def _call(
+    context: grpc.aio.ServicerContext[Any, Any], request_id: str, name: str, event: dict[str, Any]
+) -> Any:
+    try:
+        return await asyncio.to_thread(lambdas.invoke, name, event)
+    except InvalidRequestError as exc:
+        await context.abort_with_status(invalid_argument(exc))
+    except Exception:
+        request_id = request_id or str(uuid.uuid4())
+        logger.exception("request %s failed in %s", request_id, name)
+        await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request {request_id})")
+    raise AssertionError("abort returns only by raising")
+
+
+def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=i.field, description=i.message)
+            for i in exc.issues
+        ]
+    )
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
+    status.details.add().Pack(detail)
+    return rpc_status.to_status(status)
+
+
+def build_server(
+    port: int, host: str = "127.0.0.1"
+) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
+    """The server with the service, reflection and the standard health service; its bound port."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", settings.max_request_bytes),
+            ("grpc.max_send_message_length", 64 << 20),
+        ]
+    )
+    pb_grpc.add_TestDataServiceServicer_to_server(TestDataService(), server)
+    checker = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_name, reflection.SERVICE_NAME), server
+    )
+    bound = server.add_insecure_port(f"{host}:{port}")
+    return server, bound, checker

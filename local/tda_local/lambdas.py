@@ -1,0 +1,61 @@
+"""The Lambda handlers of ``functions/``, loaded and invoked in-process as AWS would invoke them.
+
+``invoke(name, event)`` calls ``functions/<name>/app.py:lambda_handler`` with a Lambda-like
+context, so the shim exercises exactly the code that runs in AWS. Powertools' metrics and
+tracing are off locally (no CloudWatch, no X-Ray daemon) unless the environment says otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FUNCTIONS_DIR = Path(
+    os.environ.get("TDA_FUNCTIONS_DIR", Path(__file__).resolve().parents[2] / "functions")
+)
+Handler = Callable[[dict[str, Any], Any], Any]
+
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+@dataclass
+class LocalContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:local:000000000000:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 900_000
+
+
+@cache
+def handler(name: str) -> Handler:
+    path = FUNCTIONS_DIR / name / "app.py"
+    if not path.is_file():
+        raise LookupError(f"no Lambda handler at {path}")
+    spec = importlib.util.spec_from_file_location(f"tda_functions_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: Handler = module.lambda_handler
+    return found
+
+
+def invoke(name: str, event: dict[str, Any]) -> Any:
+    return handler(name)(event, LocalContext(function_name=name))

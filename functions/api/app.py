@@ -3,6 +3,7 @@
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
 from tda.http_api import create_app
@@ -19,4 +20,8 @@ asgi = Mangum(app, lifespan="off")
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return asgi(event, context)
+    response = asgi(event, context)
+    metrics.add_metric(
+        name=f"Http{response['statusCode'] // 100}xx", unit=MetricUnit.Count, value=1
+    )
+    return response

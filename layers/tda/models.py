@@ -129,6 +129,12 @@ class GenerateRequest(_Contract):
     def _format_name(cls, value: Any) -> Any:
         return _enum_by_name_or_number(OutputFormat, value)
 
+    def to_payload(self) -> dict[str, Any]:
+        """The seed's JSON request shape (proto field names; unset optionals left out)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        schema = data.pop("schema_", None)
+        return data if schema is None else {**data, "schema": schema}
+
 
 class CoherenceViolation(_Contract):
     """One business rule one record breaks."""

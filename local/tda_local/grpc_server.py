@@ -59,7 +59,9 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     ) -> AsyncIterator[pb.DataChunk]:
         payload = operations.with_seed(request_payload(request))
         index, start, scored, weighted = 0, 0, 0, 0.0
-        while True:
+        # A cancelled call does not always interrupt a streaming handler (the next write may
+        # just be dropped), so the loop asks before each range: cancelling stops generation.
+        while not context.cancelled():
             event = {
                 "request": payload,
                 "range": {"start": start, "count": BATCH_ROWS},

@@ -8,6 +8,7 @@ tracing are off locally (no CloudWatch, no X-Ray daemon) unless the environment 
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,9 @@ Handler = Callable[[dict[str, Any], Any], Any]
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+# The (disabled) tracer still logs every exception a handler raises, bad input included, with a
+# stack trace; the shim answers those as INVALID_ARGUMENT and logs real failures itself.
+logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
 
 
 @dataclass

@@ -1,0 +1,131 @@
+"""The Lambda handlers, called as AWS calls them: ``lambda_handler(event, context)`` with the
+stored events of ``tests/events/`` (API Gateway HTTP API v2 for ``api``, direct invokes for
+``router`` and ``traditional``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tda.errors import InvalidRequestError
+from tda_local.apigw import json_body
+from tda_local.lambdas import LocalContext, handler
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def event(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return loaded
+
+
+def call(function: str, name_or_event: str | dict[str, Any]) -> Any:
+    payload = event(name_or_event) if isinstance(name_or_event, str) else name_or_event
+    return handler(function)(payload, LocalContext(function_name=function))
+
+
+def test_api_generates_the_seed_request_shape() -> None:
+    response = call("api", "api_generate_cart.json")
+    assert response["statusCode"] == 200
+    body = json_body(response)
+    assert body["request_id"] == "qa-42" and body["success"] is True
+    records = json.loads(body["data"])
+    assert len(records) == body["record_count"] == 25
+    assert body["metadata"]["generation_path"] == "traditional"
+    assert body["metadata"]["coherence_score"] == 1.0
+    assert body["metadata"]["scenario_counts"] == {"default": 25}
+    assert all(r["total"] == round(r["subtotal"] + r["tax"], 2) for r in records)
+
+
+def test_api_accepts_proto3_json_camel_case_and_reports_the_fallback() -> None:
+    body = json_body(call("api", "api_generate_camel_case.json"))
+    assert body["request_id"] == "camel-1"
+    assert body["data"].splitlines()[0].startswith("_index,_scenario,order_id")
+    meta = body["metadata"]
+    assert meta["routed_path"] == "rag" and meta["generation_path"] == "traditional"
+    assert "not available" in meta["fallback_reason"]
+
+
+def test_api_bad_input_is_422_naming_every_field() -> None:
+    response = call("api", "api_generate_bad_input.json")
+    assert response["statusCode"] == 422
+    body = json_body(response)
+    assert body["success"] is False and body["request_id"] == "bad-1"
+    fields = {d["field"] for d in body["details"]}
+    assert "count" in fields and any(f.startswith("constraints") or "subtotal" in f for f in fields)
+
+
+def test_api_body_that_is_not_json_is_422() -> None:
+    response = call("api", "api_generate_not_json.json")
+    assert response["statusCode"] == 422
+    assert json_body(response)["details"][0]["field"] == "body"
+
+
+def test_api_lists_schemas_by_domain_and_reports_health() -> None:
+    schemas = json_body(call("api", "api_schemas_domain.json"))
+    assert {s["name"] for s in schemas} == {"cart", "order", "payment", "user", "review", "product"}
+    assert all(s["domain"] == "ecommerce" and s["fields"] for s in schemas)
+    other = event("api_schemas_domain.json")
+    other["rawQueryString"], other["queryStringParameters"] = (
+        "domain=loyalty",
+        {"domain": "loyalty"},
+    )
+    assert json_body(call("api", other)) == []
+    health = json_body(call("api", "api_health.json"))
+    assert health["status"] == "healthy" and health["components"]["traditional"] == "ok"
+
+
+def test_api_unexpected_failure_is_500_with_request_id_and_no_trace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tda import operations
+
+    def broken(payload: Any) -> Any:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(operations, "generate_sync", broken)
+    response = call("api", "api_generate_cart.json")
+    assert response["statusCode"] == 500
+    body = json_body(response)
+    assert body["request_id"] == "qa-42" and "qa-42" in body["error"]
+    assert "secret" not in response["body"] and "Traceback" not in response["body"]
+
+
+def test_router_serves_small_traditional_requests_directly() -> None:
+    result = call("router", "router_cart.json")
+    assert result["request_id"] == "router-1" and result["record_count"] == 10
+    assert result["metadata"]["routed_path"] == "traditional"
+    assert result["metadata"]["fallback_reason"] == ""
+    again = call("router", "router_cart.json")
+    assert again["data"] == result["data"]  # same seed, same bytes
+
+
+def test_router_refuses_bad_input_with_field_errors() -> None:
+    with pytest.raises(InvalidRequestError) as caught:
+        call("router", {"request": {"entity": "spaceship", "count": 5}})
+    assert caught.value.issues[0].field == "entity"
+    with pytest.raises(InvalidRequestError) as caught:
+        call("router", {"request": {"entity": "cart", "count": 5, "colour": "red"}})
+    assert caught.value.issues[0].field == "colour"
+
+
+def test_traditional_range_is_that_slice_of_the_whole_output() -> None:
+    result = call("traditional", "traditional_range.json")
+    assert result["record_count"] == 1000 and result["is_last"] is False
+    parts = result["parts"]
+    assert len(parts) == 20 and all(p["record_count"] == 50 for p in parts)
+    records = [json.loads(line) for p in parts for line in p["data"].splitlines()]
+    assert [r["_index"] for r in records] == list(range(1000, 2000))
+    whole = dict(event("traditional_range.json")["request"], count=5000)
+    last = call("traditional", {"request": whole, "range": {"start": 4990, "count": 1000}})
+    assert last["record_count"] == 10 and last["is_last"] is True
+
+
+def test_traditional_range_outside_the_request_is_refused() -> None:
+    bad = dict(event("traditional_range.json"), range={"start": 6000, "count": 10})
+    with pytest.raises(InvalidRequestError) as caught:
+        call("traditional", bad)
+    assert caught.value.issues[0].field == "range"

@@ -1,0 +1,121 @@
+"""``tda serve`` as a user runs it: one process, gRPC and HTTP, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from google.protobuf.json_format import Parse
+
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from ..unit.test_bad_input import BAD_REQUESTS
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Served:
+    def __init__(self) -> None:
+        self.grpc_port, self.http_port = free_port(), free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
+             "--http-port", str(self.http_port)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, (
+                self.process.stderr.read() if self.process.stderr else ""
+            )
+            try:
+                if self.http.get("/health/live").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("tda serve did not come up")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(60)
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    server = Served()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def test_http_generate_with_seed_is_reproducible_and_matches_grpc(served: Served) -> None:
+    body = {"entity": "order", "count": 7, "seed": 5, "output_format": "JSON"}
+    first = served.http.post("/v1/generate", json=body)
+    assert first.status_code == 200
+    payload = first.json()
+    assert payload["success"] and payload["record_count"] == 7
+    assert served.http.post("/v1/generate", json=body).json()["data"] == payload["data"]
+    with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+        stub = pb_grpc.TestDataServiceStub(channel)
+        over_grpc = stub.GenerateData(Parse(json.dumps(body), pb.GenerateRequest()))
+    assert json.loads(over_grpc.data) == json.loads(payload["data"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"), [pytest.param(b, f, w, id=i) for i, b, f, w in BAD_REQUESTS]
+)
+def test_http_bad_input_is_422_naming_the_field(
+    served: Served, body: dict[str, Any], field: str, words: str
+) -> None:
+    response = served.http.post("/v1/generate", json=body)
+    assert response.status_code == 422
+    payload = response.json()
+    assert payload["success"] is False and words in payload["error"]
+    assert any(d["field"].startswith(field) for d in payload["details"])
+
+
+def test_http_limits_schemas_health_and_docs(served: Served) -> None:
+    too_big = served.http.post("/v1/generate", content=b'{"context": "' + b"x" * (2 << 20) + b'"}')
+    assert too_big.status_code == 413 and too_big.json()["details"][0]["field"] == "body"
+    assert [
+        s["name"] for s in served.http.get("/v1/schemas", params={"domain": "ecommerce"}).json()
+    ]
+    assert served.http.get("/v1/schemas", params={"domain": "nope"}).json() == []
+    assert served.http.get("/health").json()["status"] == "healthy"
+    assert served.http.get("/health/ready").status_code == 200
+    assert served.http.get("/docs").status_code == 200
+    assert "/v1/generate" in served.http.get("/openapi.json").json()["paths"]
+
+
+def test_sigterm_lets_an_in_flight_stream_finish(served: Served) -> None:
+    channel = grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}")
+    stub = pb_grpc.TestDataServiceStub(channel)
+    call = stub.GenerateDataStream(
+        Parse('{"entity": "cart", "count": 30000}', pb.GenerateRequest())
+    )
+    received: list[Any] = [next(call)]
+    reader = threading.Thread(target=lambda: received.extend(call))
+    reader.start()
+    assert served.stop() == 0
+    reader.join(60)
+    channel.close()
+    assert received[-1].is_final and sum(c.record_count for c in received) == 30000
+    stderr = served.process.stderr.read() if served.process.stderr else ""
+    assert "shutting down" in stderr and "Traceback" not in stderr

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 FUNCTIONS_DIR = Path(
@@ -49,7 +50,7 @@ class LocalContext:
 
 
 @cache
-def handler(name: str) -> Handler:
+def _module(name: str) -> ModuleType:
     path = FUNCTIONS_DIR / name / "app.py"
     if not path.is_file():
         raise LookupError(f"no Lambda handler at {path}")
@@ -57,9 +58,21 @@ def handler(name: str) -> Handler:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    found: Handler = module.lambda_handler
+    return module
+
+
+def handler(name: str) -> Handler:
+    found: Handler = _module(name).lambda_handler
     return found
 
 
 def invoke(name: str, event: dict[str, Any]) -> Any:
-    return handler(name)(event, LocalContext(function_name=name))
+    module = _module(name)
+    try:
+        return module.lambda_handler(event, LocalContext(function_name=name))
+    finally:
+        # With metrics disabled, Powertools skips the flush but keeps the values, then prints
+        # them anyway once 100 pile up; emptying the set after each call keeps stdout clean.
+        metrics = getattr(module, "metrics", None)
+        if metrics is not None and os.environ["POWERTOOLS_METRICS_DISABLED"] == "true":
+            metrics.clear_metrics()

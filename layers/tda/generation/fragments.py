@@ -35,7 +35,7 @@ def record_texts(
     """One JSON object text per record: the ``meta`` columns first, then the schema's fields."""
     names = tuple(name for name, _ in meta) + tuple(f.name for f in spec.fields)
     encoded = [*(e for _, e in meta), *(_field(f, batch, spec) for f in spec.fields)]
-    return _objects(names, encoded)
+    return _objects(names, encoded, batch.n)
 
 
 def encode_strings(values: list[str]) -> Encoded:
@@ -61,9 +61,9 @@ def _one_by_one(values: list[Any]) -> list[str]:
 
 def _field(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec) -> Encoded:
     if f.is_object:
-        return _objects(
-            tuple(c.name for c in f.children), [_field(c, batch, spec) for c in f.children]
-        ), False
+        rows = batch.rows_at(spec.level_of[f.path], spec)
+        names = tuple(c.name for c in f.children)
+        return _objects(names, [_field(c, batch, spec) for c in f.children], rows), False
     if f.is_array:
         assert f.item is not None
         items, quoted = _field(f.item, batch, spec)
@@ -140,9 +140,9 @@ def encode_numbers(column: np.ndarray) -> list[str]:
     return orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
 
 
-def _objects(names: tuple[str, ...], encoded: list[Encoded]) -> list[str]:
-    if not names:
-        return ["{}"] * (len(encoded[0][0]) if encoded else 0)
+def _objects(names: tuple[str, ...], encoded: list[Encoded], rows: int) -> list[str]:
+    if not names:  # an OBJECT field without fields
+        return ["{}"] * rows
     template = object_template(names, tuple(quoted for _, quoted in encoded))
     return template([values for values, _ in encoded])
 
@@ -163,6 +163,7 @@ def object_template(
         pieces.append(f"{',' if i else ''}{key}:{mark}{{v{i}}}{mark}")
     literal = "f" + repr("{{" + "".join(pieces) + "}}")
     variables = ", ".join(f"v{i}" for i in range(len(names)))
-    source = f"lambda columns: [{literal} for ({variables},) in zip(*columns)]"
+    # strict: a column shorter than its level would otherwise drop records silently.
+    source = f"lambda columns: [{literal} for ({variables},) in zip(*columns, strict=True)]"
     built: Callable[[list[list[Any]]], list[str]] = eval(source, {"zip": zip})
     return built

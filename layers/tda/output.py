@@ -47,6 +47,10 @@ class Renderer(ABC):
     def render(self, records: Sequence[dict[str, Any]]) -> bytes:
         return self.begin() + self.chunk(records, True) + self.end()
 
+    def chunk_rows(self, rows: list[Any], first: bool) -> bytes:
+        """A chunk of the rows the bulk path hands this renderer: record dicts here."""
+        return self.chunk(rows, first)
+
 
 class TextRenderer(Renderer):
     """A JSON-family renderer that can also take records already rendered as JSON object texts
@@ -54,6 +58,9 @@ class TextRenderer(Renderer):
 
     @abstractmethod
     def chunk_texts(self, texts: list[str], first: bool) -> bytes: ...
+
+    def chunk_rows(self, rows: list[Any], first: bool) -> bytes:
+        return self.chunk_texts(rows, first)
 
 
 class JsonRenderer(TextRenderer):

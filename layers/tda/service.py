@@ -266,17 +266,11 @@ def stream_output(
         # Rendering inside the same pause: its allocations would otherwise trigger scans of
         # the batch just built.
         with gc_paused():
-            if isinstance(renderer, TextRenderer):
-                texts, coherence = producer.make_texts(k)
-                chunk = renderer.chunk_texts(texts, first)
-                written = len(texts)
-            else:
-                batch = producer.make(k)
-                chunk = renderer.chunk(batch.records, first)
-                coherence, written = batch.coherence, len(batch.records)
+            rows, coherence = producer.rows_for(k, renderer)
+            chunk = renderer.chunk_rows(rows, first)
         if reports is not None:
             reports.append(coherence)
-        first = first and not written
+        first = first and not rows
         yield chunk
     yield renderer.end()
 
@@ -309,12 +303,7 @@ def render_parts(
     for k in range(start // BATCH_ROWS, (stop + BATCH_ROWS - 1) // BATCH_ROWS):
         first_row = k * BATCH_ROWS
         with gc_paused():
-            if isinstance(renderer, TextRenderer):
-                texts, coherence = producer.make_texts(k)
-                rows: list[Any] = texts
-            else:
-                batch = producer.make(k)
-                rows, coherence = batch.records, batch.coherence
+            rows, coherence = producer.rows_for(k, renderer)
         reports.append(coherence)
         lo, hi = max(start, first_row), min(stop, first_row + len(rows))
         for at in range(lo, hi, part_size):
@@ -324,11 +313,9 @@ def render_parts(
 
 def _render_part(renderer: Renderer, rows: list[Any], first: bool) -> bytes:
     if isinstance(renderer, JsonRenderer):
-        return b"[" + renderer.chunk_texts(rows, True) + b"]"
-    if isinstance(renderer, TextRenderer):
-        return renderer.chunk_texts(rows, first)
+        return b"[" + renderer.chunk_rows(rows, True) + b"]"
     preamble = renderer.begin() if first else b""
-    return preamble + renderer.chunk(rows, first)
+    return preamble + renderer.chunk_rows(rows, first)
 
 
 class _BatchProducer:
@@ -360,6 +347,13 @@ class _BatchProducer:
             ("_scenario", (self.encoded_names[batch.labels].tolist(), False)),
         ]
         return record_texts(batch.columns, self.plan.spec, meta), self._coherence(batch)
+
+    def rows_for(self, k: int, renderer: Renderer) -> tuple[list[Any], CoherenceReport]:
+        """Batch ``k`` in the form ``renderer.chunk_rows`` takes: JSON texts or record dicts."""
+        if isinstance(renderer, TextRenderer):
+            return self.make_texts(k)
+        batch = self.make(k)
+        return batch.records, batch.coherence
 
     def _coherence(self, batch: GeneratedBatch) -> CoherenceReport:
         if not self.score:

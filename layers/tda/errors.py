@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,19 @@ class InvalidRequestError(ValueError):
     @classmethod
     def single(cls, field: str, message: str) -> InvalidRequestError:
         return cls([FieldIssue(field, message)])
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError) -> InvalidRequestError:
+        """Pydantic's errors as field issues, paths written as elsewhere (``scenarios[0].count``)."""
+        return cls([_issue(error) for error in exc.errors()])
+
+
+def _issue(error: Any) -> FieldIssue:
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    return FieldIssue(path or "request", message)
 
 
 class SchemaDefinitionError(ValueError):

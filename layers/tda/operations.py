@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from tda.coherence import CoherenceReport
 from tda.config import settings
-from tda.errors import FieldIssue, InvalidRequestError
+from tda.errors import InvalidRequestError
 from tda.models import GenerateRequest
 from tda.routing import route
 from tda.schema.registry import entity_names, list_schemas
@@ -31,17 +31,7 @@ def parse_request(payload: Any) -> GenerateRequest:
     try:
         return GenerateRequest.model_validate(payload)
     except ValidationError as exc:
-        raise InvalidRequestError([_issue(e) for e in exc.errors()]) from None
-
-
-def _issue(error: Any) -> FieldIssue:
-    path = ""
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = error["msg"]
-    if error["type"] == "extra_forbidden":
-        message = "unknown field"
-    return FieldIssue(path or "request", message)
+        raise InvalidRequestError.from_validation(exc) from None
 
 
 def generate_sync(payload: Any) -> dict[str, Any]:

@@ -93,9 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tda: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "request"
-        print(f"tda: error: {field}: {first['msg']}", file=sys.stderr)
+        print(f"tda: error: {InvalidRequestError.from_validation(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0

@@ -213,3 +213,13 @@ def test_readme_schema_example_generates_what_it_promises(tmp_path: Path) -> Non
         assert r["invoice_no"].startswith("INV-") and len(r["invoice_no"]) == 15
         assert 1 <= len(r["lines"]) <= 4 and all(1 <= line["amount"] <= 500 for line in r["lines"])
         assert "@" in r["customer"]["email"] and all(isinstance(t, str) for t in r["tags"])
+
+
+def test_schema_file_type_error_names_the_field_like_the_other_surfaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = tmp_path / "bad.yaml"
+    schema.write_text("fields:\n  - {name: a, type: SPACESHIP}\n")
+    assert main(["generate", "thing", "--count", "2", "--schema", str(schema)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tda: error: fields[0].type: ") and err.count("\n") == 1

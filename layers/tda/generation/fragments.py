@@ -1,10 +1,10 @@
 """JSON text straight from a column batch, without building a dict per record.
 
 The bulk JSON/NDJSON path spends most of its time building dicts and serializing them one by
-one. Here each column is encoded once (one ``orjson.dumps`` of the whole column for strings,
-numbers formatted by a compiled f-string), and each level's objects are assembled by a compiled
-f-string template. The text parses back to exactly the records ``columns.assemble`` builds
-(tests/unit/test_formats.py holds the two paths to each other).
+one. Here each column is encoded once (one ``orjson.dumps`` of the whole column, split into
+values), and each level's objects are assembled by a compiled f-string template. The text
+parses back to exactly the records ``columns.assemble`` builds (tests/unit/test_bulk_text_path.py
+and the hypothesis property test hold the two paths to each other).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from tda.models import FieldType
 from tda.schema.spec import TEMPORAL, EntitySpec, FieldSpec
 
 # A column encoded for a template: the values, and whether the template must quote them.
-# Unquoted strings are already JSON text ("null", "true", an object, a number as text); ints and
-# floats are formatted by the template itself (repr of a float is valid JSON when finite).
+# Unquoted strings are already JSON text ("null", "true", an object, a number); the few ints
+# left as ints (``_index``, epoch timestamps) are formatted by the template itself.
 Encoded = tuple[list[Any], bool]
 
 _BOOLEAN_TEXT = np.array(["false", "true"], dtype=object)

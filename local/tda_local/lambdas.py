@@ -7,9 +7,11 @@ tracing are off locally (no CloudWatch, no X-Ray daemon) unless the environment 
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,8 +68,23 @@ def handler(name: str) -> Handler:
     return found
 
 
+_thread = threading.local()
+
+
+def _ensure_event_loop() -> None:
+    """Give the calling thread an event loop, as the Lambda runtime's one thread always has.
+
+    Mangum sets a loop up only in the thread that imported the handler; the shim invokes from a
+    pool of worker threads, where ``asyncio.get_event_loop()`` would otherwise raise.
+    """
+    if getattr(_thread, "loop", None) is None:
+        _thread.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(_thread.loop)
+
+
 def invoke(name: str, event: dict[str, Any]) -> Any:
     module = _module(name)
+    _ensure_event_loop()
     try:
         return module.lambda_handler(event, LocalContext(function_name=name))
     finally:

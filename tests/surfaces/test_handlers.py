@@ -5,6 +5,7 @@ stored events of ``tests/events/`` (API Gateway HTTP API v2 for ``api``, direct 
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,16 @@ def test_api_lists_schemas_by_domain_and_reports_health() -> None:
     assert json_body(call("api", other)) == []
     health = json_body(call("api", "api_health.json"))
     assert health["status"] == "healthy" and health["components"]["traditional"] == "ok"
+
+
+def test_api_handler_answers_from_pool_threads() -> None:
+    # The shim invokes handlers from asyncio's worker-thread pool; each thread needs a loop.
+    from tda_local.lambdas import invoke
+
+    handler("api")  # imported here first: Mangum sets a loop up in this thread only
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: invoke("api", event("api_health.json")), range(8)))
+    assert [r["statusCode"] for r in results] == [200] * 8
 
 
 def test_api_unexpected_failure_is_500_with_request_id_and_no_trace(

@@ -57,9 +57,13 @@ def test_unseeded_requests_differ_and_report_the_seed_that_reproduces_them() -> 
 
 
 def test_primary_keys_are_unique_across_batches() -> None:
-    records = generate_records(entity="order", count=1000, seed=5)
-    ids = [r["order_id"] for r in records]
-    assert len(set(ids)) == len(ids)
+    from tda.generation.engine import BATCH_ROWS
+    from tda.models import GenerateRequest
+    from tda.service import plan_request, stream_records
+
+    plan = plan_request(GenerateRequest(entity="order", count=BATCH_ROWS + 1000, seed=5))
+    ids = [r["order_id"] for batch in stream_records(plan, score=False) for r in batch.records]
+    assert len(ids) == plan.count and len(set(ids)) == len(ids)
 
 
 def test_sql_output_of_every_entity_loads_into_sqlite(entity: str) -> None:

@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tda.generation.columns import iso_texts
+from tda.generation.engine import BATCH_ROWS
 from tda.models import GenerateRequest, OutputFormat
 from tda.service import plan_request, stream_output, stream_records
 
@@ -34,8 +35,9 @@ def _both_paths(request: GenerateRequest) -> tuple[list[dict[str, Any]], list[An
 
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_every_entity_streams_the_records_the_record_path_builds(entity: str) -> None:
-    records, ndjson, as_json = _both_paths(GenerateRequest(entity=entity, count=1500, seed=5))
-    assert len(records) == 1500
+    count = BATCH_ROWS + 500  # across an engine batch boundary
+    records, ndjson, as_json = _both_paths(GenerateRequest(entity=entity, count=count, seed=5))
+    assert len(records) == count
     assert ndjson == records
     assert as_json == records
 
@@ -101,6 +103,38 @@ def test_nulls_hostile_strings_and_empty_arrays_survive_the_text_path() -> None:
     assert any(r["tags"] == [] for r in records) and any(r["lines"] == [] for r in records)
     assert all(isinstance(r["stamp"], int) for r in records)
     assert any(note == HOSTILE for r in hostile for note in (i["note"] for i in r["lines"]))
+
+
+def test_non_ascii_ids_and_values_without_escapes_survive_the_text_path() -> None:
+    """Text needing no JSON escape is used as is (a length check); non-ASCII must not fool it."""
+    fields = [
+        {"name": "ref", "type": "STRING"},
+        {"name": "city", "type": "ENUM"},
+        {"name": "note", "type": "STRING"},
+    ]
+    request = GenerateRequest.model_validate(
+        {
+            "entity": "odd",
+            "schema": {"fields": fields},
+            "constraints": {
+                "field_constraints": {
+                    "ref": {"format": "Ré-{year}-{random:4}"},
+                    "city": {"enum_values": ["Zürich", "Kraków", "東京", "Plain"]},
+                }
+            },
+            "count": 300,
+            "seed": 9,
+            "scenarios": [
+                {"name": "café", "count": 200, "overrides": {"note": "naïve 😀"}},
+                {"name": "escaped", "count": 100, "overrides": {"note": 'a "b" \\ c'}},
+            ],
+        }
+    )
+    records, ndjson, as_json = _both_paths(request)
+    assert ndjson == records and as_json == records
+    assert all(r["ref"].startswith("Ré-") and len(r["ref"]) == len("Ré-2025-ABCD") for r in records)
+    assert {r["note"] for r in records} == {"naïve 😀", 'a "b" \\ c'}
+    assert {r["city"] for r in records} <= {"Zürich", "Kraków", "東京", "Plain"}
 
 
 @given(st.lists(st.integers(-62135596800, 253402300799), min_size=1, max_size=50))

@@ -75,14 +75,16 @@ def test_sql_child_table_rows_match_the_parent_arrays() -> None:
 
 
 def test_multi_batch_streams_parse_back_to_the_same_records() -> None:
+    from tda.generation.engine import BATCH_ROWS
     from tda.models import GenerateRequest, OutputFormat
     from tda.service import plan_request, stream_output
 
-    plan = plan_request(GenerateRequest(entity="cart", count=2500, seed=11))
+    count = 2 * BATCH_ROWS + 500
+    plan = plan_request(GenerateRequest(entity="cart", count=count, seed=11))
     as_json = json.loads(b"".join(stream_output(plan, OutputFormat.JSON)))
     lines = b"".join(stream_output(plan, OutputFormat.NDJSON)).decode().splitlines()
-    assert len(as_json) == 2500 and [json.loads(line) for line in lines] == as_json
-    assert [r["_index"] for r in as_json] == list(range(2500))
+    assert len(as_json) == count and [json.loads(line) for line in lines] == as_json
+    assert [r["_index"] for r in as_json] == list(range(count))
     rows = list(
         csv.DictReader(io.StringIO(b"".join(stream_output(plan, OutputFormat.CSV)).decode()))
     )

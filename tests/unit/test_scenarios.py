@@ -26,18 +26,28 @@ def test_records_are_distributed_in_scenario_order() -> None:
 
 
 def test_scenario_spanning_engine_batches_keeps_its_overrides() -> None:
-    records = generate_records(
-        entity="payment",
-        count=1000,
-        scenarios=[
-            {"name": "cards", "count": 600, "overrides": {"method": "credit_card"}},
-            {"name": "paypal", "count": 400, "overrides": {"method": "paypal"}},
-        ],
+    from tda.generation.engine import BATCH_ROWS
+    from tda.models import GenerateRequest
+    from tda.service import plan_request, stream_records
+
+    cards_count = BATCH_ROWS + 600  # the first scenario runs on into the second engine batch
+    request = GenerateRequest.model_validate(
+        {
+            "entity": "payment",
+            "count": cards_count + 400,
+            "scenarios": [
+                {"name": "cards", "count": cards_count, "overrides": {"method": "credit_card"}},
+                {"name": "paypal", "count": 400, "overrides": {"method": "paypal"}},
+            ],
+        }
     )
-    cards, paypal = records[:600], records[600:]
+    plan = plan_request(request)
+    records = [r for batch in stream_records(plan, score=False) for r in batch.records]
+    cards, paypal = records[:cards_count], records[cards_count:]
     assert all(r["method"] == "credit_card" and r["card_last_four"] for r in cards)
     # card details follow the overridden method: the derived rules ran after the override
     assert all(r["method"] == "paypal" and r["card_last_four"] is None for r in paypal)
+    assert {r["_scenario"] for r in cards} == {"cards"} and len(paypal) == 400
 
 
 def test_override_of_a_rule_input_keeps_the_math_coherent() -> None:

@@ -36,7 +36,7 @@ from tda.models import FieldType
 from tda.rules import Evaluator, Vec, compile_rules, derive, referenced_paths
 from tda.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
 
-BATCH_ROWS = 1000
+BATCH_ROWS = 10000
 MAX_REPAIR_ROUNDS = 12
 MAX_OVERSAMPLE = 64
 _TOKEN_WIDTH = {"random": (ALPHANUM, 36), "digits": (DIGITS, 10)}
@@ -364,8 +364,9 @@ def unique_capacity(f: FieldSpec) -> int:
     return int(_TOKEN_WIDTH[match.group(1)][1] ** width)
 
 
-def unique_tokens(f: FieldSpec, indices: np.ndarray, seed: int) -> list[str]:
-    """Distinct tokens for distinct indices: an affine permutation of [0, capacity)."""
+def unique_tokens(f: FieldSpec, indices: np.ndarray, seed: int) -> np.ndarray:
+    """Distinct tokens (rows of ASCII codes) for distinct indices: an affine permutation of
+    [0, capacity)."""
     match = next(m for m in ID_TOKEN.finditer(f.format or "") if m.group(1) != "year")
     alphabet, base = _TOKEN_WIDTH[match.group(1)]
     width = int(match.group(2) or 7)
@@ -377,19 +378,17 @@ def unique_tokens(f: FieldSpec, indices: np.ndarray, seed: int) -> list[str]:
         m for m in iter(lambda: mix.randrange(1, 2**31), None) if m % 2 and m % 3 and m % 5
     )
     offset = mix.randrange(space) if space < 2**62 else mix.randrange(2**62)
-    if space >= 2**62:
-        values = [(multiplier * int(i) + offset) for i in indices.tolist()]
-        return [
-            "".join(chr(alphabet[(v // base**p) % base]) for p in reversed(range(width)))
-            for v in values
-        ]
-    mapped = (indices * multiplier % space + offset) % space
     digits = np.empty((len(indices), width), dtype=np.uint8)
+    if space >= 2**62:  # too wide for int64 arithmetic: Python ints, digit by digit
+        for row, i in enumerate(indices.tolist()):
+            v = multiplier * int(i) + offset
+            digits[row] = [alphabet[(v // base**p) % base] for p in reversed(range(width))]
+        return digits
+    mapped = (indices * multiplier % space + offset) % space
     for p in range(width - 1, -1, -1):
         digits[:, p] = alphabet[mapped % base]
         mapped //= base
-    text = digits.tobytes().decode("ascii")
-    return [text[i : i + width] for i in range(0, len(indices) * width, width)]
+    return digits
 
 
 def _object(values: list[str]) -> np.ndarray:

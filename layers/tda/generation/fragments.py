@@ -42,14 +42,25 @@ def encode_strings(values: list[str]) -> Encoded:
     """Strings (no nulls) as the inner text of their JSON literals: one orjson call per column.
 
     In orjson's output a ``"`` inside a string is always escaped, so ``","`` occurs only
-    between two elements and splitting on it is exact. Anything that is not all strings fails
-    the count or bracket check and is encoded value by value instead.
+    between two elements and splitting on it is exact. Anything that is not all strings is
+    encoded value by value instead.
     """
     if not values:
         return [], True
-    text = orjson.dumps(values).decode()
-    parts = text[2:-2].split('","')
-    if len(parts) == len(values) and text.startswith('["') and text.endswith('"]'):
+    dumped = orjson.dumps(values)
+    try:
+        joined = "".join(values)
+    except TypeError:  # not all strings (a null override): value by value
+        return _one_by_one(values), False
+    # orjson writes ``["a","b"]``: 3 characters per value plus 1 besides the values themselves,
+    # unless a value needed escaping. Most columns (pools, ids, dates) need none, and then the
+    # values are their own JSON text: no split, no new string objects (3x cheaper, bench/).
+    if len(values) * 3 + 1 + len(joined) == (
+        len(dumped) if joined.isascii() else len(dumped.decode())
+    ):
+        return values, True
+    parts = dumped.decode()[2:-2].split('","')
+    if len(parts) == len(values):
         return parts, True
     return _one_by_one(values), False
 

@@ -140,11 +140,22 @@ def pick(pool: np.ndarray, ctx: LevelContext) -> np.ndarray:
 
 
 def random_chars(rng: np.random.Generator, n: int, width: int, alphabet: np.ndarray) -> list[str]:
-    if width == 0 or n == 0:
+    return code_texts(random_codes(rng, n, width, alphabet))
+
+
+def random_codes(rng: np.random.Generator, n: int, width: int, alphabet: np.ndarray) -> np.ndarray:
+    """``n`` rows of ``width`` random ASCII codes from ``alphabet``."""
+    return alphabet[rng.integers(0, len(alphabet), (n, width))].astype(np.uint8)
+
+
+def code_texts(codes: np.ndarray) -> list[str]:
+    """Rows of ASCII codes as strings: one numpy conversion, no Python loop per value."""
+    n, width = codes.shape
+    if width == 0:
         return [""] * n
-    codes = alphabet[rng.integers(0, len(alphabet), (n, width))]
-    text = codes.tobytes().decode("ascii")
-    return [text[i : i + width] for i in range(0, n * width, width)]
+    flat = np.ascontiguousarray(codes, dtype=np.uint8)
+    texts: list[str] = flat.view(f"S{width}").ravel().astype(f"U{width}").tolist()
+    return texts
 
 
 @lru_cache(maxsize=1 << 16)
@@ -298,28 +309,51 @@ def record_years(ctx: LevelContext) -> np.ndarray:
 
 
 def fill_pattern(
-    pattern: str, ctx: LevelContext, years: np.ndarray, unique_first: list[str] | None = None
+    pattern: str, ctx: LevelContext, years: np.ndarray, unique_first: np.ndarray | None = None
 ) -> list[str]:
-    """Values of an id pattern; ``unique_first`` replaces the first random token when given."""
-    pieces: list[list[str] | str] = []
+    """Values of an id pattern; ``unique_first`` (rows of codes) replaces the first random token.
+
+    Every piece of an id has a fixed width (literal text, 4-digit years, tokens), so the values
+    are built as one matrix of ASCII codes and converted at once, not joined value by value.
+    """
+    blocks: list[np.ndarray] = []
     pos = 0
     first = True
+    n = ctx.n
     for match in ID_TOKEN.finditer(pattern):
-        pieces.append(pattern[pos : match.start()])
+        blocks.append(_literal_codes(pattern[pos : match.start()], n))
         kind, width = match.group(1), int(match.group(2) or 7)
         if kind == "year":
-            pieces.append([str(y) for y in years.tolist()])
+            blocks.append(_year_codes(years))
         elif first and unique_first is not None:
-            pieces.append(unique_first)
+            blocks.append(unique_first)
             first = False
         else:
-            pieces.append(
-                random_chars(ctx.rng, ctx.n, width, DIGITS if kind == "digits" else ALPHANUM)
-            )
+            alphabet = DIGITS if kind == "digits" else ALPHANUM
+            blocks.append(random_codes(ctx.rng, n, width, alphabet))
         pos = match.end()
-    pieces.append(pattern[pos:])
-    columns = [p if isinstance(p, list) else [p] * ctx.n for p in pieces]
-    return ["".join(parts) for parts in zip(*columns, strict=True)]
+    blocks.append(_literal_codes(pattern[pos:], n))
+    codes = np.hstack(blocks)
+    if pattern.isascii():
+        return code_texts(codes)
+    # A caller's pattern may hold any text: its bytes are UTF-8, decoded value by value.
+    width = codes.shape[1]
+    rows: list[bytes] = np.ascontiguousarray(codes).view(f"S{width}").ravel().tolist()
+    return [row.decode() for row in rows]
+
+
+def _literal_codes(text: str, n: int) -> np.ndarray:
+    codes = np.frombuffer(text.encode(), dtype=np.uint8)
+    return np.broadcast_to(codes, (n, len(codes)))
+
+
+def _year_codes(years: np.ndarray) -> np.ndarray:
+    clipped = np.clip(years.astype(np.int64), 0, 9999)
+    digits = np.empty((len(years), 4), dtype=np.uint8)
+    for p in range(3, -1, -1):
+        digits[:, p] = 48 + clipped % 10
+        clipped //= 10
+    return digits
 
 
 @provider("regex")

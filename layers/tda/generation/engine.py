@@ -12,6 +12,7 @@ import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -85,6 +86,42 @@ class GeneratedBatch:
     labels: np.ndarray
 
 
+@dataclass(frozen=True)
+class SpecLayout:
+    """What a generator needs to know of a schema, worked out once per schema, not per request."""
+
+    unique_fields: list[FieldSpec]
+    skip: frozenset[str]
+    providers: dict[str, tuple[Provider, str]]
+    bounded: list[FieldSpec]
+    required_derived: list[FieldSpec]
+
+
+@lru_cache(maxsize=256)  # registered entities, and the most recent callers' own schemas
+def spec_layout(spec: EntitySpec) -> SpecLayout:
+    # Root id patterns marked unique are made after the rows are final (a bijection of the
+    # record index); UUIDs are unique by their randomness.
+    unique_fields = [f for f in spec.fields if f.unique and f.type is not FieldType.UUID]
+    rules = compile_rules(spec)
+    self_referencing = {
+        r.target.path
+        for r in rules
+        if r.target is not None and r.target.path in referenced_paths(r.tree)
+    }
+    # Derived fields are computed by their rule; only those whose rule reads their own base
+    # value (``where(verified, order_id, null)``) need a drawn column first.
+    skip = frozenset((spec.derived_paths - self_referencing) | {f.path for f in unique_fields})
+    return SpecLayout(
+        unique_fields=unique_fields,
+        skip=skip,
+        providers={f.path: resolve(f) for f in spec.walk() if f.is_scalar and f.path not in skip},
+        bounded=[f for f in spec.walk() if f.is_scalar and _has_bounds(f)],
+        required_derived=[
+            f for f in spec.walk() if f.path in spec.derived_paths and f.required and f.is_scalar
+        ],
+    )
+
+
 class BatchGenerator:
     """Makes the batches of one plan; compiled once, reused for every batch."""
 
@@ -93,31 +130,12 @@ class BatchGenerator:
         self.spec = plan.spec
         self.pools = pools_for(plan.locale)
         self.catalog = load_catalog()
-        # Root id patterns marked unique are made after the rows are final (a bijection of the
-        # record index); UUIDs are unique by their randomness.
-        self.unique_fields = [
-            f for f in self.spec.fields if f.unique and f.type is not FieldType.UUID
-        ]
-        rules = compile_rules(self.spec)
-        self_referencing = {
-            r.target.path
-            for r in rules
-            if r.target is not None and r.target.path in referenced_paths(r.tree)
-        }
-        # Derived fields are computed by their rule; only those whose rule reads their own base
-        # value (``where(verified, order_id, null)``) need a drawn column first.
-        self.skip = (self.spec.derived_paths - self_referencing) | {
-            f.path for f in self.unique_fields
-        }
-        self.providers: dict[str, tuple[Provider, str]] = {
-            f.path: resolve(f) for f in self.spec.walk() if f.is_scalar and f.path not in self.skip
-        }
-        self.bounded = [f for f in self.spec.walk() if f.is_scalar and _has_bounds(f)]
-        self.required_derived = [
-            f
-            for f in self.spec.walk()
-            if f.path in self.spec.derived_paths and f.required and f.is_scalar
-        ]
+        layout = spec_layout(plan.spec)
+        self.unique_fields = layout.unique_fields
+        self.skip = layout.skip
+        self.providers = layout.providers
+        self.bounded = layout.bounded
+        self.required_derived = layout.required_derived
         self._split_overrides()
 
     def _split_overrides(self) -> None:

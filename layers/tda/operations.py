@@ -7,6 +7,8 @@ request means the same thing whichever way it arrives.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import secrets
 import time
 from typing import Any
@@ -38,6 +40,18 @@ def generate_sync(payload: Any) -> dict[str, Any]:
     """The router's fast path: a whole response for count ≤ MAX_SYNC_RECORDS."""
     response = generate(parse_request(payload))
     return response.model_dump(mode="json")
+
+
+def decide(payload: Any) -> dict[str, Any]:
+    """The routing decision alone (the workflow's first step); the request is checked first."""
+    request = parse_request(payload)
+    plan_request(request)  # bad input fails here, before any path is tried
+    decision = route(request)
+    return {
+        "path": decision.path.value,
+        "reason": decision.reason,
+        "confidence": decision.confidence,
+    }
 
 
 def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
@@ -79,21 +93,61 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
     }
 
 
+class PathUnavailableError(RuntimeError):
+    """A generation path that is not in this build; the workflow catches it and falls back."""
+
+
+def unavailable(path: str) -> dict[str, Any]:
+    raise PathUnavailableError(f"the {path} path is not available in this build yet")
+
+
 def traditional(event: Any) -> dict[str, Any]:
-    """The traditional generator's event: a whole request, or ``range`` + ``part_size`` of one."""
+    """The traditional generator's event: a whole request, a ``range`` + ``part_size`` of one,
+    or a job chunk (``range`` + ``store``: written to the chunk store, its manifest entry back).
+
+    ``fallbacks`` (set by the workflow's Catch states) are the errors of the paths tried before
+    this one; the response's ``fallback_reason`` names them.
+    """
     if not isinstance(event, dict):
         raise InvalidRequestError.single("event", "must be a JSON object")
     span = event.get("range")
     if span is None:
-        return generate_sync(event.get("request"))
+        response = generate_sync(event.get("request"))
+        fallbacks = event.get("fallbacks")
+        if fallbacks:
+            response["metadata"]["fallback_reason"] = describe_fallbacks(fallbacks)
+        return response
     if not isinstance(span, dict) or not all(
         isinstance(span.get(k), int) for k in ("start", "count")
     ):
         raise InvalidRequestError.single("range", "must be {start: int, count: int}")
+    store = event.get("store")
+    if store is not None:
+        from tda import jobs  # jobs builds on this module
+
+        if not isinstance(store, dict) or not isinstance(store.get("index"), int):
+            raise InvalidRequestError.single("store", "must be {job_id: str, index: int}")
+        return jobs.write_chunk(
+            store.get("job_id"), store["index"], event.get("request"), span["start"], span["count"]
+        )
     part_size = event.get("part_size", settings.default_batch_size)
     if not isinstance(part_size, int):
         raise InvalidRequestError.single("part_size", "must be an integer")
     return generate_range(event.get("request"), span["start"], span["count"], part_size)
+
+
+def describe_fallbacks(fallbacks: dict[str, Any]) -> str:
+    """``{"llm": {"Error": ..., "Cause": ...}}`` (Step Functions Catch output) as one sentence."""
+    tried = []
+    for path, failure in fallbacks.items():
+        if not isinstance(failure, dict):
+            continue
+        error = failure.get("Error", "error")
+        cause = failure.get("Cause", "")
+        with contextlib.suppress(ValueError, AttributeError):  # a Lambda error's Cause is JSON
+            cause = json.loads(cause).get("errorMessage", cause)
+        tried.append(f"{path} failed ({error}: {cause})" if cause else f"{path} failed ({error})")
+    return "; ".join(tried) + "; served by traditional generation"
 
 
 def schemas(domain: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,27 @@
+"""Job steps of the workflow: ``plan`` (chunk plan of a large request) and ``finalize`` (the
+manifest). Chunks themselves are written by the traditional function.
+
+Event: ``{"action": "plan", "job_id": ..., "request": {...}}`` or ``{"action": "finalize",
+"job_id": ..., "plan": {...}, "chunks": [...], "error": {...} | null}``.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+from tda import jobs
+
+logger = Logger(service="test-data-agent")
+tracer = Tracer(service="test-data-agent")
+metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    result = jobs.jobs_event(event)
+    if event.get("action") == "finalize":
+        metrics.add_metric(name="JobRecords", unit=MetricUnit.Count, value=result["record_count"])
+    return result

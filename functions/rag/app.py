@@ -1,0 +1,20 @@
+"""The rag generation path: not in this build yet.
+
+It raises ``PathUnavailableError``, which the workflow's Catch turns into a fallback
+(DESIGN.md: hybrid → llm → traditional, rag → traditional), named in the response.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+
+from tda import operations
+
+logger = Logger(service="test-data-agent")
+tracer = Tracer(service="test-data-agent")
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return operations.unavailable("rag")

@@ -1,0 +1,309 @@
+"""The workflow locally: moto's Step Functions interpreter runs ``statemachines/*.asl.json``.
+
+Everything is read from ``template.yaml``, so nothing is listed twice: the functions (logical id
+→ ``CodeUri`` + ``Handler``) and the state machines (``DefinitionUri`` with its
+``DefinitionSubstitutions`` resolved to local ARNs). Lambda tasks reach the handlers in-process
+through one patch of moto's docker-less Lambda backend: a handler's exception becomes a Lambda
+function error whose ``errorType`` is the exception's class name, exactly what Retry and Catch
+match on in AWS.
+
+``inject`` makes a function fail on purpose (tests, and chaos drills against ``tda serve``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from tda_local import lambdas
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = Path(os.environ.get("TDA_TEMPLATE", ROOT / "template.yaml"))
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub...) kept as plain values."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
+    return loaded
+
+
+@dataclass(frozen=True)
+class FunctionDef:
+    logical_id: str
+    code_dir: str  # the folder under functions/, which lambdas.invoke loads
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{region()}:{ACCOUNT}:function:{self.logical_id}"
+
+
+@dataclass(frozen=True)
+class StateMachineDef:
+    logical_id: str
+    kind: str  # STANDARD or EXPRESS
+    definition_uri: str
+    substitutions: dict[str, Any]
+
+
+def functions(template: dict[str, Any]) -> dict[str, FunctionDef]:
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] != "AWS::Serverless::Function":
+            continue
+        props = resource["Properties"]
+        if props.get("Handler") != "app.lambda_handler":
+            raise ValueError(f"{logical_id}: handlers are functions/<name>/app.lambda_handler")
+        found[logical_id] = FunctionDef(logical_id, Path(props["CodeUri"]).name)
+    return found
+
+
+def state_machines(template: dict[str, Any]) -> dict[str, StateMachineDef]:
+    return {
+        logical_id: StateMachineDef(
+            logical_id,
+            resource["Properties"].get("Type", "STANDARD"),
+            resource["Properties"]["DefinitionUri"],
+            resource["Properties"].get("DefinitionSubstitutions", {}),
+        )
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    }
+
+
+def region() -> str:
+    return os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def resolve_definition(
+    machine: StateMachineDef, fns: dict[str, FunctionDef], retry_interval: int | None = None
+) -> str:
+    """The ASL text with every ``${Name}`` substituted as SAM would, for local function ARNs."""
+    text = (ROOT / machine.definition_uri).read_text()
+    for name, value in machine.substitutions.items():
+        text = text.replace("${" + name + "}", _local_value(value, fns))
+    if retry_interval is not None:  # tests: real sleeps, made short
+        definition = json.loads(text)
+        for retrier in _retriers(definition):
+            retrier["IntervalSeconds"] = retry_interval
+            retrier["BackoffRate"] = 1.0
+        text = json.dumps(definition)
+    return text
+
+
+def _local_value(value: Any, fns: dict[str, FunctionDef]) -> str:
+    if isinstance(value, dict) and "GetAtt" in value:
+        target = value["GetAtt"]
+        logical_id, attribute = target.split(".", 1) if isinstance(target, str) else target
+        if logical_id in fns and attribute == "Arn":
+            return fns[logical_id].arn
+        raise ValueError(f"no local value for !GetAtt {logical_id}.{attribute}")
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"no local value for substitution {value!r}")
+
+
+def _retriers(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        for key, child in node.items():
+            if key == "Retry" and isinstance(child, list):
+                yield from child
+            else:
+                yield from _retriers(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _retriers(child)
+
+
+@dataclass
+class Fault:
+    function: str  # logical id
+    error: str  # the exception class name the task fails with
+    times: int
+    when: Callable[[dict[str, Any]], bool] | None
+
+
+class LocalWorkflows:
+    """moto with Step Functions execution on, our state machines created, Lambda routed home."""
+
+    def __init__(self, template: Path = TEMPLATE, retry_interval: int | None = None) -> None:
+        self.template = load_template(template)
+        self.functions = functions(self.template)
+        self.machines = state_machines(self.template)
+        self.retry_interval = retry_interval
+        self.arns: dict[str, str] = {}
+        self.faults: list[Fault] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._lock = threading.Lock()
+        self._mock: Any = None
+        self._saved_invoke: Any = None
+
+    # -- lifecycle
+
+    def start(self) -> LocalWorkflows:
+        from moto import mock_aws
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+        # The interpreter logs every failed state with its whole parse tree; the execution
+        # history says the same in a form users read.
+        logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
+        self._mock = mock_aws(
+            config={
+                "stepfunctions": {"execute_state_machine": True},
+                "lambda": {"use_docker": False},
+            }
+        )
+        self._mock.start()
+        self._saved_invoke = LambdaSimpleBackend.invoke
+        runtime = self
+
+        def invoke(
+            backend: Any,
+            function_name: str,
+            qualifier: str | None,
+            body: Any,
+            headers: Any,
+            response_headers: dict[str, str],
+        ) -> bytes:
+            return runtime._invoke(function_name, body, response_headers)
+
+        LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+        client = self.client()
+        for machine in self.machines.values():
+            created = client.create_state_machine(
+                name=machine.logical_id,
+                definition=resolve_definition(machine, self.functions, self.retry_interval),
+                roleArn=ROLE,
+                type=machine.kind,
+            )
+            self.arns[machine.logical_id] = created["stateMachineArn"]
+        return self
+
+    def stop(self) -> None:
+        from moto.awslambda_simple.models import LambdaSimpleBackend
+
+        if self._mock is not None:
+            LambdaSimpleBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
+            self._mock.stop()
+            self._mock = None
+
+    def __enter__(self) -> LocalWorkflows:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client("stepfunctions", region_name=region())
+
+    # -- faults
+
+    def inject(
+        self,
+        function: str,
+        error: str,
+        times: int = 1,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Make ``function`` (a logical id) fail with ``error`` on its next ``times`` matching calls."""
+        if function not in self.functions:
+            raise KeyError(f"no function {function} in the template")
+        with self._lock:
+            self.faults.append(Fault(function, error, times, when))
+
+    def _fault_for(self, logical_id: str, event: dict[str, Any]) -> str | None:
+        with self._lock:
+            for fault in self.faults:
+                wanted = fault.function == logical_id and fault.times > 0
+                if wanted and (fault.when is None or fault.when(event)):
+                    fault.times -= 1
+                    return fault.error
+        return None
+
+    # -- the patched Lambda backend
+
+    def _invoke(self, function_name: str, body: Any, response_headers: dict[str, str]) -> bytes:
+        logical_id = function_name.rsplit(":", 1)[-1]
+        fn = self.functions.get(logical_id)
+        event = json.loads(body) if body else {}
+        with self._lock:
+            self.calls.append((logical_id, event))
+        try:
+            if fn is None:
+                raise LookupError(f"no function {logical_id} in the template")
+            error = self._fault_for(logical_id, event)
+            if error is not None:
+                raise type(error, (RuntimeError,), {})(f"injected fault: {error}")
+            return orjson.dumps(lambdas.invoke(fn.code_dir, event))
+        except Exception as exc:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            return orjson.dumps({"errorType": type(exc).__name__, "errorMessage": str(exc)})
+
+    # -- executions
+
+    def start_execution(
+        self, machine: str, payload: dict[str, Any], name: str | None = None
+    ) -> str:
+        arn: str = self.client().start_execution(
+            stateMachineArn=self.arns[machine],
+            name=name or uuid.uuid4().hex,  # moto would name every unnamed execution "None"
+            input=json.dumps(payload),
+        )["executionArn"]
+        return arn
+
+    def wait(self, execution_arn: str, timeout: float = 600.0) -> dict[str, Any]:
+        client = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+            if described["status"] in FINISHED:
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still {described['status']}")
+            time.sleep(0.02)
+
+    def run(self, machine: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return self.wait(self.start_execution(machine, payload))
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        client = self.client()
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = client.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]

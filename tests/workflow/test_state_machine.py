@@ -1,0 +1,196 @@
+"""The workflow's ASL, run by moto's Step Functions interpreter against the real handlers.
+
+Every path of ``statemachines/workflow.asl.json``: the routed path and its fallbacks, Retry on
+transient errors, Catch once retries are exhausted, no retry for an unknown error, and a
+25-chunk job whose chunks land exactly once although one fails on its first attempt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tda.models import GenerateRequest, OutputFormat
+from tda.service import plan_request, stream_output
+from tda_local.workflows import LocalWorkflows
+
+TRANSIENT_ATTEMPTS = 4  # MaxAttempts 3: the first try and three retries
+
+
+@pytest.fixture(scope="module")
+def workflows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorkflows]:
+    store = tmp_path_factory.mktemp("chunks")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
+        with LocalWorkflows(retry_interval=1) as runtime:
+            yield runtime
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
+    workflows.calls.clear()
+    workflows.faults.clear()
+    yield
+    workflows.faults.clear()
+
+
+def sync(workflows: LocalWorkflows, request: dict[str, Any]) -> dict[str, Any]:
+    return workflows.run("SyncStateMachine", {"mode": "sync", "request": request})
+
+
+def called(workflows: LocalWorkflows) -> list[str]:
+    return [name for name, _ in workflows.calls]
+
+
+def tasks_scheduled(workflows: LocalWorkflows, execution_arn: str) -> int:
+    return sum(e["type"] == "TaskScheduled" for e in workflows.history(execution_arn))
+
+
+def test_a_traditional_request_is_served_by_the_traditional_task(
+    workflows: LocalWorkflows,
+) -> None:
+    done = sync(workflows, {"entity": "cart", "count": 5, "seed": 3})
+    assert done["status"] == "SUCCEEDED"
+    response = json.loads(done["output"])
+    assert response["record_count"] == 5 and len(json.loads(response["data"])) == 5
+    assert response["metadata"]["routed_path"] == "traditional"
+    assert response["metadata"]["fallback_reason"] == ""
+    assert called(workflows) == ["RouterFunction", "TraditionalFunction"]
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "routed", "chain"),
+    [
+        ({"context": "a long and detailed story"}, "llm", ["LlmFunction", "LlmFunction"]),
+        ({"learn_from_history": True}, "rag", ["RagFunction"]),
+        (
+            {"learn_from_history": True, "context": "a long and detailed story"},
+            "hybrid",
+            ["HybridFunction", "LlmFunction", "LlmFunction"],
+        ),
+    ],
+)
+def test_each_model_path_falls_back_in_order_and_says_why(
+    workflows: LocalWorkflows, request_fields: dict[str, Any], routed: str, chain: list[str]
+) -> None:
+    done = sync(workflows, {"entity": "cart", "count": 4, **request_fields})
+    assert done["status"] == "SUCCEEDED"
+    metadata = json.loads(done["output"])["metadata"]
+    assert metadata["routed_path"] == routed
+    assert metadata["generation_path"] == "traditional"
+    # PathUnavailableError is not transient: caught at once, never retried
+    assert called(workflows) == ["RouterFunction", *chain, "TraditionalFunction"]
+    assert "PathUnavailableError" in metadata["fallback_reason"]
+    assert metadata["fallback_reason"].startswith(f"{routed} failed")
+
+
+def test_a_transient_error_is_retried_then_succeeds(workflows: LocalWorkflows) -> None:
+    workflows.inject("TraditionalFunction", "TransientError", times=1)
+    done = sync(workflows, {"entity": "order", "count": 3})
+    assert done["status"] == "SUCCEEDED"
+    assert json.loads(done["output"])["record_count"] == 3
+    assert called(workflows) == ["RouterFunction", "TraditionalFunction", "TraditionalFunction"]
+    assert tasks_scheduled(workflows, done["executionArn"]) == 3
+
+
+def test_retries_exhausted_then_catch_falls_back_with_the_reason(
+    workflows: LocalWorkflows,
+) -> None:
+    workflows.inject("LlmFunction", "LLMRateLimitedError", times=2 * TRANSIENT_ATTEMPTS)
+    done = sync(workflows, {"entity": "review", "count": 2, "context": "angry about shipping"})
+    assert done["status"] == "SUCCEEDED"
+    metadata = json.loads(done["output"])["metadata"]
+    assert called(workflows).count("LlmFunction") == 2 * TRANSIENT_ATTEMPTS
+    assert called(workflows)[-1] == "TraditionalFunction"
+    assert "llm failed (LLMRateLimitedError" in metadata["fallback_reason"]
+    assert "llm_openai failed (LLMRateLimitedError" in metadata["fallback_reason"]
+
+
+def test_an_unknown_error_is_never_retried(workflows: LocalWorkflows) -> None:
+    workflows.inject("TraditionalFunction", "SomethingUnexpectedError", times=1)
+    done = sync(workflows, {"entity": "cart", "count": 2})
+    assert done["status"] == "FAILED"
+    assert done["error"] == "SomethingUnexpectedError"
+    assert called(workflows) == ["RouterFunction", "TraditionalFunction"]
+
+
+def test_bad_input_fails_at_the_route_step_with_the_field(workflows: LocalWorkflows) -> None:
+    done = sync(workflows, {"entity": "cart", "count": 0})
+    assert done["status"] == "FAILED" and done["error"] == "InvalidRequestError"
+    assert "count" in done["cause"]
+    assert called(workflows) == ["RouterFunction"]
+
+
+def _job(workflows: LocalWorkflows, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    return workflows.run("JobStateMachine", {"mode": "job", "job_id": job_id, "request": request})
+
+
+def _store_root() -> Path:
+    import os
+
+    return Path(os.environ["TDA_CHUNK_STORE"].removeprefix("file://"))
+
+
+def test_a_25_chunk_job_lands_every_chunk_exactly_once_despite_a_failed_write(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOB_CHUNK_RECORDS", "100")
+    workflows.inject(
+        "TraditionalFunction",
+        "ChunkWriteError",
+        times=1,
+        when=lambda event: event.get("store", {}).get("index") == 7,
+    )
+    request = {"entity": "cart", "count": 2500, "seed": 41, "output_format": "NDJSON"}
+    done = _job(workflows, "job-25", request)
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert json.loads(done["output"])["chunks"] == 25
+
+    writes = [e["store"]["index"] for name, e in workflows.calls if "store" in e]
+    assert sorted(writes) == sorted([*range(25), 7])  # chunk 7 twice (retried), others once
+
+    root = _store_root() / "job-25"
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["status"] == "SUCCEEDED" and manifest["record_count"] == 2500
+    assert [c["index"] for c in manifest["chunks"]] == list(range(25))
+    files = sorted(p.name for p in root.glob("chunk-*"))
+    assert files == [f"chunk-{i:05d}.ndjson" for i in range(25)]
+    for entry in manifest["chunks"]:
+        data = (root / Path(entry["key"]).name).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+        assert data.count(b"\n") == entry["record_count"] == 100
+
+    # The chunks, in order, are the whole seeded output: nothing lost, nothing twice.
+    whole = b"".join(
+        stream_output(plan_request(GenerateRequest.model_validate(request)), OutputFormat.NDJSON)
+    )
+    assert b"".join((root / name).read_bytes() for name in files) == whole
+
+
+def test_a_chunk_failing_past_its_retries_fails_the_job_and_the_manifest_says_so(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JOB_CHUNK_RECORDS", "500")
+    workflows.inject(
+        "TraditionalFunction",
+        "ChunkWriteError",
+        times=TRANSIENT_ATTEMPTS,
+        when=lambda event: event.get("store", {}).get("index") == 1,
+    )
+    done = _job(workflows, "job-broken", {"entity": "user", "count": 1500, "seed": 2})
+    assert done["status"] == "FAILED" and done["error"] == "JobFailed"
+    manifest = json.loads((_store_root() / "job-broken" / "manifest.json").read_text())
+    assert manifest["status"] == "FAILED"
+    assert manifest["error"]["Error"] == "ChunkWriteError"
+
+
+def test_a_job_with_bad_input_fails_at_planning(workflows: LocalWorkflows) -> None:
+    done = _job(workflows, "job-bad", {"entity": "cart", "count": 2_000_000})
+    assert done["status"] == "FAILED" and done["error"] == "InvalidRequestError"
+    assert "count" in done["cause"]
+    assert called(workflows) == ["JobsFunction"]

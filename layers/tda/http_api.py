@@ -2,6 +2,8 @@
 
 - ``POST /v1/generate``: the seed's request JSON (snake_case, or proto3 JSON camelCase) → the
   seed's GenerateResponse JSON. Bad input: 422 with one entry per field in ``details``.
+- ``POST /v1/jobs`` (202, ``job_id``), ``GET /v1/jobs/{id}[?history=true]`` (status, progress,
+  chunk links), ``GET /v1/jobs/{id}/chunks/{n}``: large requests through the job workflow.
 - ``GET /v1/schemas[?domain=]``, ``GET /health``, ``/health/live``, ``/health/ready``.
 - OpenAPI at ``/docs`` (and ``/openapi.json``).
 
@@ -10,6 +12,7 @@ Bodies above ``MAX_REQUEST_BYTES`` (default 1 MiB) get 413 before they are parse
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -18,7 +21,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from tda import operations
+from tda import job_api, operations
 from tda.config import settings
 from tda.errors import FieldIssue, InvalidRequestError
 from tda.models import GenerateRequest, GenerateResponse, SchemaInfo
@@ -77,6 +80,47 @@ def create_app() -> FastAPI:
             return _internal_error(request_id or str(uuid.uuid4()))
         return OrjsonResponse(result)
 
+    @app.post("/v1/jobs", status_code=202)
+    async def submit_job(request: Request) -> Response:
+        """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``."""
+        body = await _read_limited(request)
+        if isinstance(body, Response):
+            return body
+        request_id = str(body.get("request_id", "")) if isinstance(body, dict) else ""
+        try:
+            accepted = await asyncio.to_thread(job_api.submit, body)
+        except InvalidRequestError as exc:
+            return OrjsonResponse(error_body(request_id, exc.issues), status_code=422)
+        except Exception:
+            return _internal_error(request_id or str(uuid.uuid4()))
+        return OrjsonResponse(accepted, status_code=202)
+
+    @app.get("/v1/jobs/{job_id}")
+    async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
+        """Status, progress and chunk links; ``?history=true`` adds the execution history."""
+        try:
+            base = str(request.url_for("job_chunk", job_id=job_id, index=0)).rsplit("/", 1)[0]
+            found = await asyncio.to_thread(job_api.status, job_id, base)
+            if history:
+                found["history"] = await asyncio.to_thread(job_api.history, job_id)
+        except InvalidRequestError as exc:
+            return OrjsonResponse(error_body("", exc.issues), status_code=422)
+        except job_api.JobNotFoundError as exc:
+            return _not_found(f"no job {exc}")
+        except Exception:
+            return _internal_error(job_id)
+        return OrjsonResponse(found)
+
+    @app.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
+    async def job_chunk(job_id: str, index: int) -> Response:
+        try:
+            data, media_type = await asyncio.to_thread(job_api.chunk, job_id, index)
+        except InvalidRequestError as exc:
+            return OrjsonResponse(error_body("", exc.issues), status_code=422)
+        except job_api.JobNotFoundError as exc:
+            return _not_found(str(exc))
+        return Response(data, media_type=media_type)
+
     @app.get("/v1/schemas", response_model=list[SchemaInfo])
     async def schemas(domain: str | None = None) -> Response:
         return OrjsonResponse(operations.schemas(domain))
@@ -114,6 +158,10 @@ async def _read_limited(request: Request) -> Any:
     except orjson.JSONDecodeError as exc:
         issue = FieldIssue("body", f"not valid JSON ({exc})")
         return OrjsonResponse(error_body("", [issue]), status_code=422)
+
+
+def _not_found(message: str) -> Response:
+    return OrjsonResponse({"success": False, "error": message}, status_code=404)
 
 
 def _too_large() -> Response:

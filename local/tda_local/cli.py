@@ -4,6 +4,7 @@
     tda generate order --count 10 --scenario happy=8 --scenario refund=2 --override refund.status=refunded
     tda schemas --domain ecommerce
     tda serve --grpc-port 9001 --http-port 8081
+    tda jobs submit cart --count 1000000 --wait && tda jobs fetch JOB_ID -o carts.ndjson
 
 Any count up to MAX_RECORDS streams to the output batch by batch, in bounded memory. Bad input
 exits with status 2 and one line naming the field.
@@ -66,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="list the registered entities")
     schemas.add_argument("--domain")
 
+    from tda_local import jobs_cli
+
+    jobs_cli.add_parser(commands)
+
     serve = commands.add_parser(
         "serve", help="run the gRPC shim (testdata.v1) and the HTTP API in one process"
     )
@@ -83,6 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "schemas":
             return _schemas(args.domain)
+        if args.command == "jobs":
+            return _jobs(args)
         if args.command == "serve":
             from tda_local.serve import run
 
@@ -97,6 +104,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    import urllib.error
+
+    from tda_local import jobs_cli
+
+    try:
+        return jobs_cli.run(args)
+    except jobs_cli.ApiError as exc:
+        print(f"tda: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT if exc.status == 422 else 1
+    except urllib.error.URLError as exc:
+        print(
+            f"tda: error: cannot reach {args.api} ({exc.reason}); is `tda serve` running?",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _schemas(domain: str | None) -> int:

@@ -207,6 +207,9 @@ class LocalWorkflows:
                 type=machine.kind,
             )
             self.arns[machine.logical_id] = created["stateMachineArn"]
+        # What the template's Environment gives the handlers in AWS.
+        os.environ["SYNC_STATE_MACHINE_ARN"] = self.arns.get("SyncStateMachine", "")
+        os.environ["JOB_STATE_MACHINE_ARN"] = self.arns.get("JobStateMachine", "")
         return self
 
     def stop(self) -> None:

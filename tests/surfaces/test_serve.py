@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,6 +20,8 @@ import httpx
 import pytest
 from google.protobuf.json_format import Parse
 
+from tda.models import GenerateRequest, OutputFormat
+from tda.service import plan_request, stream_output
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
@@ -33,11 +38,14 @@ def free_port() -> int:
 class Served:
     def __init__(self) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
+        self.home = Path(tempfile.mkdtemp(prefix="tda-serve-"))
+        env = {**os.environ, "TDA_HOME": str(self.home), "JOB_CHUNK_RECORDS": "1000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
              "--http-port", str(self.http_port)],
             stderr=subprocess.PIPE,
             text=True,
+            env=env,
         )  # fmt: skip
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=60)
         deadline = time.monotonic() + 60
@@ -89,6 +97,61 @@ def test_http_bad_input_is_422_naming_the_field(
     payload = response.json()
     assert payload["success"] is False and words in payload["error"]
     assert any(d["field"].startswith(field) for d in payload["details"])
+
+
+def tda(served: Served, *args: str) -> subprocess.CompletedProcess[str]:
+    api = f"http://127.0.0.1:{served.http_port}"
+    return subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "jobs", "--api", api, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_a_job_submitted_with_the_cli_runs_through_the_workflow_and_fetches_whole(
+    served: Served, tmp_path: Path
+) -> None:
+    submitted = tda(served, "submit", "cart", "--count", "2500", "--seed", "8", "--wait")
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split()[0]
+    assert "SUCCEEDED: 3/3 chunks" in submitted.stderr
+
+    status = served.http.get(f"/v1/jobs/{job_id}").json()
+    assert status["status"] == "SUCCEEDED" and status["progress"] == {
+        "chunks_done": 3,
+        "chunks_total": 3,
+    }
+    assert [c["record_count"] for c in status["chunks"]] == [1000, 1000, 500]
+    first = served.http.get(status["chunks"][0]["url"])
+    assert first.status_code == 200 and first.headers["content-type"] == "application/x-ndjson"
+    assert first.text.count("\n") == 1000
+
+    out = tmp_path / "carts.ndjson"
+    fetched = tda(served, "fetch", job_id, "-o", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    whole = b"".join(
+        stream_output(
+            plan_request(GenerateRequest(entity="cart", count=2500, seed=8)), OutputFormat.NDJSON
+        )
+    )
+    assert out.read_bytes() == whole  # chunked through the workflow = generated at once
+
+    history = tda(served, "status", job_id, "--history")
+    assert history.returncode == 0
+    for step in ("ExecutionStarted", "TaskStateEntered PlanJob", "MapStateEntered Chunks",
+                 "TaskStateEntered Finalize", "ExecutionSucceeded"):  # fmt: skip
+        assert step in history.stdout
+
+
+def test_job_bad_input_and_unknown_jobs_are_refused_clearly(served: Served) -> None:
+    bad = tda(served, "submit", "cart", "--count", "2000000")
+    assert bad.returncode == 2 and "count" in bad.stderr and "HTTP 422" in bad.stderr
+    response = served.http.post("/v1/jobs", json={"entity": "nope", "count": 10})
+    assert response.status_code == 422 and response.json()["details"][0]["field"] == "entity"
+    missing = tda(served, "status", "job-doesnotexist")
+    assert missing.returncode == 1 and "HTTP 404" in missing.stderr
+    assert served.http.get("/v1/jobs/..%2Fetc/chunks/0").status_code in (404, 422)
 
 
 def test_http_limits_schemas_health_and_docs(served: Served) -> None:

@@ -1,0 +1,179 @@
+"""Jobs as callers see them: submit, status (with progress and chunk links), history, chunks.
+
+A job is an execution of the Standard state machine (``JOB_STATE_MACHINE_ARN``), named by its
+job id. What outlives the execution lives in the chunk store beside the chunks: the submission
+record (``job.json``) and, once finished, the manifest; so a finished job can be read after the
+local runtime restarted (its execution history cannot).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from typing import Any
+
+import orjson
+
+from tda.chunks import ChunkStore, chunk_store
+from tda.errors import InvalidRequestError
+from tda.jobs import check_job_id, chunk_key, manifest_key, plan_job, submission_key
+from tda.models import OutputFormat
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+def _sfn() -> Any:
+    import boto3  # only the jobs endpoints need it; /v1/generate stays light
+
+    return boto3.client("stepfunctions")
+
+
+def _state_machine() -> str:
+    arn = os.environ.get("JOB_STATE_MACHINE_ARN")
+    if not arn:
+        raise RuntimeError("JOB_STATE_MACHINE_ARN is not set: no workflow to run jobs on")
+    return arn
+
+
+def submit(payload: Any, store: ChunkStore | None = None) -> dict[str, Any]:
+    """Check the request whole, then start the job's execution; nothing starts on bad input."""
+    store = store or chunk_store()
+    job_id = f"job-{uuid.uuid4().hex[:20]}"
+    plan = plan_job(job_id, payload)  # raises InvalidRequestError, field by field
+    execution = _sfn().start_execution(
+        stateMachineArn=_state_machine(),
+        name=job_id,
+        input=orjson.dumps({"mode": "job", "job_id": job_id, "request": plan["request"]}).decode(),
+    )
+    record = {
+        "job_id": job_id,
+        "execution_arn": execution["executionArn"],
+        "request": plan["request"],
+        "format": plan["format"],
+        "record_count": plan["record_count"],
+        "chunk_records": plan["chunk_records"],
+        "chunks": len(plan["chunks"]),
+        "submitted_at": time.time(),
+    }
+    store.put(submission_key(job_id), orjson.dumps(record))
+    return {"job_id": job_id, "status": "RUNNING", "chunks_total": record["chunks"]}
+
+
+def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
+    check_job_id(job_id)
+    try:
+        loaded: dict[str, Any] = orjson.loads(store.get(submission_key(job_id)))
+    except (KeyError, ValueError):
+        raise JobNotFoundError(job_id) from None
+    return loaded
+
+
+def _manifest(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    try:
+        loaded: dict[str, Any] = orjson.loads(store.get(manifest_key(job_id)))
+    except KeyError:
+        return None
+    return loaded
+
+
+def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) -> dict[str, Any]:
+    """Status, progress (chunks done / total) and, per finished chunk, where to get it.
+
+    ``chunk_url`` is the HTTP route prefix for chunks (``/v1/jobs/{id}/chunks``); each chunk
+    also carries the store's own location (a file path locally, a presigned URL in S3).
+    """
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    manifest = _manifest(job_id, store)
+    fmt = OutputFormat(record["format"])
+    execution: dict[str, Any] = {}
+    try:
+        execution = _sfn().describe_execution(executionArn=record["execution_arn"])
+    except Exception:  # the local runtime restarted: the manifest is what remains
+        execution = {}
+    state = execution.get("status") or (manifest["status"] if manifest else "UNKNOWN")
+    if manifest is not None:
+        done = [c["index"] for c in manifest["chunks"]]
+        entries = {c["index"]: c for c in manifest["chunks"]}
+    else:
+        done = [i for i in range(record["chunks"]) if store.exists(chunk_key(job_id, i, fmt))]
+        entries = {}
+    chunks = [
+        {
+            "index": i,
+            "url": f"{chunk_url}/{i}" if chunk_url else "",
+            "location": store.location(chunk_key(job_id, i, fmt)),
+            **{k: entries[i][k] for k in ("record_count", "bytes", "sha256") if i in entries},
+        }
+        for i in done
+    ]
+    result = {
+        "job_id": job_id,
+        "status": state,
+        "progress": {"chunks_done": len(done), "chunks_total": record["chunks"]},
+        "record_count": record["record_count"],
+        "format": record["format"],
+        "seed": record["request"].get("seed"),
+        "chunks": chunks,
+        "manifest": store.location(manifest_key(job_id)) if manifest else None,
+    }
+    if execution.get("status") == "FAILED":
+        result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
+    return result
+
+
+def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]]:
+    """The execution's events, as the Step Functions console lists them."""
+    record = _record(job_id, store or chunk_store())
+    client = _sfn()
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": record["execution_arn"], "maxResults": 1000}
+    try:
+        while True:
+            page = client.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+    except Exception as exc:
+        raise JobNotFoundError(f"{job_id}: no execution history here ({exc})") from None
+    return [_event(e) for e in events]
+
+
+def _event(event: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+    stamp: Any = event.get("timestamp")
+    return {
+        "id": event.get("id"),
+        "type": event.get("type"),
+        "timestamp": stamp.isoformat() if hasattr(stamp, "isoformat") else stamp,
+        "state": details.get("name"),
+        "error": details.get("error"),
+    }
+
+
+def chunk(job_id: str, index: int, store: ChunkStore | None = None) -> tuple[bytes, str]:
+    """Chunk ``index`` of a job and its media type."""
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    if not 0 <= index < record["chunks"]:
+        raise InvalidRequestError.single(
+            "chunk", f"{index} is not a chunk of {job_id} (0..{record['chunks'] - 1})"
+        )
+    fmt = OutputFormat(record["format"])
+    try:
+        data = store.get(chunk_key(job_id, index, fmt))
+    except KeyError:
+        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
+    return data, MEDIA_TYPES[fmt]
+
+
+MEDIA_TYPES = {
+    OutputFormat.JSON: "application/json",
+    OutputFormat.NDJSON: "application/x-ndjson",
+    OutputFormat.CSV: "text/csv",
+    OutputFormat.SQL: "application/sql",
+}

@@ -1,0 +1,126 @@
+"""``tda jobs``: a client of the jobs HTTP API, the same against ``tda serve`` and a deployed stack.
+
+    tda jobs submit cart --count 1000000 [--seed 7] [--format ndjson] [--wait]
+    tda jobs status JOB_ID [--history]
+    tda jobs fetch JOB_ID -o carts.ndjson
+
+``--api URL`` (or ``TDA_API``) picks the server; the default is the local ``tda serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+DEFAULT_API = "http://127.0.0.1:8081"
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class ApiError(RuntimeError):
+    def __init__(self, status: int, body: Any) -> None:
+        self.status = status
+        self.body = body
+        message = body.get("error", body) if isinstance(body, dict) else body
+        super().__init__(f"HTTP {status}: {message}")
+
+
+def add_parser(commands: Any) -> None:
+    jobs = commands.add_parser("jobs", help="large jobs through the workflow (HTTP API client)")
+    jobs.add_argument("--api", default=os.environ.get("TDA_API", DEFAULT_API))
+    actions = jobs.add_subparsers(dest="action", required=True)
+    submit = actions.add_parser("submit", help="submit a job; prints its id")
+    submit.add_argument("entity")
+    submit.add_argument("--count", type=int, required=True)
+    submit.add_argument("--seed", type=int)
+    submit.add_argument("--format", default="ndjson", choices=["json", "ndjson", "csv", "sql"])
+    submit.add_argument("--locale", default="en_US")
+    submit.add_argument("--wait", action="store_true", help="poll until the job finishes")
+    status = actions.add_parser("status", help="status, progress and chunk links")
+    status.add_argument("job_id")
+    status.add_argument("--history", action="store_true", help="the execution's events")
+    fetch = actions.add_parser("fetch", help="all chunks, in order, into one file")
+    fetch.add_argument("job_id")
+    fetch.add_argument("-o", "--output", required=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    api = args.api.rstrip("/")
+    if args.action == "submit":
+        body = {
+            "entity": args.entity,
+            "count": args.count,
+            "output_format": args.format.upper(),
+            "locale": args.locale,
+        }
+        if args.seed is not None:
+            body["seed"] = args.seed
+        accepted = _call("POST", f"{api}/v1/jobs", body)
+        print(accepted["job_id"], flush=True)
+        if args.wait:
+            final = wait(api, accepted["job_id"])
+            print(
+                f"{final['status']}: {final['progress']['chunks_done']}/"
+                f"{final['progress']['chunks_total']} chunks",
+                file=sys.stderr,
+            )
+            return 0 if final["status"] == "SUCCEEDED" else 1
+        return 0
+    if args.action == "status":
+        query = "?history=true" if args.history else ""
+        found = _call("GET", f"{api}/v1/jobs/{args.job_id}{query}")
+        if args.history:
+            for event in found.pop("history"):
+                where = f" {event['state']}" if event.get("state") else ""
+                error = f" ({event['error']})" if event.get("error") else ""
+                print(f"{event['id']:>5} {event['timestamp']} {event['type']}{where}{error}")
+        print(json.dumps({k: v for k, v in found.items() if k != "chunks"}, indent=2))
+        return 0
+    return fetch(api, args.job_id, args.output)
+
+
+def wait(api: str, job_id: str, poll: float = 0.5) -> dict[str, Any]:
+    while True:
+        found: dict[str, Any] = _call("GET", f"{api}/v1/jobs/{job_id}")
+        if found["status"] in FINISHED:
+            return found
+        time.sleep(poll)
+
+
+def fetch(api: str, job_id: str, output: str) -> int:
+    from tqdm import tqdm
+
+    found = _call("GET", f"{api}/v1/jobs/{job_id}")
+    if found["status"] != "SUCCEEDED":
+        raise ApiError(409, {"error": f"job {job_id} is {found['status']}, not SUCCEEDED"})
+    chunks = sorted(found["chunks"], key=lambda c: c["index"])
+    bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
+    with open(output, "wb") as handle:
+        for entry in chunks:
+            with urllib.request.urlopen(entry["url"]) as response:
+                while block := response.read(1 << 20):
+                    handle.write(block)
+            bar.update(1)
+    bar.close()
+    return 0
+
+
+def _call(method: str, url: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        raise ApiError(exc.code, parsed) from None

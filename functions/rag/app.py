@@ -4,7 +4,7 @@ It raises ``PathUnavailableError``, which the workflow's Catch turns into a fall
 (DESIGN.md: hybrid → llm → traditional, rag → traditional), named in the response.
 """
 
-from typing import Any
+from typing import Any, NoReturn
 
 from aws_lambda_powertools import Logger, Tracer
 
@@ -16,5 +16,5 @@ tracer = Tracer(service="test-data-agent")
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> NoReturn:
     return operations.unavailable("rag")

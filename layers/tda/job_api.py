@@ -128,19 +128,23 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
 def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]]:
     """The execution's events, as the Step Functions console lists them."""
     record = _record(job_id, store or chunk_store())
-    client = _sfn()
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": record["execution_arn"], "maxResults": 1000}
     try:
-        while True:
-            page = client.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
+        events = execution_events(_sfn(), record["execution_arn"])
     except Exception as exc:
         raise JobNotFoundError(f"{job_id}: no execution history here ({exc})") from None
     return [_event(e) for e in events]
+
+
+def execution_events(client: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution's history, page after page (raw Step Functions shape)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = client.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
 
 
 def _event(event: dict[str, Any]) -> dict[str, Any]:

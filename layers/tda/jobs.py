@@ -21,7 +21,7 @@ from tda.chunks import ChunkStore, chunk_store
 from tda.coherence import CoherenceReport
 from tda.errors import InvalidRequestError
 from tda.models import OutputFormat
-from tda.operations import parse_request, with_seed
+from tda.operations import parse_request, plan_range, with_seed
 from tda.service import plan_request, render_parts
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
@@ -86,13 +86,7 @@ def write_chunk(
     """Generate one chunk and store it (replacing any earlier attempt); its entry for the manifest."""
     job_id = check_job_id(job_id)
     store = store or chunk_store()
-    request = parse_request(payload)
-    plan = plan_request(request)
-    stop = min(start + count, plan.count)
-    if start < 0 or start >= plan.count or count < 1:
-        raise InvalidRequestError.single(
-            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
-        )
+    request, plan, stop = plan_range(payload, start, count)
     reports: list[CoherenceReport] = []
     data = b"".join(
         part.data

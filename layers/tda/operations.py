@@ -11,13 +11,14 @@ import contextlib
 import json
 import secrets
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from tda.coherence import CoherenceReport
 from tda.config import settings
 from tda.errors import InvalidRequestError
+from tda.generation.engine import GenerationPlan
 from tda.models import GenerateRequest
 from tda.routing import route
 from tda.schema.registry import entity_names, list_schemas
@@ -61,6 +62,17 @@ def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
+def plan_range(payload: Any, start: int, count: int) -> tuple[GenerateRequest, GenerationPlan, int]:
+    """The request, its whole plan, and where ``[start, start + count)`` stops inside it."""
+    request = parse_request(payload)
+    plan = plan_request(request)
+    if start < 0 or start >= plan.count or count < 1:
+        raise InvalidRequestError.single(
+            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
+        )
+    return request, plan, min(start + count, plan.count)
+
+
 def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict[str, Any]:
     """Records ``[start, start + count)`` of a request, in parts of ``part_size`` records.
 
@@ -69,13 +81,7 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
     ranges of the same output from separate calls.
     """
     started = time.perf_counter()
-    request = parse_request(payload)
-    plan = plan_request(request)
-    stop = min(start + count, plan.count)
-    if start < 0 or start >= plan.count or count < 1:
-        raise InvalidRequestError.single(
-            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
-        )
+    request, plan, stop = plan_range(payload, start, count)
     if part_size < 1:
         raise InvalidRequestError.single("part_size", f"must be at least 1 (got {part_size})")
     reports: list[CoherenceReport] = []
@@ -97,7 +103,7 @@ class PathUnavailableError(RuntimeError):
     """A generation path that is not in this build; the workflow catches it and falls back."""
 
 
-def unavailable(path: str) -> dict[str, Any]:
+def unavailable(path: str) -> NoReturn:
     raise PathUnavailableError(f"the {path} path is not available in this build yet")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import yaml
 
+from tda.job_api import execution_events
 from tda_local import lambdas
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,12 +302,4 @@ class LocalWorkflows:
         return self.wait(self.start_execution(machine, payload))
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        client = self.client()
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = client.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                return events
-            kwargs["nextToken"] = page["nextToken"]
+        return execution_events(self.client(), execution_arn)

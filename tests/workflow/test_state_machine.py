@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,9 +131,12 @@ def _job(workflows: LocalWorkflows, job_id: str, request: dict[str, Any]) -> dic
     return workflows.run("JobStateMachine", {"mode": "job", "job_id": job_id, "request": request})
 
 
-def _store_root() -> Path:
-    import os
+def writing_chunk(index: int) -> Callable[[dict[str, Any]], bool]:
+    """Matches the traditional function's events that write job chunk ``index``."""
+    return lambda event: event.get("store", {}).get("index") == index
 
+
+def _store_root() -> Path:
     return Path(os.environ["TDA_CHUNK_STORE"].removeprefix("file://"))
 
 
@@ -140,12 +144,7 @@ def test_a_25_chunk_job_lands_every_chunk_exactly_once_despite_a_failed_write(
     workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("JOB_CHUNK_RECORDS", "100")
-    workflows.inject(
-        "TraditionalFunction",
-        "ChunkWriteError",
-        times=1,
-        when=lambda event: event.get("store", {}).get("index") == 7,
-    )
+    workflows.inject("TraditionalFunction", "ChunkWriteError", times=1, when=writing_chunk(7))
     request = {"entity": "cart", "count": 2500, "seed": 41, "output_format": "NDJSON"}
     done = _job(workflows, "job-25", request)
     assert done["status"] == "SUCCEEDED", done.get("cause")
@@ -177,10 +176,7 @@ def test_a_chunk_failing_past_its_retries_fails_the_job_and_the_manifest_says_so
 ) -> None:
     monkeypatch.setenv("JOB_CHUNK_RECORDS", "500")
     workflows.inject(
-        "TraditionalFunction",
-        "ChunkWriteError",
-        times=TRANSIENT_ATTEMPTS,
-        when=lambda event: event.get("store", {}).get("index") == 1,
+        "TraditionalFunction", "ChunkWriteError", times=TRANSIENT_ATTEMPTS, when=writing_chunk(1)
     )
     done = _job(workflows, "job-broken", {"entity": "user", "count": 1500, "seed": 2})
     assert done["status"] == "FAILED" and done["error"] == "JobFailed"

@@ -145,7 +145,7 @@ def random_chars(rng: np.random.Generator, n: int, width: int, alphabet: np.ndar
 
 def random_codes(rng: np.random.Generator, n: int, width: int, alphabet: np.ndarray) -> np.ndarray:
     """``n`` rows of ``width`` random ASCII codes from ``alphabet``."""
-    return alphabet[rng.integers(0, len(alphabet), (n, width))].astype(np.uint8)
+    return alphabet[rng.integers(0, len(alphabet), (n, width))]  # alphabets are uint8 already
 
 
 def code_texts(codes: np.ndarray) -> list[str]:

@@ -1,10 +1,10 @@
-"""Router: the routing decision and the fast path (DESIGN.md).
+"""Router: the routing decision; the fast path; the sync workflow for everything else.
 
-Event (direct invoke, the local gRPC shim): ``{"request": {...}}`` in the seed's request shape;
-from the workflow's first step, ``{"action": "route", "request": {...}}`` → the decision alone.
-A small request is answered here with the traditional generator; paths that are not built yet
-are served by traditional too, and the response says so (``metadata.routed_path``,
-``metadata.fallback_reason``).
+Event (direct invoke, the local gRPC shim): ``{"request": {...}}`` in the seed's request shape.
+A small request routed to traditional is answered here (the fast path); one routed to llm, rag
+or hybrid runs through the Express workflow, which retries and falls back
+(``operations.serve``). The response says which (``metadata.served_via``, ``execution_arn``).
+From the workflow's first step, ``{"action": "route", "request": {...}}`` → the decision alone.
 """
 
 from typing import Any
@@ -25,7 +25,7 @@ metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("action") == "route":  # the workflow's routing step
         return operations.decide(event.get("request"))
-    response = operations.generate_sync(event.get("request"))
+    response = operations.serve(event.get("request"))
     metrics.add_metric(
         name="RecordsGenerated", unit=MetricUnit.Count, value=response["record_count"]
     )

@@ -29,6 +29,8 @@ class ChunkStore(Protocol):
 
     def location(self, key: str) -> str: ...
 
+    def delete(self, key: str) -> None: ...
+
 
 class FileChunkStore:
     def __init__(self, root: Path) -> None:
@@ -63,6 +65,9 @@ class FileChunkStore:
 
     def location(self, key: str) -> str:
         return str(self._path(key))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
 
 class S3ChunkStore:
@@ -103,6 +108,9 @@ class S3ChunkStore:
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=3600
         )
         return url
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 def chunk_store(url: str | None = None) -> ChunkStore:

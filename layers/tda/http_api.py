@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -69,14 +69,13 @@ def create_app() -> FastAPI:
         },
     )
     async def generate(request: Request) -> Response:
-        # On the event loop: a sync response is a few ms of CPU, and a thread hop costs more.
-        return await _answer(request, operations.generate_sync, threaded=False)
+        return await _answer(request, _serve)
 
     @app.post("/v1/jobs", status_code=202)
     async def submit_job(request: Request) -> Response:
         """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``."""
         # In a thread: starting the execution and writing the job record are blocking I/O.
-        return await _answer(request, job_api.submit, threaded=True, status_code=202)
+        return await _answer(request, _in_thread(job_api.submit), status_code=202)
 
     @app.get("/v1/jobs/{job_id}")
     async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
@@ -124,10 +123,25 @@ def create_app() -> FastAPI:
     return app
 
 
+async def _serve(body: Any) -> dict[str, Any]:
+    request, decision = operations.parse_and_route(body)
+    if operations.on_fast_path(decision):
+        # On the event loop: a fast-path response is a few ms of CPU; a thread hop costs more.
+        return operations.serve_routed(body, request, decision)
+    # A model path waits for its workflow execution: in a thread, so the loop keeps serving.
+    return await asyncio.to_thread(operations.serve_routed, body, request, decision)
+
+
+def _in_thread(call: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Awaitable[dict[str, Any]]]:
+    async def threaded(body: Any) -> dict[str, Any]:
+        return await asyncio.to_thread(call, body)
+
+    return threaded
+
+
 async def _answer(
     request: Request,
-    call: Callable[[Any], dict[str, Any]],
-    threaded: bool,
+    call: Callable[[Any], Awaitable[dict[str, Any]]],
     status_code: int = 200,
 ) -> Response:
     """``call`` on the request's JSON body: 413/422 for a bad body or bad input, 500 (with the
@@ -137,7 +151,7 @@ async def _answer(
         return body
     request_id = str(body.get("request_id", "")) if isinstance(body, dict) else ""
     try:
-        result = await asyncio.to_thread(call, body) if threaded else call(body)
+        result = await call(body)
     except InvalidRequestError as exc:
         return OrjsonResponse(error_body(request_id, exc.issues), status_code=422)
     except Exception:

@@ -158,6 +158,8 @@ class GenerationMetadata(_Contract):
     seed: int = 0
     coherence_violations: list[CoherenceViolation] = Field(default_factory=list)
     records_validated: int = 0
+    served_via: str = ""  # "fast_path" (the router itself) or "workflow" (Step Functions)
+    execution_arn: str = ""
 
 
 class GenerateResponse(_Contract):

@@ -20,7 +20,7 @@ from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import GenerationPlan
 from tda.models import GenerateRequest
-from tda.routing import route
+from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.registry import entity_names, list_schemas
 from tda.service import generate, metadata_for, plan_request, render_parts
 
@@ -38,9 +38,54 @@ def parse_request(payload: Any) -> GenerateRequest:
 
 
 def generate_sync(payload: Any) -> dict[str, Any]:
-    """The router's fast path: a whole response for count ≤ MAX_SYNC_RECORDS."""
+    """A whole response from the traditional generator, for count ≤ MAX_SYNC_RECORDS."""
     response = generate(parse_request(payload))
     return response.model_dump(mode="json")
+
+
+def serve(payload: Any) -> dict[str, Any]:
+    """A synchronous request as the router answers it (DESIGN.md: Shape).
+
+    Routed to traditional: served here, the fast path. Routed to llm, rag or hybrid: through the
+    sync workflow, which owns retries and fallbacks. If no execution can be started, the
+    traditional generator serves it and ``fallback_reason`` says why. Bad input is refused
+    before anything starts.
+    """
+    return serve_routed(payload, *parse_and_route(payload))
+
+
+def parse_and_route(payload: Any) -> tuple[GenerateRequest, RoutingDecision]:
+    request = parse_request(payload)
+    return request, route(request)
+
+
+def on_fast_path(decision: RoutingDecision) -> bool:
+    """Served in-process in a few ms of CPU (no workflow execution to wait for)."""
+    return decision.path is GenerationPath.TRADITIONAL
+
+
+def serve_routed(
+    payload: Any, request: GenerateRequest, decision: RoutingDecision
+) -> dict[str, Any]:
+    """``serve`` once the request is parsed and routed (the HTTP API picks a thread by route)."""
+    degraded = ""
+    if not on_fast_path(decision):
+        from tda import sync_workflow  # boto3 is imported only on this path
+
+        plan_request(request, max_count=settings.max_sync_records)
+        try:
+            return sync_workflow.run(payload)
+        except sync_workflow.WorkflowUnavailableError as exc:
+            degraded = str(exc)
+    response = generate(request).model_dump(mode="json")
+    metadata = response["metadata"]
+    metadata["served_via"] = "fast_path"
+    if degraded:
+        metadata["fallback_reason"] = (
+            f"the {decision.path.value} path runs in the workflow, which could not start "
+            f"({degraded}); served by traditional generation"
+        )
+    return response
 
 
 def decide(payload: Any) -> dict[str, Any]:
@@ -110,6 +155,8 @@ def unavailable(path: str) -> NoReturn:
 def traditional(event: Any) -> dict[str, Any]:
     """The traditional generator's event: a whole request, a ``range`` + ``part_size`` of one,
     or a job chunk (``range`` + ``store``: written to the chunk store, its manifest entry back).
+    With ``max_inline_bytes`` (the workflow's last fallback), a larger whole response is put in
+    the chunk store and a reference returned (``sync_workflow.offload``).
 
     ``fallbacks`` (set by the workflow's Catch states) are the errors of the paths tried before
     this one; the response's ``fallback_reason`` names them.
@@ -122,7 +169,14 @@ def traditional(event: Any) -> dict[str, Any]:
         fallbacks = event.get("fallbacks")
         if fallbacks:
             response["metadata"]["fallback_reason"] = describe_fallbacks(fallbacks)
-        return response
+        limit = event.get("max_inline_bytes")  # set by the workflow: its states cap at 256 KB
+        if limit is None:
+            return response
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidRequestError.single("max_inline_bytes", "must be a positive integer")
+        from tda import sync_workflow
+
+        return sync_workflow.offload(response, limit)
     if not isinstance(span, dict) or not all(
         isinstance(span.get(k), int) for k in ("start", "count")
     ):

@@ -167,6 +167,7 @@ class LocalWorkflows:
         self._lock = threading.Lock()
         self._mock: Any = None
         self._saved_invoke: Any = None
+        self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle
 
@@ -208,10 +209,28 @@ class LocalWorkflows:
                 type=machine.kind,
             )
             self.arns[machine.logical_id] = created["stateMachineArn"]
-        # What the template's Environment gives the handlers in AWS.
-        os.environ["SYNC_STATE_MACHINE_ARN"] = self.arns.get("SyncStateMachine", "")
-        os.environ["JOB_STATE_MACHINE_ARN"] = self.arns.get("JobStateMachine", "")
+        # What the template's Environment gives the handlers in AWS; moto has no
+        # StartSyncExecution, so sync requests start an execution and wait for it.
+        self._set_env(
+            SYNC_STATE_MACHINE_ARN=self.arns.get("SyncStateMachine", ""),
+            JOB_STATE_MACHINE_ARN=self.arns.get("JobStateMachine", ""),
+            TDA_SYNC_EXECUTION="poll",
+        )
         return self
+
+    def _set_env(self, **values: str) -> None:
+        for name, value in values.items():
+            self._saved_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def _restore_env(self) -> None:
+        # Handlers called after the runtime stopped must not reach for a mock that is gone.
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
     def stop(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
@@ -220,6 +239,7 @@ class LocalWorkflows:
             LambdaSimpleBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
             self._mock.stop()
             self._mock = None
+            self._restore_env()
 
     def __enter__(self) -> LocalWorkflows:
         return self.start()

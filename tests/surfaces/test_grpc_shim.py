@@ -130,10 +130,10 @@ def test_unexpected_failure_is_internal_with_request_id(
 ) -> None:
     from tda import operations
 
-    def broken(payload: Any) -> Any:
+    def broken(*args: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(operations, "generate_sync", broken)
+    monkeypatch.setattr(operations, "serve_routed", broken)
     with pytest.raises(grpc.RpcError) as caught:
         stub.GenerateData(request({"request_id": "agent-7", "entity": "cart", "count": 1}))
     assert caught.value.code() == grpc.StatusCode.INTERNAL

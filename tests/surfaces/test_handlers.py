@@ -47,7 +47,9 @@ def test_api_accepts_proto3_json_camel_case_and_reports_the_fallback() -> None:
     assert body["data"].splitlines()[0].startswith("_index,_scenario,order_id")
     meta = body["metadata"]
     assert meta["routed_path"] == "rag" and meta["generation_path"] == "traditional"
-    assert "not available" in meta["fallback_reason"]
+    # No workflow here (tests/workflow has one): the router degrades and says why.
+    assert meta["served_via"] == "fast_path" and meta["execution_arn"] == ""
+    assert "SYNC_STATE_MACHINE_ARN is not set" in meta["fallback_reason"]
 
 
 def test_api_bad_input_is_422_naming_every_field() -> None:
@@ -94,10 +96,10 @@ def test_api_unexpected_failure_is_500_with_request_id_and_no_trace(
 ) -> None:
     from tda import operations
 
-    def broken(payload: Any) -> Any:
+    def broken(*args: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(operations, "generate_sync", broken)
+    monkeypatch.setattr(operations, "serve_routed", broken)
     response = call("api", "api_generate_cart.json")
     assert response["statusCode"] == 500
     body = json_body(response)
@@ -110,6 +112,7 @@ def test_router_serves_small_traditional_requests_directly() -> None:
     assert result["request_id"] == "router-1" and result["record_count"] == 10
     assert result["metadata"]["routed_path"] == "traditional"
     assert result["metadata"]["fallback_reason"] == ""
+    assert result["metadata"]["served_via"] == "fast_path"
     again = call("router", "router_cart.json")
     assert again["data"] == result["data"]  # same seed, same bytes
 

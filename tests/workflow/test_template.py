@@ -52,3 +52,64 @@ def test_both_state_machines_use_the_one_definition_file() -> None:
     uris = {m.definition_uri for m in state_machines(TEMPLATE).values()}
     assert uris == {"statemachines/workflow.asl.json"}
     assert Path(ROOT / "statemachines" / "workflow.asl.json").is_file()
+
+
+def _references(node: object) -> set[str]:
+    """The logical ids a template fragment refers to: !Ref, !GetAtt and ${...} in !Sub."""
+    if isinstance(node, dict):
+        found: set[str] = set()
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "GetAtt":
+                found.add(value.split(".", 1)[0] if isinstance(value, str) else value[0])
+            elif key == "Sub":
+                text = value if isinstance(value, str) else value[0]
+                found |= {name.split(".", 1)[0] for name in re.findall(r"\$\{([\w.]+)\}", text)}
+                if not isinstance(value, str):
+                    found |= _references(value[1])
+            else:
+                found |= _references(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_references(item) for item in node)) if node else set()
+    return set()
+
+
+def test_no_resource_depends_on_itself_through_others() -> None:
+    # CloudFormation refuses a circular dependency at deploy time; cfn-lint does not follow
+    # references through SAM resources, so the graph is checked here.
+    resources = TEMPLATE["Resources"]
+    graph = {
+        name: _references(resource.get("Properties", {})) & set(resources)
+        for name, resource in resources.items()
+    }
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph[start]:
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    cyclic = sorted(name for name in graph if reaches(name, name, {name}))
+    assert cyclic == []
+    # And the check sees a cycle when there is one.
+    graph["JobsBucket"] = {"TraditionalFunction"}
+    graph["TraditionalFunction"] = graph["TraditionalFunction"] | {"JobsBucket"}
+    assert reaches("JobsBucket", "JobsBucket", {"JobsBucket"})
+
+
+def test_functions_that_start_sync_executions_name_the_sync_state_machine() -> None:
+    resources = TEMPLATE["Resources"]
+    name = resources["SyncStateMachine"]["Properties"]["Name"]["Sub"]
+    for function in ("ApiFunction", "RouterFunction"):
+        props = resources[function]["Properties"]
+        arn = props["Environment"]["Variables"]["SYNC_STATE_MACHINE_ARN"]["Sub"]
+        assert arn.endswith(f":stateMachine:{name}"), function
+        allowed = [
+            statement["Resource"]["Sub"]
+            for policy in props["Policies"]
+            for statement in policy.get("Statement", [])
+            if "states:StartSyncExecution" in statement["Action"]
+        ]
+        assert allowed == [arn], function

@@ -1,0 +1,182 @@
+"""Synchronous requests as callers send them (router, HTTP API, gRPC shim) with the workflow
+runtime up: traditional ones take the fast path, model-path ones run through the Express
+workflow, and the response says which.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tda.errors import InvalidRequestError
+from tda.sync_workflow import WorkflowFailedError
+from tda_local import lambdas
+from tda_local.apigw import http_event, json_body
+from tda_local.workflows import LocalWorkflows
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from ..shim import running_shim
+
+STORY = "carts for people training for their first marathon"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chunks")
+
+
+@pytest.fixture(scope="module")
+def workflows(store: Path) -> Iterator[LocalWorkflows]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
+        with LocalWorkflows(retry_interval=1) as runtime:
+            yield runtime
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
+    workflows.calls.clear()
+    workflows.faults.clear()
+    yield
+    workflows.faults.clear()
+
+
+def executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = workflows.client().list_executions(
+        stateMachineArn=workflows.arns["SyncStateMachine"]
+    )["executions"]
+    return listed
+
+
+def router(request: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = lambdas.invoke("router", {"request": request})
+    return result
+
+
+def test_a_model_path_request_runs_through_the_workflow_and_says_so(
+    workflows: LocalWorkflows,
+) -> None:
+    response = router({"entity": "cart", "count": 4, "seed": 9, "context": STORY})
+    meta = response["metadata"]
+    assert meta["served_via"] == "workflow"
+    assert (meta["routed_path"], meta["generation_path"]) == ("llm", "traditional")
+    # Catch recorded each failure on the way: Anthropic, then OpenAI-compatible, then traditional.
+    assert meta["fallback_reason"].startswith("llm failed (PathUnavailableError")
+    assert meta["fallback_reason"].endswith("served by traditional generation")
+    assert [name for name, _ in workflows.calls] == [
+        "RouterFunction",
+        "LlmFunction",
+        "LlmFunction",
+        "TraditionalFunction",
+    ]
+    history = workflows.history(meta["execution_arn"])
+    assert history[-1]["type"] == "ExecutionSucceeded"
+    assert sum(e["type"] == "TaskFailed" for e in history) == 2
+    records = json.loads(response["data"])
+    assert len(records) == 4 and response["record_count"] == 4
+    # The same seed on the fast path gives the same records: the workflow changes who serves,
+    # not what is served.
+    direct = lambdas.invoke("traditional", {"request": {"entity": "cart", "count": 4, "seed": 9}})
+    assert json.loads(direct["data"]) == records
+
+
+def test_a_traditional_request_never_starts_an_execution(workflows: LocalWorkflows) -> None:
+    before = len(executions(workflows))
+    response = router({"entity": "cart", "count": 3})
+    assert response["metadata"]["served_via"] == "fast_path"
+    assert response["metadata"]["execution_arn"] == ""
+    assert workflows.calls == [] and len(executions(workflows)) == before
+
+
+def test_the_http_api_serves_a_rag_request_through_the_workflow(workflows: LocalWorkflows) -> None:
+    body = {"request_id": "rag-1", "entity": "order", "count": 2, "learn_from_history": True}
+    response = lambdas.invoke("api", http_event("POST", "/v1/generate", body))
+    assert response["statusCode"] == 200
+    answer = json_body(response)
+    assert answer["request_id"] == "rag-1" and answer["record_count"] == 2
+    assert answer["metadata"]["served_via"] == "workflow"
+    assert answer["metadata"]["fallback_reason"].startswith("rag failed (PathUnavailableError")
+
+
+def test_a_response_over_the_state_size_cap_comes_back_through_the_chunk_store(
+    workflows: LocalWorkflows, store: Path
+) -> None:
+    response = router({"entity": "review", "count": 1000, "seed": 5, "learn_from_history": True})
+    assert response["metadata"]["served_via"] == "workflow"
+    assert len(json.loads(response["data"])) == 1000
+    size = len(json.dumps(response))
+    assert size > 240_000
+    # What went through Step Functions was a reference, and nothing is left behind.
+    described = workflows.client().describe_execution(
+        executionArn=response["metadata"]["execution_arn"]
+    )
+    output = json.loads(described["output"])
+    assert output["offloaded"].startswith("responses/") and output["bytes"] > 240_000
+    assert "data" not in output and len(described["output"]) < 1000
+    assert list((store / "responses").iterdir()) == []
+
+
+def test_if_no_execution_can_start_traditional_serves_and_says_why(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = workflows.arns["SyncStateMachine"].replace("SyncStateMachine", "Gone")
+    monkeypatch.setenv("SYNC_STATE_MACHINE_ARN", missing)
+    response = router({"entity": "cart", "count": 2, "context": STORY})
+    meta = response["metadata"]
+    assert meta["served_via"] == "fast_path" and response["record_count"] == 2
+    assert "could not start" in meta["fallback_reason"]
+    assert "StateMachineDoesNotExist" in meta["fallback_reason"]
+    assert workflows.calls == []
+
+
+def test_an_execution_that_fails_outright_is_an_error_not_a_fallback(
+    workflows: LocalWorkflows,
+) -> None:
+    # The last resort fails with an error no Retry names: the execution fails, and so does the
+    # request (500 over HTTP), rather than being answered some other way.
+    workflows.inject("TraditionalFunction", "DiskOnFireError")
+    with pytest.raises(WorkflowFailedError, match="DiskOnFireError"):
+        router({"entity": "cart", "count": 2, "context": STORY})
+    workflows.inject("TraditionalFunction", "DiskOnFireError")
+    body = {"request_id": "boom-1", "entity": "cart", "count": 2, "context": STORY}
+    response = lambdas.invoke("api", http_event("POST", "/v1/generate", body))
+    assert response["statusCode"] == 500 and "boom-1" in json_body(response)["error"]
+
+
+def test_bad_input_on_a_model_path_is_refused_before_any_execution(
+    workflows: LocalWorkflows,
+) -> None:
+    before = len(executions(workflows))
+    with pytest.raises(InvalidRequestError) as caught:
+        router({"entity": "cart", "count": 5000, "context": STORY})
+    assert caught.value.issues[0].field == "count"
+    with pytest.raises(InvalidRequestError) as caught:
+        router({"entity": "cart", "count": 2, "context": STORY, "colour": "red"})
+    assert caught.value.issues[0].field == "colour"
+    assert workflows.calls == [] and len(executions(workflows)) == before
+
+
+def test_the_grpc_shim_serves_the_seed_review_example_through_the_workflow(
+    workflows: LocalWorkflows,
+) -> None:
+    body = {
+        "domain": "ecommerce",
+        "entity": "review",
+        "count": 5,
+        "hints": ["realistic", "varied sentiment"],
+        "context": "Generate product reviews for wireless headphones with mixed opinions",
+    }
+    with running_shim() as target, grpc.insecure_channel(target) as channel:
+        stub = pb_grpc.TestDataServiceStub(channel)
+        response = stub.GenerateData(pb.GenerateRequest(**body))
+    assert response.success and response.record_count == 5
+    assert response.metadata.served_via == "workflow"
+    assert response.metadata.execution_arn.startswith("arn:aws:states:")
+    assert response.metadata.routed_path == "llm"
+    assert "RouterFunction" in [name for name, _ in workflows.calls]

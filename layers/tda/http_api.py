@@ -3,7 +3,8 @@
 - ``POST /v1/generate``: the seed's request JSON (snake_case, or proto3 JSON camelCase) → the
   seed's GenerateResponse JSON. Bad input: 422 with one entry per field in ``details``.
 - ``POST /v1/jobs`` (202, ``job_id``), ``GET /v1/jobs/{id}[?history=true]`` (status, progress,
-  chunk links), ``GET /v1/jobs/{id}/chunks/{n}``: large requests through the job workflow.
+  chunk links), ``GET /v1/jobs/{id}/chunks/{n}``, ``DELETE /v1/jobs/{id}`` (cancel): large
+  requests through the job workflow.
 - ``GET /v1/schemas[?domain=]``, ``GET /health``, ``/health/live``, ``/health/ready``.
 - OpenAPI at ``/docs`` (and ``/openapi.json``).
 
@@ -92,6 +93,18 @@ def create_app() -> FastAPI:
         except Exception:
             return _internal_error(job_id)
         return OrjsonResponse(found)
+
+    @app.delete("/v1/jobs/{job_id}")
+    async def cancel_job(job_id: str) -> Response:
+        """Stop a running job (its chunks so far stay); a finished job is left as it is."""
+        try:
+            return OrjsonResponse(await asyncio.to_thread(job_api.cancel, job_id))
+        except InvalidRequestError as exc:
+            return OrjsonResponse(error_body("", exc.issues), status_code=422)
+        except job_api.JobNotFoundError as exc:
+            return _not_found(f"no job {exc}")
+        except Exception:
+            return _internal_error(job_id)
 
     @app.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
     async def job_chunk(job_id: str, index: int) -> Response:

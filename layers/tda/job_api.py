@@ -17,7 +17,15 @@ import orjson
 
 from tda.chunks import ChunkStore, chunk_store
 from tda.errors import InvalidRequestError
-from tda.jobs import check_job_id, chunk_key, manifest_key, plan_job, submission_key
+from tda.jobs import (
+    check_job_id,
+    chunk_key,
+    manifest_key,
+    part_data,
+    parts_key,
+    plan_job,
+    submission_key,
+)
 from tda.models import OutputFormat
 
 
@@ -95,6 +103,10 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
     except Exception:  # the local runtime restarted: the manifest is what remains
         execution = {}
     state = execution.get("status") or (manifest["status"] if manifest else "UNKNOWN")
+    if manifest is not None and manifest["status"] == "ABORTED":
+        # The cancel's own record wins: moto's interpreter reports a Map stopped mid-way as
+        # FAILED (States.Runtime), where Step Functions says ABORTED.
+        state = "ABORTED"
     if manifest is not None:
         done = [c["index"] for c in manifest["chunks"]]
         entries = {c["index"]: c for c in manifest["chunks"]}
@@ -119,10 +131,59 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
         "seed": record["request"].get("seed"),
         "chunks": chunks,
         "manifest": store.location(manifest_key(job_id)) if manifest else None,
+        "execution_arn": record["execution_arn"],
     }
-    if execution.get("status") == "FAILED":
+    if manifest is not None and manifest.get("metadata"):
+        result["metadata"] = manifest["metadata"]
+    if state == "ABORTED" and manifest is not None and manifest.get("error"):
+        result["error"] = manifest["error"]
+    elif execution.get("status") == "FAILED":
         result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
     return result
+
+
+def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
+    """Stop a running job's execution (StopExecution) and record it as ABORTED.
+
+    Chunks already written stay where they are; a job that already finished is left as it is.
+    """
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    client = _sfn()
+    state = client.describe_execution(executionArn=record["execution_arn"])["status"]
+    if state != "RUNNING":
+        return {"job_id": job_id, "status": state, "cancelled": False}
+    client.stop_execution(
+        executionArn=record["execution_arn"], error="Cancelled", cause="cancelled by the caller"
+    )
+    manifest = {
+        "job_id": job_id,
+        "status": "ABORTED",
+        "format": record["format"],
+        "record_count": 0,
+        "expected_records": record["record_count"],
+        "seed": record["request"].get("seed"),
+        "chunk_records": record["chunk_records"],
+        "chunks": [],
+        "error": {"error": "Cancelled", "cause": "cancelled by the caller"},
+        "finished_at": time.time(),
+    }
+    store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return {"job_id": job_id, "status": "ABORTED", "cancelled": True}
+
+
+def landed_parts(
+    job_id: str, index: int, store: ChunkStore | None = None
+) -> list[tuple[bytes, int]] | None:
+    """Chunk ``index`` as stream-sized parts ``(data, records)``, or None until it has landed."""
+    store = store or chunk_store()
+    fmt = OutputFormat(_record(job_id, store)["format"])
+    try:
+        spans = orjson.loads(store.get(parts_key(job_id, index)))
+    except KeyError:
+        return None
+    data = store.get(chunk_key(job_id, index, fmt))
+    return [(part_data(data, span, fmt), int(span[2])) for span in spans]
 
 
 def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ A job is one request of up to MAX_RECORDS records, cut into chunks of ``JOB_CHUN
 (10K by default). The request's seed is fixed when the job is planned, and chunk ``i`` is
 records ``[i·size, (i+1)·size)`` of that one seeded output: each chunk's content is a pure
 function of (request, seed, range), so chunks can run in any order, in parallel, and be
-retried, and the concatenation is byte-identical to generating the whole request at once.
+retried. Concatenated, NDJSON and CSV chunks are byte-identical to generating the whole
+request at once; a JSON chunk is an array of its own records; SQL chunks hold the same rows,
+in INSERTs of one stream part (DEFAULT_BATCH_SIZE rows) each.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import hashlib
 import os
 import re
 import time
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
 from tda.chunks import ChunkStore, chunk_store
 from tda.coherence import CoherenceReport
+from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.models import OutputFormat
 from tda.operations import parse_request, plan_range, with_seed
-from tda.service import plan_request, render_parts
+from tda.routing import route
+from tda.service import Part, metadata_for, plan_request, render_parts
 
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 EXTENSIONS = {
@@ -77,23 +82,34 @@ def plan_job(job_id: Any, payload: Any) -> dict[str, Any]:
         "record_count": plan.count,
         "chunk_records": size,
         "chunks": chunks,
+        "planned_at": time.time(),
     }
+
+
+def parts_key(job_id: str, index: int) -> str:
+    return f"{job_id}/chunk-{index:05d}.parts.json"
 
 
 def write_chunk(
     job_id: Any, index: int, payload: Any, start: int, count: int, store: ChunkStore | None = None
 ) -> dict[str, Any]:
-    """Generate one chunk and store it (replacing any earlier attempt); its entry for the manifest."""
+    """Generate one chunk and store it (replacing any earlier attempt); its entry for the manifest.
+
+    Beside the chunk goes its part index: ``[offset, length, records]`` per stream-sized part
+    (DEFAULT_BATCH_SIZE records), so a stream reads a landed chunk back as the same DataChunks
+    a direct stream sends. The index is written last: it marks the chunk as complete.
+    """
     job_id = check_job_id(job_id)
     store = store or chunk_store()
     request, plan, stop = plan_range(payload, start, count)
     reports: list[CoherenceReport] = []
-    data = b"".join(
-        part.data
-        for part in render_parts(plan, request.output_format, start, stop, stop - start, reports)
+    parts = render_parts(
+        plan, request.output_format, start, stop, settings.default_batch_size, reports
     )
+    data, part_index = _assemble(parts, request.output_format)
     key = chunk_key(job_id, index, request.output_format)
     store.put(key, data)
+    store.put(parts_key(job_id, index), orjson.dumps(part_index))
     coherence = CoherenceReport.merge(reports)
     return {
         "index": index,
@@ -106,6 +122,36 @@ def write_chunk(
     }
 
 
+def _assemble(parts: Iterable[Part], fmt: OutputFormat) -> tuple[bytes, list[list[int]]]:
+    """One chunk from its parts, and where each part lies in it.
+
+    A JSON part is a whole array; the chunk is one array of all their records, and a part's
+    span covers its records only (a reader puts the brackets back).
+    """
+    json_array = fmt is OutputFormat.JSON
+    pieces: list[bytes] = [b"["] if json_array else []
+    spans: list[list[int]] = []
+    at = len(pieces[0]) if pieces else 0
+    for part in parts:
+        body = part.data[1:-1] if json_array else part.data
+        if json_array and spans:
+            pieces.append(b",")
+            at += 1
+        pieces.append(body)
+        spans.append([at, len(body), part.records])
+        at += len(body)
+    if json_array:
+        pieces.append(b"]")
+    return b"".join(pieces), spans
+
+
+def part_data(chunk: bytes, span: Sequence[int], fmt: OutputFormat) -> bytes:
+    """One stream-sized part of a chunk, complete in itself (a JSON part is a whole array)."""
+    offset, length = span[0], span[1]
+    body = chunk[offset : offset + length]
+    return b"[" + body + b"]" if fmt is OutputFormat.JSON else body
+
+
 def finalize(
     job_id: Any,
     plan: dict[str, Any],
@@ -116,6 +162,9 @@ def finalize(
     """Write the manifest: the chunks in order with counts and checksums, and the job's status."""
     job_id = check_job_id(job_id)
     store = store or chunk_store()
+    cancelled = _cancelled(job_id, store)
+    if cancelled is not None:  # the caller's cancel stands: nothing finalizes over it
+        return cancelled
     ordered = sorted(chunks or [], key=lambda c: int(c["index"]))
     records = sum(int(c["record_count"]) for c in ordered)
     complete = (
@@ -126,6 +175,7 @@ def finalize(
     manifest = {
         "job_id": job_id,
         "status": "SUCCEEDED" if complete else "FAILED",
+        "metadata": _job_metadata(plan, ordered) if complete else None,
         "format": plan["format"],
         "record_count": records,
         "expected_records": plan["record_count"],
@@ -143,6 +193,36 @@ def finalize(
         "chunks": len(ordered),
         "manifest": manifest_key(job_id),
     }
+
+
+def _cancelled(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    try:
+        manifest = orjson.loads(store.get(manifest_key(job_id)))
+    except KeyError:
+        return None
+    if manifest.get("status") != "ABORTED":
+        return None
+    return {
+        "job_id": job_id,
+        "status": "ABORTED",
+        "record_count": 0,
+        "chunks": 0,
+        "manifest": manifest_key(job_id),
+    }
+
+
+def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's GenerationMetadata, as a whole response's would be (the stream's final chunk)."""
+    request = parse_request(plan["request"])
+    records = sum(int(c["record_count"]) for c in chunks) or 1
+    score = sum(float(c["coherence_score"]) * int(c["record_count"]) for c in chunks) / records
+    coherence = CoherenceReport(score=score, records=records, rules_checked=0)
+    metadata = metadata_for(plan_request(request), route(request), coherence, time.perf_counter())
+    metadata.generation_time_ms = round(
+        (time.time() - plan.get("planned_at", time.time())) * 1e3, 3
+    )
+    metadata.served_via = "workflow"
+    return metadata.model_dump(mode="json")
 
 
 def jobs_event(event: Any) -> dict[str, Any]:

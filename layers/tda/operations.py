@@ -140,7 +140,10 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
         "parts": parts,
         "record_count": stop - start,
         "is_last": stop == plan.count,
-        "metadata": metadata_for(plan, route(request), coherence, started).model_dump(mode="json"),
+        "metadata": {
+            **metadata_for(plan, route(request), coherence, started).model_dump(mode="json"),
+            "served_via": "fast_path",  # the handler itself, no workflow in between
+        },
     }
 
 

@@ -4,9 +4,12 @@ Each RPC turns the proto message into the JSON event AWS would deliver and invok
 in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving:
 
 - GenerateData → ``router`` with ``{"request": ...}`` (the fast path).
-- GenerateDataStream → ``traditional`` with one ``range`` of 1000 records at a time, split into
-  parts of DEFAULT_BATCH_SIZE records, each sent as a DataChunk as soon as it exists. Memory is
-  bounded by one range; a cancelled call stops asking for ranges.
+- GenerateDataStream above MAX_SYNC_RECORDS, with the workflow runtime up (``tda serve``): a
+  job (``POST /v1/jobs`` through ``api``), each chunk streamed as it lands, in order, in parts
+  of DEFAULT_BATCH_SIZE records; a cancelled call cancels the job (``job_stream``).
+- GenerateDataStream otherwise → ``traditional`` with one ``range`` of BATCH_ROWS records at a
+  time, split into parts of DEFAULT_BATCH_SIZE records, each sent as a DataChunk as soon as it
+  exists. Memory is bounded by one range; a cancelled call stops asking for ranges.
 - GetSchemas, HealthCheck → ``api`` with API Gateway v2 events (GET /v1/schemas, GET /health).
 
 Bad input → INVALID_ARGUMENT with a ``google.rpc.BadRequest`` detail per field; anything else →
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -32,7 +36,7 @@ from tda import operations
 from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import BATCH_ROWS
-from tda_local import lambdas
+from tda_local import job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
@@ -58,6 +62,23 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.DataChunk]:
         payload = operations.with_seed(request_payload(request))
+        if request.count > settings.max_sync_records and os.environ.get("JOB_STATE_MACHINE_ARN"):
+            chunks = job_stream.follow(context, request.request_id, payload, _call)
+        else:
+            chunks = self._stream_ranges(context, request.request_id, payload)
+        try:
+            async for chunk in chunks:
+                yield chunk
+        except InvalidRequestError as exc:
+            await context.abort_with_status(invalid_argument(exc))
+        except job_stream.JobStreamError as exc:
+            logger.warning("stream %s: %s", request.request_id, exc)
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+
+    async def _stream_ranges(
+        self, context: grpc.aio.ServicerContext[Any, Any], request_id: str, payload: dict[str, Any]
+    ) -> AsyncIterator[pb.DataChunk]:
+        """No workflow runtime (or a small request): the traditional handler, range by range."""
         index, start, scored, weighted = 0, 0, 0, 0.0
         # A cancelled call does not always interrupt a streaming handler (the next write may
         # just be dropped), so the loop asks before each range: cancelling stops generation.
@@ -67,7 +88,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
                 "range": {"start": start, "count": BATCH_ROWS},
                 "part_size": settings.default_batch_size,
             }
-            result = await _call(context, request.request_id, "traditional", event)
+            result = await _call(context, request_id, "traditional", event)
             metadata = result["metadata"]
             scored += result["record_count"]
             weighted += metadata["coherence_score"] * result["record_count"]
@@ -75,7 +96,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
             for i, part in enumerate(parts):
                 final = result["is_last"] and i == len(parts) - 1
                 chunk = pb.DataChunk(
-                    request_id=request.request_id,
+                    request_id=request_id,
                     data=part["data"],
                     chunk_index=index,
                     is_final=final,

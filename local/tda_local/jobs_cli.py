@@ -3,6 +3,7 @@
     tda jobs submit cart --count 1000000 [--seed 7] [--format ndjson] [--wait]
     tda jobs status JOB_ID [--history]
     tda jobs fetch JOB_ID -o carts.ndjson
+    tda jobs cancel JOB_ID
 
 ``--api URL`` (or ``TDA_API``) picks the server; the default is the local ``tda serve``.
 """
@@ -47,6 +48,8 @@ def add_parser(commands: Any) -> None:
     fetch = actions.add_parser("fetch", help="all chunks, in order, into one file")
     fetch.add_argument("job_id")
     fetch.add_argument("-o", "--output", required=True)
+    cancel = actions.add_parser("cancel", help="stop a running job (chunks so far stay)")
+    cancel.add_argument("job_id")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{event['id']:>5} {event['timestamp']} {event['type']}{where}{error}")
         print(json.dumps({k: v for k, v in found.items() if k != "chunks"}, indent=2))
         return 0
+    if args.action == "cancel":
+        stopped = _call("DELETE", f"{api}/v1/jobs/{args.job_id}")
+        print(stopped["status"])
+        return 0 if stopped["cancelled"] else 1
     return fetch(api, args.job_id, args.output)
 
 
@@ -99,13 +106,21 @@ def fetch(api: str, job_id: str, output: str) -> int:
     if found["status"] != "SUCCEEDED":
         raise ApiError(409, {"error": f"job {job_id} is {found['status']}, not SUCCEEDED"})
     chunks = sorted(found["chunks"], key=lambda c: c["index"])
+    # Each JSON chunk is an array of its own: the file gets one array of every record.
+    json_array = found["format"] == "JSON"
     bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
     with open(output, "wb") as handle:
-        for entry in chunks:
+        for i, entry in enumerate(chunks):
             with urllib.request.urlopen(entry["url"]) as response:
-                while block := response.read(1 << 20):
-                    handle.write(block)
+                if json_array:
+                    body = response.read().strip()[1:-1]
+                    handle.write((b"[" if i == 0 else b",") + body)
+                else:
+                    while block := response.read(1 << 20):
+                        handle.write(block)
             bar.update(1)
+        if json_array:
+            handle.write(b"]")
     bar.close()
     return 0
 

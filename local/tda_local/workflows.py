@@ -269,11 +269,14 @@ class LocalWorkflows:
 
     def _fault_for(self, logical_id: str, event: dict[str, Any]) -> str | None:
         with self._lock:
-            for fault in self.faults:
-                wanted = fault.function == logical_id and fault.times > 0
-                if wanted and (fault.when is None or fault.when(event)):
-                    fault.times -= 1
-                    return fault.error
+            wanted = [f for f in self.faults if f.function == logical_id and f.times > 0]
+        for fault in wanted:
+            # ``when`` runs outside the lock: a test may make it wait (a gate on one chunk).
+            if fault.when is None or fault.when(event):
+                with self._lock:
+                    if fault.times > 0:
+                        fault.times -= 1
+                        return fault.error
         return None
 
     # -- the patched Lambda backend

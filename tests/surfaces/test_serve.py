@@ -144,6 +144,39 @@ def test_a_job_submitted_with_the_cli_runs_through_the_workflow_and_fetches_whol
         assert step in history.stdout
 
 
+def test_a_json_job_fetches_as_one_array_and_a_finished_job_cannot_be_cancelled(
+    served: Served, tmp_path: Path
+) -> None:
+    submitted = tda(served, "submit", "user", "--count", "2100", "--seed", "4", "--format",
+                    "json", "--wait")  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split()[0]
+    out = tmp_path / "users.json"
+    assert tda(served, "fetch", job_id, "-o", str(out)).returncode == 0
+    records = json.loads(out.read_text())  # three chunks, one array
+    whole = stream_output(plan_request(GenerateRequest(entity="user", count=2100, seed=4)),
+                          OutputFormat.JSON)  # fmt: skip
+    assert records == json.loads(b"".join(whole)) and len(records) == 2100
+    late = tda(served, "cancel", job_id)
+    assert late.returncode == 1 and late.stdout.strip() == "SUCCEEDED"
+    assert tda(served, "cancel", "job-doesnotexist").returncode == 1
+
+
+def test_model_paths_and_large_streams_go_through_the_workflow(served: Served) -> None:
+    body = {"entity": "cart", "count": 3, "context": "carts for a family moving house"}
+    answer = served.http.post("/v1/generate", json=body).json()
+    assert answer["metadata"]["served_via"] == "workflow"
+    assert answer["metadata"]["fallback_reason"].startswith("llm failed")
+    with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+        stub = pb_grpc.TestDataServiceStub(channel)
+        request = pb.GenerateRequest(entity="order", count=2500, seed=6)
+        chunks = list(stub.GenerateDataStream(request))
+    assert sum(c.record_count for c in chunks) == 2500 and chunks[-1].is_final
+    job = chunks[-1].metadata.execution_arn.rsplit(":", 1)[-1]
+    assert chunks[-1].metadata.served_via == "workflow" and job.startswith("job-")
+    assert served.http.get(f"/v1/jobs/{job}").json()["status"] == "SUCCEEDED"
+
+
 def test_job_bad_input_and_unknown_jobs_are_refused_clearly(served: Served) -> None:
     bad = tda(served, "submit", "cart", "--count", "2000000")
     assert bad.returncode == 2 and "count" in bad.stderr and "HTTP 422" in bad.stderr

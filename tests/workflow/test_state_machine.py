@@ -157,7 +157,7 @@ def test_a_25_chunk_job_lands_every_chunk_exactly_once_despite_a_failed_write(
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["status"] == "SUCCEEDED" and manifest["record_count"] == 2500
     assert [c["index"] for c in manifest["chunks"]] == list(range(25))
-    files = sorted(p.name for p in root.glob("chunk-*"))
+    files = sorted(p.name for p in root.glob("chunk-*.ndjson"))
     assert files == [f"chunk-{i:05d}.ndjson" for i in range(25)]
     for entry in manifest["chunks"]:
         data = (root / Path(entry["key"]).name).read_bytes()

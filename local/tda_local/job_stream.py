@@ -1,0 +1,129 @@
+"""A large GenerateDataStream as a job: chunks streamed as they land (DESIGN.md: Large jobs).
+
+The shim is a client of the same HTTP API a deployed stack serves, through the ``api`` handler:
+``POST /v1/jobs`` submits, ``GET /v1/jobs/{id}`` watches, ``DELETE /v1/jobs/{id}`` cancels. Each
+chunk is read back as its stream-sized parts (``job_api.landed_parts``), in order, as soon as
+its part index is written, so the caller sees the very DataChunks a direct stream sends while
+the Map writes chunks out of order behind it. The final DataChunk waits for the manifest: it
+carries the job's metadata. Memory is bounded by one chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import grpc
+from google.protobuf.json_format import ParseDict
+
+from tda import job_api
+from tda.errors import FieldIssue, InvalidRequestError
+from tda_local import lambdas
+from tda_local.apigw import http_event, json_body
+from testdata.v1 import test_data_pb2 as pb
+
+POLL_S = 0.02
+STATUS_EVERY = 10  # polls of the chunk store per look at the execution's status
+ENDED = frozenset({"FAILED", "ABORTED", "TIMED_OUT"})
+
+Call = Callable[[grpc.aio.ServicerContext[Any, Any], str, str, dict[str, Any]], Awaitable[Any]]
+
+
+class JobStreamError(RuntimeError):
+    """The job behind a stream failed or was stopped; the message names the job and why."""
+
+
+async def follow(
+    context: grpc.aio.ServicerContext[Any, Any],
+    request_id: str,
+    payload: dict[str, Any],
+    call: Call,
+) -> AsyncIterator[pb.DataChunk]:
+    async def api(method: str, path: str, body: Any = None) -> dict[str, Any]:
+        response = await call(context, request_id, "api", http_event(method, path, body))
+        answer: dict[str, Any] = json_body(response) or {}
+        if response["statusCode"] == 422:
+            issues = [FieldIssue(d["field"], d["message"]) for d in answer.get("details", [])]
+            raise InvalidRequestError(issues)
+        if response["statusCode"] >= 300:
+            raise JobStreamError(f"{method} {path}: {answer.get('error', response['statusCode'])}")
+        return answer
+
+    submitted = await api("POST", "/v1/jobs", payload)
+    job_id, total = submitted["job_id"], submitted["chunks_total"]
+    done = False
+    try:
+        sent = 0
+        held: pb.DataChunk | None = None  # the last part waits for the manifest's metadata
+        for index in range(total):
+            parts = await _landed(api, job_id, index, context)
+            for data, records in parts:
+                if held is not None:
+                    yield held
+                held = pb.DataChunk(
+                    request_id=request_id,
+                    data=data.decode("utf-8"),
+                    chunk_index=sent,
+                    record_count=records,
+                )
+                sent += 1
+        status = await _finished(api, job_id, context)
+        assert held is not None  # a job has at least one record
+        held.is_final = True
+        metadata = {**status["metadata"], "execution_arn": status["execution_arn"]}
+        held.metadata.CopyFrom(ParseDict(metadata, pb.GenerationMetadata()))
+        yield held
+        done = True
+    finally:
+        if not done:  # the caller went away (or the job failed): stop generating for nobody
+            _cancel_in_background(job_id)
+
+
+async def _landed(
+    api: Callable[..., Awaitable[dict[str, Any]]],
+    job_id: str,
+    index: int,
+    context: grpc.aio.ServicerContext[Any, Any],
+) -> list[tuple[bytes, int]]:
+    polls = 0
+    while True:
+        if context.cancelled():
+            raise asyncio.CancelledError
+        parts = await asyncio.to_thread(job_api.landed_parts, job_id, index)
+        if parts is not None:
+            return parts
+        polls += 1
+        if polls % STATUS_EVERY == 0:
+            _check(await api("GET", f"/v1/jobs/{job_id}"))
+        await asyncio.sleep(POLL_S)
+
+
+async def _finished(
+    api: Callable[..., Awaitable[dict[str, Any]]],
+    job_id: str,
+    context: grpc.aio.ServicerContext[Any, Any],
+) -> dict[str, Any]:
+    while True:
+        if context.cancelled():
+            raise asyncio.CancelledError
+        status = await api("GET", f"/v1/jobs/{job_id}")
+        _check(status)
+        if status["status"] == "SUCCEEDED" and status.get("metadata"):
+            return status
+        await asyncio.sleep(POLL_S)
+
+
+def _check(status: dict[str, Any]) -> None:
+    if status["status"] in ENDED:
+        error = status.get("error") or {}
+        raise JobStreamError(
+            f"job {status['job_id']} {status['status']}"
+            + (f": {error.get('error')} {error.get('cause') or ''}".rstrip() if error else "")
+        )
+
+
+def _cancel_in_background(job_id: str) -> None:
+    # Not awaited: this runs while the handler's task is being cancelled.
+    loop = asyncio.get_running_loop()
+    loop.run_in_executor(None, lambdas.invoke, "api", http_event("DELETE", f"/v1/jobs/{job_id}"))

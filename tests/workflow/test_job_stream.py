@@ -1,0 +1,187 @@
+"""GenerateDataStream above MAX_SYNC_RECORDS with the workflow runtime up: a job whose chunks
+stream as they land — the same DataChunks a direct stream sends, in order, whatever order the
+Map writes them in; a failed write retried unseen; a cancelled call stops the job.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tda.models import GenerateRequest
+from tda.service import plan_request, stream_output
+from tda_local import lambdas
+from tda_local.apigw import http_event, json_body
+from tda_local.workflows import LocalWorkflows
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from ..shim import running_shim
+from .test_state_machine import writing_chunk
+
+CHUNK_RECORDS = 1000
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chunks")
+
+
+@pytest.fixture(scope="module")
+def workflows(store: Path) -> Iterator[LocalWorkflows]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
+        patch.setenv("JOB_CHUNK_RECORDS", str(CHUNK_RECORDS))
+        with LocalWorkflows(retry_interval=1) as runtime:
+            yield runtime
+
+
+@pytest.fixture(scope="module")
+def stub(workflows: LocalWorkflows) -> Iterator[pb_grpc.TestDataServiceStub]:
+    with running_shim() as target, grpc.insecure_channel(target) as channel:
+        yield pb_grpc.TestDataServiceStub(channel)
+
+
+@pytest.fixture(autouse=True)
+def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
+    workflows.calls.clear()
+    workflows.faults.clear()
+    yield
+    workflows.faults.clear()
+
+
+def job_executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:
+    listed: list[dict[str, Any]] = workflows.client().list_executions(
+        stateMachineArn=workflows.arns["JobStateMachine"]
+    )["executions"]
+    return listed
+
+
+def latest_job(workflows: LocalWorkflows) -> str:
+    newest = max(job_executions(workflows), key=lambda e: e["startDate"])
+    arn: str = newest["executionArn"]
+    return arn
+
+
+def whole_output(request: dict[str, Any]) -> bytes:
+    parsed = GenerateRequest.model_validate(request)
+    return b"".join(stream_output(plan_request(parsed), parsed.output_format))
+
+
+def chunk_writes(workflows: LocalWorkflows) -> list[int]:
+    return [event["store"]["index"] for name, event in workflows.calls if "store" in event]
+
+
+def test_a_large_stream_runs_as_a_job_and_sends_each_chunk_as_it_lands(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
+) -> None:
+    before = len(job_executions(workflows))
+    request = {"entity": "cart", "count": 5500, "seed": 11, "output_format": "NDJSON"}
+    chunks = list(stub.GenerateDataStream(pb.GenerateRequest(request_id="big-1", **request)))
+
+    assert len(job_executions(workflows)) == before + 1
+    assert sorted(chunk_writes(workflows)) == list(range(6))  # 5500 records, 1000 per chunk
+    # The stream contract, unchanged: 50-record parts, numbered, the last one final.
+    assert [c.chunk_index for c in chunks] == list(range(110))
+    assert {c.record_count for c in chunks} == {50} and {c.request_id for c in chunks} == {"big-1"}
+    assert [c.is_final for c in chunks] == [False] * 109 + [True]
+    # In order, nothing lost or twice: the whole seeded output.
+    assert "".join(c.data for c in chunks).encode() == whole_output(request)
+    meta = chunks[-1].metadata
+    assert meta.served_via == "workflow" and meta.seed == 11
+    assert meta.execution_arn == latest_job(workflows)
+    assert dict(meta.scenario_counts) == {"default": 5500}
+    assert meta.coherence_score == pytest.approx(1.0) and meta.generation_time_ms > 0
+
+
+def test_a_chunk_write_failing_once_is_retried_and_the_stream_never_sees_it(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
+) -> None:
+    workflows.inject("TraditionalFunction", "ChunkWriteError", times=1, when=writing_chunk(2))
+    request = {"entity": "order", "count": 3200, "seed": 12, "output_format": "JSON"}
+    chunks = list(stub.GenerateDataStream(pb.GenerateRequest(**request)))
+    assert sorted(chunk_writes(workflows)) == [0, 1, 2, 2, 3]
+    # Each JSON DataChunk is a whole array, as from a direct stream.
+    records = [record for c in chunks for record in json.loads(c.data)]
+    assert records == json.loads(whole_output(request))
+    assert sum(c.record_count for c in chunks) == 3200 and chunks[-1].is_final
+
+
+def test_cancelling_the_call_stops_the_job(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub, store: Path
+) -> None:
+    gate = threading.Event()
+
+    def hold_from_chunk_two(event: dict[str, Any]) -> bool:
+        if event.get("store", {}).get("index", 0) >= 2:
+            gate.wait(60)  # held until the call has been cancelled and the job stopped
+        return False
+
+    workflows.inject("TraditionalFunction", "Never", times=1, when=hold_from_chunk_two)
+    request = {"entity": "cart", "count": 20_000, "seed": 13, "output_format": "CSV"}
+    call = stub.GenerateDataStream(pb.GenerateRequest(**request))
+    first = next(call)
+    assert first.chunk_index == 0 and first.data.startswith("_index,_scenario,cart_id")
+    call.cancel()
+    execution = latest_job(workflows)
+    job_id = execution.rsplit(":", 1)[-1]
+    # Cancelling is asynchronous (the shim stops the job as the call goes away); the held
+    # chunks are let go once the cancel is recorded, then the execution winds down.
+    cancelled = _wait_for(lambda: job(job_id)["status"] == "ABORTED")
+    gate.set()
+    assert cancelled, "the job was not cancelled"
+    client = workflows.client()
+    assert _wait_for(
+        lambda: client.describe_execution(executionArn=execution)["status"] != "RUNNING"
+    )
+    status = job(job_id)
+    assert status["status"] == "ABORTED" and status["error"]["error"] == "Cancelled"
+    manifest = json.loads((store / job_id / "manifest.json").read_text())
+    assert manifest["status"] == "ABORTED"  # the late Catch → finalize did not overwrite it
+    # The Map stopped: chunks 0 and 1 landed, 2-5 were in flight (MaxConcurrency 4, held at
+    # the gate), and none after them ever started.
+    assert set(chunk_writes(workflows)) <= set(range(6))
+    assert len(list((store / job_id).glob("chunk-*.csv"))) <= 6
+
+
+def job(job_id: str) -> dict[str, Any]:
+    response = lambdas.invoke("api", http_event("GET", f"/v1/jobs/{job_id}"))
+    answer: dict[str, Any] = json_body(response)
+    return answer
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    """Whether ``condition`` came true within a minute (polled; no timing is asserted)."""
+    for _ in range(6000):
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_bad_input_above_the_sync_limit_is_refused_before_any_job_starts(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
+) -> None:
+    before = len(job_executions(workflows))
+    with pytest.raises(grpc.RpcError) as caught:
+        list(stub.GenerateDataStream(pb.GenerateRequest(entity="spaceship", count=5000)))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "entity" in (caught.value.details() or "")
+    assert len(job_executions(workflows)) == before
+
+
+def test_a_small_stream_needs_no_job(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
+) -> None:
+    before = len(job_executions(workflows))
+    chunks = list(stub.GenerateDataStream(pb.GenerateRequest(entity="user", count=120, seed=3)))
+    assert [c.record_count for c in chunks] == [50, 50, 20]
+    assert len(job_executions(workflows)) == before and workflows.calls == []
+    assert chunks[-1].metadata.served_via == "fast_path"  # ranges of the traditional handler

@@ -12,6 +12,7 @@ match on in AWS.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -167,6 +168,7 @@ class LocalWorkflows:
         self._lock = threading.Lock()
         self._mock: Any = None
         self._saved_invoke: Any = None
+        self._saved_entrypoint: Any = None
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle
@@ -200,6 +202,7 @@ class LocalWorkflows:
             return runtime._invoke(function_name, body, response_headers)
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+        self._parse_each_definition_once()
         client = self.client()
         for machine in self.machines.values():
             created = client.create_state_machine(
@@ -217,6 +220,24 @@ class LocalWorkflows:
             TDA_SYNC_EXECUTION="poll",
         )
         return self
+
+    def _parse_each_definition_once(self) -> None:
+        """moto parses the ASL (ANTLR, pure Python: 90-250 ms) for every execution, which
+        dominated a sync request's or a job's start; each definition is parsed once here and
+        every execution gets its own deep copy of the program (~5 ms)."""
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        self._saved_entrypoint = ExecutionWorker._get_evaluation_entrypoint
+        parsed: dict[str, Any] = {}
+
+        def entrypoint(worker: Any) -> Any:
+            definition = worker._evaluation_details.state_machine_details.definition
+            if definition not in parsed:
+                parsed[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            return copy.deepcopy(parsed[definition])  # components are per execution
+
+        ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
 
     def _set_env(self, **values: str) -> None:
         for name, value in values.items():
@@ -236,7 +257,10 @@ class LocalWorkflows:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
         if self._mock is not None:
+            from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
             LambdaSimpleBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
+            ExecutionWorker._get_evaluation_entrypoint = self._saved_entrypoint  # type: ignore[method-assign]
             self._mock.stop()
             self._mock = None
             self._restore_env()

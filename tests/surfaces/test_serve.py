@@ -36,9 +36,9 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self) -> None:
+    def __init__(self, home: Path | None = None) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
-        self.home = Path(tempfile.mkdtemp(prefix="tda-serve-"))
+        self.home = home or Path(tempfile.mkdtemp(prefix="tda-serve-"))
         env = {**os.environ, "TDA_HOME": str(self.home), "JOB_CHUNK_RECORDS": "1000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
@@ -175,6 +175,28 @@ def test_model_paths_and_large_streams_go_through_the_workflow(served: Served) -
     job = chunks[-1].metadata.execution_arn.rsplit(":", 1)[-1]
     assert chunks[-1].metadata.served_via == "workflow" and job.startswith("job-")
     assert served.http.get(f"/v1/jobs/{job}").json()["status"] == "SUCCEEDED"
+
+
+def test_a_finished_job_survives_a_restart_of_the_server(tmp_path: Path) -> None:
+    first = Served(home=tmp_path)
+    try:
+        submitted = tda(first, "submit", "payment", "--count", "1500", "--seed", "2", "--wait")
+        assert submitted.returncode == 0, submitted.stderr
+        job_id = submitted.stdout.split()[0]
+        before = first.http.get(f"/v1/jobs/{job_id}").json()
+    finally:
+        assert first.stop() == 0
+    second = Served(home=tmp_path)  # a new process: moto's executions are gone
+    try:
+        after = second.http.get(f"/v1/jobs/{job_id}").json()
+        assert after["status"] == "SUCCEEDED" and after["progress"] == before["progress"]
+        assert after["metadata"]["seed"] == 2 and after["record_count"] == 1500
+        chunk = second.http.get(f"/v1/jobs/{job_id}/chunks/1")
+        assert chunk.status_code == 200 and chunk.text.count("\n") == 500
+        history = tda(second, "status", job_id, "--history")
+        assert history.returncode == 1 and "no execution history here" in history.stderr
+    finally:
+        second.stop()
 
 
 def test_job_bad_input_and_unknown_jobs_are_refused_clearly(served: Served) -> None:

@@ -169,6 +169,7 @@ class LocalWorkflows:
         self._mock: Any = None
         self._saved_invoke: Any = None
         self._saved_entrypoint: Any = None
+        self._programs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
 
     # -- lifecycle
@@ -205,13 +206,12 @@ class LocalWorkflows:
         self._parse_each_definition_once()
         client = self.client()
         for machine in self.machines.values():
+            definition = resolve_definition(machine, self.functions, self.retry_interval)
             created = client.create_state_machine(
-                name=machine.logical_id,
-                definition=resolve_definition(machine, self.functions, self.retry_interval),
-                roleArn=ROLE,
-                type=machine.kind,
+                name=machine.logical_id, definition=definition, roleArn=ROLE, type=machine.kind
             )
             self.arns[machine.logical_id] = created["stateMachineArn"]
+            self._parsed_program(definition)  # now, not in the first caller's request
         # What the template's Environment gives the handlers in AWS; moto has no
         # StartSyncExecution, so sync requests start an execution and wait for it.
         self._set_env(
@@ -225,19 +225,23 @@ class LocalWorkflows:
         """moto parses the ASL (ANTLR, pure Python: 90-250 ms) for every execution, which
         dominated a sync request's or a job's start; each definition is parsed once here and
         every execution gets its own deep copy of the program (~5 ms)."""
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         self._saved_entrypoint = ExecutionWorker._get_evaluation_entrypoint
-        parsed: dict[str, Any] = {}
+        runtime = self
 
         def entrypoint(worker: Any) -> Any:
             definition = worker._evaluation_details.state_machine_details.definition
-            if definition not in parsed:
-                parsed[definition] = AmazonStateLanguageParser.parse(definition)[0]
-            return copy.deepcopy(parsed[definition])  # components are per execution
+            return copy.deepcopy(runtime._parsed_program(definition))  # one per execution
 
         ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
+
+    def _parsed_program(self, definition: str) -> Any:
+        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+        if definition not in self._programs:
+            self._programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+        return self._programs[definition]
 
     def _set_env(self, **values: str) -> None:
         for name, value in values.items():

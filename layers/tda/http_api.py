@@ -81,40 +81,32 @@ def create_app() -> FastAPI:
     @app.get("/v1/jobs/{job_id}")
     async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
         """Status, progress and chunk links; ``?history=true`` adds the execution history."""
-        try:
+
+        async def found() -> Response:
             base = str(request.url_for("job_chunk", job_id=job_id, index=0)).rsplit("/", 1)[0]
-            found = await asyncio.to_thread(job_api.status, job_id, base)
+            status = await asyncio.to_thread(job_api.status, job_id, base)
             if history:
-                found["history"] = await asyncio.to_thread(job_api.history, job_id)
-        except InvalidRequestError as exc:
-            return OrjsonResponse(error_body("", exc.issues), status_code=422)
-        except job_api.JobNotFoundError as exc:
-            return _not_found(f"no job {exc}")
-        except Exception:
-            return _internal_error(job_id)
-        return OrjsonResponse(found)
+                status["history"] = await asyncio.to_thread(job_api.history, job_id)
+            return OrjsonResponse(status)
+
+        return await _about_job(job_id, found)
 
     @app.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str) -> Response:
         """Stop a running job (its chunks so far stay); a finished job is left as it is."""
-        try:
+
+        async def cancelled() -> Response:
             return OrjsonResponse(await asyncio.to_thread(job_api.cancel, job_id))
-        except InvalidRequestError as exc:
-            return OrjsonResponse(error_body("", exc.issues), status_code=422)
-        except job_api.JobNotFoundError as exc:
-            return _not_found(f"no job {exc}")
-        except Exception:
-            return _internal_error(job_id)
+
+        return await _about_job(job_id, cancelled)
 
     @app.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
     async def job_chunk(job_id: str, index: int) -> Response:
-        try:
+        async def chunk() -> Response:
             data, media_type = await asyncio.to_thread(job_api.chunk, job_id, index)
-        except InvalidRequestError as exc:
-            return OrjsonResponse(error_body("", exc.issues), status_code=422)
-        except job_api.JobNotFoundError as exc:
-            return _not_found(str(exc))
-        return Response(data, media_type=media_type)
+            return Response(data, media_type=media_type)
+
+        return await _about_job(job_id, chunk)
 
     @app.get("/v1/schemas", response_model=list[SchemaInfo])
     async def schemas(domain: str | None = None) -> Response:
@@ -143,6 +135,19 @@ async def _serve(body: Any) -> dict[str, Any]:
         return operations.serve_routed(body, request, decision)
     # A model path waits for its workflow execution: in a thread, so the loop keeps serving.
     return await asyncio.to_thread(operations.serve_routed, body, request, decision)
+
+
+async def _about_job(job_id: str, answer: Callable[[], Awaitable[Response]]) -> Response:
+    """``answer()`` about one job: 422 for a bad id or chunk number, 404 for a job (or chunk)
+    that is not there, 500 (the trace in the log only) for anything else."""
+    try:
+        return await answer()
+    except InvalidRequestError as exc:
+        return OrjsonResponse(error_body("", exc.issues), status_code=422)
+    except job_api.JobNotFoundError as exc:
+        return _not_found(str(exc))
+    except Exception:
+        return _internal_error(job_id)
 
 
 def _in_thread(call: Callable[[Any], dict[str, Any]]) -> Callable[[Any], Awaitable[dict[str, Any]]]:

@@ -75,7 +75,7 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = orjson.loads(store.get(submission_key(job_id)))
     except (KeyError, ValueError):
-        raise JobNotFoundError(job_id) from None
+        raise JobNotFoundError(f"no job {job_id}") from None
     return loaded
 
 

@@ -24,23 +24,17 @@ from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 from ..shim import running_shim
-from .test_state_machine import writing_chunk
+from .runtime import executions, latest_execution, writing_chunk
 
 CHUNK_RECORDS = 1000
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chunks")
+pytestmark = pytest.mark.usefixtures("fresh_calls")
 
 
 @pytest.fixture(scope="module")
-def workflows(store: Path) -> Iterator[LocalWorkflows]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
-        patch.setenv("JOB_CHUNK_RECORDS", str(CHUNK_RECORDS))
-        with LocalWorkflows(retry_interval=1) as runtime:
-            yield runtime
+def workflow_env() -> dict[str, str]:
+    return {"JOB_CHUNK_RECORDS": str(CHUNK_RECORDS)}
 
 
 @pytest.fixture(scope="module")
@@ -49,25 +43,12 @@ def stub(workflows: LocalWorkflows) -> Iterator[pb_grpc.TestDataServiceStub]:
         yield pb_grpc.TestDataServiceStub(channel)
 
 
-@pytest.fixture(autouse=True)
-def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
-    workflows.calls.clear()
-    workflows.faults.clear()
-    yield
-    workflows.faults.clear()
-
-
 def job_executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = workflows.client().list_executions(
-        stateMachineArn=workflows.arns["JobStateMachine"]
-    )["executions"]
-    return listed
+    return executions(workflows, "JobStateMachine")
 
 
 def latest_job(workflows: LocalWorkflows) -> str:
-    newest = max(job_executions(workflows), key=lambda e: e["startDate"])
-    arn: str = newest["executionArn"]
-    return arn
+    return latest_execution(workflows, "JobStateMachine")
 
 
 def whole_output(request: dict[str, Any]) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +19,12 @@ from tda.models import GenerateRequest, OutputFormat
 from tda.service import plan_request, stream_output
 from tda_local.workflows import LocalWorkflows
 
+from .runtime import writing_chunk
+
 TRANSIENT_ATTEMPTS = 4  # MaxAttempts 3: the first try and three retries
 
 
-@pytest.fixture(scope="module")
-def workflows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalWorkflows]:
-    store = tmp_path_factory.mktemp("chunks")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
-        with LocalWorkflows(retry_interval=1) as runtime:
-            yield runtime
-
-
-@pytest.fixture(autouse=True)
-def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
-    workflows.calls.clear()
-    workflows.faults.clear()
-    yield
-    workflows.faults.clear()
+pytestmark = pytest.mark.usefixtures("fresh_calls")
 
 
 def sync(workflows: LocalWorkflows, request: dict[str, Any]) -> dict[str, Any]:
@@ -129,11 +116,6 @@ def test_bad_input_fails_at_the_route_step_with_the_field(workflows: LocalWorkfl
 
 def _job(workflows: LocalWorkflows, job_id: str, request: dict[str, Any]) -> dict[str, Any]:
     return workflows.run("JobStateMachine", {"mode": "job", "job_id": job_id, "request": request})
-
-
-def writing_chunk(index: int) -> Callable[[dict[str, Any]], bool]:
-    """Matches the traditional function's events that write job chunk ``index``."""
-    return lambda event: event.get("store", {}).get("index") == index
 
 
 def _store_root() -> Path:

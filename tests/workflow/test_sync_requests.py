@@ -6,7 +6,6 @@ workflow, and the response says which.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,36 +21,16 @@ from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 from ..shim import running_shim
+from .runtime import executions
 
 STORY = "carts for people training for their first marathon"
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("chunks")
+pytestmark = pytest.mark.usefixtures("fresh_calls")
 
 
-@pytest.fixture(scope="module")
-def workflows(store: Path) -> Iterator[LocalWorkflows]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
-        with LocalWorkflows(retry_interval=1) as runtime:
-            yield runtime
-
-
-@pytest.fixture(autouse=True)
-def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
-    workflows.calls.clear()
-    workflows.faults.clear()
-    yield
-    workflows.faults.clear()
-
-
-def executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:
-    listed: list[dict[str, Any]] = workflows.client().list_executions(
-        stateMachineArn=workflows.arns["SyncStateMachine"]
-    )["executions"]
-    return listed
+def sync_executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:
+    return executions(workflows, "SyncStateMachine")
 
 
 def router(request: dict[str, Any]) -> dict[str, Any]:
@@ -87,11 +66,11 @@ def test_a_model_path_request_runs_through_the_workflow_and_says_so(
 
 
 def test_a_traditional_request_never_starts_an_execution(workflows: LocalWorkflows) -> None:
-    before = len(executions(workflows))
+    before = len(sync_executions(workflows))
     response = router({"entity": "cart", "count": 3})
     assert response["metadata"]["served_via"] == "fast_path"
     assert response["metadata"]["execution_arn"] == ""
-    assert workflows.calls == [] and len(executions(workflows)) == before
+    assert workflows.calls == [] and len(sync_executions(workflows)) == before
 
 
 def test_the_http_api_serves_a_rag_request_through_the_workflow(workflows: LocalWorkflows) -> None:
@@ -152,14 +131,14 @@ def test_an_execution_that_fails_outright_is_an_error_not_a_fallback(
 def test_bad_input_on_a_model_path_is_refused_before_any_execution(
     workflows: LocalWorkflows,
 ) -> None:
-    before = len(executions(workflows))
+    before = len(sync_executions(workflows))
     with pytest.raises(InvalidRequestError) as caught:
         router({"entity": "cart", "count": 5000, "context": STORY})
     assert caught.value.issues[0].field == "count"
     with pytest.raises(InvalidRequestError) as caught:
         router({"entity": "cart", "count": 2, "context": STORY, "colour": "red"})
     assert caught.value.issues[0].field == "colour"
-    assert workflows.calls == [] and len(executions(workflows)) == before
+    assert workflows.calls == [] and len(sync_executions(workflows)) == before
 
 
 def test_the_grpc_shim_serves_the_seed_review_example_through_the_workflow(

@@ -1,0 +1,41 @@
+"""One local workflow runtime per test module (moto's interpreter, the real handlers), over a
+chunk store in a temporary folder. A module sets extra environment by overriding
+``workflow_env``, and opts into a clean slate per test with ``usefixtures("fresh_calls")``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tda_local.workflows import LocalWorkflows
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chunks")
+
+
+@pytest.fixture(scope="module")
+def workflow_env() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture(scope="module")
+def workflows(store: Path, workflow_env: dict[str, str]) -> Iterator[LocalWorkflows]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
+        for name, value in workflow_env.items():
+            patch.setenv(name, value)
+        with LocalWorkflows(retry_interval=1) as runtime:  # retry waits of 1 s, not 1-4 s
+            yield runtime
+
+
+@pytest.fixture
+def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
+    """No calls recorded and no faults armed from an earlier test."""
+    workflows.calls.clear()
+    workflows.faults.clear()
+    yield
+    workflows.faults.clear()

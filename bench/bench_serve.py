@@ -167,11 +167,15 @@ async def main(quick: bool) -> None:
             f"server peak RSS {rss_10k:.0f} MB"
         )
         if not quick:
+            # 100K (10 chunks) already fills the job Map's 4 concurrent chunks: the plateau.
+            await stream(target, 100_000)
+            rss_100k = peak_rss_mb(server.pid)
             million = await stream(target, 1_000_000)
             print(
                 f"GenerateDataStream 1M carts: total {million['total_s']:.1f} s "
                 f"({1_000_000 / million['total_s']:.0f} records/s); server peak RSS "
-                f"{peak_rss_mb(server.pid):.0f} MB (after 10K: {rss_10k:.0f} MB)"
+                f"{peak_rss_mb(server.pid):.0f} MB (after 10K: {rss_10k:.0f} MB, "
+                f"after 100K: {rss_100k:.0f} MB)"
             )
     finally:
         server.send_signal(signal.SIGTERM)

@@ -3,7 +3,8 @@
 Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
 in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving:
 
-- GenerateData → ``router`` with ``{"request": ...}`` (the fast path).
+- GenerateData → ``router`` with ``{"request": ...}`` (the fast path, or the sync workflow for
+  a model path).
 - GenerateDataStream above MAX_SYNC_RECORDS, with the workflow runtime up (``tda serve``): a
   job (``POST /v1/jobs`` through ``api``), each chunk streamed as it lands, in order, in parts
   of DEFAULT_BATCH_SIZE records; a cancelled call cancels the job (``job_stream``).

@@ -167,7 +167,7 @@ async def main(quick: bool) -> None:
             f"server peak RSS {rss_10k:.0f} MB"
         )
         if not quick:
-            # 100K (10 chunks) already fills the job Map's 4 concurrent chunks: the plateau.
+            # From 100K (10 chunks) on, one chunk is written while the last is streamed: the plateau.
             await stream(target, 100_000)
             rss_100k = peak_rss_mb(server.pid)
             million = await stream(target, 1_000_000)

@@ -73,10 +73,17 @@ def create_app() -> FastAPI:
         return await _answer(request, _serve)
 
     @app.post("/v1/jobs", status_code=202)
-    async def submit_job(request: Request) -> Response:
-        """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``."""
+    async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
+        """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
+        ``?max_concurrency=N`` (1-40): chunks written at once."""
+
+        def submit(body: Any) -> dict[str, Any]:
+            # Checked with the body, so a bad value is a 422 like any other field.
+            concurrency = int(max_concurrency) if max_concurrency.isdigit() else max_concurrency
+            return job_api.submit(body, max_concurrency=concurrency)
+
         # In a thread: starting the execution and writing the job record are blocking I/O.
-        return await _answer(request, _in_thread(job_api.submit), status_code=202)
+        return await _answer(request, _in_thread(submit), status_code=202)
 
     @app.get("/v1/jobs/{job_id}")
     async def job_status(job_id: str, request: Request, history: bool = False) -> Response:

@@ -18,6 +18,7 @@ import orjson
 from tda.chunks import ChunkStore, chunk_store
 from tda.errors import InvalidRequestError
 from tda.jobs import (
+    DEFAULT_CONCURRENCY,
     check_job_id,
     chunk_key,
     manifest_key,
@@ -46,15 +47,21 @@ def _state_machine() -> str:
     return arn
 
 
-def submit(payload: Any, store: ChunkStore | None = None) -> dict[str, Any]:
+def submit(
+    payload: Any, store: ChunkStore | None = None, max_concurrency: Any = DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
     """Check the request whole, then start the job's execution; nothing starts on bad input."""
     store = store or chunk_store()
     job_id = f"job-{uuid.uuid4().hex[:20]}"
-    plan = plan_job(job_id, payload)  # raises InvalidRequestError, field by field
+    plan = plan_job(job_id, payload, max_concurrency)  # InvalidRequestError, field by field
+    job = {
+        "mode": "job",
+        "job_id": job_id,
+        "request": plan["request"],
+        "max_concurrency": plan["max_concurrency"],
+    }
     execution = _sfn().start_execution(
-        stateMachineArn=_state_machine(),
-        name=job_id,
-        input=orjson.dumps({"mode": "job", "job_id": job_id, "request": plan["request"]}).decode(),
+        stateMachineArn=_state_machine(), name=job_id, input=orjson.dumps(job).decode()
     )
     record = {
         "job_id": job_id,

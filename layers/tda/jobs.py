@@ -29,6 +29,8 @@ from tda.operations import parse_request, plan_range, with_seed
 from tda.routing import route
 from tda.service import Part, metadata_for, plan_request, render_parts
 
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 40
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 EXTENSIONS = {
     OutputFormat.JSON: "json",
@@ -40,6 +42,14 @@ EXTENSIONS = {
 
 def chunk_records() -> int:
     return int(os.environ.get("JOB_CHUNK_RECORDS", "10000"))
+
+
+def check_concurrency(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise InvalidRequestError.single(
+            "max_concurrency", f"must be an integer from 1 to {MAX_CONCURRENCY}"
+        )
+    return value
 
 
 def check_job_id(job_id: Any) -> str:
@@ -62,9 +72,16 @@ def submission_key(job_id: str) -> str:
     return f"{job_id}/job.json"
 
 
-def plan_job(job_id: Any, payload: Any) -> dict[str, Any]:
-    """Check the request as a whole (count up to MAX_RECORDS) and cut it into chunks."""
+def plan_job(
+    job_id: Any, payload: Any, max_concurrency: Any = DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
+    """Check the request as a whole (count up to MAX_RECORDS) and cut it into chunks.
+
+    ``max_concurrency``: chunks written at once (the Map's MaxConcurrencyPath). A job behind a
+    stream uses 1: the caller reads chunks in order, so more in flight only costs memory.
+    """
     job_id = check_job_id(job_id)
+    concurrency = check_concurrency(max_concurrency)
     if not isinstance(payload, dict):
         raise InvalidRequestError.single("request", "must be a JSON object")
     seeded = with_seed(payload)
@@ -82,6 +99,7 @@ def plan_job(job_id: Any, payload: Any) -> dict[str, Any]:
         "record_count": plan.count,
         "chunk_records": size,
         "chunks": chunks,
+        "max_concurrency": concurrency,
         "planned_at": time.time(),
     }
 
@@ -231,7 +249,12 @@ def jobs_event(event: Any) -> dict[str, Any]:
         raise InvalidRequestError.single("event", "must be a JSON object")
     action = event.get("action")
     if action == "plan":
-        return plan_job(event.get("job_id"), event.get("request"))
+        options = event.get("options") or {}  # the execution's input
+        return plan_job(
+            event.get("job_id"),
+            event.get("request"),
+            options.get("max_concurrency", DEFAULT_CONCURRENCY),
+        )
     if action == "finalize":
         return finalize(event.get("job_id"), event["plan"], event.get("chunks"), event.get("error"))
     raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")

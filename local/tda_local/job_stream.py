@@ -40,8 +40,11 @@ async def follow(
     payload: dict[str, Any],
     call: Call,
 ) -> AsyncIterator[pb.DataChunk]:
-    async def api(method: str, path: str, body: Any = None) -> dict[str, Any]:
-        response = await call(context, request_id, "api", http_event(method, path, body))
+    async def api(
+        method: str, path: str, body: Any = None, query: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        event = http_event(method, path, body, query)
+        response = await call(context, request_id, "api", event)
         answer: dict[str, Any] = json_body(response) or {}
         if response["statusCode"] == 422:
             issues = [FieldIssue(d["field"], d["message"]) for d in answer.get("details", [])]
@@ -50,7 +53,9 @@ async def follow(
             raise JobStreamError(f"{method} {path}: {answer.get('error', response['statusCode'])}")
         return answer
 
-    submitted = await api("POST", "/v1/jobs", payload)
+    # One chunk written at a time: they are read in order, so more in flight would only hold
+    # memory (and the GIL) while the stream waits for the one it needs.
+    submitted = await api("POST", "/v1/jobs", payload, {"max_concurrency": "1"})
     job_id, total = submitted["job_id"], submitted["chunks_total"]
     done = False
     try:

@@ -204,6 +204,12 @@ def test_job_bad_input_and_unknown_jobs_are_refused_clearly(served: Served) -> N
     assert bad.returncode == 2 and "count" in bad.stderr and "HTTP 422" in bad.stderr
     response = served.http.post("/v1/jobs", json={"entity": "nope", "count": 10})
     assert response.status_code == 422 and response.json()["details"][0]["field"] == "entity"
+    for value in ("0", "41", "many"):
+        response = served.http.post(
+            f"/v1/jobs?max_concurrency={value}", json={"entity": "cart", "count": 10}
+        )
+        assert response.status_code == 422, value
+        assert response.json()["details"][0]["field"] == "max_concurrency"
     missing = tda(served, "status", "job-doesnotexist")
     assert missing.returncode == 1 and "HTTP 404" in missing.stderr
     assert served.http.get("/v1/jobs/..%2Fetc/chunks/0").status_code in (404, 422)

@@ -74,7 +74,12 @@ def submit(
         "submitted_at": time.time(),
     }
     store.put(submission_key(job_id), orjson.dumps(record))
-    return {"job_id": job_id, "status": "RUNNING", "chunks_total": record["chunks"]}
+    return {
+        "job_id": job_id,
+        "status": "RUNNING",
+        "chunks_total": record["chunks"],
+        "format": record["format"],
+    }
 
 
 def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
@@ -180,11 +185,11 @@ def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
 
 
 def landed_parts(
-    job_id: str, index: int, store: ChunkStore | None = None
+    job_id: str, index: int, fmt: OutputFormat, store: ChunkStore | None = None
 ) -> list[tuple[bytes, int]] | None:
-    """Chunk ``index`` as stream-sized parts ``(data, records)``, or None until it has landed."""
+    """Chunk ``index`` of a job in format ``fmt`` as stream-sized parts ``(data, records)``, or
+    None until it has landed. Called in a poll loop: the job's record is not read again."""
     store = store or chunk_store()
-    fmt = OutputFormat(_record(job_id, store)["format"])
     try:
         spans = orjson.loads(store.get(parts_key(job_id, index)))
     except KeyError:

@@ -19,6 +19,7 @@ from google.protobuf.json_format import ParseDict
 
 from tda import job_api
 from tda.errors import FieldIssue, InvalidRequestError
+from tda.models import OutputFormat
 from tda_local import lambdas
 from tda_local.apigw import http_event, json_body
 from testdata.v1 import test_data_pb2 as pb
@@ -57,12 +58,13 @@ async def follow(
     # memory (and the GIL) while the stream waits for the one it needs.
     submitted = await api("POST", "/v1/jobs", payload, {"max_concurrency": "1"})
     job_id, total = submitted["job_id"], submitted["chunks_total"]
+    fmt = OutputFormat(submitted["format"])
     done = False
     try:
         sent = 0
         held: pb.DataChunk | None = None  # the last part waits for the manifest's metadata
         for index in range(total):
-            parts = await _landed(api, job_id, index, context)
+            parts = await _landed(api, job_id, index, fmt, context)
             for data, records in parts:
                 if held is not None:
                     yield held
@@ -89,13 +91,14 @@ async def _landed(
     api: Callable[..., Awaitable[dict[str, Any]]],
     job_id: str,
     index: int,
+    fmt: OutputFormat,
     context: grpc.aio.ServicerContext[Any, Any],
 ) -> list[tuple[bytes, int]]:
     polls = 0
     while True:
         if context.cancelled():
             raise asyncio.CancelledError
-        parts = await asyncio.to_thread(job_api.landed_parts, job_id, index)
+        parts = await asyncio.to_thread(job_api.landed_parts, job_id, index, fmt)
         if parts is not None:
             return parts
         polls += 1

@@ -29,6 +29,8 @@ from tda.jobs import (
 )
 from tda.models import OutputFormat
 
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})  # an execution's end
+
 
 class JobNotFoundError(LookupError):
     pass

@@ -20,9 +20,9 @@ from typing import Any
 import orjson
 
 from tda.chunks import chunk_store
+from tda.job_api import FINISHED
 
 OFFLOAD_PREFIX = "responses"
-FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 SYNC_TIMEOUT_S = 300.0  # an Express workflow's own limit is 5 minutes
 POLL_S = 0.01
 

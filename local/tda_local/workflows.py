@@ -27,14 +27,13 @@ from typing import Any
 import orjson
 import yaml
 
-from tda.job_api import execution_events
+from tda.job_api import FINISHED, execution_events
 from tda_local import lambdas
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(os.environ.get("TDA_TEMPLATE", ROOT / "template.yaml"))
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
-FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -14,12 +14,15 @@ import csv
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from tda.models import FieldType, OutputFormat
 from tda.schema.spec import EntitySpec, FieldSpec
+
+if TYPE_CHECKING:
+    from tda.generation.fragments import TextRows
 
 META_COLUMNS = ("_index", "_scenario")
 
@@ -47,19 +50,21 @@ class Renderer(ABC):
     def render(self, records: Sequence[dict[str, Any]]) -> bytes:
         return self.begin() + self.chunk(records, True) + self.end()
 
-    def chunk_rows(self, rows: list[Any], first: bool) -> bytes:
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
         """A chunk of the rows the bulk path hands this renderer: record dicts here."""
         return self.chunk(rows, first)
 
 
 class TextRenderer(Renderer):
     """A JSON-family renderer that can also take records already rendered as JSON object texts
-    (``tda.generation.fragments``), the bulk path that never builds the dicts."""
+    (``tda.generation.fragments.TextRows``), the bulk path that never builds the dicts."""
+
+    separator = b"\n"  # what follows each record in the texts it takes
 
     @abstractmethod
-    def chunk_texts(self, texts: list[str], first: bool) -> bytes: ...
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes: ...
 
-    def chunk_rows(self, rows: list[Any], first: bool) -> bytes:
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
         return self.chunk_texts(rows, first)
 
 
@@ -75,10 +80,12 @@ class JsonRenderer(TextRenderer):
         body = orjson.dumps(records)[1:-1]
         return body if first else b"," + body
 
-    def chunk_texts(self, texts: list[str], first: bool) -> bytes:
-        if not texts:
+    separator = b","
+
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes:
+        if not len(texts):
             return b""
-        body = ",".join(texts).encode()
+        body = texts.body()
         return body if first else b"," + body
 
     def end(self) -> bytes:
@@ -92,8 +99,8 @@ class NdjsonRenderer(TextRenderer):
         dumps = orjson.dumps
         return b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
 
-    def chunk_texts(self, texts: list[str], first: bool) -> bytes:
-        return ("\n".join(texts) + "\n").encode() if texts else b""
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes:
+        return texts.text
 
 
 def _columns(

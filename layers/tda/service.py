@@ -31,7 +31,7 @@ from tda.generation.engine import (
     ScenarioPlan,
     unique_capacity,
 )
-from tda.generation.fragments import record_texts
+from tda.generation.fragments import TextRows, record_blob
 from tda.generation.pools import check_locale
 from tda.models import (
     FieldType,
@@ -311,7 +311,7 @@ def render_parts(
             yield Part(_render_part(renderer, chunk, first=at == 0), at, len(chunk))
 
 
-def _render_part(renderer: Renderer, rows: list[Any], first: bool) -> bytes:
+def _render_part(renderer: Renderer, rows: Any, first: bool) -> bytes:
     if isinstance(renderer, JsonRenderer):
         return b"[" + renderer.chunk_rows(rows, True) + b"]"
     preamble = renderer.begin() if first else b""
@@ -338,20 +338,20 @@ class _BatchProducer:
         records = assemble(batch.columns, self.plan.spec, meta)
         return RecordBatch(batch.start, records, self._coherence(batch))
 
-    def make_texts(self, k: int) -> tuple[list[str], CoherenceReport]:
+    def make_texts(self, k: int, sep: bytes) -> tuple[TextRows, CoherenceReport]:
         """Batch ``k`` as JSON object texts, the same records ``make`` builds, without dicts."""
         batch = self.generator.batch(k)
         n = batch.columns.n
         meta = [
-            ("_index", (list(range(batch.start, batch.start + n)), False)),
+            ("_index", (range(batch.start, batch.start + n), False)),
             ("_scenario", (self.encoded_names[batch.labels].tolist(), False)),
         ]
-        return record_texts(batch.columns, self.plan.spec, meta), self._coherence(batch)
+        return record_blob(batch.columns, self.plan.spec, meta, sep), self._coherence(batch)
 
-    def rows_for(self, k: int, renderer: Renderer) -> tuple[list[Any], CoherenceReport]:
+    def rows_for(self, k: int, renderer: Renderer) -> tuple[Any, CoherenceReport]:
         """Batch ``k`` in the form ``renderer.chunk_rows`` takes: JSON texts or record dicts."""
         if isinstance(renderer, TextRenderer):
-            return self.make_texts(k)
+            return self.make_texts(k, renderer.separator)
         batch = self.make(k)
         return batch.records, batch.coherence
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -18,6 +19,7 @@ import numpy as np
 import orjson
 
 from tda.generation.columns import ColumnBatch, format_temporal
+from tda.generation.native_program import native_program
 from tda.models import FieldType
 from tda.schema.spec import TEMPORAL, EntitySpec, FieldSpec
 
@@ -28,6 +30,51 @@ Encoded = tuple[list[Any], bool]
 
 _BOOLEAN_TEXT = np.array(["false", "true"], dtype=object)
 
+try:  # the compiled renderer, built by ``pip install`` where a C compiler is at hand
+    from tda.generation import _textrender as native
+except ImportError:  # pragma: no cover - the Python path writes the same bytes
+    native = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class TextRows:
+    """Records as one UTF-8 JSON text, each followed by a one-byte separator.
+
+    ``offsets[i]`` is where record ``i`` starts (``n + 1`` of them), so a slice of records is a
+    slice of the text: parts of a stream or a job chunk cost no re-rendering.
+    """
+
+    text: bytes
+    offsets: np.ndarray
+    sep: bytes
+
+    @classmethod
+    def of(cls, texts: list[str], sep: bytes) -> TextRows:
+        joined = sep.decode().join(texts) + sep.decode() if texts else ""
+        sizes = (
+            [len(t) + 1 for t in texts]
+            if joined.isascii()
+            else [len(t.encode()) + 1 for t in texts]
+        )
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return cls(joined.encode(), offsets, sep)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, rows: slice) -> TextRows:
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("TextRows slices are contiguous")
+        stop = max(start, stop)
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        return TextRows(self.text[lo:hi], self.offsets[start : stop + 1] - lo, self.sep)
+
+    def body(self) -> bytes:
+        """The records joined by the separator, without the last one's."""
+        return self.text[:-1]
+
 
 def record_texts(
     batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, Encoded]]
@@ -36,6 +83,25 @@ def record_texts(
     names = tuple(name for name, _ in meta) + tuple(f.name for f in spec.fields)
     encoded = [*(e for _, e in meta), *(_field(f, batch, spec) for f in spec.fields)]
     return _objects(names, encoded, batch.n)
+
+
+def record_blob(
+    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, Encoded]], sep: bytes
+) -> TextRows:
+    """The records of ``record_texts`` as one UTF-8 text, each followed by ``sep``.
+
+    With the compiled renderer (``_textrender``, built at install) the text is written straight
+    from the columns; without it, from ``record_texts``. Both write the same bytes.
+    """
+    if native is not None:
+        try:
+            program = native_program(batch, spec, meta)
+            text, offsets = native.render(program, batch.n, sep, orjson.dumps)
+        except UnicodeEncodeError:  # a lone surrogate: orjson's own error, from the Python path
+            pass
+        else:
+            return TextRows(text, np.frombuffer(offsets, dtype=np.int64), sep)
+    return TextRows.of(record_texts(batch, spec, meta), sep)
 
 
 def encode_strings(values: list[str]) -> Encoded:
@@ -79,7 +145,7 @@ def _field(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec) -> Encoded:
         assert f.item is not None
         items, quoted = _field(f.item, batch, spec)
         return group_arrays(items, quoted, batch.lengths[f.path]), False
-    return _scalar(f, batch.values[f.path])
+    return encode_column(f, batch.values[f.path])
 
 
 def group_arrays(items: list[Any], quoted: bool, lengths: np.ndarray) -> list[str]:
@@ -109,7 +175,7 @@ def group_arrays(items: list[Any], quoted: bool, lengths: np.ndarray) -> list[st
     return grouped
 
 
-def _scalar(f: FieldSpec, column: np.ndarray) -> Encoded:
+def encode_column(f: FieldSpec, column: np.ndarray) -> Encoded:
     kind = column.dtype.kind
     if kind == "f":
         nulls = np.isnan(column)
@@ -135,7 +201,7 @@ def _scalar(f: FieldSpec, column: np.ndarray) -> Encoded:
 
 def _with_nulls(f: FieldSpec, column: np.ndarray, nulls: np.ndarray) -> list[str]:
     """A column with nulls (NaN): the others encoded as usual, then ``null`` put in place."""
-    values, quoted = _scalar(f, np.where(nulls, 0, column).astype(column.dtype))
+    values, quoted = encode_column(f, np.where(nulls, 0, column).astype(column.dtype))
     texts = (
         np.array(values, dtype=object) if not quoted else '"' + np.array(values, dtype=object) + '"'
     )

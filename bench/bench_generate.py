@@ -8,7 +8,9 @@ medians. Rates are records per CPU-second (process time), which a noisy shared m
 less than wall time; the ratio to the naive baseline, measured in the same run, is the figure
 to compare across machines.
 
-- generate+ndjson: the service's streaming path, records rendered to NDJSON bytes (discarded).
+- generate+ndjson: the service's streaming path, records rendered to NDJSON bytes (discarded),
+  with the compiled renderer (``_textrender``, built by ``pip install``).
+- pure python: the same, with the compiled renderer switched off (the fallback, same bytes).
 - validate: the record validator alone over already generated records.
 - naive faker: one ``fake.xxx()`` call per field, records built as dicts, ``json.dumps`` per line.
 """
@@ -61,6 +63,10 @@ else:
     from tda.service import plan_request, stream_output, stream_records
     from tda.validation import validate_records
     plan = plan_request(GenerateRequest(entity=entity, count=count, seed=7))
+    if kind == "generate-python":  # the same path with the compiled renderer switched off
+        from tda.generation import fragments
+        fragments.native = None
+        kind = "generate"
     if kind == "generate":
         start = time.process_time()
         size = sum(len(chunk) for chunk in stream_output(plan, OutputFormat.NDJSON))
@@ -101,11 +107,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [10_000, 100_000]
+    from tda.generation import fragments
+
+    renderer = "compiled" if fragments.native is not None else "NOT BUILT (pure Python)"
+    print(f"renderer: {renderer}")
     print(
-        f"{'entity':<8}{'records':>9}  {'generate+ndjson':>16}  {'validate':>10}  {'naive faker':>12}  {'speedup':>8}  {'peak RSS':>9}"
+        f"{'entity':<8}{'records':>9}  {'generate+ndjson':>16}  {'pure python':>12}  {'validate':>10}  {'naive faker':>12}  {'speedup':>8}  {'peak RSS':>9}"
     )
     print(
-        f"{'':<8}{'':>9}  {'rec/CPU-s':>16}  {'rec/CPU-s':>10}  {'rec/CPU-s':>12}  {'':>8}  {'MB':>9}"
+        f"{'':<8}{'':>9}  {'rec/CPU-s':>16}  {'rec/CPU-s':>12}  {'rec/CPU-s':>10}  {'rec/CPU-s':>12}  {'':>8}  {'MB':>9}"
     )
     started = time.time()
     for entity in ("cart", "order", "user"):
@@ -113,9 +123,10 @@ def main() -> None:
         naive = median_case("naive", entity, 5_000, args.repeats)
         for count in sizes:
             ours = median_case("generate", entity, count, args.repeats)
+            python = median_case("generate-python", entity, count, args.repeats)
             check = median_case("validate", entity, count, args.repeats)
             print(
-                f"{entity:<8}{count:>9,}  {ours['rate']:>16,.0f}  {check['rate']:>10,.0f}  {naive['rate']:>12,.0f}"
+                f"{entity:<8}{count:>9,}  {ours['rate']:>16,.0f}  {python['rate']:>12,.0f}  {check['rate']:>10,.0f}  {naive['rate']:>12,.0f}"
                 f"  {ours['rate'] / naive['rate']:>7.1f}x  {ours['rss_mb']:>9.0f}"
             )
     print(f"(medians of {args.repeats} runs per cell; {time.time() - started:.0f} s)")

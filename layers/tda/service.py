@@ -344,7 +344,7 @@ class _BatchProducer:
         n = batch.columns.n
         meta = [
             ("_index", (range(batch.start, batch.start + n), False)),
-            ("_scenario", (self.encoded_names[batch.labels].tolist(), False)),
+            ("_scenario", (self.encoded_names[batch.labels], False)),
         ]
         return record_blob(batch.columns, self.plan.spec, meta, sep), self._coherence(batch)
 

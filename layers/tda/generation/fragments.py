@@ -27,6 +27,8 @@ from tda.schema.spec import TEMPORAL, EntitySpec, FieldSpec
 # Unquoted strings are already JSON text ("null", "true", an object, a number); the few ints
 # left as ints (``_index``, epoch timestamps) are formatted by the template itself.
 Encoded = tuple[list[Any], bool]
+# A meta column (``_index`` as a range, ``_scenario`` as an object array of JSON texts).
+Meta = Sequence[tuple[str, tuple[Sequence[Any], bool]]]
 
 _BOOLEAN_TEXT = np.array(["false", "true"], dtype=object)
 
@@ -76,18 +78,14 @@ class TextRows:
         return self.text[:-1]
 
 
-def record_texts(
-    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, Encoded]]
-) -> list[str]:
+def record_texts(batch: ColumnBatch, spec: EntitySpec, meta: Meta) -> list[str]:
     """One JSON object text per record: the ``meta`` columns first, then the schema's fields."""
     names = tuple(name for name, _ in meta) + tuple(f.name for f in spec.fields)
     encoded = [*(e for _, e in meta), *(_field(f, batch, spec) for f in spec.fields)]
     return _objects(names, encoded, batch.n)
 
 
-def record_blob(
-    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, Encoded]], sep: bytes
-) -> TextRows:
+def record_blob(batch: ColumnBatch, spec: EntitySpec, meta: Meta, sep: bytes) -> TextRows:
     """The records of ``record_texts`` as one UTF-8 text, each followed by ``sep``.
 
     With the compiled renderer (``_textrender``, built at install) the text is written straight
@@ -217,7 +215,9 @@ def encode_numbers(column: np.ndarray) -> list[str]:
     return orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY).decode()[1:-1].split(",")
 
 
-def _objects(names: tuple[str, ...], encoded: list[Encoded], rows: int) -> list[str]:
+def _objects(
+    names: tuple[str, ...], encoded: Sequence[tuple[Sequence[Any], bool]], rows: int
+) -> list[str]:
     if not names:  # an OBJECT field without fields
         return ["{}"] * rows
     template = object_template(names, tuple(quoted for _, quoted in encoded))
@@ -227,7 +227,7 @@ def _objects(names: tuple[str, ...], encoded: list[Encoded], rows: int) -> list[
 @cache
 def object_template(
     names: tuple[str, ...], quoted: tuple[bool, ...]
-) -> Callable[[list[list[Any]]], list[str]]:
+) -> Callable[[list[Sequence[Any]]], list[str]]:
     """A compiled ``[f'{{"a":{v0},"b":"{v1}"}}' for v0, v1 in zip(*columns)]`` for these keys.
 
     Keys are JSON-encoded and brace-escaped into the literal, and the literal is written with
@@ -242,5 +242,5 @@ def object_template(
     variables = ", ".join(f"v{i}" for i in range(len(names)))
     # strict: a column shorter than its level would otherwise drop records silently.
     source = f"lambda columns: [{literal} for ({variables},) in zip(*columns, strict=True)]"
-    built: Callable[[list[list[Any]]], list[str]] = eval(source, {"zip": zip})
+    built: Callable[[list[Sequence[Any]]], list[str]] = eval(source, {"zip": zip})
     return built

@@ -37,7 +37,7 @@ ISO_SECONDS = (-62167219200, 253402300799)  # 0000-01-01T00:00:00Z … 9999-12-3
 
 
 def native_program(
-    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, Encoded]]
+    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, tuple[Sequence[Any], bool]]]
 ) -> Node:
     """The root node: the ``meta`` columns (``_index``, ``_scenario``) first, then the fields."""
     names = [name for name, _ in meta] + [f.name for f in spec.fields]
@@ -124,10 +124,14 @@ def object_slots(column: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def _encoded(values: Sequence[Any], quoted: bool) -> Node:
-    """Values the Python path encoded: JSON texts (quoted or not), or ints it formats itself
-    (``_index`` comes as a ``range``)."""
+    """Values the Python path encoded: JSON texts (quoted or not), or ints it formats itself.
+
+    ``_index`` comes as a ``range``, ``_scenario`` as an object array of JSON texts.
+    """
     if isinstance(values, range):
         return (COLUMN, INT64, np.arange(values.start, values.stop, values.step, dtype=np.int64))
+    if isinstance(values, np.ndarray) and values.dtype == object:
+        return (COLUMN, QUOTED if quoted else TEXT, object_slots(values))
     if quoted:
         return (COLUMN, QUOTED, values)
     if values and all(type(v) is int for v in values):

@@ -7,6 +7,8 @@
   clients: p50/p99 latency and requests/s. Baseline, measured in the same run: the same request
   through the router handler in-process (no transport), so the table also shows what the
   transport and the server add.
+- The transport floor: the same 50-client load against a bare grpc.aio server that answers
+  with one fixed 10-cart response, so the table shows what is transport and what is work.
 - GenerateDataStream of 10K carts: time to first chunk and total; then the server's peak RSS
   (VmHWM) after streaming 10K and after 1M records, which must stay flat. Above
   MAX_SYNC_RECORDS a stream runs as a job through the workflow (chunks of 10K, streamed as
@@ -41,6 +43,28 @@ from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 REQUEST = {"entity": "cart", "count": 10}
 CALLS_PER_CLIENT = 60
+
+# The transport floor, measured in the same run: a bare grpc.aio server answering GenerateData
+# with one fixed 10-cart response (made once at start), no handler, no generation.
+FLOOR_SERVER = r"""
+import asyncio, sys
+import grpc
+from tda.models import GenerateRequest
+from tda.service import generate
+from testdata.v1 import test_data_pb2 as pb, test_data_pb2_grpc as pb_grpc
+fixed = pb.GenerateResponse(success=True, data=generate(GenerateRequest(entity="cart", count=10)).data)
+class Floor(pb_grpc.TestDataServiceServicer):
+    async def GenerateData(self, request, context):
+        return fixed
+async def main():
+    server = grpc.aio.server()
+    pb_grpc.add_TestDataServiceServicer_to_server(Floor(), server)
+    server.add_insecure_port(f"127.0.0.1:{sys.argv[1]}")
+    await server.start()
+    print("ready", flush=True)
+    await server.wait_for_termination()
+asyncio.run(main())
+"""
 
 
 def free_port() -> int:
@@ -113,6 +137,19 @@ async def http_unary(base: str, clients: int) -> dict[str, float]:
         return await load(call, clients)
 
 
+async def transport_floor(clients: int) -> dict[str, float]:
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-c", FLOOR_SERVER, str(port)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        return await grpc_unary(f"127.0.0.1:{port}", clients)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
 async def stream(target: str, count: int) -> dict[str, float]:
     async with grpc.aio.insecure_channel(target) as channel:
         stub = pb_grpc.TestDataServiceStub(channel)
@@ -159,6 +196,10 @@ async def main(quick: bool) -> None:
                 print(
                     f"{name:<22}{clients:>8}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}{result['rps']:>9.0f}"
                 )
+        floor = await transport_floor(50)
+        print(
+            f"{'gRPC floor (fixed)':<22}{50:>8}{floor['p50_ms']:>9.2f}{floor['p99_ms']:>9.2f}{floor['rps']:>9.0f}"
+        )
         ten_k = await stream(target, 10_000)
         rss_10k = peak_rss_mb(server.pid)
         print(

@@ -261,6 +261,7 @@ def _column(kind: int, payload: Any) -> tuple[Any, ...]:
         (_column(INT64, np.arange(3, dtype=np.int64)), 4, "column length"),
         (_column(INT64, np.arange(4, dtype=np.float64)), 4, "wrong dtype"),
         (_column(BOOL, np.zeros(4, dtype=np.int64)), 4, "wrong dtype"),
+        (_column(INT64, np.arange(4, dtype=">i8")), 4, "wrong dtype"),
         (_column(TEXT, ["a", "b", 3, "d"]), 4, "text columns hold str"),
         (_column(TEXT, object_slots(np.array(["a"], dtype=object))), 4, "column length"),
         (

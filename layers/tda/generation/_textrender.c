@@ -283,8 +283,10 @@ static int column_buffer(Node *node, PyObject *payload, Py_ssize_t rows, Py_ssiz
     if (PyObject_GetBuffer(payload, &node->view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
         return -1;
     node->has_view = 1;
-    if (node->view.itemsize != itemsize || !node->view.format ||
-        !strchr(formats, node->view.format[strlen(node->view.format) - 1]))
+    const char *format = node->view.format;
+    /* native byte order only: a '>' or '!' (big-endian) buffer would be read as garbage */
+    if (node->view.itemsize != itemsize || !format || !*format || *format == '>' ||
+        *format == '!' || !strchr(formats, format[strlen(format) - 1]))
         return bad("column of the wrong dtype");
     if (node->view.len / itemsize != rows) return bad("column length is not its level's rows");
     return 0;

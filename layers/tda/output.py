@@ -70,6 +70,7 @@ class TextRenderer(Renderer):
 
 class JsonRenderer(TextRenderer):
     media_type = "application/json"
+    separator = b","
 
     def begin(self) -> bytes:
         return b"["
@@ -79,8 +80,6 @@ class JsonRenderer(TextRenderer):
             return b""
         body = orjson.dumps(records)[1:-1]
         return body if first else b"," + body
-
-    separator = b","
 
     def chunk_texts(self, texts: TextRows, first: bool) -> bytes:
         if not len(texts):

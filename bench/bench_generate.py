@@ -64,8 +64,8 @@ else:
     from tda.validation import validate_records
     plan = plan_request(GenerateRequest(entity=entity, count=count, seed=7))
     if kind == "generate-python":  # the same path with the compiled renderer switched off
-        from tda.generation import fragments
-        fragments.native = None
+        from tda.generation import native_program
+        native_program.native = None
         kind = "generate"
     if kind == "generate":
         start = time.process_time()
@@ -107,9 +107,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [10_000, 100_000]
-    from tda.generation import fragments
+    from tda.generation import native_program
 
-    renderer = "compiled" if fragments.native is not None else "NOT BUILT (pure Python)"
+    renderer = "compiled" if native_program.native is not None else "NOT BUILT (pure Python)"
     print(f"renderer: {renderer}")
     print(
         f"{'entity':<8}{'records':>9}  {'generate+ndjson':>16}  {'pure python':>12}  {'validate':>10}  {'naive faker':>12}  {'speedup':>8}  {'peak RSS':>9}"

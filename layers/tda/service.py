@@ -31,7 +31,8 @@ from tda.generation.engine import (
     ScenarioPlan,
     unique_capacity,
 )
-from tda.generation.fragments import TextRows, record_blob
+from tda.generation.fragments import TextRows
+from tda.generation.native_program import record_blob
 from tda.generation.pools import check_locale
 from tda.models import (
     FieldType,

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tda.generation import fragments
+from tda.generation import native_program as renderer
 from tda.generation.columns import ColumnBatch
 from tda.generation.native_program import (
     ARRAY,
@@ -36,24 +36,24 @@ from tda.service import plan_request, resolve_spec, stream_output
 
 from ..conftest import ENTITIES
 
-native = fragments.native
+native = renderer.native
 needs_native = pytest.mark.skipif(native is None, reason="the compiled renderer is not built")
 
 
 @pytest.fixture
 def python_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(fragments, "native", None)
+    monkeypatch.setattr(renderer, "native", None)
     yield
 
 
 def both(request: GenerateRequest, fmt: OutputFormat) -> tuple[bytes, bytes]:
     plan = plan_request(request)
     compiled = b"".join(stream_output(plan, fmt))
-    saved, fragments.native = fragments.native, None
+    saved, renderer.native = renderer.native, None
     try:
         python = b"".join(stream_output(plan, fmt))
     finally:
-        fragments.native = saved
+        renderer.native = saved
     return compiled, python
 
 
@@ -215,12 +215,12 @@ def batches(draw: Any) -> ColumnBatch:
 @given(batches())
 def test_any_column_values_render_the_same_bytes_in_c_and_python(batch: ColumnBatch) -> None:
     meta = [("_index", (range(7, 7 + batch.n), False))]
-    compiled = fragments.record_blob(batch, SPEC, meta, b"\n")
-    saved, fragments.native = fragments.native, None
+    compiled = renderer.record_blob(batch, SPEC, meta, b"\n")
+    saved, renderer.native = renderer.native, None
     try:
-        python = fragments.record_blob(batch, SPEC, meta, b"\n")
+        python = renderer.record_blob(batch, SPEC, meta, b"\n")
     finally:
-        fragments.native = saved
+        renderer.native = saved
     assert compiled.text == python.text
     assert compiled.offsets.tolist() == python.offsets.tolist()
     assert [orjson.loads(compiled[i : i + 1].text) for i in range(batch.n)] == [
@@ -244,7 +244,7 @@ def test_a_lone_surrogate_fails_as_the_python_path_fails() -> None:
         lengths={"items": np.array([0], dtype=np.int64)},
     )
     with pytest.raises(orjson.JSONEncodeError):
-        fragments.record_blob(batch, SPEC, [], b"\n")
+        renderer.record_blob(batch, SPEC, [], b"\n")
 
 
 # --------------------------------------------------------------------------- bad programs

@@ -5,6 +5,9 @@ one. Here each column is encoded once (one ``orjson.dumps`` of the whole column,
 values), and each level's objects are assembled by a compiled f-string template. The text
 parses back to exactly the records ``columns.assemble`` builds (tests/unit/test_bulk_text_path.py
 and the hypothesis property test hold the two paths to each other).
+
+This is the reference path; ``native_program.record_blob`` writes the same bytes with the
+compiled renderer where it was built, and falls back to ``record_texts`` here.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import numpy as np
 import orjson
 
 from tda.generation.columns import ColumnBatch, format_temporal
-from tda.generation.native_program import native_program
 from tda.models import FieldType
 from tda.schema.spec import TEMPORAL, EntitySpec, FieldSpec
 
@@ -31,11 +33,6 @@ Encoded = tuple[list[Any], bool]
 Meta = Sequence[tuple[str, tuple[Sequence[Any], bool]]]
 
 _BOOLEAN_TEXT = np.array(["false", "true"], dtype=object)
-
-try:  # the compiled renderer, built by ``pip install`` where a C compiler is at hand
-    from tda.generation import _textrender as native
-except ImportError:  # pragma: no cover - the Python path writes the same bytes
-    native = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -83,23 +80,6 @@ def record_texts(batch: ColumnBatch, spec: EntitySpec, meta: Meta) -> list[str]:
     names = tuple(name for name, _ in meta) + tuple(f.name for f in spec.fields)
     encoded = [*(e for _, e in meta), *(_field(f, batch, spec) for f in spec.fields)]
     return _objects(names, encoded, batch.n)
-
-
-def record_blob(batch: ColumnBatch, spec: EntitySpec, meta: Meta, sep: bytes) -> TextRows:
-    """The records of ``record_texts`` as one UTF-8 text, each followed by ``sep``.
-
-    With the compiled renderer (``_textrender``, built at install) the text is written straight
-    from the columns; without it, from ``record_texts``. Both write the same bytes.
-    """
-    if native is not None:
-        try:
-            program = native_program(batch, spec, meta)
-            text, offsets = native.render(program, batch.n, sep, orjson.dumps)
-        except UnicodeEncodeError:  # a lone surrogate: orjson's own error, from the Python path
-            pass
-        else:
-            return TextRows(text, np.frombuffer(offsets, dtype=np.int64), sep)
-    return TextRows.of(record_texts(batch, spec, meta), sep)
 
 
 def encode_strings(values: list[str]) -> Encoded:

@@ -1,16 +1,20 @@
-"""The program the compiled renderer (``_textrender.c``) runs: a schema's layout over a batch.
+"""The compiled renderer (``_textrender.c``): ``record_blob``, and the program it runs.
+
+``record_blob`` renders a batch with C where the extension was built, else with the Python path
+(``fragments.record_texts``): the same bytes either way. The program is a schema's layout over
+a batch:
 
 A node per field, as the C side expects it (it checks every size and dtype before reading):
 
 - ``(OBJECT, ((key_prefix, node), ...), closing)``: ``{"a":`` … ``,"b":`` … ``}``
 - ``(ARRAY, lengths, item)``: one int64 length per row of the level holding the array
 - ``(COLUMN, kind, payload)``: a numpy buffer the C side formats (ints, cents, ISO dates…),
-  or a list of values (strings to escape) or of ready JSON texts.
+  or values (strings to escape) or ready JSON texts, as a list or an object array read in place.
 
 A column goes to C only in a form whose text C writes exactly as the Python path does (orjson's
 escaping, its shortest float forms for cents, ``columns.iso_texts``); anything else — generic
 floats, ``strftime`` formats, years outside 0-9999 — is encoded by the Python path
-(``fragments._scalar``) and handed over as texts.
+(``fragments.encode_column``) and handed over as texts.
 """
 
 from __future__ import annotations
@@ -22,23 +26,43 @@ import numpy as np
 import orjson
 
 from tda.generation.columns import ColumnBatch
+from tda.generation.fragments import Meta, TextRows, encode_column, record_texts
 from tda.models import FieldType
 from tda.schema.spec import TEMPORAL, EntitySpec, FieldSpec
+
+try:  # the compiled renderer, built by ``pip install`` where a C compiler is at hand
+    from tda.generation import _textrender as native
+except ImportError:  # pragma: no cover - the Python path writes the same bytes
+    native = None  # type: ignore[assignment]
 
 OBJECT, ARRAY, COLUMN = 0, 1, 2
 INT64, CENTS, BOOL, F64_CENTS, F64_INT, DATE, DATETIME, EPOCH, VALUES, TEXT, QUOTED = range(11)
 
 Node = tuple[Any, ...]
-Encoded = tuple[list[Any], bool]
 
 MAX_CENTS = 10**15  # orjson writes cents / 100 as plain decimals up to here (then 1e16 forms)
 INT64_SAFE = 9.2e18
 ISO_SECONDS = (-62167219200, 253402300799)  # 0000-01-01T00:00:00Z … 9999-12-31T23:59:59Z
 
 
-def native_program(
-    batch: ColumnBatch, spec: EntitySpec, meta: Sequence[tuple[str, tuple[Sequence[Any], bool]]]
-) -> Node:
+def record_blob(batch: ColumnBatch, spec: EntitySpec, meta: Meta, sep: bytes) -> TextRows:
+    """The records of ``record_texts`` as one UTF-8 text, each followed by ``sep``.
+
+    With the compiled renderer (``_textrender``, built at install) the text is written straight
+    from the columns; without it, from ``record_texts``. Both write the same bytes.
+    """
+    if native is not None:
+        try:
+            program = native_program(batch, spec, meta)
+            text, offsets = native.render(program, batch.n, sep, orjson.dumps)
+        except UnicodeEncodeError:  # a lone surrogate: orjson's own error, from the Python path
+            pass
+        else:
+            return TextRows(text, np.frombuffer(offsets, dtype=np.int64), sep)
+    return TextRows.of(record_texts(batch, spec, meta), sep)
+
+
+def native_program(batch: ColumnBatch, spec: EntitySpec, meta: Meta) -> Node:
     """The root node: the ``meta`` columns (``_index``, ``_scenario``) first, then the fields."""
     names = [name for name, _ in meta] + [f.name for f in spec.fields]
     nodes = [_encoded(*e) for _, e in meta] + [_node(f, batch, spec) for f in spec.fields]
@@ -111,8 +135,6 @@ def _float_node(f: FieldSpec, column: np.ndarray) -> Node:
 
 
 def _python_node(f: FieldSpec, column: np.ndarray) -> Node:
-    from tda.generation.fragments import encode_column
-
     return _encoded(*encode_column(f, column))
 
 

@@ -62,6 +62,40 @@ def score_records(spec: EntitySpec, records: Sequence[dict[str, Any]]) -> Cohere
     return score_columns(spec, records_to_columns(spec, records))
 
 
+@dataclass
+class ScoredBatch:
+    """A batch's rule outcomes, kept so that any slice of its records can be reported alone.
+
+    Rules are per record, so a slice's report is exactly what scoring those records on their
+    own gives (``score_columns``), without running the rules again.
+    """
+
+    outcomes: list[RuleOutcome]
+    record_scores: np.ndarray
+    broken_before: np.ndarray  # broken_before[i]: records before i breaking any rule
+
+    @classmethod
+    def of(cls, spec: EntitySpec, batch: ColumnBatch) -> ScoredBatch:
+        outcomes = check(batch, spec)
+        whole = _report(outcomes, batch.n, 0)
+        broken = np.zeros(batch.n, dtype=np.int64)
+        for o in outcomes:
+            broken += ~o.passed
+        return cls(outcomes, whole.record_scores, np.concatenate(([0], np.cumsum(broken > 0))))
+
+    def report(self, start: int, stop: int) -> CoherenceReport:
+        scores = self.record_scores[start:stop]
+        if self.broken_before[stop] == self.broken_before[start]:  # the usual case: all kept
+            return CoherenceReport(
+                float(scores.mean()) if self.outcomes else 1.0,
+                stop - start,
+                len(self.outcomes),
+                record_scores=scores,
+            )
+        sliced = [RuleOutcome(o.rule, o.passed[start:stop]) for o in self.outcomes]
+        return _report(sliced, stop - start, 0)
+
+
 def _report(outcomes: list[RuleOutcome], n: int, first_index: int) -> CoherenceReport:
     if not outcomes or n == 0:
         return CoherenceReport(1.0, n, len(outcomes), record_scores=np.ones(n))

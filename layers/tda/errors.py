@@ -19,6 +19,10 @@ class FieldIssue:
         return f"{self.field}: {self.message}"
 
 
+class GeneratedInvalidRecordError(RuntimeError):
+    """A generated record broke its schema: a bug in the generator, never returned to callers."""
+
+
 class InvalidRequestError(ValueError):
     """The request cannot be served as asked; nothing was generated."""
 

@@ -20,11 +20,15 @@ from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import GenerationPlan
 from tda.models import GenerateRequest
+from tda.reservoir import Reservoir
 from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.registry import entity_names, list_schemas
 from tda.service import generate, metadata_for, plan_request, render_parts
 
 VERSION = "0.1.0"
+# The fast path's warm slabs (reservoir.py): this process's, kept for as long as it lives (the
+# shim's server, a warm Lambda container).
+WARM_SLABS = Reservoir()
 
 
 def parse_request(payload: Any) -> GenerateRequest:
@@ -77,7 +81,7 @@ def serve_routed(
             return sync_workflow.run(payload)
         except sync_workflow.WorkflowUnavailableError as exc:
             degraded = str(exc)
-    response = generate(request).model_dump(mode="json")
+    response = generate(request, WARM_SLABS).model_dump(mode="json")
     metadata = response["metadata"]
     metadata["served_via"] = "fast_path"
     if degraded:

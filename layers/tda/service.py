@@ -12,15 +12,15 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from tda.coherence import CoherenceReport, score_columns
 from tda.config import settings
-from tda.errors import FieldIssue, InvalidRequestError
+from tda.errors import FieldIssue, GeneratedInvalidRecordError, InvalidRequestError
 from tda.generation.columns import assemble
 from tda.generation.engine import (
     BATCH_ROWS,
@@ -29,11 +29,13 @@ from tda.generation.engine import (
     GenerationPlan,
     Override,
     ScenarioPlan,
+    fits_uniquely,
     unique_capacity,
 )
 from tda.generation.fragments import TextRows
 from tda.generation.native_program import record_blob
 from tda.generation.pools import check_locale
+from tda.generation.slabs import slab_window
 from tda.models import (
     FieldType,
     GenerateRequest,
@@ -49,13 +51,12 @@ from tda.schema.registry import get_entity
 from tda.schema.spec import EntitySpec, FieldSpec, item_path
 from tda.validation import validate_records, validate_value
 
+if TYPE_CHECKING:
+    from tda.reservoir import Reservoir
+
 DEFAULT_SCENARIO = "default"
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
-
-
-class GeneratedInvalidRecordError(RuntimeError):
-    """A generated record broke its schema: a bug in the generator, never returned to callers."""
 
 
 @dataclass
@@ -120,8 +121,16 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
     if issues:
         raise InvalidRequestError(issues)
     seed = request.seed if request.seed is not None else secrets.randbits(62)
+    window = slab_window(seed, request.count) if not request.scenarios else None
+    if window is not None and not fits_uniquely(spec, window.size):
+        window = None
     return GenerationPlan(
-        spec=spec, count=request.count, seed=seed, locale=locale, scenarios=scenarios
+        spec=spec,
+        count=request.count,
+        seed=seed,
+        locale=locale,
+        scenarios=scenarios,
+        window=window,
     )
 
 
@@ -379,20 +388,25 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def generate(request: GenerateRequest) -> GenerateResponse:
-    """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves."""
+def generate(request: GenerateRequest, reservoir: Reservoir | None = None) -> GenerateResponse:
+    """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves.
+
+    With a ``reservoir`` (long-lived processes), a small request with neither seed nor
+    scenarios is a slice of a warm slab, reported with the slab seed that replays it.
+    """
     started = time.perf_counter()
     decision = route(request)
     plan = plan_request(request, max_count=settings.max_sync_records)
-    records: list[dict[str, Any]] = []
-    reports = []
-    for batch in stream_records(plan):
-        records.extend(batch.records)
-        reports.append(batch.coherence)
-    validation = validate_records(plan.spec, records)
-    if not validation.valid:
-        raise GeneratedInvalidRecordError(str(validation.issues[0]))
-    coherence = CoherenceReport.merge(reports)
+    warm = (
+        reservoir.take(plan)
+        if reservoir is not None and request.seed is None and not request.scenarios
+        else None
+    )
+    if warm is not None:
+        plan = replace(plan, seed=warm.seed)
+        records, coherence = warm.records, warm.coherence
+    else:
+        records, coherence = _made_and_validated(plan)
     data = renderer_for(request.output_format, plan.spec).render(records).decode("utf-8")
     return GenerateResponse(
         request_id=request.request_id,
@@ -401,6 +415,18 @@ def generate(request: GenerateRequest) -> GenerateResponse:
         record_count=len(records),
         metadata=metadata_for(plan, decision, coherence, started, validated=len(records)),
     )
+
+
+def _made_and_validated(plan: GenerationPlan) -> tuple[list[dict[str, Any]], CoherenceReport]:
+    records: list[dict[str, Any]] = []
+    reports = []
+    for batch in stream_records(plan):
+        records.extend(batch.records)
+        reports.append(batch.coherence)
+    validation = validate_records(plan.spec, records)
+    if not validation.valid:
+        raise GeneratedInvalidRecordError(str(validation.issues[0]))
+    return records, CoherenceReport.merge(reports)
 
 
 def metadata_for(

@@ -78,6 +78,11 @@ def _ensure_event_loop() -> None:
     pool of worker threads, where ``asyncio.get_event_loop()`` would otherwise raise.
     """
     if getattr(_thread, "loop", None) is None:
+        try:
+            asyncio.get_running_loop()
+            return  # called on an event loop's own thread (the shim's fast path): it has one
+        except RuntimeError:
+            pass
         _thread.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(_thread.loop)
 

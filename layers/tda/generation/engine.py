@@ -33,6 +33,7 @@ from tda.generation.providers import (
     record_years,
     resolve,
 )
+from tda.generation.slabs import SlabWindow
 from tda.models import FieldType
 from tda.rules import Evaluator, Vec, compile_rules, derive, referenced_paths
 from tda.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
@@ -68,6 +69,7 @@ class GenerationPlan:
     seed: int
     locale: str
     scenarios: tuple[ScenarioPlan, ...]
+    window: SlabWindow | None = None  # a slab seed's slice (generation/slabs.py)
 
     @property
     def batch_count(self) -> int:
@@ -161,6 +163,8 @@ class BatchGenerator:
             yield self.batch(k)
 
     def batch(self, k: int) -> GeneratedBatch:
+        if self.plan.window is not None:
+            return self._window_batch(self.plan.window)
         start = k * BATCH_ROWS
         stop = min(start + BATCH_ROWS, self.plan.count)
         rng = np.random.default_rng([self.plan.seed & (2**63 - 1), k])
@@ -170,6 +174,13 @@ class BatchGenerator:
         self._add_unique_ids(columns, start, rng)
         self._apply(columns, labels, self.unique_overrides)
         return GeneratedBatch(start=start, columns=columns, labels=labels)
+
+    def _window_batch(self, window: SlabWindow) -> GeneratedBatch:
+        """A slab seed's records: the whole slab made from its own seed, then the slice."""
+        slab = slab_plan(self.plan, window.base, window.size)
+        columns = BatchGenerator(slab).batch(0).columns
+        rows = np.arange(window.offset, window.offset + self.plan.count)
+        return GeneratedBatch(0, columns.take(rows, self.spec), np.zeros(len(rows), np.intp))
 
     # -- candidates
 
@@ -354,6 +365,14 @@ class BatchGenerator:
             )
 
 
+def slab_plan(plan: GenerationPlan, seed: int, size: int) -> GenerationPlan:
+    """The plan of a whole slab that ``plan``'s records are a slice of (one scenario, no window)."""
+    (only,) = plan.scenarios
+    return GenerationPlan(
+        plan.spec, size, seed, plan.locale, (ScenarioPlan(only.name, size, only.overrides),)
+    )
+
+
 def fit_lengths(column: np.ndarray, f: FieldSpec, ctx: LevelContext) -> np.ndarray:
     """Free text cut or padded (with pool words) into [min_length, max_length].
 
@@ -374,6 +393,15 @@ def fit_lengths(column: np.ndarray, f: FieldSpec, ctx: LevelContext) -> np.ndarr
                 text = text.rstrip()
         out.append(text)
     return _object(out)
+
+
+def fits_uniquely(spec: EntitySpec, count: int) -> bool:
+    """Whether ``count`` records can all have distinct values in every unique id field."""
+    return all(
+        count <= unique_capacity(f)
+        for f in spec.fields
+        if f.unique and f.type is not FieldType.UUID
+    )
 
 
 def unique_capacity(f: FieldSpec) -> int:

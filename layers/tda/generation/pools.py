@@ -9,7 +9,7 @@ data for the pinned Faker version.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -89,11 +89,16 @@ def check_locale(locale: str, field: str = "locale") -> str:
     """The locale, normalised (``en-us`` → ``en_US``); an error naming ``field`` if unknown."""
     parts = locale.replace("-", "_").split("_")
     normal = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
-    if (POOL_DIR / f"{normal}.json").exists() or normal in supported_locales():
+    if _is_known_locale(normal):
         return normal
     raise InvalidRequestError.single(
         field, f"unknown locale '{locale}' (e.g. en_US, de_DE, fr_FR, ja_JP)"
     )
+
+
+@lru_cache(maxsize=128)  # every request asks; the answer never changes while running
+def _is_known_locale(normal: str) -> bool:
+    return (POOL_DIR / f"{normal}.json").exists() or normal in supported_locales()
 
 
 @cache

@@ -4,29 +4,36 @@
     python bench/bench_serve.py --quick    # no 1M stream
 
 - GenerateData / POST /v1/generate, 10 traditional carts per call, at 1, 10 and 50 concurrent
-  clients: p50/p99 latency and requests/s. Baseline, measured in the same run: the same request
-  through the router handler in-process (no transport), so the table also shows what the
-  transport and the server add.
+  clients: p50/p99 latency, requests/s, and the server's CPU time per request (from
+  /proc/<pid>/stat: the steadiest figure on a shared machine). Baseline, measured in the same
+  run: the same request through the router handler in-process (no transport), so the table also
+  shows what the transport and the server add.
 - The transport floor: the same 50-client load against a bare grpc.aio server that answers
   with one fixed 10-cart response, so the table shows what is transport and what is work.
+- The load generator is h2load (nghttp2, C; ``apt-get install nghttp2-client``) when it is on
+  the PATH: closed-loop clients, one connection and one call in flight each, gRPC framed by
+  hand. A Python client on the same two cores took a core of its own and set the latency it
+  measured. Without h2load, grpc.aio / aiohttp clients in this process (the table says which).
 - GenerateDataStream of 10K carts: time to first chunk and total; then the server's peak RSS
   (VmHWM) after streaming 10K and after 1M records, which must stay flat. Above
   MAX_SYNC_RECORDS a stream runs as a job through the workflow (chunks of 10K, streamed as
   they land), so these figures include the job's planning and the chunk store.
 
-The client is grpc.aio / aiohttp in this process; the server is a separate ``tda serve``. The
-machine is shared and noisy: compare ratios, and rerun before drawing conclusions.
+The server is a separate ``tda serve``. The machine is shared and noisy: compare ratios, and
+rerun before drawing conclusions.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -52,7 +59,9 @@ import grpc
 from tda.models import GenerateRequest
 from tda.service import generate
 from testdata.v1 import test_data_pb2 as pb, test_data_pb2_grpc as pb_grpc
-fixed = pb.GenerateResponse(success=True, data=generate(GenerateRequest(entity="cart", count=10)).data)
+fixed = pb.GenerateResponse(
+    success=True, record_count=10, data=generate(GenerateRequest(entity="cart", count=10)).data
+)
 class Floor(pb_grpc.TestDataServiceServicer):
     async def GenerateData(self, request, context):
         return fixed
@@ -79,6 +88,11 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -109,13 +123,77 @@ async def load(call: Any, clients: int) -> dict[str, float]:
 def in_process_baseline() -> dict[str, float]:
     from tda_local.lambdas import invoke
 
-    invoke("router", {"request": REQUEST})
+    for _ in range(200):  # warm: slabs grow to their full size
+        invoke("router", {"request": REQUEST})
     times = []
-    for _ in range(200):
+    cpu = time.process_time()
+    for _ in range(1000):
         start = time.perf_counter()
         invoke("router", {"request": REQUEST})
         times.append(time.perf_counter() - start)
-    return {"p50_ms": statistics.median(times) * 1000, "p99_ms": percentile(times, 0.99) * 1000}
+    return {
+        "p50_ms": statistics.median(times) * 1000,
+        "p99_ms": percentile(times, 0.99) * 1000,
+        "cpu_ms": (time.process_time() - cpu),  # seconds per 1000 calls = ms per call
+    }
+
+
+def h2load(url: str, body: bytes, headers: list[str], clients: int, h1: bool) -> dict[str, float]:
+    """``clients`` closed-loop h2load clients; latencies from its per-request log."""
+    with tempfile.TemporaryDirectory() as scratch:
+        data, log = Path(scratch, "body"), Path(scratch, "log")
+        data.write_bytes(body)
+        calls = clients * CALLS_PER_CLIENT
+        warm = ["h2load", "-n", str(clients), "-c", str(clients), "-m", "1", "-d", str(data)]
+        options = [*(["--h1"] if h1 else []), *(a for h in headers for a in ("-H", h)), url]
+        subprocess.run([*warm, *options], capture_output=True, check=True)
+        run = [*warm, "--log-file", str(log)]
+        run[2] = str(calls)
+        started = time.perf_counter()
+        out = subprocess.run([*run, *options], capture_output=True, text=True, check=True).stdout
+        wall = time.perf_counter() - started
+        assert f"{calls} succeeded" in out, out
+        durations = [int(line.split()[2]) / 1000 for line in log.read_text().splitlines()]
+    assert len(durations) == calls
+    return {
+        "p50_ms": statistics.median(durations),
+        "p99_ms": percentile(durations, 0.99),
+        "rps": calls / wall,
+    }
+
+
+def grpc_frame(message: pb.GenerateRequest) -> bytes:
+    payload = message.SerializeToString()
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+async def checked_grpc_call(target: str) -> None:
+    """One call through a real gRPC client: h2load sees HTTP 200 even for a gRPC error."""
+    async with grpc.aio.insecure_channel(target) as channel:
+        response = await pb_grpc.TestDataServiceStub(channel).GenerateData(
+            ParseDict(REQUEST, pb.GenerateRequest())
+        )
+        assert response.success and response.record_count == REQUEST["count"]
+
+
+async def grpc_load(target: str, clients: int) -> dict[str, float]:
+    if not shutil.which("h2load"):
+        return await grpc_unary(target, clients)
+    await checked_grpc_call(target)
+    return h2load(
+        f"http://{target}/testdata.v1.TestDataService/GenerateData",
+        grpc_frame(ParseDict(REQUEST, pb.GenerateRequest())),
+        ["content-type: application/grpc", "te: trailers"],
+        clients,
+        h1=False,
+    )
+
+
+async def http_load(base: str, clients: int) -> dict[str, float]:
+    if not shutil.which("h2load"):
+        return await http_unary(base, clients)
+    body = json.dumps(REQUEST).encode()
+    return h2load(f"{base}/v1/generate", body, ["content-type: application/json"], clients, h1=True)
 
 
 async def grpc_unary(target: str, clients: int) -> dict[str, float]:
@@ -144,10 +222,18 @@ async def transport_floor(clients: int) -> dict[str, float]:
     )
     try:
         assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        return await grpc_unary(f"127.0.0.1:{port}", clients)
+        before = cpu_seconds(server.pid)
+        result = await grpc_load(f"127.0.0.1:{port}", clients)
+        return with_cpu(result, cpu_seconds(server.pid) - before, clients)
     finally:
         server.terminate()
         server.wait(30)
+
+
+def with_cpu(result: dict[str, float], cpu: float, clients: int) -> dict[str, float]:
+    """The run's server CPU per request (warm-up calls included: one per client, and one)."""
+    calls = clients * CALLS_PER_CLIENT + clients + 1
+    return {**result, "cpu_ms": cpu / calls * 1000}
 
 
 async def stream(target: str, count: int) -> dict[str, float]:
@@ -163,6 +249,12 @@ async def stream(target: str, count: int) -> dict[str, float]:
             records += chunk.record_count
         assert records == count
         return {"first_chunk_ms": first * 1000, "total_s": time.perf_counter() - started}
+
+
+def row(label: str, result: dict[str, float]) -> None:
+    rps = f"{result['rps']:>9.0f}" if "rps" in result else f"{'':>9}"
+    cpu = f"{result['cpu_ms']:>12.3f}" if "cpu_ms" in result else f"{'':>12}"
+    print(f"{label}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}{rps}{cpu}")
 
 
 async def main(quick: bool) -> None:
@@ -185,21 +277,19 @@ async def main(quick: bool) -> None:
                 except aiohttp.ClientError:
                     await asyncio.sleep(0.1)
         baseline = in_process_baseline()
-        print(f"{'10 carts per call':<22}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}")
-        print(
-            f"{'in-process handler':<22}{1:>8}{baseline['p50_ms']:>9.2f}{baseline['p99_ms']:>9.2f}{'':>9}"
-        )
+        print(f"load generator: {'h2load' if shutil.which('h2load') else 'Python (no h2load)'}")
+        print(f"{'10 carts per call':<24}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}"
+              f"{'CPU ms/req':>12}")  # fmt: skip
+        row(f"{'in-process handler':<24}{1:>8}", baseline)
+        await grpc_load(target, 10)  # warm: the server's slabs grow to their full size
+        await http_load(base, 10)
         for clients in (1, 10, 50):
-            for name, run in (("gRPC GenerateData", grpc_unary(target, clients)),
-                              ("HTTP POST /v1/generate", http_unary(base, clients))):  # fmt: skip
-                result = await run
-                print(
-                    f"{name:<22}{clients:>8}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}{result['rps']:>9.0f}"
-                )
-        floor = await transport_floor(50)
-        print(
-            f"{'gRPC floor (fixed)':<22}{50:>8}{floor['p50_ms']:>9.2f}{floor['p99_ms']:>9.2f}{floor['rps']:>9.0f}"
-        )
+            for name, load in (("gRPC GenerateData", grpc_load(target, clients)),
+                               ("HTTP POST /v1/generate", http_load(base, clients))):  # fmt: skip
+                before = cpu_seconds(server.pid)
+                result = with_cpu(await load, cpu_seconds(server.pid) - before, clients)
+                row(f"{name:<24}{clients:>8}", result)
+        row(f"{'gRPC floor (fixed)':<24}{50:>8}", await transport_floor(50))
         ten_k = await stream(target, 10_000)
         rss_10k = peak_rss_mb(server.pid)
         print(

@@ -14,10 +14,10 @@ import pytest
 
 from tda.coherence import ScoredBatch, records_to_columns, score_records
 from tda.generation.slabs import SLAB_FLAG, slab_seed, slab_window
-from tda.models import GenerateRequest
+from tda.models import GenerateRequest, OutputFormat
 from tda.reservoir import MAX_TAKE
 from tda.schema.registry import get_entity
-from tda.service import generate
+from tda.service import generate, plan_request, stream_output
 from tda_local.lambdas import invoke
 
 
@@ -118,3 +118,12 @@ def test_a_slice_is_scored_as_its_own_records_would_be() -> None:
             v.model_dump() for v in alone.violations
         ]
     assert scored.report(8, 18).score < 1.0 and scored.report(20, 30).score == 1.0
+
+
+def test_a_slab_seed_gives_the_same_records_on_the_bulk_text_path() -> None:
+    """The CLI and streams render through the compiled renderer: same slice, same records."""
+    served = routed({"entity": "user", "count": 9})
+    seed = served["metadata"]["seed"]
+    request = GenerateRequest(entity="user", count=9, seed=seed, output_format="NDJSON")
+    text = b"".join(stream_output(plan_request(request), OutputFormat.NDJSON))
+    assert [orjson.loads(line) for line in text.splitlines()] == orjson.loads(served["data"])

@@ -25,6 +25,7 @@ from tda.jobs import (
     part_data,
     parts_key,
     plan_job,
+    read_manifest,
     submission_key,
 )
 from tda.models import OutputFormat
@@ -93,14 +94,6 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
     return loaded
 
 
-def _manifest(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
-    try:
-        loaded: dict[str, Any] = orjson.loads(store.get(manifest_key(job_id)))
-    except KeyError:
-        return None
-    return loaded
-
-
 def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) -> dict[str, Any]:
     """Status, progress (chunks done / total) and, per finished chunk, where to get it.
 
@@ -109,7 +102,7 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
     """
     store = store or chunk_store()
     record = _record(job_id, store)
-    manifest = _manifest(job_id, store)
+    manifest = read_manifest(job_id, store)
     fmt = OutputFormat(record["format"])
     execution: dict[str, Any] = {}
     try:

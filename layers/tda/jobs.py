@@ -213,12 +213,18 @@ def finalize(
     }
 
 
-def _cancelled(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+def read_manifest(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    """The job's manifest, or None while it has none (running, or never finalized)."""
     try:
-        manifest = orjson.loads(store.get(manifest_key(job_id)))
+        loaded: dict[str, Any] = orjson.loads(store.get(manifest_key(job_id)))
     except KeyError:
         return None
-    if manifest.get("status") != "ABORTED":
+    return loaded
+
+
+def _cancelled(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    manifest = read_manifest(job_id, store)
+    if manifest is None or manifest.get("status") != "ABORTED":
         return None
     return {
         "job_id": job_id,

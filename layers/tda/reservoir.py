@@ -25,12 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tda.coherence import CoherenceReport, ScoredBatch
-from tda.errors import GeneratedInvalidRecordError
 from tda.generation.columns import assemble
 from tda.generation.engine import BatchGenerator, GenerationPlan, fits_uniquely, slab_plan
 from tda.generation.slabs import BASE_BITS, MIN_SLAB_LOG2, slab_seed
 from tda.schema.spec import EntitySpec
-from tda.validation import validate_records
+from tda.validation import require_valid
 
 MAX_TAKE = 64  # a bigger request would get only a few slices out of a slab: made on its own
 # A slab is made in one go while its takers wait (~30 µs a record): 256 records keep that wait
@@ -122,7 +121,5 @@ def _make(plan: GenerationPlan, size: int) -> _Slab:
     # The very batch a slab seed's replay makes (engine.BatchGenerator._window_batch).
     columns = BatchGenerator(slab_plan(plan, base, size)).batch(0).columns
     records = assemble(columns, plan.spec, {})
-    validation = validate_records(plan.spec, records)
-    if not validation.valid:
-        raise GeneratedInvalidRecordError(str(validation.issues[0]))
+    require_valid(plan.spec, records)
     return _Slab(base, size, records, ScoredBatch.of(plan.spec, columns))

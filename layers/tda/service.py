@@ -20,7 +20,7 @@ import orjson
 
 from tda.coherence import CoherenceReport, score_columns
 from tda.config import settings
-from tda.errors import FieldIssue, GeneratedInvalidRecordError, InvalidRequestError
+from tda.errors import FieldIssue, InvalidRequestError
 from tda.generation.columns import assemble
 from tda.generation.engine import (
     BATCH_ROWS,
@@ -49,7 +49,7 @@ from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.loader import apply_constraints, spec_from_fields
 from tda.schema.registry import get_entity
 from tda.schema.spec import EntitySpec, FieldSpec, item_path
-from tda.validation import validate_records, validate_value
+from tda.validation import require_valid, validate_value
 
 if TYPE_CHECKING:
     from tda.reservoir import Reservoir
@@ -423,9 +423,7 @@ def _made_and_validated(plan: GenerationPlan) -> tuple[list[dict[str, Any]], Coh
     for batch in stream_records(plan):
         records.extend(batch.records)
         reports.append(batch.coherence)
-    validation = validate_records(plan.spec, records)
-    if not validation.valid:
-        raise GeneratedInvalidRecordError(str(validation.issues[0]))
+    require_valid(plan.spec, records)
     return records, CoherenceReport.merge(reports)
 
 

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
+from tda.errors import GeneratedInvalidRecordError
 from tda.models import FieldType
 from tda.schema.spec import EntitySpec, FieldSpec, is_id_pattern, pattern_to_regex
 
@@ -70,6 +71,13 @@ def validate_records(spec: EntitySpec, records: Iterable[Any]) -> ValidationRepo
             ValidationIssue(index, path, message, value) for path, message, value in errors
         )
     return ValidationReport(count, issues)
+
+
+def require_valid(spec: EntitySpec, records: list[Any]) -> None:
+    """Generated records must all be valid: the first error otherwise, as a generator bug."""
+    report = validate_records(spec, records)
+    if not report.valid:
+        raise GeneratedInvalidRecordError(str(report.issues[0]))
 
 
 def validate_value(spec: FieldSpec, value: Any) -> list[str]:

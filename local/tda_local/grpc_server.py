@@ -1,7 +1,8 @@
 """The gRPC shim: ``testdata.v1.TestDataService`` over the very same Lambda handlers.
 
 Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
-in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving:
+in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving; only a
+GenerateData bound for the fast path runs on the loop itself (``_fast``):
 
 - GenerateData → ``router`` with ``{"request": ...}`` (the fast path, or the sync workflow for
   a model path).

@@ -81,7 +81,7 @@ def serve_routed(
             return sync_workflow.run(payload)
         except sync_workflow.WorkflowUnavailableError as exc:
             degraded = str(exc)
-    response = generate(request, WARM_SLABS).model_dump(mode="json")
+    response = generate(request, WARM_SLABS, decision).model_dump(mode="json")
     metadata = response["metadata"]
     metadata["served_via"] = "fast_path"
     if degraded:

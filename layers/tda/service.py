@@ -388,14 +388,18 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def generate(request: GenerateRequest, reservoir: Reservoir | None = None) -> GenerateResponse:
+def generate(
+    request: GenerateRequest,
+    reservoir: Reservoir | None = None,
+    decision: RoutingDecision | None = None,
+) -> GenerateResponse:
     """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves.
 
     With a ``reservoir`` (long-lived processes), a small request with neither seed nor
     scenarios is a slice of a warm slab, reported with the slab seed that replays it.
     """
     started = time.perf_counter()
-    decision = route(request)
+    decision = decision or route(request)  # the router has made it already
     plan = plan_request(request, max_count=settings.max_sync_records)
     warm = (
         reservoir.take(plan)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -23,7 +24,10 @@ from tda.schema.spec import EntitySpec, FieldSpec, is_id_pattern, pattern_to_reg
 from tda.validation import _TYPE_CHECKS, META_PREFIX, parse_temporal
 
 AllValid = Callable[[list[Any]], bool]
-_MISSING = object()
+# Types checked by calling the detailed validator's own check, which may accept None.
+_CHECKED_BY_CALL = frozenset(
+    {FieldType.EMAIL, FieldType.PHONE, FieldType.UUID, FieldType.ADDRESS, FieldType.OBJECT}
+)
 _SLACK = 1e-9  # as the detailed validator's bounds
 
 
@@ -51,9 +55,10 @@ class _Source:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
-            "_MISSING": _MISSING,
             "isfinite": math.isfinite,
             "parse_temporal": parse_temporal,
+            "fromisodate": date.fromisoformat,
+            "fromisodatetime": datetime.fromisoformat,
             "META_PREFIX": META_PREFIX,
         }
 
@@ -88,14 +93,18 @@ class _Source:
         return name
 
     def _field(self, f: FieldSpec) -> list[str]:
-        missing = ["        return False"] if f.required else ["        pass"]
-        return [
-            f"    x = v.get({f.name!r}, _MISSING)",
-            "    if x is _MISSING or x is None:",
-            *missing,
-            "    else:",
-            *self._value(f, "x", depth=2),
-        ]
+        # Missing and None are alike here (the detailed validator treats them the same).
+        read = f"    x = v.get({f.name!r})"
+        if f.required and self._rejects_none(f):
+            return [read, *self._value(f, "x", depth=1)]  # the type test itself fails None
+        if f.required:
+            return [read, "    if x is None:", "        return False", *self._value(f, "x", 1)]
+        return [read, "    if x is not None:", *self._value(f, "x", depth=2)]
+
+    @staticmethod
+    def _rejects_none(f: FieldSpec) -> bool:
+        """Whether the field's own type test is false for None (every test but a check call)."""
+        return f.is_object or f.is_array or f.type not in _CHECKED_BY_CALL
 
     def _value(self, f: FieldSpec, var: str, depth: int) -> list[str]:
         pad = "    " * depth
@@ -140,12 +149,22 @@ class _Source:
         if t is FieldType.FLOAT:
             number = f"(type({var}) is float or type({var}) is int) and isfinite({var})"
             if f.is_money:
-                return f"{number} and abs({var} * 100 - round({var} * 100)) < 1e-6"
+                return f"{number} and abs((c := {var} * 100) - round(c)) < 1e-6"
             return number
         if t is FieldType.BOOLEAN:
             return f"({var} is True or {var} is False)"
         if t is FieldType.ENUM:
             return f"{var} in {self.name('allowed', frozenset(f.enum_values))}"
+        if (
+            t in (FieldType.DATE, FieldType.DATETIME)
+            and not f.format
+            and f.minimum is None
+            and f.maximum is None
+        ):
+            # ISO text, no bounds: parse_temporal's very parse, without its call and epoch
+            # arithmetic (a ValueError is "not sure": the detailed validator decides).
+            parse = "fromisodate" if t is FieldType.DATE else "fromisodatetime"
+            return f"type({var}) is str and {parse}({var}) is not None"
         if t in (FieldType.DATE, FieldType.DATETIME):
             return f"parse_temporal({self.name('spec', f)}, {var}) is not None"
         # Emails, phones, UUIDs, address lines: the detailed validator's own check.

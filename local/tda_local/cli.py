@@ -79,7 +79,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)"
     )
+    serve.add_argument(
+        "--workers",
+        type=_at_least_one,
+        default=1,
+        help="processes serving the two ports (default 1; one per core for throughput)",
+    )
+    # A worker's own: the primary's private ports, set by the primary when it starts workers.
+    serve.add_argument("--primary", default="", help=argparse.SUPPRESS)
     return parser
+
+
+def _at_least_one(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (got {text!r})")
+    return int(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -93,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from tda_local.serve import run
 
-            run(args.grpc_port, args.http_port, args.host)
+            run(args.grpc_port, args.http_port, args.host, args.workers, args.primary)
             return 0
         return _generate(args)
     except (InvalidRequestError, CliInputError) as exc:

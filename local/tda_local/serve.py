@@ -1,7 +1,14 @@
-"""``tda serve``: the gRPC shim and the HTTP API in one process, on one event loop.
+"""``tda serve``: the gRPC shim and the HTTP API, on one event loop per process.
+
+One process by default. ``--workers N`` adds N - 1 worker processes on the same two ports
+(SO_REUSEPORT: the kernel spreads connections over them): Python runs one core per process,
+and the fast path is CPU-bound. The primary owns the workflow runtime (jobs, model paths); a
+worker relays what needs it to the primary's private ports (``tda_local.forwarding``).
 
 SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, new calls are refused,
-in-flight calls (streams included) get ``GRACE_SECONDS`` to finish, then the process exits.
+in-flight calls (streams included) get ``GRACE_SECONDS`` to finish, then the process exits. The
+primary passes the signal on to its workers and waits for them; a worker whose primary is gone
+stops by itself.
 """
 
 from __future__ import annotations
@@ -10,19 +17,25 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
+import grpc
 import uvicorn
-from grpc_health.v1 import health_pb2
+from grpc_health.v1 import health, health_pb2
 
 from tda.http_api import create_app
 from tda_local import lambdas
+from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server
 from tda_local.workflows import LocalWorkflows
 
 GRACE_SECONDS = 30.0
+WORKER_START_SECONDS = 120.0
 
 
 class _HttpServer(uvicorn.Server):
@@ -53,7 +66,11 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1") -> None:
+async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers: int = 1) -> None:
+    """The primary process, and ``workers - 1`` worker processes on the same ports."""
+    # Workers get the environment as it was before the workflow runtime set its own: the
+    # runtime is this process's alone, and they reach it through the forwarding.
+    worker_env = dict(os.environ)
     # The workflow (jobs, model paths) in moto's Step Functions interpreter, in this process.
     workflows = LocalWorkflows().start()
     # Every handler loaded before the first call, as provisioned concurrency would have them:
@@ -62,46 +79,198 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1") -> None
         lambdas.handler(function.code_dir)
     freeze_startup_heap()
     try:
-        await _serve(grpc_port, http_port, host)
+        await _serve_primary(grpc_port, http_port, host, workers, worker_env)
     finally:
         workflows.stop()
 
 
-async def _serve(grpc_port: int, http_port: int, host: str) -> None:
+async def _serve_primary(
+    grpc_port: int, http_port: int, host: str, workers: int, worker_env: dict[str, str]
+) -> None:
+    stop = _stop_on_signals()
+    shared = workers > 1
     grpc_server, bound, checker = build_server(grpc_port, host)
-    await grpc_server.start()
-    for name in ("", SERVICE_NAME):
-        await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
-    config = uvicorn.Config(
-        create_app(), host=host, port=http_port, log_level="warning", lifespan="off"
-    )
-    http = _HttpServer(config)
-    http_task = asyncio.create_task(http.serve())
+    http_sockets = [_http_socket(host, http_port, reuse_port=shared)]
+    private = ""
+    if shared:  # the ports the workers forward to, which only this process listens on
+        private_grpc = grpc_server.add_insecure_port("127.0.0.1:0")
+        http_sockets.append(_http_socket("127.0.0.1", 0, reuse_port=False))
+        private = f"127.0.0.1:{private_grpc},http://127.0.0.1:{http_sockets[1].getsockname()[1]}"
+    http_port = http_sockets[0].getsockname()[1]
+    running = await _Running.start(grpc_server, checker, create_app(), http_sockets)
+    children: list[asyncio.subprocess.Process] = []
+    try:
+        children = await _start_workers(workers - 1, bound, http_port, host, private, worker_env)
+        processes = f" ({workers} processes)" if shared else ""
+        print(
+            f"tda serve: gRPC on {host}:{bound}, HTTP on http://{host}:{http_port} "
+            f"(docs: /docs){processes}",
+            file=sys.stderr,
+            flush=True,
+        )
+        await _until(stop)
+    finally:
+        print("tda serve: shutting down (in-flight calls finish)", file=sys.stderr, flush=True)
+        for child in children:
+            if child.returncode is None:
+                child.send_signal(signal.SIGTERM)
+        await running.stop()
+        await _reap(children)
 
+
+async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) -> None:
+    """A worker: the fast path and what needs no workflow, the rest relayed to ``primary``
+    (``"<grpc host:port>,<http base url>"`` of its private ports)."""
+    stop = _stop_on_signals()
+    grpc_target, http_base = primary.split(",", 1)
+    stub = PrimaryStub(grpc_target)
+    app = ForwardToPrimary(create_app(), http_base)
+    for name in ("router", "traditional", "api"):  # the handlers a worker calls itself
+        lambdas.handler(name)
+    freeze_startup_heap()
+    grpc_server, _, checker = build_server(grpc_port, host, primary=stub)
+    socket_ = _http_socket(host, http_port, reuse_port=True)
+    running = await _Running.start(grpc_server, checker, app, [socket_])
+    print("ready", flush=True)  # to the primary, which waits for every worker
+    try:
+        await _until(stop, orphan_of=os.getppid())
+    finally:
+        await running.stop()
+        await app.close()
+        await stub.close()
+
+
+class _Running:
+    """One process's gRPC and HTTP servers, started and stopped together."""
+
+    def __init__(
+        self,
+        grpc_server: grpc.aio.Server,
+        checker: health.aio.HealthServicer,
+        http: _HttpServer,
+        http_task: asyncio.Task[None],
+    ) -> None:
+        self.grpc_server, self.checker, self.http, self.http_task = (
+            grpc_server,
+            checker,
+            http,
+            http_task,
+        )
+
+    @classmethod
+    async def start(
+        cls,
+        grpc_server: grpc.aio.Server,
+        checker: health.aio.HealthServicer,
+        app: Any,
+        http_sockets: list[socket.socket],
+    ) -> _Running:
+        await grpc_server.start()
+        for name in ("", SERVICE_NAME):
+            await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        http = _HttpServer(config)
+        http_task = asyncio.create_task(http.serve(sockets=http_sockets))
+        while not http.started and not http_task.done():
+            await asyncio.sleep(0.01)
+        if http_task.done():
+            await grpc_server.stop(None)
+            http_task.result()
+            raise SystemExit("tda serve: the HTTP server did not start")
+        return cls(grpc_server, checker, http, http_task)
+
+    async def stop(self) -> None:
+        await self.checker.enter_graceful_shutdown()
+        self.http.should_exit = True
+        await self.grpc_server.stop(GRACE_SECONDS)
+        await self.http_task
+
+
+def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A listening TCP socket for uvicorn; with ``reuse_port``, one the workers share."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"tda serve: cannot serve HTTP on {host}:{port} ({exc})") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def _start_workers(
+    count: int, grpc_port: int, http_port: int, host: str, primary: str, env: dict[str, str]
+) -> list[asyncio.subprocess.Process]:
+    command = [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(grpc_port),
+               "--http-port", str(http_port), "--host", host, "--primary", primary]  # fmt: skip
+    children = [
+        await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, env=env)
+        for _ in range(count)
+    ]
+    try:
+        for child in children:
+            assert child.stdout is not None
+            line = await asyncio.wait_for(child.stdout.readline(), WORKER_START_SECONDS)
+            if line.strip() != b"ready":
+                raise SystemExit(f"tda serve: a worker process did not start ({line!r})")
+            # The handlers log to standard output (Powertools): passed on, never left to fill.
+            task = asyncio.create_task(_pass_on(child.stdout))
+            _passing.add(task)  # held: the loop keeps only weak references to tasks
+            task.add_done_callback(_passing.discard)
+    except BaseException:
+        for child in children:
+            if child.returncode is None:
+                child.kill()
+        raise
+    return children
+
+
+_passing: set[asyncio.Task[None]] = set()
+
+
+async def _pass_on(stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+
+
+async def _reap(children: list[asyncio.subprocess.Process]) -> None:
+    for child in children:
+        try:
+            await asyncio.wait_for(child.wait(), GRACE_SECONDS + 10)
+        except TimeoutError:
+            child.kill()
+            await child.wait()
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT; installed before the banner is printed, so a signal
+    sent the moment a caller sees it still stops the process gracefully."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    while not http.started and not http_task.done():
-        await asyncio.sleep(0.01)
-    if http_task.done():  # the HTTP port could not be bound
-        await grpc_server.stop(None)
-        http_task.result()
-        raise SystemExit(f"tda serve: cannot serve HTTP on {host}:{http_port}")
-    print(
-        f"tda serve: gRPC on {host}:{bound}, HTTP on http://{host}:{http_port} (docs: /docs)",
-        file=sys.stderr,
-        flush=True,
-    )
-    await stop.wait()
-    print("tda serve: shutting down (in-flight calls finish)", file=sys.stderr, flush=True)
-    await checker.enter_graceful_shutdown()
-    http.should_exit = True
-    await grpc_server.stop(GRACE_SECONDS)
-    await http_task
+    return stop
 
 
-def run(grpc_port: int, http_port: int, host: str) -> None:
+async def _until(stop: asyncio.Event, orphan_of: int | None = None) -> None:
+    """Until ``stop`` is set; a worker also stops when its primary is gone."""
+    while not stop.is_set():
+        if orphan_of is not None and os.getppid() != orphan_of:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+
+
+def run(grpc_port: int, http_port: int, host: str, workers: int = 1, primary: str = "") -> None:
     cap_malloc_arenas()
     # The default asyncio loop: grpc.aio drives its own poller and is not tested with uvloop.
-    asyncio.run(serve(grpc_port, http_port, host))
+    if primary:
+        asyncio.run(serve_worker(grpc_port, http_port, host, primary))
+    else:
+        asyncio.run(serve(grpc_port, http_port, host, workers))

@@ -36,13 +36,13 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, home: Path | None = None) -> None:
+    def __init__(self, home: Path | None = None, workers: int = 1) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         self.home = home or Path(tempfile.mkdtemp(prefix="tda-serve-"))
         env = {**os.environ, "TDA_HOME": str(self.home), "JOB_CHUNK_RECORDS": "1000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
-             "--http-port", str(self.http_port)],
+             "--http-port", str(self.http_port), "--workers", str(workers)],
             stderr=subprocess.PIPE,
             text=True,
             env=env,
@@ -55,10 +55,15 @@ class Served:
             )
             try:
                 if self.http.get("/health/live").status_code == 200:
-                    return
+                    break
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise AssertionError("tda serve did not come up")
+        else:
+            raise AssertionError("tda serve did not come up")
+        # The primary answers before its workers are up; it says so once they all are.
+        assert self.process.stderr is not None
+        while not (line := self.process.stderr.readline()).startswith("tda serve: gRPC on"):
+            assert line, "tda serve exited before it was serving"
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)

@@ -115,6 +115,17 @@ class EntitySpec:
     primary_key: str | None = None
     custom: bool = False
 
+    def __hash__(self) -> int:
+        # Specs key the per-request caches (warm slabs, compiled validators); the generated
+        # hash walked every field of every level on each lookup, so it is kept once made.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash(
+                (self.name, self.domain, self.description, self.fields, self.rules,
+                 self.primary_key, self.custom)
+            )  # fmt: skip
+        return cached
+
     def walk(self) -> Iterator[FieldSpec]:
         """Every field, depth first, array items included."""
 

@@ -1,0 +1,206 @@
+"""What a worker process of ``tda serve --workers N`` hands to the primary, and how.
+
+The workflow runtime (moto's Step Functions interpreter, the jobs, their executions) lives in
+the primary process alone. A worker shares the public ports with it (SO_REUSEPORT: the kernel
+spreads connections over the processes) and serves what needs no workflow itself: the fast
+path, small streams, schemas. Everything else goes to the primary's private loopback ports,
+unchanged, and its answer (errors and their field details included) comes back unchanged:
+
+- gRPC: GenerateData on a model path, GenerateDataStream above MAX_SYNC_RECORDS (a job),
+  HealthCheck (the primary knows the workflow's health): ``PrimaryStub``.
+- HTTP: ``/v1/jobs…``, ``/health`` and ``/health/ready``, and a ``POST /v1/generate`` that does
+  not route to the fast path: ``ForwardToPrimary``, an ASGI wrapper around the same app.
+
+So a caller gets the same answer whichever process its connection landed on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import grpc
+import httpx
+import orjson
+
+from tda import operations
+from tda.config import settings
+from tda.errors import InvalidRequestError
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's own, not the message's.
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade"}
+)
+ALWAYS_PRIMARY = ("/v1/jobs", "/health")
+LOCAL_HEALTH = "/health/live"  # this process is alive: asked of the process itself
+
+
+class PrimaryStub:
+    """The primary's TestDataService, relayed call for call."""
+
+    def __init__(self, target: str) -> None:
+        self._channel = grpc.aio.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_receive_message_length", 64 << 20),
+                ("grpc.max_send_message_length", settings.max_request_bytes),
+            ],
+        )
+        self._stub = pb_grpc.TestDataServiceStub(self._channel)  # type: ignore[no-untyped-call]
+
+    async def generate(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GenerateResponse:
+        try:
+            response: pb.GenerateResponse = await self._stub.GenerateData(
+                request, timeout=context.time_remaining()
+            )
+        except grpc.aio.AioRpcError as exc:
+            await _relay_error(context, exc)
+        return response
+
+    async def health(
+        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.HealthCheckResponse:
+        try:
+            response: pb.HealthCheckResponse = await self._stub.HealthCheck(
+                request, timeout=context.time_remaining()
+            )
+        except grpc.aio.AioRpcError as exc:
+            await _relay_error(context, exc)
+        return response
+
+    async def stream(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.DataChunk]:
+        call = self._stub.GenerateDataStream(request, timeout=context.time_remaining())
+        try:
+            async for chunk in call:
+                yield chunk
+        except grpc.aio.AioRpcError as exc:
+            await _relay_error(context, exc)
+        finally:
+            call.cancel()  # our caller went away: so does the primary's job (it cancels it)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+async def _relay_error(
+    context: grpc.aio.ServicerContext[Any, Any], exc: grpc.aio.AioRpcError
+) -> None:
+    # The trailing metadata carries grpc-status-details-bin: the BadRequest field details.
+    trailing = tuple(exc.trailing_metadata() or ())  # abort() takes a tuple, not Metadata
+    await context.abort(exc.code(), exc.details() or "", trailing)
+
+
+class ForwardToPrimary:
+    """The HTTP API of a worker: ``app`` for what it serves itself, the primary for the rest."""
+
+    def __init__(self, app: ASGIApp, primary_base_url: str) -> None:
+        self.app = app
+        self.client = httpx.AsyncClient(base_url=primary_base_url, timeout=None)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path: str = scope["path"]
+        if path.startswith(ALWAYS_PRIMARY) and path != LOCAL_HEALTH:
+            # Bounded like any body here: over the limit, the primary answers 413 itself.
+            body = await _read_body(receive, limit=settings.max_request_bytes + 1)
+            return await self._forward(scope, body, send)
+        if path == "/v1/generate" and scope["method"] == "POST":
+            body = await _read_body(receive, limit=settings.max_request_bytes + 1)
+            if not _served_here(body):
+                return await self._forward(scope, body, send)
+            return await self.app(scope, _replay(body, receive), send)
+        return await self.app(scope, receive, send)
+
+    async def _forward(self, scope: Scope, body: bytes, send: Send) -> None:
+        headers = [
+            (name, value)
+            for name, value in scope["headers"]
+            if name.lower() not in HOP_BY_HOP and name.lower() != b"content-length"
+        ]
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = scope["path"] + (f"?{query}" if query else "")
+        request = self.client.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            error = {"success": False, "error": f"the primary process is unreachable ({exc})"}
+            await _send_whole(send, 502, orjson.dumps(error))
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (name, value)
+                        for name, value in response.headers.raw
+                        if name.lower() not in HOP_BY_HOP
+                    ],
+                }
+            )
+            async for part in response.aiter_raw():
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def _served_here(body: bytes) -> bool:
+    """A fast-path request, or one this process refuses itself (bad JSON, bad input)."""
+    if len(body) > settings.max_request_bytes:
+        return True  # the app answers 413
+    try:
+        return operations.on_fast_path(operations.parse_and_route(orjson.loads(body))[1])
+    except (orjson.JSONDecodeError, InvalidRequestError):
+        return True
+
+
+async def _read_body(receive: Receive, limit: int | None = None) -> bytes:
+    """The request body, or its first ``limit`` bytes and more (the caller sees it is over)."""
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what came is all there is
+        parts.append(message.get("body", b""))
+        size += len(parts[-1])
+        if not message.get("more_body") or (limit is not None and size >= limit):
+            break
+    return b"".join(parts)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives ``body`` once, then whatever the connection says next."""
+    sent = False
+
+    async def replayed() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replayed
+
+
+async def _send_whole(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

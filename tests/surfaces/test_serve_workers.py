@@ -1,0 +1,160 @@
+"""``tda serve --workers 2``: two processes on the same ports, one answer whichever serves.
+
+Every call here opens a connection of its own, so the kernel spreads them over both processes
+(SO_REUSEPORT); calls that need the workflow runtime must then work from either one.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from .test_serve import Served
+
+CONNECTIONS = 16  # all on one process by chance: 2 ** -15
+
+
+@pytest.fixture(scope="module")
+def pair() -> Iterator[Served]:
+    server = Served(workers=2)
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def worker_pid(served: Served) -> int:
+    pid = served.process.pid
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def fresh_stub(served: Served) -> tuple[grpc.Channel, pb_grpc.TestDataServiceStub]:
+    # A subchannel pool of its own: otherwise channels to one target share one connection.
+    channel = grpc.insecure_channel(
+        f"127.0.0.1:{served.grpc_port}", options=[("grpc.use_local_subchannel_pool", 1)]
+    )
+    return channel, pb_grpc.TestDataServiceStub(channel)
+
+
+def url(served: Served, path: str) -> str:
+    return f"http://127.0.0.1:{served.http_port}{path}"
+
+
+def test_both_processes_serve_the_fast_path(pair: Served) -> None:
+    processes = (pair.process.pid, worker_pid(pair))
+    before = [cpu_ticks(pid) for pid in processes]
+    for _ in range(CONNECTIONS):
+        answer = httpx.post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
+        assert answer.status_code == 200 and answer.json()["metadata"]["served_via"] == "fast_path"
+        channel, stub = fresh_stub(pair)
+        with channel:
+            response = stub.GenerateData(pb.GenerateRequest(entity="user", count=5))
+        assert response.success and response.record_count == 5
+    after = [cpu_ticks(pid) for pid in processes]
+    assert all(a > b for a, b in zip(after, before, strict=True)), (before, after)
+
+
+def test_a_job_is_one_job_whichever_process_is_asked(pair: Served) -> None:
+    # Submitted over fresh connections too: a worker has no workflow runtime of its own.
+    job_ids = [
+        httpx.post(
+            url(pair, "/v1/jobs"),
+            json={"entity": "cart", "count": 2500, "seed": seed, "output_format": "NDJSON"},
+        ).json()["job_id"]
+        for seed in range(CONNECTIONS // 2)
+    ]
+    deadline = time.monotonic() + 120
+    for job_id in job_ids:
+        while (status := httpx.get(url(pair, f"/v1/jobs/{job_id}")).json())["status"] == "RUNNING":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert status["status"] == "SUCCEEDED", status
+    for _ in range(CONNECTIONS):
+        again = httpx.get(url(pair, f"/v1/jobs/{job_ids[0]}"))
+        assert again.status_code == 200 and again.json()["progress"]["chunks_done"] == 3
+        # The links name the port the caller used, not the primary's private one.
+        first = again.json()["chunks"][0]["url"]
+        assert first.startswith(url(pair, f"/v1/jobs/{job_ids[0]}/chunks/"))
+    chunks = [httpx.get(c["url"]) for c in status["chunks"]]
+    assert [c.text.count("\n") for c in chunks] == [1000, 1000, 500]
+    assert httpx.get(url(pair, "/v1/jobs/job-doesnotexist")).status_code == 404
+
+
+def test_model_paths_large_streams_and_health_reach_the_workflow_from_either_process(
+    pair: Served,
+) -> None:
+    for _ in range(CONNECTIONS // 2):
+        body = {"entity": "cart", "count": 2, "context": "carts for a family moving house"}
+        answer = httpx.post(url(pair, "/v1/generate"), json=body).json()
+        assert answer["metadata"]["served_via"] == "workflow"
+        assert httpx.get(url(pair, "/health/ready")).status_code == 200
+        channel, stub = fresh_stub(pair)
+        with channel:
+            model = stub.GenerateData(
+                pb.GenerateRequest(entity="cart", count=2, context=body["context"])
+            )
+            assert model.metadata.served_via == "workflow"
+            chunks = list(stub.GenerateDataStream(pb.GenerateRequest(entity="user", count=1200)))
+            assert sum(c.record_count for c in chunks) == 1200
+            assert chunks[-1].is_final and chunks[-1].metadata.served_via == "workflow"
+            assert stub.HealthCheck(pb.HealthCheckRequest()).status == "healthy"
+
+
+def test_errors_keep_their_field_details_when_relayed(pair: Served) -> None:
+    for _ in range(CONNECTIONS // 2):
+        channel, stub = fresh_stub(pair)
+        with channel, pytest.raises(grpc.RpcError) as raised:
+            list(stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=2_000_000)))
+        error = raised.value
+        assert error.code() is grpc.StatusCode.INVALID_ARGUMENT
+        status = rpc_status.from_call(error)
+        assert status is not None
+        detail = error_details_pb2.BadRequest()
+        assert status.details[0].Unpack(detail)
+        assert [v.field for v in detail.field_violations] == ["count"]
+        refused = httpx.post(url(pair, "/v1/jobs"), json={"entity": "nope", "count": 10})
+        assert refused.status_code == 422 and refused.json()["details"][0]["field"] == "entity"
+
+
+def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:
+    served = Served(workers=2)
+    worker = worker_pid(served)
+    assert served.stop() == 0
+    assert not alive(worker)
+
+    orphaned = Served(workers=2)
+    worker = worker_pid(orphaned)
+    orphaned.process.send_signal(signal.SIGKILL)
+    orphaned.process.wait(30)
+    deadline = time.monotonic() + 30
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(worker):
+        os.kill(worker, signal.SIGKILL)
+        pytest.fail("the worker kept running after its primary was killed")

@@ -2,6 +2,7 @@
 
     python bench/bench_serve.py            # 1/10/50 clients, 10K stream, RSS at 10K and 1M streamed
     python bench/bench_serve.py --quick    # no 1M stream
+    python bench/bench_serve.py --workers 1   # one server process (default: one per core)
 
 - GenerateData / POST /v1/generate, 10 traditional carts per call, at 1, 10 and 50 concurrent
   clients: p50/p99 latency, requests/s, and the server's CPU time per request (from
@@ -19,7 +20,8 @@
   MAX_SYNC_RECORDS a stream runs as a job through the workflow (chunks of 10K, streamed as
   they land), so these figures include the job's planning and the chunk store.
 
-The server is a separate ``tda serve``. The machine is shared and noisy: compare ratios, and
+The server is a separate ``tda serve --workers <cores>``: its CPU and RSS are those of all its
+processes (CPU summed, RSS the largest). The machine is shared and noisy: compare ratios, and
 rerun before drawing conclusions.
 """
 
@@ -83,16 +85,29 @@ def free_port() -> int:
         return port
 
 
+def server_processes(pid: int) -> list[int]:
+    """``tda serve``'s primary and its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """The largest peak RSS (VmHWM) of the server's processes."""
+    peaks = []
+    for process in server_processes(pid):
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peaks.append(int(line.split()[1]) / 1024)
+    return max(peaks)
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    """User + system CPU of the server's processes (the primary's and its workers')."""
+    ticks = 0
+    for process in server_processes(pid):
+        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -257,27 +272,30 @@ def row(label: str, result: dict[str, float]) -> None:
     print(f"{label}{result['p50_ms']:>9.2f}{result['p99_ms']:>9.2f}{rps}{cpu}")
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, workers: int) -> None:
     grpc_port, http_port = free_port(), free_port()
     home = tempfile.mkdtemp(prefix="tda-bench-")  # the streamed jobs' chunks land here
     server = subprocess.Popen(
         [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(grpc_port),
-         "--http-port", str(http_port)],
-        stderr=subprocess.DEVNULL,
+         "--http-port", str(http_port), "--workers", str(workers)],
+        stderr=subprocess.PIPE,
+        text=True,
         env={**os.environ, "TDA_HOME": home},
     )  # fmt: skip
+
     target, base = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}"
+    drain: asyncio.Future[str] | None = None
     try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"{base}/health/live") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
+        assert server.stderr is not None  # the banner comes once every process serves
+        while not (line := server.stderr.readline()).startswith("tda serve: gRPC on"):
+            assert line, "tda serve did not start"
+        # Drained, never read again: a full pipe would block the server.
+        drain = asyncio.get_running_loop().run_in_executor(None, server.stderr.read)
         baseline = in_process_baseline()
-        print(f"load generator: {'h2load' if shutil.which('h2load') else 'Python (no h2load)'}")
+        print(
+            f"load generator: {'h2load' if shutil.which('h2load') else 'Python (no h2load)'}; "
+            f"server: tda serve --workers {workers} on {os.cpu_count()} cores"
+        )
         print(f"{'10 carts per call':<24}{'clients':>8}{'p50 ms':>9}{'p99 ms':>9}{'req/s':>9}"
               f"{'CPU ms/req':>12}")  # fmt: skip
         row(f"{'in-process handler':<24}{1:>8}", baseline)
@@ -311,10 +329,16 @@ async def main(quick: bool) -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(60)
+        if drain is not None:
+            await drain
         shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="skip the 1M-record stream")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="server processes (default: cores)"
+    )
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.workers))

@@ -3,12 +3,16 @@
 ``file:///path`` (default ``$TDA_HOME/jobs``) or ``s3://bucket/prefix``. Every write replaces
 the whole object (a temp file renamed into place locally, one PutObject in S3), so a retried
 chunk overwrites itself and a reader never sees half a chunk.
+
+A chunk is written from its pieces and read back by byte range, so neither side holds a whole
+chunk locally (in S3 a PutObject needs the whole body: a Lambda holds one chunk at a time).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlparse
@@ -20,10 +24,17 @@ class ChunkWriteError(RuntimeError):
     """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
 
 
+Piece = bytes | memoryview
+
+
 class ChunkStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None: ...
+
     def get(self, key: str) -> bytes: ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -43,20 +54,36 @@ class FileChunkStore:
         return path
 
     def put(self, key: str, data: bytes) -> None:
+        self.put_pieces(key, (data,))
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
         path = self._path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; chunks are ordinary output files
-            os.replace(tmp, path)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for piece in pieces:
+                        handle.write(piece)
+                os.chmod(tmp, 0o644)  # mkstemp makes it private; chunks are ordinary files
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)  # a failed or abandoned write leaves nothing
+                raise
         except OSError as exc:
             raise ChunkWriteError(f"{key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
         except FileNotFoundError:
             raise KeyError(key) from None
 
@@ -87,13 +114,21 @@ class S3ChunkStore:
         except Exception as exc:  # botocore's errors: any failed write is a ChunkWriteError
             raise ChunkWriteError(f"s3://{self.bucket}/{self._key(key)}: {exc}") from exc
 
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
+        self.put(key, b"".join(pieces))
+
     def get(self, key: str) -> bytes:
+        return self._get(key)
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self._get(key, Range=f"bytes={offset}-{offset + length - 1}")
+
+    def _get(self, key: str, **options: str) -> bytes:
         try:
-            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))[
-                "Body"
-            ].read()
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **options)
         except self.client.exceptions.NoSuchKey:
             raise KeyError(key) from None
+        body: bytes = answer["Body"].read()
         return body
 
     def exists(self, key: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -179,18 +180,34 @@ def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
     return {"job_id": job_id, "status": "ABORTED", "cancelled": True}
 
 
-def landed_parts(
-    job_id: str, index: int, fmt: OutputFormat, store: ChunkStore | None = None
-) -> list[tuple[bytes, int]] | None:
-    """Chunk ``index`` of a job in format ``fmt`` as stream-sized parts ``(data, records)``, or
+def landed_spans(job_id: str, index: int, store: ChunkStore | None = None) -> list[Any] | None:
+    """Where chunk ``index``'s stream-sized parts lie in it (``[offset, length, records]``), or
     None until it has landed. Called in a poll loop: the job's record is not read again."""
     store = store or chunk_store()
     try:
-        spans = orjson.loads(store.get(parts_key(job_id, index)))
+        spans: list[Any] = orjson.loads(store.get(parts_key(job_id, index)))
     except KeyError:
         return None
-    data = store.get(chunk_key(job_id, index, fmt))
-    return [(part_data(data, span, fmt), int(span[2])) for span in spans]
+    return spans
+
+
+def read_parts(
+    job_id: str,
+    index: int,
+    fmt: OutputFormat,
+    spans: Sequence[Sequence[int]],
+    store: ChunkStore | None = None,
+) -> list[tuple[bytes, int]]:
+    """Consecutive parts of a landed chunk as ``(data, records)``, in one ranged read: a stream
+    holds these parts, never the whole chunk."""
+    store = store or chunk_store()
+    start = spans[0][0]
+    stop = spans[-1][0] + spans[-1][1]
+    data = store.get_range(chunk_key(job_id, index, fmt), start, stop - start)
+    return [
+        (part_data(data, (offset - start, length), fmt), records)
+        for offset, length, records in spans
+    ]
 
 
 def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]]:

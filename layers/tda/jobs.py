@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -124,43 +124,53 @@ def write_chunk(
     parts = render_parts(
         plan, request.output_format, start, stop, settings.default_batch_size, reports
     )
-    data, part_index = _assemble(parts, request.output_format)
+    pieces = _ChunkPieces(parts, request.output_format)
     key = chunk_key(job_id, index, request.output_format)
-    store.put(key, data)
-    store.put(parts_key(job_id, index), orjson.dumps(part_index))
+    store.put_pieces(key, pieces)  # written as rendered: the chunk is never whole in memory
+    store.put(parts_key(job_id, index), orjson.dumps(pieces.spans))
     coherence = CoherenceReport.merge(reports)
     return {
         "index": index,
         "key": key,
         "start": start,
         "record_count": stop - start,
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "bytes": pieces.length,
+        "sha256": pieces.sha256.hexdigest(),
         "coherence_score": round(coherence.score, 6),
     }
 
 
-def _assemble(parts: Iterable[Part], fmt: OutputFormat) -> tuple[bytes, list[list[int]]]:
-    """One chunk from its parts, and where each part lies in it.
+class _ChunkPieces:
+    """A chunk's bytes, piece by piece as its parts are rendered; once they have all gone by,
+    where each part lies in it (``spans``: ``[offset, length, records]``), its length and hash.
 
     A JSON part is a whole array; the chunk is one array of all their records, and a part's
     span covers its records only (a reader puts the brackets back).
     """
-    json_array = fmt is OutputFormat.JSON
-    pieces: list[bytes] = [b"["] if json_array else []
-    spans: list[list[int]] = []
-    at = len(pieces[0]) if pieces else 0
-    for part in parts:
-        body = part.data[1:-1] if json_array else part.data
-        if json_array and spans:
-            pieces.append(b",")
-            at += 1
-        pieces.append(body)
-        spans.append([at, len(body), part.records])
-        at += len(body)
-    if json_array:
-        pieces.append(b"]")
-    return b"".join(pieces), spans
+
+    def __init__(self, parts: Iterable[Part], fmt: OutputFormat) -> None:
+        self._parts = parts
+        self._json_array = fmt is OutputFormat.JSON
+        self.spans: list[list[int]] = []
+        self.length = 0
+        self.sha256 = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        if self._json_array:
+            yield self._counted(b"[")
+        for part in self._parts:
+            body = memoryview(part.data)[1:-1] if self._json_array else part.data
+            if self._json_array and self.spans:
+                yield self._counted(b",")
+            self.spans.append([self.length, len(body), part.records])
+            yield self._counted(body)
+        if self._json_array:
+            yield self._counted(b"]")
+
+    def _counted(self, piece: bytes | memoryview) -> bytes | memoryview:
+        self.sha256.update(piece)
+        self.length += len(piece)
+        return piece
 
 
 def part_data(chunk: bytes, span: Sequence[int], fmt: OutputFormat) -> bytes:

@@ -2,10 +2,10 @@
 
 The shim is a client of the same HTTP API a deployed stack serves, through the ``api`` handler:
 ``POST /v1/jobs`` submits, ``GET /v1/jobs/{id}`` watches, ``DELETE /v1/jobs/{id}`` cancels. Each
-chunk is read back as its stream-sized parts (``job_api.landed_parts``), in order, as soon as
-its part index is written, so the caller sees the very DataChunks a direct stream sends while
+chunk is read back as its stream-sized parts (``job_api.landed_spans``, ``read_parts``: by
+byte range, a few parts at a time), in order, as soon as its part index is written, so the caller sees the very DataChunks a direct stream sends while
 the Map writes chunks out of order behind it. The final DataChunk waits for the manifest: it
-carries the job's metadata. Memory is bounded by one chunk.
+carries the job's metadata. Memory is bounded by a few parts.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from tda_local.apigw import http_event, json_body
 from testdata.v1 import test_data_pb2 as pb
 
 POLL_S = 0.02
+# Parts read from the chunk store at once (one ranged read): about 1,000 records, so a stream
+# holds well under a chunk (10,000) whatever the job's size.
+PARTS_PER_READ = 20
 STATUS_EVERY = 10  # polls of the chunk store per look at the execution's status
 ENDED = frozenset({"FAILED", "ABORTED", "TIMED_OUT"})
 
@@ -64,17 +67,21 @@ async def follow(
         sent = 0
         held: pb.DataChunk | None = None  # the last part waits for the manifest's metadata
         for index in range(total):
-            parts = await _landed(api, job_id, index, fmt, context)
-            for data, records in parts:
-                if held is not None:
-                    yield held
-                held = pb.DataChunk(
-                    request_id=request_id,
-                    data=data.decode("utf-8"),
-                    chunk_index=sent,
-                    record_count=records,
+            spans = await _landed(api, job_id, index, context)
+            for group in range(0, len(spans), PARTS_PER_READ):
+                parts = await asyncio.to_thread(
+                    job_api.read_parts, job_id, index, fmt, spans[group : group + PARTS_PER_READ]
                 )
-                sent += 1
+                for data, records in parts:
+                    if held is not None:
+                        yield held
+                    held = pb.DataChunk(
+                        request_id=request_id,
+                        data=data.decode("utf-8"),
+                        chunk_index=sent,
+                        record_count=records,
+                    )
+                    sent += 1
         status = await _finished(api, job_id, context)
         assert held is not None  # a job has at least one record
         held.is_final = True
@@ -91,16 +98,15 @@ async def _landed(
     api: Callable[..., Awaitable[dict[str, Any]]],
     job_id: str,
     index: int,
-    fmt: OutputFormat,
     context: grpc.aio.ServicerContext[Any, Any],
-) -> list[tuple[bytes, int]]:
+) -> list[Any]:
     polls = 0
     while True:
         if context.cancelled():
             raise asyncio.CancelledError
-        parts = await asyncio.to_thread(job_api.landed_parts, job_id, index, fmt)
-        if parts is not None:
-            return parts
+        spans = await asyncio.to_thread(job_api.landed_spans, job_id, index)
+        if spans is not None:
+            return spans
         polls += 1
         if polls % STATUS_EVERY == 0:
             _check(await api("GET", f"/v1/jobs/{job_id}"))

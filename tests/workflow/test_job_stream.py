@@ -17,7 +17,7 @@ import pytest
 
 from tda.models import GenerateRequest
 from tda.service import plan_request, stream_output
-from tda_local import lambdas
+from tda_local import job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.workflows import LocalWorkflows
 from testdata.v1 import test_data_pb2 as pb
@@ -83,6 +83,18 @@ def test_a_large_stream_runs_as_a_job_and_sends_each_chunk_as_it_lands(
     described = workflows.client().describe_execution(executionArn=meta.execution_arn)
     assert json.loads(described["input"])["max_concurrency"] == 1
     assert meta.coherence_score == pytest.approx(1.0) and meta.generation_time_ms > 0
+
+
+def test_a_chunk_is_read_back_a_few_parts_at_a_time_by_byte_range(
+    workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 3 parts a read: 20 parts a chunk end in a group of 2, the last chunk (6 parts) in 3 + 3.
+    monkeypatch.setattr(job_stream, "PARTS_PER_READ", 3)
+    request = {"entity": "user", "count": 2300, "seed": 13, "output_format": "JSON"}
+    chunks = list(stub.GenerateDataStream(pb.GenerateRequest(**request)))
+    assert [c.record_count for c in chunks] == [50] * 46 and chunks[-1].is_final
+    records = [record for c in chunks for record in json.loads(c.data)]
+    assert records == json.loads(whole_output(request))
 
 
 def test_a_chunk_write_failing_once_is_retried_and_the_stream_never_sees_it(

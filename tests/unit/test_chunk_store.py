@@ -1,0 +1,56 @@
+"""The chunk stores, local folder and S3 (moto's): a chunk written from its pieces, read back
+whole or by byte range; a write that fails part-way leaves nothing behind."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tda.chunks import ChunkStore, ChunkWriteError, FileChunkStore, S3ChunkStore
+
+PIECES = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
+WHOLE = b'[{"a": 1},{"b": 22}]'
+
+
+@pytest.fixture(params=["file", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChunkStore]:
+    if request.param == "file":
+        yield FileChunkStore(tmp_path / "jobs")
+        return
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="chunks")
+        yield S3ChunkStore("chunks", "jobs/", client)
+
+
+def test_pieces_make_the_whole_chunk_and_any_range_reads_back(store: ChunkStore) -> None:
+    store.put_pieces("job-1/chunk-0.json", iter(PIECES))
+    assert store.get("job-1/chunk-0.json") == WHOLE
+    for offset in range(len(WHOLE)):
+        for length in range(1, len(WHOLE) - offset + 1):
+            assert (
+                store.get_range("job-1/chunk-0.json", offset, length)
+                == (WHOLE[offset : offset + length])
+            )
+    with pytest.raises(KeyError):
+        store.get_range("job-1/chunk-9.json", 0, 4)
+
+
+def test_a_write_failing_part_way_leaves_the_old_chunk_and_no_litter(
+    store: ChunkStore, tmp_path: Path
+) -> None:
+    store.put("job-2/chunk-0.json", b"[]")
+
+    def failing() -> Iterator[bytes]:
+        yield b"[1,"
+        raise ChunkWriteError("the renderer failed")
+
+    with pytest.raises(ChunkWriteError):
+        store.put_pieces("job-2/chunk-0.json", failing())
+    assert store.get("job-2/chunk-0.json") == b"[]"  # a reader never sees half a chunk
+    if isinstance(store, FileChunkStore):
+        assert [p.name for p in (tmp_path / "jobs" / "job-2").iterdir()] == ["chunk-0.json"]

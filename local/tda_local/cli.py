@@ -13,6 +13,7 @@ exits with status 2 and one line naming the field.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -81,18 +82,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--workers",
-        type=_at_least_one,
+        type=_workers,
         default=1,
-        help="processes serving the two ports (default 1; one per core for throughput)",
+        help="processes serving the two ports: N, or 'auto' for one per core (default 1)",
     )
     # A worker's own: the primary's private ports, set by the primary when it starts workers.
     serve.add_argument("--primary", default="", help=argparse.SUPPRESS)
     return parser
 
 
-def _at_least_one(text: str) -> int:
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
     if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1 (got {text!r})")
+        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number ≥ 1 (got {text!r})")
     return int(text)
 
 

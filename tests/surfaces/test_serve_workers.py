@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -158,3 +160,14 @@ def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:
     if alive(worker):
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker kept running after its primary was killed")
+
+
+@pytest.mark.parametrize("workers", ["0", "two", "-1"])
+def test_a_bad_worker_count_is_refused_before_anything_starts(workers: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "serve", "--workers", workers],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--workers: must be 'auto' or a whole number" in done.stderr

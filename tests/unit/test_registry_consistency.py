@@ -17,9 +17,9 @@ def test_layer_requirements_pin_the_same_versions_as_pyproject() -> None:
         if line.strip() and not line.startswith("#")
     ]
     runtime = {re.split(r"[=\[]", d)[0].lower(): d for d in project}
-    # The CLI's progress bar, the local HTTP server, the gRPC shim and the local Step Functions
-    # runtime are not shipped to Lambda.
-    local_only = {"tqdm", "uvicorn", "grpcio", "grpcio-reflection", "grpcio-health-checking"}
-    local_only |= {"grpcio-status", "protobuf", "moto"}
+    # The CLI's progress bar, the local HTTP server (and its workers' relay), the gRPC shim and
+    # the local Step Functions runtime are not shipped to Lambda.
+    local_only = {"tqdm", "uvicorn", "httpx", "grpcio", "grpcio-reflection"}
+    local_only |= {"grpcio-health-checking", "grpcio-status", "protobuf", "moto"}
     shipped = [d for name, d in runtime.items() if name not in local_only]
     assert sorted(layer) == sorted(shipped)

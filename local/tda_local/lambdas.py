@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,6 +32,9 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 # The (disabled) tracer still logs every exception a handler raises, bad input included, with a
 # stack trace; the shim answers those as INVALID_ARGUMENT and logs real failures itself.
 logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
+# With metrics disabled, a handler that adds none (the workflow's routing step) still gets a
+# warning on every call; there is nothing to publish locally either way.
+warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
 @dataclass

@@ -106,10 +106,14 @@ def region() -> str:
 
 
 def resolve_definition(
-    machine: StateMachineDef, fns: dict[str, FunctionDef], retry_interval: int | None = None
+    machine: StateMachineDef,
+    fns: dict[str, FunctionDef],
+    retry_interval: int | None = None,
+    template_dir: Path = TEMPLATE.parent,
 ) -> str:
-    """The ASL text with every ``${Name}`` substituted as SAM would, for local function ARNs."""
-    text = (ROOT / machine.definition_uri).read_text()
+    """The ASL text with every ``${Name}`` substituted as SAM would, for local function ARNs.
+    ``DefinitionUri`` is relative to the template's folder, as for ``sam``."""
+    text = (template_dir / machine.definition_uri).read_text()
     for name, value in machine.substitutions.items():
         text = text.replace("${" + name + "}", _local_value(value, fns))
     if retry_interval is not None:  # tests: real sleeps, made short
@@ -157,6 +161,7 @@ class LocalWorkflows:
     """moto with Step Functions execution on, our state machines created, Lambda routed home."""
 
     def __init__(self, template: Path = TEMPLATE, retry_interval: int | None = None) -> None:
+        self.template_dir = template.parent
         self.template = load_template(template)
         self.functions = functions(self.template)
         self.machines = state_machines(self.template)
@@ -205,7 +210,9 @@ class LocalWorkflows:
         self._parse_each_definition_once()
         client = self.client()
         for machine in self.machines.values():
-            definition = resolve_definition(machine, self.functions, self.retry_interval)
+            definition = resolve_definition(
+                machine, self.functions, self.retry_interval, self.template_dir
+            )
             created = client.create_state_machine(
                 name=machine.logical_id, definition=definition, roleArn=ROLE, type=machine.kind
             )

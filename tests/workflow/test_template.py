@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
+
+import pytest
 
 from tda_local.workflows import ROOT, functions, load_template, resolve_definition, state_machines
 
@@ -113,3 +116,29 @@ def test_functions_that_start_sync_executions_name_the_sync_state_machine() -> N
             if "states:StartSyncExecution" in statement["Action"]
         ]
         assert allowed == [arn], function
+
+
+def test_the_runtime_reads_a_template_installed_elsewhere(tmp_path: Path) -> None:
+    """As in the container: the package in site-packages, the template where TDA_TEMPLATE says
+    (the state machine's DefinitionUri is relative to it, not to the source tree)."""
+    shutil.copy(ROOT / "template.yaml", tmp_path / "template.yaml")
+    shutil.copytree(ROOT / "statemachines", tmp_path / "statemachines")
+    template = load_template(tmp_path / "template.yaml")
+    fns = functions(template)
+    for machine in state_machines(template).values():
+        here = resolve_definition(machine, fns, template_dir=tmp_path)
+        assert here == resolve_definition(machine, fns)  # the same ASL as from the source tree
+        json.loads(here)
+    (tmp_path / "statemachines" / "workflow.asl.json").unlink()
+    with pytest.raises(FileNotFoundError):
+        resolve_definition(
+            next(iter(state_machines(template).values())), fns, template_dir=tmp_path
+        )
+
+
+def test_the_container_ships_what_the_runtime_reads() -> None:
+    dockerfile = (ROOT / "local" / "Dockerfile").read_text()
+    copied = {line.split()[1] for line in dockerfile.splitlines() if line.startswith("COPY ")}
+    assert {"template.yaml", "statemachines", "functions", "layers", "local", "protos"} <= copied
+    assert "TDA_TEMPLATE=/app/template.yaml" in dockerfile
+    assert "TDA_FUNCTIONS_DIR=/app/functions" in dockerfile

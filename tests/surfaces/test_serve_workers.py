@@ -6,6 +6,7 @@ Every call here opens a connection of its own, so the kernel spreads them over b
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -142,6 +143,25 @@ def test_errors_keep_their_field_details_when_relayed(pair: Served) -> None:
         assert [v.field for v in detail.field_violations] == ["count"]
         refused = httpx.post(url(pair, "/v1/jobs"), json={"entity": "nope", "count": 10})
         assert refused.status_code == 422 and refused.json()["details"][0]["field"] == "entity"
+
+
+def test_a_cancelled_stream_cancels_its_job_from_either_process(pair: Served) -> None:
+    def aborted() -> int:
+        manifests = (pair.home / "jobs").glob("job-*/manifest.json")
+        return sum(json.loads(m.read_text())["status"] == "ABORTED" for m in manifests)
+
+    before = aborted()
+    streams = CONNECTIONS // 2
+    for _ in range(streams):
+        channel, stub = fresh_stub(pair)
+        with channel:
+            call = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=200_000))
+            assert next(call).chunk_index == 0
+            call.cancel()  # 199 chunks to go: only a cancel stops this job soon
+    deadline = time.monotonic() + 60
+    while aborted() < before + streams and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert aborted() == before + streams
 
 
 def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:

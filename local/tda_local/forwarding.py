@@ -56,27 +56,15 @@ class PrimaryStub:
         )
         self._stub = pb_grpc.TestDataServiceStub(self._channel)  # type: ignore[no-untyped-call]
 
-    async def generate(
-        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.GenerateResponse:
+    async def unary(
+        self, method: str, request: Any, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> Any:
+        """The primary's answer to ``method`` (GenerateData, HealthCheck), or its error."""
         try:
-            response: pb.GenerateResponse = await self._stub.GenerateData(
-                request, timeout=context.time_remaining()
-            )
+            return await getattr(self._stub, method)(request, timeout=context.time_remaining())
         except grpc.aio.AioRpcError as exc:
             await _relay_error(context, exc)
-        return response
-
-    async def health(
-        self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.HealthCheckResponse:
-        try:
-            response: pb.HealthCheckResponse = await self._stub.HealthCheck(
-                request, timeout=context.time_remaining()
-            )
-        except grpc.aio.AioRpcError as exc:
-            await _relay_error(context, exc)
-        return response
+            raise AssertionError("abort returns only by raising") from exc
 
     async def stream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -32,10 +32,10 @@ from tda.http_api import create_app
 from tda_local import lambdas
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server
+from tda_local.workers import WorkerPool
 from tda_local.workflows import LocalWorkflows
 
 GRACE_SECONDS = 30.0
-WORKER_START_SECONDS = 120.0
 
 
 class _HttpServer(uvicorn.Server):
@@ -98,9 +98,9 @@ async def _serve_primary(
         private = f"127.0.0.1:{private_grpc},http://127.0.0.1:{http_sockets[1].getsockname()[1]}"
     http_port = http_sockets[0].getsockname()[1]
     running = await _Running.start(grpc_server, checker, create_app(), http_sockets)
-    children: list[asyncio.subprocess.Process] = []
+    pool = WorkerPool(workers - 1, bound, http_port, host, private, worker_env)
     try:
-        children = await _start_workers(workers - 1, bound, http_port, host, private, worker_env)
+        await pool.start()
         processes = f" ({workers} processes)" if shared else ""
         print(
             f"tda serve: gRPC on {host}:{bound}, HTTP on http://{host}:{http_port} "
@@ -111,11 +111,9 @@ async def _serve_primary(
         await _until(stop)
     finally:
         print("tda serve: shutting down (in-flight calls finish)", file=sys.stderr, flush=True)
-        for child in children:
-            if child.returncode is None:
-                child.send_signal(signal.SIGTERM)
+        pool.signal_stop()
         await running.stop()
-        await _reap(children)
+        await pool.wait(GRACE_SECONDS + 10)
 
 
 async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) -> None:
@@ -201,51 +199,6 @@ def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
-
-
-async def _start_workers(
-    count: int, grpc_port: int, http_port: int, host: str, primary: str, env: dict[str, str]
-) -> list[asyncio.subprocess.Process]:
-    command = [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(grpc_port),
-               "--http-port", str(http_port), "--host", host, "--primary", primary]  # fmt: skip
-    children = [
-        await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE, env=env)
-        for _ in range(count)
-    ]
-    try:
-        for child in children:
-            assert child.stdout is not None
-            line = await asyncio.wait_for(child.stdout.readline(), WORKER_START_SECONDS)
-            if line.strip() != b"ready":
-                raise SystemExit(f"tda serve: a worker process did not start ({line!r})")
-            # The handlers log to standard output (Powertools): passed on, never left to fill.
-            task = asyncio.create_task(_pass_on(child.stdout))
-            _passing.add(task)  # held: the loop keeps only weak references to tasks
-            task.add_done_callback(_passing.discard)
-    except BaseException:
-        for child in children:
-            if child.returncode is None:
-                child.kill()
-        raise
-    return children
-
-
-_passing: set[asyncio.Task[None]] = set()
-
-
-async def _pass_on(stream: asyncio.StreamReader) -> None:
-    while line := await stream.readline():
-        sys.stdout.buffer.write(line)
-        sys.stdout.flush()
-
-
-async def _reap(children: list[asyncio.subprocess.Process]) -> None:
-    for child in children:
-        try:
-            await asyncio.wait_for(child.wait(), GRACE_SECONDS + 10)
-        except TimeoutError:
-            child.kill()
-            await child.wait()
 
 
 def _stop_on_signals() -> asyncio.Event:

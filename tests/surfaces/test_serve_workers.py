@@ -164,6 +164,34 @@ def test_a_cancelled_stream_cancels_its_job_from_either_process(pair: Served) ->
     assert aborted() == before + streams
 
 
+def test_a_worker_that_dies_is_replaced(pair: Served) -> None:
+    gone = worker_pid(pair)
+    os.kill(gone, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while (children := pair_children(pair)) in ([], [gone]):
+        assert time.monotonic() < deadline, "no replacement worker"
+        time.sleep(0.1)
+    (replacement,) = children
+    # Started once it sits idle (its imports and handler loads are CPU); then the fresh
+    # connections reach it again, and it works for them.
+    deadline = time.monotonic() + 120
+    while True:
+        before = cpu_ticks(replacement)
+        time.sleep(1)
+        if cpu_ticks(replacement) == before:
+            break
+        assert time.monotonic() < deadline, "the replacement never settled"
+    for _ in range(CONNECTIONS):
+        answer = httpx.post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
+        assert answer.status_code == 200
+    assert cpu_ticks(replacement) > before, "the replacement does not serve"
+
+
+def pair_children(served: Served) -> list[int]:
+    pid = served.process.pid
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
 def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:
     served = Served(workers=2)
     worker = worker_pid(served)

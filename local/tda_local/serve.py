@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
@@ -138,22 +139,14 @@ async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) 
         await stub.close()
 
 
+@dataclass
 class _Running:
     """One process's gRPC and HTTP servers, started and stopped together."""
 
-    def __init__(
-        self,
-        grpc_server: grpc.aio.Server,
-        checker: health.aio.HealthServicer,
-        http: _HttpServer,
-        http_task: asyncio.Task[None],
-    ) -> None:
-        self.grpc_server, self.checker, self.http, self.http_task = (
-            grpc_server,
-            checker,
-            http,
-            http_task,
-        )
+    grpc_server: grpc.aio.Server
+    checker: health.aio.HealthServicer
+    http: _HttpServer
+    http_task: asyncio.Task[None]
 
     @classmethod
     async def start(

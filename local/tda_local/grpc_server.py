@@ -16,6 +16,10 @@ GenerateData bound for the fast path runs on the loop itself (``_fast``):
 
 Bad input → INVALID_ARGUMENT with a ``google.rpc.BadRequest`` detail per field; anything else →
 INTERNAL naming the request id, with the trace in the server log only.
+
+In a worker process of ``tda serve --workers N`` (no workflow runtime of its own), a model-path
+GenerateData, a stream above MAX_SYNC_RECORDS and HealthCheck are relayed to the primary
+(``tda_local.forwarding.PrimaryStub``).
 """
 
 from __future__ import annotations

@@ -24,10 +24,12 @@ from tda.schema.spec import EntitySpec, FieldSpec, is_id_pattern, pattern_to_reg
 from tda.validation import _TYPE_CHECKS, META_PREFIX, parse_temporal
 
 AllValid = Callable[[list[Any]], bool]
-# Types checked by calling the detailed validator's own check, which may accept None.
-_CHECKED_BY_CALL = frozenset(
-    {FieldType.EMAIL, FieldType.PHONE, FieldType.UUID, FieldType.ADDRESS, FieldType.OBJECT}
-)
+# The scalar types ``_type_test`` writes out inline; every test of these fails None. The rest
+# (emails, phones, UUIDs, address lines) call the detailed validator's check instead.
+_TESTED_INLINE = frozenset(
+    {FieldType.STRING, FieldType.INTEGER, FieldType.FLOAT, FieldType.BOOLEAN, FieldType.ENUM,
+     FieldType.DATE, FieldType.DATETIME}
+)  # fmt: skip
 _SLACK = 1e-9  # as the detailed validator's bounds
 
 
@@ -104,7 +106,7 @@ class _Source:
     @staticmethod
     def _rejects_none(f: FieldSpec) -> bool:
         """Whether the field's own type test is false for None (every test but a check call)."""
-        return f.is_object or f.is_array or f.type not in _CHECKED_BY_CALL
+        return f.is_object or f.is_array or f.type in _TESTED_INLINE
 
     def _value(self, f: FieldSpec, var: str, depth: int) -> list[str]:
         pad = "    " * depth

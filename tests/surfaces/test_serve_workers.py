@@ -37,11 +37,15 @@ def pair() -> Iterator[Served]:
         server.stop()
 
 
-def worker_pid(served: Served) -> int:
+def children_of(served: Served) -> list[int]:
     pid = served.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def worker_pid(served: Served) -> int:
+    children = children_of(served)
     assert len(children) == 1, children
-    return int(children[0])
+    return children[0]
 
 
 def cpu_ticks(pid: int) -> int:
@@ -168,7 +172,7 @@ def test_a_worker_that_dies_is_replaced(pair: Served) -> None:
     gone = worker_pid(pair)
     os.kill(gone, signal.SIGKILL)
     deadline = time.monotonic() + 120
-    while (children := pair_children(pair)) in ([], [gone]):
+    while (children := children_of(pair)) in ([], [gone]):
         assert time.monotonic() < deadline, "no replacement worker"
         time.sleep(0.1)
     (replacement,) = children
@@ -185,11 +189,6 @@ def test_a_worker_that_dies_is_replaced(pair: Served) -> None:
         answer = httpx.post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
         assert answer.status_code == 200
     assert cpu_ticks(replacement) > before, "the replacement does not serve"
-
-
-def pair_children(served: Served) -> list[int]:
-    pid = served.process.pid
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
 def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:

@@ -20,6 +20,8 @@ class Settings:
     coherence_threshold: float
     tda_home: Path
     max_request_bytes: int
+    max_response_bytes: int
+    max_output_bytes: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -30,6 +32,10 @@ class Settings:
             coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
             tda_home=Path(os.environ.get("TDA_HOME", "~/.tda")).expanduser(),
             max_request_bytes=_int_env("MAX_REQUEST_BYTES", 1 << 20),
+            # A synchronous response (gRPC caps a message at 64 MiB; estimates are ASCII).
+            max_response_bytes=_int_env("MAX_RESPONSE_BYTES", 32 << 20),
+            # A stream's or a job's whole output.
+            max_output_bytes=_int_env("MAX_OUTPUT_BYTES", 16 << 30),
         )
 
 

@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse, Response
 from tda import job_api, operations
 from tda.config import settings
 from tda.errors import FieldIssue, InvalidRequestError
+from tda.heavy_work import run_heavy
 from tda.models import GenerateRequest, GenerateResponse, SchemaInfo
 
 logger = logging.getLogger("tda.http")
@@ -137,9 +138,11 @@ def create_app() -> FastAPI:
 
 async def _serve(body: Any) -> dict[str, Any]:
     request, decision = operations.parse_and_route(body)
-    if operations.on_fast_path(decision):
-        # On the event loop: a fast-path response is a few ms of CPU; a thread hop costs more.
+    if operations.answers_inline(request, decision):
+        # On the event loop: a small fast-path response costs less than a thread hop.
         return operations.serve_routed(body, request, decision)
+    if operations.on_fast_path(decision):
+        return await run_heavy(operations.serve_routed, body, request, decision)
     # A model path waits for its workflow execution: in a thread, so the loop keeps serving.
     return await asyncio.to_thread(operations.serve_routed, body, request, decision)
 

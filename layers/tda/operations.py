@@ -19,11 +19,12 @@ from tda.coherence import CoherenceReport
 from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import GenerationPlan
+from tda.limits import inline
 from tda.models import GenerateRequest
 from tda.reservoir import Reservoir
 from tda.routing import GenerationPath, RoutingDecision, route
 from tda.schema.registry import entity_names, list_schemas
-from tda.service import generate, metadata_for, plan_request, render_parts
+from tda.service import generate, metadata_for, plan_request, render_parts, resolve_spec
 
 VERSION = "0.1.0"
 # The fast path's warm slabs (reservoir.py): this process's, kept for as long as it lives (the
@@ -66,6 +67,34 @@ def parse_and_route(payload: Any) -> tuple[GenerateRequest, RoutingDecision]:
 def on_fast_path(decision: RoutingDecision) -> bool:
     """Served in-process in a few ms of CPU (no workflow execution to wait for)."""
     return decision.path is GenerationPath.TRADITIONAL
+
+
+# Constraints a request may carry and still be answered on an event loop: each is laid over
+# the entity and checked, and a regex is compiled twice (Python's parser, RE2).
+_INLINE_CONSTRAINTS = 8
+
+
+def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
+    """Whether a server answers this request on its event loop rather than a worker thread.
+
+    Only a fast-path request known to be small before any work: a registered entity with a
+    few constraints and no regex, whose records at their largest (``limits.inline``) cost less
+    than the hop to a thread. A caller's schema, a regex or a large request goes to a thread,
+    so it can never hold up the calls that share the loop. Bad input is refused at once.
+    """
+    if not on_fast_path(decision):
+        return False
+    if request.schema_ is not None and request.schema_.fields:
+        return False
+    constraints = request.constraints.field_constraints if request.constraints else {}
+    if len(constraints) > _INLINE_CONSTRAINTS or any(
+        c.regex is not None for c in constraints.values()
+    ):
+        return False
+    try:
+        return inline(resolve_spec(request), request.count)
+    except InvalidRequestError:
+        return True
 
 
 def serve_routed(

@@ -18,7 +18,7 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ class CompiledRule:
         return not self.is_random
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def compile_rules(spec: EntitySpec) -> tuple[CompiledRule, ...]:
     compiled = []
     for rule in spec.rules:

@@ -36,6 +36,7 @@ from tda.generation.fragments import TextRows
 from tda.generation.native_program import record_blob
 from tda.generation.pools import check_locale
 from tda.generation.slabs import slab_window
+from tda.limits import size_issues
 from tda.models import (
     FieldType,
     GenerateRequest,
@@ -110,6 +111,10 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
     except InvalidRequestError as exc:
         raise InvalidRequestError(issues + exc.issues) from None
     scenarios = _plan_scenarios(spec, request.scenarios, request.count, issues)
+    if 1 <= request.count <= limit:
+        sync = limit <= settings.max_sync_records
+        max_bytes = settings.max_response_bytes if sync else settings.max_output_bytes
+        issues.extend(size_issues(spec, request.count, sync, max_bytes))
     for f in spec.fields:
         if f.unique and f.type is not FieldType.UUID and request.count > unique_capacity(f):
             issues.append(

@@ -16,9 +16,10 @@ import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
+from tda import regexes
 from tda.models import FieldType
 from tda.schema.spec import EntitySpec, FieldSpec, is_id_pattern, pattern_to_regex
 from tda.validation import _TYPE_CHECKS, META_PREFIX, parse_temporal
@@ -33,7 +34,7 @@ _TESTED_INLINE = frozenset(
 _SLACK = 1e-9  # as the detailed validator's bounds
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def compile_all_valid(spec: EntitySpec) -> AllValid:
     source = _Source()
     root = source.object_function(spec.fields, allow_meta=True)
@@ -197,5 +198,5 @@ class _Source:
                 pattern = re.compile(pattern_to_regex(f.format or ""))
                 tests.append(f"not {self.name('rx', pattern)}.fullmatch({var})")
         if f.regex is not None and f.type in (FieldType.STRING, FieldType.EMAIL, FieldType.PHONE):
-            tests.append(f"not {self.name('rx', re.compile(f.regex))}.fullmatch({var})")
+            tests.append(f"not {self.name('rx', regexes.matcher(f.regex))}({var})")
         return tests

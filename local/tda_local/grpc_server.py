@@ -2,7 +2,8 @@
 
 Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
 in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving; only a
-GenerateData bound for the fast path runs on the loop itself (``_fast``):
+small GenerateData bound for the fast path runs on the loop itself (``_placement``), and
+heavy generation on a pool of its own (``tda.heavy_work``):
 
 - GenerateData → ``router`` with ``{"request": ...}`` (the fast path, or the sync workflow for
   a model path).
@@ -42,6 +43,7 @@ from tda import operations
 from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import BATCH_ROWS
+from tda.heavy_work import run_heavy
 from tda_local import job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
@@ -68,10 +70,11 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GenerateResponse:
         payload = request_payload(request)
-        fast = _fast(payload)
+        fast, inline = _placement(payload)
         if not fast and self.primary is not None:
             return await self.primary.unary("GenerateData", request, context)
-        result = await _call(context, request.request_id, "router", {"request": payload}, fast)
+        where = "inline" if inline else "heavy" if fast else "thread"
+        result = await _call(context, request.request_id, "router", {"request": payload}, where)
         # The handler's JSON uses the proto's field names, so the message is built directly:
         # ParseDict checks a string character by character (~330 µs for 10 carts' data).
         return pb.GenerateResponse(**result)
@@ -110,7 +113,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
                 "range": {"start": start, "count": BATCH_ROWS},
                 "part_size": settings.default_batch_size,
             }
-            result = await _call(context, request_id, "traditional", event)
+            result = await _call(context, request_id, "traditional", event, "heavy")
             metadata = result["metadata"]
             scored += result["record_count"]
             weighted += metadata["coherence_score"] * result["record_count"]
@@ -149,18 +152,20 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         return ParseDict(json_body(response), pb.HealthCheckResponse(), ignore_unknown_fields=True)
 
 
-def _fast(payload: dict[str, Any]) -> bool:
-    """Whether the router will answer on the fast path: then it runs on the event loop.
+def _placement(payload: dict[str, Any]) -> tuple[bool, bool]:
+    """(on the fast path, answered on the event loop) for a GenerateData request.
 
-    As the HTTP API does: a fast-path answer is well under a millisecond of CPU (warm slabs,
-    ``tda.reservoir``), less than a hop to a worker thread and back costs, and the hop's
-    contention for the GIL slowed every other call (bench/bench_serve.py). A model path waits
-    for its workflow execution for seconds: in a thread, so the loop keeps serving.
+    As the HTTP API does: a small fast-path answer is well under a millisecond of CPU (warm
+    slabs, ``tda.reservoir``), less than a hop to a worker thread and back costs, and the hop's
+    contention for the GIL slowed every other call (bench/bench_serve.py). A large or
+    caller-shaped request goes to the heavy pool (``tda.heavy_work``), and a model path, which
+    waits for its workflow execution for seconds, to a thread: the loop keeps serving.
     """
     try:
-        return operations.on_fast_path(operations.parse_and_route(payload)[1])
+        request, decision = operations.parse_and_route(payload)
     except InvalidRequestError:
-        return True  # refused at once, by the handler itself
+        return True, True  # refused at once, by the handler itself
+    return operations.on_fast_path(decision), operations.answers_inline(request, decision)
 
 
 async def _call(
@@ -168,11 +173,15 @@ async def _call(
     request_id: str,
     name: str,
     event: dict[str, Any],
-    inline: bool = False,
+    where: str = "thread",
 ) -> Any:
+    """The handler ``name`` on ``event``: on the loop (``inline``), on the heavy pool
+    (``heavy``: generation that may take a while) or in a thread (``thread``: waiting on I/O)."""
     try:
-        if inline:
+        if where == "inline":
             return lambdas.invoke(name, event)
+        if where == "heavy":
+            return await run_heavy(lambdas.invoke, name, event)
         return await asyncio.to_thread(lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))

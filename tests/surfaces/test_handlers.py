@@ -13,7 +13,7 @@ import pytest
 
 from tda.errors import InvalidRequestError
 from tda_local.apigw import json_body
-from tda_local.lambdas import LocalContext, handler
+from tda_local.lambdas import handler, invoke
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -24,8 +24,11 @@ def event(name: str) -> dict[str, Any]:
 
 
 def call(function: str, name_or_event: str | dict[str, Any]) -> Any:
+    """``lambda_handler(event, context)`` on a thread with an event loop, as the Lambda runtime's
+    one thread has (Mangum set its loop up on whichever thread first imported the handler;
+    an earlier test's ``asyncio.run`` leaves the main thread without one)."""
     payload = event(name_or_event) if isinstance(name_or_event, str) else name_or_event
-    return handler(function)(payload, LocalContext(function_name=function))
+    return invoke(function, payload)
 
 
 def test_api_generates_the_seed_request_shape() -> None:

@@ -16,7 +16,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import numpy as np
@@ -109,7 +109,7 @@ def _level_output(
     return row_builder(tuple(f.name for f in fields))(columns)
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def row_builder(names: tuple[str, ...]) -> Callable[[list[list[Any]]], list[dict[str, Any]]]:
     """A compiled ``[{'a': v0, 'b': v1} for v0, v1 in zip(*columns)]`` for these keys.
 

@@ -385,8 +385,13 @@ def fit_lengths(column: np.ndarray, f: FieldSpec, ctx: LevelContext) -> np.ndarr
     out = []
     for value, pad in zip(column.tolist(), padding, strict=True):
         text = str(value)
+        unit = " ".join(pad).strip() or "lorem"
         while len(text) < lo:
-            text = f"{text} {' '.join(pad)}".strip()
+            # The same text as appending " " + unit until long enough, in one concatenation:
+            # appending in a loop copied the text each time (quadratic: 10^7 characters froze
+            # a server for minutes).
+            repeats = max(1, math.ceil((lo - len(text)) / (len(unit) + 1)))
+            text = (text + f" {unit}" * repeats).strip()
         if len(text) > hi:
             text = text[:hi]
             if len(text.rstrip()) >= lo:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -204,7 +204,7 @@ def _objects(
     return template([values for values, _ in encoded])
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def object_template(
     names: tuple[str, ...], quoted: tuple[bool, ...]
 ) -> Callable[[list[Sequence[Any]]], list[str]]:

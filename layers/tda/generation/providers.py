@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rstr
 import yaml
 
+from tda import regexes
 from tda.errors import InvalidRequestError
 from tda.generation.catalog import Catalog
 from tda.generation.pools import Pools
@@ -358,15 +358,16 @@ def _year_codes(years: np.ndarray) -> np.ndarray:
 
 @provider("regex")
 def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    pattern = re.compile(spec.regex or "")
-    maker = rstr.Rstr(ctx.pyrandom)
+    pattern = regexes.parse(spec.regex or "")
+    fullmatch = regexes.matcher(spec.regex or "")
+    maker = regexes.BoundedXeger(ctx.pyrandom)
     lo = spec.min_length or 0
     hi = spec.max_length if spec.max_length is not None else 10**9
     out = []
     for _ in range(ctx.n):
         for _attempt in range(REGEX_ATTEMPTS):
-            value = maker.xeger(pattern)
-            if lo <= len(value) <= hi and pattern.fullmatch(value) and _type_ok(spec, value):
+            value = maker.draw(pattern)
+            if lo <= len(value) <= hi and fullmatch(value) and _type_ok(spec, value):
                 out.append(value)
                 break
         else:

@@ -10,7 +10,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from tda import regexes
 from tda.errors import FieldIssue, InvalidRequestError, SchemaDefinitionError
+from tda.limits import MAX_STRING_LENGTH
 from tda.models import FieldConstraint, FieldDef, FieldType
 from tda.schema.spec import (
     ADDRESS_LINE_FORMAT,
@@ -436,9 +438,9 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             bad("regex", f"regex applies to STRING, EMAIL and PHONE fields, not {f.type.value}")
         else:
             try:
-                re.compile(f.regex)
-            except re.error as exc:
-                bad("regex", f"does not compile: {exc}")
+                regexes.check(f.regex, max_length=MAX_STRING_LENGTH)
+            except regexes.RegexError as exc:
+                bad("regex", str(exc))
     for attr, value in (("min_length", f.min_length), ("max_length", f.max_length)):
         if value is None:
             continue
@@ -448,6 +450,8 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             bad(attr, "must not be negative")
         elif f.type is FieldType.ARRAY and value > MAX_ARRAY_LENGTH:
             bad(attr, f"arrays hold at most {MAX_ARRAY_LENGTH} items")
+        elif f.type is FieldType.STRING and value > MAX_STRING_LENGTH:
+            bad(attr, f"strings are at most {MAX_STRING_LENGTH} characters long")
     if f.min_length is not None and f.max_length is not None and f.min_length > f.max_length:
         bad(
             "min_length", f"min_length ({f.min_length}) is greater than max_length ({f.max_length})"

@@ -1,0 +1,27 @@
+"""Where a server runs heavy synchronous requests: a thread pool of their own.
+
+Heavy work (a large request, a caller's schema, a regex) never runs on an event loop, where it
+would hold up every call sharing it, and never in asyncio's default executor, whose threads wait
+on I/O for everyone (job submits, status reads, model-path executions). One thread per core:
+heavy requests queue behind each other, not in front of the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="heavy")
+
+
+async def run_heavy(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(*args, **kwargs)`` on the heavy pool, awaited from the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_POOL, functools.partial(call, *args, **kwargs))

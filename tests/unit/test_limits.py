@@ -1,0 +1,194 @@
+"""Every limit that protects the service: refused up front, field by field, or served within it.
+
+Each case here once froze a server or crashed it (issue: reliability of what is built): a
+140-byte request padding strings quadratically, a regex repeat above rstr's cap, a hostile
+regex backtracking on an override, nested arrays multiplying into a billion values.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from tda.errors import InvalidRequestError
+from tda.limits import MAX_STRING_LENGTH
+from tda.service import generate
+
+from ..conftest import generate_records, make_request
+
+
+def refusal(**fields: Any) -> dict[str, str]:
+    """GIVEN a request WHEN generated THEN refused: its issues, field → messages."""
+    with pytest.raises(InvalidRequestError) as caught:
+        generate(make_request(**fields))
+    issues: dict[str, str] = {}
+    for issue in caught.value.issues:
+        issues[issue.field] = f"{issues.get(issue.field, '')} {issue.message}".strip()
+    return issues
+
+
+def constrained(field: str, **constraint: Any) -> dict[str, Any]:
+    return {"field_constraints": {field: constraint}}
+
+
+def test_a_string_length_above_the_limit_is_refused_naming_the_constraint() -> None:
+    issues = refusal(
+        entity="user", count=10, constraints=constrained("first_name", min_length=2_000_000)
+    )
+    assert "constraints.first_name.min_length" in issues
+    assert str(MAX_STRING_LENGTH) in issues["constraints.first_name.min_length"]
+
+
+def test_strings_as_long_as_the_limit_allows_are_made_and_valid() -> None:
+    records = generate_records(
+        entity="user",
+        count=40,
+        constraints=constrained("first_name", min_length=MAX_STRING_LENGTH),
+    )
+    assert all(len(r["first_name"]) >= MAX_STRING_LENGTH for r in records)
+    assert all(len(r["first_name"]) <= MAX_STRING_LENGTH + 200 for r in records)
+
+
+@pytest.mark.parametrize("pattern", [r"\d{150}", r"[A-Z]{2}\d{101,120}", r"(ab|cd){300}"])
+def test_regex_repeats_above_one_hundred_are_generated(pattern: str) -> None:
+    import re
+
+    records = generate_records(
+        entity="user", count=20, constraints=constrained("first_name", regex=pattern)
+    )
+    assert all(re.fullmatch(pattern, r["first_name"]) for r in records)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "says"),
+    [
+        (r".{1000000}", "not supported"),
+        (r"(a)\1", "no backreferences"),
+        (r"(?=a)a", "no lookahead"),
+        (r"(.*){200}", "can match"),
+        ("a" * 1001, "limit is 1000"),
+        ("(" * 30 + "a" + ")" * 30, "nests"),
+    ],
+)
+def test_regexes_that_cannot_be_bounded_are_refused(pattern: str, says: str) -> None:
+    issues = refusal(entity="user", count=1, constraints=constrained("first_name", regex=pattern))
+    assert says in issues["constraints.first_name.regex"]
+
+
+def test_an_override_against_a_catastrophic_regex_is_answered_at_once() -> None:
+    # Python's engine needs ~2^40 steps to refuse this override (17 s at 28 characters, x4 per
+    # 2 more); RE2 is linear. Run with a deadline so a regression fails instead of hanging.
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        answer["issues"] = refusal(
+            entity="user",
+            count=1,
+            constraints=constrained("first_name", regex=r"(a+)+$"),
+            scenarios=[{"name": "x", "count": 1, "overrides": {"first_name": "a" * 40 + "!"}}],
+        )
+
+    worker = threading.Thread(target=ask, daemon=True)
+    worker.start()
+    worker.join(60)
+    assert not worker.is_alive(), "the override check is still backtracking"
+    assert "must match" in answer["issues"]["scenarios[0].overrides.first_name"]
+
+
+def test_arrays_multiplying_through_nesting_are_refused() -> None:
+    nested = {
+        "fields": [
+            {"name": "grid", "type": "ARRAY", "nested_fields": [
+                {"name": "item", "type": "ARRAY", "nested_fields": [{"name": "item", "type": "STRING"}]}
+            ]}
+        ]
+    }  # fmt: skip
+    issues = refusal(
+        schema=nested,
+        count=1,
+        constraints={
+            "field_constraints": {"grid": {"max_length": 1000}, "grid[]": {"max_length": 1000}}
+        },
+    )
+    assert "1,000,000 values" in issues["schema.grid"]
+
+
+def test_a_response_too_large_to_send_is_refused_before_any_work() -> None:
+    wide = {"fields": [{"name": f"f{i}", "type": "STRING"} for i in range(40)]}
+    lengths = {f"f{i}": {"min_length": 9000} for i in range(40)}
+    issues = refusal(schema=wide, count=1000, constraints={"field_constraints": lengths})
+    assert "of output; the limit is 32.0 MiB" in issues["count"]
+    assert "GenerateDataStream" in issues["count"]
+
+
+def test_regex_characters_have_a_budget_per_request() -> None:
+    issues = refusal(
+        entity="user",
+        count=1000,
+        constraints=constrained("first_name", regex=r"[a-z]{1000}\d{1000}x{999}"),
+    )
+    assert "characters from regexes" in issues["count"]
+
+
+def test_an_override_matching_the_regex_is_kept() -> None:
+    records = generate_records(
+        entity="user",
+        count=3,
+        constraints=constrained("first_name", regex=r"(a+)+$"),
+        scenarios=[{"name": "x", "count": 3, "overrides": {"first_name": "aaaa"}}],
+    )
+    assert [r["first_name"] for r in records] == ["aaaa"] * 3
+
+
+def test_a_negated_class_draws_the_same_values_in_every_process() -> None:
+    # rstr iterated a set of characters, whose order follows the per-process string hash.
+    script = (
+        "from tda.models import GenerateRequest; from tda.service import generate; "
+        "print(generate(GenerateRequest.model_validate({'entity': 'user', 'count': 5, 'seed': 3, "
+        "'constraints': {'field_constraints': {'first_name': {'regex': '[^a-z]{30}'}}}})).data)"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1
+    assert len(json.loads(outputs.pop())) == 5
+
+
+def test_memory_stays_flat_over_many_distinct_caller_schemas() -> None:
+    # Compiled validators, rules and templates are cached per schema; a long-lived server
+    # once kept every schema it ever saw (4,000 schemas: +134 MB, never released).
+    import gc
+    import tracemalloc
+
+    rounds = 260  # past every per-schema cache's bound (256)
+
+    def run(first: int) -> None:
+        for n in range(first, first + rounds):
+            fields = [{"name": f"s{n}_f{i}", "type": "STRING"} for i in range(20)]
+            generate(make_request(schema={"fields": fields}, count=1))
+
+    run(0)
+    tracemalloc.start()  # frees of what was made before are not seen: turn the caches over once
+    try:
+        run(rounds)
+        gc.collect()  # compiled functions and their namespaces are cycles
+        settled = tracemalloc.get_traced_memory()[0]
+        run(2 * rounds)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - settled
+    finally:
+        tracemalloc.stop()
+    assert grown < 1_000_000, f"{grown:,} bytes kept after {rounds} more schemas"

@@ -15,28 +15,33 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
 from pydantic import ValidationError
 
 from tda.errors import InvalidRequestError
-from tda.models import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
+from tda_local.cli_io import (
+    CliInputError,
+    add_request_options,
+    check_output,
+    request_from_args,
+    stopped_by_sigterm,
+    written_in_place,
+)
 
+EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
 PROGRESS_MIN_RECORDS = 20_000
-
-
-class CliInputError(ValueError):
-    """Bad command-line input; the message names the option."""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tda", description="Test Data Agent: fast, valid, coherent test data."
     )
+    parser.add_argument("--version", action="version", version=f"tda {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="generate records of an entity")
@@ -44,29 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
         "entity",
         help="entity name (cart, order, payment, user, review, product) or a name for --schema",
     )
-    gen.add_argument("--count", "-n", type=int, required=True)
-    gen.add_argument("--seed", type=int, help="same seed, same output, byte for byte")
+    add_request_options(gen, default_format="json")
     gen.add_argument(
-        "--format", "-f", choices=[f.value.lower() for f in OutputFormat], default="json"
-    )
-    gen.add_argument("--output", "-o", type=Path, help="file to write (default: standard output)")
-    gen.add_argument("--scenario", action="append", default=[], metavar="NAME=COUNT")
-    gen.add_argument(
-        "--override",
-        action="append",
-        default=[],
-        metavar="NAME.FIELD=VALUE",
-        help="field value for scenario NAME ('default' when no --scenario is given)",
-    )
-    gen.add_argument(
-        "--schema",
+        "--output",
+        "-o",
         type=Path,
-        help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'",
+        help="file to write, in place only once complete (default: standard output)",
     )
-    gen.add_argument("--locale", default="en_US")
 
     schemas = commands.add_parser("schemas", help="list the registered entities")
-    schemas.add_argument("--domain")
+    schemas.add_argument("--domain", help="only this domain's entities (e.g. ecommerce)")
 
     from tda_local import jobs_cli
 
@@ -75,8 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the gRPC shim (testdata.v1) and the HTTP API in one process"
     )
-    serve.add_argument("--grpc-port", type=int, default=9001)
-    serve.add_argument("--http-port", type=int, default=8081)
+    serve.add_argument("--grpc-port", type=int, default=9001, help="gRPC port (default 9001)")
+    serve.add_argument("--http-port", type=int, default=8081, help="HTTP port (default 8081)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)"
     )
@@ -89,6 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     # A worker's own: the primary's private ports, set by the primary when it starts workers.
     serve.add_argument("--primary", default="", help=argparse.SUPPRESS)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("test-data-agent")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _workers(text: str) -> int:
@@ -121,6 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        print("tda: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as exc:  # a disk full, a folder gone: the system's words, no traceback
+        print(f"tda: error: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -135,7 +142,8 @@ def _jobs(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT if exc.status == 422 else 1
     except urllib.error.URLError as exc:
         print(
-            f"tda: error: cannot reach {args.api} ({exc.reason}); is `tda serve` running?",
+            f"tda: error: cannot reach {jobs_cli.api_of(args)} ({exc.reason}); "
+            "is `tda serve` running?",
             file=sys.stderr,
         )
         return 1
@@ -144,115 +152,77 @@ def _jobs(args: argparse.Namespace) -> int:
 def _schemas(domain: str | None) -> int:
     from tda.schema.registry import list_schemas
 
-    for info in list_schemas(domain):
+    found = list_schemas(domain)
+    if not found:
+        domains = sorted({info.domain for info in list_schemas(None)})
+        raise CliInputError(f"--domain: no entities in '{domain}' (known: {', '.join(domains)})")
+    for info in found:
         print(f"{info.name:<10} {info.domain:<10} {info.description}")
         print(f"{'':<10} fields: {', '.join(info.fields)}")
     return 0
-
-
-def request_from_args(args: argparse.Namespace) -> GenerateRequest:
-    scenarios = _scenarios(args.scenario, args.override)
-    schema = constraints = None
-    if args.schema is not None:
-        schema, constraints = _schema_file(args.schema)
-    return GenerateRequest(
-        entity=args.entity,
-        count=args.count,
-        seed=args.seed,
-        output_format=OutputFormat(args.format.upper()),
-        scenarios=scenarios,
-        locale=args.locale,
-        schema=schema,
-        constraints=constraints,
-    )
-
-
-def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
-    scenarios: dict[str, Scenario] = {}
-    for pair in pairs:
-        name, sep, count = pair.partition("=")
-        if not sep or not name or not count.strip().lstrip("-").isdigit():
-            raise CliInputError(f"--scenario: expected NAME=COUNT, got {pair!r}")
-        scenarios[name] = Scenario(name=name, count=int(count))
-    for item in overrides:
-        target, sep, value = item.partition("=")
-        name, dot, field = target.partition(".")
-        if not sep or not dot or not field:
-            raise CliInputError(f"--override: expected NAME.FIELD=VALUE, got {item!r}")
-        if not pairs and name == "default":
-            scenarios.setdefault("default", Scenario(name="default", count=0))
-        if name not in scenarios:
-            raise CliInputError(
-                f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)"
-            )
-        scenarios[name].overrides[field] = value
-    return list(scenarios.values())
-
-
-def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
-    try:
-        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except OSError as exc:
-        raise CliInputError(f"--schema: cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise CliInputError(f"--schema: {path} is not valid JSON or YAML: {exc}") from None
-    if isinstance(data, list):
-        data = {"fields": data}
-    if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
-        raise CliInputError(f"--schema: {path} needs a 'fields' list (the proto's Field messages)")
-    constraints = data.get("constraints")
-    return SchemaDef(fields=data["fields"]), Constraints(
-        field_constraints=constraints
-    ) if constraints else None
 
 
 def _generate(args: argparse.Namespace) -> int:
     from tda.coherence import CoherenceReport
     from tda.service import plan_request, stream_output
 
+    if args.output is not None:
+        check_output(args.output, "--output")
     request = request_from_args(args)
-    if (
-        len(request.scenarios) == 1
-        and request.scenarios[0].name == "default"
-        and request.scenarios[0].count == 0
-    ):
-        request.scenarios[0].count = request.count
     plan = plan_request(request)
     reports: list[CoherenceReport] = []
-    out: IO[bytes] = args.output.open("wb") if args.output else sys.stdout.buffer
     show_progress = (
         sys.stderr.isatty()
         and (args.output is not None or sys.stdout.isatty())
         and plan.count >= PROGRESS_MIN_RECORDS
     )
     progress = _progress(plan.count) if show_progress else None
+    chunks = stream_output(plan, request.output_format, reports)
     try:
-        written = 0
-        for chunk in stream_output(plan, request.output_format, reports):
-            out.write(chunk)
-            if (
-                progress is not None
-                and reports
-                and reports[-1].records
-                and written < sum(r.records for r in reports)
-            ):
-                done = sum(r.records for r in reports)
-                progress.update(done - written)
-                written = done
+        if args.output is None:
+            _write_stdout(chunks, progress, reports)
+        else:
+            with written_in_place(args.output) as out:
+                _write(out, chunks, progress, reports)
     finally:
         if progress is not None:
             progress.close()
-        if args.output:
-            out.close()
-        else:
-            out.flush()
-    if args.output:
-        score = CoherenceReport.merge(reports).score if reports else 1.0
-        print(
-            f"wrote {plan.count} {plan.spec.name} records to {args.output} (seed {plan.seed}, coherence {score:.3f})",
-            file=sys.stderr,
-        )
+    score = CoherenceReport.merge(reports).score if reports else 1.0
+    where = args.output if args.output is not None else "standard output"
+    print(
+        f"wrote {plan.count} {plan.spec.name} records to {where} "
+        f"(seed {plan.seed}, coherence {score:.3f})",
+        file=sys.stderr,
+    )
     return 0
+
+
+def _write(out: IO[bytes], chunks: Iterator[bytes], progress: Any, reports: list[Any]) -> None:
+    written = 0
+    for chunk in chunks:
+        out.write(chunk)
+        if progress is not None and reports:
+            done = sum(r.records for r in reports)
+            progress.update(done - written)
+            written = done
+
+
+def _write_stdout(chunks: Iterator[bytes], progress: Any, reports: list[Any]) -> None:
+    out = sys.stdout.buffer
+    last = b"\n"
+    with stopped_by_sigterm():
+
+        def remembered() -> Iterator[bytes]:
+            nonlocal last
+            for chunk in chunks:
+                if chunk:
+                    last = chunk[-1:]
+                yield chunk
+
+        _write(out, remembered(), progress, reports)
+        if last != b"\n":  # a JSON array ends without one; a terminal or a pipe wants it
+            out.write(b"\n")
+        out.flush()
 
 
 def _progress(total: int) -> Any:

@@ -1,6 +1,6 @@
 """``tda jobs``: a client of the jobs HTTP API, the same against ``tda serve`` and a deployed stack.
 
-    tda jobs submit cart --count 1000000 [--seed 7] [--format ndjson] [--wait]
+    tda jobs submit cart --count 1000000 [--seed 7] [--format ndjson] [--scenario …] [--wait]
     tda jobs status JOB_ID [--history]
     tda jobs fetch JOB_ID -o carts.ndjson
     tda jobs cancel JOB_ID
@@ -17,7 +17,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+
+from tda_local.cli_io import add_request_options, check_output, request_from_args, written_in_place
 
 DEFAULT_API = "http://127.0.0.1:8081"
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -32,48 +35,40 @@ class ApiError(RuntimeError):
 
 
 def add_parser(commands: Any) -> None:
-    jobs = commands.add_parser("jobs", help="large jobs through the workflow (HTTP API client)")
-    jobs.add_argument("--api", default=os.environ.get("TDA_API", DEFAULT_API))
+    api = argparse.ArgumentParser(add_help=False)
+    api.add_argument(
+        "--api",
+        default=argparse.SUPPRESS,  # given before or after the action; the default is below
+        help=f"the HTTP API's base URL (default: $TDA_API or {DEFAULT_API})",
+    )
+    jobs = commands.add_parser(
+        "jobs", help="large jobs through the workflow (HTTP API client)", parents=[api]
+    )
     actions = jobs.add_subparsers(dest="action", required=True)
-    submit = actions.add_parser("submit", help="submit a job; prints its id")
-    submit.add_argument("entity")
-    submit.add_argument("--count", type=int, required=True)
-    submit.add_argument("--seed", type=int)
-    submit.add_argument("--format", default="ndjson", choices=["json", "ndjson", "csv", "sql"])
-    submit.add_argument("--locale", default="en_US")
+    submit = actions.add_parser("submit", help="submit a job; prints its id", parents=[api])
+    submit.add_argument("entity", help="entity name, or a name for --schema")
+    add_request_options(submit, default_format="ndjson")
     submit.add_argument("--wait", action="store_true", help="poll until the job finishes")
-    status = actions.add_parser("status", help="status, progress and chunk links")
+    status = actions.add_parser("status", help="status, progress and chunk links", parents=[api])
     status.add_argument("job_id")
     status.add_argument("--history", action="store_true", help="the execution's events")
-    fetch = actions.add_parser("fetch", help="all chunks, in order, into one file")
+    fetch = actions.add_parser("fetch", help="all chunks, in order, into one file", parents=[api])
     fetch.add_argument("job_id")
-    fetch.add_argument("-o", "--output", required=True)
-    cancel = actions.add_parser("cancel", help="stop a running job (chunks so far stay)")
+    fetch.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
+    cancel = actions.add_parser(
+        "cancel", help="stop a running job (chunks so far stay)", parents=[api]
+    )
     cancel.add_argument("job_id")
 
 
+def api_of(args: argparse.Namespace) -> str:
+    return str(getattr(args, "api", None) or os.environ.get("TDA_API") or DEFAULT_API)
+
+
 def run(args: argparse.Namespace) -> int:
-    api = args.api.rstrip("/")
+    api = api_of(args).rstrip("/")
     if args.action == "submit":
-        body = {
-            "entity": args.entity,
-            "count": args.count,
-            "output_format": args.format.upper(),
-            "locale": args.locale,
-        }
-        if args.seed is not None:
-            body["seed"] = args.seed
-        accepted = _call("POST", f"{api}/v1/jobs", body)
-        print(accepted["job_id"], flush=True)
-        if args.wait:
-            final = wait(api, accepted["job_id"])
-            print(
-                f"{final['status']}: {final['progress']['chunks_done']}/"
-                f"{final['progress']['chunks_total']} chunks",
-                file=sys.stderr,
-            )
-            return 0 if final["status"] == "SUCCEEDED" else 1
-        return 0
+        return submit(api, args)
     if args.action == "status":
         query = "?history=true" if args.history else ""
         found = _call("GET", f"{api}/v1/jobs/{args.job_id}{query}")
@@ -82,13 +77,31 @@ def run(args: argparse.Namespace) -> int:
                 where = f" {event['state']}" if event.get("state") else ""
                 error = f" ({event['error']})" if event.get("error") else ""
                 print(f"{event['id']:>5} {event['timestamp']} {event['type']}{where}{error}")
-        print(json.dumps({k: v for k, v in found.items() if k != "chunks"}, indent=2))
+        print(json.dumps(found, indent=2))
         return 0
     if args.action == "cancel":
         stopped = _call("DELETE", f"{api}/v1/jobs/{args.job_id}")
         print(stopped["status"])
         return 0 if stopped["cancelled"] else 1
     return fetch(api, args.job_id, args.output)
+
+
+def submit(api: str, args: argparse.Namespace) -> int:
+    from tda.service import plan_request
+
+    request = request_from_args(args)
+    plan_request(request)  # checked as `tda generate` checks it, before anything is sent
+    accepted = _call("POST", f"{api}/v1/jobs", request.to_payload())
+    print(accepted["job_id"], flush=True)
+    if args.wait:
+        final = wait(api, accepted["job_id"])
+        print(
+            f"{final['status']}: {final['progress']['chunks_done']}/"
+            f"{final['progress']['chunks_total']} chunks",
+            file=sys.stderr,
+        )
+        return 0 if final["status"] == "SUCCEEDED" else 1
+    return 0
 
 
 def wait(api: str, job_id: str, poll: float = 0.5) -> dict[str, Any]:
@@ -99,9 +112,10 @@ def wait(api: str, job_id: str, poll: float = 0.5) -> dict[str, Any]:
         time.sleep(poll)
 
 
-def fetch(api: str, job_id: str, output: str) -> int:
+def fetch(api: str, job_id: str, output: Path) -> int:
     from tqdm import tqdm
 
+    check_output(output, "--output")
     found = _call("GET", f"{api}/v1/jobs/{job_id}")
     if found["status"] != "SUCCEEDED":
         raise ApiError(409, {"error": f"job {job_id} is {found['status']}, not SUCCEEDED"})
@@ -109,7 +123,7 @@ def fetch(api: str, job_id: str, output: str) -> int:
     # Each JSON chunk is an array of its own: the file gets one array of every record.
     json_array = found["format"] == "JSON"
     bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
-    with open(output, "wb") as handle:
+    with written_in_place(output) as handle:
         for i, entry in enumerate(chunks):
             with urllib.request.urlopen(entry["url"]) as response:
                 if json_array:

@@ -149,6 +149,22 @@ def test_a_job_submitted_with_the_cli_runs_through_the_workflow_and_fetches_whol
         assert step in history.stdout
 
 
+def test_a_cli_job_takes_scenarios_overrides_and_shows_its_chunk_links(served: Served) -> None:
+    api = f"http://127.0.0.1:{served.http_port}"
+    submitted = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "jobs", "submit", "order", "--count", "1500",
+         "--seed", "2", "--scenario", "happy=1000", "--scenario", "refund=500", "--override",
+         "refund.status=refunded", "--wait", "--api", api],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split()[0]
+    shown = json.loads(tda(served, "status", job_id).stdout)
+    assert [c["url"].rsplit("/", 1)[1] for c in shown["chunks"]] == ["0", "1"]
+    last = served.http.get(shown["chunks"][1]["url"]).text.splitlines()
+    assert {json.loads(line)["status"] for line in last} == {"refunded"}
+
+
 def test_a_json_job_fetches_as_one_array_and_a_finished_job_cannot_be_cancelled(
     served: Served, tmp_path: Path
 ) -> None:

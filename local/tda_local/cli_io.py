@@ -1,0 +1,179 @@
+"""What ``tda generate`` and ``tda jobs`` share: a request from the command line, checked the
+same way, and output files that appear only once complete."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from tda.models import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
+
+
+class CliInputError(ValueError):
+    """Bad command-line input; the message names the option."""
+
+
+def add_request_options(parser: argparse.ArgumentParser, default_format: str) -> None:
+    """What a request is made of, for ``tda generate`` and ``tda jobs submit`` alike."""
+    parser.add_argument("--count", "-n", type=int, required=True, help="how many records")
+    parser.add_argument("--seed", type=int, help="same seed, same output, byte for byte")
+    parser.add_argument(
+        "--format",
+        "-f",
+        choices=[f.value.lower() for f in OutputFormat],
+        default=default_format,
+        help=f"output format (default {default_format})",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        metavar="NAME=COUNT",
+        help="a named group of records; the counts add up to --count",
+    )
+    parser.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="NAME.FIELD=VALUE",
+        help="field value for scenario NAME ('default' when no --scenario is given)",
+    )
+    parser.add_argument(
+        "--schema",
+        type=Path,
+        help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'",
+    )
+    parser.add_argument("--locale", default="en_US", help="a Faker locale (default en_US)")
+
+
+def request_from_args(args: argparse.Namespace) -> GenerateRequest:
+    _require_utf8(args)
+    scenarios = _scenarios(args.scenario, args.override)
+    schema = constraints = None
+    if args.schema is not None:
+        schema, constraints = _schema_file(args.schema)
+    if len(scenarios) == 1 and scenarios[0].name == "default" and scenarios[0].count == 0:
+        scenarios[0].count = args.count  # overrides given with no --scenario: all records
+    return GenerateRequest(
+        entity=args.entity,
+        count=args.count,
+        seed=args.seed,
+        output_format=OutputFormat(args.format.upper()),
+        scenarios=scenarios,
+        locale=args.locale,
+        schema=schema,
+        constraints=constraints,
+    )
+
+
+def _require_utf8(args: argparse.Namespace) -> None:
+    """Arguments that are not UTF-8 reach Python as lone surrogates: refuse them by name."""
+    for option in ("entity", "scenario", "override", "locale"):
+        values = getattr(args, option)
+        for value in values if isinstance(values, list) else [values]:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                name = option if option == "entity" else f"--{option}"
+                shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                raise CliInputError(f"{name}: {shown!r} is not valid UTF-8") from None
+
+
+def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
+    scenarios: dict[str, Scenario] = {}
+    for pair in pairs:
+        name, sep, count = pair.partition("=")
+        if not sep or not name or not count.strip().lstrip("-").isdigit():
+            raise CliInputError(f"--scenario: expected NAME=COUNT, got {pair!r}")
+        scenarios[name] = Scenario(name=name, count=int(count))
+    for item in overrides:
+        target, sep, value = item.partition("=")
+        name, dot, field = target.partition(".")
+        if not sep or not dot or not field:
+            raise CliInputError(f"--override: expected NAME.FIELD=VALUE, got {item!r}")
+        if not pairs and name == "default":
+            scenarios.setdefault("default", Scenario(name="default", count=0))
+        if name not in scenarios:
+            raise CliInputError(
+                f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)"
+            )
+        scenarios[name].overrides[field] = value
+    return list(scenarios.values())
+
+
+def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
+    try:
+        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    except OSError as exc:
+        raise CliInputError(f"--schema: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise CliInputError(f"--schema: {path} is not valid JSON or YAML: {exc}") from None
+    if isinstance(data, list):
+        data = {"fields": data}
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
+        raise CliInputError(f"--schema: {path} needs a 'fields' list (the proto's Field messages)")
+    constraints = data.get("constraints")
+    return SchemaDef(fields=data["fields"]), Constraints(
+        field_constraints=constraints
+    ) if constraints else None
+
+
+def check_output(path: Path, option: str) -> None:
+    """Refuse an output path whose folder is missing or not writable, before any work."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise CliInputError(f"{option}: {path} is a folder; name a file")
+    if not folder.is_dir():
+        raise CliInputError(f"{option}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise CliInputError(f"{option}: folder {folder} is not writable")
+
+
+@contextmanager
+def written_in_place(path: Path) -> Iterator[IO[bytes]]:
+    """A file that appears under ``path`` only once complete: written beside it under a
+    temporary name and renamed at the end. A failure, Ctrl-C or SIGTERM leaves no partial file
+    under the final name (and removes the temporary one)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
+        with stopped_by_sigterm(), os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM as Ctrl-C while writing, so clean-up runs (its default ends the process at once)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread (a test may call main() elsewhere)
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

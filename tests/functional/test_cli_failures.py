@@ -1,0 +1,113 @@
+"""The CLI when things go wrong: no partial files, one ``tda: error:`` line, the seed always told.
+
+Run as a user runs it (a subprocess of the installed module), since signals, stdout and exit
+codes are the point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+TDA = [sys.executable, "-m", "tda_local.cli"]
+
+
+def tda(*args: str | bytes, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*TDA, *args], capture_output=True, timeout=300, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+
+def one_error_line(stderr: bytes) -> str:
+    text = stderr.decode()
+    assert "Traceback" not in text
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tda: error: "), text
+    return lines[0]
+
+
+def test_sigterm_while_writing_leaves_no_file_under_the_final_name(tmp_path: Path) -> None:
+    out = tmp_path / "users.json"
+    process = subprocess.Popen(
+        [*TDA, "generate", "user", "--count", "1000000", "--seed", "1", "-o", str(out)],
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.iterdir()) and time.monotonic() < deadline:  # writing has begun
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) != 0
+    assert list(tmp_path.iterdir()) == [], "a partial or temporary file was left behind"
+
+
+def test_a_finished_file_appears_whole_with_the_usual_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "carts.ndjson"
+    done = tda("generate", "cart", "--count", "30", "--seed", "5", "-f", "ndjson", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["carts.ndjson"]
+    assert len(out.read_bytes().splitlines()) == 30
+    assert out.stat().st_mode & 0o644 == 0o644  # not mkstemp's private 0600
+    assert b"seed 5" in done.stderr
+
+
+def test_a_missing_output_folder_is_bad_input_before_any_work(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "carts.json"
+    done = tda("generate", "cart", "--count", "5", "-o", str(missing))
+    assert done.returncode == 2
+    assert "--output: folder" in one_error_line(done.stderr)
+
+
+def test_a_non_utf8_override_is_bad_input_naming_the_option() -> None:
+    done = tda("generate", "user", "--count", "2", "--override", b"default.first_name=\xff\xfe")
+    assert done.returncode == 2
+    assert "--override" in one_error_line(done.stderr)
+
+
+def test_stdout_output_reports_its_seed_and_ends_with_a_newline() -> None:
+    done = tda("generate", "cart", "--count", "3")
+    assert done.returncode == 0
+    assert done.stdout.endswith(b"]\n")
+    assert len(json.loads(done.stdout)) == 3
+    seed = int(done.stderr.decode().split("seed ")[1].split(",")[0])
+    again = tda("generate", "cart", "--count", "3", "--seed", str(seed))
+    assert again.stdout == done.stdout  # the reported seed replays the piped output
+
+
+def test_a_full_disk_is_one_error_line_and_exit_1() -> None:
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(
+            [*TDA, "generate", "user", "--count", "50000"], stdout=full, stderr=subprocess.PIPE
+        )
+    assert done.returncode == 1
+    assert "No space left" in one_error_line(done.stderr)
+
+
+def test_an_unknown_domain_is_bad_input_and_version_is_printed() -> None:
+    done = tda("schemas", "--domain", "ecomerce")
+    assert done.returncode == 2
+    assert "known: ecommerce" in one_error_line(done.stderr)
+    version = tda("--version")
+    assert version.returncode == 0 and version.stdout.decode().startswith("tda 0.")
+
+
+def test_jobs_take_api_after_the_action_and_refuse_a_missing_folder(tmp_path: Path) -> None:
+    unused = "http://127.0.0.1:9"  # discard port: nothing listens
+    done = tda("jobs", "status", "job-1", "--api", unused)
+    assert done.returncode == 1
+    assert f"cannot reach {unused}" in one_error_line(done.stderr)
+    fetched = tda(
+        "jobs", "fetch", "job-1", "-o", str(tmp_path / "no" / "x.ndjson"), "--api", unused
+    )
+    assert fetched.returncode == 2
+    assert "--output: folder" in one_error_line(fetched.stderr)
+    bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a=3", "--api", unused)
+    assert bad.returncode == 2  # checked before anything is sent
+    assert "scenario counts add up to 3" in one_error_line(bad.stderr)

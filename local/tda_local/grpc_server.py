@@ -205,17 +205,18 @@ def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
 
 
 def build_server(
-    port: int, host: str = "127.0.0.1", primary: PrimaryStub | None = None
+    port: int, host: str = "127.0.0.1", primary: PrimaryStub | None = None, exclusive: bool = False
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """The server with the service, reflection and the standard health service; its bound port.
 
-    gRPC binds with SO_REUSEPORT (its default on Linux): the workers of ``tda serve --workers``
-    listen on the same port.
+    gRPC binds with SO_REUSEPORT by default on Linux, so the workers of ``tda serve --workers``
+    listen on the same port; an ``exclusive`` server (one process) turns it off.
     """
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.so_reuseport", 0 if exclusive else 1),
         ]
     )
     pb_grpc.add_TestDataServiceServicer_to_server(TestDataService(primary), server)

@@ -90,7 +90,11 @@ async def _serve_primary(
 ) -> None:
     stop = _stop_on_signals()
     shared = workers > 1
-    grpc_server, bound, checker = build_server(grpc_port, host)
+    # Both ports are claimed first: with SO_REUSEPORT (gRPC's default, and how workers share a
+    # port) a second server would otherwise bind beside this one and take half its calls.
+    _claim(host, grpc_port, "gRPC")
+    _claim(host, http_port, "HTTP")
+    grpc_server, bound, checker = build_server(grpc_port, host, exclusive=not shared)
     http_sockets = [_http_socket(host, http_port, reuse_port=shared)]
     private = ""
     if shared:  # the ports the workers forward to, which only this process listens on
@@ -175,6 +179,26 @@ class _Running:
         self.http.should_exit = True
         await self.grpc_server.stop(GRACE_SECONDS)
         await self.http_task
+
+
+def _claim(host: str, port: int, what: str) -> None:
+    """Exit naming the port if any socket listens on it, one that allows sharing included.
+
+    A bind without SO_REUSEPORT fails beside every listener; SO_REUSEADDR lets it pass over a
+    previous run's connections in TIME_WAIT.
+    """
+    if port == 0:
+        return
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SystemExit(
+                f"tda serve: cannot serve {what} on {host}:{port} ({exc.strerror}): "
+                "another server has it"
+            ) from None
 
 
 def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:

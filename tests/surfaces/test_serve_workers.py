@@ -218,3 +218,24 @@ def test_a_bad_worker_count_is_refused_before_anything_starts(workers: str) -> N
         timeout=60,
     )
     assert done.returncode == 2 and "--workers: must be 'auto' or a whole number" in done.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_server_cannot_take_over_the_grpc_port(pair: Served, workers: str) -> None:
+    # gRPC binds with SO_REUSEPORT, which once let a second `tda serve` (another TDA_HOME)
+    # start on the same port and take half the connections and their jobs.
+    from .test_serve import free_port
+
+    second = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(pair.grpc_port),
+         "--http-port", str(free_port()), "--workers", workers],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "TDA_HOME": str(pair.home / "other")},
+    )  # fmt: skip
+    assert second.returncode != 0
+    assert f"cannot serve gRPC on 127.0.0.1:{pair.grpc_port}" in second.stderr
+    assert "Traceback" not in second.stderr
+    channel = grpc.insecure_channel(f"127.0.0.1:{pair.grpc_port}")
+    health = pb_grpc.TestDataServiceStub(channel).HealthCheck(pb.HealthCheckRequest(), timeout=30)
+    assert health.status == "healthy"  # the first server is untouched
+    channel.close()

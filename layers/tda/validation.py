@@ -226,11 +226,14 @@ def _email(spec: FieldSpec) -> MessageFn:
     )
 
 
+def is_phone(v: Any) -> bool:
+    """A phone number as PHONE fields take it: digits, spaces, ``+().-``, seven digits at least."""
+    return isinstance(v, str) and bool(PHONE_RE.fullmatch(v)) and sum(c.isdigit() for c in v) >= 7
+
+
 def _phone(spec: FieldSpec) -> MessageFn:
     def check(v: Any) -> str | None:
-        if not isinstance(v, str) or not PHONE_RE.fullmatch(v) or sum(c.isdigit() for c in v) < 7:
-            return "must be a phone number"
-        return None
+        return None if is_phone(v) else "must be a phone number"
 
     return check
 

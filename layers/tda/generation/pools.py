@@ -8,6 +8,7 @@ data for the pinned Faker version.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -144,9 +145,39 @@ def build_pool_data(locale: str) -> dict[str, Any]:
         "last_names": unique(fake.last_name, POOL_SIZES["names"]),
         "addresses": addresses,
         "country": country,
-        "phones": unique(lambda: fake.phone_number().split("x")[0].strip(), POOL_SIZES["phones"]),
+        "phones": _phones(fake, unique),
         "email_domains": unique(fake.free_email_domain, 12),
         "companies": unique(fake.company, POOL_SIZES["companies"]),
         "words": unique(fake.word, 400),
         "sentences": unique(fake.sentence, POOL_SIZES["sentences"]),
     }
+
+
+# The characters a phone number keeps: Faker's locales also write '/', letters ('ext'), and
+# their own digits (Bengali, Arabic-Indic), which PHONE fields do not take.
+_PHONE_KEEP = frozenset("+0123456789()-. ")
+_FALLBACK_PHONE = "+## ### ### ####"
+
+
+def _phones(fake: Any, unique: Any) -> list[str]:
+    """The locale's phone numbers made valid for PHONE fields by construction: each normalised
+    (digits to ASCII, '/' to a space, the rest dropped) and kept only if the validator takes
+    it. A locale whose numbers are too short (ar_JO '1461') or that has none (en_PH) gets
+    numbers of the international form instead."""
+    from tda.validation import is_phone
+
+    draw = getattr(fake, "phone_number", None)
+
+    def normalised() -> str:
+        raw = draw().split("x")[0] if draw is not None else ""
+        text = "".join(_ascii_digit(c) for c in raw.replace("/", " "))
+        return " ".join("".join(c for c in text if c in _PHONE_KEEP).split())
+
+    phones = [p for p in unique(normalised, POOL_SIZES["phones"]) if is_phone(p)]
+    if len(phones) < POOL_SIZES["phones"] // 10:
+        phones = unique(lambda: fake.numerify(_FALLBACK_PHONE), POOL_SIZES["phones"])
+    return phones
+
+
+def _ascii_digit(c: str) -> str:
+    return str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c

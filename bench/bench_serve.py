@@ -307,6 +307,13 @@ async def main(quick: bool, workers: int) -> None:
                 before = cpu_seconds(server.pid)
                 result = with_cpu(await load, cpu_seconds(server.pid) - before, clients)
                 row(f"{name:<24}{clients:>8}", result)
+        # Both transports at once, 25 clients each: each must stay fast under the other's load.
+        mixed_grpc, mixed_http = await asyncio.gather(
+            asyncio.to_thread(asyncio.run, grpc_load(target, 25)),
+            asyncio.to_thread(asyncio.run, http_load(base, 25)),
+        )
+        row(f"{'gRPC (+25 HTTP)':<24}{25:>8}", mixed_grpc)
+        row(f"{'HTTP (+25 gRPC)':<24}{25:>8}", mixed_http)
         row(f"{'gRPC floor (fixed)':<24}{50:>8}", await transport_floor(50))
         ten_k = await stream(target, 10_000)
         rss_10k = peak_rss_mb(server.pid)

@@ -131,7 +131,7 @@ def create_app() -> FastAPI:
     @app.get("/health/ready")
     async def ready() -> Response:
         status = operations.health()["status"]
-        return OrjsonResponse({"status": status}, status_code=200 if status != "unhealthy" else 503)
+        return OrjsonResponse({"status": status}, status_code=200 if status == "healthy" else 503)
 
     return app
 

@@ -250,6 +250,16 @@ def schemas(domain: str | None = None) -> list[dict[str, Any]]:
     return [info.model_dump(mode="json") for info in list_schemas(domain)]
 
 
+class _Draining:
+    """Set once a server starts its graceful shutdown: readiness fails from that moment."""
+
+    started = False
+
+
+def start_draining() -> None:
+    _Draining.started = True
+
+
 def health() -> dict[str, Any]:
     """Status and components (the seed's HealthCheckResponse). Paths not built yet say so."""
     components = {
@@ -259,4 +269,5 @@ def health() -> dict[str, Any]:
         "rag": "unavailable: not in this build (requests fall back to traditional)",
         "limits": f"sync {settings.max_sync_records}, total {settings.max_records}",
     }
-    return {"status": "healthy", "components": components, "version": VERSION}
+    status = "draining" if _Draining.started else "healthy"
+    return {"status": status, "components": components, "version": VERSION}

@@ -87,10 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def submit(api: str, args: argparse.Namespace) -> int:
-    from tda.service import plan_request
-
+    # Parsed here as `tda generate` parses it; checked by the server, whose limits count.
     request = request_from_args(args)
-    plan_request(request)  # checked as `tda generate` checks it, before anything is sent
     accepted = _call("POST", f"{api}/v1/jobs", request.to_payload())
     print(accepted["job_id"], flush=True)
     if args.wait:

@@ -108,6 +108,6 @@ def test_jobs_take_api_after_the_action_and_refuse_a_missing_folder(tmp_path: Pa
     )
     assert fetched.returncode == 2
     assert "--output: folder" in one_error_line(fetched.stderr)
-    bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a=3", "--api", unused)
-    assert bad.returncode == 2  # checked before anything is sent
-    assert "scenario counts add up to 3" in one_error_line(bad.stderr)
+    bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a3", "--api", unused)
+    assert bad.returncode == 2  # parsed before anything is sent
+    assert "--scenario: expected NAME=COUNT" in one_error_line(bad.stderr)

@@ -11,6 +11,7 @@ chunk locally (in S3 a PutObject needs the whole body: a Lambda holds one chunk 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -41,6 +42,10 @@ class ChunkStore(Protocol):
     def location(self, key: str) -> str: ...
 
     def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Every object under ``prefix`` (a job's folder), partial writes included."""
+        ...
 
 
 class FileChunkStore:
@@ -91,10 +96,13 @@ class FileChunkStore:
         return self._path(key).is_file()
 
     def location(self, key: str) -> str:
-        return str(self._path(key))
+        return key  # where it lies in the store; the server's own paths are not shown
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
 
 
 class S3ChunkStore:
@@ -146,6 +154,15 @@ class S3ChunkStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def delete_prefix(self, prefix: str) -> None:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        for page in pages:
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:  # at most 1000 a page, as DeleteObjects takes
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
 
 
 def chunk_store(url: str | None = None) -> ChunkStore:

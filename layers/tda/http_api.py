@@ -100,11 +100,13 @@ def create_app() -> FastAPI:
         return await _about_job(job_id, found)
 
     @app.delete("/v1/jobs/{job_id}")
-    async def cancel_job(job_id: str) -> Response:
-        """Stop a running job (its chunks so far stay); a finished job is left as it is."""
+    async def cancel_job(job_id: str, purge: bool = False) -> Response:
+        """Stop a running job (its chunks so far stay); a finished job is left as it is.
+        ``?purge=true`` also deletes everything the job wrote."""
 
         async def cancelled() -> Response:
-            return OrjsonResponse(await asyncio.to_thread(job_api.cancel, job_id))
+            action = job_api.remove if purge else job_api.cancel
+            return OrjsonResponse(await asyncio.to_thread(action, job_id))
 
         return await _about_job(job_id, cancelled)
 

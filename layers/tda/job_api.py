@@ -95,32 +95,84 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
     return loaded
 
 
+# What a job whose execution is gone says: the local runtime keeps executions in memory, so a
+# restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
+LOST = {
+    "error": "ExecutionLost",
+    "cause": "the workflow runtime stopped before this job finished (tda serve restarted); "
+    "its chunks so far stay",
+}
+
+
+def _describe(execution_arn: str) -> dict[str, Any] | None:
+    """The execution, or None when it no longer exists."""
+    client = _sfn()
+    try:
+        found: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+    except client.exceptions.ExecutionDoesNotExist:
+        return None
+    return found
+
+
+def _landed(job_id: str, record: dict[str, Any], store: ChunkStore) -> list[int]:
+    """Chunks complete in the store (their part index is written last)."""
+    return [i for i in range(record["chunks"]) if store.exists(parts_key(job_id, i))]
+
+
+def _settled(
+    job_id: str, record: dict[str, Any], store: ChunkStore
+) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+    """(state, manifest, execution) as status and cancel both see them.
+
+    The manifest wins once there is one: a cancel's ABORTED (moto's interpreter reports a Map
+    stopped mid-way as FAILED, where Step Functions says ABORTED), a finished job's end, a lost
+    job's FAILED. A job with no manifest whose execution is gone is lost: it is recorded FAILED
+    with the reason, so it never reads UNKNOWN, and can be cancelled (a no-op) or removed.
+    """
+    manifest = read_manifest(job_id, store)
+    if manifest is not None and manifest["status"] in FINISHED:
+        return manifest["status"], manifest, {}
+    execution = _describe(record["execution_arn"])
+    if execution is not None:
+        return execution["status"], manifest, execution
+    manifest = _end_manifest(record, "FAILED", LOST, _landed(job_id, record, store))
+    store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return "FAILED", manifest, {}
+
+
+def _end_manifest(
+    record: dict[str, Any], state: str, error: dict[str, Any], landed: list[int]
+) -> dict[str, Any]:
+    """The manifest of a job that ended without finalizing (cancelled, lost): its error, and
+    the chunks that landed before it ended."""
+    return {
+        "job_id": record["job_id"],
+        "status": state,
+        "format": record["format"],
+        "record_count": 0,
+        "expected_records": record["record_count"],
+        "seed": record["request"].get("seed"),
+        "chunk_records": record["chunk_records"],
+        "chunks": [],
+        "landed": landed,
+        "error": error,
+        "finished_at": time.time(),
+    }
+
+
 def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) -> dict[str, Any]:
     """Status, progress (chunks done / total) and, per finished chunk, where to get it.
 
     ``chunk_url`` is the HTTP route prefix for chunks (``/v1/jobs/{id}/chunks``); each chunk
-    also carries the store's own location (a file path locally, a presigned URL in S3).
+    also carries the store's own location (a key under the store locally, a presigned URL in
+    S3).
     """
     store = store or chunk_store()
     record = _record(job_id, store)
-    manifest = read_manifest(job_id, store)
+    state, manifest, execution = _settled(job_id, record, store)
     fmt = OutputFormat(record["format"])
-    execution: dict[str, Any] = {}
-    try:
-        execution = _sfn().describe_execution(executionArn=record["execution_arn"])
-    except Exception:  # the local runtime restarted: the manifest is what remains
-        execution = {}
-    state = execution.get("status") or (manifest["status"] if manifest else "UNKNOWN")
-    if manifest is not None and manifest["status"] == "ABORTED":
-        # The cancel's own record wins: moto's interpreter reports a Map stopped mid-way as
-        # FAILED (States.Runtime), where Step Functions says ABORTED.
-        state = "ABORTED"
-    if manifest is not None:
-        done = [c["index"] for c in manifest["chunks"]]
-        entries = {c["index"]: c for c in manifest["chunks"]}
-    else:
-        done = [i for i in range(record["chunks"]) if store.exists(chunk_key(job_id, i, fmt))]
-        entries = {}
+    entries = {c["index"]: c for c in manifest["chunks"]} if manifest else {}
+    done = sorted(entries) if entries else _landed(job_id, record, store)
     chunks = [
         {
             "index": i,
@@ -143,7 +195,7 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
     }
     if manifest is not None and manifest.get("metadata"):
         result["metadata"] = manifest["metadata"]
-    if state == "ABORTED" and manifest is not None and manifest.get("error"):
+    if manifest is not None and manifest.get("error") and state != "SUCCEEDED":
         result["error"] = manifest["error"]
     elif execution.get("status") == "FAILED":
         result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
@@ -153,31 +205,30 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
 def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
     """Stop a running job's execution (StopExecution) and record it as ABORTED.
 
-    Chunks already written stay where they are; a job that already finished is left as it is.
+    Its chunk writers stop within a fraction of a second (``jobs.JobCancelledError``); chunks
+    already written stay. A job that already ended is left as it is (``cancelled: false``,
+    its state as status reports it).
     """
     store = store or chunk_store()
     record = _record(job_id, store)
-    client = _sfn()
-    state = client.describe_execution(executionArn=record["execution_arn"])["status"]
+    state, _, _ = _settled(job_id, record, store)
     if state != "RUNNING":
         return {"job_id": job_id, "status": state, "cancelled": False}
-    client.stop_execution(
-        executionArn=record["execution_arn"], error="Cancelled", cause="cancelled by the caller"
-    )
-    manifest = {
-        "job_id": job_id,
-        "status": "ABORTED",
-        "format": record["format"],
-        "record_count": 0,
-        "expected_records": record["record_count"],
-        "seed": record["request"].get("seed"),
-        "chunk_records": record["chunk_records"],
-        "chunks": [],
-        "error": {"error": "Cancelled", "cause": "cancelled by the caller"},
-        "finished_at": time.time(),
-    }
+    cancelled = {"error": "Cancelled", "cause": "cancelled by the caller"}
+    # Recorded before the execution is stopped: the writers read it, and a Finalize racing
+    # the stop leaves it as it is.
+    manifest = _end_manifest(record, "ABORTED", cancelled, _landed(job_id, record, store))
     store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    _sfn().stop_execution(executionArn=record["execution_arn"], **cancelled)
     return {"job_id": job_id, "status": "ABORTED", "cancelled": True}
+
+
+def remove(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
+    """Cancel the job if it runs, then delete everything it wrote (chunks, manifest, record)."""
+    store = store or chunk_store()
+    stopped = cancel(job_id, store)
+    store.delete_prefix(f"{job_id}/")
+    return {**stopped, "removed": True}
 
 
 def landed_spans(job_id: str, index: int, store: ChunkStore | None = None) -> list[Any] | None:

@@ -12,10 +12,11 @@ in INSERTs of one stream part (DEFAULT_BATCH_SIZE rows) each.
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -72,6 +73,11 @@ def submission_key(job_id: str) -> str:
     return f"{job_id}/job.json"
 
 
+def planned_key(job_id: str) -> str:
+    """Written by the workflow's PlanJob step: while it exists, the job's chunks are wanted."""
+    return f"{job_id}/planned.json"
+
+
 def plan_job(
     job_id: Any, payload: Any, max_concurrency: Any = DEFAULT_CONCURRENCY
 ) -> dict[str, Any]:
@@ -120,11 +126,13 @@ def write_chunk(
     job_id = check_job_id(job_id)
     store = store or chunk_store()
     request, plan, stop = plan_range(payload, start, count)
+    still_wanted = _CancelCheck(job_id, store)
+    still_wanted()  # a chunk the Map starts after a cancel does no work
     reports: list[CoherenceReport] = []
     parts = render_parts(
         plan, request.output_format, start, stop, settings.default_batch_size, reports
     )
-    pieces = _ChunkPieces(parts, request.output_format)
+    pieces = _ChunkPieces(parts, request.output_format, still_wanted)
     key = chunk_key(job_id, index, request.output_format)
     store.put_pieces(key, pieces)  # written as rendered: the chunk is never whole in memory
     store.put(parts_key(job_id, index), orjson.dumps(pieces.spans))
@@ -148,8 +156,11 @@ class _ChunkPieces:
     span covers its records only (a reader puts the brackets back).
     """
 
-    def __init__(self, parts: Iterable[Part], fmt: OutputFormat) -> None:
+    def __init__(
+        self, parts: Iterable[Part], fmt: OutputFormat, still_wanted: Callable[[], None]
+    ) -> None:
         self._parts = parts
+        self._still_wanted = still_wanted
         self._json_array = fmt is OutputFormat.JSON
         self.spans: list[list[int]] = []
         self.length = 0
@@ -159,6 +170,7 @@ class _ChunkPieces:
         if self._json_array:
             yield self._counted(b"[")
         for part in self._parts:
+            self._still_wanted()
             body = memoryview(part.data)[1:-1] if self._json_array else part.data
             if self._json_array and self.spans:
                 yield self._counted(b",")
@@ -171,6 +183,32 @@ class _ChunkPieces:
         self.sha256.update(piece)
         self.length += len(piece)
         return piece
+
+
+class JobCancelledError(RuntimeError):
+    """The job was cancelled while this chunk was being written: the write stops, nothing lands."""
+
+
+class _CancelCheck:
+    """Raises JobCancelledError once the job is cancelled or removed, reading it at most every
+    ``EVERY_SECONDS``: Step Functions' StopExecution (and moto's) leaves a running Map
+    iteration to finish, and a cancelled 1M-record job kept writing at 100% of a core."""
+
+    EVERY_SECONDS = 0.25
+
+    def __init__(self, job_id: str, store: ChunkStore) -> None:
+        self.job_id = job_id
+        self.store = store
+        self.checked = -math.inf
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.EVERY_SECONDS:
+            return
+        self.checked = now
+        removed = not self.store.exists(planned_key(self.job_id))  # `jobs rm`, a stream's end
+        if removed or _cancelled(self.job_id, self.store) is not None:
+            raise JobCancelledError(f"{self.job_id} was cancelled")
 
 
 def part_data(chunk: bytes, span: Sequence[int], fmt: OutputFormat) -> bytes:
@@ -266,11 +304,14 @@ def jobs_event(event: Any) -> dict[str, Any]:
     action = event.get("action")
     if action == "plan":
         options = event.get("options") or {}  # the execution's input
-        return plan_job(
+        plan = plan_job(
             event.get("job_id"),
             event.get("request"),
             options.get("max_concurrency", DEFAULT_CONCURRENCY),
         )
+        marker = {"job_id": plan["job_id"], "planned_at": plan["planned_at"]}
+        chunk_store().put(planned_key(plan["job_id"]), orjson.dumps(marker))
+        return plan
     if action == "finalize":
         return finalize(event.get("job_id"), event["plan"], event.get("chunks"), event.get("error"))
     raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")

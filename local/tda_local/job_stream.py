@@ -62,7 +62,6 @@ async def follow(
     submitted = await api("POST", "/v1/jobs", payload, {"max_concurrency": "1"})
     job_id, total = submitted["job_id"], submitted["chunks_total"]
     fmt = OutputFormat(submitted["format"])
-    done = False
     try:
         sent = 0
         held: pb.DataChunk | None = None  # the last part waits for the manifest's metadata
@@ -88,10 +87,10 @@ async def follow(
         metadata = {**status["metadata"], "execution_arn": status["execution_arn"]}
         held.metadata.CopyFrom(ParseDict(metadata, pb.GenerationMetadata()))
         yield held
-        done = True
     finally:
-        if not done:  # the caller went away (or the job failed): stop generating for nobody
-            _cancel_in_background(job_id)
+        # Sent, or the caller went away (or the job failed): the job behind a stream is
+        # temporary, so it is cancelled if it still runs and its chunks are deleted.
+        _remove_in_background(job_id)
 
 
 async def _landed(
@@ -137,7 +136,8 @@ def _check(status: dict[str, Any]) -> None:
         )
 
 
-def _cancel_in_background(job_id: str) -> None:
-    # Not awaited: this runs while the handler's task is being cancelled.
+def _remove_in_background(job_id: str) -> None:
+    # Not awaited: this runs while the handler's task may be being cancelled.
     loop = asyncio.get_running_loop()
-    loop.run_in_executor(None, lambdas.invoke, "api", http_event("DELETE", f"/v1/jobs/{job_id}"))
+    event = http_event("DELETE", f"/v1/jobs/{job_id}", query={"purge": "true"})
+    loop.run_in_executor(None, lambdas.invoke, "api", event)

@@ -20,7 +20,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from tda_local.cli_io import add_request_options, check_output, request_from_args, written_in_place
+from tda_local import retention
+from tda_local.cli_io import (
+    CliInputError,
+    add_request_options,
+    check_output,
+    request_from_args,
+    written_in_place,
+)
 
 DEFAULT_API = "http://127.0.0.1:8081"
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -59,6 +66,21 @@ def add_parser(commands: Any) -> None:
         "cancel", help="stop a running job (chunks so far stay)", parents=[api]
     )
     cancel.add_argument("job_id")
+    remove = actions.add_parser(
+        "rm",
+        help="delete a job and everything it wrote (cancelled first if running)",
+        parents=[api],
+    )
+    remove.add_argument("job_id")
+    gc = actions.add_parser(
+        "gc", help="remove local jobs untouched for --days, and show what the rest takes"
+    )
+    gc.add_argument(
+        "--days",
+        type=float,
+        default=None,
+        help="age to remove at (default: $JOB_RETENTION_DAYS or 7; 0 removes every job)",
+    )
 
 
 def api_of(args: argparse.Namespace) -> str:
@@ -78,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
                 error = f" ({event['error']})" if event.get("error") else ""
                 print(f"{event['id']:>5} {event['timestamp']} {event['type']}{where}{error}")
         print(json.dumps(found, indent=2))
+        return 0
+    if args.action == "gc":
+        return collect(args.days)
+    if args.action == "rm":
+        removed = _call("DELETE", f"{api}/v1/jobs/{args.job_id}?purge=true")
+        print(f"removed {args.job_id} ({removed['status']})")
         return 0
     if args.action == "cancel":
         stopped = _call("DELETE", f"{api}/v1/jobs/{args.job_id}")
@@ -99,6 +127,22 @@ def submit(api: str, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 0 if final["status"] == "SUCCEEDED" else 1
+    return 0
+
+
+def collect(days: float | None) -> int:
+    """``tda jobs gc``: local jobs older than ``days`` removed; what remains, and its size."""
+    root = retention.local_root()
+    if root is None:
+        raise CliInputError(
+            "gc: chunks are in S3 (TDA_CHUNK_STORE); its lifecycle rule expires them"
+        )
+    removed = retention.collect(root, retention.retention_days() if days is None else days)
+    left = retention.usage(root)
+    print(
+        f"removed {removed.jobs} jobs ({removed.bytes / 1e6:.1f} MB); "
+        f"{left.jobs} jobs remain in {root} ({left.bytes / 1e6:.1f} MB)"
+    )
     return 0
 
 

@@ -81,14 +81,15 @@ def _ensure_event_loop() -> None:
     Mangum sets a loop up only in the thread that imported the handler; the shim invokes from a
     pool of worker threads, where ``asyncio.get_event_loop()`` would otherwise raise.
     """
+    try:
+        asyncio.get_running_loop()
+        return  # called on an event loop's own thread (the shim's fast path): it has one
+    except RuntimeError:
+        pass
     if getattr(_thread, "loop", None) is None:
-        try:
-            asyncio.get_running_loop()
-            return  # called on an event loop's own thread (the shim's fast path): it has one
-        except RuntimeError:
-            pass
         _thread.loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(_thread.loop)
+    # Set every time: an asyncio.run() on this thread since the last call unset it.
+    asyncio.set_event_loop(_thread.loop)
 
 
 def invoke(name: str, event: dict[str, Any]) -> Any:

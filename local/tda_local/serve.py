@@ -32,7 +32,7 @@ from grpc_health.v1 import health, health_pb2
 
 from tda import operations
 from tda.http_api import create_app
-from tda_local import lambdas
+from tda_local import lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server
 from tda_local.workers import WorkerPool
@@ -105,6 +105,7 @@ async def _serve_primary(
         private = f"127.0.0.1:{private_grpc},http://127.0.0.1:{http_sockets[1].getsockname()[1]}"
     http_port = http_sockets[0].getsockname()[1]
     running = await _Running.start(grpc_server, checker, create_app(), http_sockets)
+    collector = asyncio.create_task(_collect_old_jobs())
     pool = WorkerPool(workers - 1, bound, http_port, host, private, worker_env)
     try:
         await pool.start()
@@ -119,8 +120,19 @@ async def _serve_primary(
     finally:
         print("tda serve: shutting down (in-flight calls finish)", file=sys.stderr, flush=True)
         pool.signal_stop()
+        collector.cancel()
         await running.stop()
         await pool.wait(GRACE_SECONDS + 10)
+
+
+async def _collect_old_jobs() -> None:
+    """Local retention (``tda_local.retention``): at start, then every hour."""
+    root = retention.local_root()
+    if root is None:  # chunks in S3: its lifecycle rule expires them
+        return
+    while True:
+        await asyncio.to_thread(retention.collect, root, retention.retention_days())
+        await asyncio.sleep(retention.COLLECT_EVERY_SECONDS)
 
 
 async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) -> None:

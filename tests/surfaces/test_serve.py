@@ -195,7 +195,12 @@ def test_model_paths_and_large_streams_go_through_the_workflow(served: Served) -
     assert sum(c.record_count for c in chunks) == 2500 and chunks[-1].is_final
     job = chunks[-1].metadata.execution_arn.rsplit(":", 1)[-1]
     assert chunks[-1].metadata.served_via == "workflow" and job.startswith("job-")
-    assert served.http.get(f"/v1/jobs/{job}").json()["status"] == "SUCCEEDED"
+    # A stream's job is temporary: once sent, it is removed with everything it wrote.
+    deadline = time.monotonic() + 30
+    while served.http.get(f"/v1/jobs/{job}").status_code != 404:
+        assert time.monotonic() < deadline, "the stream's job was not removed"
+        time.sleep(0.1)
+    assert not (served.home / "jobs" / job).exists()
 
 
 def test_a_finished_job_survives_a_restart_of_the_server(tmp_path: Path) -> None:
@@ -264,3 +269,97 @@ def test_sigterm_lets_an_in_flight_stream_finish(served: Served) -> None:
     assert received[-1].is_final and sum(c.record_count for c in received) == 30000
     stderr = served.process.stderr.read() if served.process.stderr else ""
     assert "shutting down" in stderr and "Traceback" not in stderr
+
+
+@pytest.fixture(scope="module")
+def job_server() -> Iterator[Served]:
+    """A server of its own: ``served`` is stopped by the SIGTERM test above."""
+    server = Served()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+def landed(served: Served, job_id: str) -> int:
+    return len(list((served.home / "jobs" / job_id).glob("chunk-*.parts.json")))
+
+
+def test_a_cancelled_job_stops_writing_and_every_answer_agrees(job_server: Served) -> None:
+    served = job_server
+    accepted = served.http.post(
+        "/v1/jobs?max_concurrency=2", json={"entity": "cart", "count": 1_000_000, "seed": 3}
+    ).json()
+    job_id = accepted["job_id"]
+    deadline = time.monotonic() + 60
+    while landed(served, job_id) < 2:
+        assert time.monotonic() < deadline, "no chunk landed"
+        time.sleep(0.05)
+    first = served.http.delete(f"/v1/jobs/{job_id}").json()
+    assert first == {"job_id": job_id, "status": "ABORTED", "cancelled": True}
+    time.sleep(1.5)  # writers stop at their next part (every 50 records)
+    settled = landed(served, job_id)
+    time.sleep(2)
+    assert landed(served, job_id) == settled, "chunks kept landing after the cancel"
+    assert settled < 1000
+    again = served.http.delete(f"/v1/jobs/{job_id}").json()
+    assert again == {"job_id": job_id, "status": "ABORTED", "cancelled": False}
+    status = served.http.get(f"/v1/jobs/{job_id}").json()
+    assert status["status"] == "ABORTED" and status["error"]["error"] == "Cancelled"
+    assert status["progress"]["chunks_done"] == len(status["chunks"]) >= 2
+    assert served.http.get(status["chunks"][0]["url"]).status_code == 200
+    assert not status["chunks"][0]["location"].startswith("/")  # no server paths
+    removed = served.http.delete(f"/v1/jobs/{job_id}?purge=true").json()
+    assert removed["removed"] is True
+    assert served.http.get(f"/v1/jobs/{job_id}").status_code == 404
+    assert not (served.home / "jobs" / job_id).exists()
+
+
+def test_a_job_cut_off_by_a_restart_fails_with_its_reason(tmp_path: Path) -> None:
+    first = Served(home=tmp_path)
+    job_id = first.http.post("/v1/jobs", json={"entity": "user", "count": 1_000_000}).json()[
+        "job_id"
+    ]
+    deadline = time.monotonic() + 60
+    while landed(first, job_id) < 1:
+        assert time.monotonic() < deadline, "no chunk landed"
+        time.sleep(0.05)
+    first.process.kill()  # as a crash, or a stop that does not wait for jobs
+    first.process.wait(60)
+    second = Served(home=tmp_path)
+    try:
+        status = second.http.get(f"/v1/jobs/{job_id}").json()
+        assert status["status"] == "FAILED" and status["error"]["error"] == "ExecutionLost"
+        assert status["progress"]["chunks_done"] >= 1
+        cancelled = second.http.delete(f"/v1/jobs/{job_id}").json()
+        assert cancelled == {"job_id": job_id, "status": "FAILED", "cancelled": False}
+        api = f"http://127.0.0.1:{second.http_port}"
+        removed = subprocess.run(
+            [sys.executable, "-m", "tda_local.cli", "jobs", "rm", job_id, "--api", api],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert removed.returncode == 0, removed.stderr
+        assert not (tmp_path / "jobs" / job_id).exists()  # partial writes included
+    finally:
+        second.stop()
+
+
+def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(job_server: Served) -> None:
+    served = job_server
+    job_id = served.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while served.http.get(f"/v1/jobs/{job_id}").json()["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    env = {**os.environ, "TDA_HOME": str(served.home)}
+    kept = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "jobs", "gc"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert kept.returncode == 0 and kept.stdout.startswith("removed 0 jobs")
+    assert (served.home / "jobs" / job_id).exists()
+    swept = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "jobs", "gc", "--days", "0"],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert swept.returncode == 0 and "0 jobs remain" in swept.stdout
+    assert not (served.home / "jobs" / job_id).exists()

@@ -128,23 +128,20 @@ def test_cancelling_the_call_stops_the_job(
     call.cancel()
     execution = latest_job(workflows)
     job_id = execution.rsplit(":", 1)[-1]
-    # Cancelling is asynchronous (the shim stops the job as the call goes away); the held
-    # chunks are let go once the cancel is recorded, then the execution winds down.
-    cancelled = _wait_for(lambda: job(job_id)["status"] == "ABORTED")
+    # Cancelling is asynchronous (the shim cancels the job as the call goes away and deletes
+    # what it wrote: a stream's job is temporary); the held chunk is let go once it is gone.
+    removed = _wait_for(lambda: job(job_id).get("status") is None)
     gate.set()
-    assert cancelled, "the job was not cancelled"
+    assert removed, "the job was not removed"
     client = workflows.client()
     assert _wait_for(
         lambda: client.describe_execution(executionArn=execution)["status"] != "RUNNING"
     )
-    status = job(job_id)
-    assert status["status"] == "ABORTED" and status["error"]["error"] == "Cancelled"
-    manifest = json.loads((store / job_id / "manifest.json").read_text())
-    assert manifest["status"] == "ABORTED"  # the late Catch → finalize did not overwrite it
     # The Map stopped: a stream's job writes one chunk at a time, so chunk 0 (and perhaps 1)
-    # landed, chunk 2 was held at the gate, and none after it ever started.
+    # landed, chunk 2 was held at the gate and then refused to write for a removed job, and
+    # none after it ever started; nothing is left on disk.
     assert set(chunk_writes(workflows)) <= {0, 1, 2}
-    assert len(list((store / job_id).glob("chunk-*.csv"))) <= 3
+    assert not (store / job_id).exists() or not list((store / job_id).glob("chunk-*"))
 
 
 def job(job_id: str) -> dict[str, Any]:

@@ -1,0 +1,73 @@
+"""Local retention of job and stream outputs under ``TDA_HOME``, as the S3 lifecycle does in AWS.
+
+A job's folder (chunks, manifest, submission record) is removed once nothing in it has changed
+for ``JOB_RETENTION_DAYS`` (7 by default, as the template's ``ChunkRetentionDays``); `tda serve`
+collects at start and every hour, and ``tda jobs gc`` on demand. A stream's own job is removed
+as soon as it has been sent (``job_stream``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from tda.config import settings
+
+DEFAULT_RETENTION_DAYS = 7.0
+COLLECT_EVERY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    jobs: int
+    bytes: int
+
+
+def retention_days() -> float:
+    raw = os.environ.get("JOB_RETENTION_DAYS", "")
+    return float(raw) if raw else DEFAULT_RETENTION_DAYS
+
+
+def local_root() -> Path | None:
+    """The local chunk store's folder, or None when chunks go to S3."""
+    url = os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
+    parsed = urlparse(url)
+    if parsed.scheme not in ("file", ""):
+        return None
+    return Path(os.path.expanduser(parsed.netloc + parsed.path))
+
+
+def usage(root: Path) -> Usage:
+    jobs = [d for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+    return Usage(len(jobs), sum(_size(d) for d in jobs))
+
+
+def collect(root: Path, older_than_days: float, now: float | None = None) -> Usage:
+    """Remove the jobs untouched for ``older_than_days``; what was removed."""
+    if not root.is_dir():
+        return Usage(0, 0)
+    cutoff = (time.time() if now is None else now) - older_than_days * 86400
+    removed, freed = 0, 0
+    for job in root.iterdir():
+        if not job.is_dir() or _newest(job) > cutoff:
+            continue
+        size = _size(job)
+        shutil.rmtree(job, ignore_errors=True)
+        removed, freed = removed + 1, freed + size
+    return Usage(removed, freed)
+
+
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+def _newest(folder: Path) -> float:
+    return max((p.stat().st_mtime for p in _files(folder)), default=folder.stat().st_mtime)
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in _files(folder))

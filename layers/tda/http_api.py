@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from tda import job_api, operations
@@ -55,6 +56,16 @@ def create_app() -> FastAPI:
         description="Valid, coherent test data for e-commerce entities or any schema.",
         default_response_class=OrjsonResponse,
     )
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> Response:
+        """A bad path or query parameter: the documented ``{error, details}`` shape, not
+        FastAPI's own ``{detail}``."""
+        issues = [
+            FieldIssue(".".join(str(p) for p in error["loc"][1:]) or "request", error["msg"])
+            for error in exc.errors()
+        ]
+        return OrjsonResponse(error_body("", issues), status_code=422)
 
     @app.post(
         "/v1/generate",

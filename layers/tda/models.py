@@ -129,6 +129,15 @@ class GenerateRequest(_Contract):
     def _format_name(cls, value: Any) -> Any:
         return _enum_by_name_or_number(OutputFormat, value)
 
+    @field_validator("count", "seed", mode="before")
+    @classmethod
+    def _whole_number(cls, value: Any) -> Any:
+        # Numbers, or their decimal text (proto3 JSON writes 64-bit integers as strings); a
+        # boolean is neither, though Python would count `true` as 1.
+        if isinstance(value, bool):
+            raise ValueError("must be a whole number, not true/false")
+        return value
+
     def to_payload(self) -> dict[str, Any]:
         """The seed's JSON request shape (proto field names; unset optionals left out)."""
         data = self.model_dump(mode="json", exclude_none=True)

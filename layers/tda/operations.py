@@ -11,6 +11,7 @@ import contextlib
 import json
 import secrets
 import time
+import uuid
 from typing import Any, NoReturn
 
 from pydantic import ValidationError
@@ -37,9 +38,12 @@ def parse_request(payload: Any) -> GenerateRequest:
     if not isinstance(payload, dict):
         raise InvalidRequestError.single("request", "must be a JSON object")
     try:
-        return GenerateRequest.model_validate(payload)
+        request = GenerateRequest.model_validate(payload)
     except ValidationError as exc:
         raise InvalidRequestError.from_validation(exc) from None
+    if not request.request_id:  # every response names its request, for logs and support
+        request.request_id = f"req-{uuid.uuid4().hex[:20]}"
+    return request
 
 
 def generate_sync(payload: Any) -> dict[str, Any]:

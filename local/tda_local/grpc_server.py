@@ -29,7 +29,7 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -69,6 +69,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     async def GenerateData(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GenerateResponse:
+        await _refuse_undecodable(request, context)
         payload = request_payload(request)
         fast, inline = _placement(payload)
         if not fast and self.primary is not None:
@@ -82,6 +83,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     async def GenerateDataStream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> AsyncIterator[pb.DataChunk]:
+        await _refuse_undecodable(request, context)
         if request.count > settings.max_sync_records and self.primary is not None:
             async for chunk in self.primary.stream(request, context):
                 yield chunk
@@ -139,6 +141,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     async def GetSchemas(
         self, request: pb.GetSchemasRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.GetSchemasResponse:
+        await _refuse_undecodable(request, context)
         event = http_event("GET", "/v1/schemas", query={"domain": request.domain})
         response = await _call(context, "", "api", event)
         return ParseDict({"schemas": json_body(response)}, pb.GetSchemasResponse())
@@ -146,10 +149,65 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     async def HealthCheck(
         self, request: pb.HealthCheckRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.HealthCheckResponse:
+        await _refuse_undecodable(request, context)
         if self.primary is not None:
             return await self.primary.unary("HealthCheck", request, context)
         response = await _call(context, "", "api", http_event("GET", "/health"))
         return ParseDict(json_body(response), pb.HealthCheckResponse(), ignore_unknown_fields=True)
+
+
+class _Undecodable:
+    """A request whose bytes are no valid message: bad UTF-8 in a string, nesting past the
+    parser's limit, a corrupt wire. gRPC's own answer to a failed decode is UNKNOWN; this
+    service's is INVALID_ARGUMENT, like any other bad input."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _decoder(message: Any) -> Callable[[bytes], Any]:
+    def decode(data: bytes) -> Any:
+        try:
+            return message.FromString(data)
+        except Exception as exc:  # DecodeError, RecursionError: the caller's bytes, not ours
+            return _Undecodable(f"not a valid {message.DESCRIPTOR.full_name} message ({exc})")
+
+    return decode
+
+
+async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    if isinstance(request, _Undecodable):
+        await context.abort_with_status(
+            invalid_argument(InvalidRequestError.single("request", request.reason))
+        )
+
+
+def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
+    """The generated registration, with requests decoded by ``_decoder``."""
+    handlers = {
+        "GenerateData": grpc.unary_unary_rpc_method_handler(
+            service.GenerateData,
+            request_deserializer=_decoder(pb.GenerateRequest),
+            response_serializer=pb.GenerateResponse.SerializeToString,
+        ),
+        "GenerateDataStream": grpc.unary_stream_rpc_method_handler(
+            service.GenerateDataStream,
+            request_deserializer=_decoder(pb.GenerateRequest),
+            response_serializer=pb.DataChunk.SerializeToString,
+        ),
+        "GetSchemas": grpc.unary_unary_rpc_method_handler(
+            service.GetSchemas,
+            request_deserializer=_decoder(pb.GetSchemasRequest),
+            response_serializer=pb.GetSchemasResponse.SerializeToString,
+        ),
+        "HealthCheck": grpc.unary_unary_rpc_method_handler(
+            service.HealthCheck,
+            request_deserializer=_decoder(pb.HealthCheckRequest),
+            response_serializer=pb.HealthCheckResponse.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
 def _placement(payload: dict[str, Any]) -> tuple[bool, bool]:
@@ -219,7 +277,7 @@ def build_server(
             ("grpc.so_reuseport", 0 if exclusive else 1),
         ]
     )
-    pb_grpc.add_TestDataServiceServicer_to_server(TestDataService(primary), server)
+    _add_service(TestDataService(primary), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

@@ -19,6 +19,18 @@ class FieldIssue:
         return f"{self.field}: {self.message}"
 
 
+SHOWN_CHARACTERS = 60
+
+
+def shown(value: object) -> str:
+    """A caller's value as an error message quotes it: its repr, cut to a few dozen characters
+    (a 5,000-character override echoed whole overflowed gRPC's 8 KB of error metadata)."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[: SHOWN_CHARACTERS - 1]}… ({len(str(value)):,} characters)"
+
+
 class GeneratedInvalidRecordError(RuntimeError):
     """A generated record broke its schema: a bug in the generator, never returned to callers."""
 

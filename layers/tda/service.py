@@ -20,7 +20,7 @@ import orjson
 
 from tda.coherence import CoherenceReport, score_columns
 from tda.config import settings
-from tda.errors import FieldIssue, InvalidRequestError
+from tda.errors import FieldIssue, InvalidRequestError, shown
 from tda.generation.columns import assemble
 from tda.generation.engine import (
     BATCH_ROWS,
@@ -207,7 +207,7 @@ def parse_override(
         return None
     problems = validate_value(target, value)
     if problems:
-        issues.append(FieldIssue(where, f"{raw!r} {problems[0]}"))
+        issues.append(FieldIssue(where, f"{shown(raw)} {problems[0]}"))
         return None
     return Override(target.path, internal)
 
@@ -222,13 +222,13 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
         try:
             number = int(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not an integer") from None
+            raise ValueError(f"{shown(raw)} is not an integer") from None
         return number, number
     if t is FieldType.FLOAT:
         try:
             real = float(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a number") from None
+            raise ValueError(f"{shown(raw)} is not a number") from None
         if f.is_money:
             return real, round(real * 100) if abs(
                 real * 100 - round(real * 100)
@@ -239,13 +239,13 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
             return True, True
         if text.lower() in _FALSE:
             return False, False
-        raise ValueError(f"{raw!r} is not true or false")
+        raise ValueError(f"{shown(raw)} is not true or false")
     if t in (FieldType.DATE, FieldType.DATETIME):
         from tda.validation import parse_temporal
 
         stamp = parse_temporal(f, text)
         if stamp is None:
-            raise ValueError(f"{raw!r} is not a {t.value.lower()} ({f.format or 'ISO 8601'})")
+            raise ValueError(f"{shown(raw)} is not a {t.value.lower()} ({f.format or 'ISO 8601'})")
         return text, stamp
     return raw, raw
 

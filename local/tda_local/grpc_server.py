@@ -250,14 +250,26 @@ async def _call(
     raise AssertionError("abort returns only by raising")
 
 
+# An error travels in trailing metadata, which clients cap (8 KB by default): the first
+# violations in full, a count of the rest (an HTTP 422 body carries every one).
+MAX_VIOLATIONS = 20
+MAX_DESCRIPTION = 300
+
+
 def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
+    issues = exc.issues[:MAX_VIOLATIONS]
     detail = error_details_pb2.BadRequest(
         field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=i.field, description=i.message)
-            for i in exc.issues
+            error_details_pb2.BadRequest.FieldViolation(
+                field=i.field[:MAX_DESCRIPTION], description=i.message[:MAX_DESCRIPTION]
+            )
+            for i in issues
         ]
     )
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(exc))
+    message = "; ".join(f"{i.field}: {i.message}"[:MAX_DESCRIPTION] for i in issues)
+    if len(exc.issues) > len(issues):
+        message += f"; and {len(exc.issues) - len(issues)} more"
+    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
     status.details.add().Pack(detail)
     return rpc_status.to_status(status)
 

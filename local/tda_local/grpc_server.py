@@ -184,27 +184,19 @@ async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[An
 
 def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
     """The generated registration, with requests decoded by ``_decoder``."""
+    methods: dict[str, tuple[Any, Any, Any]] = {
+        "GenerateData": (grpc.unary_unary_rpc_method_handler, pb.GenerateRequest, pb.GenerateResponse),
+        "GenerateDataStream": (grpc.unary_stream_rpc_method_handler, pb.GenerateRequest, pb.DataChunk),
+        "GetSchemas": (grpc.unary_unary_rpc_method_handler, pb.GetSchemasRequest, pb.GetSchemasResponse),
+        "HealthCheck": (grpc.unary_unary_rpc_method_handler, pb.HealthCheckRequest, pb.HealthCheckResponse),
+    }  # fmt: skip
     handlers = {
-        "GenerateData": grpc.unary_unary_rpc_method_handler(
-            service.GenerateData,
-            request_deserializer=_decoder(pb.GenerateRequest),
-            response_serializer=pb.GenerateResponse.SerializeToString,
-        ),
-        "GenerateDataStream": grpc.unary_stream_rpc_method_handler(
-            service.GenerateDataStream,
-            request_deserializer=_decoder(pb.GenerateRequest),
-            response_serializer=pb.DataChunk.SerializeToString,
-        ),
-        "GetSchemas": grpc.unary_unary_rpc_method_handler(
-            service.GetSchemas,
-            request_deserializer=_decoder(pb.GetSchemasRequest),
-            response_serializer=pb.GetSchemasResponse.SerializeToString,
-        ),
-        "HealthCheck": grpc.unary_unary_rpc_method_handler(
-            service.HealthCheck,
-            request_deserializer=_decoder(pb.HealthCheckRequest),
-            response_serializer=pb.HealthCheckResponse.SerializeToString,
-        ),
+        name: handler(
+            getattr(service, name),
+            request_deserializer=_decoder(request),
+            response_serializer=response.SerializeToString,
+        )
+        for name, (handler, request, response) in methods.items()
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)

@@ -25,17 +25,14 @@ from grpc_status import rpc_status
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .test_serve import Served
+from .test_serve import Served, serving
 
 SECOND = 1.0
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Served]:
-    served = Served(workers=2)
-    yield served
-    if served.process.poll() is None:
-        served.stop()
+    yield from serving(workers=2)
 
 
 def on(field: str, **constraint: Any) -> dict[str, Any]:

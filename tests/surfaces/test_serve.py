@@ -70,12 +70,17 @@ class Served:
         return self.process.wait(60)
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[Served]:
-    server = Served()
+def serving(workers: int = 1) -> Iterator[Served]:
+    """A server for a module's tests, stopped after them (if a test has not stopped it)."""
+    server = Served(workers=workers)
     yield server
     if server.process.poll() is None:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    yield from serving()
 
 
 def test_http_generate_with_seed_is_reproducible_and_matches_grpc(served: Served) -> None:
@@ -274,10 +279,7 @@ def test_sigterm_lets_an_in_flight_stream_finish(served: Served) -> None:
 @pytest.fixture(scope="module")
 def job_server() -> Iterator[Served]:
     """A server of its own: ``served`` is stopped by the SIGTERM test above."""
-    server = Served()
-    yield server
-    if server.process.poll() is None:
-        server.stop()
+    yield from serving()
 
 
 def landed(served: Served, job_id: str) -> int:

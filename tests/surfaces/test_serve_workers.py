@@ -23,17 +23,14 @@ from grpc_status import rpc_status
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .test_serve import Served
+from .test_serve import Served, serving
 
 CONNECTIONS = 16  # all on one process by chance: 2 ** -15
 
 
 @pytest.fixture(scope="module")
 def pair() -> Iterator[Served]:
-    server = Served(workers=2)
-    yield server
-    if server.process.poll() is None:
-        server.stop()
+    yield from serving(workers=2)
 
 
 def children_of(served: Served) -> list[int]:

@@ -84,6 +84,10 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers
     try:
         await _serve_primary(grpc_port, http_port, host, workers, worker_env)
     finally:
+        # What the calls left behind (a cut-off stream's job being cancelled and removed)
+        # finishes while the local runtime still answers: once it stops, boto3 would reach
+        # for real AWS.
+        await asyncio.get_running_loop().shutdown_default_executor()
         workflows.stop()
 
 

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         help="processes serving the two ports: N, or 'auto' for one per core (default 1)",
     )
+    serve.add_argument(
+        "--access-log", action="store_true", help="one line per call on stderr (both transports)"
+    )
     # A worker's own: the primary's private ports, set by the primary when it starts workers.
     serve.add_argument("--primary", default="", help=argparse.SUPPRESS)
     return parser
@@ -111,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             from tda_local.serve import run
 
+            if args.access_log:
+                os.environ["TDA_ACCESS_LOG"] = "1"  # workers inherit it
             run(args.grpc_port, args.http_port, args.host, args.workers, args.primary)
             return 0
         return _generate(args)

@@ -44,7 +44,7 @@ from tda.config import settings
 from tda.errors import InvalidRequestError
 from tda.generation.engine import BATCH_ROWS
 from tda.heavy_work import run_heavy
-from tda_local import job_stream, lambdas
+from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
 from testdata.v1 import test_data_pb2 as pb
@@ -275,11 +275,12 @@ def build_server(
     listen on the same port; an ``exclusive`` server (one process) turns it off.
     """
     server = grpc.aio.server(
+        interceptors=[access_log.GrpcAccessLog()] if access_log.wanted() else None,
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0 if exclusive else 1),
-        ]
+        ],
     )
     _add_service(TestDataService(primary), server)
     checker = health.aio.HealthServicer()

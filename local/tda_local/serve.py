@@ -32,7 +32,7 @@ from grpc_health.v1 import health, health_pb2
 
 from tda import operations
 from tda.http_api import create_app
-from tda_local import lambdas, retention
+from tda_local import access_log, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server
 from tda_local.workers import WorkerPool
@@ -189,6 +189,8 @@ class _Running:
         await grpc_server.start()
         for name in ("", SERVICE_NAME):
             await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if access_log.wanted():
+            app = access_log.HttpAccessLog(app)
         config = uvicorn.Config(app, log_level="warning", lifespan="off")
         http = _HttpServer(config)
         failure: list[BaseException] = []
@@ -280,6 +282,8 @@ GIL_SWITCH_SECONDS = 0.0005
 
 
 def run(grpc_port: int, http_port: int, host: str, workers: int = 1, primary: str = "") -> None:
+    if access_log.wanted():
+        access_log.enable()
     cap_malloc_arenas()
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     # The default asyncio loop: grpc.aio drives its own poller and is not tested with uvloop.

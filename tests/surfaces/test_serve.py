@@ -36,13 +36,13 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, home: Path | None = None, workers: int = 1) -> None:
+    def __init__(self, home: Path | None = None, workers: int = 1, *options: str) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         self.home = home or Path(tempfile.mkdtemp(prefix="tda-serve-"))
         env = {**os.environ, "TDA_HOME": str(self.home), "JOB_CHUNK_RECORDS": "1000"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
-             "--http-port", str(self.http_port), "--workers", str(workers)],
+             "--http-port", str(self.http_port), "--workers", str(workers), *options],
             stderr=subprocess.PIPE,
             text=True,
             env=env,
@@ -365,3 +365,27 @@ def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(job_server: Served) -
     )  # fmt: skip
     assert swept.returncode == 0 and "0 jobs remain" in swept.stdout
     assert not (served.home / "jobs" / job_id).exists()
+
+
+def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> None:
+    logged = Served(tmp_path, 2, "--access-log")
+    try:
+        for _ in range(4):  # fresh connections: either process may answer
+            assert (
+                httpx.post(
+                    f"http://127.0.0.1:{logged.http_port}/v1/generate",
+                    json={"entity": "user", "count": 2},
+                ).status_code
+                == 200
+            )
+            with grpc.insecure_channel(f"127.0.0.1:{logged.grpc_port}") as channel:
+                stub = pb_grpc.TestDataServiceStub(channel)
+                with pytest.raises(grpc.RpcError):
+                    stub.GenerateData(pb.GenerateRequest(entity="nope", count=1), timeout=30)
+    finally:
+        assert logged.stop() == 0
+    stderr = logged.process.stderr.read() if logged.process.stderr else ""
+    assert stderr.count("access http POST /v1/generate 200") == 4, stderr
+    assert (
+        stderr.count("access grpc /testdata.v1.TestDataService/GenerateData INVALID_ARGUMENT") == 4
+    )

@@ -92,7 +92,7 @@ def test_a_job_is_one_job_whichever_process_is_asked(pair: Served) -> None:
         ).json()["job_id"]
         for seed in range(CONNECTIONS // 2)
     ]
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # eight jobs on a machine the rest of the suite shares
     for job_id in job_ids:
         while (status := httpx.get(url(pair, f"/v1/jobs/{job_id}")).json())["status"] == "RUNNING":
             assert time.monotonic() < deadline

@@ -65,9 +65,9 @@ class RecordBounds:
 def record_bounds(spec: EntitySpec) -> RecordBounds:
     per_field = {f.path: _field_bounds(f) for f in spec.fields}
     return RecordBounds(
-        values=sum(v for v, _ in per_field.values()),
-        bytes=2 + sum(b + len(path) + 4 for path, (_, b) in per_field.items()),
-        regex_chars=_regex_chars(spec),
+        values=sum(v for v, _, _ in per_field.values()),
+        bytes=2 + sum(b + len(path) + 4 for path, (_, b, _) in per_field.items()),
+        regex_chars=sum(r for _, _, r in per_field.values()),
         most_values=max(per_field, key=lambda p: per_field[p][0], default=""),
         most_bytes=max(per_field, key=lambda p: per_field[p][1], default=""),
     )
@@ -131,39 +131,24 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _regex_chars(spec: EntitySpec) -> int:
-    """Characters one record draws from regexes, array items multiplied through nesting."""
-
-    def of(f: FieldSpec) -> int:
-        if f.is_array:
-            assert f.item is not None
-            return of(f.item) * _longest_array(f)
-        if f.is_object:
-            return sum(of(child) for child in f.children)
-        return longest_match_of(f.regex) if f.regex is not None else 0
-
-    return sum(of(f) for f in spec.fields)
-
-
 def _longest_array(f: FieldSpec) -> int:
     return f.max_length if f.max_length is not None else max(f.min_length or 1, 3)
 
 
-def _field_bounds(f: FieldSpec) -> tuple[int, int]:
-    """(values, bytes) of one field at its largest."""
+def _field_bounds(f: FieldSpec) -> tuple[int, int, int]:
+    """(values, bytes, regex characters) of one field at its largest."""
     if f.is_array:
         assert f.item is not None
         length = _longest_array(f)
-        v, b = _field_bounds(f.item)
-        return v * length, (b + 1) * length + 2
+        v, b, r = _field_bounds(f.item)
+        return v * length, (b + 1) * length + 2, r * length
     if f.is_object:
-        values, size = 0, 2
+        values, size, drawn = 0, 2, 0
         for child in f.children:
-            v, b = _field_bounds(child)
-            values += v
-            size += b + len(child.name) + 4
-        return values, size
-    return 1, _scalar_bytes(f)
+            v, b, r = _field_bounds(child)
+            values, size, drawn = values + v, size + b + len(child.name) + 4, drawn + r
+        return values, size, drawn
+    return 1, _scalar_bytes(f), longest_match_of(f.regex) if f.regex is not None else 0
 
 
 def _scalar_bytes(f: FieldSpec) -> int:

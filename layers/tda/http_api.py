@@ -195,6 +195,9 @@ async def _answer(
         result = await call(body)
     except InvalidRequestError as exc:
         return OrjsonResponse(error_body(request_id, exc.issues), status_code=422)
+    except job_api.JobConflictError as exc:
+        issue = FieldIssue("request_id", str(exc))
+        return OrjsonResponse(error_body(request_id, [issue]), status_code=409)
     except Exception:
         return _internal_error(request_id or str(uuid.uuid4()))
     return OrjsonResponse(result, status_code=status_code)

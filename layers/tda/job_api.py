@@ -8,6 +8,7 @@ local runtime restarted (its execution history cannot).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 import uuid
@@ -51,26 +52,64 @@ def _state_machine() -> str:
     return arn
 
 
+class JobConflictError(ValueError):
+    """A request_id already names a job submitted with a different request."""
+
+
+def job_id_for(payload: Any) -> str:
+    """The job a submission makes: named by its ``request_id`` when it has one, so submitting
+    the same request twice (a retried call, a re-run pipeline) gives the same job."""
+    request_id = (
+        payload.get("request_id") or payload.get("requestId") if isinstance(payload, dict) else None
+    )
+    if isinstance(request_id, str) and request_id:
+        return f"job-{hashlib.sha256(request_id.encode()).hexdigest()[:20]}"
+    return f"job-{uuid.uuid4().hex[:20]}"
+
+
+def _fingerprint(payload: Any, max_concurrency: Any) -> str:
+    canonical = orjson.dumps([payload, max_concurrency], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
 def submit(
     payload: Any, store: ChunkStore | None = None, max_concurrency: Any = DEFAULT_CONCURRENCY
 ) -> dict[str, Any]:
-    """Check the request whole, then start the job's execution; nothing starts on bad input."""
+    """Check the request whole, then start the job's execution; nothing starts on bad input.
+
+    A request with a ``request_id`` is submitted once: the same body again answers with the
+    job it made (``existing: true``); a different body under the same id is a conflict.
+    """
     store = store or chunk_store()
-    job_id = f"job-{uuid.uuid4().hex[:20]}"
+    job_id = job_id_for(payload)
     plan = plan_job(job_id, payload, max_concurrency)  # InvalidRequestError, field by field
+    fingerprint = _fingerprint(payload, max_concurrency)
+    answer = {
+        "job_id": job_id,
+        "status": "RUNNING",
+        "chunks_total": len(plan["chunks"]),
+        "format": plan["format"],
+    }
+    if store.exists(submission_key(job_id)):
+        return _resubmitted(job_id, fingerprint, answer, store)
     job = {
         "mode": "job",
         "job_id": job_id,
         "request": plan["request"],
         "max_concurrency": plan["max_concurrency"],
     }
-    execution = _sfn().start_execution(
-        stateMachineArn=_state_machine(), name=job_id, input=orjson.dumps(job).decode()
-    )
+    client = _sfn()
+    try:
+        execution = client.start_execution(
+            stateMachineArn=_state_machine(), name=job_id, input=orjson.dumps(job).decode()
+        )
+    except client.exceptions.ExecutionAlreadyExists:  # the same request_id, at the same time
+        return {**answer, "existing": True}
     record = {
         "job_id": job_id,
         "execution_arn": execution["executionArn"],
         "request": plan["request"],
+        "fingerprint": fingerprint,
         "format": plan["format"],
         "record_count": plan["record_count"],
         "chunk_records": plan["chunk_records"],
@@ -78,12 +117,20 @@ def submit(
         "submitted_at": time.time(),
     }
     store.put(submission_key(job_id), orjson.dumps(record))
-    return {
-        "job_id": job_id,
-        "status": "RUNNING",
-        "chunks_total": record["chunks"],
-        "format": record["format"],
-    }
+    return answer
+
+
+def _resubmitted(
+    job_id: str, fingerprint: str, answer: dict[str, Any], store: ChunkStore
+) -> dict[str, Any]:
+    record = _record(job_id, store)
+    if record.get("fingerprint") != fingerprint:
+        raise JobConflictError(
+            f"request_id names job {job_id}, which was submitted with a different request; "
+            "use a new request_id"
+        )
+    state, _, _ = _settled(job_id, record, store)
+    return {**answer, "status": state, "existing": True}
 
 
 def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:

@@ -59,7 +59,10 @@ async def follow(
 
     # One chunk written at a time: they are read in order, so more in flight would only hold
     # memory (and the GIL) while the stream waits for the one it needs.
-    submitted = await api("POST", "/v1/jobs", payload, {"max_concurrency": "1"})
+    # Without its request_id: a request_id names one job (job_api.submit), and each stream
+    # needs a job of its own, removed when it ends.
+    job_request = {k: v for k, v in payload.items() if k not in ("request_id", "requestId")}
+    submitted = await api("POST", "/v1/jobs", job_request, {"max_concurrency": "1"})
     job_id, total = submitted["job_id"], submitted["chunks_total"]
     fmt = OutputFormat(submitted["format"])
     try:

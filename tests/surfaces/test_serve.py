@@ -389,3 +389,17 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
     assert (
         stderr.count("access grpc /testdata.v1.TestDataService/GenerateData INVALID_ARGUMENT") == 4
     )
+
+
+def test_a_request_id_names_one_job(job_server: Served) -> None:
+    body = {"request_id": "nightly-42", "entity": "cart", "count": 1500, "seed": 1}
+    first = job_server.http.post("/v1/jobs", json=body)
+    again = job_server.http.post("/v1/jobs", json=body)
+    assert first.status_code == again.status_code == 202
+    assert again.json()["job_id"] == first.json()["job_id"] and again.json()["existing"] is True
+    other = job_server.http.post("/v1/jobs", json={**body, "count": 1600})
+    assert other.status_code == 409 and other.json()["details"][0]["field"] == "request_id"
+    unnamed = [
+        job_server.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}) for _ in "ab"
+    ]
+    assert unnamed[0].json()["job_id"] != unnamed[1].json()["job_id"]  # no id: a job each

@@ -6,6 +6,7 @@ Every call here opens a connection of its own, so the kernel spreads them over b
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -26,6 +27,10 @@ from testdata.v1 import test_data_pb2_grpc as pb_grpc
 from .test_serve import Served, serving
 
 CONNECTIONS = 16  # all on one process by chance: 2 ** -15
+# Each call on a connection of its own (httpx's module functions), waiting as long as a loaded
+# machine needs: their default of 5 s ran out while the rest of the suite shared the cores.
+get = functools.partial(httpx.get, timeout=120)
+post = functools.partial(httpx.post, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,7 @@ def test_both_processes_serve_the_fast_path(pair: Served) -> None:
     processes = (pair.process.pid, worker_pid(pair))
     before = [cpu_ticks(pid) for pid in processes]
     for _ in range(CONNECTIONS):
-        answer = httpx.post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
+        answer = post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
         assert answer.status_code == 200 and answer.json()["metadata"]["served_via"] == "fast_path"
         channel, stub = fresh_stub(pair)
         with channel:
@@ -85,28 +90,30 @@ def test_both_processes_serve_the_fast_path(pair: Served) -> None:
 
 def test_a_job_is_one_job_whichever_process_is_asked(pair: Served) -> None:
     # Submitted over fresh connections too: a worker has no workflow runtime of its own.
-    job_ids = [
-        httpx.post(
+    submitted = [
+        post(
             url(pair, "/v1/jobs"),
             json={"entity": "cart", "count": 2500, "seed": seed, "output_format": "NDJSON"},
-        ).json()["job_id"]
+        )
         for seed in range(CONNECTIONS // 2)
     ]
+    assert [s.status_code for s in submitted] == [202] * len(submitted), [s.text for s in submitted]
+    job_ids = [s.json()["job_id"] for s in submitted]
     deadline = time.monotonic() + 300  # eight jobs on a machine the rest of the suite shares
     for job_id in job_ids:
-        while (status := httpx.get(url(pair, f"/v1/jobs/{job_id}")).json())["status"] == "RUNNING":
-            assert time.monotonic() < deadline
+        while (status := get(url(pair, f"/v1/jobs/{job_id}")).json())["status"] == "RUNNING":
+            assert time.monotonic() < deadline, status
             time.sleep(0.2)
         assert status["status"] == "SUCCEEDED", status
     for _ in range(CONNECTIONS):
-        again = httpx.get(url(pair, f"/v1/jobs/{job_ids[0]}"))
+        again = get(url(pair, f"/v1/jobs/{job_ids[0]}"))
         assert again.status_code == 200 and again.json()["progress"]["chunks_done"] == 3
         # The links name the port the caller used, not the primary's private one.
         first = again.json()["chunks"][0]["url"]
         assert first.startswith(url(pair, f"/v1/jobs/{job_ids[0]}/chunks/"))
-    chunks = [httpx.get(c["url"]) for c in status["chunks"]]
+    chunks = [get(c["url"]) for c in status["chunks"]]
     assert [c.text.count("\n") for c in chunks] == [1000, 1000, 500]
-    assert httpx.get(url(pair, "/v1/jobs/job-doesnotexist")).status_code == 404
+    assert get(url(pair, "/v1/jobs/job-doesnotexist")).status_code == 404
 
 
 def test_model_paths_large_streams_and_health_reach_the_workflow_from_either_process(
@@ -114,9 +121,9 @@ def test_model_paths_large_streams_and_health_reach_the_workflow_from_either_pro
 ) -> None:
     for _ in range(CONNECTIONS // 2):
         body = {"entity": "cart", "count": 2, "context": "carts for a family moving house"}
-        answer = httpx.post(url(pair, "/v1/generate"), json=body).json()
+        answer = post(url(pair, "/v1/generate"), json=body).json()
         assert answer["metadata"]["served_via"] == "workflow"
-        assert httpx.get(url(pair, "/health/ready")).status_code == 200
+        assert get(url(pair, "/health/ready")).status_code == 200
         channel, stub = fresh_stub(pair)
         with channel:
             model = stub.GenerateData(
@@ -141,7 +148,7 @@ def test_errors_keep_their_field_details_when_relayed(pair: Served) -> None:
         detail = error_details_pb2.BadRequest()
         assert status.details[0].Unpack(detail)
         assert [v.field for v in detail.field_violations] == ["count"]
-        refused = httpx.post(url(pair, "/v1/jobs"), json={"entity": "nope", "count": 10})
+        refused = post(url(pair, "/v1/jobs"), json={"entity": "nope", "count": 10})
         assert refused.status_code == 422 and refused.json()["details"][0]["field"] == "entity"
 
 
@@ -186,7 +193,7 @@ def test_a_worker_that_dies_is_replaced(pair: Served) -> None:
             break
         assert time.monotonic() < deadline, "the replacement never settled"
     for _ in range(CONNECTIONS):
-        answer = httpx.post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
+        answer = post(url(pair, "/v1/generate"), json={"entity": "cart", "count": 10})
         assert answer.status_code == 200
     assert cpu_ticks(replacement) > before, "the replacement does not serve"
 

@@ -61,13 +61,13 @@ def check(pattern: str, max_length: int) -> None:
     if len(pattern) > MAX_REGEX_LENGTH:
         raise RegexError(f"is {len(pattern)} characters long; the limit is {MAX_REGEX_LENGTH}")
     try:
-        parsed = sre_parse.parse(pattern)
+        parsed = parse(pattern)
     except re.error as exc:
         raise RegexError(f"does not compile: {exc}") from None
     except RecursionError:
         raise RegexError("is nested too deeply") from None
     try:
-        re2.compile(pattern, options=_OPTIONS)
+        matcher(pattern)  # compiled once, here, for every later check against it
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise RegexError(
@@ -85,7 +85,7 @@ def check(pattern: str, max_length: int) -> None:
 @lru_cache(maxsize=1024)
 def longest_match_of(pattern: str) -> int:
     """``longest_match`` of a pattern that passed ``check``."""
-    return longest_match(sre_parse.parse(pattern))
+    return longest_match(parse(pattern))
 
 
 def longest_match(parsed: Any, depth: int = 0) -> int:
@@ -165,6 +165,8 @@ class BoundedXeger(rstr.Rstr):
         return value
 
 
+@lru_cache(maxsize=1024)
 def parse(pattern: str) -> Any:
-    """Python's parse of a pattern that passed ``check``, as ``BoundedXeger.draw`` takes it."""
+    """Python's parse of a pattern, as ``check``, ``longest_match_of`` and ``BoundedXeger.draw``
+    take it: parsed once per pattern, not once per use (the parse is only read, never changed)."""
     return sre_parse.parse(pattern)

@@ -13,9 +13,8 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-from tda.config import settings
+from tda.chunks import FileChunkStore, chunk_store
 
 DEFAULT_RETENTION_DAYS = 7.0
 COLLECT_EVERY_SECONDS = 3600.0
@@ -34,11 +33,8 @@ def retention_days() -> float:
 
 def local_root() -> Path | None:
     """The local chunk store's folder, or None when chunks go to S3."""
-    url = os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
-    parsed = urlparse(url)
-    if parsed.scheme not in ("file", ""):
-        return None
-    return Path(os.path.expanduser(parsed.netloc + parsed.path))
+    store = chunk_store()
+    return store.root if isinstance(store, FileChunkStore) else None
 
 
 def usage(root: Path) -> Usage:

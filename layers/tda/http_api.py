@@ -49,7 +49,7 @@ def error_body(request_id: str, issues: list[FieldIssue]) -> dict[str, Any]:
     }
 
 
-def create_app() -> FastAPI:
+def create_app(draining: Callable[[], bool] = lambda: False) -> FastAPI:
     app = FastAPI(
         title="Test Data Agent",
         version=operations.VERSION,
@@ -135,7 +135,7 @@ def create_app() -> FastAPI:
 
     @app.get("/health")
     async def health() -> Response:
-        return OrjsonResponse(operations.health())
+        return OrjsonResponse(operations.health(draining()))
 
     @app.get("/health/live")
     async def live() -> Response:
@@ -143,7 +143,7 @@ def create_app() -> FastAPI:
 
     @app.get("/health/ready")
     async def ready() -> Response:
-        status = operations.health()["status"]
+        status = operations.health(draining())["status"]
         return OrjsonResponse({"status": status}, status_code=200 if status == "healthy" else 503)
 
     return app

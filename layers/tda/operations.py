@@ -254,18 +254,9 @@ def schemas(domain: str | None = None) -> list[dict[str, Any]]:
     return [info.model_dump(mode="json") for info in list_schemas(domain)]
 
 
-class _Draining:
-    """Set once a server starts its graceful shutdown: readiness fails from that moment."""
-
-    started = False
-
-
-def start_draining() -> None:
-    _Draining.started = True
-
-
-def health() -> dict[str, Any]:
-    """Status and components (the seed's HealthCheckResponse). Paths not built yet say so."""
+def health(draining: bool = False) -> dict[str, Any]:
+    """Status and components (the seed's HealthCheckResponse). Paths not built yet say so.
+    ``draining``: the server answering is stopping (a server's own state, not the process's)."""
     components = {
         "schemas": f"ok ({len(entity_names())} entities)",
         "traditional": "ok",
@@ -273,5 +264,5 @@ def health() -> dict[str, Any]:
         "rag": "unavailable: not in this build (requests fall back to traditional)",
         "limits": f"sync {settings.max_sync_records}, total {settings.max_records}",
     }
-    status = "draining" if _Draining.started else "healthy"
+    status = "draining" if draining else "healthy"
     return {"status": status, "components": components, "version": VERSION}

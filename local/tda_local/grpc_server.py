@@ -63,8 +63,11 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     """The service; in a worker of ``tda serve --workers N``, with the ``primary`` that owns the
     workflow runtime: calls that need it are relayed there (``tda_local.forwarding``)."""
 
-    def __init__(self, primary: PrimaryStub | None = None) -> None:
+    def __init__(
+        self, primary: PrimaryStub | None = None, draining: Callable[[], bool] = lambda: False
+    ) -> None:
         self.primary = primary
+        self.draining = draining
 
     async def GenerateData(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
@@ -153,7 +156,10 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         if self.primary is not None:
             return await self.primary.unary("HealthCheck", request, context)
         response = await _call(context, "", "api", http_event("GET", "/health"))
-        return ParseDict(json_body(response), pb.HealthCheckResponse(), ignore_unknown_fields=True)
+        answer = json_body(response)
+        if self.draining():  # this server is stopping, whatever the (process-wide) handler says
+            answer["status"] = "draining"
+        return ParseDict(answer, pb.HealthCheckResponse(), ignore_unknown_fields=True)
 
 
 class _Undecodable:
@@ -267,7 +273,11 @@ def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
 
 
 def build_server(
-    port: int, host: str = "127.0.0.1", primary: PrimaryStub | None = None, exclusive: bool = False
+    port: int,
+    host: str = "127.0.0.1",
+    primary: PrimaryStub | None = None,
+    exclusive: bool = False,
+    draining: Callable[[], bool] = lambda: False,
 ) -> tuple[grpc.aio.Server, int, health.aio.HealthServicer]:
     """The server with the service, reflection and the standard health service; its bound port.
 
@@ -282,7 +292,7 @@ def build_server(
             ("grpc.so_reuseport", 0 if exclusive else 1),
         ],
     )
-    _add_service(TestDataService(primary), server)
+    _add_service(TestDataService(primary, draining), server)
     checker = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(checker, server)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

@@ -30,7 +30,6 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2
 
-from tda import operations
 from tda.http_api import create_app
 from tda_local import access_log, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
@@ -100,7 +99,10 @@ async def _serve_primary(
     # port) a second server would otherwise bind beside this one and take half its calls.
     _claim(host, grpc_port, "gRPC")
     _claim(host, http_port, "HTTP")
-    grpc_server, bound, checker = build_server(grpc_port, host, exclusive=not shared)
+    draining = threading.Event()  # set when this server stops: readiness then answers 503
+    grpc_server, bound, checker = build_server(
+        grpc_port, host, exclusive=not shared, draining=draining.is_set
+    )
     http_sockets = [_http_socket(host, http_port, reuse_port=shared)]
     private = ""
     if shared:  # the ports the workers forward to, which only this process listens on
@@ -108,7 +110,8 @@ async def _serve_primary(
         http_sockets.append(_http_socket("127.0.0.1", 0, reuse_port=False))
         private = f"127.0.0.1:{private_grpc},http://127.0.0.1:{http_sockets[1].getsockname()[1]}"
     http_port = http_sockets[0].getsockname()[1]
-    running = await _Running.start(grpc_server, checker, create_app(), http_sockets)
+    app = create_app(draining=draining.is_set)
+    running = await _Running.start(grpc_server, checker, app, http_sockets, draining)
     collector = asyncio.create_task(_collect_old_jobs())
     pool = WorkerPool(workers - 1, bound, http_port, host, private, worker_env)
     try:
@@ -145,13 +148,14 @@ async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) 
     stop = _stop_on_signals()
     grpc_target, http_base = primary.split(",", 1)
     stub = PrimaryStub(grpc_target)
-    app = ForwardToPrimary(create_app(), http_base)
+    draining = threading.Event()
+    app = ForwardToPrimary(create_app(draining=draining.is_set), http_base)
     for name in ("router", "traditional", "api"):  # the handlers a worker calls itself
         lambdas.handler(name)
     freeze_startup_heap()
-    grpc_server, _, checker = build_server(grpc_port, host, primary=stub)
+    grpc_server, _, checker = build_server(grpc_port, host, primary=stub, draining=draining.is_set)
     socket_ = _http_socket(host, http_port, reuse_port=True)
-    running = await _Running.start(grpc_server, checker, app, [socket_])
+    running = await _Running.start(grpc_server, checker, app, [socket_], draining)
     print("ready", flush=True)  # to the primary, which waits for every worker
     try:
         await _until(stop, orphan_of=os.getppid())
@@ -177,6 +181,7 @@ class _Running:
     checker: health.aio.HealthServicer
     http: _HttpServer
     http_thread: threading.Thread
+    draining: threading.Event
 
     @classmethod
     async def start(
@@ -185,6 +190,7 @@ class _Running:
         checker: health.aio.HealthServicer,
         app: Any,
         http_sockets: list[socket.socket],
+        draining: threading.Event | None = None,
     ) -> _Running:
         await grpc_server.start()
         for name in ("", SERVICE_NAME):
@@ -208,10 +214,10 @@ class _Running:
         if not http.started:
             await grpc_server.stop(None)
             raise SystemExit(f"tda serve: the HTTP server did not start ({failure or 'exited'})")
-        return cls(grpc_server, checker, http, thread)
+        return cls(grpc_server, checker, http, thread, draining or threading.Event())
 
     async def stop(self) -> None:
-        operations.start_draining()  # HTTP readiness answers 503 from now on
+        self.draining.set()  # readiness answers 503 from now on, on both transports
         await self.checker.enter_graceful_shutdown()
         self.http.should_exit = True  # uvicorn drains its connections, then its loop ends
         await self.grpc_server.stop(GRACE_SECONDS)

@@ -259,7 +259,8 @@ def test_http_limits_schemas_health_and_docs(served: Served) -> None:
     assert "/v1/generate" in served.http.get("/openapi.json").json()["paths"]
 
 
-def test_sigterm_lets_an_in_flight_stream_finish(served: Served) -> None:
+def test_sigterm_lets_an_in_flight_stream_finish() -> None:
+    served = Served()  # its own: stopping the module's server would fail the tests after it
     channel = grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}")
     stub = pb_grpc.TestDataServiceStub(channel)
     call = stub.GenerateDataStream(
@@ -276,18 +277,11 @@ def test_sigterm_lets_an_in_flight_stream_finish(served: Served) -> None:
     assert "shutting down" in stderr and "Traceback" not in stderr
 
 
-@pytest.fixture(scope="module")
-def job_server() -> Iterator[Served]:
-    """A server of its own: ``served`` is stopped by the SIGTERM test above."""
-    yield from serving()
-
-
 def landed(served: Served, job_id: str) -> int:
     return len(list((served.home / "jobs" / job_id).glob("chunk-*.parts.json")))
 
 
-def test_a_cancelled_job_stops_writing_and_every_answer_agrees(job_server: Served) -> None:
-    served = job_server
+def test_a_cancelled_job_stops_writing_and_every_answer_agrees(served: Served) -> None:
     accepted = served.http.post(
         "/v1/jobs?max_concurrency=2", json={"entity": "cart", "count": 1_000_000, "seed": 3}
     ).json()
@@ -345,8 +339,7 @@ def test_a_job_cut_off_by_a_restart_fails_with_its_reason(tmp_path: Path) -> Non
         second.stop()
 
 
-def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(job_server: Served) -> None:
-    served = job_server
+def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(served: Served) -> None:
     job_id = served.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}).json()["job_id"]
     deadline = time.monotonic() + 60
     while served.http.get(f"/v1/jobs/{job_id}").json()["status"] == "RUNNING":
@@ -391,15 +384,13 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
     )
 
 
-def test_a_request_id_names_one_job(job_server: Served) -> None:
+def test_a_request_id_names_one_job(served: Served) -> None:
     body = {"request_id": "nightly-42", "entity": "cart", "count": 1500, "seed": 1}
-    first = job_server.http.post("/v1/jobs", json=body)
-    again = job_server.http.post("/v1/jobs", json=body)
+    first = served.http.post("/v1/jobs", json=body)
+    again = served.http.post("/v1/jobs", json=body)
     assert first.status_code == again.status_code == 202
     assert again.json()["job_id"] == first.json()["job_id"] and again.json()["existing"] is True
-    other = job_server.http.post("/v1/jobs", json={**body, "count": 1600})
+    other = served.http.post("/v1/jobs", json={**body, "count": 1600})
     assert other.status_code == 409 and other.json()["details"][0]["field"] == "request_id"
-    unnamed = [
-        job_server.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}) for _ in "ab"
-    ]
+    unnamed = [served.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}) for _ in "ab"]
     assert unnamed[0].json()["job_id"] != unnamed[1].json()["job_id"]  # no id: a job each

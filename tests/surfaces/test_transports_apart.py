@@ -8,19 +8,23 @@ rows); this test holds the structure: while an HTTP handler holds its loop, gRPC
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
 
 from tda_local.grpc_server import build_server
+from tda_local.lambdas import invoke
 from tda_local.serve import _http_socket, _Running
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 HOLD_SECONDS = 5.0
+API_HEALTH = json.loads((Path(__file__).parents[1] / "events" / "api_health.json").read_text())
 
 
 async def loop_holding_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -59,3 +63,6 @@ def test_grpc_answers_while_an_http_handler_holds_its_loop() -> None:
 
     grpc_answered, http_finished = asyncio.run(scenario())
     assert grpc_answered < http_finished, "gRPC waited for the HTTP handler to let go of a loop"
+    # A server's drain is its own: the handlers of this process, other servers' too, stay healthy.
+    health = invoke("api", {**API_HEALTH, "rawPath": "/health"})
+    assert json.loads(health["body"])["status"] == "healthy"

@@ -2,7 +2,7 @@
 
 - ``protos/`` compiled into Python modules (``local/testdata/v1/*_pb2*.py``), never committed or
   edited by hand. The output path gives the modules their import name, ``testdata.v1``.
-- ``layers/tda/generation/_textrender.c`` compiled into an extension module beside it, with the
+- ``layers/tda/paths/traditional/_textrender.c`` compiled into an extension module beside it, with the
   C compiler and headers of the Python that builds (``pip install -e .`` or a wheel build).
   Without a compiler the build still succeeds, with a warning: the bulk JSON/NDJSON path then
   runs in pure Python (same bytes, about 2x slower).
@@ -21,7 +21,7 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 PROTO_ROOT = "protos"
 OUTPUT_ROOT = "local"
-EXTENSION_SOURCE = "layers/tda/generation/_textrender.c"
+EXTENSION_SOURCE = "layers/tda/paths/traditional/_textrender.c"
 
 
 class ProtoBuildHook(BuildHookInterface):  # type: ignore[type-arg]

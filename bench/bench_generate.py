@@ -59,12 +59,12 @@ if kind == "naive":
         json.dumps(make())
     cpu = time.process_time() - start
 else:
-    from tda.models import GenerateRequest, OutputFormat
-    from tda.service import plan_request, stream_output, stream_records
-    from tda.validation import validate_records
+    from tda.domain.contract import GenerateRequest, OutputFormat
+    from tda.app.service import plan_request, stream_output, stream_records
+    from tda.domain.validation import validate_records
     plan = plan_request(GenerateRequest(entity=entity, count=count, seed=7))
     if kind == "generate-python":  # the same path with the compiled renderer switched off
-        from tda.generation import native_program
+        from tda.paths.traditional import native_program
         native_program.native = None
         kind = "generate"
     if kind == "generate":
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     sizes = [10_000] if args.quick else [10_000, 100_000]
-    from tda.generation import native_program
+    from tda.paths.traditional import native_program
 
     renderer = "compiled" if native_program.native is not None else "NOT BUILT (pure Python)"
     print(f"renderer: {renderer}")

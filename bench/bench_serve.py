@@ -58,8 +58,8 @@ CALLS_PER_CLIENT = 60
 FLOOR_SERVER = r"""
 import asyncio, sys
 import grpc
-from tda.models import GenerateRequest
-from tda.service import generate
+from tda.domain.contract import GenerateRequest
+from tda.app.service import generate
 from testdata.v1 import test_data_pb2 as pb, test_data_pb2_grpc as pb_grpc
 fixed = pb.GenerateResponse(
     success=True, record_count=10, data=generate(GenerateRequest(entity="cart", count=10)).data

@@ -6,7 +6,7 @@ import sys
 
 import orjson
 
-from tda.generation.pools import POOL_DIR, build_pool_data
+from tda.paths.traditional.pools import POOL_DIR, build_pool_data
 
 if __name__ == "__main__":
     for locale in sys.argv[1:] or ["en_US"]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tda.models import GenerateRequest
-from tda.service import generate
+from tda.app.service import generate
+from tda.domain.contract import GenerateRequest
 
 ENTITIES = ["cart", "order", "payment", "user", "review", "product"]
 

@@ -1,4 +1,4 @@
-"""HTTP API: the FastAPI app (``tda.http_api``) served to API Gateway HTTP API (payload v2) by Mangum."""
+"""HTTP API: the FastAPI app (``tda.http.app``) served to API Gateway HTTP API (payload v2) by Mangum."""
 
 from typing import Any
 
@@ -6,7 +6,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
-from tda.http_api import create_app
+from tda.http.app import create_app
 
 logger = Logger(service="test-data-agent")
 tracer = Tracer(service="test-data-agent")

@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 
 from aws_lambda_powertools import Logger, Tracer
 
-from tda import operations
+from tda.app import operations
 
 logger = Logger(service="test-data-agent")
 tracer = Tracer(service="test-data-agent")

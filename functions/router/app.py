@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from tda import operations
+from tda.app import operations
 
 logger = Logger(service="test-data-agent")
 tracer = Tracer(service="test-data-agent")

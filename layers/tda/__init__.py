@@ -1,7 +1,7 @@
 """Test Data Agent core: schema-driven generation, validation, coherence and output formats.
 
 This package never sees a Lambda event, a gRPC message or an HTTP request: adapters at the edge
-translate those to :mod:`tda.models` and back.
+translate those to :mod:`tda.domain.contract` and back.
 """
 
 __version__ = "0.1.0"

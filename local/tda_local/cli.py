@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
-from tda.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError
 from tda_local.cli_io import (
     CliInputError,
     add_request_options,
@@ -155,7 +155,7 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _schemas(domain: str | None) -> int:
-    from tda.schema.registry import list_schemas
+    from tda.domain.schema.registry import list_schemas
 
     found = list_schemas(domain)
     if not found:
@@ -168,8 +168,8 @@ def _schemas(domain: str | None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tda.coherence import CoherenceReport
-    from tda.service import plan_request, stream_output
+    from tda.app.service import plan_request, stream_output
+    from tda.domain.coherence import CoherenceReport
 
     if args.output is not None:
         check_output(args.output, "--output")

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import yaml
 
-from tda.models import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
+from tda.domain.contract import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
 
 
 class CliInputError(ValueError):

@@ -23,9 +23,9 @@ import grpc
 import httpx
 import orjson
 
-from tda import operations
-from tda.config import settings
-from tda.errors import InvalidRequestError
+from tda.app import operations
+from tda.app.settings import settings
+from tda.domain.errors import InvalidRequestError
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 

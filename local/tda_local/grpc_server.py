@@ -3,7 +3,7 @@
 Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
 in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving; only a
 small GenerateData bound for the fast path runs on the loop itself (``_placement``), and
-heavy generation on a pool of its own (``tda.heavy_work``):
+heavy generation on a pool of its own (``tda.app.heavy_work``):
 
 - GenerateData → ``router`` with ``{"request": ...}`` (the fast path, or the sync workflow for
   a model path).
@@ -39,11 +39,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
-from tda import operations
-from tda.config import settings
-from tda.errors import InvalidRequestError
-from tda.generation.engine import BATCH_ROWS
-from tda.heavy_work import run_heavy
+from tda.app import operations
+from tda.app.heavy_work import run_heavy
+from tda.app.settings import settings
+from tda.domain.errors import InvalidRequestError
+from tda.paths.traditional.engine import BATCH_ROWS
 from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
@@ -212,9 +212,9 @@ def _placement(payload: dict[str, Any]) -> tuple[bool, bool]:
     """(on the fast path, answered on the event loop) for a GenerateData request.
 
     As the HTTP API does: a small fast-path answer is well under a millisecond of CPU (warm
-    slabs, ``tda.reservoir``), less than a hop to a worker thread and back costs, and the hop's
+    slabs, ``tda.paths.traditional.reservoir``), less than a hop to a worker thread and back costs, and the hop's
     contention for the GIL slowed every other call (bench/bench_serve.py). A large or
-    caller-shaped request goes to the heavy pool (``tda.heavy_work``), and a model path, which
+    caller-shaped request goes to the heavy pool (``tda.app.heavy_work``), and a model path, which
     waits for its workflow execution for seconds, to a thread: the loop keeps serving.
     """
     try:

@@ -17,9 +17,9 @@ from typing import Any
 import grpc
 from google.protobuf.json_format import ParseDict
 
-from tda import job_api
-from tda.errors import FieldIssue, InvalidRequestError
-from tda.models import OutputFormat
+from tda.app import job_api
+from tda.domain.contract import OutputFormat
+from tda.domain.errors import FieldIssue, InvalidRequestError
 from tda_local import lambdas
 from tda_local.apigw import http_event, json_body
 from testdata.v1 import test_data_pb2 as pb

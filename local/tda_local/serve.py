@@ -30,7 +30,7 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2
 
-from tda.http_api import create_app
+from tda.http.app import create_app
 from tda_local import access_log, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server

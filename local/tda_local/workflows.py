@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 import yaml
 
-from tda.job_api import FINISHED, execution_events
+from tda.app.job_api import FINISHED, execution_events
 from tda_local import lambdas
 
 ROOT = Path(__file__).resolve().parents[2]

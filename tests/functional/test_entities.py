@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from tda.coherence import score_records
-from tda.models import OutputFormat
-from tda.schema.registry import get_entity, list_schemas
-from tda.service import generate
-from tda.validation import validate_records
+from tda.app.service import generate
+from tda.domain.coherence import score_records
+from tda.domain.contract import OutputFormat
+from tda.domain.schema.registry import get_entity, list_schemas
+from tda.domain.validation import validate_records
 
 from ..conftest import ENTITIES, generate_records, make_request
 
@@ -57,9 +57,9 @@ def test_unseeded_requests_differ_and_report_the_seed_that_reproduces_them() -> 
 
 
 def test_primary_keys_are_unique_across_batches() -> None:
-    from tda.generation.engine import BATCH_ROWS
-    from tda.models import GenerateRequest
-    from tda.service import plan_request, stream_records
+    from tda.app.service import plan_request, stream_records
+    from tda.domain.contract import GenerateRequest
+    from tda.paths.traditional.engine import BATCH_ROWS
 
     plan = plan_request(GenerateRequest(entity="order", count=BATCH_ROWS + 1000, seed=5))
     ids = [r["order_id"] for batch in stream_records(plan, score=False) for r in batch.records]
@@ -97,7 +97,7 @@ def test_cart_totals_add_up_in_the_loaded_sql() -> None:
 
 def test_cart_items_share_one_shopping_occasion() -> None:
     records = generate_records(entity="cart", count=200)
-    from tda.generation.catalog import load_catalog
+    from tda.domain.catalog import load_catalog
 
     catalog = load_catalog()
     for record in records:

@@ -12,10 +12,10 @@ import json
 
 import pytest
 
-from tda.generation.pools import supported_locales
-from tda.models import GenerateRequest, OutputFormat
-from tda.service import generate, plan_request, stream_output
-from tda.validation import validate_records
+from tda.app.service import generate, plan_request, stream_output
+from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.validation import validate_records
+from tda.paths.traditional.pools import supported_locales
 
 from ..conftest import ENTITIES
 

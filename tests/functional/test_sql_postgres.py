@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tda.service import generate
+from tda.app.service import generate
 
 from ..conftest import ENTITIES, make_request
 

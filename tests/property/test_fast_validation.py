@@ -14,11 +14,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tda.models import GenerateRequest
-from tda.schema.registry import get_entity
-from tda.service import generate
-from tda.validation import compile_validator, validate_records
-from tda.validation_fast import compile_all_valid
+from tda.app.service import generate
+from tda.domain.contract import GenerateRequest
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import compile_validator, validate_records
+from tda.domain.validation.fast import compile_all_valid
 
 ENTITIES = ["cart", "user", "order", "payment", "review", "product"]
 

@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tda.errors import InvalidRequestError
-from tda.models import OutputFormat
-from tda.service import generate, plan_request, resolve_spec, stream_output
-from tda.validation import validate_records
+from tda.app.service import generate, plan_request, resolve_spec, stream_output
+from tda.domain.contract import OutputFormat
+from tda.domain.errors import InvalidRequestError
+from tda.domain.validation import validate_records
 
 from ..conftest import make_request
 

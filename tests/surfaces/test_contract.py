@@ -9,7 +9,7 @@ from google.protobuf.descriptor import Descriptor
 from google.protobuf.json_format import MessageToDict, ParseDict
 from pydantic import BaseModel
 
-from tda import models
+from tda.domain import contract as models
 from testdata.v1 import test_data_pb2 as pb
 
 # proto message → core model (the model's Python field names, with ``schema_`` for ``schema``)

@@ -8,7 +8,7 @@ import socket
 
 import httpx
 
-from tda.http_api import create_app
+from tda.http.app import create_app
 from tda_local.forwarding import ForwardToPrimary
 
 

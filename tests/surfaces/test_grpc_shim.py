@@ -17,8 +17,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from tda.models import GenerateRequest
-from tda.service import plan_request, stream_records
+from tda.app.service import plan_request, stream_records
+from tda.domain.contract import GenerateRequest
 from testdata.v1 import test_data_pb2 as pb
 
 from ..unit.test_bad_input import BAD_REQUESTS
@@ -128,7 +128,7 @@ def test_oversized_request_is_refused(stub: Any) -> None:
 def test_unexpected_failure_is_internal_with_request_id(
     stub: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tda import operations
+    from tda.app import operations
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret internal detail")

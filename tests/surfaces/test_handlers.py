@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tda.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError
 from tda_local.apigw import json_body
 from tda_local.lambdas import handler, invoke
 
@@ -97,7 +97,7 @@ def test_api_handler_answers_from_pool_threads() -> None:
 def test_api_unexpected_failure_is_500_with_request_id_and_no_trace(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tda import operations
+    from tda.app import operations
 
     def broken(*args: Any) -> Any:
         raise RuntimeError("secret internal detail")

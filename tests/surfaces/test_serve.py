@@ -20,8 +20,8 @@ import httpx
 import pytest
 from google.protobuf.json_format import Parse
 
-from tda.models import GenerateRequest, OutputFormat
-from tda.service import plan_request, stream_output
+from tda.app.service import plan_request, stream_output
+from tda.domain.contract import GenerateRequest, OutputFormat
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 

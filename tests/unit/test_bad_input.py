@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from tda.errors import InvalidRequestError
-from tda.service import generate, plan_request
+from tda.app.service import generate, plan_request
+from tda.domain.errors import InvalidRequestError
 
 from ..conftest import make_request
 

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tda.generation.columns import iso_texts
-from tda.generation.engine import BATCH_ROWS
-from tda.models import GenerateRequest, OutputFormat
-from tda.service import plan_request, stream_output, stream_records
+from tda.app.service import plan_request, stream_output, stream_records
+from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.records import iso_texts
+from tda.paths.traditional.engine import BATCH_ROWS
 
 from ..conftest import ENTITIES
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tda.chunks import ChunkStore, ChunkWriteError, FileChunkStore, S3ChunkStore
+from tda.adapters.chunk_stores import ChunkStore, ChunkWriteError, FileChunkStore, S3ChunkStore
 
 PIECES = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
 WHOLE = b'[{"a": 1},{"b": 22}]'

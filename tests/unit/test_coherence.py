@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import copy
 
-from tda.coherence import score_records
-from tda.schema.registry import get_entity
+from tda.domain.coherence import score_records
+from tda.domain.schema.registry import get_entity
 
 from ..conftest import generate_records
 

@@ -17,10 +17,13 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tda.paths.traditional import native_program as renderer
 
-from tda.generation import native_program as renderer
-from tda.generation.columns import ColumnBatch
-from tda.generation.native_program import (
+from tda.app.service import plan_request, resolve_spec, stream_output
+from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.records import ColumnBatch
+from tda.domain.schema.spec import EntitySpec
+from tda.paths.traditional.native_program import (
     ARRAY,
     BOOL,
     COLUMN,
@@ -30,9 +33,6 @@ from tda.generation.native_program import (
     native_program,
     object_slots,
 )
-from tda.models import GenerateRequest, OutputFormat
-from tda.schema.spec import EntitySpec
-from tda.service import plan_request, resolve_spec, stream_output
 
 from ..conftest import ENTITIES
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from tda.schema.registry import get_entity
-from tda.service import resolve_spec
-from tda.validation import validate_records
+from tda.app.service import resolve_spec
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import validate_records
 
 from ..conftest import generate_records, make_request
 

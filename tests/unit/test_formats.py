@@ -7,7 +7,7 @@ import io
 import json
 import sqlite3
 
-from tda.service import generate
+from tda.app.service import generate
 
 from ..conftest import make_request
 
@@ -75,9 +75,9 @@ def test_sql_child_table_rows_match_the_parent_arrays() -> None:
 
 
 def test_multi_batch_streams_parse_back_to_the_same_records() -> None:
-    from tda.generation.engine import BATCH_ROWS
-    from tda.models import GenerateRequest, OutputFormat
-    from tda.service import plan_request, stream_output
+    from tda.app.service import plan_request, stream_output
+    from tda.domain.contract import GenerateRequest, OutputFormat
+    from tda.paths.traditional.engine import BATCH_ROWS
 
     count = 2 * BATCH_ROWS + 500
     plan = plan_request(GenerateRequest(entity="cart", count=count, seed=11))

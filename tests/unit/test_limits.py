@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tda.errors import InvalidRequestError
-from tda.limits import MAX_STRING_LENGTH
-from tda.service import generate
+from tda.app.service import generate
+from tda.domain.errors import InvalidRequestError
+from tda.domain.limits import MAX_STRING_LENGTH
 
 from ..conftest import generate_records, make_request
 
@@ -149,7 +149,7 @@ def test_an_override_matching_the_regex_is_kept() -> None:
 def test_a_negated_class_draws_the_same_values_in_every_process() -> None:
     # rstr iterated a set of characters, whose order follows the per-process string hash.
     script = (
-        "from tda.models import GenerateRequest; from tda.service import generate; "
+        "from tda.domain.contract import GenerateRequest; from tda.app.service import generate; "
         "print(generate(GenerateRequest.model_validate({'entity': 'user', 'count': 5, 'seed': 3, "
         "'constraints': {'field_constraints': {'first_name': {'regex': '[^a-z]{30}'}}}})).data)"
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tda.routing import GenerationPath, route
-from tda.service import generate
+from tda.app.service import generate
+from tda.domain.routing import GenerationPath, route
 
 from ..conftest import make_request
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from tda.coherence import score_records
-from tda.schema.registry import get_entity
-from tda.service import generate
+from tda.app.service import generate
+from tda.domain.coherence import score_records
+from tda.domain.schema.registry import get_entity
 
 from ..conftest import generate_records, make_request
 
@@ -26,9 +26,9 @@ def test_records_are_distributed_in_scenario_order() -> None:
 
 
 def test_scenario_spanning_engine_batches_keeps_its_overrides() -> None:
-    from tda.generation.engine import BATCH_ROWS
-    from tda.models import GenerateRequest
-    from tda.service import plan_request, stream_records
+    from tda.app.service import plan_request, stream_records
+    from tda.domain.contract import GenerateRequest
+    from tda.paths.traditional.engine import BATCH_ROWS
 
     cards_count = BATCH_ROWS + 600  # the first scenario runs on into the second engine batch
     request = GenerateRequest.model_validate(

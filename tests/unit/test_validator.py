@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tda.schema.registry import get_entity
-from tda.validation import validate_records
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import validate_records
 
 from ..conftest import generate_records
 

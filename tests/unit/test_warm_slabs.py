@@ -1,4 +1,4 @@
-"""Warm slabs (tda.reservoir): the fast path's small unseeded requests, and their slab seeds.
+"""Warm slabs (tda.paths.traditional.reservoir): the fast path's small unseeded requests, and their slab seeds.
 
 Every response must be fresh (no record handed out twice), validated, scored on its own
 records, and replayable: its reported seed, sent back, gives the same bytes.
@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from tda.coherence import ScoredBatch, records_to_columns, score_records
-from tda.generation.slabs import SLAB_FLAG, slab_seed, slab_window
-from tda.models import GenerateRequest, OutputFormat
-from tda.reservoir import MAX_TAKE
-from tda.schema.registry import get_entity
-from tda.service import generate, plan_request, stream_output
+from tda.app.service import generate, plan_request, stream_output
+from tda.domain.coherence import ScoredBatch, records_to_columns, score_records
+from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.schema.registry import get_entity
+from tda.paths.traditional.reservoir import MAX_TAKE
+from tda.paths.traditional.slabs import SLAB_FLAG, slab_seed, slab_window
 from tda_local.lambdas import invoke
 
 

@@ -15,8 +15,8 @@ from typing import Any
 import grpc
 import pytest
 
-from tda.models import GenerateRequest
-from tda.service import plan_request, stream_output
+from tda.app.service import plan_request, stream_output
+from tda.domain.contract import GenerateRequest
 from tda_local import job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.workflows import LocalWorkflows

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tda.models import GenerateRequest, OutputFormat
-from tda.service import plan_request, stream_output
+from tda.app.service import plan_request, stream_output
+from tda.domain.contract import GenerateRequest, OutputFormat
 from tda_local.workflows import LocalWorkflows
 
 from .runtime import writing_chunk

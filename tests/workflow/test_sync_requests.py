@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 
-from tda.errors import InvalidRequestError
-from tda.sync_workflow import WorkflowFailedError
+from tda.app.sync_workflow import WorkflowFailedError
+from tda.domain.errors import InvalidRequestError
 from tda_local import lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.workflows import LocalWorkflows

@@ -1,0 +1,176 @@
+"""Where job chunks and manifests live: a local folder, or S3 (``TDA_CHUNK_STORE``).
+
+``file:///path`` (default ``$TDA_HOME/jobs``) or ``s3://bucket/prefix``. Every write replaces
+the whole object (a temp file renamed into place locally, one PutObject in S3), so a retried
+chunk overwrites itself and a reader never sees half a chunk.
+
+A chunk is written from its pieces and read back by byte range, so neither side holds a whole
+chunk locally (in S3 a PutObject needs the whole body: a Lambda holds one chunk at a time).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+from tda.app.settings import settings
+
+
+class ChunkWriteError(RuntimeError):
+    """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
+
+
+Piece = bytes | memoryview
+
+
+class ChunkStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def location(self, key: str) -> str: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Every object under ``prefix`` (a job's folder), partial writes included."""
+        ...
+
+
+class FileChunkStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root.resolve() not in path.parents:
+            raise KeyError(key)  # keys come from job ids; never let one escape the root
+        return path
+
+    def put(self, key: str, data: bytes) -> None:
+        self.put_pieces(key, (data,))
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    for piece in pieces:
+                        handle.write(piece)
+                os.chmod(tmp, 0o644)  # mkstemp makes it private; chunks are ordinary files
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)  # a failed or abandoned write leaves nothing
+                raise
+        except OSError as exc:
+            raise ChunkWriteError(f"{key}: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(length)
+        except FileNotFoundError:
+            raise KeyError(key) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def location(self, key: str) -> str:
+        return key  # where it lies in the store; the server's own paths are not shown
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> None:
+        shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
+
+
+class S3ChunkStore:
+    def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
+        import boto3  # only on this path: the local default never needs it
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.client = client or boto3.client("s3")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
+        except Exception as exc:  # botocore's errors: any failed write is a ChunkWriteError
+            raise ChunkWriteError(f"s3://{self.bucket}/{self._key(key)}: {exc}") from exc
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
+        self.put(key, b"".join(pieces))
+
+    def get(self, key: str) -> bytes:
+        return self._get(key)
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self._get(key, Range=f"bytes={offset}-{offset + length - 1}")
+
+    def _get(self, key: str, **options: str) -> bytes:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **options)
+        except self.client.exceptions.NoSuchKey:
+            raise KeyError(key) from None
+        body: bytes = answer["Body"].read()
+        return body
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception:
+            return False
+        return True
+
+    def location(self, key: str) -> str:
+        url: str = self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=3600
+        )
+        return url
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def delete_prefix(self, prefix: str) -> None:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self._key(prefix)
+        )
+        for page in pages:
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if keys:  # at most 1000 a page, as DeleteObjects takes
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+
+
+def chunk_store(url: str | None = None) -> ChunkStore:
+    """The store named by ``url`` or ``TDA_CHUNK_STORE``; a folder under TDA_HOME by default."""
+    url = url or os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
+        return S3ChunkStore(parsed.netloc, parsed.path)
+    if parsed.scheme in ("file", ""):
+        return FileChunkStore(Path(os.path.expanduser(parsed.netloc + parsed.path)))
+    raise ValueError(f"TDA_CHUNK_STORE must be file://... or s3://..., not {url!r}")

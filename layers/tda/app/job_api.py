@@ -1,0 +1,366 @@
+"""Jobs as callers see them: submit, status (with progress and chunk links), history, chunks.
+
+A job is an execution of the Standard state machine (``JOB_STATE_MACHINE_ARN``), named by its
+job id. What outlives the execution lives in the chunk store beside the chunks: the submission
+record (``job.json``) and, once finished, the manifest; so a finished job can be read after the
+local runtime restarted (its execution history cannot).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from tda.adapters.chunk_stores import ChunkStore, chunk_store
+from tda.app.jobs import (
+    DEFAULT_CONCURRENCY,
+    check_job_id,
+    chunk_key,
+    manifest_key,
+    part_data,
+    parts_key,
+    plan_job,
+    read_manifest,
+    submission_key,
+)
+from tda.domain.contract import OutputFormat
+from tda.domain.errors import InvalidRequestError
+
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})  # an execution's end
+
+
+class JobNotFoundError(LookupError):
+    pass
+
+
+def _sfn() -> Any:
+    import boto3  # only the jobs endpoints need it; /v1/generate stays light
+
+    return boto3.client("stepfunctions")
+
+
+def _state_machine() -> str:
+    arn = os.environ.get("JOB_STATE_MACHINE_ARN")
+    if not arn:
+        raise RuntimeError("JOB_STATE_MACHINE_ARN is not set: no workflow to run jobs on")
+    return arn
+
+
+class JobConflictError(ValueError):
+    """A request_id already names a job submitted with a different request."""
+
+
+def job_id_for(payload: Any) -> str:
+    """The job a submission makes: named by its ``request_id`` when it has one, so submitting
+    the same request twice (a retried call, a re-run pipeline) gives the same job."""
+    request_id = (
+        payload.get("request_id") or payload.get("requestId") if isinstance(payload, dict) else None
+    )
+    if isinstance(request_id, str) and request_id:
+        return f"job-{hashlib.sha256(request_id.encode()).hexdigest()[:20]}"
+    return f"job-{uuid.uuid4().hex[:20]}"
+
+
+def _fingerprint(payload: Any, max_concurrency: Any) -> str:
+    canonical = orjson.dumps([payload, max_concurrency], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def submit(
+    payload: Any, store: ChunkStore | None = None, max_concurrency: Any = DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
+    """Check the request whole, then start the job's execution; nothing starts on bad input.
+
+    A request with a ``request_id`` is submitted once: the same body again answers with the
+    job it made (``existing: true``); a different body under the same id is a conflict.
+    """
+    store = store or chunk_store()
+    job_id = job_id_for(payload)
+    plan = plan_job(job_id, payload, max_concurrency)  # InvalidRequestError, field by field
+    fingerprint = _fingerprint(payload, max_concurrency)
+    answer = {
+        "job_id": job_id,
+        "status": "RUNNING",
+        "chunks_total": len(plan["chunks"]),
+        "format": plan["format"],
+    }
+    if store.exists(submission_key(job_id)):
+        return _resubmitted(job_id, fingerprint, answer, store)
+    job = {
+        "mode": "job",
+        "job_id": job_id,
+        "request": plan["request"],
+        "max_concurrency": plan["max_concurrency"],
+    }
+    client = _sfn()
+    try:
+        execution = client.start_execution(
+            stateMachineArn=_state_machine(), name=job_id, input=orjson.dumps(job).decode()
+        )
+    except client.exceptions.ExecutionAlreadyExists:  # the same request_id, at the same time
+        return {**answer, "existing": True}
+    record = {
+        "job_id": job_id,
+        "execution_arn": execution["executionArn"],
+        "request": plan["request"],
+        "fingerprint": fingerprint,
+        "format": plan["format"],
+        "record_count": plan["record_count"],
+        "chunk_records": plan["chunk_records"],
+        "chunks": len(plan["chunks"]),
+        "submitted_at": time.time(),
+    }
+    store.put(submission_key(job_id), orjson.dumps(record))
+    return answer
+
+
+def _resubmitted(
+    job_id: str, fingerprint: str, answer: dict[str, Any], store: ChunkStore
+) -> dict[str, Any]:
+    record = _record(job_id, store)
+    if record.get("fingerprint") != fingerprint:
+        raise JobConflictError(
+            f"request_id names job {job_id}, which was submitted with a different request; "
+            "use a new request_id"
+        )
+    state, _, _ = _settled(job_id, record, store)
+    return {**answer, "status": state, "existing": True}
+
+
+def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
+    check_job_id(job_id)
+    try:
+        loaded: dict[str, Any] = orjson.loads(store.get(submission_key(job_id)))
+    except (KeyError, ValueError):
+        raise JobNotFoundError(f"no job {job_id}") from None
+    return loaded
+
+
+# What a job whose execution is gone says: the local runtime keeps executions in memory, so a
+# restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
+LOST = {
+    "error": "ExecutionLost",
+    "cause": "the workflow runtime stopped before this job finished (tda serve restarted); "
+    "its chunks so far stay",
+}
+
+
+def _describe(execution_arn: str) -> dict[str, Any] | None:
+    """The execution, or None when it no longer exists."""
+    client = _sfn()
+    try:
+        found: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+    except client.exceptions.ExecutionDoesNotExist:
+        return None
+    return found
+
+
+def _landed(job_id: str, record: dict[str, Any], store: ChunkStore) -> list[int]:
+    """Chunks complete in the store (their part index is written last)."""
+    return [i for i in range(record["chunks"]) if store.exists(parts_key(job_id, i))]
+
+
+def _settled(
+    job_id: str, record: dict[str, Any], store: ChunkStore
+) -> tuple[str, dict[str, Any] | None, dict[str, Any]]:
+    """(state, manifest, execution) as status and cancel both see them.
+
+    The manifest wins once there is one: a cancel's ABORTED (moto's interpreter reports a Map
+    stopped mid-way as FAILED, where Step Functions says ABORTED), a finished job's end, a lost
+    job's FAILED. A job with no manifest whose execution is gone is lost: it is recorded FAILED
+    with the reason, so it never reads UNKNOWN, and can be cancelled (a no-op) or removed.
+    """
+    manifest = read_manifest(job_id, store)
+    if manifest is not None and manifest["status"] in FINISHED:
+        return manifest["status"], manifest, {}
+    execution = _describe(record["execution_arn"])
+    if execution is not None:
+        return execution["status"], manifest, execution
+    manifest = _end_manifest(record, "FAILED", LOST, _landed(job_id, record, store))
+    store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return "FAILED", manifest, {}
+
+
+def _end_manifest(
+    record: dict[str, Any], state: str, error: dict[str, Any], landed: list[int]
+) -> dict[str, Any]:
+    """The manifest of a job that ended without finalizing (cancelled, lost): its error, and
+    the chunks that landed before it ended."""
+    return {
+        "job_id": record["job_id"],
+        "status": state,
+        "format": record["format"],
+        "record_count": 0,
+        "expected_records": record["record_count"],
+        "seed": record["request"].get("seed"),
+        "chunk_records": record["chunk_records"],
+        "chunks": [],
+        "landed": landed,
+        "error": error,
+        "finished_at": time.time(),
+    }
+
+
+def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) -> dict[str, Any]:
+    """Status, progress (chunks done / total) and, per finished chunk, where to get it.
+
+    ``chunk_url`` is the HTTP route prefix for chunks (``/v1/jobs/{id}/chunks``); each chunk
+    also carries the store's own location (a key under the store locally, a presigned URL in
+    S3).
+    """
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    state, manifest, execution = _settled(job_id, record, store)
+    fmt = OutputFormat(record["format"])
+    entries = {c["index"]: c for c in manifest["chunks"]} if manifest else {}
+    done = sorted(entries) if entries else _landed(job_id, record, store)
+    chunks = [
+        {
+            "index": i,
+            "url": f"{chunk_url}/{i}" if chunk_url else "",
+            "location": store.location(chunk_key(job_id, i, fmt)),
+            **{k: entries[i][k] for k in ("record_count", "bytes", "sha256") if i in entries},
+        }
+        for i in done
+    ]
+    result = {
+        "job_id": job_id,
+        "status": state,
+        "progress": {"chunks_done": len(done), "chunks_total": record["chunks"]},
+        "record_count": record["record_count"],
+        "format": record["format"],
+        "seed": record["request"].get("seed"),
+        "chunks": chunks,
+        "manifest": store.location(manifest_key(job_id)) if manifest else None,
+        "execution_arn": record["execution_arn"],
+    }
+    if manifest is not None and manifest.get("metadata"):
+        result["metadata"] = manifest["metadata"]
+    if manifest is not None and manifest.get("error") and state != "SUCCEEDED":
+        result["error"] = manifest["error"]
+    elif execution.get("status") == "FAILED":
+        result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
+    return result
+
+
+def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
+    """Stop a running job's execution (StopExecution) and record it as ABORTED.
+
+    Its chunk writers stop within a fraction of a second (``jobs.JobCancelledError``); chunks
+    already written stay. A job that already ended is left as it is (``cancelled: false``,
+    its state as status reports it).
+    """
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    state, _, _ = _settled(job_id, record, store)
+    if state != "RUNNING":
+        return {"job_id": job_id, "status": state, "cancelled": False}
+    cancelled = {"error": "Cancelled", "cause": "cancelled by the caller"}
+    # Recorded before the execution is stopped: the writers read it, and a Finalize racing
+    # the stop leaves it as it is.
+    manifest = _end_manifest(record, "ABORTED", cancelled, _landed(job_id, record, store))
+    store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    _sfn().stop_execution(executionArn=record["execution_arn"], **cancelled)
+    return {"job_id": job_id, "status": "ABORTED", "cancelled": True}
+
+
+def remove(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
+    """Cancel the job if it runs, then delete everything it wrote (chunks, manifest, record)."""
+    store = store or chunk_store()
+    stopped = cancel(job_id, store)
+    store.delete_prefix(f"{job_id}/")
+    return {**stopped, "removed": True}
+
+
+def landed_spans(job_id: str, index: int, store: ChunkStore | None = None) -> list[Any] | None:
+    """Where chunk ``index``'s stream-sized parts lie in it (``[offset, length, records]``), or
+    None until it has landed. Called in a poll loop: the job's record is not read again."""
+    store = store or chunk_store()
+    try:
+        spans: list[Any] = orjson.loads(store.get(parts_key(job_id, index)))
+    except KeyError:
+        return None
+    return spans
+
+
+def read_parts(
+    job_id: str,
+    index: int,
+    fmt: OutputFormat,
+    spans: Sequence[Sequence[int]],
+    store: ChunkStore | None = None,
+) -> list[tuple[bytes, int]]:
+    """Consecutive parts of a landed chunk as ``(data, records)``, in one ranged read: a stream
+    holds these parts, never the whole chunk."""
+    store = store or chunk_store()
+    start = spans[0][0]
+    stop = spans[-1][0] + spans[-1][1]
+    data = store.get_range(chunk_key(job_id, index, fmt), start, stop - start)
+    return [
+        (part_data(data, (offset - start, length), fmt), records)
+        for offset, length, records in spans
+    ]
+
+
+def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]]:
+    """The execution's events, as the Step Functions console lists them."""
+    record = _record(job_id, store or chunk_store())
+    try:
+        events = execution_events(_sfn(), record["execution_arn"])
+    except Exception as exc:
+        raise JobNotFoundError(f"{job_id}: no execution history here ({exc})") from None
+    return [_event(e) for e in events]
+
+
+def execution_events(client: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every event of an execution's history, page after page (raw Step Functions shape)."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = client.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _event(event: dict[str, Any]) -> dict[str, Any]:
+    details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+    stamp: Any = event.get("timestamp")
+    return {
+        "id": event.get("id"),
+        "type": event.get("type"),
+        "timestamp": stamp.isoformat() if hasattr(stamp, "isoformat") else stamp,
+        "state": details.get("name"),
+        "error": details.get("error"),
+    }
+
+
+def chunk(job_id: str, index: int, store: ChunkStore | None = None) -> tuple[bytes, str]:
+    """Chunk ``index`` of a job and its media type."""
+    store = store or chunk_store()
+    record = _record(job_id, store)
+    if not 0 <= index < record["chunks"]:
+        raise InvalidRequestError.single(
+            "chunk", f"{index} is not a chunk of {job_id} (0..{record['chunks'] - 1})"
+        )
+    fmt = OutputFormat(record["format"])
+    try:
+        data = store.get(chunk_key(job_id, index, fmt))
+    except KeyError:
+        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
+    return data, MEDIA_TYPES[fmt]
+
+
+MEDIA_TYPES = {
+    OutputFormat.JSON: "application/json",
+    OutputFormat.NDJSON: "application/x-ndjson",
+    OutputFormat.CSV: "text/csv",
+    OutputFormat.SQL: "application/sql",
+}

@@ -1,0 +1,317 @@
+"""Large jobs: a chunk plan, chunks written to the chunk store, and a manifest.
+
+A job is one request of up to MAX_RECORDS records, cut into chunks of ``JOB_CHUNK_RECORDS``
+(10K by default). The request's seed is fixed when the job is planned, and chunk ``i`` is
+records ``[i·size, (i+1)·size)`` of that one seeded output: each chunk's content is a pure
+function of (request, seed, range), so chunks can run in any order, in parallel, and be
+retried. Concatenated, NDJSON and CSV chunks are byte-identical to generating the whole
+request at once; a JSON chunk is an array of its own records; SQL chunks hold the same rows,
+in INSERTs of one stream part (DEFAULT_BATCH_SIZE rows) each.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import orjson
+
+from tda.adapters.chunk_stores import ChunkStore, chunk_store
+from tda.app.operations import parse_request, plan_range, with_seed
+from tda.app.service import Part, metadata_for, plan_request, render_parts
+from tda.app.settings import settings
+from tda.domain.coherence import CoherenceReport
+from tda.domain.contract import OutputFormat
+from tda.domain.errors import InvalidRequestError
+from tda.domain.routing import route
+
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 40
+JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
+EXTENSIONS = {
+    OutputFormat.JSON: "json",
+    OutputFormat.NDJSON: "ndjson",
+    OutputFormat.CSV: "csv",
+    OutputFormat.SQL: "sql",
+}
+
+
+def chunk_records() -> int:
+    return int(os.environ.get("JOB_CHUNK_RECORDS", "10000"))
+
+
+def check_concurrency(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+        raise InvalidRequestError.single(
+            "max_concurrency", f"must be an integer from 1 to {MAX_CONCURRENCY}"
+        )
+    return value
+
+
+def check_job_id(job_id: Any) -> str:
+    if not isinstance(job_id, str) or not JOB_ID.match(job_id):
+        raise InvalidRequestError.single(
+            "job_id", "letters, digits, '-' and '_' only, at most 80 characters"
+        )
+    return job_id
+
+
+def chunk_key(job_id: str, index: int, fmt: OutputFormat) -> str:
+    return f"{job_id}/chunk-{index:05d}.{EXTENSIONS[fmt]}"
+
+
+def manifest_key(job_id: str) -> str:
+    return f"{job_id}/manifest.json"
+
+
+def submission_key(job_id: str) -> str:
+    return f"{job_id}/job.json"
+
+
+def planned_key(job_id: str) -> str:
+    """Written by the workflow's PlanJob step: while it exists, the job's chunks are wanted."""
+    return f"{job_id}/planned.json"
+
+
+def plan_job(
+    job_id: Any, payload: Any, max_concurrency: Any = DEFAULT_CONCURRENCY
+) -> dict[str, Any]:
+    """Check the request as a whole (count up to MAX_RECORDS) and cut it into chunks.
+
+    ``max_concurrency``: chunks written at once (the Map's MaxConcurrencyPath). A job behind a
+    stream uses 1: the caller reads chunks in order, so more in flight only costs memory.
+    """
+    job_id = check_job_id(job_id)
+    concurrency = check_concurrency(max_concurrency)
+    if not isinstance(payload, dict):
+        raise InvalidRequestError.single("request", "must be a JSON object")
+    seeded = with_seed(payload)
+    request = parse_request(seeded)
+    plan = plan_request(request)
+    size = chunk_records()
+    chunks = [
+        {"index": i, "start": start, "count": min(size, plan.count - start)}
+        for i, start in enumerate(range(0, plan.count, size))
+    ]
+    return {
+        "job_id": job_id,
+        "request": {**seeded, "seed": plan.seed},
+        "format": request.output_format.value,
+        "record_count": plan.count,
+        "chunk_records": size,
+        "chunks": chunks,
+        "max_concurrency": concurrency,
+        "planned_at": time.time(),
+    }
+
+
+def parts_key(job_id: str, index: int) -> str:
+    return f"{job_id}/chunk-{index:05d}.parts.json"
+
+
+def write_chunk(
+    job_id: Any, index: int, payload: Any, start: int, count: int, store: ChunkStore | None = None
+) -> dict[str, Any]:
+    """Generate one chunk and store it (replacing any earlier attempt); its entry for the manifest.
+
+    Beside the chunk goes its part index: ``[offset, length, records]`` per stream-sized part
+    (DEFAULT_BATCH_SIZE records), so a stream reads a landed chunk back as the same DataChunks
+    a direct stream sends. The index is written last: it marks the chunk as complete.
+    """
+    job_id = check_job_id(job_id)
+    store = store or chunk_store()
+    request, plan, stop = plan_range(payload, start, count)
+    still_wanted = _CancelCheck(job_id, store)
+    still_wanted()  # a chunk the Map starts after a cancel does no work
+    reports: list[CoherenceReport] = []
+    parts = render_parts(
+        plan, request.output_format, start, stop, settings.default_batch_size, reports
+    )
+    pieces = _ChunkPieces(parts, request.output_format, still_wanted)
+    key = chunk_key(job_id, index, request.output_format)
+    store.put_pieces(key, pieces)  # written as rendered: the chunk is never whole in memory
+    store.put(parts_key(job_id, index), orjson.dumps(pieces.spans))
+    coherence = CoherenceReport.merge(reports)
+    return {
+        "index": index,
+        "key": key,
+        "start": start,
+        "record_count": stop - start,
+        "bytes": pieces.length,
+        "sha256": pieces.sha256.hexdigest(),
+        "coherence_score": round(coherence.score, 6),
+    }
+
+
+class _ChunkPieces:
+    """A chunk's bytes, piece by piece as its parts are rendered; once they have all gone by,
+    where each part lies in it (``spans``: ``[offset, length, records]``), its length and hash.
+
+    A JSON part is a whole array; the chunk is one array of all their records, and a part's
+    span covers its records only (a reader puts the brackets back).
+    """
+
+    def __init__(
+        self, parts: Iterable[Part], fmt: OutputFormat, still_wanted: Callable[[], None]
+    ) -> None:
+        self._parts = parts
+        self._still_wanted = still_wanted
+        self._json_array = fmt is OutputFormat.JSON
+        self.spans: list[list[int]] = []
+        self.length = 0
+        self.sha256 = hashlib.sha256()
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        if self._json_array:
+            yield self._counted(b"[")
+        for part in self._parts:
+            self._still_wanted()
+            body = memoryview(part.data)[1:-1] if self._json_array else part.data
+            if self._json_array and self.spans:
+                yield self._counted(b",")
+            self.spans.append([self.length, len(body), part.records])
+            yield self._counted(body)
+        if self._json_array:
+            yield self._counted(b"]")
+
+    def _counted(self, piece: bytes | memoryview) -> bytes | memoryview:
+        self.sha256.update(piece)
+        self.length += len(piece)
+        return piece
+
+
+class JobCancelledError(RuntimeError):
+    """The job was cancelled while this chunk was being written: the write stops, nothing lands."""
+
+
+class _CancelCheck:
+    """Raises JobCancelledError once the job is cancelled or removed, reading it at most every
+    ``EVERY_SECONDS``: Step Functions' StopExecution (and moto's) leaves a running Map
+    iteration to finish, and a cancelled 1M-record job kept writing at 100% of a core."""
+
+    EVERY_SECONDS = 0.25
+
+    def __init__(self, job_id: str, store: ChunkStore) -> None:
+        self.job_id = job_id
+        self.store = store
+        self.checked = -math.inf
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.checked < self.EVERY_SECONDS:
+            return
+        self.checked = now
+        removed = not self.store.exists(planned_key(self.job_id))  # `jobs rm`, a stream's end
+        if removed or _cancelled(self.job_id, self.store) is not None:
+            raise JobCancelledError(f"{self.job_id} was cancelled")
+
+
+def part_data(chunk: bytes, span: Sequence[int], fmt: OutputFormat) -> bytes:
+    """One stream-sized part of a chunk, complete in itself (a JSON part is a whole array)."""
+    offset, length = span[0], span[1]
+    body = chunk[offset : offset + length]
+    return b"[" + body + b"]" if fmt is OutputFormat.JSON else body
+
+
+def finalize(
+    job_id: Any,
+    plan: dict[str, Any],
+    chunks: list[dict[str, Any]] | None,
+    error: dict[str, Any] | None = None,
+    store: ChunkStore | None = None,
+) -> dict[str, Any]:
+    """Write the manifest: the chunks in order with counts and checksums, and the job's status."""
+    job_id = check_job_id(job_id)
+    store = store or chunk_store()
+    cancelled = _cancelled(job_id, store)
+    if cancelled is not None:  # the caller's cancel stands: nothing finalizes over it
+        return cancelled
+    ordered = sorted(chunks or [], key=lambda c: int(c["index"]))
+    records = sum(int(c["record_count"]) for c in ordered)
+    complete = (
+        error is None
+        and [c["index"] for c in ordered] == [c["index"] for c in plan["chunks"]]
+        and records == plan["record_count"]
+    )
+    manifest = {
+        "job_id": job_id,
+        "status": "SUCCEEDED" if complete else "FAILED",
+        "metadata": _job_metadata(plan, ordered) if complete else None,
+        "format": plan["format"],
+        "record_count": records,
+        "expected_records": plan["record_count"],
+        "seed": plan["request"].get("seed"),
+        "chunk_records": plan["chunk_records"],
+        "chunks": ordered,
+        "error": error,
+        "finished_at": time.time(),
+    }
+    store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
+    return {
+        "job_id": job_id,
+        "status": manifest["status"],
+        "record_count": records,
+        "chunks": len(ordered),
+        "manifest": manifest_key(job_id),
+    }
+
+
+def read_manifest(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    """The job's manifest, or None while it has none (running, or never finalized)."""
+    try:
+        loaded: dict[str, Any] = orjson.loads(store.get(manifest_key(job_id)))
+    except KeyError:
+        return None
+    return loaded
+
+
+def _cancelled(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
+    manifest = read_manifest(job_id, store)
+    if manifest is None or manifest.get("status") != "ABORTED":
+        return None
+    return {
+        "job_id": job_id,
+        "status": "ABORTED",
+        "record_count": 0,
+        "chunks": 0,
+        "manifest": manifest_key(job_id),
+    }
+
+
+def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's GenerationMetadata, as a whole response's would be (the stream's final chunk)."""
+    request = parse_request(plan["request"])
+    records = sum(int(c["record_count"]) for c in chunks) or 1
+    score = sum(float(c["coherence_score"]) * int(c["record_count"]) for c in chunks) / records
+    coherence = CoherenceReport(score=score, records=records, rules_checked=0)
+    metadata = metadata_for(plan_request(request), route(request), coherence, time.perf_counter())
+    metadata.generation_time_ms = round(
+        (time.time() - plan.get("planned_at", time.time())) * 1e3, 3
+    )
+    metadata.served_via = "workflow"
+    return metadata.model_dump(mode="json")
+
+
+def jobs_event(event: Any) -> dict[str, Any]:
+    """The jobs function's event: ``{"action": "plan" | "finalize", ...}``."""
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    action = event.get("action")
+    if action == "plan":
+        options = event.get("options") or {}  # the execution's input
+        plan = plan_job(
+            event.get("job_id"),
+            event.get("request"),
+            options.get("max_concurrency", DEFAULT_CONCURRENCY),
+        )
+        marker = {"job_id": plan["job_id"], "planned_at": plan["planned_at"]}
+        chunk_store().put(planned_key(plan["job_id"]), orjson.dumps(marker))
+        return plan
+    if action == "finalize":
+        return finalize(event.get("job_id"), event["plan"], event.get("chunks"), event.get("error"))
+    raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")

@@ -1,0 +1,268 @@
+"""What the handlers do, with no transport in sight: every surface calls these.
+
+The Lambda handlers (``functions/*/app.py``), the HTTP API and the local gRPC shim all pass
+plain JSON-shaped payloads (the seed's request shape) in and get JSON-shaped results out, so a
+request means the same thing whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import time
+import uuid
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from tda.app.service import generate, metadata_for, plan_request, render_parts, resolve_spec
+from tda.app.settings import settings
+from tda.domain.coherence import CoherenceReport
+from tda.domain.contract import GenerateRequest
+from tda.domain.errors import InvalidRequestError
+from tda.domain.limits import inline
+from tda.domain.routing import GenerationPath, RoutingDecision, route
+from tda.domain.schema.registry import entity_names, list_schemas
+from tda.paths.traditional.engine import GenerationPlan
+from tda.paths.traditional.reservoir import Reservoir
+
+VERSION = "0.1.0"
+# The fast path's warm slabs (reservoir.py): this process's, kept for as long as it lives (the
+# shim's server, a warm Lambda container).
+WARM_SLABS = Reservoir()
+
+
+def parse_request(payload: Any) -> GenerateRequest:
+    """The request in ``payload`` (snake_case or proto3 JSON camelCase); field-level errors."""
+    if not isinstance(payload, dict):
+        raise InvalidRequestError.single("request", "must be a JSON object")
+    try:
+        request = GenerateRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequestError.from_validation(exc) from None
+    if not request.request_id:  # every response names its request, for logs and support
+        request.request_id = f"req-{uuid.uuid4().hex[:20]}"
+    return request
+
+
+def generate_sync(payload: Any) -> dict[str, Any]:
+    """A whole response from the traditional generator, for count ≤ MAX_SYNC_RECORDS."""
+    response = generate(parse_request(payload))
+    return response.model_dump(mode="json")
+
+
+def serve(payload: Any) -> dict[str, Any]:
+    """A synchronous request as the router answers it (DESIGN.md: Shape).
+
+    Routed to traditional: served here, the fast path. Routed to llm, rag or hybrid: through the
+    sync workflow, which owns retries and fallbacks. If no execution can be started, the
+    traditional generator serves it and ``fallback_reason`` says why. Bad input is refused
+    before anything starts.
+    """
+    return serve_routed(payload, *parse_and_route(payload))
+
+
+def parse_and_route(payload: Any) -> tuple[GenerateRequest, RoutingDecision]:
+    request = parse_request(payload)
+    return request, route(request)
+
+
+def on_fast_path(decision: RoutingDecision) -> bool:
+    """Served in-process in a few ms of CPU (no workflow execution to wait for)."""
+    return decision.path is GenerationPath.TRADITIONAL
+
+
+# Constraints a request may carry and still be answered on an event loop: each is laid over
+# the entity and checked, and a regex is compiled twice (Python's parser, RE2).
+_INLINE_CONSTRAINTS = 8
+
+
+def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
+    """Whether a server answers this request on its event loop rather than a worker thread.
+
+    Only a fast-path request known to be small before any work: a registered entity with a
+    few constraints and no regex, whose records at their largest (``limits.inline``) cost less
+    than the hop to a thread. A caller's schema, a regex or a large request goes to a thread,
+    so it can never hold up the calls that share the loop. Bad input is refused at once.
+    """
+    if not on_fast_path(decision):
+        return False
+    if request.schema_ is not None and request.schema_.fields:
+        return False
+    constraints = request.constraints.field_constraints if request.constraints else {}
+    if len(constraints) > _INLINE_CONSTRAINTS or any(
+        c.regex is not None for c in constraints.values()
+    ):
+        return False
+    try:
+        return inline(resolve_spec(request), request.count)
+    except InvalidRequestError:
+        return True
+
+
+def serve_routed(
+    payload: Any, request: GenerateRequest, decision: RoutingDecision
+) -> dict[str, Any]:
+    """``serve`` once the request is parsed and routed (the HTTP API picks a thread by route)."""
+    degraded = ""
+    if not on_fast_path(decision):
+        from tda.app import sync_workflow  # boto3 is imported only on this path
+
+        plan_request(request, max_count=settings.max_sync_records)
+        try:
+            return sync_workflow.run(payload)
+        except sync_workflow.WorkflowUnavailableError as exc:
+            degraded = str(exc)
+    response = generate(request, WARM_SLABS, decision).model_dump(mode="json")
+    metadata = response["metadata"]
+    metadata["served_via"] = "fast_path"
+    if degraded:
+        metadata["fallback_reason"] = (
+            f"the {decision.path.value} path runs in the workflow, which could not start "
+            f"({degraded}); served by traditional generation"
+        )
+    return response
+
+
+def decide(payload: Any) -> dict[str, Any]:
+    """The routing decision alone (the workflow's first step); the request is checked first."""
+    request = parse_request(payload)
+    plan_request(request)  # bad input fails here, before any path is tried
+    decision = route(request)
+    return {
+        "path": decision.path.value,
+        "reason": decision.reason,
+        "confidence": decision.confidence,
+    }
+
+
+def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with a seed fixed, so separately generated ranges belong to one output."""
+    if payload.get("seed") is None:
+        return {**payload, "seed": secrets.randbits(62)}
+    return payload
+
+
+def plan_range(payload: Any, start: int, count: int) -> tuple[GenerateRequest, GenerationPlan, int]:
+    """The request, its whole plan, and where ``[start, start + count)`` stops inside it."""
+    request = parse_request(payload)
+    plan = plan_request(request)
+    if start < 0 or start >= plan.count or count < 1:
+        raise InvalidRequestError.single(
+            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
+        )
+    return request, plan, min(start + count, plan.count)
+
+
+def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict[str, Any]:
+    """Records ``[start, start + count)`` of a request, in parts of ``part_size`` records.
+
+    One chunk of a stream or a job: the request is checked as a whole (count up to
+    MAX_RECORDS), so every range of it agrees on the plan. Send a seed (``with_seed``) to get
+    ranges of the same output from separate calls.
+    """
+    started = time.perf_counter()
+    request, plan, stop = plan_range(payload, start, count)
+    if part_size < 1:
+        raise InvalidRequestError.single("part_size", f"must be at least 1 (got {part_size})")
+    reports: list[CoherenceReport] = []
+    parts = [
+        {"data": part.data.decode("utf-8"), "start": part.start, "record_count": part.records}
+        for part in render_parts(plan, request.output_format, start, stop, part_size, reports)
+    ]
+    coherence = CoherenceReport.merge(reports)
+    return {
+        "request_id": request.request_id,
+        "parts": parts,
+        "record_count": stop - start,
+        "is_last": stop == plan.count,
+        "metadata": {
+            **metadata_for(plan, route(request), coherence, started).model_dump(mode="json"),
+            "served_via": "fast_path",  # the handler itself, no workflow in between
+        },
+    }
+
+
+class PathUnavailableError(RuntimeError):
+    """A generation path that is not in this build; the workflow catches it and falls back."""
+
+
+def unavailable(path: str) -> NoReturn:
+    raise PathUnavailableError(f"the {path} path is not available in this build yet")
+
+
+def traditional(event: Any) -> dict[str, Any]:
+    """The traditional generator's event: a whole request, a ``range`` + ``part_size`` of one,
+    or a job chunk (``range`` + ``store``: written to the chunk store, its manifest entry back).
+    With ``max_inline_bytes`` (the workflow's last fallback), a larger whole response is put in
+    the chunk store and a reference returned (``sync_workflow.offload``).
+
+    ``fallbacks`` (set by the workflow's Catch states) are the errors of the paths tried before
+    this one; the response's ``fallback_reason`` names them.
+    """
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    span = event.get("range")
+    if span is None:
+        response = generate_sync(event.get("request"))
+        fallbacks = event.get("fallbacks")
+        if fallbacks:
+            response["metadata"]["fallback_reason"] = describe_fallbacks(fallbacks)
+        limit = event.get("max_inline_bytes")  # set by the workflow: its states cap at 256 KB
+        if limit is None:
+            return response
+        if not isinstance(limit, int) or limit < 1:
+            raise InvalidRequestError.single("max_inline_bytes", "must be a positive integer")
+        from tda.app import sync_workflow
+
+        return sync_workflow.offload(response, limit)
+    if not isinstance(span, dict) or not all(
+        isinstance(span.get(k), int) for k in ("start", "count")
+    ):
+        raise InvalidRequestError.single("range", "must be {start: int, count: int}")
+    store = event.get("store")
+    if store is not None:
+        from tda.app import jobs  # jobs builds on this module
+
+        if not isinstance(store, dict) or not isinstance(store.get("index"), int):
+            raise InvalidRequestError.single("store", "must be {job_id: str, index: int}")
+        return jobs.write_chunk(
+            store.get("job_id"), store["index"], event.get("request"), span["start"], span["count"]
+        )
+    part_size = event.get("part_size", settings.default_batch_size)
+    if not isinstance(part_size, int):
+        raise InvalidRequestError.single("part_size", "must be an integer")
+    return generate_range(event.get("request"), span["start"], span["count"], part_size)
+
+
+def describe_fallbacks(fallbacks: dict[str, Any]) -> str:
+    """``{"llm": {"Error": ..., "Cause": ...}}`` (Step Functions Catch output) as one sentence."""
+    tried = []
+    for path, failure in fallbacks.items():
+        if not isinstance(failure, dict):
+            continue
+        error = failure.get("Error", "error")
+        cause = failure.get("Cause", "")
+        with contextlib.suppress(ValueError, AttributeError):  # a Lambda error's Cause is JSON
+            cause = json.loads(cause).get("errorMessage", cause)
+        tried.append(f"{path} failed ({error}: {cause})" if cause else f"{path} failed ({error})")
+    return "; ".join(tried) + "; served by traditional generation"
+
+
+def schemas(domain: str | None = None) -> list[dict[str, Any]]:
+    return [info.model_dump(mode="json") for info in list_schemas(domain)]
+
+
+def health(draining: bool = False) -> dict[str, Any]:
+    """Status and components (the seed's HealthCheckResponse). Paths not built yet say so.
+    ``draining``: the server answering is stopping (a server's own state, not the process's)."""
+    components = {
+        "schemas": f"ok ({len(entity_names())} entities)",
+        "traditional": "ok",
+        "llm": "unavailable: not in this build (requests fall back to traditional)",
+        "rag": "unavailable: not in this build (requests fall back to traditional)",
+        "limits": f"sync {settings.max_sync_records}, total {settings.max_records}",
+    }
+    status = "draining" if draining else "healthy"
+    return {"status": status, "components": components, "version": VERSION}

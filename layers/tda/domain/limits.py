@@ -1,0 +1,165 @@
+"""The limits that protect the service, each checked before any work starts.
+
+A request's cost is its record count times what one record can hold, and what a record can
+hold follows from its compiled schema alone: string lengths, regexes' longest matches, array
+lengths multiplied through nesting. ``record_bounds`` works that out once per schema, so a
+request that would be too large is refused, naming the field or the count, before a single
+value is drawn — never after seconds of work, and never on a server's event loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from tda.domain.contract import FieldType
+from tda.domain.errors import FieldIssue
+from tda.domain.regexes import longest_match_of
+from tda.domain.schema.spec import EntitySpec, FieldSpec, is_id_pattern
+
+# A string value's length (min_length/max_length, a regex's longest match). Longer text is a
+# file, not a field; 1000 such records are 10 MB of JSON.
+MAX_STRING_LENGTH = 10_000
+# Scalar values in one record, array items multiplied through their nesting.
+MAX_RECORD_VALUES = 20_000
+# One record's JSON, every string and array at its longest.
+MAX_RECORD_BYTES = 1 << 20
+# Characters drawn from regexes, ≈1-6 µs each: a synchronous request's (a few seconds of a
+# worker thread at most), and a stream's or job's (a 10K-record chunk stays within minutes).
+MAX_SYNC_REGEX_CHARS = 2_000_000
+MAX_REGEX_CHARS = 200_000_000
+# A synchronous request may be served on the event loop when it is this small: cheaper than
+# the hop to a thread (a few ms of CPU at most). Larger ones go to a worker thread.
+INLINE_BYTES = 256 << 10
+INLINE_VALUES = 50_000
+
+# Typical JSON widths of values whose length no constraint sets (a name, a sentence...), and
+# of each type's longest form; used to bound a response's size before it is made.
+_FREE_TEXT_BYTES = 80
+_WIDTH = {
+    FieldType.INTEGER: 20,
+    FieldType.FLOAT: 24,
+    FieldType.BOOLEAN: 5,
+    FieldType.DATE: 12,
+    FieldType.DATETIME: 34,
+    FieldType.EMAIL: 64,
+    FieldType.PHONE: 24,
+    FieldType.UUID: 38,
+    FieldType.ADDRESS: 120,
+}
+
+
+@dataclass(frozen=True)
+class RecordBounds:
+    """What one record of a schema can hold: scalar values and JSON bytes (upper estimates),
+    and the top-level fields that hold the most of each, to name in an error."""
+
+    values: int
+    bytes: int
+    regex_chars: int  # characters drawn from regexes, the costliest to make (≈1-6 µs each)
+    most_values: str
+    most_bytes: str
+
+
+@lru_cache(maxsize=256)
+def record_bounds(spec: EntitySpec) -> RecordBounds:
+    per_field = {f.path: _field_bounds(f) for f in spec.fields}
+    return RecordBounds(
+        values=sum(v for v, _, _ in per_field.values()),
+        bytes=2 + sum(b + len(path) + 4 for path, (_, b, _) in per_field.items()),
+        regex_chars=sum(r for _, _, r in per_field.values()),
+        most_values=max(per_field, key=lambda p: per_field[p][0], default=""),
+        most_bytes=max(per_field, key=lambda p: per_field[p][1], default=""),
+    )
+
+
+def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> list[FieldIssue]:
+    """Why ``count`` records of ``spec`` are too much to make: one record above its limits, or
+    the whole above ``max_bytes`` of output or its budget of regex characters."""
+    bounds = record_bounds(spec)
+    where = "schema" if spec.custom else "constraints"
+    issues = []
+    if bounds.values > MAX_RECORD_VALUES:
+        issues.append(
+            FieldIssue(
+                f"{where}.{bounds.most_values}",
+                f"one record can hold {bounds.values:,} values (array lengths multiply through "
+                f"nesting); the limit is {MAX_RECORD_VALUES:,}",
+            )
+        )
+    if bounds.bytes > MAX_RECORD_BYTES:
+        issues.append(
+            FieldIssue(
+                f"{where}.{bounds.most_bytes}",
+                f"one record can be {_size(bounds.bytes)} of JSON; the limit is "
+                f"{_size(MAX_RECORD_BYTES)}",
+            )
+        )
+    if issues:
+        return issues
+    more = "; ask for fewer, or use GenerateDataStream, a job or the CLI" if sync else ""
+    if count * bounds.bytes > max_bytes:
+        issues.append(
+            FieldIssue(
+                "count",
+                f"{count:,} records of up to {_size(bounds.bytes)} each could be "
+                f"{_size(count * bounds.bytes)} of output; the limit is {_size(max_bytes)}{more}",
+            )
+        )
+    regex_budget = MAX_SYNC_REGEX_CHARS if sync else MAX_REGEX_CHARS
+    if count * bounds.regex_chars > regex_budget:
+        issues.append(
+            FieldIssue(
+                "count",
+                f"{count:,} records draw up to {count * bounds.regex_chars:,} characters from "
+                f"regexes; the limit is {regex_budget:,}{more}",
+            )
+        )
+    return issues
+
+
+def inline(spec: EntitySpec, count: int) -> bool:
+    """Whether ``count`` records of ``spec`` are cheap enough to make on an event loop."""
+    bounds = record_bounds(spec)
+    return count * bounds.bytes <= INLINE_BYTES and count * bounds.values <= INLINE_VALUES
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _longest_array(f: FieldSpec) -> int:
+    return f.max_length if f.max_length is not None else max(f.min_length or 1, 3)
+
+
+def _field_bounds(f: FieldSpec) -> tuple[int, int, int]:
+    """(values, bytes, regex characters) of one field at its largest."""
+    if f.is_array:
+        assert f.item is not None
+        length = _longest_array(f)
+        v, b, r = _field_bounds(f.item)
+        return v * length, (b + 1) * length + 2, r * length
+    if f.is_object:
+        values, size, drawn = 0, 2, 0
+        for child in f.children:
+            v, b, r = _field_bounds(child)
+            values, size, drawn = values + v, size + b + len(child.name) + 4, drawn + r
+        return values, size, drawn
+    return 1, _scalar_bytes(f), longest_match_of(f.regex) if f.regex is not None else 0
+
+
+def _scalar_bytes(f: FieldSpec) -> int:
+    if f.regex is not None:
+        return longest_match_of(f.regex) + 2
+    if f.type is FieldType.ENUM:
+        return max((len(v) for v in f.enum_values), default=0) + 2
+    if is_id_pattern(f.format):
+        return len(f.format or "") + 16
+    if f.type is FieldType.STRING:
+        if f.max_length is not None:
+            return f.max_length + 2
+        return (f.min_length or 0) + _FREE_TEXT_BYTES + 2  # padded past min_length by words
+    return _WIDTH.get(f.type, _FREE_TEXT_BYTES)

@@ -1,0 +1,311 @@
+"""Output formats, written chunk by chunk so any count streams in bounded memory.
+
+- JSON: one array; NDJSON: one record per line (both via orjson).
+- CSV: nested objects flattened to dotted columns (``shipping_address.city``); arrays are
+  JSON-encoded into one cell; null is an empty cell; booleans are ``true``/``false``.
+- SQL: ``CREATE TABLE`` + ``INSERT``s that load as they are into SQLite and PostgreSQL. Nested
+  objects become ``parent__child`` columns; each array of objects becomes a child table
+  ``<entity>_<field>`` with a foreign key to the parent row; arrays of scalars are JSON text.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tda.domain.contract import FieldType, OutputFormat
+from tda.domain.schema.spec import EntitySpec, FieldSpec
+
+if TYPE_CHECKING:
+    from tda.paths.traditional.fragments import TextRows
+
+META_COLUMNS = ("_index", "_scenario")
+
+
+class Renderer(ABC):
+    """Turns batches of records into bytes: ``begin`` once, ``chunk`` per batch, ``end`` once.
+
+    ``first`` tells ``chunk`` that no record has been written yet (JSON needs no comma then).
+    """
+
+    media_type = "application/octet-stream"
+
+    def __init__(self, spec: EntitySpec) -> None:
+        self.spec = spec
+
+    def begin(self) -> bytes:
+        return b""
+
+    @abstractmethod
+    def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes: ...
+
+    def end(self) -> bytes:
+        return b""
+
+    def render(self, records: Sequence[dict[str, Any]]) -> bytes:
+        return self.begin() + self.chunk(records, True) + self.end()
+
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
+        """A chunk of the rows the bulk path hands this renderer: record dicts here."""
+        return self.chunk(rows, first)
+
+
+class TextRenderer(Renderer):
+    """A JSON-family renderer that can also take records already rendered as JSON object texts
+    (``tda.paths.traditional.fragments.TextRows``), the bulk path that never builds the dicts."""
+
+    separator = b"\n"  # what follows each record in the texts it takes
+
+    @abstractmethod
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes: ...
+
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
+        return self.chunk_texts(rows, first)
+
+
+class JsonRenderer(TextRenderer):
+    media_type = "application/json"
+    separator = b","
+
+    def begin(self) -> bytes:
+        return b"["
+
+    def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
+        if not records:
+            return b""
+        body = orjson.dumps(records)[1:-1]
+        return body if first else b"," + body
+
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes:
+        if not len(texts):
+            return b""
+        body = texts.body()
+        return body if first else b"," + body
+
+    def end(self) -> bytes:
+        return b"]"
+
+
+class NdjsonRenderer(TextRenderer):
+    media_type = "application/x-ndjson"
+
+    def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
+        dumps = orjson.dumps
+        return b"".join([dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records])
+
+    def chunk_texts(self, texts: TextRows, first: bool) -> bytes:
+        return texts.text
+
+
+def _columns(
+    fields: Sequence[FieldSpec], prefix: str, sep: str
+) -> list[tuple[str, tuple[str, ...], FieldSpec]]:
+    """Flattened (column name, key path, field) for scalar-valued columns; arrays stay whole."""
+    out: list[tuple[str, tuple[str, ...], FieldSpec]] = []
+    for f in fields:
+        name = f"{prefix}{f.name}"
+        if f.is_object:
+            for col, keys, spec in _columns(f.children, f"{name}{sep}", sep):
+                out.append((col, (f.name, *keys), spec))
+        else:
+            out.append((name, (f.name,), f))
+    return out
+
+
+def _dig(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    value: Any = record
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+class CsvRenderer(Renderer):
+    media_type = "text/csv"
+
+    def __init__(self, spec: EntitySpec) -> None:
+        super().__init__(spec)
+        self.columns = _columns(spec.fields, "", ".")
+
+    def header(self) -> list[str]:
+        return [*META_COLUMNS, *(c for c, _, _ in self.columns)]
+
+    def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        if first:
+            writer.writerow(self.header())
+        for record in records:
+            row = [_csv_cell(record.get(m)) for m in META_COLUMNS]
+            row.extend(_csv_cell(_dig(record, keys)) for _, keys, _ in self.columns)
+            writer.writerow(row)
+        return buffer.getvalue().encode("utf-8")
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, (list, dict)):
+        return orjson.dumps(value).decode("utf-8")
+    return value
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def sql_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sql_literal(value: Any) -> str:
+    """A SQL literal both SQLite and PostgreSQL read back as the same value.
+
+    Strings are single-quoted with quotes doubled; that is the whole of standard SQL escaping
+    (backslashes are plain characters in both engines with standard_conforming_strings on, the
+    PostgreSQL default). NUL cannot be stored in PostgreSQL text and is dropped.
+    """
+    if value is None:
+        return "NULL"
+    if value is True:
+        return "TRUE"
+    if value is False:
+        return "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (list, dict)):
+        value = orjson.dumps(value).decode("utf-8")
+    text = str(value).replace("\x00", "")
+    return "'" + text.replace("'", "''") + "'"
+
+
+_SQL_TYPES = {
+    FieldType.INTEGER: "BIGINT",
+    FieldType.FLOAT: "DOUBLE PRECISION",
+    FieldType.BOOLEAN: "BOOLEAN",
+    FieldType.DATE: "DATE",
+    FieldType.DATETIME: "TIMESTAMP WITH TIME ZONE",
+}
+
+
+def _sql_type(f: FieldSpec) -> str:
+    if f.is_money:
+        return "NUMERIC(14, 2)"
+    if f.type in (FieldType.DATE, FieldType.DATETIME) and f.format not in (None, "iso8601"):
+        return "BIGINT" if f.format == "epoch" else "TEXT"
+    return _SQL_TYPES.get(f.type, "TEXT")
+
+
+class SqlRenderer(Renderer):
+    media_type = "application/sql"
+    insert_rows = 200
+
+    def __init__(self, spec: EntitySpec) -> None:
+        super().__init__(spec)
+        self.table = spec.name
+        self.columns = _columns(spec.fields, "", "__")
+        key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
+        self.key_column = key or "_index"
+        self.children = [
+            (f, f"{self.table}_{f.name}", _columns(f.item.children, "", "__"))
+            for f in spec.fields
+            if f.is_array and f.item is not None and f.item.is_object
+        ]
+        self.scalar_columns = [
+            (c, k, f)
+            for c, k, f in self.columns
+            if not (f.is_array and f.item is not None and f.item.is_object)
+        ]
+
+    def begin(self) -> bytes:
+        lines = []
+        defs = ['"_index" BIGINT NOT NULL', '"_scenario" TEXT']
+        for col, _, f in self.scalar_columns:
+            null = " NOT NULL" if f.required and not f.is_array else ""
+            defs.append(f"{sql_identifier(col)} {'TEXT' if f.is_array else _sql_type(f)}{null}")
+        defs.append(f"PRIMARY KEY ({sql_identifier(self.key_column)})")
+        lines.append(
+            f"CREATE TABLE {sql_identifier(self.table)} (\n  " + ",\n  ".join(defs) + "\n);"
+        )
+        key_type = "BIGINT" if self.key_column == "_index" else "TEXT"
+        for _array, table, cols in self.children:
+            child_defs = [
+                f"{sql_identifier(self.key_column)} {key_type} NOT NULL REFERENCES {sql_identifier(self.table)} ({sql_identifier(self.key_column)})",
+                '"_position" INTEGER NOT NULL',
+            ]
+            child_defs += [
+                f"{sql_identifier(c)} {'TEXT' if s.is_array else _sql_type(s)}" for c, _, s in cols
+            ]
+            child_defs.append(f'PRIMARY KEY ({sql_identifier(self.key_column)}, "_position")')
+            lines.append(
+                f"CREATE TABLE {sql_identifier(table)} (\n  " + ",\n  ".join(child_defs) + "\n);"
+            )
+        return ("\n".join(lines) + "\n").encode("utf-8")
+
+    def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
+        out: list[str] = []
+        names = ", ".join(
+            sql_identifier(c)
+            for c in ("_index", "_scenario", *(c for c, _, _ in self.scalar_columns))
+        )
+        for start in range(0, len(records), self.insert_rows):
+            rows = records[start : start + self.insert_rows]
+            values = [
+                "("
+                + ", ".join(
+                    [sql_literal(r.get("_index")), sql_literal(r.get("_scenario"))]
+                    + [sql_literal(_dig(r, keys)) for _, keys, _ in self.scalar_columns]
+                )
+                + ")"
+                for r in rows
+            ]
+            out.append(
+                f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n"
+                + ",\n".join(values)
+                + ";"
+            )
+            for f, table, cols in self.children:
+                child_names = ", ".join(
+                    sql_identifier(c)
+                    for c in (self.key_column, "_position", *(c for c, _, _ in cols))
+                )
+                child_values = [
+                    "("
+                    + ", ".join(
+                        [sql_literal(r.get(self.key_column)), str(pos)]
+                        + [sql_literal(_dig(item, keys)) for _, keys, _ in cols]
+                    )
+                    + ")"
+                    for r in rows
+                    for pos, item in enumerate(r.get(f.name) or [])
+                ]
+                if child_values:
+                    out.append(
+                        f"INSERT INTO {sql_identifier(table)} ({child_names}) VALUES\n"
+                        + ",\n".join(child_values)
+                        + ";"
+                    )
+        return ("\n".join(out) + "\n").encode("utf-8") if out else b""
+
+
+_RENDERERS: dict[OutputFormat, type[Renderer]] = {
+    OutputFormat.JSON: JsonRenderer,
+    OutputFormat.NDJSON: NdjsonRenderer,
+    OutputFormat.CSV: CsvRenderer,
+    OutputFormat.SQL: SqlRenderer,
+}
+
+
+def renderer_for(fmt: OutputFormat, spec: EntitySpec) -> Renderer:
+    return _RENDERERS[fmt](spec)

@@ -1,0 +1,95 @@
+"""The router: which generation path a request wants, and why (the seeds' rules, in order).
+
+1. "fast" in hints → traditional (the caller asked for speed).
+2. RAG signals: learn_from_history, defect_triggering, production_like, "similar to" hints.
+3. LLM signals: context, "realistic"/"coherent" hints, text-heavy entities (review),
+   scenario descriptions.
+4. Both → hybrid; one → that path; neither → traditional.
+Volume caps the LLM: above ``MAX_LLM_RECORDS`` an LLM-only request goes traditional (and a
+hybrid one rag), since writing thousands of records through a model is neither fast nor cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from tda.domain.contract import GenerateRequest
+
+MAX_LLM_RECORDS = 500
+MIN_CONTEXT_CHARS = 10
+TEXT_ENTITIES = frozenset({"review", "comment", "feedback"})
+LLM_HINTS = frozenset({"realistic", "coherent", "intelligent", "varied sentiment"})
+RAG_HINTS = ("similar to", "similar", "historical", "pattern")
+
+
+class GenerationPath(StrEnum):
+    TRADITIONAL = "traditional"
+    LLM = "llm"
+    RAG = "rag"
+    HYBRID = "hybrid"
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    path: GenerationPath
+    reason: str
+    confidence: float
+
+
+def route(request: GenerateRequest) -> RoutingDecision:
+    hints = {h.strip().lower() for h in request.hints}
+    if "fast" in hints:
+        return RoutingDecision(
+            GenerationPath.TRADITIONAL, "'fast' hint: schema-driven generation", 0.95
+        )
+    rag = _rag_signals(request, hints)
+    llm = _llm_signals(request, hints)
+    too_many = request.count > MAX_LLM_RECORDS
+    if rag and llm and not too_many:
+        return RoutingDecision(
+            GenerationPath.HYBRID, f"history ({', '.join(rag)}) and LLM ({', '.join(llm)})", 0.9
+        )
+    if rag:
+        note = f"; {', '.join(llm)} ignored above {MAX_LLM_RECORDS} records" if llm else ""
+        return RoutingDecision(GenerationPath.RAG, f"history wanted: {', '.join(rag)}{note}", 0.85)
+    if llm and not too_many:
+        return RoutingDecision(GenerationPath.LLM, f"needs an LLM: {', '.join(llm)}", 0.8)
+    if llm:
+        return RoutingDecision(
+            GenerationPath.TRADITIONAL,
+            f"{request.count} records is above the LLM limit of {MAX_LLM_RECORDS} ({', '.join(llm)} noted)",
+            0.9,
+        )
+    return RoutingDecision(
+        GenerationPath.TRADITIONAL, "no context, hints or history: schema-driven generation", 0.95
+    )
+
+
+def _rag_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
+    signals = [
+        name
+        for name, on in (
+            ("learn_from_history", request.learn_from_history),
+            ("defect_triggering", request.defect_triggering),
+            ("production_like", request.production_like),
+        )
+        if on
+    ]
+    signals += [f"'{h}' hint" for h in sorted(hints) if any(h.startswith(k) for k in RAG_HINTS)]
+    return signals
+
+
+def _llm_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
+    signals = []
+    if len(request.context.strip()) >= MIN_CONTEXT_CHARS:
+        signals.append("context given")
+    signals += [f"'{h}' hint" for h in sorted(hints & LLM_HINTS)]
+    entity = (
+        request.entity or (request.schema_.predefined_schema if request.schema_ else "")
+    ).lower()
+    if entity in TEXT_ENTITIES:
+        signals.append(f"text-heavy entity '{entity}'")
+    if any(s.description.strip() for s in request.scenarios):
+        signals.append("scenario descriptions")
+    return signals

@@ -1,0 +1,183 @@
+"""The compiled schema every part of the core works from.
+
+Registered entities (data files), caller schemas (the proto's Field list) and request
+constraints all end up as one immutable ``EntitySpec`` tree of ``FieldSpec`` nodes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from functools import cached_property
+
+from tda.domain.contract import FieldType
+
+# Types whose values are strings on the wire, so regex/length constraints apply to them.
+STRING_LIKE = frozenset(
+    {FieldType.STRING, FieldType.EMAIL, FieldType.PHONE, FieldType.UUID, FieldType.ENUM}
+)
+NUMERIC = frozenset({FieldType.INTEGER, FieldType.FLOAT})
+TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
+
+MONEY_FORMAT = "money"
+ADDRESS_LINE_FORMAT = "line"
+
+_PATTERN_TOKEN = re.compile(r"\{(year|random|digits)(?::(\d+))?\}")
+
+
+def pattern_to_regex(pattern: str) -> str:
+    """The regex matching every value an id pattern such as ``CRT-{year}-{random:7}`` yields."""
+    out: list[str] = []
+    pos = 0
+    for match in _PATTERN_TOKEN.finditer(pattern):
+        out.append(re.escape(pattern[pos : match.start()]))
+        kind, width = match.group(1), int(match.group(2) or 7)
+        out.append(
+            r"\d{4}"
+            if kind == "year"
+            else (rf"\d{{{width}}}" if kind == "digits" else rf"[A-Z0-9]{{{width}}}")
+        )
+        pos = match.end()
+    out.append(re.escape(pattern[pos:]))
+    return "".join(out)
+
+
+def is_id_pattern(fmt: str | None) -> bool:
+    return bool(fmt) and _PATTERN_TOKEN.search(fmt or "") is not None
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field. OBJECT fields have ``children``; ARRAY fields have one ``item`` spec."""
+
+    name: str
+    type: FieldType
+    path: str
+    required: bool = True
+    description: str = ""
+    children: tuple[FieldSpec, ...] = ()
+    item: FieldSpec | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    enum_values: tuple[str, ...] = ()
+    enum_weights: tuple[float, ...] = ()
+    regex: str | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    format: str | None = None
+    generator: str | None = None
+    unique: bool = False
+    choices: tuple[float | str, ...] = ()
+
+    @property
+    def is_money(self) -> bool:
+        return self.type is FieldType.FLOAT and self.format == MONEY_FORMAT
+
+    @property
+    def is_object(self) -> bool:
+        return self.type is FieldType.OBJECT or (
+            self.type is FieldType.ADDRESS and self.format != ADDRESS_LINE_FORMAT
+        )
+
+    @property
+    def is_array(self) -> bool:
+        return self.type is FieldType.ARRAY
+
+    @property
+    def is_scalar(self) -> bool:
+        return not (self.is_object or self.is_array)
+
+    def with_changes(self, **changes: object) -> FieldSpec:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """A business rule from the entity data: ``derive`` a field from ``expr``, or ``check`` it."""
+
+    name: str
+    expr: str
+    derive: str | None = None
+    category: str = "consistency"
+    weight: float = 1.0
+    tolerance: float = 0.0
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    name: str
+    domain: str
+    description: str
+    fields: tuple[FieldSpec, ...]
+    rules: tuple[RuleSpec, ...] = ()
+    primary_key: str | None = None
+    custom: bool = False
+
+    def __hash__(self) -> int:
+        # Specs key the per-request caches (warm slabs, compiled validators); the generated
+        # hash walked every field of every level on each lookup, so it is kept once made.
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash(
+                (self.name, self.domain, self.description, self.fields, self.rules,
+                 self.primary_key, self.custom)
+            )  # fmt: skip
+        return cached
+
+    def walk(self) -> Iterator[FieldSpec]:
+        """Every field, depth first, array items included."""
+
+        def visit(spec: FieldSpec) -> Iterator[FieldSpec]:
+            yield spec
+            for child in spec.children:
+                yield from visit(child)
+            if spec.item is not None:
+                yield from visit(spec.item)
+
+        for top in self.fields:
+            yield from visit(top)
+
+    @cached_property
+    def by_path(self) -> dict[str, FieldSpec]:
+        return {spec.path: spec for spec in self.walk()}
+
+    def find(self, path: str) -> FieldSpec | None:
+        return self.by_path.get(path)
+
+    @cached_property
+    def derived_paths(self) -> frozenset[str]:
+        return frozenset(rule.derive for rule in self.rules if rule.derive)
+
+    def top_level_names(self) -> list[str]:
+        return [spec.name for spec in self.fields]
+
+    @cached_property
+    def level_of(self) -> dict[str, str]:
+        """For each field path, the innermost enclosing array path ('' for the record itself).
+
+        Values at one level share a row count: the record count at '', the total item count of
+        an array at that array's path.
+        """
+        levels: dict[str, str] = {}
+
+        def visit(spec: FieldSpec, level: str) -> None:
+            levels[spec.path] = level
+            for child in spec.children:
+                visit(child, level)
+            if spec.item is not None:
+                visit(spec.item, spec.path)
+
+        for top in self.fields:
+            visit(top, "")
+        return levels
+
+
+def child_path(parent: str, name: str) -> str:
+    return f"{parent}.{name}" if parent else name
+
+
+def item_path(array_path: str) -> str:
+    """Array items live at ``<array>[]``; the fields of object items at ``<array>.<field>``."""
+    return f"{array_path}[]"

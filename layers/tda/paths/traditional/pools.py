@@ -1,0 +1,183 @@
+"""Value pools per locale: names, addresses, phones, words, sentences.
+
+Sampling a pool with numpy is 10-100x cheaper than calling Faker per value (Faker's weighted
+tables are its main cost). en_US ships as a data file (loads in milliseconds); other locales are
+built once per process from Faker with a fixed seed, so they are as deterministic as Faker's own
+data for the pinned Faker version.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from functools import cache, cached_property, lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from tda.domain.errors import InvalidRequestError
+
+POOL_DIR = Path(__file__).resolve().parents[2] / "data" / "pools"
+POOL_SEED = 20240101
+POOL_SIZES = {"names": 1500, "addresses": 2500, "phones": 2500, "companies": 400, "sentences": 800}
+
+
+@dataclass(frozen=True)
+class Pools:
+    locale: str
+    first_names: np.ndarray
+    last_names: np.ndarray
+    streets: np.ndarray
+    cities: np.ndarray
+    states: np.ndarray
+    postcodes: np.ndarray
+    country: str
+    phones: np.ndarray
+    email_domains: np.ndarray
+    companies: np.ndarray
+    words: np.ndarray
+    sentences: np.ndarray
+
+    @cached_property
+    def first_slugs(self) -> np.ndarray:
+        """ASCII slugs of ``first_names`` (for emails), computed once per pool."""
+        return _slugs(self.first_names)
+
+    @cached_property
+    def last_slugs(self) -> np.ndarray:
+        return _slugs(self.last_names)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pools:
+        def arr(key: str) -> np.ndarray:
+            return np.array(data[key], dtype=object)
+
+        addresses = data["addresses"]
+        return cls(
+            locale=data["locale"],
+            first_names=arr("first_names"),
+            last_names=arr("last_names"),
+            streets=np.array([a[0] for a in addresses], dtype=object),
+            cities=np.array([a[1] for a in addresses], dtype=object),
+            states=np.array([a[2] for a in addresses], dtype=object),
+            postcodes=np.array([a[3] for a in addresses], dtype=object),
+            country=data["country"],
+            phones=arr("phones"),
+            email_domains=arr("email_domains"),
+            companies=arr("companies"),
+            words=arr("words"),
+            sentences=arr("sentences"),
+        )
+
+
+def _slugs(names: np.ndarray) -> np.ndarray:
+    from tda.paths.traditional.providers import slug
+
+    out = np.empty(len(names), dtype=object)
+    out[:] = [slug(str(name)) for name in names.tolist()]
+    return out
+
+
+def supported_locales() -> list[str]:
+    from faker.config import AVAILABLE_LOCALES
+
+    return sorted(AVAILABLE_LOCALES)
+
+
+def check_locale(locale: str, field: str = "locale") -> str:
+    """The locale, normalised (``en-us`` → ``en_US``); an error naming ``field`` if unknown."""
+    parts = locale.replace("-", "_").split("_")
+    normal = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
+    if _is_known_locale(normal):
+        return normal
+    raise InvalidRequestError.single(
+        field, f"unknown locale '{locale}' (e.g. en_US, de_DE, fr_FR, ja_JP)"
+    )
+
+
+@lru_cache(maxsize=128)  # every request asks; the answer never changes while running
+def _is_known_locale(normal: str) -> bool:
+    return (POOL_DIR / f"{normal}.json").exists() or normal in supported_locales()
+
+
+@cache
+def pools_for(locale: str) -> Pools:
+    shipped = POOL_DIR / f"{locale}.json"
+    if shipped.exists():
+        return Pools.from_dict(orjson.loads(shipped.read_bytes()))
+    return Pools.from_dict(build_pool_data(locale))
+
+
+def build_pool_data(locale: str) -> dict[str, Any]:
+    """Draw the pools from Faker (used at run time for non-shipped locales, and by scripts/)."""
+    from faker import Faker
+
+    fake = Faker(locale)
+    fake.seed_instance(POOL_SEED)
+
+    def unique(draw: Any, size: int) -> list[str]:
+        seen: dict[str, None] = {}
+        for _ in range(size * 3):
+            seen.setdefault(str(draw()), None)
+            if len(seen) >= size:
+                break
+        return list(seen)
+
+    def state() -> str:
+        for method in ("state_abbr", "administrative_unit", "region", "prefecture", "province"):
+            if hasattr(fake, method):
+                return str(getattr(fake, method)())
+        return ""
+
+    addresses = []
+    for _ in range(POOL_SIZES["addresses"]):
+        street = fake.street_address().replace("\n", ", ")
+        addresses.append([street, fake.city(), state(), fake.postcode()])
+    try:
+        country = fake.current_country()
+    except (AttributeError, ValueError):
+        country = locale.split("_")[-1]
+    return {
+        "locale": locale,
+        "first_names": unique(fake.first_name, POOL_SIZES["names"]),
+        "last_names": unique(fake.last_name, POOL_SIZES["names"]),
+        "addresses": addresses,
+        "country": country,
+        "phones": _phones(fake, unique),
+        "email_domains": unique(fake.free_email_domain, 12),
+        "companies": unique(fake.company, POOL_SIZES["companies"]),
+        "words": unique(fake.word, 400),
+        "sentences": unique(fake.sentence, POOL_SIZES["sentences"]),
+    }
+
+
+# The characters a phone number keeps: Faker's locales also write '/', letters ('ext'), and
+# their own digits (Bengali, Arabic-Indic), which PHONE fields do not take.
+_PHONE_KEEP = frozenset("+0123456789()-. ")
+_FALLBACK_PHONE = "+## ### ### ####"
+
+
+def _phones(fake: Any, unique: Any) -> list[str]:
+    """The locale's phone numbers made valid for PHONE fields by construction: each normalised
+    (digits to ASCII, '/' to a space, the rest dropped) and kept only if the validator takes
+    it. A locale whose numbers are too short (ar_JO '1461') or that has none (en_PH) gets
+    numbers of the international form instead."""
+    from tda.domain.validation import is_phone
+
+    draw = getattr(fake, "phone_number", None)
+
+    def normalised() -> str:
+        raw = draw().split("x")[0] if draw is not None else ""
+        text = "".join(_ascii_digit(c) for c in raw.replace("/", " "))
+        return " ".join("".join(c for c in text if c in _PHONE_KEEP).split())
+
+    phones = [p for p in unique(normalised, POOL_SIZES["phones"]) if is_phone(p)]
+    if len(phones) < POOL_SIZES["phones"] // 10:
+        phones = unique(lambda: fake.numerify(_FALLBACK_PHONE), POOL_SIZES["phones"])
+    return phones
+
+
+def _ascii_digit(c: str) -> str:
+    return str(unicodedata.digit(c)) if c.isdigit() and not c.isascii() else c

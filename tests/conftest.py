@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
+from tda import wiring
 from tda.app.service import generate
 from tda.domain.contract import GenerateRequest
+
+wiring.install()  # as every handler and the local runtime do at start-up
 
 ENTITIES = ["cart", "order", "payment", "user", "review", "product"]
 

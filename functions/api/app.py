@@ -7,6 +7,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from mangum import Mangum
 
 from tda.http.app import create_app
+from tda.wiring import install as install_adapters
 
 logger = Logger(service="test-data-agent")
 tracer = Tracer(service="test-data-agent")
@@ -14,6 +15,9 @@ metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
 
 app = create_app()
 asgi = Mangum(app, lifespan="off")
+
+
+install_adapters()  # the real chunk store and workflow runner behind the ports
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

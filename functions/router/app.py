@@ -13,10 +13,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from tda.app import operations
+from tda.wiring import install as install_adapters
 
 logger = Logger(service="test-data-agent")
 tracer = Tracer(service="test-data-agent")
 metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
+
+
+install_adapters()  # the real chunk store and workflow runner behind the ports
 
 
 @logger.inject_lambda_context

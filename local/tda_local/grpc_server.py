@@ -41,6 +41,7 @@ from grpc_status import rpc_status
 
 from tda.app import operations
 from tda.app.heavy_work import run_heavy
+from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.errors import InvalidRequestError
 from tda.paths.traditional.engine import BATCH_ROWS
@@ -91,7 +92,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
             async for chunk in self.primary.stream(request, context):
                 yield chunk
             return
-        payload = operations.with_seed(request_payload(request))
+        payload = with_seed(request_payload(request))
         if request.count > settings.max_sync_records and os.environ.get("JOB_STATE_MACHINE_ARN"):
             chunks = job_stream.follow(context, request.request_id, payload, _call)
         else:

@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tda.adapters.chunk_stores import FileChunkStore, chunk_store
+from tda.adapters.chunk_stores import FileChunkStore
+from tda.app.ports_in_use import chunk_store
 
 DEFAULT_RETENTION_DAYS = 7.0
 COLLECT_EVERY_SECONDS = 3600.0

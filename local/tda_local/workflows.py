@@ -27,7 +27,8 @@ from typing import Any
 import orjson
 import yaml
 
-from tda.app.job_api import FINISHED, execution_events
+from tda.adapters.stepfunctions import execution_events
+from tda.ports.workflow import FINISHED
 from tda_local import lambdas
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tda.adapters.chunk_stores import ChunkStore, ChunkWriteError, FileChunkStore, S3ChunkStore
+from tda.adapters.chunk_stores import FileChunkStore, S3ChunkStore
+from tda.ports.chunk_store import ChunkStore, ChunkWriteError
 
 PIECES = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
 WHOLE = b'[{"a": 1},{"b": 22}]'

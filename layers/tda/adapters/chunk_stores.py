@@ -1,4 +1,4 @@
-"""Where job chunks and manifests live: a local folder, or S3 (``TDA_CHUNK_STORE``).
+"""The chunk store port (``tda.ports.chunk_store``) on a local folder or on S3 (``TDA_CHUNK_STORE``).
 
 ``file:///path`` (default ``$TDA_HOME/jobs``) or ``s3://bucket/prefix``. Every write replaces
 the whole object (a temp file renamed into place locally, one PutObject in S3), so a retried
@@ -15,37 +15,10 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
-from tda.app.settings import settings
-
-
-class ChunkWriteError(RuntimeError):
-    """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
-
-
-Piece = bytes | memoryview
-
-
-class ChunkStore(Protocol):
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def location(self, key: str) -> str: ...
-
-    def delete(self, key: str) -> None: ...
-
-    def delete_prefix(self, prefix: str) -> None:
-        """Every object under ``prefix`` (a job's folder), partial writes included."""
-        ...
+from tda.ports.chunk_store import ChunkStore, ChunkWriteError, Piece
 
 
 class FileChunkStore:
@@ -165,9 +138,8 @@ class S3ChunkStore:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
 
 
-def chunk_store(url: str | None = None) -> ChunkStore:
-    """The store named by ``url`` or ``TDA_CHUNK_STORE``; a folder under TDA_HOME by default."""
-    url = url or os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
+def store_for(url: str) -> ChunkStore:
+    """The store a ``TDA_CHUNK_STORE`` URL names: ``file:///path`` or ``s3://bucket/prefix``."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         return S3ChunkStore(parsed.netloc, parsed.path)

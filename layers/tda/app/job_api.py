@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 
-from tda.adapters.chunk_stores import ChunkStore, chunk_store
 from tda.app.jobs import (
     DEFAULT_CONCURRENCY,
     check_job_id,
@@ -29,20 +28,15 @@ from tda.app.jobs import (
     read_manifest,
     submission_key,
 )
+from tda.app.ports_in_use import chunk_store, workflow
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError
-
-FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})  # an execution's end
+from tda.ports.chunk_store import ChunkStore
+from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 
 class JobNotFoundError(LookupError):
     pass
-
-
-def _sfn() -> Any:
-    import boto3  # only the jobs endpoints need it; /v1/generate stays light
-
-    return boto3.client("stepfunctions")
 
 
 def _state_machine() -> str:
@@ -98,16 +92,13 @@ def submit(
         "request": plan["request"],
         "max_concurrency": plan["max_concurrency"],
     }
-    client = _sfn()
     try:
-        execution = client.start_execution(
-            stateMachineArn=_state_machine(), name=job_id, input=orjson.dumps(job).decode()
-        )
-    except client.exceptions.ExecutionAlreadyExists:  # the same request_id, at the same time
+        execution_arn = workflow().start(_state_machine(), job_id, orjson.dumps(job).decode())
+    except ExecutionExistsError:  # the same request_id, at the same time
         return {**answer, "existing": True}
     record = {
         "job_id": job_id,
-        "execution_arn": execution["executionArn"],
+        "execution_arn": execution_arn,
         "request": plan["request"],
         "fingerprint": fingerprint,
         "format": plan["format"],
@@ -153,12 +144,7 @@ LOST = {
 
 def _describe(execution_arn: str) -> dict[str, Any] | None:
     """The execution, or None when it no longer exists."""
-    client = _sfn()
-    try:
-        found: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
-    except client.exceptions.ExecutionDoesNotExist:
-        return None
-    return found
+    return workflow().describe(execution_arn)
 
 
 def _landed(job_id: str, record: dict[str, Any], store: ChunkStore) -> list[int]:
@@ -266,7 +252,7 @@ def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
     # the stop leaves it as it is.
     manifest = _end_manifest(record, "ABORTED", cancelled, _landed(job_id, record, store))
     store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
-    _sfn().stop_execution(executionArn=record["execution_arn"], **cancelled)
+    workflow().stop(record["execution_arn"], **cancelled)
     return {"job_id": job_id, "status": "ABORTED", "cancelled": True}
 
 
@@ -312,22 +298,10 @@ def history(job_id: str, store: ChunkStore | None = None) -> list[dict[str, Any]
     """The execution's events, as the Step Functions console lists them."""
     record = _record(job_id, store or chunk_store())
     try:
-        events = execution_events(_sfn(), record["execution_arn"])
+        events = workflow().events(record["execution_arn"])
     except Exception as exc:
         raise JobNotFoundError(f"{job_id}: no execution history here ({exc})") from None
     return [_event(e) for e in events]
-
-
-def execution_events(client: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """Every event of an execution's history, page after page (raw Step Functions shape)."""
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-    while True:
-        page = client.get_execution_history(**kwargs)
-        events.extend(page["events"])
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
 
 
 def _event(event: dict[str, Any]) -> dict[str, Any]:

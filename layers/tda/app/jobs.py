@@ -21,14 +21,15 @@ from typing import Any
 
 import orjson
 
-from tda.adapters.chunk_stores import ChunkStore, chunk_store
-from tda.app.operations import parse_request, plan_range, with_seed
+from tda.app.ports_in_use import chunk_store
+from tda.app.requests import parse_request, plan_range, with_seed
 from tda.app.service import Part, metadata_for, plan_request, render_parts
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError
 from tda.domain.routing import route
+from tda.ports.chunk_store import ChunkStore
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 40

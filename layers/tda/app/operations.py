@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import secrets
 import time
-import uuid
 from typing import Any, NoReturn
 
-from pydantic import ValidationError
-
+from tda.app import jobs, sync_workflow
+from tda.app.requests import parse_request, plan_range
 from tda.app.service import generate, metadata_for, plan_request, render_parts, resolve_spec
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
@@ -24,26 +22,12 @@ from tda.domain.errors import InvalidRequestError
 from tda.domain.limits import inline
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.registry import entity_names, list_schemas
-from tda.paths.traditional.engine import GenerationPlan
 from tda.paths.traditional.reservoir import Reservoir
 
 VERSION = "0.1.0"
 # The fast path's warm slabs (reservoir.py): this process's, kept for as long as it lives (the
 # shim's server, a warm Lambda container).
 WARM_SLABS = Reservoir()
-
-
-def parse_request(payload: Any) -> GenerateRequest:
-    """The request in ``payload`` (snake_case or proto3 JSON camelCase); field-level errors."""
-    if not isinstance(payload, dict):
-        raise InvalidRequestError.single("request", "must be a JSON object")
-    try:
-        request = GenerateRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequestError.from_validation(exc) from None
-    if not request.request_id:  # every response names its request, for logs and support
-        request.request_id = f"req-{uuid.uuid4().hex[:20]}"
-    return request
 
 
 def generate_sync(payload: Any) -> dict[str, Any]:
@@ -107,8 +91,6 @@ def serve_routed(
     """``serve`` once the request is parsed and routed (the HTTP API picks a thread by route)."""
     degraded = ""
     if not on_fast_path(decision):
-        from tda.app import sync_workflow  # boto3 is imported only on this path
-
         plan_request(request, max_count=settings.max_sync_records)
         try:
             return sync_workflow.run(payload)
@@ -135,24 +117,6 @@ def decide(payload: Any) -> dict[str, Any]:
         "reason": decision.reason,
         "confidence": decision.confidence,
     }
-
-
-def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload with a seed fixed, so separately generated ranges belong to one output."""
-    if payload.get("seed") is None:
-        return {**payload, "seed": secrets.randbits(62)}
-    return payload
-
-
-def plan_range(payload: Any, start: int, count: int) -> tuple[GenerateRequest, GenerationPlan, int]:
-    """The request, its whole plan, and where ``[start, start + count)`` stops inside it."""
-    request = parse_request(payload)
-    plan = plan_request(request)
-    if start < 0 or start >= plan.count or count < 1:
-        raise InvalidRequestError.single(
-            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
-        )
-    return request, plan, min(start + count, plan.count)
 
 
 def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict[str, Any]:
@@ -214,8 +178,6 @@ def traditional(event: Any) -> dict[str, Any]:
             return response
         if not isinstance(limit, int) or limit < 1:
             raise InvalidRequestError.single("max_inline_bytes", "must be a positive integer")
-        from tda.app import sync_workflow
-
         return sync_workflow.offload(response, limit)
     if not isinstance(span, dict) or not all(
         isinstance(span.get(k), int) for k in ("start", "count")
@@ -223,8 +185,6 @@ def traditional(event: Any) -> dict[str, Any]:
         raise InvalidRequestError.single("range", "must be {start: int, count: int}")
     store = event.get("store")
     if store is not None:
-        from tda.app import jobs  # jobs builds on this module
-
         if not isinstance(store, dict) or not isinstance(store.get("index"), int):
             raise InvalidRequestError.single("store", "must be {job_id: str, index: int}")
         return jobs.write_chunk(

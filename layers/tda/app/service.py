@@ -31,12 +31,12 @@ from tda.domain.contract import (
 from tda.domain.errors import FieldIssue, InvalidRequestError, shown
 from tda.domain.limits import size_issues
 from tda.domain.output import JsonRenderer, Renderer, TextRenderer, renderer_for
-from tda.domain.records import assemble
+from tda.domain.records import TextRows, assemble
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
 from tda.domain.schema.spec import EntitySpec, FieldSpec, item_path
-from tda.domain.validation import require_valid, validate_value
+from tda.domain.validation import parse_temporal, require_valid, validate_value
 from tda.paths.traditional.engine import (
     BATCH_ROWS,
     BatchGenerator,
@@ -47,7 +47,6 @@ from tda.paths.traditional.engine import (
     fits_uniquely,
     unique_capacity,
 )
-from tda.paths.traditional.fragments import TextRows
 from tda.paths.traditional.native_program import record_blob
 from tda.paths.traditional.pools import check_locale
 from tda.paths.traditional.slabs import slab_window
@@ -241,8 +240,6 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
             return False, False
         raise ValueError(f"{shown(raw)} is not true or false")
     if t in (FieldType.DATE, FieldType.DATETIME):
-        from tda.domain.validation import parse_temporal
-
         stamp = parse_temporal(f, text)
         if stamp is None:
             raise ValueError(f"{shown(raw)} is not a {t.value.lower()} ({f.format or 'ISO 8601'})")

@@ -2,9 +2,8 @@
 
 The router answers small traditional requests itself (the fast path); a request routed to llm,
 rag or hybrid runs through the sync state machine (``SYNC_STATE_MACHINE_ARN``), where Retry and
-Catch own retries and fallbacks. In AWS that is one ``StartSyncExecution`` call. moto has no
-StartSyncExecution, so the local runtime sets ``TDA_SYNC_EXECUTION=poll``: start the execution
-and wait for it — the same definition, the same result, the same history.
+Catch own retries and fallbacks. In AWS that is one ``StartSyncExecution`` call (locally, a
+started execution polled to its end: ``tda.adapters.stepfunctions``).
 
 Step Functions caps a state's output at 256 KB. A task whose response is larger puts it in the
 chunk store and returns a reference (``offload``); ``run`` reads it back and deletes it.
@@ -13,18 +12,14 @@ chunk store and returns a reference (``offload``); ``run`` reads it back and del
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from typing import Any
 
 import orjson
 
-from tda.adapters.chunk_stores import chunk_store
-from tda.app.job_api import FINISHED
+from tda.app.ports_in_use import chunk_store, workflow
 
 OFFLOAD_PREFIX = "responses"
-SYNC_TIMEOUT_S = 300.0  # an Express workflow's own limit is 5 minutes
-POLL_S = 0.01
 
 
 class WorkflowUnavailableError(RuntimeError):
@@ -43,13 +38,7 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
         raise WorkflowUnavailableError("SYNC_STATE_MACHINE_ARN is not set")
     body = orjson.dumps({"mode": "sync", "request": payload}).decode()
     try:
-        import boto3  # only requests on the model paths need it; the fast path stays light
-
-        client = boto3.client("stepfunctions")
-        if os.environ.get("TDA_SYNC_EXECUTION") == "poll":
-            result = _start_and_wait(client, arn, body)
-        else:
-            result = client.start_sync_execution(stateMachineArn=arn, input=body)
+        result = workflow().run_sync(arn, body)
     except Exception as exc:  # botocore's errors, a missing region or credentials...
         raise WorkflowUnavailableError(f"{type(exc).__name__}: {exc}") from exc
     if result["status"] != "SUCCEEDED":
@@ -61,19 +50,6 @@ def run(payload: dict[str, Any]) -> dict[str, Any]:
     response["metadata"]["served_via"] = "workflow"
     response["metadata"]["execution_arn"] = result.get("executionArn", "")
     return response
-
-
-def _start_and_wait(client: Any, arn: str, body: str) -> dict[str, Any]:
-    started = client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=body)
-    deadline = time.monotonic() + SYNC_TIMEOUT_S
-    while True:
-        described: dict[str, Any] = client.describe_execution(executionArn=started["executionArn"])
-        if described["status"] in FINISHED:
-            return described
-        if time.monotonic() > deadline:
-            client.stop_execution(executionArn=started["executionArn"], cause="sync timeout")
-            return {**described, "status": "TIMED_OUT"}
-        time.sleep(POLL_S)
 
 
 def offload(response: dict[str, Any], max_inline_bytes: int) -> dict[str, Any]:

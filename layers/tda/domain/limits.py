@@ -15,11 +15,9 @@ from functools import lru_cache
 from tda.domain.contract import FieldType
 from tda.domain.errors import FieldIssue
 from tda.domain.regexes import longest_match_of
+from tda.domain.schema.spec import MAX_STRING_LENGTH as MAX_STRING_LENGTH  # one of the limits
 from tda.domain.schema.spec import EntitySpec, FieldSpec, is_id_pattern
 
-# A string value's length (min_length/max_length, a regex's longest match). Longer text is a
-# file, not a field; 1000 such records are 10 MB of JSON.
-MAX_STRING_LENGTH = 10_000
 # Scalar values in one record, array items multiplied through their nesting.
 MAX_RECORD_VALUES = 20_000
 # One record's JSON, every string and array at its longest.

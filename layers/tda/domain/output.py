@@ -14,15 +14,13 @@ import csv
 import io
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from tda.domain.contract import FieldType, OutputFormat
+from tda.domain.records import TextRows
 from tda.domain.schema.spec import EntitySpec, FieldSpec
-
-if TYPE_CHECKING:
-    from tda.paths.traditional.fragments import TextRows
 
 META_COLUMNS = ("_index", "_scenario")
 
@@ -57,7 +55,7 @@ class Renderer(ABC):
 
 class TextRenderer(Renderer):
     """A JSON-family renderer that can also take records already rendered as JSON object texts
-    (``tda.paths.traditional.fragments.TextRows``), the bulk path that never builds the dicts."""
+    (``tda.domain.records.TextRows``), the bulk path that never builds the dicts."""
 
     separator = b"\n"  # what follows each record in the texts it takes
 

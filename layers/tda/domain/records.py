@@ -266,3 +266,43 @@ def _chars(separator: str, *parts: Any) -> np.ndarray:
             values = values // 10
         at += digits + 1
     return out
+
+
+@dataclass(frozen=True)
+class TextRows:
+    """Records as one UTF-8 JSON text, each followed by a one-byte separator.
+
+    ``offsets[i]`` is where record ``i`` starts (``n + 1`` of them), so a slice of records is a
+    slice of the text: parts of a stream or a job chunk cost no re-rendering.
+    """
+
+    text: bytes
+    offsets: np.ndarray
+    sep: bytes
+
+    @classmethod
+    def of(cls, texts: list[str], sep: bytes) -> TextRows:
+        joined = sep.decode().join(texts) + sep.decode() if texts else ""
+        sizes = (
+            [len(t) + 1 for t in texts]
+            if joined.isascii()
+            else [len(t.encode()) + 1 for t in texts]
+        )
+        offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+        np.cumsum(sizes, out=offsets[1:])
+        return cls(joined.encode(), offsets, sep)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, rows: slice) -> TextRows:
+        start, stop, step = rows.indices(len(self))
+        if step != 1:
+            raise ValueError("TextRows slices are contiguous")
+        stop = max(start, stop)
+        lo, hi = int(self.offsets[start]), int(self.offsets[stop])
+        return TextRows(self.text[lo:hi], self.offsets[start : stop + 1] - lo, self.sep)
+
+    def body(self) -> bytes:
+        """The records joined by the separator, without the last one's."""
+        return self.text[:-1]

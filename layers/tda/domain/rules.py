@@ -27,7 +27,7 @@ from tda.domain.catalog import brand_code, load_catalog
 from tda.domain.errors import SchemaDefinitionError
 from tda.domain.records import ColumnBatch, offsets_of
 from tda.domain.schema.spec import EntitySpec, FieldSpec, RuleSpec
-from tda.paths.traditional.providers import slug
+from tda.domain.text import slug
 
 RANDOM_FUNCTIONS = frozenset({"uniform"})
 NULL = None

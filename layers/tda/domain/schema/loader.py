@@ -13,9 +13,9 @@ from typing import Any
 from tda.domain import regexes
 from tda.domain.contract import FieldConstraint, FieldDef, FieldType
 from tda.domain.errors import FieldIssue, InvalidRequestError, SchemaDefinitionError
-from tda.domain.limits import MAX_STRING_LENGTH
 from tda.domain.schema.spec import (
     ADDRESS_LINE_FORMAT,
+    MAX_STRING_LENGTH,
     MONEY_FORMAT,
     NUMERIC,
     TEMPORAL,

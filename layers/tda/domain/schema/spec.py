@@ -21,6 +21,9 @@ NUMERIC = frozenset({FieldType.INTEGER, FieldType.FLOAT})
 TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
 
 MONEY_FORMAT = "money"
+# A string value's length (min_length/max_length, a regex's longest match). Longer text is a
+# file, not a field; 1000 such records are 10 MB of JSON. (``tda.domain.limits`` has the rest.)
+MAX_STRING_LENGTH = 10_000
 ADDRESS_LINE_FORMAT = "line"
 
 _PATTERN_TOKEN = re.compile(r"\{(year|random|digits)(?::(\d+))?\}")

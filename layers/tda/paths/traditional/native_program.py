@@ -26,9 +26,9 @@ import numpy as np
 import orjson
 
 from tda.domain.contract import FieldType
-from tda.domain.records import ColumnBatch
+from tda.domain.records import ColumnBatch, TextRows
 from tda.domain.schema.spec import TEMPORAL, EntitySpec, FieldSpec
-from tda.paths.traditional.fragments import Meta, TextRows, encode_column, record_texts
+from tda.paths.traditional.fragments import Meta, encode_column, record_texts
 
 try:  # the compiled renderer, built by ``pip install`` where a C compiler is at hand
     from tda.paths.traditional import _textrender as native

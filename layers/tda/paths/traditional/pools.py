@@ -18,6 +18,8 @@ import numpy as np
 import orjson
 
 from tda.domain.errors import InvalidRequestError
+from tda.domain.text import slug
+from tda.domain.validation import is_phone
 
 POOL_DIR = Path(__file__).resolve().parents[2] / "data" / "pools"
 POOL_SEED = 20240101
@@ -73,7 +75,6 @@ class Pools:
 
 
 def _slugs(names: np.ndarray) -> np.ndarray:
-    from tda.paths.traditional.providers import slug
 
     out = np.empty(len(names), dtype=object)
     out[:] = [slug(str(name)) for name in names.tolist()]
@@ -164,8 +165,6 @@ def _phones(fake: Any, unique: Any) -> list[str]:
     (digits to ASCII, '/' to a space, the rest dropped) and kept only if the validator takes
     it. A locale whose numbers are too short (ar_JO '1461') or that has none (en_PH) gets
     numbers of the international form instead."""
-    from tda.domain.validation import is_phone
-
     draw = getattr(fake, "phone_number", None)
 
     def normalised() -> str:

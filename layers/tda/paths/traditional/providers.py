@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 import random
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,8 @@ from tda.domain.catalog import Catalog
 from tda.domain.contract import FieldType
 from tda.domain.errors import InvalidRequestError
 from tda.domain.schema.spec import MONEY_FORMAT, FieldSpec, is_id_pattern
+from tda.domain.text import slug
+from tda.domain.validation import EMAIL_RE, PHONE_RE
 from tda.paths.traditional.pools import Pools
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
@@ -156,13 +157,6 @@ def code_texts(codes: np.ndarray) -> list[str]:
     flat = np.ascontiguousarray(codes, dtype=np.uint8)
     texts: list[str] = flat.view(f"S{width}").ravel().astype(f"U{width}").tolist()
     return texts
-
-
-@lru_cache(maxsize=1 << 16)
-def slug(text: str) -> str:
-    """Lower-case ASCII letters and digits of a name, for emails (``O'Brien`` → ``obrien``)."""
-    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]", "", plain.lower())
 
 
 def obj(values: list[Any] | np.ndarray) -> np.ndarray:
@@ -379,8 +373,6 @@ def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 
 def _type_ok(spec: FieldSpec, value: str) -> bool:
-    from tda.domain.validation import EMAIL_RE, PHONE_RE
-
     if spec.type is FieldType.EMAIL:
         return EMAIL_RE.fullmatch(value) is not None
     if spec.type is FieldType.PHONE:

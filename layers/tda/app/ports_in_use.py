@@ -1,0 +1,46 @@
+"""The adapters the use cases run on, installed once at the edge (``tda.wiring.install``).
+
+The use cases ask here for a chunk store or a workflow runner and never name an adapter, so a
+test can install in-memory ones and the Lambda handlers, ``tda serve`` and the CLI the real ones.
+Each is a factory, called per use: ``TDA_CHUNK_STORE`` may name another store from one call to
+the next (tests do), and a boto3 client is made where moto's patches reach it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tda.ports.chunk_store import ChunkStore
+from tda.ports.workflow import WorkflowRunner
+
+
+class NotWiredError(RuntimeError):
+    """A use case needed an adapter before any was installed (``tda.wiring.install()``)."""
+
+
+@dataclass(frozen=True)
+class PortsInUse:
+    chunk_store: Callable[[], ChunkStore]
+    workflow: Callable[[], WorkflowRunner]
+
+
+_installed: list[PortsInUse] = []
+
+
+def install(ports: PortsInUse) -> None:
+    _installed[:] = [ports]
+
+
+def installed() -> PortsInUse:
+    if not _installed:
+        raise NotWiredError("no adapters installed: call tda.wiring.install() at start-up")
+    return _installed[0]
+
+
+def chunk_store() -> ChunkStore:
+    return installed().chunk_store()
+
+
+def workflow() -> WorkflowRunner:
+    return installed().workflow()

@@ -1,0 +1,49 @@
+"""A request as every use case first sees it: parsed, seeded, planned.
+
+Shared by the operations (``tda.app.operations``) and the job steps (``tda.app.jobs``), which
+build on them both.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from tda.app.service import plan_request
+from tda.domain.contract import GenerateRequest
+from tda.domain.errors import InvalidRequestError
+from tda.paths.traditional.engine import GenerationPlan
+
+
+def parse_request(payload: Any) -> GenerateRequest:
+    """The request in ``payload`` (snake_case or proto3 JSON camelCase); field-level errors."""
+    if not isinstance(payload, dict):
+        raise InvalidRequestError.single("request", "must be a JSON object")
+    try:
+        request = GenerateRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidRequestError.from_validation(exc) from None
+    if not request.request_id:  # every response names its request, for logs and support
+        request.request_id = f"req-{uuid.uuid4().hex[:20]}"
+    return request
+
+
+def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with a seed fixed, so separately generated ranges belong to one output."""
+    if payload.get("seed") is None:
+        return {**payload, "seed": secrets.randbits(62)}
+    return payload
+
+
+def plan_range(payload: Any, start: int, count: int) -> tuple[GenerateRequest, GenerationPlan, int]:
+    """The request, its whole plan, and where ``[start, start + count)`` stops inside it."""
+    request = parse_request(payload)
+    plan = plan_request(request)
+    if start < 0 or start >= plan.count or count < 1:
+        raise InvalidRequestError.single(
+            "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
+        )
+    return request, plan, min(start + count, plan.count)

@@ -1,0 +1,72 @@
+"""The chunk store port: where job chunks, manifests and offloaded responses live.
+
+Adapters: ``tda.adapters.chunk_stores`` (a local folder, S3). ``InMemoryChunkStore`` here is for
+tests and for anything that must not touch a disk. Every write replaces the whole object, so a
+retried chunk overwrites itself and a reader never sees half a chunk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class ChunkWriteError(RuntimeError):
+    """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
+
+
+Piece = bytes | memoryview
+
+
+class ChunkStore(Protocol):
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None: ...
+
+    def get(self, key: str) -> bytes:
+        """The object's bytes; ``KeyError`` when there is none."""
+        ...
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def location(self, key: str) -> str: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Every object under ``prefix`` (a job's folder), partial writes included."""
+        ...
+
+
+class InMemoryChunkStore:
+    """A chunk store in a dict: the port's contract with nothing behind it."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = bytes(data)
+
+    def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
+        self.objects[key] = b"".join(bytes(piece) for piece in pieces)
+
+    def get(self, key: str) -> bytes:
+        return self.objects[key]
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        return self.objects[key][offset : offset + length]
+
+    def exists(self, key: str) -> bool:
+        return key in self.objects
+
+    def location(self, key: str) -> str:
+        return f"memory://{key}"
+
+    def delete(self, key: str) -> None:
+        self.objects.pop(key, None)
+
+    def delete_prefix(self, prefix: str) -> None:
+        for key in [k for k in self.objects if k.startswith(prefix)]:
+            del self.objects[key]

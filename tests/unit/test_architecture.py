@@ -1,0 +1,52 @@
+"""The house's rules hold (``.importlinter``): layers, a pure domain, no import cycles.
+
+CI runs ``lint-imports`` too; this test keeps the rules in the suite a developer runs, and
+checks that the checker itself still catches a break (a contract that cannot fail is no rule).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")  # import-linter's command
+
+
+def lint_imports(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(config), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_every_import_contract_is_kept() -> None:
+    run = lint_imports(ROOT / ".importlinter")
+    assert run.returncode == 0, run.stdout[-4000:]
+    assert "0 broken" in run.stdout
+
+
+def test_a_broken_contract_fails_the_check(tmp_path: Path) -> None:
+    # The http edge does import the use cases: a contract forbidding it must break.
+    config = tmp_path / "broken.ini"
+    config.write_text(
+        textwrap.dedent(
+            """
+            [importlinter]
+            root_package = tda
+
+            [importlinter:contract:upside-down]
+            name = upside down
+            type = forbidden
+            source_modules = tda.http
+            forbidden_modules = tda.app
+            """
+        )
+    )
+    run = lint_imports(config)
+    assert run.returncode != 0 and "BROKEN" in run.stdout

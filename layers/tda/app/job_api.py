@@ -30,13 +30,13 @@ from tda.app.jobs import (
 )
 from tda.app.ports_in_use import chunk_store, workflow
 from tda.domain.contract import OutputFormat
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError, TdaError
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 
-class JobNotFoundError(LookupError):
-    pass
+class JobNotFoundError(TdaError, LookupError):
+    """No job of that id here (never submitted, removed, or expired)."""
 
 
 def _state_machine() -> str:
@@ -46,7 +46,7 @@ def _state_machine() -> str:
     return arn
 
 
-class JobConflictError(ValueError):
+class JobConflictError(TdaError, ValueError):
     """A request_id already names a job submitted with a different request."""
 
 

@@ -27,7 +27,7 @@ from tda.app.service import Part, metadata_for, plan_request, render_parts
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError, TdaError
 from tda.domain.routing import route
 from tda.ports.chunk_store import ChunkStore
 
@@ -186,7 +186,7 @@ class _ChunkPieces:
         return piece
 
 
-class JobCancelledError(RuntimeError):
+class JobCancelledError(TdaError, RuntimeError):
     """The job was cancelled while this chunk was being written: the write stops, nothing lands."""
 
 

@@ -18,7 +18,7 @@ from tda.app.service import generate, metadata_for, plan_request, render_parts, 
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError, PathUnavailableError
 from tda.domain.limits import inline
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.registry import entity_names, list_schemas
@@ -146,10 +146,6 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
             "served_via": "fast_path",  # the handler itself, no workflow in between
         },
     }
-
-
-class PathUnavailableError(RuntimeError):
-    """A generation path that is not in this build; the workflow catches it and falls back."""
 
 
 def unavailable(path: str) -> NoReturn:

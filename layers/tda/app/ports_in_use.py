@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tda.domain.errors import TdaError
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import WorkflowRunner
 
 
-class NotWiredError(RuntimeError):
+class NotWiredError(TdaError, RuntimeError):
     """A use case needed an adapter before any was installed (``tda.wiring.install()``)."""
 
 

@@ -18,16 +18,17 @@ from typing import Any
 import orjson
 
 from tda.app.ports_in_use import chunk_store, workflow
+from tda.domain.errors import TdaError
 
 OFFLOAD_PREFIX = "responses"
 
 
-class WorkflowUnavailableError(RuntimeError):
+class WorkflowUnavailableError(TdaError, RuntimeError):
     """No execution could be started (none configured, throttled, unreachable): the router
     degrades to the traditional generator and says so."""
 
 
-class WorkflowFailedError(RuntimeError):
+class WorkflowFailedError(TdaError, RuntimeError):
     """The execution ran and failed: even the last fallback (traditional) did not answer."""
 
 

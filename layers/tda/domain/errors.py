@@ -1,4 +1,10 @@
-"""Errors of the core library. Each adapter maps them to its transport (gRPC, HTTP, CLI)."""
+"""Errors of the core library, one tree under ``TdaError``. Each edge maps them to its transport
+(gRPC status, HTTP status, CLI exit code).
+
+Lambda reports a raised exception by its class's own name (``errorType``), and the workflow's
+Retry and Catch match those names, so every name in the ASL's ``ErrorEquals`` is a class here or
+below (a test reads the ASL). ``TransientError`` and its subclasses are the ones worth retrying.
+"""
 
 from __future__ import annotations
 
@@ -31,11 +37,36 @@ def shown(value: object) -> str:
     return f"{text[: SHOWN_CHARACTERS - 1]}… ({len(str(value)):,} characters)"
 
 
-class GeneratedInvalidRecordError(RuntimeError):
+class TdaError(Exception):
+    """The root of every error this service raises on purpose."""
+
+
+class TransientError(TdaError, RuntimeError):
+    """Worth retrying: the workflow's Retry names this and each subclass."""
+
+
+class LLMRateLimitedError(TransientError):
+    """The model provider refused for rate or quota (HTTP 429/529); retried, then falls back."""
+
+
+class LLMTimeoutError(TransientError):
+    """The model provider did not answer in time; retried, then falls back."""
+
+
+class VectorStoreUnavailableError(TransientError):
+    """The vector store could not be reached or read; retried, then the RAG path falls back."""
+
+
+class PathUnavailableError(TdaError, RuntimeError):
+    """A generation path that cannot serve here (not built, not configured); the workflow
+    catches it and falls back, and the response names it."""
+
+
+class GeneratedInvalidRecordError(TdaError, RuntimeError):
     """A generated record broke its schema: a bug in the generator, never returned to callers."""
 
 
-class InvalidRequestError(ValueError):
+class InvalidRequestError(TdaError, ValueError):
     """The request cannot be served as asked; nothing was generated."""
 
     def __init__(self, issues: list[FieldIssue]) -> None:
@@ -60,5 +91,5 @@ def _issue(error: Any) -> FieldIssue:
     return FieldIssue(path or "request", message)
 
 
-class SchemaDefinitionError(ValueError):
+class SchemaDefinitionError(TdaError, ValueError):
     """A registered entity data file is malformed (a bug in the shipped data, not user input)."""

@@ -24,6 +24,8 @@ from typing import Any
 import re2
 import rstr
 
+from tda.domain.errors import TdaError
+
 # rstr draws up to this many repeats for ``*``, ``+`` and open ranges (its own default); a range
 # that starts higher (``\d{150}``) is drawn from its own start, which rstr refused with a crash.
 OPEN_REPEAT_DRAWS = 100
@@ -40,7 +42,7 @@ _OPTIONS.log_errors = False  # a refused pattern is the caller's error, answered
 _OPTIONS.never_capture = True  # only whether it matches is asked
 
 
-class RegexError(ValueError):
+class RegexError(TdaError, ValueError):
     """A regex this service cannot take; the message says why, for the caller."""
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from tda.domain.errors import TransientError
 
-class ChunkWriteError(RuntimeError):
+
+class ChunkWriteError(TransientError):
     """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from tda.domain.errors import TdaError
+
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})  # an execution's end
 
 
-class ExecutionExistsError(RuntimeError):
+class ExecutionExistsError(TdaError, RuntimeError):
     """An execution of that name already exists (a job submitted twice at once)."""
 
 

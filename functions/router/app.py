@@ -11,13 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tda.app import operations
 from tda.wiring import install as install_adapters
 
-logger = Logger(service="test-data-agent")
-tracer = Tracer(service="test-data-agent")
-metrics = Metrics(namespace="TestDataAgent", service="test-data-agent")
+logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
+tracer = Tracer()
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
 
 
 install_adapters()  # the real chunk store and workflow runner behind the ports
@@ -26,7 +27,7 @@ install_adapters()  # the real chunk store and workflow runner behind the ports
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("action") == "route":  # the workflow's routing step
         return operations.decide(event.get("request"))
     response = operations.serve(event.get("request"))

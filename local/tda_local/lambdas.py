@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tda_local.template import global_environment
+
 FUNCTIONS_DIR = Path(
     os.environ.get("TDA_FUNCTIONS_DIR", Path(__file__).resolve().parents[2] / "functions")
 )
@@ -29,6 +31,11 @@ Handler = Callable[[dict[str, Any], Any], Any]
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+# Service name and metrics namespace as the template's Globals set them in AWS: the handlers'
+# Logger, Tracer and Metrics read them from the environment, never from code.
+for _name, _value in global_environment().items():
+    if _name.startswith("POWERTOOLS_"):
+        os.environ.setdefault(_name, _value)
 # The (disabled) tracer still logs every exception a handler raises, bad input included, with a
 # stack trace; the shim answers those as INVALID_ARGUMENT and logs real failures itself.
 logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)

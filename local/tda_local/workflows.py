@@ -25,38 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
 from tda.adapters.stepfunctions import execution_events
 from tda.ports.workflow import FINISHED
 from tda_local import lambdas
+from tda_local.template import TEMPLATE, load_template
 
-ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = Path(os.environ.get("TDA_TEMPLATE", ROOT / "template.yaml"))
 ACCOUNT = "123456789012"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags (!Ref, !GetAtt, !Sub...) kept as plain values."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)
-    return loaded
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ TDA = [sys.executable, "-m", "tda_local.cli"]
 
 
 def tda(*args: str | bytes, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*TDA, *args], capture_output=True, timeout=300, **kwargs)  # type: ignore[call-overload,no-any-return]
+    return subprocess.run([*TDA, *args], capture_output=True, timeout=300, **kwargs)  # type: ignore[call-overload]
 
 
 def one_error_line(stderr: bytes) -> str:

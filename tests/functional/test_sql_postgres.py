@@ -106,7 +106,7 @@ def test_sql_loads_into_postgresql(postgres_url: str, entity: str) -> None:
         db.execute(
             f"DROP SCHEMA IF EXISTS s_{entity} CASCADE; CREATE SCHEMA s_{entity}; SET search_path TO s_{entity}"
         )
-        db.execute(sql)  # type: ignore[arg-type]
+        db.execute(sql)
         assert db.execute(f'SELECT count(*) FROM "{entity}"').fetchone() == (200,)
 
 
@@ -125,7 +125,7 @@ def test_hostile_strings_and_cart_math_survive_postgresql(postgres_url: str) -> 
         db.execute(
             "DROP SCHEMA IF EXISTS hostile CASCADE; CREATE SCHEMA hostile; SET search_path TO hostile"
         )
-        db.execute(sql)  # type: ignore[arg-type]
+        db.execute(sql)
         assert db.execute("SELECT DISTINCT name FROM cart_items").fetchall() == [(HOSTILE,)]
         bad = db.execute(
             "SELECT count(*) FROM cart c JOIN (SELECT cart_id, sum(quantity * price) s FROM cart_items GROUP BY cart_id) i "

@@ -146,3 +146,18 @@ def test_traditional_range_outside_the_request_is_refused() -> None:
     with pytest.raises(InvalidRequestError) as caught:
         call("traditional", bad)
     assert caught.value.issues[0].field == "range"
+
+
+@pytest.mark.parametrize("name", ["api", "router", "traditional", "jobs", "llm", "rag", "hybrid"])
+def test_handlers_take_their_service_and_namespace_from_the_template(name: str) -> None:
+    # GIVEN the template's Globals WHEN a handler module loads THEN Powertools names come from it
+    from tda_local.lambdas import _module
+    from tda_local.template import global_environment
+
+    expected = global_environment()
+    module = _module(name)
+    assert module.logger.service == expected["POWERTOOLS_SERVICE_NAME"]
+    assert module.tracer.service == expected["POWERTOOLS_SERVICE_NAME"]
+    if hasattr(module, "metrics"):
+        assert module.metrics.namespace == expected["POWERTOOLS_METRICS_NAMESPACE"]
+    assert 'service="' not in (Path(module.__file__ or "").read_text())

@@ -131,7 +131,7 @@ def grpc_call(server: Served, body: dict[str, Any]) -> grpc.RpcError | pb.Genera
 
 
 def grpc_fields(error: grpc.RpcError) -> list[str]:
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     assert status is not None
     detail = error_details_pb2.BadRequest()
     assert status.details[0].Unpack(detail)

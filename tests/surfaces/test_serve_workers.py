@@ -127,7 +127,7 @@ def test_model_paths_large_streams_and_health_reach_the_workflow_from_either_pro
         channel, stub = fresh_stub(pair)
         with channel:
             model = stub.GenerateData(
-                pb.GenerateRequest(entity="cart", count=2, context=body["context"])
+                pb.GenerateRequest(entity="cart", count=2, context=str(body["context"]))
             )
             assert model.metadata.served_via == "workflow"
             chunks = list(stub.GenerateDataStream(pb.GenerateRequest(entity="user", count=1200)))

@@ -13,7 +13,7 @@ from moto import mock_aws
 from tda.adapters.chunk_stores import FileChunkStore, S3ChunkStore
 from tda.ports.chunk_store import ChunkStore, ChunkWriteError
 
-PIECES = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
+PIECES: list[bytes | memoryview] = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
 WHOLE = b'[{"a": 1},{"b": 22}]'
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from tda.domain.coherence import score_records
 from tda.domain.schema.registry import get_entity
@@ -55,7 +56,7 @@ def test_each_broken_rule_is_named() -> None:
 
 
 def test_coherent_llm_style_cart_scores_high_and_random_one_low() -> None:
-    coherent = {
+    coherent: dict[str, Any] = {
         "cart_id": "CRT-2025-AAAAAAA",
         "customer_id": "USR-AAAAAAA",
         "currency": "USD",

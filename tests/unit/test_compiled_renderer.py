@@ -49,7 +49,8 @@ def python_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def both(request: GenerateRequest, fmt: OutputFormat) -> tuple[bytes, bytes]:
     plan = plan_request(request)
     compiled = b"".join(stream_output(plan, fmt))
-    saved, renderer.native = renderer.native, None
+    saved = renderer.native
+    setattr(renderer, "native", None)  # noqa: B010 - the module's attribute, typed as a module
     try:
         python = b"".join(stream_output(plan, fmt))
     finally:
@@ -216,7 +217,8 @@ def batches(draw: Any) -> ColumnBatch:
 def test_any_column_values_render_the_same_bytes_in_c_and_python(batch: ColumnBatch) -> None:
     meta = [("_index", (range(7, 7 + batch.n), False))]
     compiled = renderer.record_blob(batch, SPEC, meta, b"\n")
-    saved, renderer.native = renderer.native, None
+    saved = renderer.native
+    setattr(renderer, "native", None)  # noqa: B010 - the module's attribute, typed as a module
     try:
         python = renderer.record_blob(batch, SPEC, meta, b"\n")
     finally:

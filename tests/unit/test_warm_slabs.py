@@ -124,6 +124,6 @@ def test_a_slab_seed_gives_the_same_records_on_the_bulk_text_path() -> None:
     """The CLI and streams render through the compiled renderer: same slice, same records."""
     served = routed({"entity": "user", "count": 9})
     seed = served["metadata"]["seed"]
-    request = GenerateRequest(entity="user", count=9, seed=seed, output_format="NDJSON")
+    request = GenerateRequest(entity="user", count=9, seed=seed, output_format=OutputFormat.NDJSON)
     text = b"".join(stream_output(plan_request(request), OutputFormat.NDJSON))
     assert [orjson.loads(line) for line in text.splitlines()] == orjson.loads(served["data"])

@@ -64,7 +64,12 @@ def test_a_large_stream_runs_as_a_job_and_sends_each_chunk_as_it_lands(
     workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
 ) -> None:
     before = len(job_executions(workflows))
-    request = {"entity": "cart", "count": 5500, "seed": 11, "output_format": "NDJSON"}
+    request: dict[str, Any] = {
+        "entity": "cart",
+        "count": 5500,
+        "seed": 11,
+        "output_format": "NDJSON",
+    }
     chunks = list(stub.GenerateDataStream(pb.GenerateRequest(request_id="big-1", **request)))
 
     assert len(job_executions(workflows)) == before + 1
@@ -90,7 +95,7 @@ def test_a_chunk_is_read_back_a_few_parts_at_a_time_by_byte_range(
 ) -> None:
     # 3 parts a read: 20 parts a chunk end in a group of 2, the last chunk (6 parts) in 3 + 3.
     monkeypatch.setattr(job_stream, "PARTS_PER_READ", 3)
-    request = {"entity": "user", "count": 2300, "seed": 13, "output_format": "JSON"}
+    request: dict[str, Any] = {"entity": "user", "count": 2300, "seed": 13, "output_format": "JSON"}
     chunks = list(stub.GenerateDataStream(pb.GenerateRequest(**request)))
     assert [c.record_count for c in chunks] == [50] * 46 and chunks[-1].is_final
     records = [record for c in chunks for record in json.loads(c.data)]
@@ -101,7 +106,12 @@ def test_a_chunk_write_failing_once_is_retried_and_the_stream_never_sees_it(
     workflows: LocalWorkflows, stub: pb_grpc.TestDataServiceStub
 ) -> None:
     workflows.inject("TraditionalFunction", "ChunkWriteError", times=1, when=writing_chunk(2))
-    request = {"entity": "order", "count": 3200, "seed": 12, "output_format": "JSON"}
+    request: dict[str, Any] = {
+        "entity": "order",
+        "count": 3200,
+        "seed": 12,
+        "output_format": "JSON",
+    }
     chunks = list(stub.GenerateDataStream(pb.GenerateRequest(**request)))
     assert sorted(chunk_writes(workflows)) == [0, 1, 2, 2, 3]
     # Each JSON DataChunk is a whole array, as from a direct stream.
@@ -121,7 +131,12 @@ def test_cancelling_the_call_stops_the_job(
         return False
 
     workflows.inject("TraditionalFunction", "Never", times=1, when=hold_from_chunk_two)
-    request = {"entity": "cart", "count": 20_000, "seed": 13, "output_format": "CSV"}
+    request: dict[str, Any] = {
+        "entity": "cart",
+        "count": 20_000,
+        "seed": 13,
+        "output_format": "CSV",
+    }
     call = stub.GenerateDataStream(pb.GenerateRequest(**request))
     first = next(call)
     assert first.chunk_index == 0 and first.data.startswith("_index,_scenario,cart_id")

@@ -74,7 +74,12 @@ def test_a_traditional_request_never_starts_an_execution(workflows: LocalWorkflo
 
 
 def test_the_http_api_serves_a_rag_request_through_the_workflow(workflows: LocalWorkflows) -> None:
-    body = {"request_id": "rag-1", "entity": "order", "count": 2, "learn_from_history": True}
+    body: dict[str, Any] = {
+        "request_id": "rag-1",
+        "entity": "order",
+        "count": 2,
+        "learn_from_history": True,
+    }
     response = lambdas.invoke("api", http_event("POST", "/v1/generate", body))
     assert response["statusCode"] == 200
     answer = json_body(response)
@@ -123,7 +128,7 @@ def test_an_execution_that_fails_outright_is_an_error_not_a_fallback(
     with pytest.raises(WorkflowFailedError, match="DiskOnFireError"):
         router({"entity": "cart", "count": 2, "context": STORY})
     workflows.inject("TraditionalFunction", "DiskOnFireError")
-    body = {"request_id": "boom-1", "entity": "cart", "count": 2, "context": STORY}
+    body: dict[str, Any] = {"request_id": "boom-1", "entity": "cart", "count": 2, "context": STORY}
     response = lambdas.invoke("api", http_event("POST", "/v1/generate", body))
     assert response["statusCode"] == 500 and "boom-1" in json_body(response)["error"]
 
@@ -144,7 +149,7 @@ def test_bad_input_on_a_model_path_is_refused_before_any_execution(
 def test_the_grpc_shim_serves_the_seed_review_example_through_the_workflow(
     workflows: LocalWorkflows,
 ) -> None:
-    body = {
+    body: dict[str, Any] = {
         "domain": "ecommerce",
         "entity": "review",
         "count": 5,

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tda_local.workflows import ROOT, functions, load_template, resolve_definition, state_machines
+from tda_local.template import ROOT, load_template
+from tda_local.workflows import functions, resolve_definition, state_machines
 
 TEMPLATE = load_template()
 

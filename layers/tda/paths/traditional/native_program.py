@@ -31,9 +31,10 @@ from tda.domain.schema.spec import TEMPORAL, EntitySpec, FieldSpec
 from tda.paths.traditional.fragments import Meta, encode_column, record_texts
 
 try:  # the compiled renderer, built by ``pip install`` where a C compiler is at hand
-    from tda.paths.traditional import _textrender as native
+    from tda.paths.traditional import _textrender
 except ImportError:  # pragma: no cover - the Python path writes the same bytes
-    native = None  # type: ignore[assignment]
+    _textrender = None  # type: ignore[assignment]
+native = _textrender  # None without a C compiler at install; tests set it to None too
 
 OBJECT, ARRAY, COLUMN = 0, 1, 2
 INT64, CENTS, BOOL, F64_CENTS, F64_INT, DATE, DATETIME, EPOCH, VALUES, TEXT, QUOTED = range(11)

@@ -60,7 +60,8 @@ if kind == "naive":
     cpu = time.process_time() - start
 else:
     from tda.domain.contract import GenerateRequest, OutputFormat
-    from tda.app.service import plan_request, stream_output, stream_records
+    from tda.app.service import plan_request
+    from tda.paths.traditional.bulk import stream_output, stream_records
     from tda.domain.validation import validate_records
     plan = plan_request(GenerateRequest(entity=entity, count=count, seed=7))
     if kind == "generate-python":  # the same path with the compiled renderer switched off

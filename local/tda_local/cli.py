@@ -168,8 +168,9 @@ def _schemas(domain: str | None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tda.app.service import plan_request, stream_output
+    from tda.app.service import plan_request
     from tda.domain.coherence import CoherenceReport
+    from tda.paths.traditional.bulk import stream_output
 
     if args.output is not None:
         check_output(args.output, "--output")

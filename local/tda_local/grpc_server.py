@@ -44,7 +44,7 @@ from tda.app.heavy_work import run_heavy
 from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.errors import InvalidRequestError
-from tda.paths.traditional.engine import BATCH_ROWS
+from tda.domain.plan import BATCH_ROWS
 from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub

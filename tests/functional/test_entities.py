@@ -57,9 +57,10 @@ def test_unseeded_requests_differ_and_report_the_seed_that_reproduces_them() -> 
 
 
 def test_primary_keys_are_unique_across_batches() -> None:
-    from tda.app.service import plan_request, stream_records
+    from tda.app.service import plan_request
     from tda.domain.contract import GenerateRequest
-    from tda.paths.traditional.engine import BATCH_ROWS
+    from tda.domain.plan import BATCH_ROWS
+    from tda.paths.traditional.bulk import stream_records
 
     plan = plan_request(GenerateRequest(entity="order", count=BATCH_ROWS + 1000, seed=5))
     ids = [r["order_id"] for batch in stream_records(plan, score=False) for r in batch.records]

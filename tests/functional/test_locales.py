@@ -12,9 +12,10 @@ import json
 
 import pytest
 
-from tda.app.service import generate, plan_request, stream_output
+from tda.app.service import generate, plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.domain.validation import validate_records
+from tda.paths.traditional.bulk import stream_output
 from tda.paths.traditional.pools import supported_locales
 
 from ..conftest import ENTITIES

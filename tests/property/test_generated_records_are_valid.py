@@ -14,10 +14,11 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tda.app.service import generate, plan_request, resolve_spec, stream_output
+from tda.app.service import generate, plan_request, resolve_spec
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError
 from tda.domain.validation import validate_records
+from tda.paths.traditional.bulk import stream_output
 
 from ..conftest import make_request
 

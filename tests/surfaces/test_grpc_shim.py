@@ -17,8 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
-from tda.app.service import plan_request, stream_records
+from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest
+from tda.paths.traditional.bulk import stream_records
 from testdata.v1 import test_data_pb2 as pb
 
 from ..unit.test_bad_input import BAD_REQUESTS

@@ -20,8 +20,9 @@ import httpx
 import pytest
 from google.protobuf.json_format import Parse
 
-from tda.app.service import plan_request, stream_output
+from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.paths.traditional.bulk import stream_output
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 

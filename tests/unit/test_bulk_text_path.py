@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tda.app.service import plan_request, stream_output, stream_records
+from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.plan import BATCH_ROWS
 from tda.domain.records import iso_texts
-from tda.paths.traditional.engine import BATCH_ROWS
+from tda.paths.traditional.bulk import stream_output, stream_records
 
 from ..conftest import ENTITIES
 

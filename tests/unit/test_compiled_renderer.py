@@ -18,11 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tda.app.service import plan_request, resolve_spec, stream_output
+from tda.app.service import plan_request, resolve_spec
 from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.domain.records import ColumnBatch
 from tda.domain.schema.spec import EntitySpec
 from tda.paths.traditional import native_program as renderer
+from tda.paths.traditional.bulk import stream_output
 from tda.paths.traditional.native_program import (
     ARRAY,
     BOOL,

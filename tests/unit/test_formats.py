@@ -75,9 +75,10 @@ def test_sql_child_table_rows_match_the_parent_arrays() -> None:
 
 
 def test_multi_batch_streams_parse_back_to_the_same_records() -> None:
-    from tda.app.service import plan_request, stream_output
+    from tda.app.service import plan_request
     from tda.domain.contract import GenerateRequest, OutputFormat
-    from tda.paths.traditional.engine import BATCH_ROWS
+    from tda.domain.plan import BATCH_ROWS
+    from tda.paths.traditional.bulk import stream_output
 
     count = 2 * BATCH_ROWS + 500
     plan = plan_request(GenerateRequest(entity="cart", count=count, seed=11))

@@ -26,9 +26,10 @@ def test_records_are_distributed_in_scenario_order() -> None:
 
 
 def test_scenario_spanning_engine_batches_keeps_its_overrides() -> None:
-    from tda.app.service import plan_request, stream_records
+    from tda.app.service import plan_request
     from tda.domain.contract import GenerateRequest
-    from tda.paths.traditional.engine import BATCH_ROWS
+    from tda.domain.plan import BATCH_ROWS
+    from tda.paths.traditional.bulk import stream_records
 
     cards_count = BATCH_ROWS + 600  # the first scenario runs on into the second engine batch
     request = GenerateRequest.model_validate(

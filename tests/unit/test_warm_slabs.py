@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tda.app.service import generate, plan_request, stream_output
+from tda.app.service import generate, plan_request
 from tda.domain.coherence import ScoredBatch, records_to_columns, score_records
 from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.domain.schema.registry import get_entity
+from tda.paths.traditional.bulk import stream_output
 from tda.paths.traditional.reservoir import MAX_TAKE
 from tda.paths.traditional.slabs import SLAB_FLAG, slab_seed, slab_window
 from tda_local.lambdas import invoke

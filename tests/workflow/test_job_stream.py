@@ -15,8 +15,9 @@ from typing import Any
 import grpc
 import pytest
 
-from tda.app.service import plan_request, stream_output
+from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest
+from tda.paths.traditional.bulk import stream_output
 from tda_local import job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.workflows import LocalWorkflows

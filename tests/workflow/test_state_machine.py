@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from tda.app.service import plan_request, stream_output
+from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.paths.traditional.bulk import stream_output
 from tda_local.workflows import LocalWorkflows
 
 from .runtime import writing_chunk

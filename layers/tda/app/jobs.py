@@ -23,12 +23,13 @@ import orjson
 
 from tda.app.ports_in_use import chunk_store
 from tda.app.requests import parse_request, plan_range, with_seed
-from tda.app.service import Part, metadata_for, plan_request, render_parts
+from tda.app.service import bulk_metadata, plan_request
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
 from tda.domain.routing import route
+from tda.paths.traditional.bulk import Part, render_parts
 from tda.ports.chunk_store import ChunkStore
 
 DEFAULT_CONCURRENCY = 4
@@ -290,7 +291,7 @@ def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[st
     records = sum(int(c["record_count"]) for c in chunks) or 1
     score = sum(float(c["coherence_score"]) * int(c["record_count"]) for c in chunks) / records
     coherence = CoherenceReport(score=score, records=records, rules_checked=0)
-    metadata = metadata_for(plan_request(request), route(request), coherence, time.perf_counter())
+    metadata = bulk_metadata(plan_request(request), route(request), coherence, time.perf_counter())
     metadata.generation_time_ms = round(
         (time.time() - plan.get("planned_at", time.time())) * 1e3, 3
     )

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 from tda.app import jobs, sync_workflow
 from tda.app.requests import parse_request, plan_range
-from tda.app.service import generate, metadata_for, plan_request, render_parts, resolve_spec
+from tda.app.service import bulk_metadata, generate, plan_request, resolve_spec
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
@@ -22,12 +22,10 @@ from tda.domain.errors import InvalidRequestError, PathUnavailableError
 from tda.domain.limits import inline
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.registry import entity_names, list_schemas
-from tda.paths.traditional.reservoir import Reservoir
+from tda.paths import registry
+from tda.paths.traditional.bulk import render_parts
 
 VERSION = "0.1.0"
-# The fast path's warm slabs (reservoir.py): this process's, kept for as long as it lives (the
-# shim's server, a warm Lambda container).
-WARM_SLABS = Reservoir()
 
 
 def generate_sync(payload: Any) -> dict[str, Any]:
@@ -96,7 +94,7 @@ def serve_routed(
             return sync_workflow.run(payload)
         except sync_workflow.WorkflowUnavailableError as exc:
             degraded = str(exc)
-    response = generate(request, WARM_SLABS, decision).model_dump(mode="json")
+    response = generate(request, decision, warm=True).model_dump(mode="json")
     metadata = response["metadata"]
     metadata["served_via"] = "fast_path"
     if degraded:
@@ -142,7 +140,7 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
         "record_count": stop - start,
         "is_last": stop == plan.count,
         "metadata": {
-            **metadata_for(plan, route(request), coherence, started).model_dump(mode="json"),
+            **bulk_metadata(plan, route(request), coherence, started).model_dump(mode="json"),
             "served_via": "fast_path",  # the handler itself, no workflow in between
         },
     }
@@ -211,14 +209,16 @@ def schemas(domain: str | None = None) -> list[dict[str, Any]]:
 
 
 def health(draining: bool = False) -> dict[str, Any]:
-    """Status and components (the seed's HealthCheckResponse). Paths not built yet say so.
+    """Status and components (the seed's HealthCheckResponse): each path as the registry finds
+    it here and now (``tda.paths.registry``), so a path that cannot serve says why.
     ``draining``: the server answering is stopping (a server's own state, not the process's)."""
-    components = {
-        "schemas": f"ok ({len(entity_names())} entities)",
-        "traditional": "ok",
-        "llm": "unavailable: not in this build (requests fall back to traditional)",
-        "rag": "unavailable: not in this build (requests fall back to traditional)",
-        "limits": f"sync {settings.max_sync_records}, total {settings.max_records}",
-    }
+    components = {"schemas": f"ok ({len(entity_names())} entities)"}
+    for path, reason in registry.availability().items():
+        components[path.value] = (
+            "ok"
+            if reason is None
+            else f"unavailable: the {path.value} path {reason} (requests fall back to traditional)"
+        )
+    components["limits"] = f"sync {settings.max_sync_records}, total {settings.max_records}"
     status = "draining" if draining else "healthy"
     return {"status": status, "components": components, "version": VERSION}

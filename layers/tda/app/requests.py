@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError
-from tda.paths.traditional.engine import GenerationPlan
+from tda.domain.plan import GenerationPlan
 
 
 def parse_request(payload: Any) -> GenerateRequest:

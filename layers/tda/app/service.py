@@ -1,69 +1,46 @@
 """The one entry point every adapter calls: request → checked plan → records → response.
 
 ``plan_request`` does every check before anything is generated, so bad input never yields a
-partial result. ``generate`` answers a synchronous request; ``stream_records`` and
-``stream_output`` serve any count batch by batch in bounded memory (CLI, streams, job chunks).
+partial result. ``generate`` answers a synchronous request through the path that serves it
+(``tda.paths``); any count in bulk is ``tda.paths.traditional.bulk``'s.
 """
 
 from __future__ import annotations
 
-import gc
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import orjson
+from typing import Any
 
 from tda.app.settings import settings
-from tda.domain.coherence import CoherenceReport, score_columns
+from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import (
     FieldType,
     GenerateRequest,
     GenerateResponse,
     GenerationMetadata,
-    OutputFormat,
     Scenario,
 )
 from tda.domain.errors import FieldIssue, InvalidRequestError, shown
 from tda.domain.limits import size_issues
-from tda.domain.output import JsonRenderer, Renderer, TextRenderer, renderer_for
-from tda.domain.records import TextRows, assemble
+from tda.domain.plan import GenerationPlan, Override, ScenarioPlan
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
 from tda.domain.schema.spec import EntitySpec, FieldSpec, item_path
-from tda.domain.validation import parse_temporal, require_valid, validate_value
+from tda.domain.validation import parse_temporal, validate_value
+from tda.paths import registry
+from tda.paths.base import PathResult
+from tda.paths.finish import finish, metadata_for
 from tda.paths.traditional.engine import (
-    BATCH_ROWS,
-    BatchGenerator,
-    GeneratedBatch,
-    GenerationPlan,
-    Override,
-    ScenarioPlan,
     fits_uniquely,
     unique_capacity,
 )
-from tda.paths.traditional.native_program import record_blob
 from tda.paths.traditional.pools import check_locale
 from tda.paths.traditional.slabs import slab_window
-
-if TYPE_CHECKING:
-    from tda.paths.traditional.reservoir import Reservoir
 
 DEFAULT_SCENARIO = "default"
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
-
-
-@dataclass
-class RecordBatch:
-    start: int
-    records: list[dict[str, Any]]
-    coherence: CoherenceReport
 
 
 # --------------------------------------------------------------------------- planning
@@ -250,212 +227,38 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- generation
 
 
-def stream_records(
-    plan: GenerationPlan, first_batch: int = 0, last_batch: int | None = None, score: bool = True
-) -> Iterator[RecordBatch]:
-    """Records in engine batches, each with its coherence report; memory bounded by one batch."""
-    producer = _BatchProducer(plan, score)
-    last = plan.batch_count if last_batch is None else last_batch
-    for k in range(first_batch, last):
-        with gc_paused():
-            batch = producer.make(k)
-        yield batch
-
-
-def stream_output(
-    plan: GenerationPlan, fmt: Any, reports: list[CoherenceReport] | None = None
-) -> Iterator[bytes]:
-    """The rendered output of a whole plan, chunk by chunk.
-
-    Coherence is scored only when ``reports`` is given (it collects one report per batch):
-    the bulk path's rules hold by construction, so scoring is the caller's choice.
-    """
-    renderer = renderer_for(fmt, plan.spec)
-    producer = _BatchProducer(plan, score=reports is not None)
-    yield renderer.begin()
-    first = True
-    for k in range(plan.batch_count):
-        # Rendering inside the same pause: its allocations would otherwise trigger scans of
-        # the batch just built.
-        with gc_paused():
-            rows, coherence = producer.rows_for(k, renderer)
-            chunk = renderer.chunk_rows(rows, first)
-        if reports is not None:
-            reports.append(coherence)
-        first = first and not rows
-        yield chunk
-    yield renderer.end()
-
-
-@dataclass
-class Part:
-    """A slice of a plan's output, complete in itself: a JSON array, NDJSON lines, CSV rows."""
-
-    data: bytes
-    start: int
-    records: int
-
-
-def render_parts(
-    plan: GenerationPlan,
-    fmt: OutputFormat,
-    start: int,
-    stop: int,
-    part_size: int,
-    reports: list[CoherenceReport],
-) -> Iterator[Part]:
-    """Records ``[start, stop)`` of a plan in parts of ``part_size`` (streams, job chunks).
-
-    The part holding record 0 carries the format's preamble (CSV header, SQL ``CREATE TABLE``);
-    each JSON part is a whole array. Generation runs engine batch by engine batch, so memory
-    is bounded by one batch whatever the range; ``reports`` collects a coherence report per batch.
-    """
-    renderer = renderer_for(fmt, plan.spec)
-    producer = _BatchProducer(plan, score=True)
-    for k in range(start // BATCH_ROWS, (stop + BATCH_ROWS - 1) // BATCH_ROWS):
-        first_row = k * BATCH_ROWS
-        with gc_paused():
-            rows, coherence = producer.rows_for(k, renderer)
-        reports.append(coherence)
-        lo, hi = max(start, first_row), min(stop, first_row + len(rows))
-        for at in range(lo, hi, part_size):
-            chunk = rows[at - first_row : min(at + part_size, hi) - first_row]
-            yield Part(_render_part(renderer, chunk, first=at == 0), at, len(chunk))
-
-
-def _render_part(renderer: Renderer, rows: Any, first: bool) -> bytes:
-    if isinstance(renderer, JsonRenderer):
-        return b"[" + renderer.chunk_rows(rows, True) + b"]"
-    preamble = renderer.begin() if first else b""
-    return preamble + renderer.chunk_rows(rows, first)
-
-
-class _BatchProducer:
-    def __init__(self, plan: GenerationPlan, score: bool) -> None:
-        self.plan = plan
-        self.score = score
-        self.generator = BatchGenerator(plan)
-        self.names = np.array([s.name for s in plan.scenarios], dtype=object)
-        self.encoded_names = np.array(
-            [orjson.dumps(s.name).decode() for s in plan.scenarios], dtype=object
-        )
-
-    def make(self, k: int) -> RecordBatch:
-        batch = self.generator.batch(k)
-        n = batch.columns.n
-        meta = {
-            "_index": list(range(batch.start, batch.start + n)),
-            "_scenario": self.names[batch.labels].tolist(),
-        }
-        records = assemble(batch.columns, self.plan.spec, meta)
-        return RecordBatch(batch.start, records, self._coherence(batch))
-
-    def make_texts(self, k: int, sep: bytes) -> tuple[TextRows, CoherenceReport]:
-        """Batch ``k`` as JSON object texts, the same records ``make`` builds, without dicts."""
-        batch = self.generator.batch(k)
-        n = batch.columns.n
-        meta = [
-            ("_index", (range(batch.start, batch.start + n), False)),
-            ("_scenario", (self.encoded_names[batch.labels], False)),
-        ]
-        return record_blob(batch.columns, self.plan.spec, meta, sep), self._coherence(batch)
-
-    def rows_for(self, k: int, renderer: Renderer) -> tuple[Any, CoherenceReport]:
-        """Batch ``k`` in the form ``renderer.chunk_rows`` takes: JSON texts or record dicts."""
-        if isinstance(renderer, TextRenderer):
-            return self.make_texts(k, renderer.separator)
-        batch = self.make(k)
-        return batch.records, batch.coherence
-
-    def _coherence(self, batch: GeneratedBatch) -> CoherenceReport:
-        if not self.score:
-            return CoherenceReport(1.0, batch.columns.n, 0)
-        return score_columns(self.plan.spec, batch.columns, batch.start)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch is built.
-
-    A batch allocates tens of thousands of dicts and lists, none of them in cycles; letting the
-    collector scan them again and again cost 1.4-2x throughput (measured, bench/). Memory stays
-    bounded by the batch either way, and the collector's previous state is restored after.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def generate(
-    request: GenerateRequest,
-    reservoir: Reservoir | None = None,
-    decision: RoutingDecision | None = None,
+    request: GenerateRequest, decision: RoutingDecision | None = None, warm: bool = False
 ) -> GenerateResponse:
     """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves.
 
-    With a ``reservoir`` (long-lived processes), a small request with neither seed nor
-    scenarios is a slice of a warm slab, reported with the slab seed that replays it.
+    The path that serves is the routed one if it can serve here, else traditional generation
+    (``tda.paths.registry``); the metadata says which and why. ``warm``: a long-lived process
+    may answer a request with neither seed nor scenarios from records kept warm.
     """
     started = time.perf_counter()
     decision = decision or route(request)  # the router has made it already
     plan = plan_request(request, max_count=settings.max_sync_records)
-    warm = (
-        reservoir.take(plan)
-        if reservoir is not None and request.seed is None and not request.scenarios
-        else None
-    )
-    if warm is not None:
-        plan = replace(plan, seed=warm.seed)
-        records, coherence = warm.records, warm.coherence
-    else:
-        records, coherence = _made_and_validated(plan)
-    data = renderer_for(request.output_format, plan.spec).render(records).decode("utf-8")
+    generator, fallback = registry.serving(decision.path)
+    result = generator.generate(plan, warm=warm and request.seed is None and not request.scenarios)
+    data, metadata = finish(result, request.output_format, decision, started, fallback)
     return GenerateResponse(
         request_id=request.request_id,
         success=True,
-        data=data,
-        record_count=len(records),
-        metadata=metadata_for(plan, decision, coherence, started, validated=len(records)),
+        data=data.decode("utf-8"),
+        record_count=len(result.records),
+        metadata=metadata,
     )
 
 
-def _made_and_validated(plan: GenerationPlan) -> tuple[list[dict[str, Any]], CoherenceReport]:
-    records: list[dict[str, Any]] = []
-    reports = []
-    for batch in stream_records(plan):
-        records.extend(batch.records)
-        reports.append(batch.coherence)
-    require_valid(plan.spec, records)
-    return records, CoherenceReport.merge(reports)
-
-
-def metadata_for(
-    plan: GenerationPlan,
-    decision: RoutingDecision,
-    coherence: CoherenceReport,
-    started: float,
-    validated: int = 0,
+def bulk_metadata(
+    plan: GenerationPlan, decision: RoutingDecision, coherence: CoherenceReport, started: float
 ) -> GenerationMetadata:
-    served = GenerationPath.TRADITIONAL
-    fallback = (
-        f"the {decision.path.value} path is not available in this build yet; served by traditional generation"
-        if decision.path is not served
-        else ""
-    )
-    return GenerationMetadata(
-        generation_path=served.value,
-        generation_time_ms=round((time.perf_counter() - started) * 1000, 3),
-        coherence_score=round(coherence.score, 6),
-        scenario_counts={s.name: s.count for s in plan.scenarios},
-        routed_path=decision.path.value,
-        routing_reason=decision.reason,
-        routing_confidence=decision.confidence,
-        fallback_reason=fallback,
-        seed=plan.seed,
-        coherence_violations=coherence.violations,
-        records_validated=validated,
-    )
+    """The metadata of a range, a stream or a job: always made by traditional generation in
+    bulk, with its rules by construction (every locale × entity is tested, not re-validated)."""
+    fallback = ""
+    if decision.path is not GenerationPath.TRADITIONAL:
+        reason = registry.unavailable_reason(decision.path) or "does not make streams or jobs"
+        fallback = f"the {decision.path.value} path {reason}; served by traditional generation"
+    made = PathResult(GenerationPath.TRADITIONAL, plan, [], coherence)
+    return metadata_for(made, decision, started, fallback)

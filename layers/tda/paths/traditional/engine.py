@@ -13,13 +13,13 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 
 from tda.domain.catalog import load_catalog
 from tda.domain.contract import FieldType
 from tda.domain.errors import InvalidRequestError
+from tda.domain.plan import BATCH_ROWS, GenerationPlan, Override, ScenarioPlan, SlabWindow
 from tda.domain.records import ColumnBatch
 from tda.domain.rules import Evaluator, Vec, compile_rules, derive, referenced_paths
 from tda.domain.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
@@ -36,49 +36,10 @@ from tda.paths.traditional.providers import (
     record_years,
     resolve,
 )
-from tda.paths.traditional.slabs import SlabWindow
 
-BATCH_ROWS = 10000
 MAX_REPAIR_ROUNDS = 12
 MAX_OVERSAMPLE = 64
 _TOKEN_WIDTH = {"random": (ALPHANUM, 36), "digits": (DIGITS, 10)}
-
-
-@dataclass(frozen=True)
-class Override:
-    """A scenario's fixed value for one field, in internal form (cents, epoch seconds...)."""
-
-    path: str
-    value: Any
-
-
-@dataclass(frozen=True)
-class ScenarioPlan:
-    name: str
-    count: int
-    overrides: tuple[Override, ...] = ()
-    description: str = ""
-
-
-@dataclass(frozen=True)
-class GenerationPlan:
-    """Everything needed to make any record of a request, checked and compiled."""
-
-    spec: EntitySpec
-    count: int
-    seed: int
-    locale: str
-    scenarios: tuple[ScenarioPlan, ...]
-    window: SlabWindow | None = None  # a slab seed's slice (generation/slabs.py)
-
-    @property
-    def batch_count(self) -> int:
-        return math.ceil(self.count / BATCH_ROWS)
-
-    def labels(self, start: int, stop: int) -> np.ndarray:
-        """Scenario number of each record in [start, stop): scenarios fill the output in order."""
-        ends = np.cumsum([s.count for s in self.scenarios])
-        return np.searchsorted(ends, np.arange(start, stop), side="right")
 
 
 @dataclass

@@ -25,10 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tda.domain.coherence import CoherenceReport, ScoredBatch
+from tda.domain.plan import GenerationPlan
 from tda.domain.records import assemble
 from tda.domain.schema.spec import EntitySpec
 from tda.domain.validation import require_valid
-from tda.paths.traditional.engine import BatchGenerator, GenerationPlan, fits_uniquely, slab_plan
+from tda.paths.traditional.engine import BatchGenerator, fits_uniquely, slab_plan
 from tda.paths.traditional.slabs import BASE_BITS, MIN_SLAB_LOG2, slab_seed
 
 MAX_TAKE = 64  # a bigger request would get only a few slices out of a slab: made on its own

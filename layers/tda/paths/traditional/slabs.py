@@ -15,7 +15,7 @@ they are never slab seeds. A seed in the slab range that cannot name a slice of 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from tda.domain.plan import SlabWindow
 
 SLAB_FLAG = 1 << 62
 MIN_SLAB_LOG2 = 6  # 64 records
@@ -23,15 +23,6 @@ MAX_SLAB_LOG2 = 10  # 1024 records
 OFFSET_BITS = MAX_SLAB_LOG2
 BASE_BITS = 48
 _SIZE_SHIFT = OFFSET_BITS + BASE_BITS  # 58
-
-
-@dataclass(frozen=True)
-class SlabWindow:
-    """Records ``[offset, offset + count)`` of the ``size``-record batch seeded with ``base``."""
-
-    base: int
-    size: int
-    offset: int
 
 
 def slab_seed(base: int, size: int, offset: int) -> int:

@@ -1,0 +1,63 @@
+"""A request's plan: everything needed to make any record of it, checked before any work.
+
+Every path reads the same plan (the entity's spec, the count, the seed, the locale, the
+scenarios in order); a range of it (``start``, ``count``) is a stream's part or a job's chunk.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tda.domain.schema.spec import EntitySpec
+
+BATCH_ROWS = 10000  # records made at once: a batch's seed stream is its own (batch k, seed)
+
+
+@dataclass(frozen=True)
+class SlabWindow:
+    """Records ``[offset, offset + count)`` of the ``size``-record batch seeded with ``base``."""
+
+    base: int
+    size: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Override:
+    """A scenario's fixed value for one field, in internal form (cents, epoch seconds...)."""
+
+    path: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    name: str
+    count: int
+    overrides: tuple[Override, ...] = ()
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationPlan:
+    """Everything needed to make any record of a request, checked and compiled."""
+
+    spec: EntitySpec
+    count: int
+    seed: int
+    locale: str
+    scenarios: tuple[ScenarioPlan, ...]
+    window: SlabWindow | None = None  # a warm slab's slice (tda.paths.traditional.slabs)
+
+    @property
+    def batch_count(self) -> int:
+        return math.ceil(self.count / BATCH_ROWS)
+
+    def labels(self, start: int, stop: int) -> np.ndarray:
+        """Scenario number of each record in [start, stop): scenarios fill the output in order."""
+        ends = np.cumsum([s.count for s in self.scenarios])
+        return np.searchsorted(ends, np.arange(start, stop), side="right")

@@ -1,0 +1,96 @@
+"""The one seam: a path plugged into the registry serves, and the metadata says what served.
+
+The generators here are stand-ins for the model paths to come: they make their records with the
+traditional generator and call them their own, which is all the seam needs to know.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from tda.app import operations
+from tda.app.service import generate
+from tda.domain.contract import GenerateRequest
+from tda.domain.errors import GeneratedInvalidRecordError
+from tda.domain.plan import GenerationPlan
+from tda.domain.routing import GenerationPath
+from tda.paths import registry
+from tda.paths.base import PathResult
+from tda.paths.traditional.generator import TraditionalGenerator
+
+# Routed to llm: a text-heavy entity with a context (tda.domain.routing).
+ROUTED_TO_LLM = {
+    "entity": "review",
+    "count": 6,
+    "seed": 3,
+    "context": "Reviews of wireless headphones, mixed opinions, some about battery life",
+}
+
+
+class StandInModel:
+    """A path that serves, or says why it cannot."""
+
+    path = GenerationPath.LLM
+
+    def __init__(self, reason: str | None = None, corrupt: bool = False) -> None:
+        self.reason = reason
+        self.corrupt = corrupt
+        self.calls = 0
+
+    def unavailable_reason(self) -> str | None:
+        return self.reason
+
+    def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
+        self.calls += 1
+        made = TraditionalGenerator().generate(plan, warm=False)
+        records = [dict(r) for r in made.records]
+        if self.corrupt:
+            records[2]["rating"] = "five stars"  # what a model might write
+        return replace(made, served_by=self.path, records=records, tokens=1234)
+
+
+@pytest.fixture
+def llm_slot() -> Iterator[None]:
+    yield
+    registry.register(GenerationPath.LLM, None)  # as built: no llm generator yet
+
+
+def test_a_registered_path_serves_and_the_metadata_names_it(llm_slot: None) -> None:
+    model = StandInModel()
+    registry.register(GenerationPath.LLM, lambda: model)
+    response = generate(GenerateRequest.model_validate(ROUTED_TO_LLM))
+    meta = response.metadata
+    assert model.calls == 1
+    assert (meta.generation_path, meta.routed_path, meta.fallback_reason) == ("llm", "llm", "")
+    assert meta.records_validated == 6 and len(json.loads(response.data)) == 6
+
+
+def test_a_path_that_cannot_serve_says_why_and_traditional_serves(llm_slot: None) -> None:
+    model = StandInModel(reason="is not configured: no ANTHROPIC_API_KEY")
+    registry.register(GenerationPath.LLM, lambda: model)
+    meta = generate(GenerateRequest.model_validate(ROUTED_TO_LLM)).metadata
+    assert model.calls == 0
+    assert (meta.generation_path, meta.routed_path) == ("traditional", "llm")
+    assert meta.fallback_reason == (
+        "the llm path is not configured: no ANTHROPIC_API_KEY; served by traditional generation"
+    )
+    health = operations.health()["components"]
+    assert health["llm"].startswith("unavailable: the llm path is not configured: no ANTHROPIC")
+    assert health["traditional"] == "ok"
+
+
+def test_no_path_hands_back_a_record_that_breaks_its_schema(llm_slot: None) -> None:
+    registry.register(GenerationPath.LLM, lambda: StandInModel(corrupt=True))
+    with pytest.raises(GeneratedInvalidRecordError, match="rating"):
+        generate(GenerateRequest.model_validate(ROUTED_TO_LLM))
+
+
+def test_as_built_the_model_paths_fall_back_with_the_reason() -> None:
+    meta = generate(GenerateRequest.model_validate(ROUTED_TO_LLM)).metadata
+    assert meta.generation_path == "traditional" and meta.routed_path == "llm"
+    assert "llm path is not available in this build yet" in meta.fallback_reason
+    assert set(registry.availability()) == set(GenerationPath)

@@ -50,3 +50,17 @@ def test_a_broken_contract_fails_the_check(tmp_path: Path) -> None:
     )
     run = lint_imports(config)
     assert run.returncode != 0 and "BROKEN" in run.stdout
+
+
+# The environment is read by the settings and at the edges; the core is handed what it needs.
+ENVIRONMENT_READERS = {"app/settings.py", "wiring.py", "adapters/stepfunctions.py"}
+
+
+def test_the_environment_is_read_only_by_the_settings_and_the_edges() -> None:
+    library = ROOT / "layers" / "tda"
+    readers = {
+        str(path.relative_to(library))
+        for path in library.rglob("*.py")
+        if "os.environ" in (text := path.read_text()) or "getenv(" in text
+    }
+    assert readers <= ENVIRONMENT_READERS, sorted(readers - ENVIRONMENT_READERS)

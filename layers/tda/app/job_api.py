@@ -9,7 +9,6 @@ local runtime restarted (its execution history cannot).
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -29,6 +28,7 @@ from tda.app.jobs import (
     submission_key,
 )
 from tda.app.ports_in_use import chunk_store, workflow
+from tda.app.settings import job_state_machine
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
 from tda.ports.chunk_store import ChunkStore
@@ -40,7 +40,7 @@ class JobNotFoundError(TdaError, LookupError):
 
 
 def _state_machine() -> str:
-    arn = os.environ.get("JOB_STATE_MACHINE_ARN")
+    arn = job_state_machine()
     if not arn:
         raise RuntimeError("JOB_STATE_MACHINE_ARN is not set: no workflow to run jobs on")
     return arn

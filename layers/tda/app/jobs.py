@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,7 +23,7 @@ import orjson
 from tda.app.ports_in_use import chunk_store
 from tda.app.requests import parse_request, plan_range, with_seed
 from tda.app.service import bulk_metadata, plan_request
-from tda.app.settings import settings
+from tda.app.settings import job_chunk_records, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
@@ -44,7 +43,7 @@ EXTENSIONS = {
 
 
 def chunk_records() -> int:
-    return int(os.environ.get("JOB_CHUNK_RECORDS", "10000"))
+    return job_chunk_records()
 
 
 def check_concurrency(value: Any) -> int:

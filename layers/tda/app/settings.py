@@ -1,4 +1,6 @@
-"""Settings read once from the environment (names as in the seed PRD)."""
+"""Settings from the environment (names as in the seed PRD): every read of it by the use cases
+is here. Most are read once; the workflow's names are read per use, because the local runtime
+creates its state machines after start-up (and tests vary the chunk size)."""
 
 from __future__ import annotations
 
@@ -40,3 +42,18 @@ class Settings:
 
 
 settings = Settings.from_env()
+
+
+def sync_state_machine() -> str:
+    """The Express (sync) workflow's ARN; '' when there is none (the model paths then degrade)."""
+    return os.environ.get("SYNC_STATE_MACHINE_ARN", "")
+
+
+def job_state_machine() -> str:
+    """The jobs workflow's ARN; '' when there is none."""
+    return os.environ.get("JOB_STATE_MACHINE_ARN", "")
+
+
+def job_chunk_records() -> int:
+    """Records per job chunk (one Lambda invocation each)."""
+    return _int_env("JOB_CHUNK_RECORDS", 10_000)

@@ -11,13 +11,13 @@ chunk store and returns a reference (``offload``); ``run`` reads it back and del
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
 import orjson
 
 from tda.app.ports_in_use import chunk_store, workflow
+from tda.app.settings import sync_state_machine
 from tda.domain.errors import TdaError
 
 OFFLOAD_PREFIX = "responses"
@@ -34,7 +34,7 @@ class WorkflowFailedError(TdaError, RuntimeError):
 
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """The workflow's response to one request, with ``served_via`` and the execution's ARN."""
-    arn = os.environ.get("SYNC_STATE_MACHINE_ARN", "")
+    arn = sync_state_machine()
     if not arn:
         raise WorkflowUnavailableError("SYNC_STATE_MACHINE_ARN is not set")
     body = orjson.dumps({"mode": "sync", "request": payload}).decode()

@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tda.adapters.events import RouterEvent, parse
 from tda.app import operations
 from tda.wiring import install as install_adapters
 
@@ -28,9 +29,10 @@ install_adapters()  # the real chunk store and workflow runner behind the ports
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if event.get("action") == "route":  # the workflow's routing step
-        return operations.decide(event.get("request"))
-    response = operations.serve(event.get("request"))
+    e = parse(event, RouterEvent)
+    if e.action == "route":  # the workflow's routing step
+        return operations.decide(e.request)
+    response = operations.serve(e.request)
     metrics.add_metric(
         name="RecordsGenerated", unit=MetricUnit.Count, value=response["record_count"]
     )

@@ -1,7 +1,8 @@
 """Traditional generator: one whole request, or one range of a large one (a stream or job chunk).
 
-Event: ``{"request": {...}}`` for a whole response, or ``{"request": {...}, "range": {"start":
-S, "count": N}, "part_size": P}`` for records [S, S+N) in parts of P records each.
+Event (``tda.adapters.events.TraditionalEvent``): ``{"request": {...}}`` for a whole response,
+``{"request": {...}, "range": {"start": S, "count": N}, "part_size": P}`` for records [S, S+N)
+in parts of P, or ``range`` + ``store: {job_id, index}`` for a job's chunk.
 """
 
 from typing import Any
@@ -10,14 +11,14 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from tda.app import operations
+from tda.adapters.events import TraditionalEvent, parse
+from tda.app import jobs, operations
+from tda.app.settings import settings
 from tda.wiring import install as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()
 metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
-
-
 install_adapters()  # the real chunk store and workflow runner behind the ports
 
 
@@ -25,6 +26,15 @@ install_adapters()  # the real chunk store and workflow runner behind the ports
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = operations.traditional(event)
+    e = parse(event, TraditionalEvent)
+    if e.range is None:
+        result = operations.whole(e.request, e.fallbacks, e.max_inline_bytes)
+    elif e.store is not None:
+        result = jobs.write_chunk(
+            e.store.job_id, e.store.index, e.request, e.range.start, e.range.count
+        )
+    else:
+        part_size = e.part_size or settings.default_batch_size
+        result = operations.generate_range(e.request, e.range.start, e.range.count, part_size)
     metrics.add_metric(name="RecordsGenerated", unit=MetricUnit.Count, value=result["record_count"])
     return result

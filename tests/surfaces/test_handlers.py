@@ -161,3 +161,27 @@ def test_handlers_take_their_service_and_namespace_from_the_template(name: str) 
     if hasattr(module, "metrics"):
         assert module.metrics.namespace == expected["POWERTOOLS_METRICS_NAMESPACE"]
     assert 'service="' not in (Path(module.__file__ or "").read_text())
+
+
+MALFORMED_EVENTS = [
+    ("traditional", {"request": {"entity": "cart"}, "range": {"start": "0", "count": 5}}, "range.start"),
+    ("traditional", {"request": {"entity": "cart"}, "range": {"start": 0}}, "range.count"),
+    ("traditional", {"request": {"entity": "cart"}, "range": {"start": 0, "count": 5}, "part_size": 0}, "part_size"),
+    ("traditional", {"request": {"entity": "cart"}, "range": {"start": 0, "count": 5}, "store": {"job_id": "j"}}, "store.index"),
+    ("traditional", {"request": {"entity": "cart"}, "max_inline_bytes": True}, "max_inline_bytes"),
+    ("jobs", {"action": "explode", "job_id": "j"}, "action"),
+    ("jobs", {"job_id": "j"}, "action"),
+    ("jobs", {"action": "finalize", "job_id": "j"}, "finalize.plan"),
+    ("router", {"action": "reroute", "request": {"entity": "cart"}}, "action"),
+    ("router", ["not", "an", "object"], "event"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "bad", "field"), MALFORMED_EVENTS)
+def test_a_malformed_event_is_refused_naming_its_field_before_any_work(
+    name: str, bad: Any, field: str
+) -> None:
+    # GIVEN an event the workflow would never send WHEN the handler gets it THEN a field-level error
+    with pytest.raises(InvalidRequestError) as caught:
+        call(name, bad)
+    assert [issue.field for issue in caught.value.issues] == [field], caught.value.issues

@@ -298,21 +298,12 @@ def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[st
     return metadata.model_dump(mode="json")
 
 
-def jobs_event(event: Any) -> dict[str, Any]:
-    """The jobs function's event: ``{"action": "plan" | "finalize", ...}``."""
-    if not isinstance(event, dict):
-        raise InvalidRequestError.single("event", "must be a JSON object")
-    action = event.get("action")
-    if action == "plan":
-        options = event.get("options") or {}  # the execution's input
-        plan = plan_job(
-            event.get("job_id"),
-            event.get("request"),
-            options.get("max_concurrency", DEFAULT_CONCURRENCY),
-        )
-        marker = {"job_id": plan["job_id"], "planned_at": plan["planned_at"]}
-        chunk_store().put(planned_key(plan["job_id"]), orjson.dumps(marker))
-        return plan
-    if action == "finalize":
-        return finalize(event.get("job_id"), event["plan"], event.get("chunks"), event.get("error"))
-    raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")
+def plan_and_mark(job_id: Any, payload: Any, max_concurrency: Any = None) -> dict[str, Any]:
+    """The workflow's PlanJob step: the plan, and the marker a running chunk writer checks for
+    (a removed job's writers stop: ``JobCancelledError``)."""
+    plan = plan_job(
+        job_id, payload, DEFAULT_CONCURRENCY if max_concurrency is None else max_concurrency
+    )
+    marker = {"job_id": plan["job_id"], "planned_at": plan["planned_at"]}
+    chunk_store().put(planned_key(plan["job_id"]), orjson.dumps(marker))
+    return plan

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any, NoReturn
 
-from tda.app import jobs, sync_workflow
+from tda.app import sync_workflow
 from tda.app.requests import parse_request, plan_range
 from tda.app.service import bulk_metadata, generate, plan_request, resolve_spec
 from tda.app.settings import settings
@@ -150,44 +150,20 @@ def unavailable(path: str) -> NoReturn:
     raise PathUnavailableError(f"the {path} path is not available in this build yet")
 
 
-def traditional(event: Any) -> dict[str, Any]:
-    """The traditional generator's event: a whole request, a ``range`` + ``part_size`` of one,
-    or a job chunk (``range`` + ``store``: written to the chunk store, its manifest entry back).
-    With ``max_inline_bytes`` (the workflow's last fallback), a larger whole response is put in
-    the chunk store and a reference returned (``sync_workflow.offload``).
-
-    ``fallbacks`` (set by the workflow's Catch states) are the errors of the paths tried before
-    this one; the response's ``fallback_reason`` names them.
-    """
-    if not isinstance(event, dict):
-        raise InvalidRequestError.single("event", "must be a JSON object")
-    span = event.get("range")
-    if span is None:
-        response = generate_sync(event.get("request"))
-        fallbacks = event.get("fallbacks")
-        if fallbacks:
-            response["metadata"]["fallback_reason"] = describe_fallbacks(fallbacks)
-        limit = event.get("max_inline_bytes")  # set by the workflow: its states cap at 256 KB
-        if limit is None:
-            return response
-        if not isinstance(limit, int) or limit < 1:
-            raise InvalidRequestError.single("max_inline_bytes", "must be a positive integer")
-        return sync_workflow.offload(response, limit)
-    if not isinstance(span, dict) or not all(
-        isinstance(span.get(k), int) for k in ("start", "count")
-    ):
-        raise InvalidRequestError.single("range", "must be {start: int, count: int}")
-    store = event.get("store")
-    if store is not None:
-        if not isinstance(store, dict) or not isinstance(store.get("index"), int):
-            raise InvalidRequestError.single("store", "must be {job_id: str, index: int}")
-        return jobs.write_chunk(
-            store.get("job_id"), store["index"], event.get("request"), span["start"], span["count"]
-        )
-    part_size = event.get("part_size", settings.default_batch_size)
-    if not isinstance(part_size, int):
-        raise InvalidRequestError.single("part_size", "must be an integer")
-    return generate_range(event.get("request"), span["start"], span["count"], part_size)
+def whole(
+    payload: Any, fallbacks: dict[str, Any] | None = None, max_inline_bytes: int | None = None
+) -> dict[str, Any]:
+    """A whole response from the traditional generator (the workflow's last fallback, or a
+    direct invoke). ``fallbacks`` (set by the workflow's Catch states) are the errors of the
+    paths tried before; ``fallback_reason`` names them. With ``max_inline_bytes`` (the
+    workflow's states cap at 256 KB), a larger response is put in the chunk store and a
+    reference returned (``sync_workflow.offload``)."""
+    response = generate_sync(payload)
+    if fallbacks:
+        response["metadata"]["fallback_reason"] = describe_fallbacks(fallbacks)
+    if max_inline_bytes is None:
+        return response
+    return sync_workflow.offload(response, max_inline_bytes)
 
 
 def describe_fallbacks(fallbacks: dict[str, Any]) -> str:

@@ -1,0 +1,44 @@
+"""``POST /v1/generate``: the seed's request JSON (snake_case, or proto3 JSON camelCase) → the
+seed's GenerateResponse JSON. Bad input: 422 with one entry per field in ``details``."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tda.app import operations
+from tda.app.heavy_work import run_heavy
+from tda.domain.contract import GenerateRequest, GenerateResponse
+from tda.http.responses import answer_body
+
+router = APIRouter(tags=["generate"])
+
+
+@router.post(
+    "/v1/generate",
+    response_model=GenerateResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": GenerateRequest.model_json_schema(by_alias=False)}
+            },
+        }
+    },
+)
+async def generate(request: Request) -> Response:
+    return await answer_body(request, _serve)
+
+
+async def _serve(body: Any) -> dict[str, Any]:
+    request, decision = operations.parse_and_route(body)
+    if operations.answers_inline(request, decision):
+        # On the event loop: a small fast-path response costs less than a thread hop.
+        return operations.serve_routed(body, request, decision)
+    if operations.on_fast_path(decision):
+        return await run_heavy(operations.serve_routed, body, request, decision)
+    # A model path waits for its workflow execution: in a thread, so the loop keeps serving.
+    return await asyncio.to_thread(operations.serve_routed, body, request, decision)

@@ -1,0 +1,68 @@
+"""Large requests through the job workflow: ``POST /v1/jobs`` (202, ``job_id``),
+``GET /v1/jobs/{id}[?history=true]`` (status, progress, chunk links),
+``GET /v1/jobs/{id}/chunks/{n}``, ``DELETE /v1/jobs/{id}[?purge=true]`` (cancel)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from tda.app import job_api
+from tda.http.responses import OrjsonResponse, answer_about, answer_body
+
+router = APIRouter(tags=["jobs"])
+
+
+@router.post("/v1/jobs", status_code=202)
+async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
+    """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
+    ``?max_concurrency=N`` (1-40): chunks written at once."""
+
+    def submit(body: Any) -> dict[str, Any]:
+        # Checked with the body, so a bad value is a 422 like any other field.
+        concurrency = int(max_concurrency) if max_concurrency.isdigit() else max_concurrency
+        return job_api.submit(body, max_concurrency=concurrency)
+
+    async def threaded(body: Any) -> dict[str, Any]:
+        # Starting the execution and writing the job record are blocking I/O.
+        return await asyncio.to_thread(submit, body)
+
+    return await answer_body(request, threaded, status_code=202)
+
+
+@router.get("/v1/jobs/{job_id}")
+async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
+    """Status, progress and chunk links; ``?history=true`` adds the execution history."""
+
+    async def found() -> Response:
+        base = str(request.url_for("job_chunk", job_id=job_id, index=0)).rsplit("/", 1)[0]
+        status = await asyncio.to_thread(job_api.status, job_id, base)
+        if history:
+            status["history"] = await asyncio.to_thread(job_api.history, job_id)
+        return OrjsonResponse(status)
+
+    return await answer_about(job_id, found)
+
+
+@router.delete("/v1/jobs/{job_id}")
+async def cancel_job(job_id: str, purge: bool = False) -> Response:
+    """Stop a running job (its chunks so far stay); a finished job is left as it is.
+    ``?purge=true`` also deletes everything the job wrote."""
+
+    async def cancelled() -> Response:
+        action = job_api.remove if purge else job_api.cancel
+        return OrjsonResponse(await asyncio.to_thread(action, job_id))
+
+    return await answer_about(job_id, cancelled)
+
+
+@router.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
+async def job_chunk(job_id: str, index: int) -> Response:
+    async def chunk() -> Response:
+        data, media_type = await asyncio.to_thread(job_api.chunk, job_id, index)
+        return Response(data, media_type=media_type)
+
+    return await answer_about(job_id, chunk)

@@ -1,0 +1,127 @@
+"""What every route answers with: JSON bodies, the ``{error, details}`` shape, and the one map
+from the service's error classes to HTTP statuses."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response
+
+from tda.app import job_api
+from tda.app.settings import settings
+from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
+
+logger = logging.getLogger("tda.http")
+
+
+class OrjsonResponse(JSONResponse):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_body(request_id: str, issues: list[FieldIssue]) -> dict[str, Any]:
+    return {
+        "request_id": request_id,
+        "success": False,
+        "error": "; ".join(str(i) for i in issues),
+        "details": [{"field": i.field, "message": i.message} for i in issues],
+    }
+
+
+def _field_errors(exc: TdaError) -> tuple[int, list[FieldIssue]]:
+    assert isinstance(exc, InvalidRequestError)
+    return 422, exc.issues
+
+
+def _conflict(exc: TdaError) -> tuple[int, list[FieldIssue]]:
+    return 409, [FieldIssue("request_id", str(exc))]
+
+
+def _not_found(exc: TdaError) -> tuple[int, list[FieldIssue]]:
+    return 404, []
+
+
+# The service's errors as HTTP answers; anything else is a 500 with the request id only.
+ERROR_STATUS: dict[type[TdaError], Callable[[TdaError], tuple[int, list[FieldIssue]]]] = {
+    InvalidRequestError: _field_errors,
+    job_api.JobConflictError: _conflict,
+    job_api.JobNotFoundError: _not_found,
+}
+
+
+def error_response(exc: Exception, request_id: str) -> Response:
+    for cls, answer in ERROR_STATUS.items():
+        if isinstance(exc, cls):
+            status, issues = answer(exc)
+            if not issues:  # not found: the message is the whole answer
+                return OrjsonResponse({"success": False, "error": str(exc)}, status_code=status)
+            return OrjsonResponse(error_body(request_id, issues), status_code=status)
+    return internal_error(request_id or str(uuid.uuid4()))
+
+
+def internal_error(request_id: str) -> Response:
+    # The stack trace goes to the log with the request id, never onto the wire.
+    logger.exception("request %s failed", request_id)
+    body = {
+        "request_id": request_id,
+        "success": False,
+        "error": f"internal error (request {request_id})",
+    }
+    return OrjsonResponse(body, status_code=500)
+
+
+async def answer_about(request_id: str, answer: Callable[[], Awaitable[Response]]) -> Response:
+    """``answer()``, or the error it raised as its HTTP answer."""
+    try:
+        return await answer()
+    except Exception as exc:
+        return error_response(exc, request_id)
+
+
+async def answer_body(
+    request: Request,
+    call: Callable[[Any], Awaitable[dict[str, Any]]],
+    status_code: int = 200,
+) -> Response:
+    """``call`` on the request's JSON body: 413/422 for a bad body, the error map for what
+    ``call`` raises, ``status_code`` with the result."""
+    body = await read_limited(request)
+    if isinstance(body, Response):
+        return body
+    request_id = str(body.get("request_id", "")) if isinstance(body, dict) else ""
+    try:
+        result = await call(body)
+    except Exception as exc:
+        return error_response(exc, request_id)
+    return OrjsonResponse(result, status_code=status_code)
+
+
+async def read_limited(request: Request) -> Any:
+    """The parsed JSON body, or the error response (413 too large, 422 not JSON)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
+        return _too_large()
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > settings.max_request_bytes:
+            return _too_large()
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        issue = FieldIssue("body", f"not valid JSON ({exc})")
+        return OrjsonResponse(error_body("", [issue]), status_code=422)
+
+
+def _too_large() -> Response:
+    issue = FieldIssue("body", f"larger than the limit of {settings.max_request_bytes} bytes")
+    return OrjsonResponse(error_body("", [issue]), status_code=413)

@@ -34,3 +34,11 @@ def generate_records(**fields: Any) -> list[dict[str, Any]]:
 @pytest.fixture(params=ENTITIES)
 def entity(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The shuffled order's seed, even under ``-q``: a failure that depends on order repeats
+    with ``-p randomly --randomly-seed=N``."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None:
+        terminalreporter.write_line(f"test order: -p randomly --randomly-seed={seed}")

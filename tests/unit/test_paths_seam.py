@@ -94,3 +94,31 @@ def test_as_built_the_model_paths_fall_back_with_the_reason() -> None:
     assert meta.generation_path == "traditional" and meta.routed_path == "llm"
     assert "llm path is not available in this build yet" in meta.fallback_reason
     assert set(registry.availability()) == set(GenerationPath)
+
+
+def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> None:
+    from tda.app import ports_in_use
+    from tda.ports.metrics import InMemoryMetrics
+
+    counted = InMemoryMetrics()
+    real = ports_in_use.installed()
+    ports_in_use.install(replace(real, metrics=counted))
+    try:
+        generate(GenerateRequest.model_validate(ROUTED_TO_LLM))
+        generate(GenerateRequest(entity="cart", count=4, seed=1))
+    finally:
+        ports_in_use.install(real)
+    assert counted.counts == {"RecordsTraditional": 10, "FallbackLlm": 1}
+
+
+def test_the_powertools_adapter_counts_into_the_handlers_metric_set() -> None:
+    from aws_lambda_powertools import Metrics
+
+    from tda.adapters.powertools_metrics import PowertoolsMetrics
+
+    shared = Metrics()
+    try:
+        PowertoolsMetrics().count("FallbackRag", 2)
+        assert shared.metric_set["FallbackRag"]["Value"] == [2.0]
+    finally:
+        shared.clear_metrics()

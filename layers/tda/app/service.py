@@ -11,6 +11,7 @@ import secrets
 import time
 from typing import Any
 
+from tda.app import ports_in_use
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import (
@@ -242,6 +243,10 @@ def generate(
     generator, fallback = registry.serving(decision.path)
     result = generator.generate(plan, warm=warm and request.seed is None and not request.scenarios)
     data, metadata = finish(result, request.output_format, decision, started, fallback)
+    counted = ports_in_use.metrics()
+    counted.count(f"Records{result.served_by.value.capitalize()}", len(result.records))
+    if fallback:
+        counted.count(f"Fallback{decision.path.value.capitalize()}")
     return GenerateResponse(
         request_id=request.request_id,
         success=True,

@@ -8,6 +8,7 @@ tracing are off locally (no CloudWatch, no X-Ray daemon) unless the environment 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import importlib.util
 import logging
 import os
@@ -82,6 +83,22 @@ def handler(name: str) -> Handler:
 _thread = threading.local()
 
 
+# Every loop made for a pool thread, closed at exit: left to the garbage collector at interpreter
+# shutdown, an unclosed loop's __del__ found its selector's descriptor gone and printed a
+# traceback ("Invalid file descriptor: -1") after `tda serve` had stopped cleanly.
+_LOOPS: list[asyncio.AbstractEventLoop] = []
+_LOOPS_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_thread_loops() -> None:
+    with _LOOPS_LOCK:
+        for loop in _LOOPS:
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+        _LOOPS.clear()
+
+
 def _ensure_event_loop() -> None:
     """Give the calling thread an event loop, as the Lambda runtime's one thread always has.
 
@@ -95,6 +112,8 @@ def _ensure_event_loop() -> None:
         pass
     if getattr(_thread, "loop", None) is None:
         _thread.loop = asyncio.new_event_loop()
+        with _LOOPS_LOCK:
+            _LOOPS.append(_thread.loop)
     # Set every time: an asyncio.run() on this thread since the last call unset it.
     asyncio.set_event_loop(_thread.loop)
 

@@ -9,6 +9,7 @@ local runtime restarted (its execution history cannot).
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import FINISHED, ExecutionExistsError
+
+logger = logging.getLogger("tda.jobs")
 
 
 class JobNotFoundError(TdaError, LookupError):
@@ -135,6 +138,8 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
 
 # What a job whose execution is gone says: the local runtime keeps executions in memory, so a
 # restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
+LOST_CONFIRMATIONS = 3
+LOST_RECHECK_SECONDS = 0.2
 LOST = {
     "error": "ExecutionLost",
     "cause": "the workflow runtime stopped before this job finished (tda serve restarted); "
@@ -145,6 +150,18 @@ LOST = {
 def _describe(execution_arn: str) -> dict[str, Any] | None:
     """The execution, or None when it no longer exists."""
     return workflow().describe(execution_arn)
+
+
+def _describe_confirmed(execution_arn: str) -> dict[str, Any] | None:
+    """The execution, or None once its absence is confirmed: "lost" is recorded for good, so
+    one answer of "does not exist" (a runtime busy with many executions) is not enough."""
+    for attempt in range(LOST_CONFIRMATIONS):
+        execution = _describe(execution_arn)
+        if execution is not None:
+            return execution
+        if attempt + 1 < LOST_CONFIRMATIONS:
+            time.sleep(LOST_RECHECK_SECONDS)
+    return None
 
 
 def _landed(job_id: str, record: dict[str, Any], store: ChunkStore) -> list[int]:
@@ -165,9 +182,12 @@ def _settled(
     manifest = read_manifest(job_id, store)
     if manifest is not None and manifest["status"] in FINISHED:
         return manifest["status"], manifest, {}
-    execution = _describe(record["execution_arn"])
+    execution = _describe_confirmed(record["execution_arn"])
     if execution is not None:
         return execution["status"], manifest, execution
+    logger.warning(
+        "job %s: its execution %s is gone; recorded FAILED", job_id, record["execution_arn"]
+    )
     manifest = _end_manifest(record, "FAILED", LOST, _landed(job_id, record, store))
     store.put(manifest_key(job_id), orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return "FAILED", manifest, {}

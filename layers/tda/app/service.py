@@ -264,6 +264,6 @@ def bulk_metadata(
     fallback = ""
     if decision.path is not GenerationPath.TRADITIONAL:
         reason = registry.unavailable_reason(decision.path) or "does not make streams or jobs"
-        fallback = f"the {decision.path.value} path {reason}; served by traditional generation"
+        fallback = registry.fallback_reason(decision.path, reason)
     made = PathResult(GenerationPath.TRADITIONAL, plan, [], coherence)
     return metadata_for(made, decision, started, fallback)

@@ -62,7 +62,12 @@ def serving(path: GenerationPath) -> tuple[Generator, str]:
         return found, ""
     traditional = generator_for(GenerationPath.TRADITIONAL)
     assert traditional is not None, "traditional generation is always built"
-    return traditional, f"the {path.value} path {reason}; served by traditional generation"
+    return traditional, fallback_reason(path, reason)
+
+
+def fallback_reason(path: GenerationPath, reason: str) -> str:
+    """What a response says when traditional generation served a request routed to ``path``."""
+    return f"the {path.value} path {reason}; served by traditional generation"
 
 
 def availability() -> dict[GenerationPath, str | None]:

@@ -8,6 +8,7 @@ field-level errors, the same on every surface. Step Functions may add fields: th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
@@ -76,28 +77,26 @@ JobsEvent = Annotated[PlanJobEvent | FinalizeJobEvent, Field(discriminator="acti
 _JOBS_EVENT: TypeAdapter[PlanJobEvent | FinalizeJobEvent] = TypeAdapter(JobsEvent)
 
 Model = TypeVar("Model", bound=_Event)
+Parsed = TypeVar("Parsed")
+
+
+def _validated(event: Any, validate: Callable[[Any], Parsed]) -> Parsed:
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    try:
+        return validate(event)
+    except ValidationError as exc:
+        raise InvalidRequestError.from_validation(exc) from None
 
 
 def parse(event: Any, model: type[Model]) -> Model:
     """``event`` as ``model``, or field-level errors naming what is wrong."""
-    if not isinstance(event, dict):
-        raise InvalidRequestError.single("event", "must be a JSON object")
-    try:
-        return model.model_validate(event)
-    except ValidationError as exc:
-        raise InvalidRequestError.from_validation(exc) from None
+    return _validated(event, model.model_validate)
 
 
 def parse_jobs_event(event: Any) -> PlanJobEvent | FinalizeJobEvent:
     """The jobs function's event: ``action`` picks plan or finalize."""
-    if not isinstance(event, dict):
-        raise InvalidRequestError.single("event", "must be a JSON object")
-    if event.get("action") not in (
-        "plan",
-        "finalize",
-    ):  # named here: the union's error has no field
+    # Named here: the union's own error for a missing or unknown tag has no field.
+    if isinstance(event, dict) and event.get("action") not in ("plan", "finalize"):
         raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")
-    try:
-        return _JOBS_EVENT.validate_python(event)
-    except ValidationError as exc:
-        raise InvalidRequestError.from_validation(exc) from None
+    return _validated(event, _JOBS_EVENT.validate_python)

@@ -147,16 +147,11 @@ LOST = {
 }
 
 
-def _describe(execution_arn: str) -> dict[str, Any] | None:
-    """The execution, or None when it no longer exists."""
-    return workflow().describe(execution_arn)
-
-
 def _describe_confirmed(execution_arn: str) -> dict[str, Any] | None:
     """The execution, or None once its absence is confirmed: "lost" is recorded for good, so
     one answer of "does not exist" (a runtime busy with many executions) is not enough."""
     for attempt in range(LOST_CONFIRMATIONS):
-        execution = _describe(execution_arn)
+        execution = workflow().describe(execution_arn)
         if execution is not None:
             return execution
         if attempt + 1 < LOST_CONFIRMATIONS:

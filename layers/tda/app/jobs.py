@@ -42,10 +42,6 @@ EXTENSIONS = {
 }
 
 
-def chunk_records() -> int:
-    return job_chunk_records()
-
-
 def check_concurrency(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
         raise InvalidRequestError.single(
@@ -94,7 +90,7 @@ def plan_job(
     seeded = with_seed(payload)
     request = parse_request(seeded)
     plan = plan_request(request)
-    size = chunk_records()
+    size = job_chunk_records()
     chunks = [
         {"index": i, "start": start, "count": min(size, plan.count - start)}
         for i, start in enumerate(range(0, plan.count, size))

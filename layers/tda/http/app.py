@@ -1,7 +1,7 @@
 """The HTTP API: one FastAPI app, served by Mangum in Lambda and by uvicorn in ``tda serve``.
 
 One router per resource (``generate``, ``jobs``, ``health``: schemas and health); one map from
-the service's errors to HTTP answers (``responses.ERROR_STATUS``). ``dependencies`` run before
+the service's errors to HTTP answers (``responses.ERROR_ANSWERS``). ``dependencies`` run before
 every route: the place for auth and rate limits. OpenAPI at ``/docs`` (and ``/openapi.json``).
 Bodies above ``MAX_REQUEST_BYTES`` (default 1 MiB) get 413 before they are parsed.
 """

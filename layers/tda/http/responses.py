@@ -35,21 +35,22 @@ def error_body(request_id: str, issues: list[FieldIssue]) -> dict[str, Any]:
     }
 
 
-def _field_errors(exc: TdaError) -> tuple[int, list[FieldIssue]]:
+def _field_errors(exc: TdaError, request_id: str) -> Response:
     assert isinstance(exc, InvalidRequestError)
-    return 422, exc.issues
+    return OrjsonResponse(error_body(request_id, exc.issues), status_code=422)
 
 
-def _conflict(exc: TdaError) -> tuple[int, list[FieldIssue]]:
-    return 409, [FieldIssue("request_id", str(exc))]
+def _conflict(exc: TdaError, request_id: str) -> Response:
+    issues = [FieldIssue("request_id", str(exc))]
+    return OrjsonResponse(error_body(request_id, issues), status_code=409)
 
 
-def _not_found(exc: TdaError) -> tuple[int, list[FieldIssue]]:
-    return 404, []
+def _not_found(exc: TdaError, request_id: str) -> Response:
+    return OrjsonResponse({"success": False, "error": str(exc)}, status_code=404)
 
 
 # The service's errors as HTTP answers; anything else is a 500 with the request id only.
-ERROR_STATUS: dict[type[TdaError], Callable[[TdaError], tuple[int, list[FieldIssue]]]] = {
+ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     InvalidRequestError: _field_errors,
     job_api.JobConflictError: _conflict,
     job_api.JobNotFoundError: _not_found,
@@ -57,12 +58,9 @@ ERROR_STATUS: dict[type[TdaError], Callable[[TdaError], tuple[int, list[FieldIss
 
 
 def error_response(exc: Exception, request_id: str) -> Response:
-    for cls, answer in ERROR_STATUS.items():
+    for cls, answer in ERROR_ANSWERS.items():
         if isinstance(exc, cls):
-            status, issues = answer(exc)
-            if not issues:  # not found: the message is the whole answer
-                return OrjsonResponse({"success": False, "error": str(exc)}, status_code=status)
-            return OrjsonResponse(error_body(request_id, issues), status_code=status)
+            return answer(exc, request_id)
     return internal_error(request_id or str(uuid.uuid4()))
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from typing import Any
 
 import pytest
@@ -10,6 +12,15 @@ import pytest
 from tda import wiring
 from tda.app.service import generate
 from tda.domain.contract import GenerateRequest
+from tda_local import scripted_model
+
+# An OpenAI-compatible server for the whole session (the scripted one: no model, no network),
+# so requests that want the LLM are served by the LLM path through the real openai SDK, here
+# and in every server a test starts. Tests of "no model configured" unset it for themselves.
+SCRIPTED_MODEL = scripted_model.start()
+os.environ["LLM_BASE_URL"] = f"http://127.0.0.1:{SCRIPTED_MODEL.server_port}/v1"
+os.environ.pop("ANTHROPIC_API_KEY", None)
+os.environ["TDA_CACHE_STORE"] = f"file://{tempfile.mkdtemp(prefix='tda-test-cache-')}"
 
 wiring.install()  # as every handler and the local runtime do at start-up
 
@@ -42,3 +53,18 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     seed = getattr(config.option, "randomly_seed", None)
     if seed is not None:
         terminalreporter.write_line(f"test order: -p randomly --randomly-seed={seed}")
+
+
+MODEL_SETTINGS = ("LLM_BASE_URL", "LLM_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+
+
+@pytest.fixture
+def no_model(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """No model configured (no key, no base URL), as on a machine that has none; the session's
+    scripted model is back afterwards."""
+    for name in MODEL_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    wiring.install()
+    yield
+    monkeypatch.undo()
+    wiring.install()

@@ -1,21 +1,47 @@
-"""The llm generation path: not in this build yet.
+"""The llm generation path: one whole request from a model (Anthropic or an OpenAI-compatible
+server, the event's ``provider``), every record validated — or the path's error, which the
+workflow's Retry and Catch turn into a retry or the next fallback (DESIGN.md: llm → llm
+(OpenAI-compatible) → traditional), named in the response.
 
-It raises ``PathUnavailableError``, which the workflow's Catch turns into a fallback
-(DESIGN.md: hybrid → llm → traditional, rag → traditional), named in the response.
+Event (``tda.adapters.events.ModelPathEvent``): ``{"request", "routing", "fallbacks",
+"provider", "max_inline_bytes"}``. The model SDKs are imported only here (and by hybrid), when
+a client is first made.
 """
 
-from typing import Any, NoReturn
+from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tda.adapters.events import ModelPathEvent, parse
 from tda.app import operations
+from tda.wiring import install as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()
+metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
+install_adapters()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> NoReturn:
-    operations.unavailable("llm")
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    e = parse(event, ModelPathEvent)
+    result = operations.model_path(
+        e.request,
+        "llm",
+        e.routing.model_dump() if e.routing is not None else None,
+        e.provider,
+        e.fallbacks,
+        e.max_inline_bytes,
+    )
+    llm = result.get("metadata", {}).get("llm") or {}
+    metrics.add_metric(
+        name="LLMTokens",
+        unit=MetricUnit.Count,
+        value=int(result.get("metadata", {}).get("llm_tokens_used", 0)),
+    )
+    metrics.add_metric(name="LLMCalls", unit=MetricUnit.Count, value=int(llm.get("calls", 0)))
+    return result

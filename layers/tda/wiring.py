@@ -1,18 +1,27 @@
 """The composition root: the real adapters behind the ports, from the environment.
 
 Called once by whatever starts first: each Lambda handler module, ``tda_local`` (serve, CLI)
-and the tests' conftest. Idempotent.
+and the tests' conftest. Idempotent. ``model_http_client`` (tests, benchmarks) is the HTTP
+client the model SDKs use instead of their own (an ``httpx2.Client`` with a scripted
+transport).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
+from tda.adapters.caches import RedisCache, StoreCache
 from tda.adapters.chunk_stores import store_for
 from tda.adapters.stepfunctions import StepFunctionsRunner
 from tda.app import ports_in_use
-from tda.app.settings import settings
+from tda.app.settings import ModelSettings, model_settings, settings
+from tda.domain.routing import GenerationPath
+from tda.paths import registry
+from tda.paths.base import Generator
+from tda.ports.cache import Cache
 from tda.ports.chunk_store import ChunkStore
+from tda.ports.model import ModelClient
 
 
 def chunk_store_url() -> str:
@@ -20,14 +29,85 @@ def chunk_store_url() -> str:
     return os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
 
 
+def cache_url(config: ModelSettings) -> str:
+    """``TDA_CACHE_STORE``; else beside the chunks in S3 (``…/cache``), or ``TDA_HOME/cache``."""
+    if config.cache_store:
+        return config.cache_store
+    chunks = chunk_store_url()
+    if chunks.startswith("s3://"):
+        return chunks.rstrip("/") + "/cache"
+    return f"file://{settings.tda_home / 'cache'}"
+
+
 def _chunk_store() -> ChunkStore:
     return store_for(chunk_store_url())
+
+
+def _cache() -> Cache:
+    config = model_settings()
+    if config.redis_url:
+        return RedisCache(config.redis_url)
+    return StoreCache(store_for(cache_url(config)))
 
 
 _RUNNER = StepFunctionsRunner()
 
 
-def install() -> None:
+def model_clients(config: ModelSettings, http_client: Any = None) -> dict[str, Any]:
+    """Provider → client factory, in fallback order, for the providers configured."""
+    from tda.adapters.model_clients import AnthropicClient, OpenAICompatibleClient
+
+    clients: dict[str, Any] = {}
+    if config.anthropic_api_key:
+
+        def anthropic() -> ModelClient:
+            return AnthropicClient(
+                config.anthropic_api_key,
+                config.anthropic_model,
+                config.anthropic_base_url or None,
+                http_client=http_client,
+            )
+
+        clients["anthropic"] = anthropic
+    if config.openai_configured:
+
+        def openai() -> ModelClient:
+            return OpenAICompatibleClient(
+                config.api_key,
+                config.model,
+                config.base_url or None,
+                config.response_format,
+                http_client=http_client,
+            )
+
+        clients["openai"] = openai
+    return clients
+
+
+def _llm_factory(http_client: Any) -> Any:
+    def make() -> Generator:
+        from tda.paths.llm.generator import LLMGenerator
+        from tda.paths.llm.options import LLMOptions
+
+        config = model_settings()
+        options = LLMOptions(
+            deadline_seconds=config.deadline_seconds,
+            call_timeout_seconds=config.call_timeout_seconds,
+            token_budget=config.token_budget,
+            max_concurrency=config.max_concurrency,
+        )
+        return LLMGenerator(
+            model_clients(config, http_client),
+            _cache,
+            lambda: registry.traditional(),
+            options,
+        )
+
+    return make
+
+
+def install(model_http_client: Any = None) -> None:
     ports_in_use.install(
-        ports_in_use.PortsInUse(chunk_store=_chunk_store, workflow=lambda: _RUNNER)
+        ports_in_use.PortsInUse(chunk_store=_chunk_store, workflow=lambda: _RUNNER, cache=_cache)
     )
+    registry.register(GenerationPath.LLM, _llm_factory(model_http_client))

@@ -168,14 +168,22 @@ def _schemas(domain: str | None) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tda.app.service import plan_request
+    from tda.app.service import plan_request, route_here, with_model_catalog
+    from tda.app.settings import settings
     from tda.domain.coherence import CoherenceReport
+    from tda.domain.routing import GenerationPath
     from tda.paths.traditional.bulk import stream_output
 
     if args.output is not None:
         check_output(args.output, "--output")
     request = request_from_args(args)
     plan = plan_request(request)
+    decision = route_here(request)
+    if decision.path is not GenerationPath.TRADITIONAL and plan.count <= settings.max_sync_records:
+        return _generate_through_path(args, request)
+    plan, report, failure = with_model_catalog(plan, decision)
+    if decision.path is GenerationPath.LLM:
+        _say_model(report.model_dump() if report else None, failure)
     reports: list[CoherenceReport] = []
     show_progress = (
         sys.stderr.isatty()
@@ -201,6 +209,45 @@ def _generate(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _generate_through_path(args: argparse.Namespace, request: Any) -> int:
+    """A small request routed to a model path: served as the HTTP API and gRPC serve it (the
+    sync workflow when one runs here, else in-process with the same fallbacks)."""
+    from tda.app import operations
+
+    response = operations.serve(request.model_dump(mode="json", by_alias=True))
+    metadata = response["metadata"]
+    data = response["data"].encode("utf-8")
+    if args.output is None:
+        with stopped_by_sigterm():
+            sys.stdout.buffer.write(data if data.endswith(b"\n") else data + b"\n")
+    else:
+        with written_in_place(args.output) as out:
+            out.write(data)
+    _say_model(metadata.get("llm"), metadata.get("fallback_reason", ""))
+    where = args.output if args.output is not None else "standard output"
+    print(
+        f"wrote {response['record_count']} {args.entity} records to {where} "
+        f"(path {metadata['generation_path']}, seed {metadata['seed']}, "
+        f"coherence {metadata['coherence_score']:.3f})",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _say_model(llm: dict[str, Any] | None, fallback: str) -> None:
+    if fallback:
+        print(f"note: {fallback}", file=sys.stderr)
+    if not llm:
+        return
+    print(
+        f"llm: {llm['mode']} mode, {llm['provider']} {llm['model']}, {llm['calls']} call(s)"
+        f"{' (cache hit)' if llm['cache_hit'] else ''}, "
+        f"{llm['tokens_input'] + llm['tokens_output']} tokens, ~${llm['cost_usd']:.4f}, "
+        f"{llm['records_filled']} record(s) filled by traditional generation",
+        file=sys.stderr,
+    )
 
 
 def _write(out: IO[bytes], chunks: Iterator[bytes], progress: Any, reports: list[Any]) -> None:

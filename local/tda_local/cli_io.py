@@ -54,6 +54,23 @@ def add_request_options(parser: argparse.ArgumentParser, default_format: str) ->
         help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'",
     )
     parser.add_argument("--locale", default="en_US", help="a Faker locale (default en_US)")
+    parser.add_argument(
+        "--context",
+        default="",
+        help="what the data is for, in words: sends the request to the LLM path when a model "
+        "is configured (ANTHROPIC_API_KEY or LLM_BASE_URL)",
+    )
+    parser.add_argument(
+        "--hint",
+        action="append",
+        default=[],
+        help="routing hint: realistic, coherent, fast, bulk, edge_case... (repeatable)",
+    )
+    parser.add_argument(
+        "--use-cache",
+        action="store_true",
+        help="replay cached model answers: the same request and seed give the same bytes",
+    )
 
 
 def request_from_args(args: argparse.Namespace) -> GenerateRequest:
@@ -73,12 +90,15 @@ def request_from_args(args: argparse.Namespace) -> GenerateRequest:
         locale=args.locale,
         schema=schema,
         constraints=constraints,
+        context=args.context,
+        hints=args.hint,
+        use_cache=args.use_cache,
     )
 
 
 def _require_utf8(args: argparse.Namespace) -> None:
     """Arguments that are not UTF-8 reach Python as lone surrogates: refuse them by name."""
-    for option in ("entity", "scenario", "override", "locale"):
+    for option in ("entity", "scenario", "override", "locale", "context", "hint"):
         values = getattr(args, option)
         for value in values if isinstance(values, list) else [values]:
             try:

@@ -67,6 +67,7 @@ def _router(request: dict[str, Any]) -> bytes:
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_fast_path_bytes(entity: str, output_format: str) -> None:
     request = {"entity": entity, "count": 40, "seed": 20261203, "output_format": output_format}
+    request["hints"] = ["fast"]  # the traditional path's bytes (a review would want the LLM)
     _check(f"fast/{entity}/{output_format}", _router(request))
 
 

@@ -64,10 +64,16 @@ def test_seed_readme_examples_work_unchanged(stub: Any, body: str, routed: str) 
     assert len(records) == wanted["count"]
     assert all(set(r) >= {"_index", "_scenario"} for r in records)
     meta = response.metadata
-    assert meta.generation_path == "traditional" and meta.routed_path == routed
+    # This module's server runs no workflow: a model path is served in-process, and says so;
+    # the session's scripted model serves llm (no rag or hybrid path yet: traditional serves).
+    served = {"llm": "llm"}.get(routed, "traditional")
+    assert meta.generation_path == served and meta.routed_path == routed
     assert meta.coherence_score == pytest.approx(1.0)
     assert meta.scenario_counts["default"] == wanted["count"]
     assert bool(meta.fallback_reason) == (routed != "traditional")
+    if served == "llm":
+        assert meta.llm.calls >= 1 and meta.llm.records_filled == 0
+        assert meta.llm_tokens_used == meta.llm.tokens_input + meta.llm.tokens_output
 
 
 def test_schemas_health_and_reflection(stub: Any, grpc_target: str) -> None:

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 import pytest
 
+from tda import wiring
 from tda.app import operations
 from tda.app.service import generate
 from tda.domain.contract import GenerateRequest
@@ -56,7 +57,7 @@ class StandInModel:
 @pytest.fixture
 def llm_slot() -> Iterator[None]:
     yield
-    registry.register(GenerationPath.LLM, None)  # as built: no llm generator yet
+    wiring.install()  # the llm generator as built
 
 
 def test_a_registered_path_serves_and_the_metadata_names_it(llm_slot: None) -> None:
@@ -74,10 +75,12 @@ def test_a_path_that_cannot_serve_says_why_and_traditional_serves(llm_slot: None
     registry.register(GenerationPath.LLM, lambda: model)
     meta = generate(GenerateRequest.model_validate(ROUTED_TO_LLM)).metadata
     assert model.calls == 0
-    assert (meta.generation_path, meta.routed_path) == ("traditional", "llm")
-    assert meta.fallback_reason == (
-        "the llm path is not configured: no ANTHROPIC_API_KEY; served by traditional generation"
+    # The router knows: a path that cannot serve is not chosen, and the reason says why.
+    assert (meta.generation_path, meta.routed_path) == ("traditional", "traditional")
+    assert "llm not configured: the llm path is not configured: no ANTHROPIC" in (
+        meta.routing_reason
     )
+    assert meta.fallback_reason == ""
     health = operations.health()["components"]
     assert health["llm"].startswith("unavailable: the llm path is not configured: no ANTHROPIC")
     assert health["traditional"] == "ok"
@@ -89,11 +92,13 @@ def test_no_path_hands_back_a_record_that_breaks_its_schema(llm_slot: None) -> N
         generate(GenerateRequest.model_validate(ROUTED_TO_LLM))
 
 
-def test_as_built_the_model_paths_fall_back_with_the_reason() -> None:
+def test_as_built_with_no_model_the_router_does_not_pick_llm(no_model: None) -> None:
     meta = generate(GenerateRequest.model_validate(ROUTED_TO_LLM)).metadata
-    assert meta.generation_path == "traditional" and meta.routed_path == "llm"
-    assert "llm path is not available in this build yet" in meta.fallback_reason
+    assert meta.generation_path == "traditional" and meta.routed_path == "traditional"
+    assert "llm not configured" in meta.routing_reason and "LLM_BASE_URL" in meta.routing_reason
     assert set(registry.availability()) == set(GenerationPath)
+    rag = generate(GenerateRequest(entity="cart", count=2, learn_from_history=True)).metadata
+    assert "rag path is not available in this build yet" in rag.fallback_reason
 
 
 def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> None:
@@ -106,9 +111,10 @@ def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> 
     try:
         generate(GenerateRequest.model_validate(ROUTED_TO_LLM))
         generate(GenerateRequest(entity="cart", count=4, seed=1))
+        generate(GenerateRequest(entity="cart", count=3, seed=1, learn_from_history=True))
     finally:
         ports_in_use.install(real)
-    assert counted.counts == {"RecordsTraditional": 10, "FallbackLlm": 1}
+    assert counted.counts == {"RecordsLlm": 6, "RecordsTraditional": 7, "FallbackRag": 1}
 
 
 def test_the_powertools_adapter_counts_into_the_handlers_metric_set() -> None:

@@ -58,8 +58,18 @@ CASES = [
     ),
     (
         {"entity": "cart", "count": 900, "context": "a long enough context"},
+        GenerationPath.LLM,
+        "catalog mode",
+    ),
+    (
+        {"entity": "cart", "count": 900, "hints": ["coherent"]},
         GenerationPath.TRADITIONAL,
         "above the LLM limit",
+    ),
+    (
+        {"entity": "cart", "count": 50_000, "hints": ["bulk", "coherent"]},
+        GenerationPath.LLM,
+        "catalog",
     ),
     (
         {"entity": "cart", "count": 900, "learn_from_history": True, "hints": ["coherent"]},
@@ -77,10 +87,10 @@ def test_route(fields: dict[str, object], path: GenerationPath, reason: str) -> 
     assert 0.0 < decision.confidence <= 1.0
 
 
-def test_response_reports_decision_and_why_traditional_served() -> None:
+def test_response_reports_decision_and_why_traditional_served(no_model: None) -> None:
     response = generate(make_request(entity="cart", count=3, hints=["coherent"]))
     meta = response.metadata
-    assert (meta.routed_path, meta.generation_path) == ("llm", "traditional")
-    assert "not available" in meta.fallback_reason
+    assert (meta.routed_path, meta.generation_path) == ("traditional", "traditional")
+    assert "'coherent' hint, but llm not configured" in meta.routing_reason
     plain = generate(make_request(entity="cart", count=3)).metadata
     assert plain.routed_path == "traditional" and plain.fallback_reason == ""

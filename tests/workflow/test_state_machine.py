@@ -53,29 +53,51 @@ def test_a_traditional_request_is_served_by_the_traditional_task(
 
 
 @pytest.mark.parametrize(
-    ("request_fields", "routed", "chain"),
+    ("request_fields", "routed", "chain", "served"),
     [
-        ({"context": "a long and detailed story"}, "llm", ["LlmFunction", "LlmFunction"]),
-        ({"learn_from_history": True}, "rag", ["RagFunction"]),
+        # No Anthropic key: the Llm state's provider is not configured, LlmOpenAI serves.
+        ({"context": "a long and detailed story"}, "llm", ["LlmFunction"] * 2, "llm (openai)"),
+        (
+            {"learn_from_history": True},
+            "rag",
+            ["RagFunction", "TraditionalFunction"],
+            "traditional generation",
+        ),
         (
             {"learn_from_history": True, "context": "a long and detailed story"},
             "hybrid",
             ["HybridFunction", "LlmFunction", "LlmFunction"],
+            "llm (openai)",
         ),
     ],
 )
 def test_each_model_path_falls_back_in_order_and_says_why(
-    workflows: LocalWorkflows, request_fields: dict[str, Any], routed: str, chain: list[str]
+    workflows: LocalWorkflows,
+    request_fields: dict[str, Any],
+    routed: str,
+    chain: list[str],
+    served: str,
 ) -> None:
     done = sync(workflows, {"entity": "cart", "count": 4, **request_fields})
     assert done["status"] == "SUCCEEDED"
     metadata = json.loads(done["output"])["metadata"]
     assert metadata["routed_path"] == routed
-    assert metadata["generation_path"] == "traditional"
+    assert metadata["generation_path"] == ("llm" if served.startswith("llm") else "traditional")
     # PathUnavailableError is not transient: caught at once, never retried
-    assert called(workflows) == ["RouterFunction", *chain, "TraditionalFunction"]
+    assert called(workflows) == ["RouterFunction", *chain]
     assert "PathUnavailableError" in metadata["fallback_reason"]
     assert metadata["fallback_reason"].startswith(f"{routed} failed")
+    assert metadata["fallback_reason"].endswith(f"served by {served}")
+
+
+def test_with_no_model_a_request_for_the_llm_is_routed_traditional(
+    workflows: LocalWorkflows, no_model: None
+) -> None:
+    done = sync(workflows, {"entity": "cart", "count": 4, "context": "a long and detailed story"})
+    metadata = json.loads(done["output"])["metadata"]
+    assert metadata["routed_path"] == "traditional" and metadata["fallback_reason"] == ""
+    assert "llm not configured" in metadata["routing_reason"]
+    assert called(workflows) == ["RouterFunction", "TraditionalFunction"]
 
 
 def test_a_transient_error_is_retried_then_succeeds(workflows: LocalWorkflows) -> None:

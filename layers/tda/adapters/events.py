@@ -54,6 +54,23 @@ class TraditionalEvent(_Event):
     max_inline_bytes: Annotated[StrictInt, Field(ge=1)] | None = None
 
 
+class Routing(_Event):
+    path: str
+    reason: str = ""
+    confidence: float = 0.0
+
+
+class ModelPathEvent(_Event):
+    """The workflow's Llm/LlmOpenAI/Hybrid/Rag states: the request, the routing decision, the
+    failures of the paths tried before, and (llm) the one provider to use."""
+
+    request: Any = None
+    routing: Routing | None = None
+    fallbacks: dict[str, Any] | None = None
+    provider: Literal["anthropic", "openai"] | None = None
+    max_inline_bytes: Annotated[StrictInt, Field(ge=1)] | None = None
+
+
 class JobOptions(_Event):
     max_concurrency: Any = None  # checked by plan_job, with the job's other limits
 

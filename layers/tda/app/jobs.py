@@ -22,12 +22,11 @@ import orjson
 
 from tda.app.ports_in_use import chunk_store
 from tda.app.requests import parse_request, plan_range, with_seed
-from tda.app.service import bulk_metadata, plan_request
+from tda.app.service import bulk_metadata, plan_request, route_here, with_model_catalog
 from tda.app.settings import job_chunk_records, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
-from tda.domain.routing import route
 from tda.paths.traditional.bulk import Part, render_parts
 from tda.ports.chunk_store import ChunkStore
 
@@ -90,6 +89,8 @@ def plan_job(
     seeded = with_seed(payload)
     request = parse_request(seeded)
     plan = plan_request(request)
+    # Catalog mode: the model writes the context's catalog here, once; every chunk reads it.
+    with_model_catalog(plan, route_here(request))
     size = job_chunk_records()
     chunks = [
         {"index": i, "start": start, "count": min(size, plan.count - start)}
@@ -122,7 +123,8 @@ def write_chunk(
     """
     job_id = check_job_id(job_id)
     store = store or chunk_store()
-    request, plan, stop = plan_range(payload, start, count)
+    planned = plan_range(payload, start, count)
+    request, plan, stop = planned.request, planned.plan, planned.stop
     still_wanted = _CancelCheck(job_id, store)
     still_wanted()  # a chunk the Map starts after a cancel does no work
     reports: list[CoherenceReport] = []
@@ -286,7 +288,9 @@ def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[st
     records = sum(int(c["record_count"]) for c in chunks) or 1
     score = sum(float(c["coherence_score"]) * int(c["record_count"]) for c in chunks) / records
     coherence = CoherenceReport(score=score, records=records, rules_checked=0)
-    metadata = bulk_metadata(plan_request(request), route(request), coherence, time.perf_counter())
+    decision = route_here(request)
+    whole, report, failure = with_model_catalog(plan_request(request), decision, write=False)
+    metadata = bulk_metadata(whole, decision, coherence, time.perf_counter(), report, failure)
     metadata.generation_time_ms = round(
         (time.time() - plan.get("planned_at", time.time())) * 1e3, 3
     )

@@ -14,13 +14,19 @@ from typing import Any, NoReturn
 
 from tda.app import sync_workflow
 from tda.app.requests import parse_request, plan_range
-from tda.app.service import bulk_metadata, generate, plan_request, resolve_spec
+from tda.app.service import (
+    bulk_metadata,
+    generate,
+    plan_request,
+    resolve_spec,
+    route_here,
+)
 from tda.app.settings import settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError, PathUnavailableError
 from tda.domain.limits import inline
-from tda.domain.routing import GenerationPath, RoutingDecision, route
+from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
 from tda.paths import registry
 from tda.paths.traditional.bulk import render_parts
@@ -47,7 +53,7 @@ def serve(payload: Any) -> dict[str, Any]:
 
 def parse_and_route(payload: Any) -> tuple[GenerateRequest, RoutingDecision]:
     request = parse_request(payload)
-    return request, route(request)
+    return request, route_here(request)
 
 
 def on_fast_path(decision: RoutingDecision) -> bool:
@@ -98,9 +104,12 @@ def serve_routed(
     metadata = response["metadata"]
     metadata["served_via"] = "fast_path"
     if degraded:
+        served = metadata["fallback_reason"] or (
+            f"served in-process by the {metadata['generation_path']} path, without retries"
+        )
         metadata["fallback_reason"] = (
             f"the {decision.path.value} path runs in the workflow, which could not start "
-            f"({degraded}); served by traditional generation"
+            f"({degraded}); {served}"
         )
     return response
 
@@ -109,7 +118,7 @@ def decide(payload: Any) -> dict[str, Any]:
     """The routing decision alone (the workflow's first step); the request is checked first."""
     request = parse_request(payload)
     plan_request(request)  # bad input fails here, before any path is tried
-    decision = route(request)
+    decision = route_here(request)
     return {
         "path": decision.path.value,
         "reason": decision.reason,
@@ -125,7 +134,8 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
     ranges of the same output from separate calls.
     """
     started = time.perf_counter()
-    request, plan, stop = plan_range(payload, start, count)
+    planned = plan_range(payload, start, count, first_step=start == 0)
+    request, plan, stop = planned.request, planned.plan, planned.stop
     if part_size < 1:
         raise InvalidRequestError.single("part_size", f"must be at least 1 (got {part_size})")
     reports: list[CoherenceReport] = []
@@ -134,13 +144,16 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
         for part in render_parts(plan, request.output_format, start, stop, part_size, reports)
     ]
     coherence = CoherenceReport.merge(reports)
+    metadata = bulk_metadata(
+        plan, planned.decision, coherence, started, planned.report, planned.failure
+    )
     return {
         "request_id": request.request_id,
         "parts": parts,
         "record_count": stop - start,
         "is_last": stop == plan.count,
         "metadata": {
-            **bulk_metadata(plan, route(request), coherence, started).model_dump(mode="json"),
+            **metadata.model_dump(mode="json"),
             "served_via": "fast_path",  # the handler itself, no workflow in between
         },
     }
@@ -148,6 +161,48 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
 
 def unavailable(path: str) -> NoReturn:
     raise PathUnavailableError(f"the {path} path is not available in this build yet")
+
+
+def model_path(
+    payload: Any,
+    path: str,
+    routing: dict[str, Any] | None = None,
+    provider: str | None = None,
+    fallbacks: dict[str, Any] | None = None,
+    max_inline_bytes: int | None = None,
+) -> dict[str, Any]:
+    """A model path's workflow state (Llm, LlmOpenAI, Hybrid, Rag): the whole response from
+    that path alone, or its error for the workflow's Retry and Catch (nothing falls back here:
+    the workflow owns fallbacks). ``provider``: the llm path's one provider for this state."""
+    request = parse_request(payload)
+    chosen = GenerationPath(path)
+    decision = (
+        RoutingDecision(
+            GenerationPath(routing["path"]),
+            str(routing.get("reason", "")),
+            float(routing.get("confidence", 0.0)),
+        )
+        if routing
+        else route_here(request)
+    )
+    generator = registry.generator_for(chosen)
+    reason = registry.unavailable_reason(chosen)
+    if generator is None or reason is not None:
+        raise PathUnavailableError(f"the {path} path {reason}")
+    if provider is not None:
+        with_provider = getattr(generator, "with_provider", None)
+        if with_provider is not None:
+            generator = with_provider(provider)
+    tried = ""
+    if fallbacks:
+        served = f"{path} ({provider})" if provider else path
+        tried = describe_fallbacks(fallbacks, served_by=served)
+    response = generate(request, decision, generator=generator, tried=tried)
+    result = response.model_dump(mode="json")
+    result["metadata"]["served_via"] = "workflow"
+    if max_inline_bytes is None:
+        return result
+    return sync_workflow.offload(result, max_inline_bytes)
 
 
 def whole(
@@ -166,7 +221,7 @@ def whole(
     return sync_workflow.offload(response, max_inline_bytes)
 
 
-def describe_fallbacks(fallbacks: dict[str, Any]) -> str:
+def describe_fallbacks(fallbacks: dict[str, Any], served_by: str = "traditional generation") -> str:
     """``{"llm": {"Error": ..., "Cause": ...}}`` (Step Functions Catch output) as one sentence."""
     tried = []
     for path, failure in fallbacks.items():
@@ -177,7 +232,7 @@ def describe_fallbacks(fallbacks: dict[str, Any]) -> str:
         with contextlib.suppress(ValueError, AttributeError):  # a Lambda error's Cause is JSON
             cause = json.loads(cause).get("errorMessage", cause)
         tried.append(f"{path} failed ({error}: {cause})" if cause else f"{path} failed ({error})")
-    return "; ".join(tried) + "; served by traditional generation"
+    return "; ".join(tried) + f"; served by {served_by}"
 
 
 def schemas(domain: str | None = None) -> list[dict[str, Any]]:

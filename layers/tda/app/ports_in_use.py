@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tda.domain.errors import TdaError
+from tda.ports.cache import Cache, NullCache
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.metrics import Metrics, NullMetrics
 from tda.ports.workflow import WorkflowRunner
@@ -26,6 +27,7 @@ class PortsInUse:
     chunk_store: Callable[[], ChunkStore]
     workflow: Callable[[], WorkflowRunner]
     metrics: Metrics = field(default_factory=NullMetrics)
+    cache: Callable[[], Cache] = NullCache
 
 
 _installed: list[PortsInUse] = []
@@ -52,3 +54,8 @@ def workflow() -> WorkflowRunner:
 def metrics() -> Metrics:
     """Counts go nowhere until adapters are installed: counting never stops a request."""
     return _installed[0].metrics if _installed else NullMetrics()
+
+
+def cache() -> Cache:
+    """Nothing is remembered until adapters are installed: a cache is never needed."""
+    return _installed[0].cache() if _installed else NullCache()

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from tda.app.service import plan_request
-from tda.domain.contract import GenerateRequest
+from tda.app.service import plan_request, route_here, with_model_catalog
+from tda.domain.contract import GenerateRequest, LLMReport
 from tda.domain.errors import InvalidRequestError
 from tda.domain.plan import GenerationPlan
+from tda.domain.routing import RoutingDecision
 
 
 def parse_request(payload: Any) -> GenerateRequest:
@@ -38,12 +40,28 @@ def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def plan_range(payload: Any, start: int, count: int) -> tuple[GenerateRequest, GenerationPlan, int]:
-    """The request, its whole plan, and where ``[start, start + count)`` stops inside it."""
+@dataclass(frozen=True)
+class RangePlan:
+    """A range of a request: the request, its whole plan (with a model-written catalog when
+    routed to the llm path's catalog mode), where the range stops, and what served it."""
+
+    request: GenerateRequest
+    plan: GenerationPlan
+    stop: int
+    decision: RoutingDecision
+    report: LLMReport | None
+    failure: str
+
+
+def plan_range(payload: Any, start: int, count: int, first_step: bool = False) -> RangePlan:
+    """``[start, start + count)`` of a request. ``first_step``: this step may have the model
+    write the context's catalog (the others read it)."""
     request = parse_request(payload)
     plan = plan_request(request)
     if start < 0 or start >= plan.count or count < 1:
         raise InvalidRequestError.single(
             "range", f"[{start}, {start + count}) is not inside [0, {plan.count})"
         )
-    return request, plan, min(start + count, plan.count)
+    decision = route_here(request)
+    plan, report, failure = with_model_catalog(plan, decision, write=first_step)
+    return RangePlan(request, plan, min(start + count, plan.count), decision, report, failure)

@@ -19,18 +19,25 @@ from tda.domain.contract import (
     GenerateRequest,
     GenerateResponse,
     GenerationMetadata,
+    LLMReport,
     Scenario,
 )
-from tda.domain.errors import FieldIssue, InvalidRequestError, shown
+from tda.domain.errors import (
+    FieldIssue,
+    GeneratedInvalidRecordError,
+    InvalidRequestError,
+    TdaError,
+    shown,
+)
 from tda.domain.limits import size_issues
-from tda.domain.plan import GenerationPlan, Override, ScenarioPlan
+from tda.domain.plan import GenerationPlan, ModelBrief, Override, ScenarioPlan
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
 from tda.domain.schema.spec import EntitySpec, FieldSpec, item_path
 from tda.domain.validation import parse_temporal, validate_value
 from tda.paths import registry
-from tda.paths.base import PathResult
+from tda.paths.base import Generator, PathResult
 from tda.paths.finish import finish, metadata_for
 from tda.paths.traditional.engine import (
     fits_uniquely,
@@ -113,6 +120,18 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
         locale=locale,
         scenarios=scenarios,
         window=window,
+        brief=_brief(request),
+    )
+
+
+def _brief(request: GenerateRequest) -> ModelBrief:
+    hints = {h.strip().lower() for h in request.hints}
+    return ModelBrief(
+        context=request.context,
+        coherent=bool(hints & {"coherent", "realistic"}),
+        defect_triggering=request.defect_triggering or "edge_case" in hints,
+        use_cache=request.use_cache,
+        bulk="bulk" in hints,
     )
 
 
@@ -228,24 +247,59 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- generation
 
 
+def route_here(request: GenerateRequest) -> RoutingDecision:
+    """The router's decision, knowing what serves here: a request that wants the LLM while no
+    model is configured is not sent to it (the reason says so)."""
+    decision = route(request)
+    if decision.path is GenerationPath.LLM:
+        reason = registry.unavailable_reason(GenerationPath.LLM)
+        if reason is not None:
+            return RoutingDecision(
+                GenerationPath.TRADITIONAL,
+                f"{decision.reason}, but llm not configured: the llm path {reason}; "
+                "schema-driven generation",
+                decision.confidence,
+            )
+    return decision
+
+
 def generate(
-    request: GenerateRequest, decision: RoutingDecision | None = None, warm: bool = False
+    request: GenerateRequest,
+    decision: RoutingDecision | None = None,
+    warm: bool = False,
+    generator: Generator | None = None,
+    tried: str = "",
 ) -> GenerateResponse:
     """A synchronous response (count ≤ MAX_SYNC_RECORDS), every record validated before it leaves.
 
-    The path that serves is the routed one if it can serve here, else traditional generation
-    (``tda.paths.registry``); the metadata says which and why. ``warm``: a long-lived process
-    may answer a request with neither seed nor scenarios from records kept warm.
+    The path that serves is ``generator`` when given (a workflow state's own path: its errors
+    propagate to the workflow's Retry and Catch), else the routed one if it can serve here, else
+    traditional generation (``tda.paths.registry``); a model path that fails in-process falls
+    back to traditional. The metadata says which and why. ``warm``: a long-lived process may
+    answer a request with neither seed nor scenarios from records kept warm.
     """
     started = time.perf_counter()
-    decision = decision or route(request)  # the router has made it already
+    decision = decision or route_here(request)  # the router has made it already
     plan = plan_request(request, max_count=settings.max_sync_records)
-    generator, fallback = registry.serving(decision.path)
-    result = generator.generate(plan, warm=warm and request.seed is None and not request.scenarios)
+    warm = warm and request.seed is None and not request.scenarios
+    fallback = tried
+    if generator is not None:
+        result = generator.generate(plan, warm=warm)
+    else:
+        generator, fallback = registry.serving(decision.path)
+        try:
+            result = generator.generate(plan, warm=warm)
+        except (InvalidRequestError, GeneratedInvalidRecordError):
+            raise
+        except TdaError as exc:
+            if generator.path is GenerationPath.TRADITIONAL:
+                raise
+            fallback = registry.fallback_reason(decision.path, f"failed ({exc})")
+            result = registry.traditional().generate(plan, warm=warm)
     data, metadata = finish(result, request.output_format, decision, started, fallback)
     counted = ports_in_use.metrics()
     counted.count(f"Records{result.served_by.value.capitalize()}", len(result.records))
-    if fallback:
+    if result.served_by is not decision.path:
         counted.count(f"Fallback{decision.path.value.capitalize()}")
     return GenerateResponse(
         request_id=request.request_id,
@@ -256,14 +310,63 @@ def generate(
     )
 
 
+def with_model_catalog(
+    plan: GenerationPlan, decision: RoutingDecision, write: bool = True
+) -> tuple[GenerationPlan, LLMReport | None, str]:
+    """A bulk plan (a stream, a range, a job) routed to the llm path, with its context's
+    catalog (catalog mode: the model writes it once, cached; every part and chunk reads the
+    same one: ``write`` False for all but the first step). Whatever goes wrong, the plan stays
+    the traditional one and the reason is returned for the response."""
+    if decision.path is not GenerationPath.LLM:
+        return plan, None, ""
+    from tda.paths.llm.generator import LLMGenerator
+
+    generator = registry.generator_for(GenerationPath.LLM)
+    if not isinstance(generator, LLMGenerator):
+        return plan, None, registry.unavailable_reason(GenerationPath.LLM) or ""
+    if generator.unavailable_reason() is not None:
+        return plan, None, generator.unavailable_reason() or ""
+    try:
+        catalog_plan, report = generator.catalog_plan(plan, write)
+    except (InvalidRequestError, GeneratedInvalidRecordError):
+        raise
+    except TdaError as exc:
+        return plan, None, f"failed ({exc})"
+    return catalog_plan, report, ""
+
+
 def bulk_metadata(
-    plan: GenerationPlan, decision: RoutingDecision, coherence: CoherenceReport, started: float
+    plan: GenerationPlan,
+    decision: RoutingDecision,
+    coherence: CoherenceReport,
+    started: float,
+    report: LLMReport | None = None,
+    failure: str = "",
 ) -> GenerationMetadata:
-    """The metadata of a range, a stream or a job: always made by traditional generation in
-    bulk, with its rules by construction (every locale × entity is tested, not re-validated)."""
+    """The metadata of a range, a stream or a job: made by traditional generation in bulk, with
+    its rules by construction (every locale × entity is tested, not re-validated) — from the
+    shipped vocabulary, or (the llm path's catalog mode) from one the model wrote."""
+    if plan.catalog is not None:
+        made = PathResult(
+            GenerationPath.LLM, plan, [], coherence, tokens=_tokens(report), report=report
+        )
+        return metadata_for(made, decision, started)
     fallback = ""
     if decision.path is not GenerationPath.TRADITIONAL:
-        reason = registry.unavailable_reason(decision.path) or "does not make streams or jobs"
+        reason = (
+            failure or registry.unavailable_reason(decision.path) or "does not make streams or jobs"
+        )
         fallback = registry.fallback_reason(decision.path, reason)
     made = PathResult(GenerationPath.TRADITIONAL, plan, [], coherence)
     return metadata_for(made, decision, started, fallback)
+
+
+def _tokens(report: LLMReport | None) -> int:
+    if report is None:
+        return 0
+    return (
+        report.tokens_input
+        + report.tokens_output
+        + report.tokens_cache_read
+        + report.tokens_cache_write
+    )

@@ -57,3 +57,49 @@ def job_state_machine() -> str:
 def job_chunk_records() -> int:
     """Records per job chunk (one Lambda invocation each)."""
     return _int_env("JOB_CHUNK_RECORDS", 10_000)
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """The LLM path's configuration (names as in the seed PRD, plus ``LLM_*``), read per use."""
+
+    anthropic_api_key: str
+    anthropic_model: str
+    anthropic_base_url: str
+    base_url: str  # an OpenAI-compatible server (vLLM, llama.cpp, Ollama); '' = OpenAI's
+    model: str
+    api_key: str
+    response_format: str
+    deadline_seconds: float
+    call_timeout_seconds: float
+    token_budget: int
+    max_concurrency: int
+    redis_url: str
+    cache_store: str
+
+    @property
+    def openai_configured(self) -> bool:
+        return bool(self.base_url or self.api_key)
+
+
+def model_settings() -> ModelSettings:
+    base_url = os.environ.get("LLM_BASE_URL", "")
+    return ModelSettings(
+        anthropic_api_key=os.environ.get("ANTHROPIC_API_KEY", ""),
+        anthropic_model=os.environ.get("CLAUDE_MODEL", "claude-sonnet-4-20250514"),
+        anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL", ""),
+        base_url=base_url,
+        model=os.environ.get("LLM_MODEL", "gpt-4o-mini" if not base_url else "default"),
+        api_key=os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY", ""),
+        # Strict json_schema where the server has it (OpenAI); json_object + schema elsewhere
+        # (llama.cpp answers 500 to json_schema).
+        response_format=os.environ.get(
+            "LLM_RESPONSE_FORMAT", "json_object" if base_url else "json_schema"
+        ),
+        deadline_seconds=float(os.environ.get("LLM_DEADLINE_SECONDS", "60")),
+        call_timeout_seconds=float(os.environ.get("LLM_CALL_TIMEOUT_SECONDS", "45")),
+        token_budget=_int_env("LLM_MAX_TOKENS_PER_REQUEST", 200_000),
+        max_concurrency=_int_env("LLM_MAX_CONCURRENCY", 16),
+        redis_url=os.environ.get("REDIS_URL", ""),
+        cache_store=os.environ.get("TDA_CACHE_STORE", ""),
+    )

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -135,7 +136,14 @@ def _variants(catalog: Catalog) -> Variants:
 
 @cache
 def load_catalog() -> Catalog:
-    data = yaml.load(CATALOG_FILE.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    """The shipped catalog (``data/catalog.yaml``)."""
+    return catalog_from(
+        yaml.load(CATALOG_FILE.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    )
+
+
+def catalog_from(data: dict[str, Any]) -> Catalog:
+    """A catalog from data shaped as ``data/catalog.yaml`` (a model-written one is too)."""
     occasions = tuple(data["occasions"])
     products = []
     for bit, name in enumerate(occasions):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tda.domain.catalog import Catalog
 from tda.domain.contract import CoherenceViolation, FieldType
 from tda.domain.records import ColumnBatch
 from tda.domain.rules import RuleOutcome, check
@@ -52,14 +53,18 @@ class CoherenceReport:
         )
 
 
-def score_columns(spec: EntitySpec, batch: ColumnBatch, first_index: int = 0) -> CoherenceReport:
-    outcomes = check(batch, spec)
+def score_columns(
+    spec: EntitySpec, batch: ColumnBatch, first_index: int = 0, catalog: Catalog | None = None
+) -> CoherenceReport:
+    outcomes = check(batch, spec, catalog)
     return _report(outcomes, batch.n, first_index)
 
 
-def score_records(spec: EntitySpec, records: Sequence[dict[str, Any]]) -> CoherenceReport:
+def score_records(
+    spec: EntitySpec, records: Sequence[dict[str, Any]], catalog: Catalog | None = None
+) -> CoherenceReport:
     """Score records from any source; values that cannot be read count as breaking their rules."""
-    return score_columns(spec, records_to_columns(spec, records))
+    return score_columns(spec, records_to_columns(spec, records), catalog=catalog)
 
 
 @dataclass

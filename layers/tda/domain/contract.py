@@ -153,6 +153,31 @@ class CoherenceViolation(_Contract):
     message: str
 
 
+class LLMReport(_Contract):
+    """What a model path did and spent (new in this service)."""
+
+    mode: str = ""  # "records" (the model writes records) or "catalog" (it writes a vocabulary)
+    provider: str = ""
+    model: str = ""
+    template: str = ""
+    calls: int = 0  # model calls made (not counting answers replayed from the cache)
+    cached_calls: int = 0  # answers replayed from the cache instead of a call
+    cache_hit: bool = False  # every answer came from the cache: no call at all
+    retries: int = 0
+    repairs: int = 0  # records the model rewrote after being shown their errors
+    regenerated: int = 0  # records asked for again after a failed repair
+    records_from_model: int = 0
+    records_filled: int = 0  # made by traditional generation instead (labelled _filled_by)
+    unique_ratio: float = 1.0  # distinct model records / model records
+    tokens_input: int = 0
+    tokens_output: int = 0
+    tokens_cache_read: int = 0
+    tokens_cache_write: int = 0
+    cost_usd: float = 0.0  # estimated from the price table named below
+    price_table: str = ""
+    notes: list[str] = Field(default_factory=list)
+
+
 class GenerationMetadata(_Contract):
     generation_path: str = "traditional"
     llm_tokens_used: int = 0
@@ -169,6 +194,7 @@ class GenerationMetadata(_Contract):
     records_validated: int = 0
     served_via: str = ""  # "fast_path" (the router itself) or "workflow" (Step Functions)
     execution_arn: str = ""
+    llm: LLMReport | None = None
 
 
 class GenerateResponse(_Contract):

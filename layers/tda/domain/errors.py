@@ -48,9 +48,27 @@ class TransientError(TdaError, RuntimeError):
 class LLMRateLimitedError(TransientError):
     """The model provider refused for rate or quota (HTTP 429/529); retried, then falls back."""
 
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds, when the provider said
+
 
 class LLMTimeoutError(TransientError):
     """The model provider did not answer in time; retried, then falls back."""
+
+
+class LLMAuthError(TdaError, RuntimeError):
+    """The model provider refused the credentials (401/403): never retried; the workflow falls
+    back to the next provider."""
+
+
+class LLMRequestError(TdaError, RuntimeError):
+    """The model provider refused the call itself (a 4xx other than auth and rate), or answered
+    nothing usable after our retries: not retried by the workflow either."""
+
+
+class LLMBudgetExceededError(TdaError, RuntimeError):
+    """A request reached its token budget (``LLM_MAX_TOKENS_PER_REQUEST``) and stopped."""
 
 
 class VectorStoreUnavailableError(TransientError):

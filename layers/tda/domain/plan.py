@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tda.domain.catalog import Catalog
 from tda.domain.schema.spec import EntitySpec
 
 BATCH_ROWS = 10000  # records made at once: a batch's seed stream is its own (batch k, seed)
@@ -43,6 +44,17 @@ class ScenarioPlan:
 
 
 @dataclass(frozen=True)
+class ModelBrief:
+    """What a model path reads of a request besides the records' shape."""
+
+    context: str = ""
+    coherent: bool = False  # "coherent"/"realistic" hints
+    defect_triggering: bool = False
+    use_cache: bool = False
+    bulk: bool = False  # a "bulk" hint: catalog mode whatever the count
+
+
+@dataclass(frozen=True)
 class GenerationPlan:
     """Everything needed to make any record of a request, checked and compiled."""
 
@@ -52,6 +64,8 @@ class GenerationPlan:
     locale: str
     scenarios: tuple[ScenarioPlan, ...]
     window: SlabWindow | None = None  # a warm slab's slice (tda.paths.traditional.slabs)
+    brief: ModelBrief = ModelBrief()
+    catalog: Catalog | None = None  # a model-written vocabulary (the LLM path's catalog mode)
 
     @property
     def batch_count(self) -> int:

@@ -5,8 +5,9 @@
 3. LLM signals: context, "realistic"/"coherent" hints, text-heavy entities (review),
    scenario descriptions.
 4. Both → hybrid; one → that path; neither → traditional.
-Volume caps the LLM: above ``MAX_LLM_RECORDS`` an LLM-only request goes traditional (and a
-hybrid one rag), since writing thousands of records through a model is neither fast nor cheap.
+Volume caps the LLM's records mode: above ``MAX_LLM_RECORDS`` a request with a context (or a
+"bulk" hint) goes to the LLM's catalog mode (the model writes the context's vocabulary once,
+the engine makes the records); with hints alone it goes traditional (and a hybrid one rag).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ MIN_CONTEXT_CHARS = 10
 TEXT_ENTITIES = frozenset({"review", "comment", "feedback"})
 LLM_HINTS = frozenset({"realistic", "coherent", "intelligent", "varied sentiment"})
 RAG_HINTS = ("similar to", "similar", "historical", "pattern")
+CONTEXT_SIGNAL = "context given"
 
 
 class GenerationPath(StrEnum):
@@ -55,6 +57,13 @@ def route(request: GenerateRequest) -> RoutingDecision:
         return RoutingDecision(GenerationPath.RAG, f"history wanted: {', '.join(rag)}{note}", 0.85)
     if llm and not too_many:
         return RoutingDecision(GenerationPath.LLM, f"needs an LLM: {', '.join(llm)}", 0.8)
+    if llm and (CONTEXT_SIGNAL in llm or "bulk" in hints):
+        return RoutingDecision(
+            GenerationPath.LLM,
+            f"needs an LLM ({', '.join(llm)}) for {request.count} records: catalog mode "
+            "(the model writes the context's vocabulary once, the engine makes the records)",
+            0.8,
+        )
     if llm:
         return RoutingDecision(
             GenerationPath.TRADITIONAL,
@@ -83,7 +92,7 @@ def _rag_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
 def _llm_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
     signals = []
     if len(request.context.strip()) >= MIN_CONTEXT_CHARS:
-        signals.append("context given")
+        signals.append(CONTEXT_SIGNAL)
     signals += [f"'{h}' hint" for h in sorted(hints & LLM_HINTS)]
     entity = (
         request.entity or (request.schema_.predefined_schema if request.schema_ else "")

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from tda.domain.catalog import brand_code, load_catalog
+from tda.domain.catalog import Catalog, brand_code, load_catalog
 from tda.domain.errors import SchemaDefinitionError
 from tda.domain.records import ColumnBatch, offsets_of
 from tda.domain.schema.spec import EntitySpec, FieldSpec, RuleSpec
@@ -100,11 +100,16 @@ class Evaluator:
     """Evaluates rule expressions on one column batch."""
 
     def __init__(
-        self, batch: ColumnBatch, spec: EntitySpec, rng: np.random.Generator | None = None
+        self,
+        batch: ColumnBatch,
+        spec: EntitySpec,
+        rng: np.random.Generator | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
         self.batch = batch
         self.spec = spec
         self.rng = rng
+        self.catalog = catalog  # the plan's own (a model-written one), else the shipped one
         self.level = ""
 
     # -- public
@@ -369,7 +374,7 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
         raise RuleError(
             "same_occasion takes item fields, e.g. same_occasion(items.category, items.name)"
         )
-    masks = _occasion_masks(categories.data, names.data)
+    masks = _occasion_masks(ev.catalog or load_catalog(), categories.data, names.data)
     lengths = ev.batch.lengths[categories.level]
     bounds = offsets_of(lengths)
     common = np.full(len(lengths), -1, dtype=np.int64)
@@ -379,9 +384,8 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
     return Vec(common != 0, ev.spec.level_of[categories.level])
 
 
-def _occasion_masks(categories: np.ndarray, names: np.ndarray) -> np.ndarray:
+def _occasion_masks(catalog: Catalog, categories: np.ndarray, names: np.ndarray) -> np.ndarray:
     """Occasion bit masks per item: one lookup per distinct category, keywords only when unknown."""
-    catalog = load_catalog()
     known = catalog.category_masks
     values = categories.tolist()
     by_category = {c: known.get(c.lower()) if isinstance(c, str) else None for c in set(values)}
@@ -470,9 +474,10 @@ def derive(
     spec: EntitySpec,
     rng: np.random.Generator,
     only: frozenset[str] | None = None,
+    catalog: Catalog | None = None,
 ) -> None:
     """Compute every derived field in rule order (optionally only some), in place."""
-    evaluator = Evaluator(batch, spec, rng)
+    evaluator = Evaluator(batch, spec, rng, catalog)
     for compiled in compile_rules(spec):
         if compiled.target is None or (only is not None and compiled.target.path not in only):
             continue
@@ -487,9 +492,11 @@ class RuleOutcome:
     passed: np.ndarray  # one boolean per record
 
 
-def check(batch: ColumnBatch, spec: EntitySpec) -> list[RuleOutcome]:
+def check(
+    batch: ColumnBatch, spec: EntitySpec, catalog: Catalog | None = None
+) -> list[RuleOutcome]:
     """Every checkable rule against every record: checks, and derivations recomputed."""
-    evaluator = Evaluator(batch, spec)
+    evaluator = Evaluator(batch, spec, catalog=catalog)
     outcomes = []
     for compiled in compile_rules(spec):
         if not compiled.checks:

@@ -64,4 +64,6 @@ def metadata_for(
         seed=plan.seed,
         coherence_violations=coherence.violations,
         records_validated=len(result.records) if result.validated else 0,
+        llm_tokens_used=result.tokens,
+        llm=result.report,
     )

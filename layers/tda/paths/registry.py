@@ -44,6 +44,12 @@ def generator_for(path: GenerationPath) -> Generator | None:
     return factory() if factory is not None else None
 
 
+def traditional() -> Generator:
+    found = generator_for(GenerationPath.TRADITIONAL)
+    assert found is not None, "traditional generation is always built"
+    return found
+
+
 def unavailable_reason(path: GenerationPath) -> str | None:
     """None if ``path`` can serve here, else why not."""
     generator = generator_for(path)
@@ -60,9 +66,7 @@ def serving(path: GenerationPath) -> tuple[Generator, str]:
         found = generator_for(path)
         assert found is not None
         return found, ""
-    traditional = generator_for(GenerationPath.TRADITIONAL)
-    assert traditional is not None, "traditional generation is always built"
-    return traditional, fallback_reason(path, reason)
+    return traditional(), fallback_reason(path, reason)
 
 
 def fallback_reason(path: GenerationPath, reason: str) -> str:

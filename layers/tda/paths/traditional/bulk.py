@@ -152,7 +152,7 @@ class _BatchProducer:
     def _coherence(self, batch: GeneratedBatch) -> CoherenceReport:
         if not self.score:
             return CoherenceReport(1.0, batch.columns.n, 0)
-        return score_columns(self.plan.spec, batch.columns, batch.start)
+        return score_columns(self.plan.spec, batch.columns, batch.start, self.plan.catalog)
 
 
 @contextmanager

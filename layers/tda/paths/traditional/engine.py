@@ -92,7 +92,7 @@ class BatchGenerator:
         self.plan = plan
         self.spec = plan.spec
         self.pools = pools_for(plan.locale)
-        self.catalog = load_catalog()
+        self.catalog = plan.catalog or load_catalog()
         layout = spec_layout(plan.spec)
         self.unique_fields = layout.unique_fields
         self.skip = layout.skip
@@ -151,7 +151,7 @@ class BatchGenerator:
         batch = ColumnBatch(n=len(labels))
         self._fill(self.spec.fields, len(labels), batch, rng, pyrandom, None)
         self._apply(batch, labels, self.base_overrides)
-        derive(batch, self.spec, rng)
+        derive(batch, self.spec, rng, catalog=self.catalog)
         self._apply(batch, labels, self.derived_overrides)
         return batch
 

@@ -1,0 +1,217 @@
+"""The model port's adapters: Anthropic (tool use) and any OpenAI-compatible server (vLLM,
+llama.cpp, Ollama, OpenAI), through their official SDKs.
+
+The SDKs are imported when a client is made, never at module import: a process that never
+calls a model never pays their import (anthropic ~1.4 s cold). Their own retries are off
+(``max_retries=0``): ``tda.paths.llm.policy`` sees every 429/529/5xx and owns the waiting, so a
+``retry-after: 200`` can never hold a Lambda past its deadline. Errors become the domain's
+(``tda.ports.model``), by status, the same for both providers.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from typing import Any
+
+from tda.domain.errors import (
+    LLMAuthError,
+    LLMRateLimitedError,
+    LLMRequestError,
+    LLMTimeoutError,
+    TransientError,
+)
+from tda.ports.model import ModelCall, ModelReply, Usage
+
+RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input is the answer
+# OpenAI-compatible structured output: "json_schema" (strict: OpenAI, vLLM), "json_object"
+# (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
+RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+
+
+class AnthropicClient:
+    """Structured output as a forced tool call whose input schema is the answer's schema.
+    (Sampling temperature is not sent: this SDK's Messages API no longer takes it.)"""
+
+    provider = "anthropic"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        http_client: Any = None,
+    ) -> None:
+        import anthropic  # lazily: only the model paths pay for it
+
+        self.model = model
+        self._sdk = anthropic
+        self._client = anthropic.Anthropic(
+            api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client
+        )
+
+    def complete(self, call: ModelCall, timeout: float) -> ModelReply:
+        try:
+            message = self._client.messages.create(
+                model=self.model,
+                max_tokens=call.max_tokens,
+                # The static part first, marked for the provider's prompt cache.
+                system=[
+                    {"type": "text", "text": call.system, "cache_control": {"type": "ephemeral"}}
+                ],
+                messages=[{"role": "user", "content": call.prompt}],
+                tools=[
+                    {
+                        "name": RESPONSE_TOOL,
+                        "description": "Return the generated data.",
+                        "input_schema": call.schema,
+                    }
+                ],
+                tool_choice={"type": "tool", "name": RESPONSE_TOOL},
+                timeout=timeout,
+            )
+        except self._sdk.APIError as exc:
+            raise _domain_error(self._sdk, exc, self.provider) from exc
+        data: Any = None
+        texts = []
+        for block in message.content:
+            if block.type == "tool_use":
+                data = block.input
+            elif block.type == "text":
+                texts.append(block.text)
+        usage = message.usage
+        return ModelReply(
+            text=json.dumps(data) if data is not None else "".join(texts),
+            data=data,
+            usage=Usage(
+                input=usage.input_tokens or 0,
+                output=usage.output_tokens or 0,
+                cache_read=usage.cache_read_input_tokens or 0,
+                cache_write=usage.cache_creation_input_tokens or 0,
+            ),
+            truncated=message.stop_reason == "max_tokens",
+            model=message.model or self.model,
+        )
+
+
+class OpenAICompatibleClient:
+    provider = "openai"
+
+    def __init__(
+        self,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        response_format: str = "json_object",
+        http_client: Any = None,
+    ) -> None:
+        import openai  # lazily: only the model paths pay for it
+
+        if response_format not in RESPONSE_FORMATS:
+            raise ValueError(f"LLM_RESPONSE_FORMAT must be one of {', '.join(RESPONSE_FORMATS)}")
+        self.model = model
+        self.response_format = response_format
+        self._sdk = openai
+        self._client = openai.OpenAI(
+            api_key=api_key or "unused", base_url=base_url, max_retries=0, http_client=http_client
+        )
+
+    def _format(self, schema: dict[str, Any]) -> dict[str, Any] | None:
+        if self.response_format == "json_schema":
+            return {
+                "type": "json_schema",
+                "json_schema": {"name": "records", "schema": schema, "strict": True},
+            }
+        if self.response_format == "json_object":
+            return {"type": "json_object", "schema": schema}  # llama.cpp reads "schema"
+        return None
+
+    def complete(self, call: ModelCall, timeout: float) -> ModelReply:
+        options: dict[str, Any] = {}
+        response_format = self._format(call.schema)
+        if response_format is not None:
+            options["response_format"] = response_format
+        if call.seed is not None:
+            options["seed"] = call.seed
+        try:
+            completion = self._client.chat.completions.create(
+                model=self.model,
+                max_tokens=call.max_tokens,
+                temperature=call.temperature,
+                messages=[
+                    {"role": "system", "content": call.system},
+                    {"role": "user", "content": call.prompt},
+                ],
+                timeout=timeout,
+                **options,
+            )
+        except self._sdk.APIError as exc:
+            raise _domain_error(self._sdk, exc, self.provider) from exc
+        if not completion.choices:
+            raise LLMRequestError(f"{self.provider} answered with no choices")
+        choice = completion.choices[0]
+        usage = completion.usage
+        cached = 0
+        if usage is not None and usage.prompt_tokens_details is not None:
+            cached = usage.prompt_tokens_details.cached_tokens or 0
+        return ModelReply(
+            text=choice.message.content or "",
+            data=None,
+            usage=Usage(
+                input=(usage.prompt_tokens - cached) if usage else 0,
+                output=usage.completion_tokens if usage else 0,
+                cache_read=cached,
+            ),
+            truncated=choice.finish_reason == "length",
+            model=completion.model or self.model,
+        )
+
+
+def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:
+    """An SDK error as the domain's, by kind and status (the two SDKs share these names)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return LLMTimeoutError(f"{provider}: no answer in time")
+    if isinstance(exc, sdk.APIConnectionError):
+        return LLMTimeoutError(f"{provider}: connection failed ({type(exc).__name__})")
+    status = getattr(exc, "status_code", None)
+    detail = f"{provider} answered HTTP {status}"
+    if status in (429, 529) or "overloaded" in str(exc).lower():
+        return LLMRateLimitedError(f"{detail} (rate limited or overloaded)", _retry_after(exc))
+    if status in (401, 403):
+        return LLMAuthError(f"{detail}: the credentials were refused")
+    if isinstance(status, int) and status >= 500:
+        return TransientError(f"{detail} (server error)")
+    return LLMRequestError(f"{detail}: {_message(exc)}")
+
+
+def _message(exc: Exception) -> str:
+    text = str(getattr(exc, "message", "") or exc)
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _retry_after(exc: Exception) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms``, ``retry-after`` as seconds or
+    an HTTP date), if it said."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(float(raw), 0.0)
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(parsed.timestamp() - time.time(), 0.0)

@@ -1,0 +1,64 @@
+"""What a request spent on models: calls, retries, repairs, tokens, and an estimated cost from
+the versioned price table (``data/llm/prices.yaml``). Shared by a request's concurrent calls."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import yaml
+
+from tda.domain.errors import LLMBudgetExceededError
+from tda.paths.llm.prompts import DATA_DIR
+from tda.ports.model import Usage
+
+
+@cache
+def price_table() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((DATA_DIR / "prices.yaml").read_text("utf-8"))
+    return loaded
+
+
+def estimated_cost(model: str, usage: Usage) -> float:
+    prices = price_table()["models"].get(model)
+    if prices is None:
+        return 0.0
+    return (
+        usage.input * prices["input"]
+        + usage.output * prices["output"]
+        + usage.cache_read * prices["cache_read"]
+        + usage.cache_write * prices["cache_write"]
+    ) / 1_000_000
+
+
+@dataclass
+class Spend:
+    token_budget: int  # the most one request may spend; 0: no limit
+    calls: int = 0
+    cached_calls: int = 0
+    repairs: int = 0
+    regenerated: int = 0
+    usage: Usage = field(default_factory=Usage)
+    models: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check_budget(self) -> None:
+        if self.token_budget and self.usage.total >= self.token_budget:
+            raise LLMBudgetExceededError(
+                f"the request spent {self.usage.total:,} tokens, its budget is "
+                f"{self.token_budget:,} (LLM_MAX_TOKENS_PER_REQUEST)"
+            )
+
+    def add_call(self, usage: Usage, model: str, cached: bool) -> None:
+        with self.lock:
+            if cached:
+                self.cached_calls += 1
+                return
+            self.calls += 1
+            self.usage = self.usage + usage
+            self.models.add(model)
+
+    def cost(self) -> float:
+        return sum(estimated_cost(model, self.usage) for model in sorted(self.models)[:1])

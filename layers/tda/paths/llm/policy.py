@@ -1,0 +1,142 @@
+"""Concurrency and retries for model calls, ours alone (the SDKs' are off).
+
+``AdaptiveLimit``: calls in flight per (provider, model), adapted as the provider answers —
+halved on a 429/529 or a latency blow-up, one more after a run of successes (NeMo Data
+Designer's ×0.75 / +1 per 25, made quicker to back off). ``call_with_retries``: a rate limit,
+timeout or 5xx is retried after the server's ``retry-after`` or a growing pause, but never past
+the caller's deadline: a wait that would end after it raises at once, so a ``retry-after: 200``
+cannot hold a Lambda. Auth and request errors are never retried.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tda.domain.errors import LLMRateLimitedError, LLMTimeoutError, TransientError
+from tda.ports.model import ModelCall, ModelClient, ModelReply
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+SLOW_FACTOR = 4.0  # a success this many times slower than usual counts as a latency blow-up
+SLOW_FLOOR_SECONDS = 2.0  # ... and only past this (short calls vary a lot)
+
+
+class AdaptiveLimit:
+    def __init__(
+        self, start: int = 4, ceiling: int = 16, floor: int = 1, grow_after: int = 10
+    ) -> None:
+        self.limit = start
+        self.ceiling = ceiling
+        self.floor = floor
+        self.grow_after = grow_after
+        self.in_flight = 0
+        self._streak = 0
+        self._usual_latency: float | None = None
+        self._changed = threading.Condition()
+
+    def acquire(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+        with self._changed:
+            while self.in_flight >= self.limit:
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    raise LLMTimeoutError("no model call slot before the deadline")
+                self._changed.wait(remaining)
+            self.in_flight += 1
+
+    def release(self, outcome: str, latency: float = 0.0) -> None:
+        """``outcome``: "ok", "throttled" (429/529) or "failed" (timeout, 5xx)."""
+        with self._changed:
+            self.in_flight -= 1
+            if outcome == "ok" and self._slow(latency):
+                outcome = "throttled"
+            if outcome == "throttled":
+                self.limit = max(self.floor, self.limit // 2)
+                self._streak = 0
+            elif outcome == "ok":
+                self._streak += 1
+                if self._streak >= self.grow_after:
+                    self.limit = min(self.ceiling, self.limit + 1)
+                    self._streak = 0
+            self._changed.notify_all()
+
+    def _slow(self, latency: float) -> bool:
+        usual = self._usual_latency
+        self._usual_latency = latency if usual is None else 0.8 * usual + 0.2 * latency
+        return usual is not None and latency > max(SLOW_FACTOR * usual, SLOW_FLOOR_SECONDS)
+
+
+_LIMITS: dict[tuple[str, str], AdaptiveLimit] = {}
+_LIMITS_LOCK = threading.Lock()
+
+
+def limit_for(provider: str, model: str, start: int = 4, ceiling: int = 16) -> AdaptiveLimit:
+    """The process's one limit for a (provider, model): every request shares it."""
+    with _LIMITS_LOCK:
+        key = (provider, model)
+        if key not in _LIMITS:
+            _LIMITS[key] = AdaptiveLimit(start=min(start, ceiling), ceiling=ceiling)
+        return _LIMITS[key]
+
+
+@dataclass
+class RetryCounter:
+    retries: int = 0
+    waited_seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, waited: float) -> None:
+        with self.lock:
+            self.retries += 1
+            self.waited_seconds += waited
+
+
+def call_with_retries(
+    client: ModelClient,
+    call: ModelCall,
+    *,
+    deadline: float,
+    limit: AdaptiveLimit,
+    call_timeout: float,
+    attempts: int = 4,
+    counter: RetryCounter | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ModelReply:
+    for attempt in range(attempts):
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise LLMTimeoutError(f"{client.provider}: the request's deadline passed")
+        limit.acquire(deadline, clock)
+        started = clock()
+        outcome = "failed"
+        try:
+            reply = client.complete(call, timeout=max(0.1, min(call_timeout, deadline - started)))
+            outcome = "ok"
+            return reply
+        except LLMRateLimitedError as exc:
+            outcome = "throttled"
+            error: TransientError = exc
+            wait = exc.retry_after if exc.retry_after is not None else _backoff(attempt)
+        except (LLMTimeoutError, TransientError) as exc:
+            error = exc
+            wait = _backoff(attempt)
+        finally:
+            limit.release(outcome, clock() - started)
+        if attempt == attempts - 1:
+            raise error
+        if clock() + wait >= deadline:
+            raise type(error)(
+                f"{error} — a retry after {wait:.1f} s would end past the request's deadline"
+            ) from error
+        if counter is not None:
+            counter.add(wait)
+        sleep(wait)
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**attempt) * (0.5 + random.random() / 2)

@@ -1,0 +1,347 @@
+"""The model proposes, the core disposes.
+
+Which fields a model writes for an entity (``proposes`` in ``data/llm/llm.yaml``; a caller's
+schema proposes its free text, enums, numbers and booleans), the JSON schema of its answer, and
+how an answer becomes a record: laid over a record the traditional engine made for the same
+plan and seed (ids, ``_index``, ``_scenario``, dates, everything not proposed), each value
+checked against its field, then every derived field recomputed by the core's rules (line
+totals, subtotal, tax, total...) and the few values that must agree with a proposal (an email
+with its name, a SKU with its brand) mended. A scenario's overrides win over the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tda.domain.catalog import brand_code
+from tda.domain.coherence import records_to_columns
+from tda.domain.contract import FieldType
+from tda.domain.plan import GenerationPlan
+from tda.domain.records import to_output
+from tda.domain.rules import compile_rules, derive, referenced_paths
+from tda.domain.schema.spec import EntitySpec, FieldSpec
+from tda.domain.text import slug
+from tda.domain.validation import validate_value
+
+_PROPOSABLE = frozenset(
+    {FieldType.STRING, FieldType.INTEGER, FieldType.FLOAT, FieldType.BOOLEAN, FieldType.ENUM}
+)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the model writes: top-level fields, and the fields of each array's object items."""
+
+    spec: EntitySpec
+    fields: tuple[FieldSpec, ...]
+    arrays: tuple[tuple[FieldSpec, tuple[FieldSpec, ...]], ...]
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return frozenset(
+            [f.path for f in self.fields] + [c.path for _, kids in self.arrays for c in kids]
+        )
+
+
+def proposal_for(spec: EntitySpec, listed: list[str] | None) -> Proposal:
+    """The entity's listed paths, or (a caller's schema) every proposable field."""
+    derived = spec.derived_paths
+
+    def wanted(f: FieldSpec) -> bool:
+        if listed is not None:
+            return f.path in listed
+        return (
+            f.type in _PROPOSABLE
+            and not f.unique
+            and f.path not in derived
+            and not f.format
+            and f.regex is None
+        )
+
+    fields = tuple(f for f in spec.fields if f.is_scalar and wanted(f))
+    arrays = []
+    for f in spec.fields:
+        if f.is_array and f.item is not None and f.item.is_object:
+            kids = tuple(c for c in f.item.children if c.is_scalar and wanted(c))
+            if kids:
+                arrays.append((f, kids))
+    return Proposal(spec, fields, tuple(arrays))
+
+
+# --------------------------------------------------------------------------- what to ask for
+
+
+def _value_schema(f: FieldSpec) -> dict[str, Any]:
+    if f.type is FieldType.ENUM or f.enum_values:
+        schema: dict[str, Any] = {"type": "string", "enum": list(f.enum_values)}
+    elif f.type is FieldType.INTEGER:
+        schema = {"type": "integer"}
+    elif f.type is FieldType.FLOAT:
+        schema = {"type": "number"}
+    elif f.type is FieldType.BOOLEAN:
+        schema = {"type": "boolean"}
+    else:
+        schema = {"type": "string"}
+        if f.max_length is not None:
+            schema["maxLength"] = f.max_length
+        if f.min_length is not None:
+            schema["minLength"] = f.min_length
+    if f.type in (FieldType.INTEGER, FieldType.FLOAT):
+        if f.minimum is not None:
+            schema["minimum"] = f.minimum
+        if f.maximum is not None:
+            schema["maximum"] = f.maximum
+    if f.description:
+        schema["description"] = f.description
+    return schema
+
+
+def _object_schema(properties: dict[str, Any]) -> dict[str, Any]:
+    # Every property required and no others: what OpenAI's strict json_schema demands.
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def record_schema(proposal: Proposal, meta_field: str | None) -> dict[str, Any]:
+    properties: dict[str, Any] = {"_index": {"type": "integer"}, "_scenario": {"type": "string"}}
+    if meta_field:
+        properties[meta_field] = {"type": "string"}
+    for f in proposal.fields:
+        properties[f.name] = _value_schema(f)
+    for array, kids in proposal.arrays:
+        items: dict[str, Any] = {
+            "type": "array",
+            "items": _object_schema({c.name: _value_schema(c) for c in kids}),
+        }
+        if array.min_length is not None:
+            items["minItems"] = array.min_length
+        if array.max_length is not None:
+            items["maxItems"] = array.max_length
+        properties[array.name] = items
+    return _object_schema(properties)
+
+
+def answer_schema(proposal: Proposal, meta_field: str | None) -> dict[str, Any]:
+    return _object_schema(
+        {"records": {"type": "array", "items": record_schema(proposal, meta_field)}}
+    )
+
+
+def describe_fields(proposal: Proposal) -> str:
+    """The schema as the prompt shows it: one line a field, compact."""
+    lines = [f"- {f.name}: {_describe(f)}" for f in proposal.fields]
+    for array, kids in proposal.arrays:
+        size = f"{array.min_length or 1}-{array.max_length or 'n'}"
+        lines.append(f"- {array.name}: array of {size} objects, each:")
+        lines += [f"  - {c.name}: {_describe(c)}" for c in kids]
+    return "\n".join(lines)
+
+
+def _describe(f: FieldSpec) -> str:
+    kind = {
+        FieldType.FLOAT: "number (dollars)" if f.is_money else "number",
+    }.get(f.type, f.type.value.lower())
+    if f.enum_values:
+        kind = "one of " + ", ".join(f.enum_values)
+    return f"{kind}{' — ' + f.description if f.description else ''}"
+
+
+def describe_constraints(proposal: Proposal) -> str:
+    lines = []
+    for f in (*proposal.fields, *(c for _, kids in proposal.arrays for c in kids)):
+        rules = []
+        if f.minimum is not None:
+            rules.append(f">= {f.minimum / 100 if f.is_money else f.minimum:g}")
+        if f.maximum is not None:
+            rules.append(f"<= {f.maximum / 100 if f.is_money else f.maximum:g}")
+        if f.min_length is not None:
+            rules.append(f"at least {f.min_length} characters")
+        if f.max_length is not None:
+            rules.append(f"at most {f.max_length} characters")
+        if rules:
+            lines.append(f"- {f.path}: {', '.join(rules)}")
+    return "\n".join(lines) or "- none beyond the schema"
+
+
+# --------------------------------------------------------------------------- laying answers over
+
+
+def overlay(
+    proposal: Proposal,
+    base: dict[str, Any],
+    answer: Any,
+    fixed: frozenset[str],
+    meta_field: str | None,
+) -> tuple[dict[str, Any], list[str]]:
+    """``base`` with the model's ``answer`` laid over it (paths in ``fixed``, a scenario's
+    overrides, keep the base's value), and every way the answer breaks its fields."""
+    if not isinstance(answer, dict):
+        return base, ["$: must be an object"]
+    record = copy.deepcopy(base)
+    errors: list[str] = []
+    for f in proposal.fields:
+        if f.path in fixed:
+            continue
+        value = _coerced(f, answer.get(f.name))
+        problems = validate_value(f, value)
+        errors += [f"{f.name}: {p}" for p in problems]
+        if not problems:
+            record[f.name] = value
+    for array, kids in proposal.arrays:
+        errors += _overlay_items(array, kids, record, answer.get(array.name), fixed)
+    if meta_field and isinstance(answer.get(meta_field), str):
+        record[meta_field] = answer[meta_field][:200]
+    return record, errors
+
+
+def _overlay_items(
+    array: FieldSpec,
+    kids: tuple[FieldSpec, ...],
+    record: dict[str, Any],
+    items: Any,
+    fixed: frozenset[str],
+) -> list[str]:
+    if not isinstance(items, list):
+        return [f"{array.name}: must be an array"]
+    lo = array.min_length if array.min_length is not None else 1
+    hi = array.max_length if array.max_length is not None else len(items)
+    if not lo <= len(items) <= hi:
+        return [f"{array.name}: must have {lo} to {hi} items (got {len(items)})"]
+    base_items = record.get(array.name) or [{}]
+    made, errors = [], []
+    for j, item in enumerate(items):
+        target = copy.deepcopy(base_items[j % len(base_items)])
+        if not isinstance(item, dict):
+            errors.append(f"{array.name}[{j}]: must be an object")
+            continue
+        for c in kids:
+            if c.path in fixed:
+                continue
+            value = _coerced(c, item.get(c.name))
+            problems = validate_value(c, value)
+            errors += [f"{array.name}[{j}].{c.name}: {p}" for p in problems]
+            target[c.name] = value
+        made.append(target)
+    if not errors:
+        record[array.name] = made
+    return errors
+
+
+def _coerced(f: FieldSpec, value: Any) -> Any:
+    """Harmless shapes a model writes: 3.0 for an integer, "19.99" for a number, money to cents."""
+    if f.type is FieldType.INTEGER and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if f.type in (FieldType.INTEGER, FieldType.FLOAT) and isinstance(value, str):
+        try:
+            number = float(value.strip().lstrip("$"))
+        except ValueError:
+            return value
+        return int(number) if f.type is FieldType.INTEGER and number.is_integer() else number
+    if f.is_money and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return round(float(value), 2)  # whole cents: the core's arithmetic is in cents
+    return value
+
+
+# --------------------------------------------------------------------------- the core disposes
+
+
+def affected_derivations(spec: EntitySpec, proposed: frozenset[str]) -> frozenset[str]:
+    """Derived paths whose rule reads a proposed path, directly or through another derivation."""
+    changed = set(proposed)
+    affected = set()
+    for compiled in compile_rules(spec):
+        if compiled.target is None:
+            continue
+        if referenced_paths(compiled.tree) & changed:
+            affected.add(compiled.target.path)
+            changed.add(compiled.target.path)
+    return frozenset(affected)
+
+
+def recompute(
+    plan: GenerationPlan,
+    proposal: Proposal,
+    records: list[dict[str, Any]],
+    fixed_by_record: list[frozenset[str]],
+    rng: np.random.Generator,
+) -> None:
+    """Derived fields and agreeing values, recomputed in place by the core's rules."""
+    spec = plan.spec
+    affected = affected_derivations(spec, proposal.paths)
+    if affected and records:
+        batch = records_to_columns(spec, records)
+        derive(batch, spec, rng, only=affected)
+        for path in sorted(affected, key=list(spec.by_path).index):
+            _write_back(spec, spec.by_path[path], batch, records, fixed_by_record)
+    _mend_agreements(spec, proposal, records, fixed_by_record)
+
+
+def _write_back(
+    spec: EntitySpec,
+    f: FieldSpec,
+    batch: Any,
+    records: list[dict[str, Any]],
+    fixed_by_record: list[frozenset[str]],
+) -> None:
+    values = to_output(f, batch.values[f.path])
+    level = spec.level_of[f.path]
+    if not level:
+        if "." in f.path:
+            return  # a derivation inside a nested object: none of the shipped entities has one
+        for record, value, fixed in zip(records, values, fixed_by_record, strict=True):
+            if f.path not in fixed:
+                record[f.name] = value
+        return
+    array_name = level
+    at = 0
+    for record, fixed in zip(records, fixed_by_record, strict=True):
+        for item in record.get(array_name) or []:
+            if f.path not in fixed and isinstance(item, dict):
+                item[f.name] = values[at]
+            at += 1
+
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+
+
+def _mend_agreements(
+    spec: EntitySpec,
+    proposal: Proposal,
+    records: list[dict[str, Any]],
+    fixed_by_record: list[frozenset[str]],
+) -> None:
+    """Values a rule ties to a proposed one: an email carries its person's name, a SKU its
+    brand's code. Recomputed from the proposal, keeping the base's other parts."""
+    checks = " ".join(rule.expr for rule in spec.rules if rule.derive is None)
+    proposed = proposal.paths
+    mend_email = "email_matches(email, first_name, last_name)" in checks and (
+        {"first_name", "last_name"} & proposed
+    )
+    mend_sku = "sku_matches_brand(sku, brand)" in checks and "brand" in proposed
+    for record, fixed in zip(records, fixed_by_record, strict=True):
+        if mend_email and "email" not in fixed and isinstance(record.get("email"), str):
+            local = ".".join(
+                s
+                for s in (
+                    slug(str(record.get("first_name") or "")),
+                    slug(str(record.get("last_name") or "")),
+                )
+                if s
+            )
+            domain = record["email"].partition("@")[2]
+            if local and domain:
+                record["email"] = f"{local}@{domain}"
+        if mend_sku and "sku" not in fixed and isinstance(record.get("sku"), str):
+            rest = record["sku"].partition("-")[2]
+            code = brand_code(str(record.get("brand") or ""))
+            if code:
+                record["sku"] = f"{code}-{rest}"

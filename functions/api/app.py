@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
 
 from tda.http.app import create_app
-from tda.wiring import install as install_adapters
+from tda.wiring import install_once as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()

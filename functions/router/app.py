@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from tda.adapters.events import RouterEvent, parse
 from tda.app import operations
-from tda.wiring import install as install_adapters
+from tda.wiring import install_once as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()

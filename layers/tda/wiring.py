@@ -54,30 +54,39 @@ _RUNNER = StepFunctionsRunner()
 
 
 def model_clients(config: ModelSettings, http_client: Any = None) -> dict[str, Any]:
-    """Provider → client factory, in fallback order, for the providers configured."""
-    from tda.adapters.model_clients import AnthropicClient, OpenAICompatibleClient
+    """Provider → client factory, in fallback order, for the providers configured. Each client
+    imports its SDK at its first call, never here."""
+    from tda.adapters.model_clients import AnthropicClient, DeferredClient, OpenAICompatibleClient
 
     clients: dict[str, Any] = {}
     if config.anthropic_api_key:
 
         def anthropic() -> ModelClient:
-            return AnthropicClient(
-                config.anthropic_api_key,
+            return DeferredClient(
+                "anthropic",
                 config.anthropic_model,
-                config.anthropic_base_url or None,
-                http_client=http_client,
+                lambda: AnthropicClient(
+                    config.anthropic_api_key,
+                    config.anthropic_model,
+                    config.anthropic_base_url or None,
+                    http_client=http_client,
+                ),
             )
 
         clients["anthropic"] = anthropic
     if config.openai_configured:
 
         def openai() -> ModelClient:
-            return OpenAICompatibleClient(
-                config.api_key,
+            return DeferredClient(
+                "openai",
                 config.model,
-                config.base_url or None,
-                config.response_format,
-                http_client=http_client,
+                lambda: OpenAICompatibleClient(
+                    config.api_key,
+                    config.model,
+                    config.base_url or None,
+                    config.response_format,
+                    http_client=http_client,
+                ),
             )
 
         clients["openai"] = openai
@@ -104,6 +113,13 @@ def _llm_factory(http_client: Any) -> Any:
         )
 
     return make
+
+
+def install_once() -> None:
+    """``install`` unless this process installed its adapters already (a Lambda handler module
+    imported by the local runtime, or by a test, must not undo what they installed)."""
+    if not ports_in_use.is_installed():
+        install()
 
 
 def install(model_http_client: Any = None) -> None:

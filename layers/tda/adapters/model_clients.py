@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from tda.domain.errors import (
@@ -20,14 +21,37 @@ from tda.domain.errors import (
     LLMRateLimitedError,
     LLMRequestError,
     LLMTimeoutError,
+    PathUnavailableError,
     TransientError,
 )
-from tda.ports.model import ModelCall, ModelReply, Usage
+from tda.ports.model import ModelCall, ModelClient, ModelReply, Usage
 
 RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input is the answer
 # OpenAI-compatible structured output: "json_schema" (strict: OpenAI, vLLM), "json_object"
 # (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+
+
+class DeferredClient:
+    """A client made at its first call. Its provider and model are known before (they key the
+    cache: a job's chunk reads a stored catalog with no SDK at all), its SDK imported only then;
+    a function packaged without the SDK answers ``PathUnavailableError``, saying so."""
+
+    def __init__(self, provider: str, model: str, make: Callable[[], ModelClient]) -> None:
+        self.provider = provider
+        self.model = model
+        self._make = make
+        self._made: ModelClient | None = None
+
+    def complete(self, call: ModelCall, timeout: float) -> ModelReply:
+        if self._made is None:
+            try:
+                self._made = self._make()
+            except ImportError as exc:
+                raise PathUnavailableError(
+                    f"the {self.provider} SDK is not installed here ({exc.name})"
+                ) from exc
+        return self._made.complete(call, timeout)
 
 
 class AnthropicClient:

@@ -36,7 +36,14 @@ VERSION = "0.1.0"
 
 def generate_sync(payload: Any) -> dict[str, Any]:
     """A whole response from the traditional generator, for count ≤ MAX_SYNC_RECORDS."""
-    response = generate(parse_request(payload))
+    # The traditional Lambda serves traditionally whatever the route (it is the workflow's last
+    # fallback): no model is asked here.
+    request = parse_request(payload)
+    decision = route_here(request)
+    tried = ""
+    if decision.path is not GenerationPath.TRADITIONAL:
+        tried = registry.fallback_reason(decision.path, "is not asked by this function")
+    response = generate(request, decision, generator=registry.traditional(), tried=tried)
     return response.model_dump(mode="json")
 
 

@@ -37,6 +37,10 @@ def install(ports: PortsInUse) -> None:
     _installed[:] = [ports]
 
 
+def is_installed() -> bool:
+    return bool(_installed)
+
+
 def installed() -> PortsInUse:
     if not _installed:
         raise NotWiredError("no adapters installed: call tda.wiring.install() at start-up")

@@ -1,0 +1,94 @@
+"""Catalog mode: for a context above MAX_LLM_RECORDS (or a "bulk" hint) the model writes the
+context's vocabulary once and the traditional engine makes any count from it — valid, with
+exact arithmetic, every basket from one of the model's occasions, and a few calls in all."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from tda.app.requests import plan_range
+from tda.app.service import generate, plan_request, route_here, with_model_catalog
+from tda.domain.coherence import score_records
+from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import validate_records
+from tda.paths.traditional.bulk import stream_output
+
+from .scripted import Transport, chat_text
+
+MARATHON = "carts for runners training for their first marathon"
+
+
+def test_100k_context_carts_come_from_one_model_call(openai_model: Transport) -> None:
+    request = GenerateRequest(
+        entity="cart", count=100_000, seed=3, context=MARATHON, output_format=OutputFormat.NDJSON
+    )
+    decision = route_here(request)
+    assert decision.path.value == "llm" and "catalog mode" in decision.reason
+    plan, report, failure = with_model_catalog(plan_request(request), decision)
+    assert failure == "" and report is not None and plan.catalog is not None
+    assert (report.mode, report.calls, report.cache_hit) == ("catalog", 1, False)
+    body = b"".join(stream_output(plan, OutputFormat.NDJSON, []))
+    carts = [orjson.loads(line) for line in body.splitlines()]
+    assert len(carts) == 100_000
+    assert validate_records(get_entity("cart"), carts).valid
+    model_categories = {p.category for p in plan.catalog.products}
+    # Every rule holds, one occasion a basket included, judged by the model's own vocabulary.
+    assert score_records(get_entity("cart"), carts, plan.catalog).score == 1.0
+    for cart in carts[::97]:
+        assert {i["category"] for i in cart["items"]} <= model_categories
+        lines = [round(i["price"] * 100) * i["quantity"] for i in cart["items"]]
+        assert round(cart["subtotal"] * 100) == sum(lines)
+        assert round(cart["total"] * 100) == round(cart["subtotal"] * 100) + round(
+            cart["tax"] * 100
+        )
+    assert openai_model.calls == 1
+    # The next request for the same context (another seed) reads the stored catalog: no call.
+    again = GenerateRequest(entity="cart", count=50_000, seed=4, context=MARATHON)
+    _, report, _ = with_model_catalog(plan_request(again), route_here(again))
+    assert report is not None and report.cache_hit and openai_model.calls == 1
+
+
+def test_a_synchronous_bulk_request_is_served_from_the_catalog(openai_model: Transport) -> None:
+    response = generate(
+        GenerateRequest(entity="order", count=800, seed=1, context=MARATHON, hints=["bulk"])
+    )
+    meta = response.metadata
+    assert meta.generation_path == "llm" and meta.llm is not None and meta.llm.mode == "catalog"
+    orders = json.loads(response.data)
+    assert len(orders) == 800 and validate_records(get_entity("order"), orders).valid
+    assert meta.coherence_score == 1.0
+
+
+def test_a_streams_later_parts_read_the_catalog_its_first_part_wrote(
+    openai_model: Transport,
+) -> None:
+    payload: dict[str, Any] = {"entity": "cart", "count": 3000, "seed": 8, "context": MARATHON}
+    later = plan_range(payload, 1000, 1000)  # nothing stored yet: not its place to write one
+    assert later.plan.catalog is None and "no catalog stored" in later.failure
+    first = plan_range(payload, 0, 1000, first_step=True)
+    assert first.plan.catalog is not None and openai_model.calls == 1
+    later = plan_range(payload, 1000, 1000)
+    assert later.plan.catalog == first.plan.catalog and openai_model.calls == 1
+
+
+def test_an_unusable_catalog_falls_back_to_the_shipped_one_and_says_why(
+    openai_model: Transport,
+) -> None:
+    openai_model.then(chat_text('{"occasions": [{"name": "x", "products": []}]}'))
+    request = GenerateRequest(entity="cart", count=2000, seed=2, context="carts of nothing at all")
+    plan, report, failure = with_model_catalog(plan_request(request), route_here(request))
+    assert plan.catalog is None and report is None
+    assert "no usable products" in failure
+
+
+def test_catalog_mode_does_not_cover_reviews_and_says_so(openai_model: Transport) -> None:
+    response = generate(
+        GenerateRequest(entity="review", count=700, seed=2, context="reviews of trail shoes")
+    )
+    meta = response.metadata
+    assert meta.generation_path == "traditional" and meta.routed_path == "llm"
+    assert "catalog mode" in meta.fallback_reason and "not review" in meta.fallback_reason

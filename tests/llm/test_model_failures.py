@@ -1,0 +1,136 @@
+"""What a model's failures do, through the real SDKs: rate limits (with and without a
+retry-after the deadline cannot afford), overload, server errors, timeouts and refused keys —
+retried by our policy alone, then raised as the errors the workflow's Retry and Catch name, or
+(in-process) fallen back to traditional with the reason. Never an invalid record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tda.app import operations
+from tda.app.service import generate
+from tda.domain.contract import GenerateRequest
+from tda.domain.errors import LLMAuthError, LLMRateLimitedError, LLMTimeoutError, TransientError
+from tda.paths.llm import policy
+
+from .scripted import Transport, status, timeout
+
+REVIEWS = {"entity": "review", "count": 3, "seed": 5, "context": "reviews of trail shoes"}
+
+
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff pauses of milliseconds; every pause taken is recorded."""
+    slept: list[float] = []
+    monkeypatch.setattr(policy, "BACKOFF_BASE_SECONDS", 0.001)
+    monkeypatch.setattr("time.sleep", slept.append)
+    return slept
+
+
+def in_llm_state(provider: str) -> dict[str, Any]:
+    """The llm Lambda's answer (the workflow's Llm state): its errors propagate."""
+    return operations.model_path(REVIEWS, "llm", provider=provider)
+
+
+def test_a_429_is_retried_after_its_retry_after(
+    openai_model: Transport, quick_backoff: list[float]
+) -> None:
+    openai_model.then(status(429, {"retry-after": "0.05"}))
+    meta = generate(GenerateRequest.model_validate(REVIEWS)).metadata
+    assert meta.generation_path == "llm" and meta.llm is not None
+    assert meta.llm.retries == 1 and meta.llm.records_from_model == 3
+    assert quick_backoff == [0.05]
+    assert openai_model.calls == 2
+
+
+def test_a_retry_after_past_the_deadline_is_not_waited_for(
+    openai_model: Transport, quick_backoff: list[float]
+) -> None:
+    openai_model.then(status(429, {"retry-after": "200"}))
+    with pytest.raises(LLMRateLimitedError, match="past the request's deadline"):
+        in_llm_state("openai")
+    assert quick_backoff == [] and openai_model.calls == 1
+    # In-process (no workflow), the same failure falls back to traditional and says why.
+    openai_model.then(status(429, {"retry-after": "200"}))
+    meta = generate(GenerateRequest.model_validate(REVIEWS)).metadata
+    assert meta.generation_path == "traditional" and meta.routed_path == "llm"
+    assert "failed (openai answered HTTP 429" in meta.fallback_reason
+
+
+def test_anthropic_overloaded_529_is_retried(anthropic_model: Transport) -> None:
+    anthropic_model.then(status(529), status(529))
+    result = in_llm_state("anthropic")
+    assert result["metadata"]["llm"]["retries"] == 2
+    assert anthropic_model.calls == 3
+
+
+def test_server_errors_are_retried_then_raised_as_transient(openai_model: Transport) -> None:
+    openai_model.then(*[status(503)] * 4)
+    with pytest.raises(TransientError, match="HTTP 503"):
+        in_llm_state("openai")
+    assert openai_model.calls == 4  # our policy's attempts; the SDK's own retries are off
+
+
+def test_timeouts_are_retried_then_raised_as_llm_timeouts(openai_model: Transport) -> None:
+    openai_model.then(timeout(), timeout())
+    assert in_llm_state("openai")["metadata"]["llm"]["retries"] == 2
+    openai_model.then(*[timeout()] * 4)
+    with pytest.raises(LLMTimeoutError):
+        in_llm_state("openai")
+
+
+def test_a_refused_key_fails_at_once(anthropic_model: Transport) -> None:
+    anthropic_model.then(status(401))
+    with pytest.raises(LLMAuthError, match="credentials were refused"):
+        in_llm_state("anthropic")
+    assert anthropic_model.calls == 1
+
+
+def test_a_provider_not_configured_is_unavailable_to_its_state(openai_model: Transport) -> None:
+    from tda.domain.errors import PathUnavailableError
+
+    with pytest.raises(PathUnavailableError, match="anthropic provider is not configured"):
+        in_llm_state("anthropic")
+    assert openai_model.calls == 0
+
+
+def test_the_adaptive_limit_halves_on_throttling_and_grows_after_successes() -> None:
+    limit = policy.AdaptiveLimit(start=8, ceiling=10, grow_after=3)
+    for outcome in ("throttled", "throttled"):
+        limit.acquire(deadline=float("inf"))
+        limit.release(outcome)
+    assert limit.limit == 2
+    for _ in range(6):
+        limit.acquire(deadline=float("inf"))
+        limit.release("ok", latency=0.1)
+    assert limit.limit == 4
+    limit.acquire(deadline=float("inf"))
+    limit.release("ok", latency=30.0)  # a latency blow-up counts as throttling
+    assert limit.limit == 2
+
+
+def test_no_slot_before_the_deadline_is_a_timeout() -> None:
+    limit = policy.AdaptiveLimit(start=1)
+    limit.acquire(deadline=float("inf"))
+    with pytest.raises(LLMTimeoutError, match="no model call slot"):
+        limit.acquire(deadline=0.0)
+
+
+def test_response_json_names_the_cost_from_the_price_table(
+    anthropic_model: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLAUDE_MODEL", "claude-sonnet-4-20250514")
+    import httpx2
+
+    from tda import wiring
+
+    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(anthropic_model)))
+    llm = json.loads(json.dumps(in_llm_state("anthropic")))["metadata"]["llm"]
+    expected = (
+        llm["tokens_input"] * 3.0 + llm["tokens_output"] * 15.0 + llm["tokens_cache_read"] * 0.3
+    ) / 1e6
+    assert llm["cost_usd"] == pytest.approx(expected, abs=1e-6) and llm["cost_usd"] > 0
+    assert llm["price_table"] == "2026-12"

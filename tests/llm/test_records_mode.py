@@ -1,0 +1,213 @@
+"""The LLM path's records mode through the real SDKs (scripted transport): what the model
+writes, what the core computes, and every way a model's answer goes wrong — none of which may
+return an invalid record."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tda.app.service import generate
+from tda.domain.contract import GenerateRequest, GenerateResponse
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import validate_records
+
+from .scripted import Transport, chat_records, chat_text
+
+FITNESS = "carts for fitness enthusiasts preparing for a marathon"
+
+
+def ask(**fields: Any) -> GenerateResponse:
+    fields.setdefault("seed", 11)
+    return generate(GenerateRequest.model_validate(fields))
+
+
+def records_of(response: GenerateResponse) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads(response.data)
+    return records
+
+
+def cents(value: float) -> int:
+    return round(value * 100)
+
+
+def assert_cart_math(cart: dict[str, Any]) -> None:
+    lines = [cents(i["price"]) * i["quantity"] for i in cart["items"]]
+    assert [cents(i["line_total"]) for i in cart["items"]] == lines
+    assert cents(cart["subtotal"]) == sum(lines)
+    assert cents(cart["total"]) == cents(cart["subtotal"]) + cents(cart["tax"])
+
+
+def test_the_model_writes_the_items_and_the_core_the_ids_and_the_arithmetic(
+    openai_model: Transport,
+) -> None:
+    response = ask(entity="cart", count=10, context=FITNESS, hints=["realistic", "coherent"])
+    meta = response.metadata
+    assert (meta.generation_path, meta.fallback_reason) == ("llm", "")
+    carts = records_of(response)
+    assert validate_records(get_entity("cart"), carts).valid
+    for cart in carts:
+        assert_cart_math(cart)
+        assert cart["cart_id"].startswith("CRT-")
+        assert "_shopping_occasion" in cart  # the coherent template's field
+    names = {item["name"] for cart in carts for item in cart["items"]}
+    assert any("Running" in name for name in names)  # the model's words, not the catalog's
+    llm = meta.llm
+    assert llm is not None
+    assert (llm.mode, llm.provider, llm.template, llm.calls) == ("records", "openai", "coherent", 1)
+    assert llm.records_from_model == 10 and llm.records_filled == 0 and llm.unique_ratio == 1.0
+    assert llm.tokens_input > 0 and llm.tokens_output > 0
+    assert meta.llm_tokens_used == llm.tokens_input + llm.tokens_output
+    sent = openai_model.seen[0]
+    assert sent["response_format"]["type"] == "json_object" and "schema" in sent["response_format"]
+    assert (
+        sent["messages"][0]["role"] == "system"
+        and "DOMAIN KNOWLEDGE" in sent["messages"][0]["content"]
+    )
+
+
+def test_wrong_arithmetic_from_the_model_is_recomputed(openai_model: Transport) -> None:
+    def lie(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            r.update(subtotal=1.0, tax=999.0, total=3.5)
+            for item in r["items"]:
+                item["line_total"] = 0.01
+
+    openai_model.then(chat_records(lie))
+    carts = records_of(ask(entity="cart", count=4, context=FITNESS))
+    for cart in carts:
+        assert_cart_math(cart)
+        assert cart["total"] != 3.5
+
+
+def test_a_record_breaking_a_constraint_is_sent_back_with_its_errors_and_repaired(
+    openai_model: Transport,
+) -> None:
+    def too_high(records: list[dict[str, Any]]) -> None:
+        records[1]["rating"] = 7
+
+    openai_model.then(chat_records(too_high))
+    response = ask(entity="review", count=3, context="reviews of wireless headphones")
+    reviews = records_of(response)
+    assert all(1 <= r["rating"] <= 5 for r in reviews)
+    assert response.metadata.llm is not None and response.metadata.llm.repairs == 1
+    repair_prompt = openai_model.seen[1]["messages"][-1]["content"]
+    assert "rating: must be ≤ 5" in repair_prompt and '"_index": 1' in repair_prompt
+    assert response.metadata.llm.records_filled == 0
+
+
+def test_markdown_fenced_json_after_a_preamble_is_read(openai_model: Transport) -> None:
+    def fenced(body: dict[str, Any]) -> Any:
+        from tda_local import scripted_model
+
+        made = scripted_model.chat_completion(body)
+        text = made["choices"][0]["message"]["content"]
+        return chat_text(f"Sure! Here are your records:\n```json\n{text}\n```\nEnjoy.")(body)
+
+    openai_model.then(fenced)
+    response = ask(entity="review", count=2, context="reviews of running shoes")
+    assert response.metadata.llm is not None
+    assert response.metadata.llm.records_from_model == 2 and response.metadata.llm.calls == 1
+
+
+def test_malformed_json_is_asked_again_then_filled_and_labelled(openai_model: Transport) -> None:
+    openai_model.then(chat_text('{"records": [{"rating": 5, "title": '), chat_text("not json"))
+    response = ask(entity="review", count=2, context="reviews of running shoes")
+    reviews = records_of(response)
+    assert validate_records(get_entity("review"), reviews).valid
+    llm = response.metadata.llm
+    assert llm is not None and llm.records_filled == 2 and llm.records_from_model == 0
+    assert all(r["_filled_by"] == "traditional" for r in reviews)
+    assert any("unreadable" in note for note in llm.notes)
+
+
+def test_a_truncated_answer_is_split_and_asked_again(openai_model: Transport) -> None:
+    openai_model.then(chat_text('{"records": [{"_index": 0, "rating": 4', finish_reason="length"))
+    response = ask(entity="review", count=4, context="reviews of running shoes")
+    llm = response.metadata.llm
+    assert llm is not None and llm.records_from_model == 4
+    assert openai_model.calls == 3  # the cut-off call, then each half
+    halves = [m["messages"][-1]["content"] for m in openai_model.seen[1:]]
+    assert "_index 0 to 1" in halves[0] and "_index 2 to 3" in halves[1]
+
+
+def test_duplicates_are_replaced_and_the_unique_ratio_reported(openai_model: Transport) -> None:
+    def same(records: list[dict[str, Any]]) -> None:
+        for r in records[1:]:
+            r.update({k: v for k, v in records[0].items() if not k.startswith("_")})
+
+    openai_model.then(chat_records(same), chat_records(same))
+    response = ask(entity="review", count=4, context="reviews of running shoes")
+    llm = response.metadata.llm
+    assert llm is not None and llm.unique_ratio == 0.25
+    reviews = records_of(response)
+    assert sum("_filled_by" in r for r in reviews) == 3
+    assert validate_records(get_entity("review"), reviews).valid
+
+
+def test_scenario_overrides_win_over_the_model(openai_model: Transport) -> None:
+    response = ask(
+        entity="review",
+        count=4,
+        context="reviews of running shoes",
+        scenarios=[
+            {"name": "happy", "count": 2},
+            {"name": "angry", "count": 2, "overrides": {"rating": "1"}},
+        ],
+    )
+    reviews = records_of(response)
+    assert [r["_scenario"] for r in reviews] == ["happy", "happy", "angry", "angry"]
+    assert [r["rating"] for r in reviews[2:]] == [1, 1]
+
+
+def test_the_same_request_and_seed_with_use_cache_replays_the_same_bytes_with_no_call(
+    openai_model: Transport,
+) -> None:
+    fields = {"entity": "cart", "count": 5, "context": FITNESS, "seed": 99, "use_cache": True}
+    first = ask(**fields)
+    calls = openai_model.calls
+    again = ask(**fields)
+    assert again.data == first.data
+    assert openai_model.calls == calls  # no model call the second time
+    assert again.metadata.llm is not None and again.metadata.llm.cache_hit
+    assert again.metadata.llm.calls == 0 and first.metadata.llm is not None
+    assert first.metadata.llm.calls == 1 and not first.metadata.llm.cache_hit
+
+
+def test_a_token_budget_stops_a_runaway_request_cleanly(
+    openai_model: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLM_MAX_TOKENS_PER_REQUEST", "50")
+    from tda import wiring
+
+    wiring.install(model_http_client=None)  # settings are read when the generator is made
+    import httpx2
+
+    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(openai_model)))
+    response = ask(entity="review", count=60, context="reviews of running shoes")
+    llm = response.metadata.llm
+    assert llm is not None
+    # The first call spends past the budget; no other call starts, the rest is filled.
+    assert llm.calls == 1 and llm.records_filled == 60 - llm.records_from_model
+    assert any("budget" in note for note in llm.notes)
+    assert validate_records(get_entity("review"), records_of(response)).valid
+
+
+def test_anthropic_answers_through_a_tool_call_with_the_static_prompt_cached(
+    anthropic_model: Transport,
+) -> None:
+    response = ask(entity="user", count=3, context="loyal shoppers in Chicago")
+    meta = response.metadata
+    assert meta.generation_path == "llm" and meta.llm is not None
+    assert meta.llm.provider == "anthropic" and meta.llm.tokens_cache_read > 0
+    sent = anthropic_model.seen[0]
+    assert sent["tool_choice"] == {"type": "tool", "name": "emit"}
+    assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
+    users = records_of(response)
+    assert validate_records(get_entity("user"), users).valid
+    for user in users:  # the core mends the email to carry the model's name
+        local = user["email"].split("@")[0]
+        assert user["last_name"].lower() in local
+    assert meta.coherence_score == 1.0

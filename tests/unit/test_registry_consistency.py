@@ -21,13 +21,16 @@ def test_layer_requirements_pin_the_same_versions_as_pyproject() -> None:
     # the local Step Functions runtime are not shipped to Lambda.
     local_only = {"tqdm", "uvicorn", "httpx", "grpcio", "grpcio-reflection"}
     local_only |= {"grpcio-health-checking", "grpcio-status", "protobuf", "moto"}
-    # The model SDKs (and the cache's Redis client) ship with the llm function alone.
+    # The model SDKs (and the cache's Redis client) ship with the functions that call models.
     llm_only = {"anthropic", "openai", "httpx2", "redis"}
     shipped = [d for name, d in runtime.items() if name not in local_only | llm_only]
     assert sorted(layer) == sorted(shipped)
-    llm = [
-        line.strip()
-        for line in (ROOT / "functions" / "llm" / "requirements.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert sorted(llm) == sorted(runtime[name] for name in llm_only)
+    for function in ("llm", "jobs"):  # jobs: a catalog-mode job's plan step asks the model
+        pins = [
+            line.strip()
+            for line in (ROOT / "functions" / function / "requirements.txt")
+            .read_text()
+            .splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        assert sorted(pins) == sorted(runtime[name] for name in llm_only)

@@ -152,43 +152,53 @@ class OpenAICompatibleClient:
         return None
 
     def complete(self, call: ModelCall, timeout: float) -> ModelReply:
-        options: dict[str, Any] = {}
+        # The messages and the response format are sent as they are (``extra_body``): the SDK's
+        # parameter transform walks them field by field, ~4 ms of CPU a call for a record
+        # schema and a prompt, which is most of what the service spends around a call.
+        body: dict[str, Any] = {
+            "messages": [
+                {"role": "system", "content": call.system},
+                {"role": "user", "content": call.prompt},
+            ]
+        }
         response_format = self._format(call.schema)
         if response_format is not None:
-            options["response_format"] = response_format
+            body["response_format"] = response_format
+        options: dict[str, Any] = {"extra_body": body}
         if call.seed is not None:
             options["seed"] = call.seed
         try:
-            completion = self._client.chat.completions.create(
+            # The raw response, read here: the SDK's typed models cost ~1 ms of CPU a call to
+            # build, for four fields we read.
+            raw = self._client.chat.completions.with_raw_response.create(
                 model=self.model,
                 max_tokens=call.max_tokens,
                 temperature=call.temperature,
-                messages=[
-                    {"role": "system", "content": call.system},
-                    {"role": "user", "content": call.prompt},
-                ],
+                messages=[],  # in extra_body
                 timeout=timeout,
                 **options,
             )
+            completion = json.loads(raw.content)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
-        if not completion.choices:
+        except ValueError as exc:
+            raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
+        choices = completion.get("choices") if isinstance(completion, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise LLMRequestError(f"{self.provider} answered with no choices")
-        choice = completion.choices[0]
-        usage = completion.usage
-        cached = 0
-        if usage is not None and usage.prompt_tokens_details is not None:
-            cached = usage.prompt_tokens_details.cached_tokens or 0
+        choice = choices[0]
+        usage = completion.get("usage") or {}
+        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
         return ModelReply(
-            text=choice.message.content or "",
+            text=(choice.get("message") or {}).get("content") or "",
             data=None,
             usage=Usage(
-                input=(usage.prompt_tokens - cached) if usage else 0,
-                output=usage.completion_tokens if usage else 0,
-                cache_read=cached,
+                input=int(usage.get("prompt_tokens") or 0) - int(cached),
+                output=int(usage.get("completion_tokens") or 0),
+                cache_read=int(cached),
             ),
-            truncated=choice.finish_reason == "length",
-            model=completion.model or self.model,
+            truncated=choice.get("finish_reason") == "length",
+            model=str(completion.get("model") or self.model),
         )
 
 

@@ -42,14 +42,25 @@ class Spend:
     regenerated: int = 0
     usage: Usage = field(default_factory=Usage)
     models: set[str] = field(default_factory=set)
+    reserved: int = 0  # tokens the calls in flight may still spend
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check_budget(self) -> None:
-        if self.token_budget and self.usage.total >= self.token_budget:
-            raise LLMBudgetExceededError(
-                f"the request spent {self.usage.total:,} tokens, its budget is "
-                f"{self.token_budget:,} (LLM_MAX_TOKENS_PER_REQUEST)"
-            )
+    def reserve(self, estimate: int) -> None:
+        """Room for a call expected to spend ``estimate`` tokens, or LLMBudgetExceededError
+        once what was spent and what calls in flight may spend reach the budget: concurrent
+        calls cannot all start under it and overshoot together."""
+        with self.lock:
+            committed = self.usage.total + self.reserved
+            if self.token_budget and committed >= self.token_budget:
+                raise LLMBudgetExceededError(
+                    f"the request reached its budget of {self.token_budget:,} tokens "
+                    f"(LLM_MAX_TOKENS_PER_REQUEST): {self.usage.total:,} spent"
+                )
+            self.reserved += estimate
+
+    def release(self, estimate: int) -> None:
+        with self.lock:
+            self.reserved -= estimate
 
     def add_call(self, usage: Usage, model: str, cached: bool) -> None:
         with self.lock:

@@ -124,7 +124,7 @@ def written_catalog(
             max_tokens=prompts.config().max_output_tokens,
             temperature=0.2,
         )
-        spend.check_budget()
+        spend.reserve(0)  # a catalog is one call: it starts unless the budget is spent
         reply = call_with_retries(
             client,
             call,

@@ -40,10 +40,12 @@ from tda.paths.llm.options import LLMOptions
 from tda.paths.llm.policy import RetryCounter, call_with_retries, limit_for
 from tda.paths.llm.proposals import Proposal, answer_schema, overlay, proposal_for, recompute
 from tda.paths.llm.replay import answer_key, recall, remember
+from tda.paths.traditional.bulk import stream_records
 from tda.ports.cache import Cache
 from tda.ports.model import ModelCall, ModelClient, ModelReply
 
 FILLED_LABEL = "_filled_by"
+MIN_RECORDS_PER_CALL = 5
 NOT_CONFIGURED = (
     "is not configured (set ANTHROPIC_API_KEY, or LLM_BASE_URL for an OpenAI-compatible server)"
 )
@@ -127,17 +129,21 @@ class _RecordsRun:
         self.schema = answer_schema(self.proposal, self.meta_field)
         self.tokens_per_record = config.output_tokens_per_record(spec.name)
         budget = int(config.max_output_tokens * 0.8)
-        self.per_call = max(1, min(config.max_records_per_call, budget // self.tokens_per_record))
-        self.max_tokens = config.max_output_tokens
-        self.prompt_version = config.prompt_version
-        self.system = prompts.system_prompt()
-        self.deadline = time.monotonic() + options.deadline_seconds
+        largest = max(1, min(config.max_records_per_call, budget // self.tokens_per_record))
         self.limit = limit_for(
             self.client.provider,
             self.client.model,
             options.start_concurrency,
             options.max_concurrency,
         )
+        # Spread over the calls the provider allows at once (wall time is the slowest call),
+        # but never below a few records a call (each call repeats the prompt).
+        spread = -(-plan.count // max(1, self.limit.limit))
+        self.per_call = min(largest, max(MIN_RECORDS_PER_CALL, spread))
+        self.max_tokens = config.max_output_tokens
+        self.prompt_version = config.prompt_version
+        self.system = prompts.system_prompt()
+        self.deadline = time.monotonic() + options.deadline_seconds
         self.spend = Spend(token_budget=options.token_budget)
         self.retries = RetryCounter()
         self.notes: list[str] = []
@@ -206,23 +212,27 @@ class _RecordsRun:
             if cached is not None:
                 self.spend.add_call(cached.usage, cached.model, cached=True)
                 return cached
-        self.spend.check_budget()
-        reply = call_with_retries(
-            self.client,
-            call,
-            deadline=self.deadline,
-            limit=self.limit,
-            call_timeout=self.options.call_timeout_seconds,
-            counter=self.retries,
-        )
+        estimate = call.max_tokens + (len(call.system) + len(call.prompt)) // 4
+        self.spend.reserve(estimate)
+        try:
+            reply = call_with_retries(
+                self.client,
+                call,
+                deadline=self.deadline,
+                limit=self.limit,
+                call_timeout=self.options.call_timeout_seconds,
+                counter=self.retries,
+            )
+        finally:
+            self.spend.release(estimate)
         self.spend.add_call(reply.usage, reply.model, cached=False)
         remember(self.cache, key, reply)
         return reply
 
     def ask_many(self, ranges: list[tuple[int, int]], attempt: int = 0) -> dict[int, Any]:
         answers: dict[int, Any] = {}
-        if not ranges:
-            return answers
+        if len(ranges) == 1:  # no thread to start for one call
+            return self.ask(ranges[0][0], ranges[0][1], attempt=attempt)
         workers = max(1, min(len(ranges), self.options.max_concurrency))
         with ThreadPoolExecutor(workers, thread_name_prefix="tda-llm") as pool:
             for found in pool.map(lambda r: self.ask(r[0], r[1], attempt=attempt), ranges):
@@ -233,7 +243,8 @@ class _RecordsRun:
 
     def run(self) -> PathResult:
         plan = self.plan
-        base = self.owner.traditional().generate(plan, warm=False).records
+        # The records the model's answers are laid over (unscored: they are scored once merged).
+        base = [record for batch in stream_records(plan, score=False) for record in batch.records]
         fixed = _fixed_paths(plan)
         rng = np.random.default_rng([plan.seed & (2**63 - 1), 0x11A])
         answers = self.ask_many(_ranges(range(plan.count), self.per_call))

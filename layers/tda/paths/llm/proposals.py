@@ -11,7 +11,6 @@ with its name, a SKU with its brand) mended. A scenario's overrides win over the
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,6 @@ from tda.domain.records import to_output
 from tda.domain.rules import compile_rules, derive, referenced_paths
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 from tda.domain.text import slug
-from tda.domain.validation import validate_value
 
 _PROPOSABLE = frozenset(
     {FieldType.STRING, FieldType.INTEGER, FieldType.FLOAT, FieldType.BOOLEAN, FieldType.ENUM}
@@ -183,19 +181,17 @@ def overlay(
     meta_field: str | None,
 ) -> tuple[dict[str, Any], list[str]]:
     """``base`` with the model's ``answer`` laid over it (paths in ``fixed``, a scenario's
-    overrides, keep the base's value), and every way the answer breaks its fields."""
+    overrides, keep the base's value), and the ways its shape is wrong (not an object, an
+    array of the wrong size): values themselves are checked once the record is whole."""
     if not isinstance(answer, dict):
         return base, ["$: must be an object"]
-    record = copy.deepcopy(base)
+    record = dict(base)  # the arrays laid over are rebuilt below; nothing else is changed
     errors: list[str] = []
+    # Values are laid over as written (coerced where harmless); the merged record is then
+    # validated whole (``validate_records``), which names each broken field for the repair.
     for f in proposal.fields:
-        if f.path in fixed:
-            continue
-        value = _coerced(f, answer.get(f.name))
-        problems = validate_value(f, value)
-        errors += [f"{f.name}: {p}" for p in problems]
-        if not problems:
-            record[f.name] = value
+        if f.path not in fixed:
+            record[f.name] = _coerced(f, answer.get(f.name))
     for array, kids in proposal.arrays:
         errors += _overlay_items(array, kids, record, answer.get(array.name), fixed)
     if meta_field and isinstance(answer.get(meta_field), str):
@@ -219,17 +215,13 @@ def _overlay_items(
     base_items = record.get(array.name) or [{}]
     made, errors = [], []
     for j, item in enumerate(items):
-        target = copy.deepcopy(base_items[j % len(base_items)])
+        target = dict(base_items[j % len(base_items)])
         if not isinstance(item, dict):
             errors.append(f"{array.name}[{j}]: must be an object")
             continue
         for c in kids:
-            if c.path in fixed:
-                continue
-            value = _coerced(c, item.get(c.name))
-            problems = validate_value(c, value)
-            errors += [f"{array.name}[{j}].{c.name}: {p}" for p in problems]
-            target[c.name] = value
+            if c.path not in fixed:
+                target[c.name] = _coerced(c, item.get(c.name))
         made.append(target)
     if not errors:
         record[array.name] = made
@@ -304,10 +296,14 @@ def _write_back(
     array_name = level
     at = 0
     for record, fixed in zip(records, fixed_by_record, strict=True):
-        for item in record.get(array_name) or []:
+        # Items are copied before they change: an unproposed array is still the base record's.
+        items = [dict(i) if isinstance(i, dict) else i for i in record.get(array_name) or []]
+        for item in items:
             if f.path not in fixed and isinstance(item, dict):
                 item[f.name] = values[at]
             at += 1
+        if array_name in record:
+            record[array_name] = items
 
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")

@@ -395,3 +395,83 @@ def test_a_request_id_names_one_job(served: Served) -> None:
     assert other.status_code == 409 and other.json()["details"][0]["field"] == "request_id"
     unnamed = [served.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}) for _ in "ab"]
     assert unnamed[0].json()["job_id"] != unnamed[1].json()["job_id"]  # no id: a job each
+
+
+SEED_LLM_EXAMPLES = [
+    {
+        "request_id": "req-llm-001",
+        "domain": "ecommerce",
+        "entity": "cart",
+        "count": 5,
+        "context": "Generate shopping carts for fitness enthusiasts preparing for a marathon",
+        "hints": ["realistic", "coherent"],
+    },
+    {
+        "request_id": "req-review-001",
+        "domain": "ecommerce",
+        "entity": "review",
+        "count": 10,
+        "context": "Product reviews for athletic shoes with varied sentiment",
+    },
+]
+
+
+def _assert_llm_served(meta: dict[str, Any], records: list[dict[str, Any]], count: int) -> None:
+    assert meta["generation_path"] == "llm" and meta["served_via"] == "workflow"
+    assert meta["llm"]["calls"] >= 1 and meta["llm_tokens_used"] > 0
+    assert meta["llm"]["records_filled"] == 0 and meta["coherence_score"] == 1.0
+    assert len(records) == count
+    for record in records:
+        if "items" in record:
+            lines = [round(i["price"] * 100) * i["quantity"] for i in record["items"]]
+            assert round(record["subtotal"] * 100) == sum(lines)
+            assert round(record["total"] * 100) == round(record["subtotal"] * 100) + round(
+                record["tax"] * 100
+            )
+
+
+@pytest.mark.parametrize("example", SEED_LLM_EXAMPLES, ids=lambda e: e["entity"])
+def test_the_seed_llm_examples_are_served_by_the_llm_over_http_grpc_and_the_cli(
+    served: Served, example: dict[str, Any], tmp_path: Path
+) -> None:
+    # The server's environment names the session's scripted OpenAI-compatible server.
+    answer = served.http.post("/v1/generate", json=example).json()
+    _assert_llm_served(answer["metadata"], json.loads(answer["data"]), example["count"])
+    with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+        response = pb_grpc.TestDataServiceStub(channel).GenerateData(
+            Parse(json.dumps(example), pb.GenerateRequest())
+        )
+    from google.protobuf.json_format import MessageToDict
+
+    meta = MessageToDict(
+        response.metadata,
+        preserving_proto_field_name=True,
+        always_print_fields_with_no_presence=True,
+    )
+    assert meta["llm"]["provider"] == "openai"
+    meta["llm_tokens_used"] = int(meta["llm_tokens_used"])
+    _assert_llm_served(meta, json.loads(response.data), example["count"])
+    out = tmp_path / "out.json"
+    hints = [arg for hint in example.get("hints", []) for arg in ("--hint", hint)]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tda_local.cli",
+            "generate",
+            example["entity"],
+            "--count",
+            str(example["count"]),
+            "--context",
+            example["context"],
+            *hints,
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "path llm" in done.stderr and "llm: records mode" in done.stderr
+    assert len(json.loads(out.read_text())) == example["count"]

@@ -22,6 +22,22 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
     ("negative count", {"entity": "cart", "count": -5}, "count", "at least 1"),
     ("count above sync limit", {"entity": "cart", "count": 1001}, "count", "GenerateDataStream"),
     (
+        "a context too long for every prompt",
+        {"entity": "cart", "count": 2, "context": "run " * 3000},
+        "context",
+        "at most 10,000 characters (got 12,000)",
+    ),
+    (
+        "a scenario description too long",
+        {
+            "entity": "cart",
+            "count": 2,
+            "scenarios": [{"name": "long", "count": 2, "description": "x" * 2001}],
+        },
+        "scenarios[0].description",
+        "at most 2,000 characters",
+    ),
+    (
         "min above max",
         {
             "entity": "cart",

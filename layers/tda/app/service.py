@@ -29,7 +29,7 @@ from tda.domain.errors import (
     TdaError,
     shown,
 )
-from tda.domain.limits import size_issues
+from tda.domain.limits import prompt_issues, size_issues
 from tda.domain.plan import GenerationPlan, ModelBrief, Override, ScenarioPlan
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
@@ -85,6 +85,7 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
             else ""
         )
         issues.append(FieldIssue("count", f"{request.count} is above the limit of {limit}{hint}"))
+    issues.extend(prompt_issues(request.context, [s.description for s in request.scenarios]))
     locale = request.locale
     try:
         locale = check_locale(request.locale)

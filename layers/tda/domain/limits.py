@@ -24,6 +24,10 @@ MAX_RECORD_VALUES = 20_000
 MAX_RECORD_BYTES = 1 << 20
 # Characters drawn from regexes, ≈1-6 µs each: a synchronous request's (a few seconds of a
 # worker thread at most), and a stream's or job's (a 10K-record chunk stays within minutes).
+# What a model path puts into every prompt: a context, or scenario descriptions, this long
+# would cost more tokens than any request should spend on words it repeats.
+MAX_CONTEXT_CHARS = 10_000
+MAX_SCENARIO_DESCRIPTION_CHARS = 2_000
 MAX_SYNC_REGEX_CHARS = 2_000_000
 MAX_REGEX_CHARS = 200_000_000
 # A synchronous request may be served on the event loop when it is this small: cheaper than
@@ -161,3 +165,24 @@ def _scalar_bytes(f: FieldSpec) -> int:
             return f.max_length + 2
         return (f.min_length or 0) + _FREE_TEXT_BYTES + 2  # padded past min_length by words
     return _WIDTH.get(f.type, _FREE_TEXT_BYTES)
+
+
+def prompt_issues(context: str, descriptions: list[str]) -> list[FieldIssue]:
+    """A context or scenario description too long to send to a model with every call."""
+    issues = []
+    if len(context) > MAX_CONTEXT_CHARS:
+        issues.append(
+            FieldIssue(
+                "context", f"must be at most {MAX_CONTEXT_CHARS:,} characters (got {len(context):,})"
+            )
+        )
+    for i, text in enumerate(descriptions):
+        if len(text) > MAX_SCENARIO_DESCRIPTION_CHARS:
+            issues.append(
+                FieldIssue(
+                    f"scenarios[{i}].description",
+                    f"must be at most {MAX_SCENARIO_DESCRIPTION_CHARS:,} characters "
+                    f"(got {len(text):,})",
+                )
+            )
+    return issues

@@ -51,7 +51,9 @@ class Spend:
         calls cannot all start under it and overshoot together."""
         with self.lock:
             committed = self.usage.total + self.reserved
-            if self.token_budget and committed >= self.token_budget:
+            if self.token_budget and (
+                committed >= self.token_budget or estimate > self.token_budget
+            ):
                 raise LLMBudgetExceededError(
                     f"the request reached its budget of {self.token_budget:,} tokens "
                     f"(LLM_MAX_TOKENS_PER_REQUEST): {self.usage.total:,} spent"

@@ -134,3 +134,14 @@ def test_response_json_names_the_cost_from_the_price_table(
     ) / 1e6
     assert llm["cost_usd"] == pytest.approx(expected, abs=1e-6) and llm["cost_usd"] > 0
     assert llm["price_table"] == "2026-12"
+
+
+def test_an_answer_of_unbounded_size_is_refused_not_parsed(openai_model: Transport) -> None:
+    from tda.domain.errors import LLMRequestError
+
+    from .scripted import chat_text
+
+    openai_model.then(chat_text("x" * (9 << 20)))
+    with pytest.raises(LLMRequestError, match="above 8,388,608"):
+        in_llm_state("openai")
+    assert openai_model.calls == 1  # a request error is not retried

@@ -180,20 +180,28 @@ def test_the_same_request_and_seed_with_use_cache_replays_the_same_bytes_with_no
 def test_a_token_budget_stops_a_runaway_request_cleanly(
     openai_model: Transport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("LLM_MAX_TOKENS_PER_REQUEST", "50")
-    from tda import wiring
-
-    wiring.install(model_http_client=None)  # settings are read when the generator is made
     import httpx2
 
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(openai_model)))
-    response = ask(entity="review", count=60, context="reviews of running shoes")
+    from tda import wiring
+
+    def budget(tokens: int) -> None:  # settings are read when the generator is made
+        monkeypatch.setenv("LLM_MAX_TOKENS_PER_REQUEST", str(tokens))
+        client = httpx2.Client(transport=httpx2.MockTransport(openai_model))
+        wiring.install(model_http_client=client)
+
+    # A budget below what one call could spend: no call is made, traditional fills, a note says.
+    budget(500)
+    response = ask(entity="review", count=5, context="reviews of running shoes")
     llm = response.metadata.llm
-    assert llm is not None
-    # The first call spends past the budget; no other call starts, the rest is filled.
-    assert llm.calls == 1 and llm.records_filled == 60 - llm.records_from_model
-    assert any("budget" in note for note in llm.notes)
-    assert validate_records(get_entity("review"), records_of(response)).valid
+    assert llm is not None and llm.calls == 0 and llm.records_filled == 5
+    assert any("budget of 500 tokens" in note for note in llm.notes)
+    assert openai_model.calls == 0
+    # A budget that fits the request: served by the model, nothing said.
+    budget(20_000)
+    response = ask(entity="review", count=5, context="reviews of running shoes")
+    llm = response.metadata.llm
+    assert llm is not None and llm.calls == 1 and llm.records_from_model == 5 and not llm.notes
+    assert llm.tokens_input + llm.tokens_output <= 20_000
 
 
 def test_anthropic_answers_through_a_tool_call_with_the_static_prompt_cached(

@@ -30,6 +30,7 @@ RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input
 # OpenAI-compatible structured output: "json_schema" (strict: OpenAI, vLLM), "json_object"
 # (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
 
 
 class DeferredClient:
@@ -178,7 +179,12 @@ class OpenAICompatibleClient:
                 timeout=timeout,
                 **options,
             )
-            completion = json.loads(raw.content)
+            body = raw.content
+            if len(body) > MAX_ANSWER_BYTES:  # a server gone wrong: never parse without bound
+                raise LLMRequestError(
+                    f"{self.provider} answered {len(body):,} bytes, above {MAX_ANSWER_BYTES:,}"
+                )
+            completion = json.loads(body)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
         except ValueError as exc:

@@ -173,7 +173,8 @@ def prompt_issues(context: str, descriptions: list[str]) -> list[FieldIssue]:
     if len(context) > MAX_CONTEXT_CHARS:
         issues.append(
             FieldIssue(
-                "context", f"must be at most {MAX_CONTEXT_CHARS:,} characters (got {len(context):,})"
+                "context",
+                f"must be at most {MAX_CONTEXT_CHARS:,} characters (got {len(context):,})",
             )
         )
     for i, text in enumerate(descriptions):

@@ -46,14 +46,12 @@ class Spend:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reserve(self, estimate: int) -> None:
-        """Room for a call expected to spend ``estimate`` tokens, or LLMBudgetExceededError
-        once what was spent and what calls in flight may spend reach the budget: concurrent
-        calls cannot all start under it and overshoot together."""
+        """Room for a call that may spend ``estimate`` tokens (its prompt and its max_tokens),
+        or LLMBudgetExceededError when what was spent, what calls in flight may spend and this
+        call could pass the budget: no call starts that could overshoot it."""
         with self.lock:
             committed = self.usage.total + self.reserved
-            if self.token_budget and (
-                committed >= self.token_budget or estimate > self.token_budget
-            ):
+            if self.token_budget and committed + estimate > self.token_budget:
                 raise LLMBudgetExceededError(
                     f"the request reached its budget of {self.token_budget:,} tokens "
                     f"(LLM_MAX_TOKENS_PER_REQUEST): {self.usage.total:,} spent"

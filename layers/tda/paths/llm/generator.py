@@ -172,7 +172,7 @@ class _RecordsRun:
             schema=self.schema,
             max_tokens=min(self.max_tokens, wanted * self.tokens_per_record * 2 + 256),
             temperature=self.options.temperature,
-            seed=self.plan.seed & 0x7FFFFFFF,
+            seed=(self.plan.seed + attempt) & 0x7FFFFFFF,  # a fresh ask is not the same ask
         )
         try:
             reply = self._reply(call, attempt)

@@ -90,7 +90,7 @@ def overhead(entities: list[str], repeats: int) -> list[tuple[str, ...]]:
         calls = records = 0
         for k in range(repeats):
             started = time.process_time()
-            response = generate(request(entity, 20, seed=k))
+            response = generate(request(entity, 40, seed=k))
             cpu = time.process_time() - started
             llm = response.metadata.llm
             assert llm is not None and response.metadata.generation_path == "llm"
@@ -100,7 +100,7 @@ def overhead(entities: list[str], repeats: int) -> list[tuple[str, ...]]:
             started = time.process_time()
             from tda.app.service import plan_request
 
-            registry.traditional().generate(plan_request(request(entity, 20, seed=k)), warm=False)
+            registry.traditional().generate(plan_request(request(entity, 40, seed=k)), warm=False)
             base.append((time.process_time() - started) * 1000)
         rows.append(
             (
@@ -191,11 +191,11 @@ def main() -> None:
     os.environ["TDA_CACHE_STORE"] = f"file://{tempfile.mkdtemp(prefix='bench-llm-cache-')}"
     server = None if args.real else start_scripted(args.seconds_per_token)
     try:
-        install(concurrency=4)
+        install(concurrency=1)  # one call at a time: each as large as the output budget allows
         repeats = 3 if args.quick else 7
         table(
-            "service CPU around a model call (20 records a request, median; baseline: the "
-            "traditional path making the same 20 records)",
+            "service CPU around a model call (40 records a request, calls as large as the "
+            "output budget allows, median; baseline: the traditional path making the same records)",
             ("entity", "records/call", "CPU ms/call", "traditional ms", "ratio"),
             overhead(["cart", "order", "review", "user", "product", "payment"], repeats),
         )

@@ -181,6 +181,8 @@ def _generate(args: argparse.Namespace) -> int:
     decision = route_here(request)
     if decision.path is not GenerationPath.TRADITIONAL and plan.count <= settings.max_sync_records:
         return _generate_through_path(args, request)
+    if "llm not configured" in decision.reason:
+        print(f"note: {decision.reason}", file=sys.stderr)
     plan, report, failure = with_model_catalog(plan, decision)
     if decision.path is GenerationPath.LLM:
         _say_model(report.model_dump() if report else None, failure)

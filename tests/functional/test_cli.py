@@ -223,3 +223,30 @@ def test_schema_file_type_error_names_the_field_like_the_other_surfaces(
     assert main(["generate", "thing", "--count", "2", "--schema", str(schema)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tda: error: fields[0].type: ") and err.count("\n") == 1
+
+
+def test_a_request_for_the_llm_with_no_model_says_why_it_was_not_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], no_model: None
+) -> None:
+    out = tmp_path / "reviews.json"
+    code = main(
+        ["generate", "review", "--count", "2", "--context", "reviews of kettles", "-o", str(out)]
+    )
+    assert code == 0 and len(json.loads(out.read_text())) == 2
+    err = capsys.readouterr().err
+    assert "llm not configured" in err and "LLM_BASE_URL" in err
+
+
+def test_use_cache_replays_the_same_bytes_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The session's scripted model serves; the second run reads its answer from the cache.
+    args = ["generate", "cart", "--count", "4", "--seed", "5", "--use-cache"]
+    args += ["--context", "carts for a weekend of trail running"]
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    assert main([*args, "-o", str(first)]) == 0
+    assert "(cache hit)" not in capsys.readouterr().err
+    assert main([*args, "-o", str(second)]) == 0
+    err = capsys.readouterr().err
+    assert "0 call(s) (cache hit)" in err and "path llm" in err
+    assert first.read_bytes() == second.read_bytes()

@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 CONTEXT = "carts for fitness enthusiasts preparing for a marathon"
+MODEL = os.environ.get("LLM_MODEL", "scripted")
 
 
 def start_scripted(seconds_per_token: float) -> subprocess.Popen[str]:
@@ -44,7 +45,6 @@ def start_scripted(seconds_per_token: float) -> subprocess.Popen[str]:
     assert server.stdout is not None
     line = server.stdout.readline()
     os.environ["LLM_BASE_URL"] = line.rsplit(" ", 1)[1].strip()
-    os.environ.setdefault("LLM_MODEL", "scripted")
     return server
 
 
@@ -56,6 +56,8 @@ def install(concurrency: int) -> None:
     from tda.paths.llm.generator import LLMGenerator
     from tda.paths.llm.options import LLMOptions
 
+    # Each level its own model name: the adaptive limit is per (provider, model) and process.
+    os.environ["LLM_MODEL"] = f"{MODEL}-c{concurrency}"
     wiring.install()
     config = model_settings()
     options = LLMOptions(

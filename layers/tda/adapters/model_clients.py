@@ -179,12 +179,12 @@ class OpenAICompatibleClient:
                 timeout=timeout,
                 **options,
             )
-            body = raw.content
-            if len(body) > MAX_ANSWER_BYTES:  # a server gone wrong: never parse without bound
+            answer = raw.content
+            if len(answer) > MAX_ANSWER_BYTES:  # a server gone wrong: never parse without bound
                 raise LLMRequestError(
-                    f"{self.provider} answered {len(body):,} bytes, above {MAX_ANSWER_BYTES:,}"
+                    f"{self.provider} answered {len(answer):,} bytes, above {MAX_ANSWER_BYTES:,}"
                 )
-            completion = json.loads(body)
+            completion = json.loads(answer)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
         except ValueError as exc:

@@ -72,4 +72,5 @@ class Spend:
             self.models.add(model)
 
     def cost(self) -> float:
-        return sum(estimated_cost(model, self.usage) for model in sorted(self.models)[:1])
+        """Estimated at the price of the model that answered (a run asks one model)."""
+        return estimated_cost(min(self.models), self.usage) if self.models else 0.0

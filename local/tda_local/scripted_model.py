@@ -153,9 +153,32 @@ def catalog_answer(prompt: str) -> dict[str, Any]:
     }
 
 
+def review_phrases_answer(prompt: str) -> dict[str, Any]:
+    about = "these shoes"
+    bank = {
+        "negative": ["Fell apart", "Not for long runs", "Blisters every time"],
+        "neutral": ["Fine for the price", "Okay for short runs", "Does the job"],
+        "positive": ["My new race-day pair", "Light and fast", "Worth every penny"],
+    }
+    return {
+        "titles": bank,
+        "bodies": {
+            sentiment: [f"{phrase}: {about}, mile {k}." for k, phrase in enumerate(phrases * 2)]
+            for sentiment, phrases in bank.items()
+        },
+    }
+
+
 def answer_for(schema: dict[str, Any], prompt: str) -> dict[str, Any]:
     if "occasions" in schema.get("properties", {}):
         return catalog_answer(prompt)
+    if "titles" in schema.get("properties", {}):
+        return review_phrases_answer(prompt)
+    if "first_names" in schema.get("properties", {}):
+        return {
+            "first_names": ["Darnell", "Kayla", "Brent", "Megan", "Tyrone", "Ashley", "Cody"],
+            "last_names": ["Kowalczyk", "Yoder", "Hostetler", "Washington", "Schmidt", "Miller"],
+        }
     return records_answer(schema, prompt)
 
 

@@ -85,10 +85,58 @@ def test_an_unusable_catalog_falls_back_to_the_shipped_one_and_says_why(
     assert "no usable products" in failure
 
 
-def test_catalog_mode_does_not_cover_reviews_and_says_so(openai_model: Transport) -> None:
+def test_reviews_in_bulk_come_from_a_model_written_vocabulary(openai_model: Transport) -> None:
+    request = GenerateRequest(
+        entity="review",
+        count=20_000,
+        seed=2,
+        context="reviews of trail running shoes",
+        output_format=OutputFormat.NDJSON,
+    )
+    plan, report, failure = with_model_catalog(plan_request(request), route_here(request))
+    assert failure == "" and report is not None and "review vocabulary" in report.notes[0]
+    body = b"".join(stream_output(plan, OutputFormat.NDJSON, []))
+    reviews = [orjson.loads(line) for line in body.splitlines()]
+    assert len(reviews) == 20_000 and validate_records(get_entity("review"), reviews).valid
+    titles = dict(plan.catalog.review_titles) if plan.catalog else {}
+    for review in reviews[::101]:
+        sentiment = (
+            "negative"
+            if review["rating"] <= 2
+            else "neutral"
+            if review["rating"] == 3
+            else "positive"
+        )
+        assert review["title"] in titles[sentiment]  # the model's words, by the rating's tone
+    assert openai_model.calls == 1
+
+
+def test_users_in_bulk_are_the_contexts_people(openai_model: Transport) -> None:
     response = generate(
-        GenerateRequest(entity="review", count=700, seed=2, context="reviews of trail shoes")
+        GenerateRequest(entity="user", count=700, seed=2, context="loyal shoppers in Ohio")
+    )
+    meta = response.metadata
+    assert meta.generation_path == "llm" and meta.llm is not None and meta.llm.mode == "catalog"
+    users = json.loads(response.data)
+    assert validate_records(get_entity("user"), users).valid and meta.coherence_score == 1.0
+    assert {u["last_name"] for u in users} <= {
+        "Kowalczyk",
+        "Yoder",
+        "Hostetler",
+        "Washington",
+        "Schmidt",
+        "Miller",
+    }
+    # emails follow the model's names (the email rule holds by construction)
+    assert all(
+        u["last_name"].lower() in u["email"] or u["first_name"].lower() in u["email"] for u in users
+    )
+
+
+def test_catalog_mode_does_not_cover_payments_and_says_so(openai_model: Transport) -> None:
+    response = generate(
+        GenerateRequest(entity="payment", count=700, seed=2, context="payments at a ski shop")
     )
     meta = response.metadata
     assert meta.generation_path == "traditional" and meta.routed_path == "llm"
-    assert "catalog mode" in meta.fallback_reason and "not review" in meta.fallback_reason
+    assert "catalog mode" in meta.fallback_reason and "not payment" in meta.fallback_reason

@@ -40,6 +40,17 @@ class Catalog:
     colors: tuple[tuple[str, str], ...]
     adjectives: tuple[str, ...]
     features: tuple[str, ...]
+    # A model-written review vocabulary: (sentiment, phrases) pairs; empty: the shipped one.
+    review_titles: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    review_bodies: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Model-written people for a context (users' personas); empty: the locale's name pools.
+    first_names: tuple[str, ...] = ()
+    last_names: tuple[str, ...] = ()
+
+    def review_bank(self, kind: str) -> dict[str, tuple[str, ...]] | None:
+        """``titles`` or ``bodies`` by sentiment, when this catalog carries its own."""
+        pairs = self.review_titles if kind == "titles" else self.review_bodies
+        return dict(pairs) if pairs else None
 
     @cached_property
     def category_masks(self) -> dict[str, int]:

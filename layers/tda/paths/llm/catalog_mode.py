@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +26,7 @@ from tda.domain.contract import LLMReport
 from tda.domain.errors import LLMRequestError, PathUnavailableError
 from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
+from tda.domain.schema.spec import EntitySpec
 from tda.paths.base import Generator, PathResult
 from tda.paths.llm import prompts
 from tda.paths.llm.accounting import Spend, price_table
@@ -35,25 +37,27 @@ from tda.paths.llm.replay import answer_key, recall, remember
 from tda.ports.cache import Cache
 from tda.ports.model import ModelCall, ModelClient
 
-CATALOG_ENTITIES = frozenset({"cart", "order", "product"})
+REVIEW_PHRASES = 8  # titles and body sentences asked for, per sentiment
+SENTIMENTS = ("negative", "neutral", "positive")
+PERSONA_NAMES = 40  # first and last names asked for
 OCCASIONS = 5
 _CODE = re.compile(r"[^A-Z]")
 
 
-def supports_catalog(plan: GenerationPlan) -> bool:
-    return not plan.spec.custom and plan.spec.name in CATALOG_ENTITIES
+def _obj(properties: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
 
 
-def catalog_schema() -> dict[str, Any]:
-    def obj(properties: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": properties,
-            "required": list(properties),
-            "additionalProperties": False,
-        }
+_STRINGS = {"type": "array", "items": {"type": "string"}}
 
-    strings = {"type": "array", "items": {"type": "string"}}
+
+def product_schema() -> dict[str, Any]:
+    obj, strings = _obj, _STRINGS
     product = obj(
         {
             "name": {"type": "string"},
@@ -75,6 +79,100 @@ def catalog_schema() -> dict[str, Any]:
     return obj({"occasions": {"type": "array", "items": occasion}})
 
 
+def review_schema() -> dict[str, Any]:
+    by_sentiment = _obj({s: _STRINGS for s in SENTIMENTS})
+    return _obj({"titles": by_sentiment, "bodies": by_sentiment})
+
+
+def persona_schema() -> dict[str, Any]:
+    return _obj({"first_names": _STRINGS, "last_names": _STRINGS})
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a model writes for an entity in catalog mode, and how it becomes a catalog."""
+
+    template: str
+    schema: Callable[[], dict[str, Any]]
+    cleaned: Callable[[Any, EntitySpec], Catalog]
+    prompt_values: Callable[[EntitySpec], dict[str, Any]]
+
+
+def _product_values(spec: EntitySpec) -> dict[str, Any]:
+    return {"occasions": OCCASIONS}
+
+
+def _review_values(spec: EntitySpec) -> dict[str, Any]:
+    return {
+        "titles": REVIEW_PHRASES,
+        "bodies": REVIEW_PHRASES,
+        "title_max": _limit(spec, "title", 120),
+        "body_max": _limit(spec, "body", 2000) // 2,
+    }
+
+
+def _limit(spec: EntitySpec, name: str, default: int) -> int:
+    found = spec.find(name)
+    return found.max_length if found is not None and found.max_length else default
+
+
+def _products_cleaned(data: Any, spec: EntitySpec) -> Catalog:
+    return cleaned(data)
+
+
+def _reviews_cleaned(data: Any, spec: EntitySpec) -> Catalog:
+    """The model's phrases by sentiment, each cut to what its field allows (a body is one or two
+    sentences: each at most half the body's length); a sentiment left empty keeps the shipped
+    phrases. Raises ``LLMRequestError`` when nothing usable is left."""
+    limits = {"titles": _limit(spec, "title", 120), "bodies": _limit(spec, "body", 2000) // 2}
+    banks: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+    for kind, limit in limits.items():
+        given = data.get(kind) if isinstance(data, dict) else None
+        pairs = []
+        for sentiment in SENTIMENTS:
+            raw = given.get(sentiment) if isinstance(given, dict) else None
+            phrases = [_text(v, limit) for v in raw] if isinstance(raw, list) else []
+            kept = tuple(dict.fromkeys(p for p in phrases if p))[:50]
+            if kept:
+                pairs.append((sentiment, kept))
+        if len(pairs) != len(SENTIMENTS):
+            raise LLMRequestError(f"the model's review {kind} miss a sentiment")
+        banks[kind] = tuple(pairs)
+    return replace(load_catalog(), review_titles=banks["titles"], review_bodies=banks["bodies"])
+
+
+def _persona_values(spec: EntitySpec) -> dict[str, Any]:
+    return {"names": PERSONA_NAMES}
+
+
+def _personas_cleaned(data: Any, spec: EntitySpec) -> Catalog:
+    """The model's names, trimmed, without duplicates; at least a few of each, else
+    ``LLMRequestError``."""
+    names: dict[str, tuple[str, ...]] = {}
+    for kind in ("first_names", "last_names"):
+        raw = data.get(kind) if isinstance(data, dict) else None
+        given = [_text(v, 40) for v in raw] if isinstance(raw, list) else []
+        kept = tuple(dict.fromkeys(n for n in given if n and any(c.isalpha() for c in n)))
+        if len(kept) < 3:
+            raise LLMRequestError(f"the model wrote too few usable {kind.replace('_', ' ')}")
+        names[kind] = kept[:200]
+    return replace(load_catalog(), first_names=names["first_names"], last_names=names["last_names"])
+
+
+_PRODUCTS = Vocabulary("catalog", product_schema, _products_cleaned, _product_values)
+VOCABULARIES = {
+    "cart": _PRODUCTS,
+    "order": _PRODUCTS,
+    "product": _PRODUCTS,
+    "review": Vocabulary("review_phrases", review_schema, _reviews_cleaned, _review_values),
+    "user": Vocabulary("personas", persona_schema, _personas_cleaned, _persona_values),
+}
+
+
+def supports_catalog(plan: GenerationPlan) -> bool:
+    return not plan.spec.custom and plan.spec.name in VOCABULARIES
+
+
 def catalog_key(client: ModelClient, plan: GenerationPlan) -> str:
     return answer_key(
         kind="catalog",
@@ -88,10 +186,12 @@ def catalog_key(client: ModelClient, plan: GenerationPlan) -> str:
 
 def stored_catalog(cache: Cache, client: ModelClient, plan: GenerationPlan) -> Catalog | None:
     reply = recall(cache, catalog_key(client, plan))
-    if reply is None:
+    if reply is None or not supports_catalog(plan):
         return None
+    vocabulary = VOCABULARIES[plan.spec.name]
     try:
-        return cleaned(reply.data if reply.data is not None else json.loads(reply.text))
+        data = reply.data if reply.data is not None else json.loads(reply.text)
+        return vocabulary.cleaned(data, plan.spec)
     except (LLMRequestError, ValueError):
         return None
 
@@ -107,20 +207,21 @@ def written_catalog(
 ) -> tuple[Catalog, bool]:
     """The context's catalog, from the cache or written by the model (and then cached);
     whether it came from the cache."""
+    vocabulary = VOCABULARIES[plan.spec.name]
     key = catalog_key(client, plan)
     reply = recall(cache, key)
     cached = reply is not None
     if reply is None:
         call = ModelCall(
             system=prompts.system_prompt(),
-            prompt=prompts.template("catalog")
+            prompt=prompts.template(vocabulary.template)
             .format(
                 entity_type=plan.spec.name,
                 context=plan.brief.context.strip() or plan.spec.description,
-                occasions=OCCASIONS,
+                **vocabulary.prompt_values(plan.spec),
             )
             .strip(),
-            schema=catalog_schema(),
+            schema=vocabulary.schema(),
             max_tokens=prompts.config().max_output_tokens,
             temperature=0.2,
         )
@@ -138,10 +239,20 @@ def written_catalog(
         data = reply.data if reply.data is not None else _object_in(reply.text)
     except UnreadableAnswerError as exc:
         raise LLMRequestError(f"{client.provider} wrote no readable catalog ({exc})") from exc
-    catalog = cleaned(data)
+    catalog = vocabulary.cleaned(data, plan.spec)
     if not cached:
         remember(cache, key, replace(reply, data=data))
     return catalog, cached
+
+
+def _described(catalog: Catalog) -> str:
+    if catalog.first_names:
+        return f"{len(catalog.first_names)} first and {len(catalog.last_names)} last names"
+    if catalog.review_titles:
+        titles = sum(len(p) for _, p in catalog.review_titles)
+        bodies = sum(len(p) for _, p in catalog.review_bodies)
+        return f"review vocabulary of {titles} titles and {bodies} body sentences"
+    return f"catalog of {len(catalog.occasions)} occasions, {len(catalog.products)} products"
 
 
 def _object_in(text: str) -> Any:
@@ -236,7 +347,7 @@ def catalog_for_plan(
     if not supports_catalog(plan):
         raise PathUnavailableError(
             f"the llm path's catalog mode (above {options.max_llm_records} records or a "
-            f"'bulk' hint) covers {', '.join(sorted(CATALOG_ENTITIES))}, not {plan.spec.name}"
+            f"'bulk' hint) covers {', '.join(sorted(VOCABULARIES))}, not {plan.spec.name}"
         )
     spend, retries = Spend(options.token_budget), RetryCounter()
     deadline = time.monotonic() + options.deadline_seconds
@@ -266,8 +377,7 @@ def catalog_for_plan(
         cost_usd=round(spend.cost(), 6),
         price_table=str(price_table()["version"]),
         notes=[
-            f"catalog of {len(catalog.occasions)} occasions, {len(catalog.products)} products "
-            "written by the model; records sampled from it by the traditional engine"
+            f"{_described(catalog)} written by the model; records sampled from it by the traditional engine"
         ],
     )
     return CatalogPlan(replace(plan, catalog=catalog, window=None), report, usage.total)

@@ -11,7 +11,7 @@ import math
 import random
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -92,6 +92,12 @@ class BatchGenerator:
         self.plan = plan
         self.spec = plan.spec
         self.pools = pools_for(plan.locale)
+        if plan.catalog is not None and plan.catalog.first_names:  # a context's own people
+            self.pools = replace(
+                self.pools,
+                first_names=np.array(plan.catalog.first_names, dtype=object),
+                last_names=np.array(plan.catalog.last_names, dtype=object),
+            )
         self.catalog = plan.catalog or load_catalog()
         layout = spec_layout(plan.spec)
         self.unique_fields = layout.unique_fields

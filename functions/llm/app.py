@@ -36,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         e.provider,
         e.fallbacks,
         e.max_inline_bytes,
+        e.execution_started,
     )
     llm = result.get("metadata", {}).get("llm") or {}
     metrics.add_metric(

@@ -133,15 +133,36 @@ def test_the_sync_chain_fits_the_http_apis_30_seconds() -> None:
 
     root = Path(__file__).resolve().parents[2]
     states = json.loads((root / "statemachines" / "workflow.asl.json").read_text())["States"]
-    worst = ["Route", "Hybrid", "Llm", "LlmOpenAI", "Traditional"]
-    assert all(states[name].get("TimeoutSeconds") for name in [*worst, "Rag"])
-    assert sum(states[name]["TimeoutSeconds"] for name in worst) < 30
+    sync = ["Route", "Hybrid", "Llm", "LlmOpenAI", "Rag", "Traditional"]
+    # Every Task has a backstop under the HTTP API's 30 s ...
+    assert all(0 < states[name]["TimeoutSeconds"] < 30 for name in sync)
+    # ... and the model states share one budget from the execution's start (time_left).
+    for name in ("Hybrid", "Llm", "LlmOpenAI", "Rag"):
+        payload = states[name]["Parameters"]["Payload"]
+        assert payload["execution_started.$"] == "$$.Execution.StartTime"
+    from tda.app.settings import model_settings
+
+    assert model_settings().sync_budget_seconds < 30  # counted from the start: Route included
     loader = yaml.SafeLoader
     loader.add_multi_constructor("!", lambda loader, suffix, node: None)
     template = yaml.load((root / "template.yaml").read_text(), Loader=loader)
     llm = template["Resources"]["LlmFunction"]["Properties"]
-    deadline = float(llm["Environment"]["Variables"]["LLM_DEADLINE_SECONDS"])
-    assert deadline < states["Llm"]["TimeoutSeconds"] <= llm["Timeout"]
+    assert states["Llm"]["TimeoutSeconds"] <= llm["Timeout"]
+
+
+def test_a_model_state_started_late_gives_up_at_once(workflows: LocalWorkflows) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tda.app import operations
+    from tda.domain.errors import LLMTimeoutError
+
+    late = (datetime.now(UTC) - timedelta(seconds=25)).isoformat()
+    request = {"entity": "review", "count": 2, "context": "reviews of kettles"}
+    with pytest.raises(LLMTimeoutError, match="no time left"):
+        operations.model_path(request, "llm", provider="openai", execution_started=late)
+    early = datetime.now(UTC).isoformat()
+    served = operations.model_path(request, "llm", provider="openai", execution_started=early)
+    assert served["metadata"]["generation_path"] == "llm"
 
 
 def test_an_unknown_error_is_never_retried(workflows: LocalWorkflows) -> None:

@@ -68,6 +68,7 @@ class ModelPathEvent(_Event):
     routing: Routing | None = None
     fallbacks: dict[str, Any] | None = None
     provider: Literal["anthropic", "openai"] | None = None
+    execution_started: str | None = None  # $$.Execution.StartTime: the shared budget's start
     max_inline_bytes: Annotated[StrictInt, Field(ge=1)] | None = None
 
 

@@ -21,6 +21,19 @@ T = TypeVar("T")
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="heavy")
 
 
+# Model-path requests wait seconds on a model (through the workflow, up to its deadline): a pool
+# of their own, so they queue behind each other, never in the default executor where job
+# submits and status reads wait. Waiting costs no CPU: more threads than cores.
+MODEL_PATH_THREADS = 16
+_MODEL_POOL = ThreadPoolExecutor(max_workers=MODEL_PATH_THREADS, thread_name_prefix="model-path")
+
+
+async def run_model_path(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(*args, **kwargs)`` on the model-path pool, awaited from the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_MODEL_POOL, functools.partial(call, *args, **kwargs))
+
+
 async def run_heavy(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``call(*args, **kwargs)`` on the heavy pool, awaited from the event loop."""
     loop = asyncio.get_running_loop()

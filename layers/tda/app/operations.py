@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from tda.app import sync_workflow
@@ -21,10 +22,10 @@ from tda.app.service import (
     resolve_spec,
     route_here,
 )
-from tda.app.settings import settings
+from tda.app.settings import model_settings, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
-from tda.domain.errors import InvalidRequestError, PathUnavailableError
+from tda.domain.errors import InvalidRequestError, LLMTimeoutError, PathUnavailableError
 from tda.domain.limits import inline
 from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
@@ -177,6 +178,7 @@ def model_path(
     provider: str | None = None,
     fallbacks: dict[str, Any] | None = None,
     max_inline_bytes: int | None = None,
+    execution_started: str | None = None,
 ) -> dict[str, Any]:
     """A model path's workflow state (Llm, LlmOpenAI, Hybrid, Rag): the whole response from
     that path alone, or its error for the workflow's Retry and Catch (nothing falls back here:
@@ -200,6 +202,11 @@ def model_path(
         with_provider = getattr(generator, "with_provider", None)
         if with_provider is not None:
             generator = with_provider(provider)
+    if execution_started:
+        left = time_left(execution_started)
+        with_deadline = getattr(generator, "with_deadline", None)
+        if with_deadline is not None:
+            generator = with_deadline(left)
     tried = ""
     if fallbacks:
         served = f"{path} ({provider})" if provider else path
@@ -226,6 +233,27 @@ def whole(
     if max_inline_bytes is None:
         return response
     return sync_workflow.offload(response, max_inline_bytes)
+
+
+# Kept back from a model state's share of the budget for what comes after it (the traditional
+# fallback, the offload, the response's way back).
+FALLBACK_RESERVE_SECONDS = 3.0
+
+
+def time_left(execution_started: str) -> float:
+    """Seconds a model state may still spend: the sync budget from its execution's start, less
+    the reserve for the fallback. None left: ``LLMTimeoutError`` at once (the workflow moves on)."""
+    started = datetime.fromisoformat(execution_started.replace("Z", "+00:00"))
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=UTC)
+    elapsed = (datetime.now(UTC) - started).total_seconds()
+    left = model_settings().sync_budget_seconds - FALLBACK_RESERVE_SECONDS - max(elapsed, 0.0)
+    if left <= 0:
+        raise LLMTimeoutError(
+            f"no time left for a model: {elapsed:.1f} s of the request's "
+            f"{model_settings().sync_budget_seconds:.0f} s were spent before this step"
+        )
+    return left
 
 
 def describe_fallbacks(fallbacks: dict[str, Any], served_by: str = "traditional generation") -> str:

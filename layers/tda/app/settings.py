@@ -71,6 +71,7 @@ class ModelSettings:
     api_key: str
     response_format: str
     deadline_seconds: float
+    sync_budget_seconds: float
     call_timeout_seconds: float
     token_budget: int
     max_concurrency: int
@@ -97,6 +98,9 @@ def model_settings() -> ModelSettings:
             "LLM_RESPONSE_FORMAT", "json_object" if base_url else "json_schema"
         ),
         deadline_seconds=float(os.environ.get("LLM_DEADLINE_SECONDS", "60")),
+        # A sync request's whole workflow, counted from its execution's start: the model states
+        # share it, so the chain ends within the HTTP API's 30 s whatever fails on the way.
+        sync_budget_seconds=float(os.environ.get("SYNC_BUDGET_SECONDS", "27")),
         call_timeout_seconds=float(os.environ.get("LLM_CALL_TIMEOUT_SECONDS", "45")),
         token_budget=_int_env("LLM_MAX_TOKENS_PER_REQUEST", 200_000),
         max_concurrency=_int_env("LLM_MAX_CONCURRENCY", 16),

@@ -3,14 +3,13 @@ seed's GenerateResponse JSON. Bad input: 422 with one entry per field in ``detai
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tda.app import operations
-from tda.app.heavy_work import run_heavy
+from tda.app.heavy_work import run_heavy, run_model_path
 from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.http.responses import answer_body
 
@@ -40,5 +39,6 @@ async def _serve(body: Any) -> dict[str, Any]:
         return operations.serve_routed(body, request, decision)
     if operations.on_fast_path(decision):
         return await run_heavy(operations.serve_routed, body, request, decision)
-    # A model path waits for its workflow execution: in a thread, so the loop keeps serving.
-    return await asyncio.to_thread(operations.serve_routed, body, request, decision)
+    # A model path waits for its workflow execution: on its own pool, so the loop keeps serving
+    # and job calls never wait behind model calls.
+    return await run_model_path(operations.serve_routed, body, request, decision)

@@ -6,6 +6,7 @@ vocabulary once, the traditional engine makes any count from it), on the configu
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from tda.domain.contract import LLMReport
@@ -50,6 +51,14 @@ class LLMGenerator:
         return LLMGenerator(
             {provider: self.clients[provider]}, self.cache, self.traditional, self.options
         )
+
+    def with_deadline(self, seconds: float) -> LLMGenerator:
+        """This generator with at most ``seconds`` for a request (what is left of a workflow's
+        budget)."""
+        options = replace(
+            self.options, deadline_seconds=min(self.options.deadline_seconds, seconds)
+        )
+        return LLMGenerator(self.clients, self.cache, self.traditional, options)
 
     def client(self) -> ModelClient:
         if not self.clients:

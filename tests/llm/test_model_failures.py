@@ -145,3 +145,27 @@ def test_an_answer_of_unbounded_size_is_refused_not_parsed(openai_model: Transpo
     with pytest.raises(LLMRequestError, match="above 8,388,608"):
         in_llm_state("openai")
     assert openai_model.calls == 1  # a request error is not retried
+
+
+def test_what_the_model_wrote_in_time_is_kept_and_the_rest_filled(
+    openai_model: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import httpx2
+
+    from tda import wiring
+    from tda_local import scripted_model
+
+    monkeypatch.setenv("LLM_DEADLINE_SECONDS", "2")
+    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(openai_model)))
+
+    def answered(body: dict[str, Any]) -> httpx2.Response:
+        return httpx2.Response(200, json=scripted_model.chat_completion(body))
+
+    openai_model.then(answered, *[timeout()] * 40)
+    response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 20}))
+    llm = response.metadata.llm
+    assert response.metadata.generation_path == "llm" and llm is not None
+    assert llm.records_from_model == 5 and llm.records_filled == 15
+    assert any("call(s) failed" in note and "openai" in note for note in llm.notes)
+    reviews = json.loads(response.data)
+    assert sum("_filled_by" in r for r in reviews) == 15

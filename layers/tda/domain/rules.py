@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -58,12 +59,27 @@ class CompiledRule:
         return not self.is_random
 
 
+# CPython 3.11 keeps the AST builder's recursion depth per interpreter, not per thread: two
+# threads parsing at once can fail with "SystemError: AST constructor recursion depth mismatch"
+# (python/cpython#106905; seen here when a fresh server compiled several entities' rules at
+# once). Rules are parsed one at a time, and a parse hit by another library's is tried again.
+_PARSING = threading.Lock()
+
+
+def _parse(expr: str) -> ast.expr:
+    with _PARSING:
+        try:
+            return ast.parse(expr, mode="eval").body
+        except SystemError:
+            return ast.parse(expr, mode="eval").body
+
+
 @lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def compile_rules(spec: EntitySpec) -> tuple[CompiledRule, ...]:
     compiled = []
     for rule in spec.rules:
         try:
-            tree = ast.parse(rule.expr, mode="eval").body
+            tree = _parse(rule.expr)
         except SyntaxError as exc:
             raise RuleError(f"{spec.name}.{rule.name}: {exc}") from exc
         calls = {

@@ -33,6 +33,7 @@ from tda.paths.llm.accounting import Spend, price_table
 from tda.paths.llm.answers import UnreadableAnswerError, records_of
 from tda.paths.llm.options import LLMOptions
 from tda.paths.llm.policy import RetryCounter, call_with_retries, limit_for
+from tda.paths.llm.proposals import strict_object
 from tda.paths.llm.replay import answer_key, recall, remember
 from tda.ports.cache import Cache
 from tda.ports.model import ModelCall, ModelClient
@@ -44,20 +45,11 @@ OCCASIONS = 5
 _CODE = re.compile(r"[^A-Z]")
 
 
-def _obj(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
 
 def product_schema() -> dict[str, Any]:
-    obj, strings = _obj, _STRINGS
+    obj, strings = strict_object, _STRINGS
     product = obj(
         {
             "name": {"type": "string"},
@@ -80,12 +72,12 @@ def product_schema() -> dict[str, Any]:
 
 
 def review_schema() -> dict[str, Any]:
-    by_sentiment = _obj({s: _STRINGS for s in SENTIMENTS})
-    return _obj({"titles": by_sentiment, "bodies": by_sentiment})
+    by_sentiment = strict_object({s: _STRINGS for s in SENTIMENTS})
+    return strict_object({"titles": by_sentiment, "bodies": by_sentiment})
 
 
 def persona_schema() -> dict[str, Any]:
-    return _obj({"first_names": _STRINGS, "last_names": _STRINGS})
+    return strict_object({"first_names": _STRINGS, "last_names": _STRINGS})
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def _value_schema(f: FieldSpec) -> dict[str, Any]:
     return schema
 
 
-def _object_schema(properties: dict[str, Any]) -> dict[str, Any]:
+def strict_object(properties: dict[str, Any]) -> dict[str, Any]:
     # Every property required and no others: what OpenAI's strict json_schema demands.
     return {
         "type": "object",
@@ -118,18 +118,18 @@ def record_schema(proposal: Proposal, meta_field: str | None) -> dict[str, Any]:
     for array, kids in proposal.arrays:
         items: dict[str, Any] = {
             "type": "array",
-            "items": _object_schema({c.name: _value_schema(c) for c in kids}),
+            "items": strict_object({c.name: _value_schema(c) for c in kids}),
         }
         if array.min_length is not None:
             items["minItems"] = array.min_length
         if array.max_length is not None:
             items["maxItems"] = array.max_length
         properties[array.name] = items
-    return _object_schema(properties)
+    return strict_object(properties)
 
 
 def answer_schema(proposal: Proposal, meta_field: str | None) -> dict[str, Any]:
-    return _object_schema(
+    return strict_object(
         {"records": {"type": "array", "items": record_schema(proposal, meta_field)}}
     )
 

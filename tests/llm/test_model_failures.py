@@ -169,3 +169,28 @@ def test_what_the_model_wrote_in_time_is_kept_and_the_rest_filled(
     assert any("call(s) failed" in note and "openai" in note for note in llm.notes)
     reviews = json.loads(response.data)
     assert sum("_filled_by" in r for r in reviews) == 15
+
+
+def test_a_request_with_many_calls_leaves_another_its_share_of_the_slots() -> None:
+    import threading
+    import time
+
+    limit = policy.AdaptiveLimit(start=4)
+    big, small = object(), object()
+    for _ in range(4):  # alone, a request may use every slot
+        limit.acquire(deadline=float("inf"), owner=big)
+    got = threading.Event()
+
+    def small_call() -> None:
+        limit.acquire(deadline=float("inf"), owner=small)
+        got.set()
+
+    waiter = threading.Thread(target=small_call)
+    waiter.start()
+    assert not got.wait(0.2)  # every slot is taken
+    limit.release("ok", 0.1, owner=big)
+    assert got.wait(10)  # the freed slot goes to the request that has none
+    waiter.join()
+    # With two requests in, the big one (3 in flight) starts no more than its share (2).
+    with pytest.raises(LLMTimeoutError, match="no model call slot"):
+        limit.acquire(deadline=time.monotonic() + 0.1, owner=big)

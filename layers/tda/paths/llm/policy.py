@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,10 @@ SLOW_FLOOR_SECONDS = 2.0  # ... and only past this (short calls vary a lot)
 
 
 class AdaptiveLimit:
+    """Calls in flight to one provider and model, shared by every request of the process, and
+    shared fairly: while several requests wait, none holds more than its share of the slots
+    (a 300-record request's calls cannot keep a 5-record one waiting for all of them)."""
+
     def __init__(
         self, start: int = 4, ceiling: int = 16, floor: int = 1, grow_after: int = 10
     ) -> None:
@@ -34,23 +39,43 @@ class AdaptiveLimit:
         self.floor = floor
         self.grow_after = grow_after
         self.in_flight = 0
+        self._held: Counter[object] = Counter()  # calls in flight, by request
+        self._waiting: Counter[object] = Counter()  # calls waiting for a slot, by request
         self._streak = 0
         self._usual_latency: float | None = None
         self._changed = threading.Condition()
 
-    def acquire(self, deadline: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def acquire(
+        self, deadline: float, clock: Callable[[], float] = time.monotonic, owner: object = None
+    ) -> None:
         with self._changed:
-            while self.in_flight >= self.limit:
-                remaining = deadline - clock()
-                if remaining <= 0:
-                    raise LLMTimeoutError("no model call slot before the deadline")
-                self._changed.wait(remaining)
+            self._waiting[owner] += 1
+            try:
+                while not self._may_start(owner):
+                    remaining = deadline - clock()
+                    if remaining <= 0:
+                        raise LLMTimeoutError("no model call slot before the deadline")
+                    self._changed.wait(min(remaining, 60.0))  # a lock's wait has a ceiling
+            finally:
+                self._waiting[owner] -= 1
+                if not self._waiting[owner]:
+                    del self._waiting[owner]
             self.in_flight += 1
+            self._held[owner] += 1
 
-    def release(self, outcome: str, latency: float = 0.0) -> None:
+    def _may_start(self, owner: object) -> bool:
+        if self.in_flight >= self.limit:
+            return False
+        contenders = len(set(self._waiting) | set(self._held))
+        return self._held[owner] < max(1, self.limit // max(1, contenders))
+
+    def release(self, outcome: str, latency: float = 0.0, owner: object = None) -> None:
         """``outcome``: "ok", "throttled" (429/529) or "failed" (timeout, 5xx)."""
         with self._changed:
             self.in_flight -= 1
+            self._held[owner] -= 1
+            if not self._held[owner]:
+                del self._held[owner]
             if outcome == "ok" and self._slow(latency):
                 outcome = "throttled"
             if outcome == "throttled":
@@ -103,6 +128,7 @@ def call_with_retries(
     call_timeout: float,
     attempts: int = 4,
     counter: RetryCounter | None = None,
+    owner: object = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
 ) -> ModelReply:
@@ -110,7 +136,7 @@ def call_with_retries(
         remaining = deadline - clock()
         if remaining <= 0:
             raise LLMTimeoutError(f"{client.provider}: the request's deadline passed")
-        limit.acquire(deadline, clock)
+        limit.acquire(deadline, clock, owner)
         started = clock()
         outcome = "failed"
         try:
@@ -125,7 +151,7 @@ def call_with_retries(
             error = exc
             wait = _backoff(attempt)
         finally:
-            limit.release(outcome, clock() - started)
+            limit.release(outcome, clock() - started, owner)
         if attempt == attempts - 1:
             raise error
         if clock() + wait >= deadline:

@@ -172,6 +172,7 @@ class _RecordsRun:
                 limit=self.limit,
                 call_timeout=self.options.call_timeout_seconds,
                 counter=self.retries,
+                owner=self,  # its fair share of the provider's slots
             )
         finally:
             self.spend.release(estimate)

@@ -214,11 +214,11 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _generate_through_path(args: argparse.Namespace, request: Any) -> int:
-    """A small request routed to a model path: served as the HTTP API and gRPC serve it (the
-    sync workflow when one runs here, else in-process with the same fallbacks)."""
-    from tda.app import operations
+    """A small request routed to a model path, served in this process: the path itself, falling
+    back to traditional generation if it fails (the workflow's chain, without the workflow)."""
+    from tda.app.service import generate
 
-    response = operations.serve(request.model_dump(mode="json", by_alias=True))
+    response = generate(request).model_dump(mode="json")
     metadata = response["metadata"]
     data = response["data"].encode("utf-8")
     if args.output is None:

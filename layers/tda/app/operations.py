@@ -113,7 +113,8 @@ def serve_routed(
     metadata["served_via"] = "fast_path"
     if degraded:
         served = metadata["fallback_reason"] or (
-            f"served in-process by the {metadata['generation_path']} path, without retries"
+            f"served in-process by the {metadata['generation_path']} path, without the "
+            "workflow's fallbacks"
         )
         metadata["fallback_reason"] = (
             f"the {decision.path.value} path runs in the workflow, which could not start "

@@ -14,7 +14,6 @@ the same one, and replaying costs no call.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable
@@ -176,18 +175,6 @@ def catalog_key(client: ModelClient, plan: GenerationPlan) -> str:
     )
 
 
-def stored_catalog(cache: Cache, client: ModelClient, plan: GenerationPlan) -> Catalog | None:
-    reply = recall(cache, catalog_key(client, plan))
-    if reply is None or not supports_catalog(plan):
-        return None
-    vocabulary = VOCABULARIES[plan.spec.name]
-    try:
-        data = reply.data if reply.data is not None else json.loads(reply.text)
-        return vocabulary.cleaned(data, plan.spec)
-    except (LLMRequestError, ValueError):
-        return None
-
-
 def written_catalog(
     client: ModelClient,
     cache: Cache,
@@ -196,13 +183,16 @@ def written_catalog(
     retries: RetryCounter,
     deadline: float,
     concurrency: tuple[int, int],
+    write: bool = True,
 ) -> tuple[Catalog, bool]:
-    """The context's catalog, from the cache or written by the model (and then cached);
-    whether it came from the cache."""
+    """The context's catalog, from the cache or (``write``) written by the model and then
+    cached; whether it came from the cache."""
     vocabulary = VOCABULARIES[plan.spec.name]
     key = catalog_key(client, plan)
     reply = recall(cache, key)
     cached = reply is not None
+    if reply is None and not write:
+        raise PathUnavailableError("found no catalog stored for this context")
     if reply is None:
         call = ModelCall(
             system=prompts.system_prompt(),
@@ -334,8 +324,6 @@ def catalog_for_plan(
     options: LLMOptions,
     write: bool = True,
 ) -> CatalogPlan:
-    if not write and stored_catalog(cache, client, plan) is None:
-        raise PathUnavailableError("found no catalog stored for this context")
     if not supports_catalog(plan):
         raise PathUnavailableError(
             f"the llm path's catalog mode (above {options.max_llm_records} records or a "
@@ -351,6 +339,7 @@ def catalog_for_plan(
         retries,
         deadline,
         (options.start_concurrency, options.max_concurrency),
+        write,
     )
     usage = spend.usage
     report = LLMReport(

@@ -53,43 +53,35 @@ def _cache() -> Cache:
 _RUNNER = StepFunctionsRunner()
 
 
-def model_clients(config: ModelSettings, http_client: Any = None) -> dict[str, Any]:
-    """Provider → client factory, in fallback order, for the providers configured. Each client
-    imports its SDK at its first call, never here."""
+def model_clients(config: ModelSettings, http_client: Any = None) -> dict[str, ModelClient]:
+    """Provider → client, in fallback order, for the providers configured. Each client imports
+    its SDK at its first call, never here."""
     from tda.adapters.model_clients import AnthropicClient, DeferredClient, OpenAICompatibleClient
 
-    clients: dict[str, Any] = {}
+    clients: dict[str, ModelClient] = {}
     if config.anthropic_api_key:
-
-        def anthropic() -> ModelClient:
-            return DeferredClient(
-                "anthropic",
+        clients["anthropic"] = DeferredClient(
+            "anthropic",
+            config.anthropic_model,
+            lambda: AnthropicClient(
+                config.anthropic_api_key,
                 config.anthropic_model,
-                lambda: AnthropicClient(
-                    config.anthropic_api_key,
-                    config.anthropic_model,
-                    config.anthropic_base_url or None,
-                    http_client=http_client,
-                ),
-            )
-
-        clients["anthropic"] = anthropic
+                config.anthropic_base_url or None,
+                http_client=http_client,
+            ),
+        )
     if config.openai_configured:
-
-        def openai() -> ModelClient:
-            return DeferredClient(
-                "openai",
+        clients["openai"] = DeferredClient(
+            "openai",
+            config.model,
+            lambda: OpenAICompatibleClient(
+                config.api_key,
                 config.model,
-                lambda: OpenAICompatibleClient(
-                    config.api_key,
-                    config.model,
-                    config.base_url or None,
-                    config.response_format,
-                    http_client=http_client,
-                ),
-            )
-
-        clients["openai"] = openai
+                config.base_url or None,
+                config.response_format,
+                http_client=http_client,
+            ),
+        )
     return clients
 
 

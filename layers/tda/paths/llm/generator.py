@@ -30,16 +30,17 @@ class LLMGenerator:
 
     def __init__(
         self,
-        clients: dict[str, Callable[[], ModelClient]],
+        clients: dict[str, ModelClient],
         cache: Callable[[], Cache],
         traditional: Callable[[], Generator],
         options: LLMOptions | None = None,
     ) -> None:
-        self.clients = clients  # provider → factory, in fallback order
+        # provider → client, in fallback order; a client imports its SDK at its first call, and
+        # the generators made from this one (with_provider, with_deadline) share it.
+        self.clients = clients
         self.cache = cache
         self.traditional = traditional
         self.options = options or LLMOptions()
-        self._made: dict[str, ModelClient] = {}
 
     def unavailable_reason(self) -> str | None:
         return None if self.clients else NOT_CONFIGURED
@@ -63,10 +64,7 @@ class LLMGenerator:
     def client(self) -> ModelClient:
         if not self.clients:
             raise PathUnavailableError(f"the llm path {NOT_CONFIGURED}")
-        provider = next(iter(self.clients))
-        if provider not in self._made:
-            self._made[provider] = self.clients[provider]()
-        return self._made[provider]
+        return next(iter(self.clients.values()))
 
     def catalog_plan(
         self, plan: GenerationPlan, write: bool = True

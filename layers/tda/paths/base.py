@@ -26,7 +26,6 @@ class PathResult:
     coherence: CoherenceReport
     validated: bool = False  # already checked against the schema (a warm slab was, once)
     tokens: int = 0  # model tokens spent (the model paths)
-    notes: tuple[str, ...] = ()  # what the caller should know (a cache hit, a repair...)
     report: LLMReport | None = None  # what a model path did and spent
 
 

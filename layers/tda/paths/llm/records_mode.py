@@ -237,7 +237,6 @@ class _RecordsRun:
             records,
             score_records(plan.spec, records),
             tokens=self.spend.usage.total,
-            notes=tuple(self.notes),
             report=report,
         )
 

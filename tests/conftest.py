@@ -21,6 +21,8 @@ SCRIPTED_MODEL = scripted_model.start()
 os.environ["LLM_BASE_URL"] = f"http://127.0.0.1:{SCRIPTED_MODEL.server_port}/v1"
 os.environ.pop("ANTHROPIC_API_KEY", None)
 os.environ["TDA_CACHE_STORE"] = f"file://{tempfile.mkdtemp(prefix='tda-test-cache-')}"
+# An empty vector store of the session's own (never the user's ~/.tda): the rag tests seed one.
+os.environ["VECTOR_STORE_URL"] = tempfile.mkdtemp(prefix="tda-test-vectors-")
 
 wiring.install()  # as every handler and the local runtime do at start-up
 

@@ -1,21 +1,36 @@
-"""The hybrid generation path: not in this build yet.
+"""The hybrid generation path: one whole request from the memory and a model — or the path's error,
+which the workflow's Retry and Catch turn into a retry or the next fallback (DESIGN.md:
+hybrid → llm → llm (OpenAI-compatible) → traditional, named in the response.
 
-It raises ``PathUnavailableError``, which the workflow's Catch turns into a fallback
-(DESIGN.md: hybrid → llm → traditional, rag → traditional), named in the response.
+Event (``tda.adapters.events.ModelPathEvent``): ``{"request", "routing", "fallbacks",
+"max_inline_bytes", "execution_started"}``. Shipped as a container image (functions/memory.Dockerfile):
+LanceDB, pyarrow and ONNX Runtime are over a zip's 250 MB.
 """
 
-from typing import Any, NoReturn
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from tda.adapters.events import ModelPathEvent, parse
 from tda.app import operations
+from tda.wiring import install_once as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()
+install_adapters()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> NoReturn:
-    operations.unavailable("hybrid")
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    e = parse(event, ModelPathEvent)
+    return operations.model_path(
+        e.request,
+        "hybrid",
+        e.routing.model_dump() if e.routing is not None else None,
+        None,
+        e.fallbacks,
+        e.max_inline_bytes,
+        e.execution_started,
+    )

@@ -9,13 +9,20 @@ transport).
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 from tda.adapters.caches import RedisCache, StoreCache
 from tda.adapters.chunk_stores import store_for
 from tda.adapters.stepfunctions import StepFunctionsRunner
 from tda.app import ports_in_use
-from tda.app.settings import ModelSettings, model_settings, settings
+from tda.app.settings import (
+    MemorySettings,
+    ModelSettings,
+    memory_settings,
+    model_settings,
+    settings,
+)
 from tda.domain.routing import GenerationPath
 from tda.paths import registry
 from tda.paths.base import Generator
@@ -107,6 +114,73 @@ def _llm_factory(http_client: Any) -> Any:
     return make
 
 
+def vector_store_url(config: MemorySettings) -> str:
+    """``VECTOR_STORE_URL``; else beside the chunks in S3 (``…/vectors``), or
+    ``TDA_HOME/vectors`` (LanceDB in a folder: the local default)."""
+    if config.vector_store_url:
+        return config.vector_store_url
+    chunks = chunk_store_url()
+    if chunks.startswith("s3://"):
+        return chunks.rstrip("/") + "/vectors"
+    return str(settings.tda_home / "vectors")
+
+
+def vector_store(url: str, config: MemorySettings) -> Any:
+    """The store a ``VECTOR_STORE_URL`` names: weaviate://…, s3://… or a folder."""
+    if url.startswith(("weaviate://", "weaviates://")):
+        from tda.adapters.weaviate_store import WeaviateStore
+
+        return WeaviateStore(url, config.weaviate_api_key)
+    from tda.adapters.lance_store import LanceStore
+
+    return LanceStore(url.removeprefix("file://"))
+
+
+_MEMORIES: dict[str, Any] = {}
+_MEMORY_LOCK = threading.Lock()
+
+
+def memory() -> Any:
+    """This process's memory for the configured store (one connection per URL, kept warm: a
+    LanceDB connection and the embedding model are made once)."""
+    from tda.adapters.embeddings import MiniLMEmbedder
+    from tda.paths.retrieval.memory import Memory
+
+    config = memory_settings()
+    url = vector_store_url(config)
+    with _MEMORY_LOCK:
+        found = _MEMORIES.get(url)
+        if found is None:
+            embedder = next((m.embedder for m in _MEMORIES.values()), None) or MiniLMEmbedder()
+            found = _MEMORIES[url] = Memory(vector_store(url, config), embedder)
+        return found
+
+
+def _rag_generator() -> Any:
+    from tda.paths.retrieval.generator import RAGGenerator, RAGOptions
+
+    config = memory_settings()
+    return RAGGenerator(
+        memory,
+        RAGOptions(
+            coherence_threshold=config.coherence_threshold,
+            min_quality=config.min_quality,
+            search_mode=config.search_mode,
+        ),
+    )
+
+
+def _hybrid_generator() -> Generator:
+    from tda.paths.hybrid.generator import HybridGenerator
+    from tda.paths.llm.generator import LLMGenerator
+
+    def llm() -> LLMGenerator | None:
+        found = registry.generator_for(GenerationPath.LLM)
+        return found if isinstance(found, LLMGenerator) else None
+
+    return HybridGenerator(_rag_generator(), llm)
+
+
 def install_once() -> None:
     """``install`` unless this process installed its adapters already (a Lambda handler module
     imported by the local runtime, or by a test, must not undo what they installed)."""
@@ -119,3 +193,5 @@ def install(model_http_client: Any = None) -> None:
         ports_in_use.PortsInUse(chunk_store=_chunk_store, workflow=lambda: _RUNNER, cache=_cache)
     )
     registry.register(GenerationPath.LLM, _llm_factory(model_http_client))
+    registry.register(GenerationPath.RAG, _rag_generator)
+    registry.register(GenerationPath.HYBRID, _hybrid_generator)

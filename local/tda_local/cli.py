@@ -5,6 +5,7 @@
     tda schemas --domain ecommerce
     tda serve --grpc-port 9001 --http-port 8081
     tda jobs submit cart --count 1000000 --wait && tda jobs fetch JOB_ID -o carts.ndjson
+    tda rag seed && tda generate cart --count 5 --learn-from-history
 
 Any count up to MAX_RECORDS streams to the output batch by batch, in bounded memory. Bad input
 exits with status 2 and one line naming the field.
@@ -60,9 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     schemas = commands.add_parser("schemas", help="list the registered entities")
     schemas.add_argument("--domain", help="only this domain's entities (e.g. ecommerce)")
 
-    from tda_local import jobs_cli
+    from tda_local import jobs_cli, rag_cli
 
     jobs_cli.add_parser(commands)
+    rag_cli.add_parser(commands)
 
     serve = commands.add_parser(
         "serve", help="run the gRPC shim (testdata.v1) and the HTTP API in one process"
@@ -111,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _schemas(args.domain)
         if args.command == "jobs":
             return _jobs(args)
+        if args.command == "rag":
+            from tda_local import rag_cli
+
+            return rag_cli.run(args)
         if args.command == "serve":
             from tda_local.serve import run
 
@@ -228,6 +234,7 @@ def _generate_through_path(args: argparse.Namespace, request: Any) -> int:
         with written_in_place(args.output) as out:
             out.write(data)
     _say_model(metadata.get("llm"), metadata.get("fallback_reason", ""))
+    _say_memory(metadata.get("rag"))
     where = args.output if args.output is not None else "standard output"
     print(
         f"wrote {response['record_count']} {args.entity} records to {where} "
@@ -250,6 +257,23 @@ def _say_model(llm: dict[str, Any] | None, fallback: str) -> None:
         f"{llm['records_filled']} record(s) filled by traditional generation",
         file=sys.stderr,
     )
+
+
+def _say_memory(rag: dict[str, Any] | None) -> None:
+    if not rag:
+        return
+    made = (
+        f"{rag['edge_cases_from_schema']} edge case(s) from the schema, "
+        f"{rag['edge_cases_from_defects']} from defect patterns"
+        if rag["mode"] == "edge_cases"
+        else f"{rag['records_from_memory']} record(s) from memory, "
+        f"{rag['records_topped_up']} topped up"
+    )
+    print(f"rag: {rag['mode']} mode, {rag['retrieved']} retrieved, {made}", file=sys.stderr)
+    for note in rag.get("notes") or []:
+        print(f"rag: {note}", file=sys.stderr)
+    if rag.get("learned"):
+        print(f"rag: learned {rag['learned']}", file=sys.stderr)
 
 
 def _write(out: IO[bytes], chunks: Iterator[bytes], progress: Any, reports: list[Any]) -> None:

@@ -71,6 +71,23 @@ def add_request_options(parser: argparse.ArgumentParser, default_format: str) ->
         action="store_true",
         help="replay cached model answers: the same request and seed give the same bytes",
     )
+    parser.add_argument(
+        "--learn-from-history",
+        action="store_true",
+        help="adapt stored patterns (the rag path; tda rag seed loads the corpus), and store a "
+        "coherent result back",
+    )
+    parser.add_argument(
+        "--defect-triggering",
+        action="store_true",
+        help="edge cases from the schema and stored defect patterns, each labelled with what "
+        "it breaks",
+    )
+    parser.add_argument(
+        "--production-like",
+        action="store_true",
+        help="draw fields from a stored production sample's distributions",
+    )
 
 
 def request_from_args(args: argparse.Namespace) -> GenerateRequest:
@@ -93,6 +110,9 @@ def request_from_args(args: argparse.Namespace) -> GenerateRequest:
         context=args.context,
         hints=args.hint,
         use_cache=args.use_cache,
+        learn_from_history=args.learn_from_history,
+        defect_triggering=args.defect_triggering,
+        production_like=args.production_like,
     )
 
 

@@ -59,6 +59,15 @@ def functions(template: dict[str, Any]) -> dict[str, FunctionDef]:
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         props = resource["Properties"]
+        if props.get("PackageType") == "Image":
+            # An image function's command names its handler as <name>_app.lambda_handler
+            # (functions/memory.Dockerfile copies functions/<name>/app.py there).
+            command = props.get("ImageConfig", {}).get("Command", [""])[0]
+            name, _, handler = command.partition("_app.")
+            if handler != "lambda_handler":
+                raise ValueError(f"{logical_id}: image commands are <name>_app.lambda_handler")
+            found[logical_id] = FunctionDef(logical_id, name)
+            continue
         if props.get("Handler") != "app.lambda_handler":
             raise ValueError(f"{logical_id}: handlers are functions/<name>/app.lambda_handler")
         found[logical_id] = FunctionDef(logical_id, Path(props["CodeUri"]).name)

@@ -133,6 +133,8 @@ def _brief(request: GenerateRequest) -> ModelBrief:
         defect_triggering=request.defect_triggering or "edge_case" in hints,
         use_cache=request.use_cache,
         bulk="bulk" in hints,
+        learn_from_history=request.learn_from_history,
+        production_like=request.production_like,
     )
 
 

@@ -107,3 +107,24 @@ def model_settings() -> ModelSettings:
         redis_url=os.environ.get("REDIS_URL", ""),
         cache_store=os.environ.get("TDA_CACHE_STORE", ""),
     )
+
+
+@dataclass(frozen=True)
+class MemorySettings:
+    """The memory paths' configuration (rag, hybrid), read per use."""
+
+    vector_store_url: str  # '' = LanceDB under TDA_HOME/vectors
+    weaviate_api_key: str
+    coherence_threshold: float  # a generation at least this coherent may be learned
+    min_quality: float  # patterns below this quality score are not retrieved
+    search_mode: str  # vector, keyword or hybrid
+
+
+def memory_settings() -> MemorySettings:
+    return MemorySettings(
+        vector_store_url=os.environ.get("VECTOR_STORE_URL", ""),
+        weaviate_api_key=os.environ.get("WEAVIATE_API_KEY", ""),
+        coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
+        min_quality=float(os.environ.get("RAG_MIN_QUALITY", "0")),
+        search_mode=os.environ.get("RAG_SEARCH_MODE", "hybrid"),
+    )

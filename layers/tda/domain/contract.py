@@ -178,6 +178,24 @@ class LLMReport(_Contract):
     notes: list[str] = Field(default_factory=list)
 
 
+class RAGReport(_Contract):
+    """What the memory paths (rag, hybrid) retrieved and made of it (new in this service)."""
+
+    mode: str = ""  # "patterns", "production" or "edge_cases"
+    store: str = ""
+    collection: str = ""
+    embedding_model: str = ""
+    query: str = ""
+    retrieved: int = 0
+    records_from_memory: int = 0  # adapted from a retrieved entry (labelled _source)
+    records_topped_up: int = 0  # made by traditional generation: fewer examples than records
+    edge_cases_from_schema: int = 0
+    edge_cases_from_defects: int = 0
+    sources: list[str] = Field(default_factory=list)
+    learned: str = ""  # the pattern id stored back (learn_from_history)
+    notes: list[str] = Field(default_factory=list)
+
+
 class GenerationMetadata(_Contract):
     generation_path: str = "traditional"
     llm_tokens_used: int = 0
@@ -195,6 +213,7 @@ class GenerationMetadata(_Contract):
     served_via: str = ""  # "fast_path" (the router itself) or "workflow" (Step Functions)
     execution_arn: str = ""
     llm: LLMReport | None = None
+    rag: RAGReport | None = None
 
 
 class GenerateResponse(_Contract):

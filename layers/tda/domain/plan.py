@@ -52,6 +52,8 @@ class ModelBrief:
     defect_triggering: bool = False
     use_cache: bool = False
     bulk: bool = False  # a "bulk" hint: catalog mode whatever the count
+    learn_from_history: bool = False  # store a coherent generation back as patterns
+    production_like: bool = False  # draw from a stored production sample's distributions
 
 
 @dataclass(frozen=True)

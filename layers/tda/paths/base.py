@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from tda.domain.coherence import CoherenceReport
-from tda.domain.contract import LLMReport
+from tda.domain.contract import LLMReport, RAGReport
 from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
 
@@ -27,6 +27,7 @@ class PathResult:
     validated: bool = False  # already checked against the schema (a warm slab was, once)
     tokens: int = 0  # model tokens spent (the model paths)
     report: LLMReport | None = None  # what a model path did and spent
+    memory: RAGReport | None = None  # what a memory path retrieved and made
 
 
 class Generator(Protocol):

@@ -66,4 +66,5 @@ def metadata_for(
         records_validated=len(result.records) if result.validated else 0,
         llm_tokens_used=result.tokens,
         llm=result.report,
+        rag=result.memory,
     )

@@ -75,12 +75,12 @@ class Wants:
 def choose_template(wants: Wants) -> str:
     if wants.defect_triggering:
         return "edge_case"
+    if wants.has_examples:  # the hybrid path: retrieved examples are the point of the prompt
+        return "rag"
     if wants.entity in COHERENT_ENTITIES and wants.coherent:
         return "coherent"
     if wants.entity in TEXT_ENTITIES:
         return "text_content"
-    if wants.has_examples:
-        return "rag"
     return "general"
 
 

@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 
 from tda.domain.catalog import brand_code
-from tda.domain.coherence import records_to_columns
 from tda.domain.contract import FieldType
 from tda.domain.plan import GenerationPlan
-from tda.domain.records import to_output
-from tda.domain.rules import compile_rules, derive, referenced_paths
+from tda.domain.rederive import rederive
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 from tda.domain.text import slug
 
@@ -246,19 +244,6 @@ def _coerced(f: FieldSpec, value: Any) -> Any:
 # --------------------------------------------------------------------------- the core disposes
 
 
-def affected_derivations(spec: EntitySpec, proposed: frozenset[str]) -> frozenset[str]:
-    """Derived paths whose rule reads a proposed path, directly or through another derivation."""
-    changed = set(proposed)
-    affected = set()
-    for compiled in compile_rules(spec):
-        if compiled.target is None:
-            continue
-        if referenced_paths(compiled.tree) & changed:
-            affected.add(compiled.target.path)
-            changed.add(compiled.target.path)
-    return frozenset(affected)
-
-
 def recompute(
     plan: GenerationPlan,
     proposal: Proposal,
@@ -267,43 +252,8 @@ def recompute(
     rng: np.random.Generator,
 ) -> None:
     """Derived fields and agreeing values, recomputed in place by the core's rules."""
-    spec = plan.spec
-    affected = affected_derivations(spec, proposal.paths)
-    if affected and records:
-        batch = records_to_columns(spec, records)
-        derive(batch, spec, rng, only=affected)
-        for path in sorted(affected, key=list(spec.by_path).index):
-            _write_back(spec, spec.by_path[path], batch, records, fixed_by_record)
-    _mend_agreements(spec, proposal, records, fixed_by_record)
-
-
-def _write_back(
-    spec: EntitySpec,
-    f: FieldSpec,
-    batch: Any,
-    records: list[dict[str, Any]],
-    fixed_by_record: list[frozenset[str]],
-) -> None:
-    values = to_output(f, batch.values[f.path])
-    level = spec.level_of[f.path]
-    if not level:
-        if "." in f.path:
-            return  # a derivation inside a nested object: none of the shipped entities has one
-        for record, value, fixed in zip(records, values, fixed_by_record, strict=True):
-            if f.path not in fixed:
-                record[f.name] = value
-        return
-    array_name = level
-    at = 0
-    for record, fixed in zip(records, fixed_by_record, strict=True):
-        # Items are copied before they change: an unproposed array is still the base record's.
-        items = [dict(i) if isinstance(i, dict) else i for i in record.get(array_name) or []]
-        for item in items:
-            if f.path not in fixed and isinstance(item, dict):
-                item[f.name] = values[at]
-            at += 1
-        if array_name in record:
-            record[array_name] = items
+    rederive(plan.spec, records, proposal.paths, fixed_by_record, rng)
+    _mend_agreements(plan.spec, proposal, records, fixed_by_record)
 
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")

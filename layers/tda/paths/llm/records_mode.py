@@ -38,6 +38,7 @@ from tda.ports.cache import Cache
 from tda.ports.model import ModelCall, ModelClient, ModelReply
 
 FILLED_LABEL = "_filled_by"
+EXAMPLES_PER_CALL = 3
 MIN_RECORDS_PER_CALL = 5
 
 
@@ -101,6 +102,14 @@ class _RecordsRun:
 
     # -- asking
 
+    def _examples_for(self, first: int) -> Sequence[Any]:
+        """A few of the retrieved examples, different ones for each call (one prompt showing
+        all of them would teach every call the same few records)."""
+        if len(self.examples) <= EXAMPLES_PER_CALL:
+            return self.examples
+        start = (first // max(1, self.per_call)) * EXAMPLES_PER_CALL
+        return [self.examples[(start + j) % len(self.examples)] for j in range(EXAMPLES_PER_CALL)]
+
     def ask(
         self, first: int, last: int, prompt: str | None = None, attempt: int = 0
     ) -> dict[int, Any]:
@@ -113,7 +122,7 @@ class _RecordsRun:
             self.plan.brief.context,
             first,
             last,
-            self.examples,
+            self._examples_for(first),
         )
         wanted = last - first + 1
         call = ModelCall(

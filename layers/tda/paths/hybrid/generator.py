@@ -1,0 +1,102 @@
+"""The hybrid path: patterns retrieved from the memory, a few different ones in each model
+call's prompt (the LLM path's RAG template), the model writing new records in their manner;
+the core disposes as on the LLM path (recomputed, validated, repaired or filled).
+
+``defect_triggering`` is the exception: edge cases are the core's (their labels are
+measurements a model cannot be trusted to keep), so such a request is the rag path's, and the
+response says so. When the memory cannot serve, the model writes without examples (the llm
+path); when the model cannot, the rag path serves; the response names what happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from tda.domain.contract import RAGReport
+from tda.domain.errors import PathUnavailableError, TdaError
+from tda.domain.plan import GenerationPlan
+from tda.domain.routing import GenerationPath
+from tda.paths.base import PathResult
+from tda.paths.llm.generator import LLMGenerator
+from tda.paths.retrieval.generator import RAGGenerator
+
+EXAMPLES = 12  # retrieved per request; each model call sees 3 of them, rotating
+
+
+class HybridGenerator:
+    path = GenerationPath.HYBRID
+
+    def __init__(self, rag: RAGGenerator, llm: Callable[[], LLMGenerator | None]) -> None:
+        self.rag = rag
+        self.llm = llm
+
+    def unavailable_reason(self) -> str | None:
+        llm = self.llm()
+        if llm is None:
+            return "has no llm path in this build"
+        reason = llm.unavailable_reason()
+        return None if reason is None else f"needs the llm path, which {reason}"
+
+    def with_llm(self, llm: LLMGenerator) -> HybridGenerator:
+        """This path on one provider's generator (the workflow's per-provider states)."""
+        return HybridGenerator(self.rag, lambda: llm)
+
+    def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
+        if plan.brief.defect_triggering:
+            served = self.rag.generate(plan, warm=False)
+            note = "edge cases are made by the core so every label is measured: rag path"
+            return _noted(served, note)
+        llm = self.llm()
+        if llm is None or llm.unavailable_reason() is not None:
+            raise PathUnavailableError(f"the hybrid path {self.unavailable_reason()}")
+        notes: list[str] = []
+        try:
+            found, query = self.rag.retrieve_patterns(plan, EXAMPLES)
+        except TdaError as exc:
+            found, query = [], ""
+            notes.append(f"no examples retrieved ({exc}): the model wrote without them")
+        examples = [_example(hit.data.get("record") or {}) for hit in found]
+        made = llm.generate(plan, warm=False, examples=examples)
+        records = [{**r, "_source": r.get("_source") or "model"} for r in made.records]
+        memory = RAGReport(
+            mode="hybrid",
+            store=self._store(),
+            collection="patterns",
+            embedding_model=self._model_id(),
+            query=query,
+            retrieved=len(found),
+            sources=[hit.entry.id for hit in found],
+            notes=notes,
+        )
+        result = replace(
+            made,
+            served_by=self.path if found else made.served_by,
+            records=records,
+            memory=memory,
+        )
+        if plan.brief.learn_from_history:
+            result = replace(result, memory=self.rag.learn_from(plan, result, memory))
+        return result
+
+    def _store(self) -> str:
+        try:
+            return self.rag.memory().store.url
+        except Exception:  # the store's URL is a courtesy in the report
+            return ""
+
+    def _model_id(self) -> str:
+        try:
+            return self.rag.memory().embedder.stamp.model_id
+        except Exception:
+            return ""
+
+
+def _example(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
+
+
+def _noted(result: PathResult, note: str) -> PathResult:
+    report = result.memory or RAGReport()
+    return replace(result, memory=report.model_copy(update={"notes": [*report.notes, note]}))

@@ -1,0 +1,122 @@
+"""Edge-case records: schema-derived cases (``tda.domain.edge_cases``) mixed with retrieved
+defect patterns, each laid on a valid traditional record of the same plan and seed.
+
+The one place where invalid data is intended. Each record is labelled ``_edge_case_type`` (what
+it tests), ``_edge_case_field`` (the path changed), ``_violates`` (what it breaks, measured by
+the validator and the rules, ``[]`` for a case on the boundary inside) and ``_source``
+("schema", or the defect pattern's id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tda.domain.edge_cases import ABSENT, EdgeCase, apply, cases_for, keeps_its_promise, violations
+from tda.domain.plan import GenerationPlan
+from tda.domain.rederive import rederive
+from tda.paths.retrieval.adapt import fixed_paths, lay_triggers
+from tda.paths.retrieval.memory import Retrieved
+
+
+@dataclass(frozen=True)
+class EdgeRun:
+    records: list[dict[str, Any]]
+    from_schema: int
+    from_defects: int
+    distinct_cases: int
+    sources: list[str]
+
+
+def edge_records(
+    plan: GenerationPlan,
+    base: list[dict[str, Any]],
+    defects: Sequence[Retrieved],
+    rng: np.random.Generator,
+) -> EdgeRun:
+    """``len(base)`` edge-case records: the retrieved defects first (each once, best first),
+    then the schema's cases in a seeded order, cycled when the count is larger."""
+    spec = plan.spec
+    labels = plan.labels(0, len(base)).tolist()
+    made: list[dict[str, Any]] = []
+    sources: list[str] = []
+    from_defects = 0
+    for hit in defects:
+        if len(made) >= len(base):
+            break
+        i = len(made)
+        data = hit.data if isinstance(hit.data, dict) else {}
+        record = lay_triggers(
+            spec, base[i], data.get("trigger") or {}, list(data.get("remove") or []), rng
+        )
+        first_path = next(iter(data.get("trigger") or {}), None) or next(
+            iter(data.get("remove") or []), ""
+        )
+        record["_edge_case_type"] = str(data.get("edge_case_type") or "defect")
+        record["_edge_case_field"] = first_path
+        record["_source"] = hit.entry.id
+        made.append(record)
+        sources.append(hit.entry.id)
+        from_defects += 1
+    cases = _kept_cases(plan, base, rng)
+    at = 0
+    while len(made) < len(base) and cases:
+        i = len(made)
+        case = cases[at % len(cases)]
+        at += 1
+        fixed = fixed_paths(plan, labels[i])
+        if case.path in fixed:
+            if at > len(cases) * 2:
+                break  # every case touches an overridden field: the rest stay plain
+            continue
+        record, where = apply(base[i], spec, case)
+        _follow(plan, record, case, fixed, rng)
+        record["_edge_case_type"] = case.kind + (f":{case.rule}" if case.rule else "")
+        record["_edge_case_field"] = where
+        record["_source"] = case.source
+        made.append(record)
+    from_schema = len(made) - from_defects
+    while len(made) < len(base):  # no case fits (all overridden): the record as it was
+        record = dict(base[len(made)])
+        record.update(_edge_case_type="none", _edge_case_field="", _source="traditional")
+        made.append(record)
+    for record, broken in zip(made, violations(spec, made), strict=True):
+        record["_violates"] = broken
+    return EdgeRun(made, from_schema, from_defects, len(cases), sources)
+
+
+def _follow(
+    plan: GenerationPlan,
+    record: dict[str, Any],
+    case: EdgeCase,
+    fixed: frozenset[str],
+    rng: np.random.Generator,
+) -> None:
+    """Derived fields recomputed from a case's value, so its one change is the one thing
+    wrong (quantity 0: line total and totals follow). A missing value derives nothing: the
+    fields that read it keep the values they had."""
+    if case.value is None or case.value is ABSENT:
+        return
+    rederive(plan.spec, [record], frozenset({case.path}), [fixed | {case.path}], rng)
+
+
+def _kept_cases(
+    plan: GenerationPlan, base: list[dict[str, Any]], rng: np.random.Generator
+) -> list[EdgeCase]:
+    """The schema's cases that, tried on the first record, do what their kind says."""
+    if not base:
+        return []
+    spec = plan.spec
+    cases = cases_for(spec, base[0])
+    trial = []
+    for case in cases:
+        record, _ = apply(base[0], spec, case)
+        _follow(plan, record, case, frozenset(), rng)
+        trial.append(record)
+    measured = violations(spec, trial)
+    kept = [c for c, broken in zip(cases, measured, strict=True) if keeps_its_promise(c, broken)]
+    order = rng.permutation(len(kept)).tolist()
+    return [kept[i] for i in order]

@@ -1,0 +1,117 @@
+"""The service's memory: what it retrieves from and learns into, over the vector store and
+embedder ports. Every way it cannot serve is a sentence for the response: the store down
+(``VectorStoreUnavailableError``), a collection empty, its vectors from another embedding
+model (``EmbeddingMismatchError``), the embedding model not installed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tda.domain.errors import PathUnavailableError, TdaError
+from tda.ports.memory import (
+    COLLECTIONS,
+    Embedder,
+    EmbeddingMismatchError,
+    Entry,
+    Filters,
+    Hit,
+    VectorStore,
+)
+
+SEARCH_MODES = ("vector", "keyword", "hybrid")
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """One example retrieved: its entry, its parsed JSON, and how near it was."""
+
+    entry: Entry
+    data: Any
+    score: float
+
+
+class Memory:
+    def __init__(self, store: VectorStore, embedder: Embedder) -> None:
+        self.store = store
+        self.embedder = embedder
+
+    def check(self, collection: str, filters: Filters) -> None:
+        """Raise PathUnavailableError (why, in a sentence) unless ``collection`` can answer:
+        reachable, holding this embedder's vectors, and not empty for ``filters``."""
+        stamp = self.store.stamp(collection)
+        if stamp is not None and stamp != self.embedder.stamp:
+            raise EmbeddingMismatchError(
+                f"the {collection} collection at {self.store.url} holds {stamp.model_id} "
+                f"vectors ({stamp.dimension}-d), not {self.embedder.stamp.model_id} "
+                f"({self.embedder.stamp.dimension}-d): re-seed it with this model"
+            )
+        if self.store.count(collection, filters) == 0:
+            what = f" for entity {filters.entity!r}" if filters.entity else ""
+            raise PathUnavailableError(
+                f"found the {collection} collection empty{what} at {self.store.url} "
+                "(load the corpus: tda rag seed)"
+            )
+
+    def retrieve(
+        self,
+        collection: str,
+        query: str,
+        filters: Filters,
+        k: int,
+        mode: str = "hybrid",
+    ) -> list[Retrieved]:
+        """Up to ``k`` entries nearest ``query`` that satisfy ``filters``, best first."""
+        self.check(collection, filters)
+        hits = self.search(collection, query, filters, k, mode)
+        return [Retrieved(h.entry, json.loads(h.entry.data), h.score) for h in hits]
+
+    def search(
+        self, collection: str, query: str, filters: Filters, k: int, mode: str = "hybrid"
+    ) -> list[Hit]:
+        if mode == "keyword":
+            return self.store.keyword(collection, query, filters, k)
+        vector = self.embedder.embed([query])[0]
+        if mode == "vector":
+            return self.store.search(collection, vector, filters, k)
+        return self.store.hybrid(collection, query, vector, filters, k)
+
+    def add(self, collection: str, entries: Sequence[Entry]) -> int:
+        """Insert or replace ``entries`` by id, embedded here; returns how many."""
+        if not entries:
+            return 0
+        vectors = self.embedder.embed([e.text for e in entries])
+        self.store.upsert(collection, entries, vectors, self.embedder.stamp)
+        return len(entries)
+
+    def refresh(self, collection: str) -> None:
+        refresh = getattr(self.store, "refresh_indexes", None)
+        if refresh is not None:
+            refresh(collection)
+
+    def used(self, collection: str, ids: Sequence[str]) -> None:
+        """Count a reuse of each entry; a store that cannot count now is not a failure."""
+        try:
+            self.store.add_usage(collection, ids)
+        except TdaError:
+            return
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per collection: entries, entries per entity, and the embedding model."""
+        out: dict[str, dict[str, Any]] = {}
+        for collection in COLLECTIONS:
+            stamp = self.store.stamp(collection)
+            total = self.store.count(collection)
+            per_entity = {
+                entity: n
+                for entity in ("cart", "order", "payment", "product", "review", "user")
+                if (n := self.store.count(collection, Filters(entity=entity)))
+            }
+            out[collection] = {
+                "entries": total,
+                "by_entity": per_entity,
+                "embedding_model": f"{stamp.model_id} ({stamp.dimension}-d)" if stamp else "",
+            }
+        return out

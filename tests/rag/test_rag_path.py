@@ -1,0 +1,159 @@
+"""The rag path through the public service: provenance, top-up, production-like distributions,
+edge cases for every entity, learning, and every way the memory can fail."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tda import wiring
+from tda.adapters.lance_store import LanceStore
+from tda.app.service import generate
+from tda.domain.edge_cases import RULE_PREFIX, violations
+from tda.domain.rules import compile_rules, referenced_paths
+from tda.domain.schema.registry import get_entity
+from tda.domain.validation import parse_temporal, validate_records
+from tda.paths.retrieval.corpus import seed_corpus
+from tda.ports.memory import Entry, ModelStamp
+
+from ..conftest import ENTITIES, make_request
+
+
+def served(**fields: Any) -> tuple[Any, list[dict[str, Any]]]:
+    response = generate(make_request(output_format="JSON", **fields))
+    return response.metadata, json.loads(response.data)
+
+
+def test_more_records_than_examples_are_topped_up_and_none_repeated(seeded: Path) -> None:
+    meta, records = served(entity="cart", count=20, learn_from_history=True)
+    stored = sum(1 for e in seed_corpus().entries["patterns"] if e.entity == "cart")
+    from_memory = [r["_source"] for r in records if r["_source"] != "traditional"]
+    assert len(from_memory) == len(set(from_memory)) == stored
+    assert meta.rag.records_from_memory == stored
+    assert meta.rag.records_topped_up == 20 - stored
+    assert any("topped up by traditional" in n for n in meta.rag.notes)
+    assert validate_records(get_entity("cart"), records).valid
+
+
+def stamp(spec: Any, name: str, record: dict[str, Any]) -> float:
+    f = spec.find(name)
+    assert f is not None
+    seconds = parse_temporal(f, record[name])
+    assert seconds is not None
+    return seconds
+
+
+def test_adapted_timestamps_keep_the_example_order_and_gaps(seeded: Path) -> None:
+    _, records = served(entity="order", count=11, learn_from_history=True)
+    spec = get_entity("order")
+    examples = {e.id: json.loads(e.data)["record"] for e in seed_corpus().entries["patterns"]}
+    fields = ("created_at", "updated_at", "completed_at")
+    checked = 0
+    for record in records:
+        example = examples.get(record["_source"])
+        if example is None:
+            continue
+        for a, b in itertools.pairwise(fields):
+            if example.get(a) and example.get(b):
+                gap = stamp(spec, b, example) - stamp(spec, a, example)
+                assert stamp(spec, b, record) - stamp(spec, a, record) == pytest.approx(gap, abs=1)
+                checked += 1
+        assert record["status"] == example["status"]
+        assert record["order_id"] != example["order_id"]
+    assert checked >= 11
+
+
+def test_production_like_follows_the_stored_distributions(seeded: Path) -> None:
+    meta, records = served(entity="payment", count=1000, production_like=True)
+    assert meta.generation_path == "rag" and meta.rag.mode == "production"
+    sample = next(e for e in seed_corpus().entries["production"] if e.entity == "payment")
+    stats = json.loads(sample.data)["stats"]
+    methods = Counter(r["method"] for r in records)
+    for method, share in stats["categorical"]["method"].items():
+        assert methods[method] / 1000 == pytest.approx(share, abs=0.05)
+    quantiles = dict((p, v) for p, v in stats["numeric"]["amount"])
+    amounts = np.array([r["amount"] for r in records])
+    assert np.median(amounts) == pytest.approx(quantiles[0.5], rel=0.15)
+    assert np.quantile(amounts, 0.9) == pytest.approx(quantiles[0.9], rel=0.2)
+    assert all(r["_source"] == sample.id for r in records)
+    assert validate_records(get_entity("payment"), records).valid
+    assert meta.coherence_score == pytest.approx(1.0)  # card details follow the drawn method
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_edge_cases_without_any_store_are_labelled_exactly(
+    entity: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("VECTOR_STORE_URL", str(tmp_path / "file" / "vectors"))  # unreachable
+    meta, records = served(entity=entity, count=60, defect_triggering=True)
+    assert meta.generation_path == "rag" and meta.rag.edge_cases_from_schema == 60
+    assert any("from the schema alone" in n for n in meta.rag.notes)
+    spec = get_entity(entity)
+    kinds = Counter(r["_edge_case_type"] for r in records)
+    assert len(kinds) >= 10  # varied: not one case repeated
+    read_by_rules = set().union(*(referenced_paths(c.tree) for c in compile_rules(spec)))
+    base = {r["_index"]: r for r in served(entity=entity, count=60, hints=["fast"])[1]}
+    for record, broken in zip(records, violations(spec, records), strict=True):
+        assert record["_violates"] == broken
+        if record["_edge_case_type"].split(":")[0] in {"min", "max", "max_length", "midnight_utc"}:
+            assert broken == []  # on the boundary, inside
+        path = record["_edge_case_field"]
+        plain = path.replace("[0]", "")
+        if (
+            broken
+            and all(not b.startswith(RULE_PREFIX) for b in broken)
+            and (plain not in read_by_rules and "." not in plain and "[" not in path)
+        ):
+            # Remove the labelled violation (the field as the traditional record has it): valid.
+            restored = {**record, path: base[record["_index"]][path]}
+            assert validate_records(spec, [restored]).valid, record
+
+
+def test_learning_stores_new_coherent_records_once(fresh_store: Path) -> None:
+    before = wiring.memory().store.count("patterns")
+    meta, _ = served(entity="user", count=8, learn_from_history=True)
+    assert meta.rag.records_topped_up == 3 and meta.rag.learned.startswith("3 pattern(s)")
+    assert wiring.memory().store.count("patterns") == before + 3
+    again, _ = served(entity="user", count=8, learn_from_history=True)
+    # The learned patterns now serve too; what they teach is not stored a second time.
+    assert again.rag.records_from_memory == 8
+    assert wiring.memory().store.count("patterns") == before + 3
+    used = wiring.memory().store.get("patterns", [s for s in again.rag.sources])
+    assert all(e.usage_count >= 1 for e in used)
+
+
+def test_empty_store_falls_back_to_traditional_with_the_reason(empty_store: Path) -> None:
+    meta, records = served(entity="cart", count=5, learn_from_history=True)
+    assert meta.routed_path == "rag" and meta.generation_path == "traditional"
+    assert "empty" in meta.fallback_reason and "tda rag seed" in meta.fallback_reason
+    assert len(records) == 5
+
+
+def test_store_down_falls_back_to_traditional_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("VECTOR_STORE_URL", str(tmp_path / "file" / "vectors"))
+    meta, records = served(entity="payment", count=5, production_like=True)
+    assert meta.generation_path == "traditional" and "unreachable" in meta.fallback_reason
+    assert len(records) == 5
+
+
+def test_store_of_another_embedding_model_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = tmp_path / "other-model"
+    other = ModelStamp("some-other-model", 8)
+    entry = Entry(id="X", domain="ecommerce", entity="cart", text="cart", data="{}")
+    LanceStore(str(folder)).upsert("patterns", [entry], np.ones((1, 8), np.float32), other)
+    monkeypatch.setenv("VECTOR_STORE_URL", str(folder))
+    meta, _ = served(entity="cart", count=3, learn_from_history=True)
+    assert meta.generation_path == "traditional"
+    assert "some-other-model" in meta.fallback_reason and "re-seed" in meta.fallback_reason

@@ -1,0 +1,115 @@
+"""The Weaviate adapter, tested by its translation: no Weaviate server can run here (its
+embedded mode downloads a binary). Filters are checked down to the gRPC message the real
+weaviate-client would send; queries against a recording stand-in for a collection."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+pytest.importorskip("weaviate")
+
+from weaviate.collections.filters import _FilterToGRPC
+
+from tda.adapters.weaviate_store import (
+    WeaviateStore,
+    class_name,
+    connection_options,
+    weaviate_filters,
+)
+from tda.domain.errors import VectorStoreUnavailableError
+from tda.ports.memory import Entry, Filters, ModelStamp
+
+
+def test_filters_become_exact_matches_and_a_quality_floor() -> None:
+    wire = _FilterToGRPC.convert(weaviate_filters(Filters(entity="cart", min_quality=0.8)))
+    assert wire is not None
+    assert wire.operator == wire.OPERATOR_AND
+    equal, floor = wire.filters
+    assert (equal.target.property, equal.value_text) == ("entity", "cart")
+    assert equal.operator == wire.OPERATOR_EQUAL
+    assert (floor.target.property, floor.value_number) == ("quality_score", 0.8)
+    assert floor.operator == wire.OPERATOR_GREATER_THAN_EQUAL
+    single = _FilterToGRPC.convert(weaviate_filters(Filters(severity="critical")))
+    assert single is not None and single.value_text == "critical"
+    assert weaviate_filters(Filters()) is None
+
+
+def test_urls_and_class_names() -> None:
+    assert connection_options("weaviate://vec.internal:8081?grpc=50052") == {
+        "http_host": "vec.internal", "http_port": 8081, "http_secure": False,
+        "grpc_host": "vec.internal", "grpc_port": 50052, "grpc_secure": False,
+    }  # fmt: skip
+    assert connection_options("weaviates://w.example.com")["http_port"] == 443
+    assert class_name("patterns") == "TdaPatterns"
+
+
+class Recorder:
+    """A stand-in for a weaviate-client collection that records the calls made on it."""
+
+    def __init__(self, objects: list[dict[str, Any]]) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        answer = SimpleNamespace(
+            objects=[
+                SimpleNamespace(properties=p, metadata=SimpleNamespace(distance=0.25, score=2.0))
+                for p in objects
+            ]
+        )
+        record = self._record
+        self.query = SimpleNamespace(
+            near_vector=lambda **kw: record("near_vector", kw, answer),
+            bm25=lambda **kw: record("bm25", kw, answer),
+            hybrid=lambda **kw: record("hybrid", kw, answer),
+            fetch_objects=lambda **kw: record("fetch_objects", kw, SimpleNamespace(objects=[])),
+        )
+        self.aggregate = SimpleNamespace(
+            over_all=lambda **kw: record("over_all", kw, SimpleNamespace(total_count=7))
+        )
+
+    def _record(self, name: str, kwargs: dict[str, Any], answer: Any) -> Any:
+        self.calls.append((name, kwargs))
+        return answer
+
+
+def store_with(collection: Recorder, exists: bool = True) -> WeaviateStore:
+    collections = SimpleNamespace(exists=lambda name: exists, get=lambda name: collection)
+    return WeaviateStore("weaviate://localhost:8080", client=SimpleNamespace(
+        collections=collections))  # fmt: skip
+
+
+STORED = {"entry_id": "PAT-CART-001", "entity": "cart", "domain": "ecommerce", "text": "t",
+          "data": "{}", "quality_score": 0.9, "usage_count": 2}  # fmt: skip
+
+
+def test_queries_carry_our_vectors_filters_and_limits() -> None:
+    collection = Recorder([STORED])
+    store = store_with(collection)
+    vector = np.full(384, 0.5, dtype=np.float32)
+    hits = store.search("patterns", vector, Filters(entity="cart"), 3)
+    assert hits[0].entry.id == "PAT-CART-001" and hits[0].score == pytest.approx(0.75)
+    name, kw = collection.calls[-1]
+    assert name == "near_vector" and kw["limit"] == 3 and len(kw["near_vector"]) == 384
+    assert _FilterToGRPC.convert(kw["filters"]).value_text == "cart"
+    store.hybrid("patterns", "running shoes", vector, Filters(entity="cart"), 5)
+    name, kw = collection.calls[-1]
+    assert name == "hybrid" and kw["query"] == "running shoes" and kw["alpha"] == 0.5
+    assert kw["query_properties"] == ["text"] and len(kw["vector"]) == 384
+    store.keyword("patterns", "zero amount", Filters(), 2)
+    assert collection.calls[-1][0] == "bm25" and collection.calls[-1][1]["filters"] is None
+    assert store.count("patterns", Filters(entity="cart")) == 7
+
+
+def test_a_missing_collection_is_empty_and_errors_mean_unavailable() -> None:
+    assert store_with(Recorder([]), exists=False).count("patterns") == 0
+
+    def refuse(name: str) -> bool:
+        raise ConnectionError("connection refused")
+
+    down = WeaviateStore("weaviate://localhost:8080", client=SimpleNamespace(
+        collections=SimpleNamespace(exists=refuse)))  # fmt: skip
+    with pytest.raises(VectorStoreUnavailableError, match="connection refused"):
+        down.upsert("patterns", [Entry("a", "d", "cart", "t", "{}")], np.ones((1, 4)),
+                    ModelStamp("m", 4))  # fmt: skip

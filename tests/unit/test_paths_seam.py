@@ -98,7 +98,11 @@ def test_as_built_with_no_model_the_router_does_not_pick_llm(no_model: None) -> 
     assert "llm not configured" in meta.routing_reason and "LLM_BASE_URL" in meta.routing_reason
     assert set(registry.availability()) == set(GenerationPath)
     rag = generate(GenerateRequest(entity="cart", count=2, learn_from_history=True)).metadata
-    assert "rag path is not available in this build yet" in rag.fallback_reason
+    # The session's store is empty: the rag path says so, and traditional generation serves.
+    assert rag.generation_path == "traditional"
+    assert (
+        "patterns collection empty" in rag.fallback_reason and "tda rag seed" in rag.fallback_reason
+    )
 
 
 def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> None:

@@ -23,8 +23,17 @@ def test_layer_requirements_pin_the_same_versions_as_pyproject() -> None:
     local_only |= {"grpcio-health-checking", "grpcio-status", "protobuf", "moto"}
     # The model SDKs (and the cache's Redis client) ship with the functions that call models.
     llm_only = {"anthropic", "openai", "httpx2", "redis"}
-    shipped = [d for name, d in runtime.items() if name not in local_only | llm_only]
+    # The memory's ship in the rag/hybrid image (functions/memory-requirements.txt).
+    memory_only = {"lancedb", "pyarrow", "onnxruntime", "tokenizers", "cryptography"}
+    shipped = [d for name, d in runtime.items() if name not in local_only | llm_only | memory_only]
     assert sorted(layer) == sorted(shipped)
+    image = [
+        line.strip()
+        for line in (ROOT / "functions" / "memory-requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert all(pin == runtime[re.split(r"[=\[]", pin)[0].lower()] for pin in image)
+    assert {re.split(r"[=\[]", pin)[0].lower() for pin in image} >= memory_only
     for function in ("llm", "jobs"):  # jobs: a catalog-mode job's plan step asks the model
         pins = [
             line.strip()

@@ -70,3 +70,13 @@ def no_model(monkeypatch: pytest.MonkeyPatch) -> Any:
     yield
     monkeypatch.undo()
     wiring.install()
+
+
+@pytest.fixture(autouse=True)
+def own_vector_store(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """Each test an empty vector store of its own: a request that asks to learn writes to it
+    (the hybrid path learns even from an empty store), and no test may see another's."""
+    monkeypatch.setenv("VECTOR_STORE_URL", str(tmp_path_factory.mktemp("vectors")))
+    yield

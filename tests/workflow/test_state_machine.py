@@ -63,12 +63,6 @@ def test_a_traditional_request_is_served_by_the_traditional_task(
             ["RagFunction", "TraditionalFunction"],
             "traditional generation",
         ),
-        (
-            {"learn_from_history": True, "context": "a long and detailed story"},
-            "hybrid",
-            ["HybridFunction", "LlmFunction", "LlmFunction"],
-            "llm (openai)",
-        ),
     ],
 )
 def test_each_model_path_falls_back_in_order_and_says_why(
@@ -88,6 +82,16 @@ def test_each_model_path_falls_back_in_order_and_says_why(
     assert "PathUnavailableError" in metadata["fallback_reason"]
     assert metadata["fallback_reason"].startswith(f"{routed} failed")
     assert metadata["fallback_reason"].endswith(f"served by {served}")
+
+
+def test_a_hybrid_request_is_served_by_its_own_state(workflows: LocalWorkflows) -> None:
+    # The test's store is empty: the hybrid state's model writes without examples, and says so.
+    fields = {"learn_from_history": True, "context": "a long and detailed story"}
+    done = sync(workflows, {"entity": "cart", "count": 4, **fields})
+    metadata = json.loads(done["output"])["metadata"]
+    assert metadata["routed_path"] == "hybrid" and metadata["generation_path"] == "llm"
+    assert called(workflows) == ["RouterFunction", "HybridFunction"]
+    assert any("no examples retrieved" in n for n in metadata["rag"]["notes"])
 
 
 def test_with_no_model_a_request_for_the_llm_is_routed_traditional(

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from tda import wiring
 from tda_local.cli import main
 
 _SEEDED: list[Path] = []
@@ -46,7 +45,3 @@ def empty_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pat
     folder = tmp_path / "empty-vectors"
     monkeypatch.setenv("VECTOR_STORE_URL", str(folder))
     yield folder
-
-
-def memory_here() -> object:
-    return wiring.memory()

@@ -60,11 +60,12 @@ class HybridGenerator:
         examples = [_example(hit.data.get("record") or {}) for hit in found]
         made = llm.generate(plan, warm=False, examples=examples)
         records = [{**r, "_source": r.get("_source") or "model"} for r in made.records]
+        store, model_id = self._where()
         memory = RAGReport(
             mode="hybrid",
-            store=self._store(),
+            store=store,
             collection="patterns",
-            embedding_model=self._model_id(),
+            embedding_model=model_id,
             query=query,
             retrieved=len(found),
             sources=[hit.entry.id for hit in found],
@@ -80,17 +81,13 @@ class HybridGenerator:
             result = replace(result, memory=self.rag.learn_from(plan, result, memory))
         return result
 
-    def _store(self) -> str:
+    def _where(self) -> tuple[str, str]:
+        """(the store's URL, the embedding model): a courtesy in the report, '' if unknown."""
         try:
-            return self.rag.memory().store.url
-        except Exception:  # the store's URL is a courtesy in the report
-            return ""
-
-    def _model_id(self) -> str:
-        try:
-            return self.rag.memory().embedder.stamp.model_id
+            memory = self.rag.memory()
         except Exception:
-            return ""
+            return "", ""
+        return memory.store.url, memory.embedder.stamp.model_id
 
 
 def _example(record: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 default LanceDB under ``TDA_HOME/vectors``).
 
     tda rag seed                         # the shipped corpus; idempotent (upsert by id)
+    tda rag seed --rebuild               # first re-embed what is stored (another model wrote it)
     tda rag add team-patterns.ndjson     # a team's own (JSON array or NDJSON), personal data masked
     tda rag stats                        # entries per collection and entity, embedding model
     tda rag search "running shoes" --entity cart [--collection patterns] [--mode hybrid] [-k 5]
@@ -24,7 +25,12 @@ MAX_K = 100
 def add_parser(commands: Any) -> None:
     rag = commands.add_parser("rag", help="the memory: seed, add, stats, search")
     verbs = rag.add_subparsers(dest="verb", required=True)
-    verbs.add_parser("seed", help="load the shipped corpus (idempotent)")
+    seed = verbs.add_parser("seed", help="load the shipped corpus (idempotent)")
+    seed.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="first re-embed every stored entry with this model (a store another model wrote)",
+    )
     add = verbs.add_parser("add", help="add a team's examples (JSON array or NDJSON)")
     add.add_argument("file", type=Path)
     add.add_argument(
@@ -51,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     memory = wiring.memory()
     try:
         if args.verb == "seed":
-            return _seed(memory)
+            return _seed(memory, args.rebuild)
         if args.verb == "add":
             return _add(memory, args.file, args.refuse_personal_data)
         if args.verb == "stats":
@@ -65,9 +71,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _seed(memory: Any) -> int:
+def _seed(memory: Any, rebuild: bool) -> int:
     from tda.paths.retrieval.corpus import seed_corpus
+    from tda.ports.memory import COLLECTIONS
 
+    if rebuild:
+        for collection in COLLECTIONS:
+            n = memory.rebuild(collection)
+            print(f"{collection}: {n} entries re-embedded", file=sys.stderr)
     loaded = seed_corpus()
     for collection, entries in loaded.entries.items():
         memory.add(collection, entries)

@@ -12,16 +12,25 @@ import pytest
 from tda import wiring
 from tda.adapters.embeddings import MiniLMEmbedder, model_files
 from tda.adapters.lance_store import LanceStore, where_clause
+from tda.app.service import generate
 from tda.domain.pii import Masking, luhn_ok, mask
 from tda.paths.retrieval.corpus import seed_corpus
 from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, ModelStamp
 from tda_local.cli import main
 
+from ..conftest import make_request
+
 
 def test_seed_is_idempotent_and_stats_count_it(
     fresh_store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    served = generate(make_request(entity="cart", count=2, learn_from_history=True))
+    assert served.metadata.rag is not None
+    used = served.metadata.rag.sources
+    assert used and all(e.usage_count == 1 for e in wiring.memory().store.get("patterns", used))
     assert main(["rag", "seed"]) == 0  # a second time over the seeded copy
+    kept = wiring.memory().store.get("patterns", used)
+    assert len(kept) == len(used) and all(e.usage_count == 1 for e in kept)  # counts kept
     capsys.readouterr()
     assert main(["rag", "stats"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -123,3 +132,16 @@ def test_lance_store_refuses_another_model_and_escapes_filters(tmp_path: Path) -
     hostile = Filters(domain="x' OR '1'='1", min_quality=0.5)
     assert where_clause(hostile) == "domain = 'x'' OR ''1''=''1' AND quality_score >= 0.5"
     assert store.count("patterns", hostile) == 0 and store.count("patterns") == 1
+
+
+def test_a_warm_store_finds_a_table_another_writer_dropped_and_made_again(tmp_path: Path) -> None:
+    folder, stamp = str(tmp_path / "v"), ModelStamp("m1", 4)
+    warm, other = LanceStore(folder), LanceStore(folder)
+    first = Entry(id="OLD", domain="e", entity="cart", text="old", data="{}")
+    warm.upsert("patterns", [first], np.ones((1, 4), np.float32), stamp)
+    assert [h.entry.id for h in warm.search("patterns", np.ones(4), Filters(), 5)] == ["OLD"]
+    other.drop("patterns")  # another process rebuilds the collection
+    again = Entry(id="NEW", domain="e", entity="cart", text="new", data="{}")
+    other.upsert("patterns", [again], np.ones((1, 4), np.float32), stamp)
+    assert [h.entry.id for h in warm.search("patterns", np.ones(4), Filters(), 5)] == ["NEW"]
+    assert warm.count("patterns") == 1

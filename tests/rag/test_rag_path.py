@@ -21,6 +21,7 @@ from tda.domain.schema.registry import get_entity
 from tda.domain.validation import parse_temporal, validate_records
 from tda.paths.retrieval.corpus import seed_corpus
 from tda.ports.memory import Entry, ModelStamp
+from tda_local.cli import main
 
 from ..conftest import ENTITIES, make_request
 
@@ -146,14 +147,26 @@ def test_store_down_falls_back_to_traditional_with_the_reason(
     assert len(records) == 5
 
 
-def test_store_of_another_embedding_model_is_refused(
+def test_store_of_another_embedding_model_is_refused_until_rebuilt(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     folder = tmp_path / "other-model"
     other = ModelStamp("some-other-model", 8)
-    entry = Entry(id="X", domain="ecommerce", entity="cart", text="cart", data="{}")
+    team = next(e for e in seed_corpus().entries["patterns"] if e.entity == "cart")
+    entry = Entry(
+        id="TEAM-CART-1", domain="ecommerce", entity="cart", text=team.text, data=team.data
+    )
     LanceStore(str(folder)).upsert("patterns", [entry], np.ones((1, 8), np.float32), other)
     monkeypatch.setenv("VECTOR_STORE_URL", str(folder))
     meta, _ = served(entity="cart", count=3, learn_from_history=True)
     assert meta.generation_path == "traditional"
-    assert "some-other-model" in meta.fallback_reason and "re-seed" in meta.fallback_reason
+    assert "some-other-model" in meta.fallback_reason
+    assert "tda rag seed --rebuild" in meta.fallback_reason  # the way out it names exists:
+    assert main(["rag", "seed", "--rebuild"]) == 0
+    meta, records = served(entity="cart", count=3, learn_from_history=True)
+    assert meta.generation_path == "rag"
+    assert wiring.memory().store.stamp("patterns") == wiring.memory().embedder.stamp
+    assert wiring.memory().store.get("patterns", ["TEAM-CART-1"])  # re-embedded, not lost
+    assert {r["_source"] for r in records} <= {e.id for e in seed_corpus().entries["patterns"]} | {
+        "TEAM-CART-1"
+    }

@@ -90,3 +90,13 @@ def test_example_5_defect_triggering_labels_are_all_true(stub: Any) -> None:
         assert record["_violates"] == broken  # every label true, nothing unlabelled broken
         assert record["_edge_case_type"] and record["_source"] in defects | {"schema"}
     assert {r["_source"] for r in records} & defects
+
+
+def test_example_4_without_a_model_is_served_from_the_memory(no_model: None, stub: Any) -> None:
+    response, records = call(stub, EXAMPLE_4)
+    meta = response.metadata
+    assert meta.routed_path == "hybrid" and meta.generation_path == "rag"
+    assert "no model" in meta.fallback_reason and "not configured" in meta.fallback_reason
+    assert meta.rag.mode == "patterns" and meta.rag.records_from_memory == 3
+    assert {r["_source"] for r in records} <= corpus_ids("patterns")
+    assert validate_records(get_entity("cart"), records).valid

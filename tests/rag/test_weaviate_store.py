@@ -68,6 +68,10 @@ class Recorder:
         self.aggregate = SimpleNamespace(
             over_all=lambda **kw: record("over_all", kw, SimpleNamespace(total_count=7))
         )
+        self.iterator = lambda: iter(answer.objects)
+        self.data = SimpleNamespace(
+            delete_by_id=lambda uuid: record("delete_by_id", {"uuid": uuid}, None)
+        )
 
     def _record(self, name: str, kwargs: dict[str, Any], answer: Any) -> Any:
         self.calls.append((name, kwargs))
@@ -75,7 +79,11 @@ class Recorder:
 
 
 def store_with(collection: Recorder, exists: bool = True) -> WeaviateStore:
-    collections = SimpleNamespace(exists=lambda name: exists, get=lambda name: collection)
+    collections = SimpleNamespace(
+        exists=lambda name: exists,
+        get=lambda name: collection,
+        delete=lambda name: collection.calls.append(("delete", {"name": name})),
+    )
     return WeaviateStore("weaviate://localhost:8080", client=SimpleNamespace(
         collections=collections))  # fmt: skip
 
@@ -113,3 +121,15 @@ def test_a_missing_collection_is_empty_and_errors_mean_unavailable() -> None:
     with pytest.raises(VectorStoreUnavailableError, match="connection refused"):
         down.upsert("patterns", [Entry("a", "d", "cart", "t", "{}")], np.ones((1, 4)),
                     ModelStamp("m", 4))  # fmt: skip
+
+
+def test_a_rebuild_reads_every_entry_then_drops_the_class_and_its_stamp() -> None:
+    from weaviate.util import generate_uuid5
+
+    collection = Recorder([STORED])
+    store = store_with(collection)
+    assert [e.id for e in store.entries("patterns")] == ["PAT-CART-001"]
+    assert store.entries("patterns")[0].usage_count == 2
+    store.drop("patterns")
+    assert ("delete", {"name": "TdaPatterns"}) in collection.calls
+    assert ("delete_by_id", {"uuid": generate_uuid5("patterns")}) in collection.calls

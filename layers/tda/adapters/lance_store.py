@@ -10,6 +10,10 @@ What was measured here and is heeded (DESIGN.md):
   writes (rows written after it are still found, unindexed);
 - a connection is never used across ``fork`` (3 of 4 forked children segfaulted): one made in
   another process is dropped and remade.
+Opened tables are kept (opening one lists the folder: ~2 ms a call, four calls a request); a
+read that fails on a kept table reopens it once, so a table another process dropped and
+re-created is found again. A collection's model stamp is re-read at most every
+``STAMP_SECONDS``.
 Every failure to reach or read the store is ``VectorStoreUnavailableError``.
 """
 
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from datetime import timedelta
@@ -28,6 +33,7 @@ from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, Hit, ModelStamp
 
 _STAMPS = "_stamps"
+STAMP_SECONDS = 5.0  # how stale a warm process's view of a collection's model may be
 _TEXT_FIELDS = ("id", "domain", "entity", "text", "data", "scenario", "severity", "created_at")
 
 
@@ -60,6 +66,8 @@ class LanceStore:
         self._db: Any = None
         self._pid = 0
         self._fts_ready: set[str] = set()
+        self._tables: dict[str, Any] = {}
+        self._stamps: dict[str, tuple[float, ModelStamp]] = {}
 
     # ------------------------------------------------------------------ connection
 
@@ -80,26 +88,52 @@ class LanceStore:
                     ) from exc
                 self._pid = os.getpid()
                 self._fts_ready = set()
+                self._tables = {}
+                self._stamps = {}
             return self._db
 
     def _table(self, collection: str) -> Any:
         db = self._connect()
+        table = self._tables.get(collection)
+        if table is not None:
+            return table
         try:
             names = _table_names(db)
-            return db.open_table(collection) if collection in names else None
+            if collection not in names:
+                return None  # not kept: another process may create it
+            table = self._tables[collection] = db.open_table(collection)
+            return table
         except Exception as exc:
             raise VectorStoreUnavailableError(f"vector store {self.url}: {exc}") from exc
+
+    def _read(self, collection: str, read: Any, empty: Any) -> Any:
+        """``read(table)``, or ``empty`` when the collection does not exist. A kept table that
+        fails is reopened once (another process may have dropped and re-created it)."""
+        for attempt in range(2):
+            table = self._table(collection)
+            if table is None:
+                return empty
+            try:
+                return _run(lambda t=table: read(t))
+            except VectorStoreUnavailableError:
+                self._tables.pop(collection, None)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------ the port
 
     def stamp(self, collection: str) -> ModelStamp | None:
-        table = self._table(_STAMPS)
-        if table is None:
-            return None
-        rows = _run(lambda: table.search().where(f"collection = {sql_text(collection)}").to_list())
+        kept = self._stamps.get(collection)
+        if kept is not None and time.monotonic() - kept[0] < STAMP_SECONDS:
+            return kept[1]
+        where = f"collection = {sql_text(collection)}"
+        rows = self._read(_STAMPS, lambda t: t.search().where(where).to_list(), [])
         if not rows:
             return None
-        return ModelStamp(str(rows[0]["model_id"]), int(rows[0]["dimension"]))
+        stamp = ModelStamp(str(rows[0]["model_id"]), int(rows[0]["dimension"]))
+        self._stamps[collection] = (time.monotonic(), stamp)
+        return stamp
 
     def upsert(
         self, collection: str, entries: Sequence[Entry], vectors: np.ndarray, stamp: ModelStamp
@@ -125,6 +159,7 @@ class LanceStore:
             ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
             if held is None:
                 self._stamp(collection, stamp)
+                self._stamps[collection] = (time.monotonic(), stamp)
 
         _run(write)
 
@@ -137,59 +172,88 @@ class LanceStore:
         self._fts_ready.add(collection)
 
     def search(self, collection: str, vector: np.ndarray, filters: Filters, k: int) -> list[Hit]:
-        table = self._table(collection)
-        if table is None:
-            return []
-        query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-        query = _filtered(query.distance_type("cosine"), filters).limit(k)
-        return [Hit(_entry(r), 1.0 - float(r["_distance"])) for r in _run(query.to_list)]
+        def read(table: Any) -> list[Hit]:
+            query = table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
+            query = _filtered(query.distance_type("cosine"), filters).limit(k)
+            return [Hit(_entry(r), 1.0 - float(r["_distance"])) for r in query.to_list()]
+
+        result: list[Hit] = self._read(collection, read, [])
+        return result
 
     def keyword(self, collection: str, text: str, filters: Filters, k: int) -> list[Hit]:
-        table = self._table(collection)
-        if table is None or not text.strip():
+        if not text.strip():
             return []
-        self._ensure_fts(collection, table)
-        query = _filtered(table.search(text, query_type="fts"), filters).limit(k)
-        return [Hit(_entry(r), float(r["_score"])) for r in _run(query.to_list)]
+
+        def read(table: Any) -> list[Hit]:
+            self._ensure_fts(collection, table)
+            query = _filtered(table.search(text, query_type="fts"), filters).limit(k)
+            return [Hit(_entry(r), float(r["_score"])) for r in query.to_list()]
+
+        result: list[Hit] = self._read(collection, read, [])
+        return result
 
     def hybrid(
         self, collection: str, text: str, vector: np.ndarray, filters: Filters, k: int
     ) -> list[Hit]:
-        table = self._table(collection)
-        if table is None:
-            return []
         if not text.strip():
             return self.search(collection, vector, filters, k)
-        self._ensure_fts(collection, table)
-        query = (
-            table.search(query_type="hybrid")
-            .vector(np.asarray(vector, dtype=np.float32))
-            .text(text)
-        )
-        query = _filtered(query, filters).limit(k)
-        return [Hit(_entry(r), float(r["_relevance_score"])) for r in _run(query.to_list)]
+
+        def read(table: Any) -> list[Hit]:
+            self._ensure_fts(collection, table)
+            query = (
+                table.search(query_type="hybrid")
+                .vector(np.asarray(vector, dtype=np.float32))
+                .text(text)
+            )
+            query = _filtered(query, filters).limit(k)
+            return [Hit(_entry(r), float(r["_relevance_score"])) for r in query.to_list()]
+
+        result: list[Hit] = self._read(collection, read, [])
+        return result
 
     def count(self, collection: str, filters: Filters | None = None) -> int:
-        table = self._table(collection)
-        if table is None:
-            return 0
         where = where_clause(filters) if filters is not None else None
-        return int(_run(lambda: table.count_rows(where) if where else table.count_rows()))
+        return int(
+            self._read(collection, lambda t: t.count_rows(where) if where else t.count_rows(), 0)
+        )
 
     def get(self, collection: str, ids: Sequence[str]) -> list[Entry]:
-        table = self._table(collection)
-        if table is None or not ids:
+        if not ids:
             return []
         where = "id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
-        rows = _run(lambda: table.search().where(where).limit(len(ids)).to_list())
+        rows = self._read(
+            collection, lambda t: t.search().where(where).limit(len(ids)).to_list(), []
+        )
         return [_entry(r) for r in rows]
 
+    def entries(self, collection: str) -> list[Entry]:
+        columns = [*_TEXT_FIELDS, "quality_score", "usage_count"]
+        rows = self._read(collection, lambda t: t.to_arrow().select(columns).to_pylist(), [])
+        return [_entry(r) for r in rows]
+
+    def drop(self, collection: str) -> None:
+        db = self._connect()
+
+        def drop() -> None:
+            if collection in _table_names(db):
+                db.drop_table(collection)
+            if _STAMPS in _table_names(db):
+                db.open_table(_STAMPS).delete(f"collection = {sql_text(collection)}")
+
+        _run(drop)
+        self._tables.pop(collection, None)
+        self._stamps.pop(collection, None)
+        self._fts_ready.discard(collection)
+
     def add_usage(self, collection: str, ids: Sequence[str]) -> None:
-        table = self._table(collection)
-        if table is None or not ids:
+        if not ids:
             return
         where = "id IN (" + ", ".join(sql_text(i) for i in sorted(set(ids))) + ")"
-        _run(lambda: table.update(where=where, values_sql={"usage_count": "usage_count + 1"}))
+        self._read(
+            collection,
+            lambda t: t.update(where=where, values_sql={"usage_count": "usage_count + 1"}),
+            None,
+        )
 
     # ------------------------------------------------------------------ helpers
 

@@ -278,6 +278,22 @@ class WeaviateStore:
         )
         return [entry_of(o.properties) for o in found.objects]
 
+    def entries(self, collection: str) -> list[Entry]:
+        target = self._collection(collection)
+        if target is None:
+            return []
+        entries: list[Entry] = _run(lambda: [entry_of(o.properties) for o in target.iterator()])
+        return entries
+
+    def drop(self, collection: str) -> None:
+        client = self._connect()
+        stamps = self._collection(_STAMPS)
+        from weaviate.util import generate_uuid5
+
+        _run(lambda: client.collections.delete(class_name(collection)))
+        if stamps is not None:
+            _run(lambda: stamps.data.delete_by_id(generate_uuid5(collection)))
+
     def add_usage(self, collection: str, ids: Sequence[str]) -> None:
         target = self._collection(collection)
         if target is None:

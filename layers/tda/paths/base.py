@@ -28,6 +28,7 @@ class PathResult:
     tokens: int = 0  # model tokens spent (the model paths)
     report: LLMReport | None = None  # what a model path did and spent
     memory: RAGReport | None = None  # what a memory path retrieved and made
+    handed_over: str = ""  # why another path than the one asked served (hybrid without a model)
 
 
 class Generator(Protocol):

@@ -60,7 +60,7 @@ def metadata_for(
         routed_path=decision.path.value,
         routing_reason=decision.reason,
         routing_confidence=decision.confidence,
-        fallback_reason=fallback_reason,
+        fallback_reason="; ".join(r for r in (fallback_reason, result.handed_over) if r),
         seed=plan.seed,
         coherence_violations=coherence.violations,
         records_validated=len(result.records) if result.validated else 0,

@@ -112,6 +112,14 @@ class VectorStore(Protocol):
 
     def get(self, collection: str, ids: Sequence[str]) -> list[Entry]: ...
 
+    def entries(self, collection: str) -> list[Entry]:
+        """Every entry of ``collection`` (to re-embed it with another model)."""
+        ...
+
+    def drop(self, collection: str) -> None:
+        """Remove ``collection``, its vectors and its model stamp."""
+        ...
+
     def add_usage(self, collection: str, ids: Sequence[str]) -> None:
         """Count one more use of each entry (patterns served again)."""
         ...

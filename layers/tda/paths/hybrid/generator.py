@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from tda.domain.contract import RAGReport
-from tda.domain.errors import PathUnavailableError, TdaError
+from tda.domain.errors import TdaError
 from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
 from tda.paths.base import PathResult
@@ -33,11 +33,14 @@ class HybridGenerator:
         self.llm = llm
 
     def unavailable_reason(self) -> str | None:
+        return None  # without a model the memory still serves (the rag path, said so)
+
+    def _model_missing(self) -> str | None:
         llm = self.llm()
         if llm is None:
-            return "has no llm path in this build"
+            return "this build has no llm path"
         reason = llm.unavailable_reason()
-        return None if reason is None else f"needs the llm path, which {reason}"
+        return None if reason is None else f"the llm path {reason}"
 
     def with_llm(self, llm: LLMGenerator) -> HybridGenerator:
         """This path on one provider's generator (the workflow's per-provider states)."""
@@ -47,10 +50,14 @@ class HybridGenerator:
         if plan.brief.defect_triggering:
             served = self.rag.generate(plan, warm=False)
             note = "edge cases are made by the core so every label is measured: rag path"
-            return _noted(served, note)
+            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
         llm = self.llm()
-        if llm is None or llm.unavailable_reason() is not None:
-            raise PathUnavailableError(f"the hybrid path {self.unavailable_reason()}")
+        missing = self._model_missing()
+        if llm is None or missing is not None:
+            # The memory still serves: what was asked of it is kept, only the model is missing.
+            served = self.rag.generate(plan, warm=False)
+            note = f"no model ({missing}): served from the memory, rag path"
+            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
         notes: list[str] = []
         try:
             found, query = self.rag.retrieve_patterns(plan, EXAMPLES)

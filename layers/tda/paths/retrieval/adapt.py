@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,7 @@ from tda.domain.validation import parse_temporal
 _PERSONAL_TYPES = frozenset({FieldType.EMAIL, FieldType.PHONE, FieldType.ADDRESS})
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
 def taught_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     """The top-level fields an example brings: not keys, not personal, not derived, not
     timestamps (moved instead), and arrays of objects whole (their derived items recomputed)."""
@@ -46,7 +46,7 @@ def taught_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     return tuple(taught)
 
 
-@cache
+@lru_cache(maxsize=256)
 def moved_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     return tuple(f for f in spec.fields if f.type is FieldType.DATETIME)
 
@@ -57,14 +57,34 @@ def fixed_paths(plan: GenerationPlan, scenario: int) -> frozenset[str]:
 
 def adapt(
     plan: GenerationPlan,
-    base: dict[str, Any],
-    example: Mapping[str, Any],
-    fixed: frozenset[str],
+    bases: list[dict[str, Any]],
+    examples: list[Mapping[str, Any]],
+    fixed: list[frozenset[str]],
     rng: np.random.Generator,
-) -> dict[str, Any]:
-    """``example`` as this request's record ``base`` (see the module's story)."""
+) -> list[dict[str, Any]]:
+    """Each of ``examples`` as this request's record of the same index in ``bases`` (see the
+    module's story); ``fixed`` holds each record's overridden paths."""
     spec = plan.spec
-    record = copy.deepcopy(base)
+    records: list[dict[str, Any]] = []
+    # Records whose examples brought the same fields are re-derived together: one column batch
+    # and one pass of the rules for the lot, not one per record.
+    groups: dict[frozenset[str], list[int]] = {}
+    for i, (base, example, kept) in enumerate(zip(bases, examples, fixed, strict=True)):
+        record, changed = _laid(spec, base, example, kept)
+        records.append(record)
+        groups.setdefault(changed, []).append(i)
+    for changed, chosen in groups.items():
+        rederive(spec, [records[i] for i in chosen], changed, [fixed[i] for i in chosen], rng)
+    _move_times(spec, records, examples, bases, fixed)
+    return records
+
+
+def _laid(
+    spec: EntitySpec, base: dict[str, Any], example: Mapping[str, Any], fixed: frozenset[str]
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """``base`` with the example's taught fields laid over, and the paths that changed. The
+    base is copied one level deep: its nested values are replaced, never changed in place."""
+    record = dict(base)
     changed: set[str] = set()
     for f in taught_fields(spec):
         if f.name not in example or f.path in fixed:
@@ -76,9 +96,7 @@ def adapt(
         changed.add(f.path)
         if f.is_array and f.item is not None:
             changed.update(c.path for c in f.item.children)
-    rederive(spec, [record], frozenset(changed), [fixed], rng)
-    _move_times(spec, record, example, base, fixed)
-    return record
+    return record, frozenset(changed)
 
 
 def _items(f: FieldSpec, items: Any, base_items: Any, fixed: frozenset[str]) -> Any:
@@ -98,31 +116,42 @@ def _items(f: FieldSpec, items: Any, base_items: Any, fixed: frozenset[str]) -> 
 
 def _move_times(
     spec: EntitySpec,
-    record: dict[str, Any],
-    example: Mapping[str, Any],
-    base: dict[str, Any],
-    fixed: frozenset[str],
+    records: list[dict[str, Any]],
+    examples: list[Mapping[str, Any]],
+    bases: list[dict[str, Any]],
+    fixed: list[frozenset[str]],
 ) -> None:
-    """The example's timestamps, shifted together so the earliest lands on the base's earliest:
-    their order and gaps (created → updated → completed) are the example's."""
-    fields = [f for f in moved_fields(spec) if f.path not in fixed and f.name in example]
-    stamps = {f.name: _seconds(f, example.get(f.name)) for f in fields}
-    known = [s for s in stamps.values() if s is not None]
-    anchor = [s for f in moved_fields(spec) if (s := _seconds(f, base.get(f.name))) is not None]
-    if not known or not anchor:
-        return
-    shift = min(anchor) - min(known)
-    for f in fields:
-        stamp = stamps[f.name]
-        record[f.name] = None if stamp is None else _formatted(f, stamp + shift)
+    """Each example's timestamps, shifted together so the earliest lands on its base's
+    earliest: their order and gaps (created → updated → completed) are the example's. Each
+    field is formatted once for all records."""
+    moved = moved_fields(spec)
+    shifted: dict[str, list[tuple[int, float | None]]] = {f.name: [] for f in moved}
+    for i, (example, base, kept) in enumerate(zip(examples, bases, fixed, strict=True)):
+        fields = [f for f in moved if f.path not in kept and f.name in example]
+        stamps = {f.name: _seconds(f, example.get(f.name)) for f in fields}
+        known = [s for s in stamps.values() if s is not None]
+        anchor = [s for f in moved if (s := _seconds(f, base.get(f.name))) is not None]
+        if not known or not anchor:
+            continue
+        shift = min(anchor) - min(known)
+        for f in fields:
+            stamp = stamps[f.name]
+            shifted[f.name].append((i, None if stamp is None else stamp + shift))
+    for f in moved:
+        pending = shifted[f.name]
+        present = [(i, s) for i, s in pending if s is not None]
+        if not pending:
+            continue
+        texts = format_temporal(f, np.array([s for _, s in present], dtype=float))
+        for (i, _), text in zip(present, texts, strict=True):
+            records[i][f.name] = text
+        for i, s in pending:
+            if s is None:
+                records[i][f.name] = None
 
 
 def _seconds(f: FieldSpec, value: Any) -> float | None:
     return None if value is None else parse_temporal(f, value)
-
-
-def _formatted(f: FieldSpec, seconds: float) -> Any:
-    return format_temporal(f, np.array([float(seconds)]))[0]
 
 
 def lay_triggers(

@@ -62,6 +62,7 @@ def edge_records(
         sources.append(hit.entry.id)
         from_defects += 1
     cases = _kept_cases(plan, base, rng)
+    followed: list[tuple[dict[str, Any], EdgeCase, frozenset[str]]] = []
     at = 0
     while len(made) < len(base) and cases:
         i = len(made)
@@ -73,11 +74,12 @@ def edge_records(
                 break  # every case touches an overridden field: the rest stay plain
             continue
         record, where = apply(base[i], spec, case)
-        _follow(plan, record, case, fixed, rng)
+        followed.append((record, case, fixed))
         record["_edge_case_type"] = case.kind + (f":{case.rule}" if case.rule else "")
         record["_edge_case_field"] = where
         record["_source"] = case.source
         made.append(record)
+    _follow(plan, followed, rng)
     from_schema = len(made) - from_defects
     while len(made) < len(base):  # no case fits (all overridden): the record as it was
         record = dict(base[len(made)])
@@ -90,17 +92,20 @@ def edge_records(
 
 def _follow(
     plan: GenerationPlan,
-    record: dict[str, Any],
-    case: EdgeCase,
-    fixed: frozenset[str],
+    followed: list[tuple[dict[str, Any], EdgeCase, frozenset[str]]],
     rng: np.random.Generator,
 ) -> None:
-    """Derived fields recomputed from a case's value, so its one change is the one thing
+    """Derived fields recomputed from each case's value, so its one change is the one thing
     wrong (quantity 0: line total and totals follow). A missing value derives nothing: the
-    fields that read it keep the values they had."""
-    if case.value is None or case.value is ABSENT:
-        return
-    rederive(plan.spec, [record], frozenset({case.path}), [fixed | {case.path}], rng)
+    fields that read it keep the values they had. Records changed at the same path are
+    re-derived together (one pass of the rules per path, not per record)."""
+    groups: dict[str, list[tuple[dict[str, Any], frozenset[str]]]] = {}
+    for record, case, fixed in followed:
+        if case.value is not None and case.value is not ABSENT:
+            groups.setdefault(case.path, []).append((record, fixed | {case.path}))
+    for path, members in groups.items():
+        records = [record for record, _ in members]
+        rederive(plan.spec, records, frozenset({path}), [fixed for _, fixed in members], rng)
 
 
 def _kept_cases(
@@ -111,11 +116,10 @@ def _kept_cases(
         return []
     spec = plan.spec
     cases = cases_for(spec, base[0])
-    trial = []
-    for case in cases:
-        record, _ = apply(base[0], spec, case)
-        _follow(plan, record, case, frozenset(), rng)
-        trial.append(record)
+    trial = [apply(base[0], spec, case)[0] for case in cases]
+    _follow(
+        plan, [(record, case, frozenset()) for record, case in zip(trial, cases, strict=True)], rng
+    )
     measured = violations(spec, trial)
     kept = [c for c, broken in zip(cases, measured, strict=True) if keeps_its_promise(c, broken)]
     order = rng.permutation(len(kept)).tolist()

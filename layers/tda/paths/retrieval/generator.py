@@ -96,23 +96,23 @@ class RAGGenerator:
     ) -> tuple[list[dict[str, Any]], RAGReport]:
         found, query = self.retrieve_patterns(plan, min(plan.count, MAX_EXAMPLES))
         memory = self._memory()
-        labels = plan.labels(0, plan.count).tolist()
+        labels = plan.labels(0, len(found)).tolist()
+        adapted = adapt(
+            plan,
+            base[: len(found)],
+            [hit.data.get("record") or {} for hit in found],
+            [fixed_paths(plan, label) for label in labels],
+            rng,
+        )
+        unfit = validate_records(plan.spec, adapted).invalid_indices
         records: list[dict[str, Any]] = []
         used: list[str] = []
-        rejected = 0
         for i, record in enumerate(base):
-            if i < len(found):
-                hit = found[i]
-                adapted = adapt(
-                    plan, record, hit.data.get("record") or {}, fixed_paths(plan, labels[i]), rng
-                )
-                adapted["_source"] = hit.entry.id
-                if validate_records(plan.spec, [adapted]).valid:
-                    records.append(adapted)
-                    used.append(hit.entry.id)
-                    continue
-                rejected += 1
-            records.append({**record, "_source": TRADITIONAL})
+            if i < len(adapted) and i not in unfit:
+                records.append({**adapted[i], "_source": found[i].entry.id})
+                used.append(found[i].entry.id)
+            else:
+                records.append({**record, "_source": TRADITIONAL})
         memory.used(PATTERNS, used)
         topped = len(records) - len(used)
         notes = []
@@ -122,14 +122,13 @@ class RAGGenerator:
                 "topped up by traditional generation (an example serves one record: none is "
                 "repeated to fill the count)"
             )
-        if rejected:
-            notes.append(f"{rejected} retrieved example(s) did not fit this schema: not used")
-        return records, RAGReport(
+        if unfit:
+            notes.append(f"{len(unfit)} retrieved example(s) did not fit this schema: not used")
+        return records, _report(
+            memory,
+            PATTERNS,
+            query,
             mode="patterns",
-            store=memory.store.url,
-            collection=PATTERNS,
-            embedding_model=memory.embedder.stamp.model_id,
-            query=query,
             retrieved=len(found),
             records_from_memory=len(used),
             records_topped_up=topped,
@@ -153,12 +152,11 @@ class RAGGenerator:
         records = _base_records(replace(plan, spec=spec))
         for record in records:
             record["_source"] = sample.entry.id
-        return records, RAGReport(
+        return records, _report(
+            memory,
+            PRODUCTION,
+            query,
             mode="production",
-            store=memory.store.url,
-            collection=PRODUCTION,
-            embedding_model=memory.embedder.stamp.model_id,
-            query=query,
             retrieved=len(found),
             records_from_memory=len(records),
             sources=[sample.entry.id],
@@ -228,6 +226,17 @@ class RAGGenerator:
             raise
         except Exception as exc:  # an adapter that cannot even be made: the store is down
             raise PathUnavailableError(f"could not open the memory: {exc}") from exc
+
+
+def _report(memory: Memory, collection: str, query: str, **what: Any) -> RAGReport:
+    """What was retrieved from ``collection`` of ``memory`` by ``query``, and made of it."""
+    return RAGReport(
+        store=memory.store.url,
+        collection=collection,
+        embedding_model=memory.embedder.stamp.model_id,
+        query=query,
+        **what,
+    )
 
 
 def _base_records(plan: GenerationPlan) -> list[dict[str, Any]]:

@@ -20,7 +20,12 @@ from tda.paths.retrieval.corpus import content_id
 from tda.paths.retrieval.memory import Memory
 from tda.ports.memory import PATTERNS, Entry
 
-MAX_LEARNED_PER_REQUEST = 20
+# Each new pattern is embedded in the request (~10 ms a pattern on this machine's CPU): a
+# request learns a few, so learning never costs more than the generation it follows. The corpus
+# still grows with every request that brings something new.
+MAX_LEARNED_PER_REQUEST = 5
+MAX_CANDIDATES = 200  # looked up by id at once: what a request could teach is bounded too
+SUMMARY_CHARS = 160  # what a learned pattern is found by: its words, not its codes
 # What a record's ``_source`` says when it is new: not adapted from a stored entry.
 NEW_SOURCES = frozenset({"", "traditional", "model"})
 
@@ -44,26 +49,41 @@ def learn(
             notes=[f"not learned: coherence {coherence.score:.2f} is below {threshold:.2f}"]
         )
     scores = coherence.record_scores
-    entries: dict[str, Entry] = {}
+    candidates: dict[str, Entry] = {}
     for i, record in enumerate(records):
-        if len(entries) >= MAX_LEARNED_PER_REQUEST:
+        if len(candidates) >= MAX_CANDIDATES:
             break
         if str(record.get("_source", "")) not in NEW_SOURCES:
             continue  # already remembered: its reuse was counted
         if len(scores) > i and scores[i] < threshold:
             continue
         entry = pattern_of(plan, record, float(scores[i]) if len(scores) > i else 1.0)
-        entries.setdefault(entry.id, entry)
-    if not entries:
+        candidates.setdefault(entry.id, entry)
+    if not candidates:
         return Learned(notes=["nothing new to learn: every record came from the memory"])
     try:
-        memory.add(PATTERNS, list(entries.values()))
+        known = {e.id for e in memory.store.get(PATTERNS, list(candidates))}
+        memory.used(PATTERNS, sorted(known))  # the same content again: a reuse, not a copy
+        new = [e for e in candidates.values() if e.id not in known]
+        chosen = new[:MAX_LEARNED_PER_REQUEST]
+        memory.add(PATTERNS, chosen, new=True)
     except TdaError as exc:
         return Learned(notes=[f"not learned: {exc}"])
-    ids = list(entries)
+    notes = []
+    if len(new) > len(chosen):
+        notes.append(
+            f"learned {len(chosen)} of {len(new)} new record(s): at most "
+            f"{MAX_LEARNED_PER_REQUEST} a request (each is embedded while the caller waits)"
+        )
+    if known:
+        notes.append(f"{len(known)} record(s) already remembered: their usage counted")
+    ids = [e.id for e in chosen]
+    if not ids:
+        return Learned(notes=notes or ["nothing new to learn"])
     return Learned(
-        summary=f"{len(ids)} pattern(s): {', '.join(ids[:5])}{' …' if len(ids) > 5 else ''}",
+        summary=f"{len(ids)} pattern(s): {', '.join(ids)}",
         ids=ids,
+        notes=notes,
     )
 
 
@@ -72,7 +92,7 @@ def pattern_of(plan: GenerationPlan, record: dict[str, Any], score: float) -> En
     taught = {f.name: record[f.name] for f in taught_fields(plan.spec) if f.name in record}
     clean = {k: v for k, v in record.items() if not k.startswith("_")}
     scenario = str(record.get("_scenario") or "learned")
-    description = (plan.brief.context.strip() or _summary(taught))[:500]
+    description = plan.brief.context.strip()[:SUMMARY_CHARS] or _summary(taught)
     return Entry(
         id=content_id("LRN", plan.spec.name, taught),
         domain=plan.spec.domain,
@@ -88,12 +108,18 @@ def pattern_of(plan: GenerationPlan, record: dict[str, Any], score: float) -> En
 
 
 def _summary(taught: dict[str, Any]) -> str:
-    """Words of the taught values (item names, statuses, titles): what a search would match."""
+    """The words of the taught values (item names, categories, statuses, titles): what a
+    search would match. Codes (SKUs, currency codes) are left out: they match no query and
+    cost the embedder several tokens each."""
     words: list[str] = []
+    size = 0
 
     def visit(value: Any) -> None:
-        if isinstance(value, str) and len(words) < 40:
-            words.append(value[:80])
+        nonlocal size
+        if isinstance(value, str):
+            if size < SUMMARY_CHARS and _is_words(value) and value not in words:
+                words.append(value[:80])
+                size += len(words[-1]) + 2
         elif isinstance(value, dict):
             for v in value.values():
                 visit(v)
@@ -102,4 +128,10 @@ def _summary(taught: dict[str, Any]) -> str:
                 visit(v)
 
     visit(taught)
-    return "; ".join(words)
+    return "; ".join(words)[:SUMMARY_CHARS]
+
+
+def _is_words(value: str) -> bool:
+    """Prose, a name or a label ("Running Shoes", "shipped"), not a code ("NIKE-RUN-BLK-10",
+    "USD")."""
+    return any(c.islower() for c in value) and not any(c.isdigit() for c in value.split()[0])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tda.domain.errors import PathUnavailableError, TdaError
@@ -22,6 +22,7 @@ from tda.ports.memory import (
 )
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
+REBUILD_BATCH = 1000  # entries embedded and written at once when a collection is rebuilt
 
 
 @dataclass(frozen=True)
@@ -38,21 +39,16 @@ class Memory:
         self.store = store
         self.embedder = embedder
 
-    def check(self, collection: str, filters: Filters) -> None:
-        """Raise PathUnavailableError (why, in a sentence) unless ``collection`` can answer:
-        reachable, holding this embedder's vectors, and not empty for ``filters``."""
+    def check(self, collection: str) -> None:
+        """Raise EmbeddingMismatchError unless ``collection`` is empty or holds this embedder's
+        vectors (VectorStoreUnavailableError when the store cannot be read)."""
         stamp = self.store.stamp(collection)
         if stamp is not None and stamp != self.embedder.stamp:
             raise EmbeddingMismatchError(
                 f"the {collection} collection at {self.store.url} holds {stamp.model_id} "
                 f"vectors ({stamp.dimension}-d), not {self.embedder.stamp.model_id} "
-                f"({self.embedder.stamp.dimension}-d): re-seed it with this model"
-            )
-        if self.store.count(collection, filters) == 0:
-            what = f" for entity {filters.entity!r}" if filters.entity else ""
-            raise PathUnavailableError(
-                f"found the {collection} collection empty{what} at {self.store.url} "
-                "(load the corpus: tda rag seed)"
+                f"({self.embedder.stamp.dimension}-d): re-embed it with this model "
+                "(tda rag seed --rebuild)"
             )
 
     def retrieve(
@@ -63,9 +59,21 @@ class Memory:
         k: int,
         mode: str = "hybrid",
     ) -> list[Retrieved]:
-        """Up to ``k`` entries nearest ``query`` that satisfy ``filters``, best first."""
-        self.check(collection, filters)
+        """Up to ``k`` entries nearest ``query`` that satisfy ``filters``, best first; raises
+        PathUnavailableError (why, in a sentence) when none can be: the store down, its vectors
+        from another model, nothing stored for ``filters``."""
+        self.check(collection)
         hits = self.search(collection, query, filters, k, mode)
+        if not hits and self.store.count(collection, filters) == 0:
+            what = f" for entity {filters.entity!r}" if filters.entity else ""
+            raise PathUnavailableError(
+                f"found the {collection} collection empty{what} at {self.store.url} "
+                "(load the corpus: tda rag seed)"
+            )
+        if not hits:
+            raise PathUnavailableError(
+                f"found nothing in the {collection} collection matching the request ({mode} search)"
+            )
         return [Retrieved(h.entry, json.loads(h.entry.data), h.score) for h in hits]
 
     def search(
@@ -78,12 +86,35 @@ class Memory:
             return self.store.search(collection, vector, filters, k)
         return self.store.hybrid(collection, query, vector, filters, k)
 
-    def add(self, collection: str, entries: Sequence[Entry]) -> int:
-        """Insert or replace ``entries`` by id, embedded here; returns how many."""
+    def add(self, collection: str, entries: Sequence[Entry], *, new: bool = False) -> int:
+        """Insert or replace ``entries`` by id, embedded here; returns how many. An entry
+        already stored keeps its usage count (seeding again resets nothing); ``new`` says the
+        caller knows none is stored, and spares the lookup."""
         if not entries:
             return 0
+        if not new:
+            ids = [e.id for e in entries]
+            counts = {
+                e.id: e.usage_count
+                for start in range(0, len(ids), REBUILD_BATCH)
+                for e in self.store.get(collection, ids[start : start + REBUILD_BATCH])
+            }
+            entries = [
+                replace(e, usage_count=max(e.usage_count, counts[e.id])) if e.id in counts else e
+                for e in entries
+            ]
         vectors = self.embedder.embed([e.text for e in entries])
         self.store.upsert(collection, entries, vectors, self.embedder.stamp)
+        return len(entries)
+
+    def rebuild(self, collection: str) -> int:
+        """Every entry of ``collection`` re-embedded with this memory's model (the collection
+        is dropped and written again: a store of another model's vectors made usable)."""
+        entries = self.store.entries(collection)
+        self.store.drop(collection)
+        for start in range(0, len(entries), REBUILD_BATCH):
+            self.add(collection, entries[start : start + REBUILD_BATCH], new=True)
+        self.refresh(collection)
         return len(entries)
 
     def refresh(self, collection: str) -> None:

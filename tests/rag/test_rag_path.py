@@ -128,6 +128,11 @@ def test_learning_stores_new_coherent_records_once(fresh_store: Path) -> None:
     assert wiring.memory().store.count("patterns") == before + 3
     used = wiring.memory().store.get("patterns", [s for s in again.rag.sources])
     assert all(e.usage_count >= 1 for e in used)
+    more, _ = served(entity="user", count=13, learn_from_history=True)
+    # 5 new records: a request learns at most 3 (each is embedded while the caller waits).
+    assert more.rag.records_topped_up == 5 and more.rag.learned.startswith("3 pattern(s)")
+    assert any("learned 3 of 5" in note for note in more.rag.notes)
+    assert wiring.memory().store.count("patterns") == before + 6
 
 
 def test_empty_store_falls_back_to_traditional_with_the_reason(empty_store: Path) -> None:
@@ -170,3 +175,24 @@ def test_store_of_another_embedding_model_is_refused_until_rebuilt(
     assert {r["_source"] for r in records} <= {e.id for e in seed_corpus().entries["patterns"]} | {
         "TEAM-CART-1"
     }
+
+
+def test_edge_cases_as_csv_and_sql_keep_their_labels_and_load(seeded: Path) -> None:
+    import csv
+    import io
+    import sqlite3
+
+    ask = {"entity": "order", "count": 40, "defect_triggering": True}
+    labelled = json.loads(generate(make_request(output_format="JSON", **ask)).data)
+    rows = list(
+        csv.DictReader(io.StringIO(generate(make_request(output_format="CSV", **ask)).data))
+    )
+    assert [(r["_source"], r["_edge_case_type"], json.loads(r["_violates"])) for r in rows] == [
+        (r["_source"], r["_edge_case_type"], r["_violates"]) for r in labelled
+    ]
+    db = sqlite3.connect(":memory:")  # a required field left null is a row like the others
+    db.executescript(generate(make_request(output_format="SQL", **ask)).data)
+    loaded = db.execute('SELECT _source, _violates FROM "order" ORDER BY _index').fetchall()
+    assert [(s, json.loads(v)) for s, v in loaded] == [(r["_source"], r["_violates"])
+                      for r in labelled]  # fmt: skip
+    assert any(r["_violates"] for r in labelled) and any(not r["_violates"] for r in labelled)

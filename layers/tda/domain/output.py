@@ -23,6 +23,9 @@ from tda.domain.records import TextRows
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 META_COLUMNS = ("_index", "_scenario")
+# Where a memory path's record came from and, for an edge case, what it breaks: columns of
+# their own in CSV and SQL too, so a tester reading a table can trace each row.
+PROVENANCE_COLUMNS = ("_source", "_edge_case_type", "_edge_case_field", "_violates")
 
 
 class Renderer(ABC):
@@ -33,8 +36,9 @@ class Renderer(ABC):
 
     media_type = "application/octet-stream"
 
-    def __init__(self, spec: EntitySpec) -> None:
+    def __init__(self, spec: EntitySpec, meta: tuple[str, ...] = META_COLUMNS) -> None:
         self.spec = spec
+        self.meta = meta
 
     def begin(self) -> bytes:
         return b""
@@ -127,12 +131,12 @@ def _dig(record: dict[str, Any], keys: tuple[str, ...]) -> Any:
 class CsvRenderer(Renderer):
     media_type = "text/csv"
 
-    def __init__(self, spec: EntitySpec) -> None:
-        super().__init__(spec)
+    def __init__(self, spec: EntitySpec, meta: tuple[str, ...] = META_COLUMNS) -> None:
+        super().__init__(spec, meta)
         self.columns = _columns(spec.fields, "", ".")
 
     def header(self) -> list[str]:
-        return [*META_COLUMNS, *(c for c, _, _ in self.columns)]
+        return [*self.meta, *(c for c, _, _ in self.columns)]
 
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
         buffer = io.StringIO()
@@ -140,7 +144,7 @@ class CsvRenderer(Renderer):
         if first:
             writer.writerow(self.header())
         for record in records:
-            row = [_csv_cell(record.get(m)) for m in META_COLUMNS]
+            row = [_csv_cell(record.get(m)) for m in self.meta]
             row.extend(_csv_cell(_dig(record, keys)) for _, keys, _ in self.columns)
             writer.writerow(row)
         return buffer.getvalue().encode("utf-8")
@@ -209,11 +213,18 @@ class SqlRenderer(Renderer):
     media_type = "application/sql"
     insert_rows = 200
 
-    def __init__(self, spec: EntitySpec) -> None:
-        super().__init__(spec)
+    def __init__(
+        self, spec: EntitySpec, meta: tuple[str, ...] = META_COLUMNS, edge_cases: bool = False
+    ) -> None:
+        super().__init__(spec, meta)
         self.table = spec.name
         self.columns = _columns(spec.fields, "", "__")
+        # Edge cases are invalid on purpose (a required field null, its key among them): the
+        # tables then hold them all, keyed by the row's index, so the script loads and the
+        # tester's own checks meet every row.
+        self.permissive = edge_cases
         key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
+        key = None if edge_cases else key
         self.key_column = key or "_index"
         self.children = [
             (f, f"{self.table}_{f.name}", _columns(f.item.children, "", "__"))
@@ -228,9 +239,9 @@ class SqlRenderer(Renderer):
 
     def begin(self) -> bytes:
         lines = []
-        defs = ['"_index" BIGINT NOT NULL', '"_scenario" TEXT']
+        defs = ['"_index" BIGINT NOT NULL', *(f"{sql_identifier(m)} TEXT" for m in self.meta[1:])]
         for col, _, f in self.scalar_columns:
-            null = " NOT NULL" if f.required and not f.is_array else ""
+            null = " NOT NULL" if f.required and not f.is_array and not self.permissive else ""
             defs.append(f"{sql_identifier(col)} {'TEXT' if f.is_array else _sql_type(f)}{null}")
         defs.append(f"PRIMARY KEY ({sql_identifier(self.key_column)})")
         lines.append(
@@ -254,15 +265,14 @@ class SqlRenderer(Renderer):
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
         out: list[str] = []
         names = ", ".join(
-            sql_identifier(c)
-            for c in ("_index", "_scenario", *(c for c, _, _ in self.scalar_columns))
+            sql_identifier(c) for c in (*self.meta, *(c for c, _, _ in self.scalar_columns))
         )
         for start in range(0, len(records), self.insert_rows):
             rows = records[start : start + self.insert_rows]
             values = [
                 "("
                 + ", ".join(
-                    [sql_literal(r.get("_index")), sql_literal(r.get("_scenario"))]
+                    [sql_literal(r.get(m)) for m in self.meta]
                     + [sql_literal(_dig(r, keys)) for _, keys, _ in self.scalar_columns]
                 )
                 + ")"
@@ -305,5 +315,12 @@ _RENDERERS: dict[OutputFormat, type[Renderer]] = {
 }
 
 
-def renderer_for(fmt: OutputFormat, spec: EntitySpec) -> Renderer:
-    return _RENDERERS[fmt](spec)
+def renderer_for(
+    fmt: OutputFormat, spec: EntitySpec, provenance: bool = False, edge_cases: bool = False
+) -> Renderer:
+    """``provenance``: the records carry where they came from (``PROVENANCE_COLUMNS``);
+    ``edge_cases``: they are invalid on purpose (SQL tables without NOT NULL, keyed by index)."""
+    meta = META_COLUMNS + PROVENANCE_COLUMNS if provenance else META_COLUMNS
+    if fmt is OutputFormat.SQL:
+        return SqlRenderer(spec, meta, edge_cases)
+    return _RENDERERS[fmt](spec, meta)

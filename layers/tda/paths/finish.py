@@ -31,7 +31,10 @@ def finish(
 ) -> tuple[bytes, GenerationMetadata]:
     """The rendered records and the metadata that names the path that served, from facts."""
     result = _valid(result, repair)
-    data = renderer_for(output_format, result.plan.spec).render(result.records)
+    memory = result.memory  # a memory path's records say where they came from
+    edge_cases = memory is not None and memory.mode == "edge_cases"
+    renderer = renderer_for(output_format, result.plan.spec, memory is not None, edge_cases)
+    data = renderer.render(result.records)
     return data, metadata_for(result, decision, started, fallback_reason)
 
 

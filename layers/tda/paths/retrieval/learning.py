@@ -20,12 +20,12 @@ from tda.paths.retrieval.corpus import content_id
 from tda.paths.retrieval.memory import Memory
 from tda.ports.memory import PATTERNS, Entry
 
-# Each new pattern is embedded in the request (~10 ms a pattern on this machine's CPU): a
-# request learns a few, so learning never costs more than the generation it follows. The corpus
-# still grows with every request that brings something new.
-MAX_LEARNED_PER_REQUEST = 5
-MAX_CANDIDATES = 200  # looked up by id at once: what a request could teach is bounded too
-SUMMARY_CHARS = 160  # what a learned pattern is found by: its words, not its codes
+# Each new pattern is embedded while the caller waits (~10 ms a pattern on this machine's CPU,
+# bench/bench_rag.py): a request learns a few, and the corpus still grows with every request
+# that brings something new.
+MAX_LEARNED_PER_REQUEST = 3
+MAX_CANDIDATES = 4 * MAX_LEARNED_PER_REQUEST  # hashed and looked up: the rest wait their turn
+SUMMARY_CHARS = 120  # what a learned pattern is found by: its words, not its codes
 # What a record's ``_source`` says when it is new: not adapted from a stored entry.
 NEW_SOURCES = frozenset({"", "traditional", "model"})
 
@@ -49,30 +49,32 @@ def learn(
             notes=[f"not learned: coherence {coherence.score:.2f} is below {threshold:.2f}"]
         )
     scores = coherence.record_scores
-    candidates: dict[str, Entry] = {}
-    for i, record in enumerate(records):
-        if len(candidates) >= MAX_CANDIDATES:
-            break
-        if str(record.get("_source", "")) not in NEW_SOURCES:
-            continue  # already remembered: its reuse was counted
-        if len(scores) > i and scores[i] < threshold:
-            continue
-        entry = pattern_of(plan, record, float(scores[i]) if len(scores) > i else 1.0)
-        candidates.setdefault(entry.id, entry)
-    if not candidates:
+    eligible = [
+        i
+        for i, record in enumerate(records)
+        if str(record.get("_source", "")) in NEW_SOURCES  # else remembered: its reuse counted
+        and not (len(scores) > i and scores[i] < threshold)
+    ]
+    if not eligible:
         return Learned(notes=["nothing new to learn: every record came from the memory"])
+    candidates: dict[str, int] = {}  # content id -> record index; only a few are hashed
+    for i in eligible[:MAX_CANDIDATES]:
+        candidates.setdefault(pattern_id(plan, records[i]), i)
     try:
         known = {e.id for e in memory.store.get(PATTERNS, list(candidates))}
         memory.used(PATTERNS, sorted(known))  # the same content again: a reuse, not a copy
-        new = [e for e in candidates.values() if e.id not in known]
-        chosen = new[:MAX_LEARNED_PER_REQUEST]
+        new = [(id_, i) for id_, i in candidates.items() if id_ not in known]
+        chosen = [
+            pattern_of(plan, records[i], float(scores[i]) if len(scores) > i else 1.0)
+            for _, i in new[:MAX_LEARNED_PER_REQUEST]
+        ]
         memory.add(PATTERNS, chosen, new=True)
     except TdaError as exc:
         return Learned(notes=[f"not learned: {exc}"])
     notes = []
-    if len(new) > len(chosen):
+    if len(eligible) > len(chosen) + len(known):
         notes.append(
-            f"learned {len(chosen)} of {len(new)} new record(s): at most "
+            f"learned {len(chosen)} of {len(eligible)} record(s) not from the memory: at most "
             f"{MAX_LEARNED_PER_REQUEST} a request (each is embedded while the caller waits)"
         )
     if known:
@@ -87,14 +89,23 @@ def learn(
     )
 
 
+def pattern_id(plan: GenerationPlan, record: dict[str, Any]) -> str:
+    """The hash of what ``record`` teaches: the same content learned twice is one pattern."""
+    return content_id("LRN", plan.spec.name, _taught(plan, record))
+
+
+def _taught(plan: GenerationPlan, record: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: record[f.name] for f in taught_fields(plan.spec) if f.name in record}
+
+
 def pattern_of(plan: GenerationPlan, record: dict[str, Any], score: float) -> Entry:
     """``record`` as a pattern keyed by the hash of what it teaches."""
-    taught = {f.name: record[f.name] for f in taught_fields(plan.spec) if f.name in record}
+    taught = _taught(plan, record)
     clean = {k: v for k, v in record.items() if not k.startswith("_")}
     scenario = str(record.get("_scenario") or "learned")
     description = plan.brief.context.strip()[:SUMMARY_CHARS] or _summary(taught)
     return Entry(
-        id=content_id("LRN", plan.spec.name, taught),
+        id=pattern_id(plan, record),
         domain=plan.spec.domain,
         entity=plan.spec.name,
         text=f"{plan.spec.domain} {plan.spec.name} {scenario.replace('_', ' ')}: {description}",

@@ -15,10 +15,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from tda.adapters.events import ModelPathEvent, parse
 from tda.app import operations
 from tda.wiring import install_once as install_adapters
+from tda.wiring import warm_memory
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 tracer = Tracer()
 install_adapters()
+warm_memory()  # in the init phase, not the first request: the model loads, the store opens
 
 
 @logger.inject_lambda_context

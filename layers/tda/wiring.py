@@ -156,6 +156,21 @@ def memory() -> Any:
         return found
 
 
+def warm_memory() -> None:
+    """The embedding model loaded and the store opened now (a Lambda's init, ``tda serve``'s
+    start), not by the first request (≈3 s here). Best effort: a store that cannot be reached
+    now is reported by the request that needs it."""
+    from tda.ports.memory import COLLECTIONS, Filters
+
+    try:
+        warm = memory()
+        warm.embedder.embed(["warm"])
+        for collection in COLLECTIONS:
+            warm.search(collection, "warm", Filters(), 1)
+    except Exception:  # any failure here is the first request's to report
+        return
+
+
 def _rag_generator() -> Any:
     from tda.paths.retrieval.generator import RAGGenerator, RAGOptions
 

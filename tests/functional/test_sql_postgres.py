@@ -132,3 +132,21 @@ def test_hostile_strings_and_cart_math_survive_postgresql(postgres_url: str) -> 
             "USING (cart_id) WHERE i.s <> c.subtotal OR c.subtotal + c.tax <> c.total"
         ).fetchone()
         assert bad == (0,)
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_edge_cases_as_sql_load_into_postgresql(postgres_url: str, entity: str) -> None:
+    """Invalid on purpose (a required field null, a key among them, sub-cent money, unicode,
+    far-future dates): every row loads, with its labels."""
+    import psycopg
+
+    ask = {"entity": entity, "count": 120, "defect_triggering": True}
+    sql = generate(make_request(output_format="SQL", **ask)).data
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            f"DROP SCHEMA IF EXISTS e_{entity} CASCADE; CREATE SCHEMA e_{entity}; SET search_path TO e_{entity}"
+        )
+        db.execute(sql)
+        rows = db.execute(f'SELECT count(*), count(DISTINCT _edge_case_type) FROM "{entity}"')
+        count, kinds = rows.fetchone() or (0, 0)
+        assert count == 120 and kinds > 5

@@ -175,8 +175,12 @@ def _rule_cases(spec: EntitySpec, base: dict[str, Any]) -> Iterator[EdgeCase]:
 
 def apply(record: dict[str, Any], spec: EntitySpec, case: EdgeCase) -> tuple[dict[str, Any], str]:
     """A copy of ``record`` with ``case`` laid on, and the concrete path changed
-    (``items[0].quantity``)."""
-    changed = copy.deepcopy(record)
+    (``items[0].quantity``). Only the top-level value the case writes into is copied deeply
+    (a wide record is tried against thousands of cases)."""
+    changed = dict(record)
+    head = case.path.replace("[]", "").partition(".")[0]
+    if head in changed:
+        changed[head] = copy.deepcopy(changed[head])
     where = write(changed, spec, case.path, case.value)
     return changed, where
 

@@ -196,3 +196,24 @@ def test_edge_cases_as_csv_and_sql_keep_their_labels_and_load(seeded: Path) -> N
     assert [(s, json.loads(v)) for s, v in loaded] == [(r["_source"], r["_violates"])
                       for r in labelled]  # fmt: skip
     assert any(r["_violates"] for r in labelled) and any(not r["_violates"] for r in labelled)
+
+
+def test_records_too_large_to_store_are_not_learned(seeded: Path, tmp_path: Path) -> None:
+    """A caller's schema whose records are ≈300 KB: they are served, not stored (the cap a
+    team's entry has)."""
+    schema = {"fields": [{"name": "code", "type": "STRING", "required": True},
+                         {"name": "blob", "type": "ARRAY", "nested_fields": [{"name": "s", "type": "STRING"}]}]}  # fmt: skip
+    constraints = {"field_constraints": {"blob": {"min_length": 60, "max_length": 60},
+                                         "blob.s": {"min_length": 5000, "max_length": 5000}}}  # fmt: skip
+    team = tmp_path / "big.ndjson"
+    team.write_text(json.dumps({"entity": "big", "record": {"code": "A-1", "blob": [{"s": "x"}]}}) + "\n")
+    assert main(["rag", "add", str(team)]) == 0
+    before = wiring.memory().store.count("patterns")
+    meta, records = served(entity="big", count=4, learn_from_history=True, schema=schema,
+                           constraints=constraints)  # fmt: skip
+    assert meta.generation_path == "rag" and meta.rag.records_topped_up == 4
+    assert "1 retrieved example(s) did not fit this schema: not used" in meta.rag.notes
+    assert len(json.dumps(records[1])) > 256 * 1024
+    assert not meta.rag.learned
+    assert meta.rag.notes[-1] == "4 record(s) over 256 KiB: not learned"
+    assert wiring.memory().store.count("patterns") == before

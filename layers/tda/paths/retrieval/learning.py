@@ -16,7 +16,7 @@ from tda.domain.coherence import CoherenceReport
 from tda.domain.errors import TdaError
 from tda.domain.plan import GenerationPlan
 from tda.paths.retrieval.adapt import taught_fields
-from tda.paths.retrieval.corpus import content_id
+from tda.paths.retrieval.corpus import MAX_ENTRY_BYTES, content_id
 from tda.paths.retrieval.memory import Memory
 from tda.ports.memory import PATTERNS, Entry
 
@@ -63,22 +63,30 @@ def learn(
     try:
         known = {e.id for e in memory.store.get(PATTERNS, list(candidates))}
         memory.used(PATTERNS, sorted(known))  # the same content again: a reuse, not a copy
-        new = [(id_, i) for id_, i in candidates.items() if id_ not in known]
-        chosen = [
-            pattern_of(plan, records[i], float(scores[i]) if len(scores) > i else 1.0)
-            for _, i in new[:MAX_LEARNED_PER_REQUEST]
-        ]
+        new = [i for id_, i in candidates.items() if id_ not in known]
+        chosen: list[Entry] = []
+        too_large = 0
+        for i in new:
+            if len(chosen) == MAX_LEARNED_PER_REQUEST:
+                break
+            entry = pattern_of(plan, records[i], float(scores[i]) if len(scores) > i else 1.0)
+            if len(entry.data.encode()) > MAX_ENTRY_BYTES:
+                too_large += 1  # as a team's entry would be refused: the store stays small
+                continue
+            chosen.append(entry)
         memory.add(PATTERNS, chosen, new=True)
     except TdaError as exc:
         return Learned(notes=[f"not learned: {exc}"])
     notes = []
-    if len(eligible) > len(chosen) + len(known):
+    if len(chosen) == MAX_LEARNED_PER_REQUEST and len(eligible) > len(chosen) + len(known):
         notes.append(
             f"learned {len(chosen)} of {len(eligible)} record(s) not from the memory: at most "
             f"{MAX_LEARNED_PER_REQUEST} a request (each is embedded while the caller waits)"
         )
     if known:
         notes.append(f"{len(known)} record(s) already remembered: their usage counted")
+    if too_large:
+        notes.append(f"{too_large} record(s) over {MAX_ENTRY_BYTES // 1024} KiB: not learned")
     ids = [e.id for e in chosen]
     if not ids:
         return Learned(notes=notes or ["nothing new to learn"])

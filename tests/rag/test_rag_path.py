@@ -206,7 +206,9 @@ def test_records_too_large_to_store_are_not_learned(seeded: Path, tmp_path: Path
     constraints = {"field_constraints": {"blob": {"min_length": 60, "max_length": 60},
                                          "blob.s": {"min_length": 5000, "max_length": 5000}}}  # fmt: skip
     team = tmp_path / "big.ndjson"
-    team.write_text(json.dumps({"entity": "big", "record": {"code": "A-1", "blob": [{"s": "x"}]}}) + "\n")
+    team.write_text(
+        json.dumps({"entity": "big", "record": {"code": "A-1", "blob": [{"s": "x"}]}}) + "\n"
+    )
     assert main(["rag", "add", str(team)]) == 0
     before = wiring.memory().store.count("patterns")
     meta, records = served(entity="big", count=4, learn_from_history=True, schema=schema,

@@ -139,9 +139,9 @@ def _move_times(
             shifted[f.name].append((i, None if stamp is None else stamp + shift))
     for f in moved:
         pending = shifted[f.name]
-        present = [(i, s) for i, s in pending if s is not None]
         if not pending:
             continue
+        present = [(i, s) for i, s in pending if s is not None]
         texts = format_temporal(f, np.array([s for _, s in present], dtype=float))
         for (i, _), text in zip(present, texts, strict=True):
             records[i][f.name] = text

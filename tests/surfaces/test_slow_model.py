@@ -31,6 +31,7 @@ def slow_served() -> Iterator[Served]:
 
 def test_job_calls_answer_while_model_requests_wait(slow_served: Served) -> None:
     finished: list[str] = []
+    reasons: list[str] = []
     lock = threading.Lock()
     api = f"http://127.0.0.1:{slow_served.http_port}"
 
@@ -40,7 +41,7 @@ def test_job_calls_answer_while_model_requests_wait(slow_served: Served) -> None
         answer = httpx.post(f"{api}/v1/generate", json=body, timeout=120).json()
         with lock:
             finished.append(f"model:{answer['metadata']['generation_path']}")
-            print(answer["metadata"]["fallback_reason"])
+            reasons.append(answer["metadata"]["fallback_reason"])
 
     threads = [threading.Thread(target=model_request, args=(k,)) for k in range(MODEL_REQUESTS)]
     for thread in threads:
@@ -57,4 +58,10 @@ def test_job_calls_answer_while_model_requests_wait(slow_served: Served) -> None
     for thread in threads:
         thread.join(120)
     assert finished[0] == "jobs", finished
-    assert finished.count("model:llm") == MODEL_REQUESTS
+    assert len(finished) == MODEL_REQUESTS + 1  # every model request answered
+    # The scripted model answers one call at a time: those still waiting when the request's
+    # budget (SYNC_BUDGET_SECONDS, under the HTTP API's 30 s) runs out are served by
+    # traditional generation, saying so.
+    assert finished.count("model:llm") >= 2
+    for path, reason in zip(finished[1:], reasons, strict=True):
+        assert path == "model:llm" or "past the request's deadline" in reason, reason

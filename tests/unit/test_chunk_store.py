@@ -3,6 +3,7 @@ whole or by byte range; a write that fails part-way leaves nothing behind."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from moto import mock_aws
 
 from tda.adapters.chunk_stores import FileChunkStore, S3ChunkStore
-from tda.ports.chunk_store import ChunkStore, ChunkWriteError
+from tda.ports.chunk_store import ChunkStore, ChunkStoreRefusedError, ChunkWriteError
 
 PIECES: list[bytes | memoryview] = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
 WHOLE = b'[{"a": 1},{"b": 22}]'
@@ -55,3 +56,28 @@ def test_a_write_failing_part_way_leaves_the_old_chunk_and_no_litter(
     assert store.get("job-2/chunk-0.json") == b"[]"  # a reader never sees half a chunk
     if isinstance(store, FileChunkStore):
         assert [p.name for p in (tmp_path / "jobs" / "job-2").iterdir()] == ["chunk-0.json"]
+
+
+def test_a_refused_write_is_told_from_one_worth_retrying(tmp_path: Path) -> None:
+    """Access denied or no such bucket is final (the workflow does not retry it); S3's
+    throttling and a read-only folder's neighbour, a full disk, are worth another try."""
+    from botocore.stub import Stubber
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        with pytest.raises(ChunkStoreRefusedError, match="NoSuchBucket"):
+            S3ChunkStore("no-such-bucket", "jobs", client).put("a", b"x")
+        stubbed = boto3.client("s3", region_name="us-east-1")
+        with Stubber(stubbed) as stub:
+            stub.add_client_error("put_object", "AccessDenied", http_status_code=403)
+            stub.add_client_error("put_object", "SlowDown", http_status_code=503)
+            store = S3ChunkStore("chunks", "jobs", stubbed)
+            with pytest.raises(ChunkStoreRefusedError, match="AccessDenied"):
+                store.put("a", b"x")
+            with pytest.raises(ChunkWriteError, match="SlowDown"):
+                store.put("a", b"x")
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ChunkStoreRefusedError):
+            FileChunkStore(locked).put("job/a", b"x")

@@ -105,7 +105,7 @@ def test_with_no_model_a_request_for_the_llm_is_routed_traditional(
 
 
 def test_a_transient_error_is_retried_then_succeeds(workflows: LocalWorkflows) -> None:
-    workflows.inject("TraditionalFunction", "TransientError", times=1)
+    workflows.inject("TraditionalFunction", "Lambda.ServiceException", times=1)
     done = sync(workflows, {"entity": "order", "count": 3})
     assert done["status"] == "SUCCEEDED"
     assert json.loads(done["output"])["record_count"] == 3

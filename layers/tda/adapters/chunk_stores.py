@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tda.ports.chunk_store import ChunkStore, ChunkWriteError, Piece
+from tda.ports.chunk_store import ChunkStore, ChunkStoreRefusedError, ChunkWriteError, Piece
 
 
 class FileChunkStore:
@@ -48,6 +48,8 @@ class FileChunkStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)  # a failed or abandoned write leaves nothing
                 raise
+        except PermissionError as exc:
+            raise ChunkStoreRefusedError(f"{key}: {exc}") from exc
         except OSError as exc:
             raise ChunkWriteError(f"{key}: {exc}") from exc
 
@@ -78,6 +80,20 @@ class FileChunkStore:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
 
 
+# S3's answers that no retry can change (a throttle, a 500 or a dropped connection can).
+REFUSALS = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "NoSuchBucket",
+        "SignatureDoesNotMatch",
+        "KMS.AccessDeniedException",
+    }
+)
+
+
 class S3ChunkStore:
     def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
         import boto3  # only on this path: the local default never needs it
@@ -92,8 +108,12 @@ class S3ChunkStore:
     def put(self, key: str, data: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
-        except Exception as exc:  # botocore's errors: any failed write is a ChunkWriteError
-            raise ChunkWriteError(f"s3://{self.bucket}/{self._key(key)}: {exc}") from exc
+        except Exception as exc:  # botocore's errors: refused for good, or worth a retry
+            where = f"s3://{self.bucket}/{self._key(key)}"
+            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+            if code in REFUSALS:
+                raise ChunkStoreRefusedError(f"{where}: {exc}") from exc
+            raise ChunkWriteError(f"{where}: {exc}") from exc
 
     def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
         self.put(key, b"".join(pieces))

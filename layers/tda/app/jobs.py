@@ -16,6 +16,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import orjson
@@ -112,6 +113,12 @@ def parts_key(job_id: str, index: int) -> str:
     return f"{job_id}/chunk-{index:05d}.parts.json"
 
 
+def entry_key(job_id: str, index: int) -> str:
+    """A landed chunk's manifest entry, written last: the workflow keeps no chunk results in
+    its state (256 KB would bound the number of chunks); Finalize reads these instead."""
+    return f"{job_id}/chunk-{index:05d}.entry.json"
+
+
 def write_chunk(
     job_id: Any, index: int, payload: Any, start: int, count: int, store: ChunkStore | None = None
 ) -> dict[str, Any]:
@@ -136,7 +143,7 @@ def write_chunk(
     store.put_pieces(key, pieces)  # written as rendered: the chunk is never whole in memory
     store.put(parts_key(job_id, index), orjson.dumps(pieces.spans))
     coherence = CoherenceReport.merge(reports)
-    return {
+    entry = {
         "index": index,
         "key": key,
         "start": start,
@@ -145,6 +152,8 @@ def write_chunk(
         "sha256": pieces.sha256.hexdigest(),
         "coherence_score": round(coherence.score, 6),
     }
+    store.put(entry_key(job_id, index), orjson.dumps(entry))
+    return entry
 
 
 class _ChunkPieces:
@@ -224,13 +233,18 @@ def finalize(
     error: dict[str, Any] | None = None,
     store: ChunkStore | None = None,
 ) -> dict[str, Any]:
-    """Write the manifest: the chunks in order with counts and checksums, and the job's status."""
+    """Write the manifest: the chunks in order with counts and checksums, and the job's status.
+
+    ``chunks``: their entries, or None to read those that landed from the chunk store (the
+    workflow's way: its state holds no chunk results)."""
     job_id = check_job_id(job_id)
     store = store or chunk_store()
     cancelled = _cancelled(job_id, store)
     if cancelled is not None:  # the caller's cancel stands: nothing finalizes over it
         return cancelled
-    ordered = sorted(chunks or [], key=lambda c: int(c["index"]))
+    if chunks is None:
+        chunks = landed_entries(job_id, [int(c["index"]) for c in plan["chunks"]], store)
+    ordered = sorted(chunks, key=lambda c: int(c["index"]))
     records = sum(int(c["record_count"]) for c in ordered)
     complete = (
         error is None
@@ -258,6 +272,23 @@ def finalize(
         "chunks": len(ordered),
         "manifest": manifest_key(job_id),
     }
+
+
+LANDED_READERS = 16  # entries read at once (1,000 chunks: one S3 GET each)
+
+
+def landed_entries(job_id: str, indices: list[int], store: ChunkStore) -> list[dict[str, Any]]:
+    """The entries of the chunks among ``indices`` that landed (a missing one did not)."""
+
+    def entry(index: int) -> dict[str, Any] | None:
+        try:
+            loaded: dict[str, Any] = orjson.loads(store.get(entry_key(job_id, index)))
+        except KeyError:
+            return None
+        return loaded
+
+    with ThreadPoolExecutor(LANDED_READERS) as pool:
+        return [e for e in pool.map(entry, indices) if e is not None]
 
 
 def read_manifest(job_id: str, store: ChunkStore) -> dict[str, Any] | None:

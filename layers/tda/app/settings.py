@@ -100,7 +100,7 @@ def model_settings() -> ModelSettings:
         deadline_seconds=float(os.environ.get("LLM_DEADLINE_SECONDS", "60")),
         # A sync request's whole workflow, counted from its execution's start: the model states
         # share it, so the chain ends within the HTTP API's 30 s whatever fails on the way.
-        sync_budget_seconds=float(os.environ.get("SYNC_BUDGET_SECONDS", "27")),
+        sync_budget_seconds=float(os.environ.get("SYNC_BUDGET_SECONDS", "15")),
         call_timeout_seconds=float(os.environ.get("LLM_CALL_TIMEOUT_SECONDS", "45")),
         token_budget=_int_env("LLM_MAX_TOKENS_PER_REQUEST", 200_000),
         max_concurrency=_int_env("LLM_MAX_CONCURRENCY", 16),

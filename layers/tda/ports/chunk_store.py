@@ -10,11 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from tda.domain.errors import TransientError
+from tda.domain.errors import TdaError, TransientError
 
 
 class ChunkWriteError(TransientError):
     """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
+
+
+class ChunkStoreRefusedError(TdaError, RuntimeError):
+    """The store refused the write for good (access denied, no such bucket, a read-only
+    folder): retrying cannot help, so the workflow does not (the job fails, saying why)."""
 
 
 Piece = bytes | memoryview

@@ -143,3 +143,22 @@ def test_the_container_ships_what_the_runtime_reads() -> None:
     assert {"template.yaml", "statemachines", "functions", "layers", "local", "protos"} <= copied
     assert "TDA_TEMPLATE=/app/template.yaml" in dockerfile
     assert "TDA_FUNCTIONS_DIR=/app/functions" in dockerfile
+
+
+def test_the_container_runs_as_a_user_that_owns_its_tda_home() -> None:
+    """No container engine runs here: the Dockerfile is read. Its user must exist, and the
+    folder its TDA_HOME names must be made and given to that user before ``USER`` (a ``nobody``
+    with a /data nobody made could write no job, cache or vector)."""
+    lines = (ROOT / "local" / "Dockerfile").read_text().splitlines()
+    user = next(line.split()[1] for line in lines if line.startswith("USER "))
+    home = next(
+        part.split("=", 1)[1]
+        for line in lines
+        for part in line.replace("\\", " ").split()
+        if part.startswith("TDA_HOME=")
+    )
+    switch = next(i for i, line in enumerate(lines) if line.startswith("USER "))
+    before_user = "\n".join(lines[:switch])
+    assert user not in ("root", "0", "nobody")
+    assert "useradd" in before_user and f" {user}" in before_user
+    assert f"install -d -o {user} -g {user}" in before_user and home in before_user

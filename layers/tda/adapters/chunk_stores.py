@@ -73,12 +73,17 @@ class FileChunkStore:
     def location(self, key: str) -> str:
         return key  # where it lies in the store; the server's own paths are not shown
 
+    def download_url(self, key: str, media_type: str) -> str | None:
+        return None  # the server sends a local file's bytes itself
+
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
 
+
+DOWNLOAD_SECONDS = 3600  # how long a presigned download stays good
 
 # S3's answers that no retry can change (a throttle, a 500 or a dropped connection can).
 REFUSALS = frozenset(
@@ -142,6 +147,18 @@ class S3ChunkStore:
     def location(self, key: str) -> str:
         url: str = self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": self._key(key)}, ExpiresIn=3600
+        )
+        return url
+
+    def download_url(self, key: str, media_type: str) -> str | None:
+        url: str = self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": self._key(key),
+                "ResponseContentType": media_type,
+            },
+            ExpiresIn=DOWNLOAD_SECONDS,
         )
         return url
 

@@ -334,17 +334,32 @@ def _event(event: dict[str, Any]) -> dict[str, Any]:
 def chunk(job_id: str, index: int, store: ChunkStore | None = None) -> tuple[bytes, str]:
     """Chunk ``index`` of a job and its media type."""
     store = store or chunk_store()
+    key, media_type = _chunk_key(job_id, index, store)
+    try:
+        data = store.get(key)
+    except KeyError:
+        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
+    return data, media_type
+
+
+def chunk_download(job_id: str, index: int, store: ChunkStore | None = None) -> str | None:
+    """Where a client fetches chunk ``index`` itself (a presigned S3 URL: a 10K-record chunk is
+    over a Lambda response's 6 MB), or None when the server must send it (a local folder)."""
+    store = store or chunk_store()
+    key, media_type = _chunk_key(job_id, index, store)
+    if not store.exists(key):
+        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet")
+    return store.download_url(key, media_type)
+
+
+def _chunk_key(job_id: str, index: int, store: ChunkStore) -> tuple[str, str]:
     record = _record(job_id, store)
     if not 0 <= index < record["chunks"]:
         raise InvalidRequestError.single(
             "chunk", f"{index} is not a chunk of {job_id} (0..{record['chunks'] - 1})"
         )
     fmt = OutputFormat(record["format"])
-    try:
-        data = store.get(chunk_key(job_id, index, fmt))
-    except KeyError:
-        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
-    return data, MEDIA_TYPES[fmt]
+    return chunk_key(job_id, index, fmt), MEDIA_TYPES[fmt]
 
 
 MEDIA_TYPES = {

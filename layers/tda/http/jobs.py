@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
 from tda.http.responses import OrjsonResponse, answer_about, answer_body
@@ -61,7 +61,13 @@ async def cancel_job(job_id: str, purge: bool = False) -> Response:
 
 @router.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
 async def job_chunk(job_id: str, index: int) -> Response:
+    """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a
+    10K-record chunk (6 MB), and the client fetches it from S3 directly."""
+
     async def chunk() -> Response:
+        url = await asyncio.to_thread(job_api.chunk_download, job_id, index)
+        if url is not None:
+            return RedirectResponse(url, status_code=307)
         data, media_type = await asyncio.to_thread(job_api.chunk, job_id, index)
         return Response(data, media_type=media_type)
 

@@ -40,6 +40,12 @@ class ChunkStore(Protocol):
 
     def location(self, key: str) -> str: ...
 
+    def download_url(self, key: str, media_type: str) -> str | None:
+        """A URL a client can fetch the object from itself, served as ``media_type`` (S3's
+        presigned GET), or None when the store has none (a local folder): then the server
+        sends the bytes."""
+        ...
+
     def delete(self, key: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> None:
@@ -70,6 +76,9 @@ class InMemoryChunkStore:
 
     def location(self, key: str) -> str:
         return f"memory://{key}"
+
+    def download_url(self, key: str, media_type: str) -> str | None:
+        return None
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)

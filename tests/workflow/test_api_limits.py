@@ -1,0 +1,103 @@
+"""The ``api`` function under Lambda's 6 MB response cap, through Mangum with the chunk store on
+S3 (moto's): a 10K-record chunk of every entity and format is a 307 to a presigned URL, and any
+other response over the limit is stored and answered by a 303 to where it lies."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import boto3
+import pytest
+
+from tda_local import lambdas
+from tda_local.apigw import http_event, json_body
+from tda_local.workflows import LocalWorkflows
+
+from ..conftest import ENTITIES
+
+BUCKET = "tda-api-limits"
+LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
+FORMATS = ("JSON", "NDJSON", "CSV", "SQL")
+
+
+@pytest.fixture(scope="module")
+def workflow_env() -> dict[str, str]:
+    return {"TDA_CHUNK_STORE": f"s3://{BUCKET}/jobs", "JOB_CHUNK_RECORDS": "10000"}
+
+
+@pytest.fixture(scope="module")
+def s3(workflows: LocalWorkflows) -> Iterator[Any]:
+    client = boto3.client("s3", region_name="us-east-1")  # moto's, while the runtime runs
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+
+
+def fetched(s3: Any, url: str) -> bytes:
+    """What a client following the redirect gets: the presigned URL's object."""
+    parsed = urlparse(url)
+    assert (parsed.query and "Signature" in parsed.query) or "X-Amz-Signature" in parsed.query
+    bucket, _, key = parsed.path.lstrip("/").partition("/")
+    if not parsed.netloc.startswith(BUCKET):  # path-style
+        return bytes(s3.get_object(Bucket=bucket, Key=unquote(key))["Body"].read())
+    return bytes(s3.get_object(Bucket=BUCKET, Key=unquote(parsed.path.lstrip("/")))["Body"].read())
+
+
+def invoke(method: str, path: str, body: Any = None) -> dict[str, Any]:
+    response: dict[str, Any] = lambdas.invoke("api", http_event(method, path, body))
+    assert len(json.dumps(response)) < LAMBDA_RESPONSE_BYTES, (method, path)
+    return response
+
+
+def settled(job_id: str) -> dict[str, Any]:
+    for _ in range(600):
+        status: dict[str, Any] = json_body(invoke("GET", f"/v1/jobs/{job_id}"))
+        if status["status"] != "RUNNING":
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"{job_id} still running")
+
+
+@pytest.mark.parametrize("entity", ENTITIES)
+def test_a_10k_chunk_of_every_format_is_a_redirect_to_s3(
+    workflows: LocalWorkflows, s3: Any, entity: str
+) -> None:
+    largest = 0
+    for fmt in FORMATS:
+        request = {"entity": entity, "count": 10_000, "seed": 3, "output_format": fmt}
+        submitted = invoke("POST", "/v1/jobs", request)
+        assert submitted["statusCode"] == 202, json_body(submitted)
+        status = settled(json_body(submitted)["job_id"])
+        assert status["status"] == "SUCCEEDED", status
+        job_id = status["job_id"]
+        answer = invoke("GET", f"/v1/jobs/{job_id}/chunks/0")
+        assert answer["statusCode"] == 307
+        data = fetched(s3, answer["headers"]["location"])
+        records = data.count(b"\n") if fmt == "NDJSON" else None
+        assert records in (None, 10_000)
+        if fmt == "JSON":
+            assert len(json.loads(data)) == 10_000
+        largest = max(largest, len(data))
+    if entity == "order":
+        assert largest > LAMBDA_RESPONSE_BYTES  # what would not fit a Lambda response
+
+
+def test_a_response_over_the_limit_is_stored_and_pointed_to(s3: Any) -> None:
+    body = {
+        "entity": "note",
+        "count": 1000,
+        "seed": 1,
+        "schema": {"fields": [{"name": "text", "type": "STRING", "required": True}]},
+        "constraints": {"field_constraints": {"text": {"min_length": 5000, "max_length": 5000}}},
+    }
+    answer = invoke("POST", "/v1/generate", body)
+    assert answer["statusCode"] == 303
+    note = json_body(answer)
+    assert note["status"] == 200 and note["bytes"] > 4_000_000
+    whole = json.loads(fetched(s3, answer["headers"]["location"]))
+    assert whole["record_count"] == 1000 and len(json.loads(whole["data"])) == 1000
+    small = invoke("POST", "/v1/generate", {"entity": "cart", "count": 3, "seed": 1})
+    assert small["statusCode"] == 200  # under the limit: answered as it is

@@ -165,3 +165,31 @@ def test_the_grpc_shim_serves_the_seed_review_example_through_the_workflow(
     assert response.metadata.execution_arn.startswith("arn:aws:states:")
     assert response.metadata.routed_path == "llm"
     assert "RouterFunction" in [name for name, _ in workflows.calls]
+
+
+def _wide_schema(fields: int, description: str) -> dict[str, Any]:
+    return {
+        "fields": [
+            {"name": f"f{i}", "type": "STRING", "description": description} for i in range(fields)
+        ]
+    }
+
+
+def test_a_request_too_large_for_a_workflows_input_is_refused_before_it_starts(
+    workflows: LocalWorkflows,
+) -> None:
+    """Step Functions takes at most 256 KB of input: a 300 KB request cannot start an
+    execution in AWS, so it is a 422 naming the limit (it used to degrade without a word)."""
+    before = len(sync_executions(workflows))
+    body = {"entity": "wide", "count": 2, "context": STORY}
+    body["schema"] = _wide_schema(480, "x" * 600)
+    assert len(json.dumps(body)) > 256 * 1024
+    response = lambdas.invoke("api", http_event("POST", "/v1/generate", body))
+    assert response["statusCode"] == 422, json_body(response)
+    detail = json_body(response)["details"][0]
+    assert detail["field"] == "request" and "262,144" in detail["message"]
+    job = lambdas.invoke("api", http_event("POST", "/v1/jobs", {**body, "count": 20_000}))
+    assert job["statusCode"] == 422 and "262,144" in json_body(job)["error"]
+    assert workflows.calls == [] and len(sync_executions(workflows)) == before
+    fits = {**body, "schema": _wide_schema(40, "x" * 600)}  # well under: served
+    assert lambdas.invoke("api", http_event("POST", "/v1/generate", fits))["statusCode"] == 200

@@ -30,6 +30,7 @@ from tda.app.jobs import (
 )
 from tda.app.ports_in_use import chunk_store, workflow
 from tda.app.settings import job_state_machine
+from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
 from tda.ports.chunk_store import ChunkStore
@@ -95,8 +96,11 @@ def submit(
         "request": plan["request"],
         "max_concurrency": plan["max_concurrency"],
     }
+    body = orjson.dumps(job).decode()
+    # The plan's state carries the request and a line per chunk (index, start, count).
+    check_input_size(len(body) + CHUNK_LINE_BYTES * len(plan["chunks"]), "a job")
     try:
-        execution_arn = workflow().start(_state_machine(), job_id, orjson.dumps(job).decode())
+        execution_arn = workflow().start(_state_machine(), job_id, body)
     except ExecutionExistsError:  # the same request_id, at the same time
         return {**answer, "existing": True}
     record = {
@@ -138,6 +142,8 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
 
 # What a job whose execution is gone says: the local runtime keeps executions in memory, so a
 # restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
+CHUNK_LINE_BYTES = 64  # {"index":999,"start":9990000,"count":10000} and its comma, at most
+
 LOST_CONFIRMATIONS = 3
 LOST_RECHECK_SECONDS = 0.2
 LOST = {

@@ -18,9 +18,14 @@ import orjson
 
 from tda.app.ports_in_use import chunk_store, workflow
 from tda.app.settings import sync_state_machine
-from tda.domain.errors import TdaError
+from tda.domain.errors import InvalidRequestError, TdaError
 
 OFFLOAD_PREFIX = "responses"
+# Step Functions caps an execution's input, and every state's data, at 256 KB. What a request
+# brings is checked against it, less room for what the states add (the routing, the fallbacks'
+# reasons, a job's chunk list), before an execution is started: past it, none could start.
+EXECUTION_INPUT_BYTES = 256 * 1024
+STATE_ROOM_BYTES = 16 * 1024
 
 
 class WorkflowUnavailableError(TdaError, RuntimeError):
@@ -32,12 +37,24 @@ class WorkflowFailedError(TdaError, RuntimeError):
     """The execution ran and failed: even the last fallback (traditional) did not answer."""
 
 
+def check_input_size(size: int, what: str) -> None:
+    """InvalidRequestError (422) when ``size`` bytes of input leave the states too little room."""
+    if size > EXECUTION_INPUT_BYTES - STATE_ROOM_BYTES:
+        raise InvalidRequestError.single(
+            "request",
+            f"{size:,} bytes as {what}'s workflow input: Step Functions takes at most "
+            f"{EXECUTION_INPUT_BYTES:,}, and its states need {STATE_ROOM_BYTES:,} of them; "
+            "send a smaller schema, context or scenarios",
+        )
+
+
 def run(payload: dict[str, Any]) -> dict[str, Any]:
     """The workflow's response to one request, with ``served_via`` and the execution's ARN."""
     arn = sync_state_machine()
     if not arn:
         raise WorkflowUnavailableError("SYNC_STATE_MACHINE_ARN is not set")
     body = orjson.dumps({"mode": "sync", "request": payload}).decode()
+    check_input_size(len(body), "a synchronous request on a model path")
     try:
         result = workflow().run_sync(arn, body)
     except Exception as exc:  # botocore's errors, a missing region or credentials...

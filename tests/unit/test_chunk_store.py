@@ -81,3 +81,11 @@ def test_a_refused_write_is_told_from_one_worth_retrying(tmp_path: Path) -> None
         locked.mkdir(mode=0o500)
         with pytest.raises(ChunkStoreRefusedError):
             FileChunkStore(locked).put("job/a", b"x")
+
+
+def test_keys_lists_what_lies_under_a_prefix(store: ChunkStore) -> None:
+    for key in ("callers/a/job-1", "callers/a/job-2", "callers/b/job-3", "job-1/chunk.json"):
+        store.put(key, b"")
+    assert store.keys("callers/a/") == ["callers/a/job-1", "callers/a/job-2"]
+    assert store.keys("callers/a/", limit=1) == ["callers/a/job-1"]
+    assert store.keys("callers/none/") == []

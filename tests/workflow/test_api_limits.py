@@ -101,3 +101,36 @@ def test_a_response_over_the_limit_is_stored_and_pointed_to(s3: Any) -> None:
     assert whole["record_count"] == 1000 and len(json.loads(whole["data"])) == 1000
     small = invoke("POST", "/v1/generate", {"entity": "cart", "count": 3, "seed": 1})
     assert small["statusCode"] == 200  # under the limit: answered as it is
+
+
+def as_caller(event: dict[str, Any], arn: str) -> dict[str, Any]:
+    """The event as API Gateway sends it once its IAM authorizer has vouched for ``arn``."""
+    event["requestContext"]["authorizer"] = {"iam": {"userArn": arn, "accountId": "1"}}
+    return event
+
+
+def test_a_caller_may_run_only_so_many_jobs_at_once(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAX_RUNNING_JOBS_PER_CALLER", "1")
+    alice, bob = "arn:aws:iam::1:user/alice", "arn:aws:iam::1:user/bob"
+    big = {"entity": "user", "count": 1_000_000, "seed": 9}
+
+    def submit(caller: str, body: dict[str, Any]) -> dict[str, Any]:
+        event = as_caller(http_event("POST", "/v1/jobs", body, {"max_concurrency": "1"}), caller)
+        response: dict[str, Any] = lambdas.invoke("api", event)
+        return response
+
+    first = submit(alice, big)
+    assert first["statusCode"] == 202
+    job_id = json_body(first)["job_id"]
+    refused = submit(alice, {**big, "seed": 10})
+    assert refused["statusCode"] == 429 and refused["headers"]["retry-after"] == "30"
+    assert "MAX_RUNNING_JOBS_PER_CALLER" in json_body(refused)["error"]
+    other = submit(bob, {**big, "seed": 11})  # another caller is not held back
+    assert other["statusCode"] == 202
+    for running in (job_id, json_body(other)["job_id"]):
+        assert invoke("DELETE", f"/v1/jobs/{running}")["statusCode"] == 200
+    again = submit(alice, {**big, "count": 10, "seed": 12})  # her job ended: her place is free
+    assert again["statusCode"] == 202
+    assert settled(json_body(again)["job_id"])["status"] == "SUCCEEDED"

@@ -82,6 +82,17 @@ class FileChunkStore:
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
 
+    def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        folder = self._path(prefix.rstrip("/"))
+        if not folder.is_dir():
+            return []
+        found = sorted(
+            p.relative_to(self.root.resolve()).as_posix()
+            for p in folder.resolve().rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
+        return found[:limit]
+
 
 DOWNLOAD_SECONDS = 3600  # how long a presigned download stays good
 
@@ -164,6 +175,13 @@ class S3ChunkStore:
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        answer = self.client.list_objects_v2(
+            Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=limit
+        )
+        strip = len(self._key(""))
+        return [item["Key"][strip:] for item in answer.get("Contents", [])]
 
     def delete_prefix(self, prefix: str) -> None:
         pages = self.client.get_paginator("list_objects_v2").paginate(

@@ -29,7 +29,7 @@ from tda.app.jobs import (
     submission_key,
 )
 from tda.app.ports_in_use import chunk_store, workflow
-from tda.app.settings import job_state_machine
+from tda.app.settings import job_state_machine, max_running_jobs_per_caller
 from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
@@ -54,6 +54,10 @@ class JobConflictError(TdaError, ValueError):
     """A request_id already names a job submitted with a different request."""
 
 
+class TooManyJobsError(TdaError, RuntimeError):
+    """The caller has MAX_RUNNING_JOBS_PER_CALLER jobs running already (HTTP 429)."""
+
+
 def job_id_for(payload: Any) -> str:
     """The job a submission makes: named by its ``request_id`` when it has one, so submitting
     the same request twice (a retried call, a re-run pipeline) gives the same job."""
@@ -71,12 +75,17 @@ def _fingerprint(payload: Any, max_concurrency: Any) -> str:
 
 
 def submit(
-    payload: Any, store: ChunkStore | None = None, max_concurrency: Any = DEFAULT_CONCURRENCY
+    payload: Any,
+    store: ChunkStore | None = None,
+    max_concurrency: Any = DEFAULT_CONCURRENCY,
+    caller: str = "",
 ) -> dict[str, Any]:
     """Check the request whole, then start the job's execution; nothing starts on bad input.
 
     A request with a ``request_id`` is submitted once: the same body again answers with the
     job it made (``existing: true``); a different body under the same id is a conflict.
+    ``caller``: who asks (the API's IAM identity); one with MAX_RUNNING_JOBS_PER_CALLER jobs
+    running gets TooManyJobsError instead of another.
     """
     store = store or chunk_store()
     job_id = job_id_for(payload)
@@ -90,6 +99,8 @@ def submit(
     }
     if store.exists(submission_key(job_id)):
         return _resubmitted(job_id, fingerprint, answer, store)
+    if caller:
+        _check_running(caller, store)
     job = {
         "mode": "job",
         "job_id": job_id,
@@ -115,7 +126,37 @@ def submit(
         "submitted_at": time.time(),
     }
     store.put(submission_key(job_id), orjson.dumps(record))
+    if caller:
+        store.put(f"{_caller_prefix(caller)}{job_id}", b"")
     return answer
+
+
+def _caller_prefix(caller: str) -> str:
+    return f"callers/{hashlib.sha256(caller.encode()).hexdigest()[:24]}/"
+
+
+def _check_running(caller: str, store: ChunkStore) -> None:
+    """TooManyJobsError when ``caller`` has its cap of jobs running. A caller's running jobs
+    are marks under ``callers/``, cleared here once their job has ended (read from the job
+    itself, so a job that died unfinalized frees its place too). Two submits at the same
+    moment may both pass: the cap is a guard against a runaway client, not an exact count."""
+    cap = max_running_jobs_per_caller()
+    running = 0
+    for key in store.keys(_caller_prefix(caller), limit=cap + 50):
+        job_id = key.rsplit("/", 1)[-1]
+        try:
+            state = _settled(job_id, _record(job_id, store), store)[0]
+        except JobNotFoundError:
+            state = "GONE"
+        if state == "RUNNING":
+            running += 1
+        else:
+            store.delete(key)
+    if running >= cap:
+        raise TooManyJobsError(
+            f"{running} of your jobs are running, the most one caller may run at once "
+            f"(MAX_RUNNING_JOBS_PER_CALLER): wait for one to end, or cancel one"
+        )
 
 
 def _resubmitted(

@@ -54,6 +54,11 @@ def job_state_machine() -> str:
     return os.environ.get("JOB_STATE_MACHINE_ARN", "")
 
 
+def max_running_jobs_per_caller() -> int:
+    """Jobs one caller (an IAM identity behind the API) may have running at once."""
+    return max(1, _int_env("MAX_RUNNING_JOBS_PER_CALLER", 5))
+
+
 def job_chunk_records() -> int:
     """Records per job chunk (one Lambda invocation each)."""
     return _int_env("JOB_CHUNK_RECORDS", 10_000)

@@ -16,15 +16,25 @@ from tda.http.responses import OrjsonResponse, answer_about, answer_body
 router = APIRouter(tags=["jobs"])
 
 
+def caller_of(request: Request) -> str:
+    """Who is asking: the IAM identity API Gateway's authorizer vouched for (Mangum hands the
+    event over in the scope), or '' when there is none (``tda serve``: no caps there)."""
+    event = request.scope.get("aws.event") or {}
+    iam = event.get("requestContext", {}).get("authorizer", {}).get("iam", {})
+    return str(iam.get("userArn") or iam.get("userId") or "")
+
+
 @router.post("/v1/jobs", status_code=202)
 async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
     """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
     ``?max_concurrency=N`` (1-40): chunks written at once."""
 
+    caller = caller_of(request)
+
     def submit(body: Any) -> dict[str, Any]:
         # Checked with the body, so a bad value is a 422 like any other field.
         concurrency = int(max_concurrency) if max_concurrency.isdigit() else max_concurrency
-        return job_api.submit(body, max_concurrency=concurrency)
+        return job_api.submit(body, max_concurrency=concurrency, caller=caller)
 
     async def threaded(body: Any) -> dict[str, Any]:
         # Starting the execution and writing the job record are blocking I/O.

@@ -45,6 +45,11 @@ def _conflict(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse(error_body(request_id, issues), status_code=409)
 
 
+def _too_many(exc: TdaError, request_id: str) -> Response:
+    body = {"request_id": request_id, "success": False, "error": str(exc)}
+    return OrjsonResponse(body, status_code=429, headers={"retry-after": "30"})
+
+
 def _not_found(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse({"success": False, "error": str(exc)}, status_code=404)
 
@@ -54,6 +59,7 @@ ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     InvalidRequestError: _field_errors,
     job_api.JobConflictError: _conflict,
     job_api.JobNotFoundError: _not_found,
+    job_api.TooManyJobsError: _too_many,
 }
 
 

@@ -52,6 +52,10 @@ class ChunkStore(Protocol):
         """Every object under ``prefix`` (a job's folder), partial writes included."""
         ...
 
+    def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        """Up to ``limit`` keys under ``prefix``, as given to ``put``."""
+        ...
+
 
 class InMemoryChunkStore:
     """A chunk store in a dict: the port's contract with nothing behind it."""
@@ -86,3 +90,6 @@ class InMemoryChunkStore:
     def delete_prefix(self, prefix: str) -> None:
         for key in [k for k in self.objects if k.startswith(prefix)]:
             del self.objects[key]
+
+    def keys(self, prefix: str, limit: int = 1000) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))[:limit]

@@ -1,0 +1,92 @@
+"""The layer's last steps, run by ``make build-CoreLayer`` with the layer's Python (3.12):
+
+python build_layer.py check-python     # refuse any other Python, saying how to name it
+python build_layer.py finish SITE      # copy tda, compile the renderer, write bytecode
+"""
+
+from __future__ import annotations
+
+import compileall
+import py_compile
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+LAMBDA_PYTHON = (3, 12)
+LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
+RENDERER = Path("tda/paths/traditional/_textrender.c")
+
+
+def check_python() -> None:
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        sys.exit(
+            f"the layer is built for Lambda's python3.12, not {sys.version.split()[0]} "
+            f"({sys.executable}): run sam build with PYTHON=/path/to/python3.12 "
+            "(pyenv: PYTHON=$(pyenv root)/versions/3.12.1/bin/python)"
+        )
+
+
+def compile_renderer(site: Path) -> Path:
+    source = site / RENDERER
+    target = source.with_name("_textrender" + str(sysconfig.get_config_var("EXT_SUFFIX")))
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        sys.exit("no C compiler: the layer would render the bulk path in pure Python")
+    subprocess.run(
+        [cc, "-O2", "-fPIC", "-shared", "-Wall", f"-I{sysconfig.get_paths()['include']}",
+         str(source), "-o", str(target)],
+        check=True,
+    )  # fmt: skip
+    newest = _newest_glibc(target)
+    if newest > LAMBDA_GLIBC:
+        sys.exit(f"{target.name} needs glibc {newest}, newer than Lambda's {LAMBDA_GLIBC}")
+    return target
+
+
+def _newest_glibc(library: Path) -> tuple[int, ...]:
+    """The newest GLIBC_x.y symbol version the library asks for (objdump, else its strings)."""
+    data = library.read_bytes().decode("latin-1")
+    versions = [tuple(int(n) for n in v.split(".")) for v in re.findall(r"GLIBC_(\d+\.\d+)", data)]
+    return max(versions, default=(0,))
+
+
+def finish(site: Path) -> None:
+    # The library without what a local build left beside it (another Python's renderer and
+    # bytecode): the layer's are made here, for 3.12.
+    shutil.copytree(
+        Path(__file__).parent / "tda",
+        site / "tda",
+        ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.pyc"),
+        dirs_exist_ok=True,
+    )
+    target = compile_renderer(site)
+    # Imported here, by the Python that will run it, as Lambda would.
+    sys.path.insert(0, str(site))
+    import tda.paths.traditional._textrender as renderer  # noqa: F401
+
+    print(f"compiled {target.relative_to(site)}")
+    # Hash-based bytecode, not checked against the sources: Lambda's /opt is read-only, and a
+    # layer's files keep whatever timestamps the zip gave them.
+    ok = compileall.compile_dir(
+        str(site),
+        quiet=1,
+        workers=0,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    if not ok:
+        sys.exit("some modules did not compile to bytecode")
+
+
+def main(argv: list[str]) -> None:
+    check_python()
+    if argv[:1] == ["finish"] and len(argv) == 2:
+        finish(Path(argv[1]))
+    elif argv[:1] != ["check-python"]:
+        sys.exit(__doc__)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,93 @@
+"""What `sam build` made, run as Lambda would run it: each built zip function imported by Python
+3.12 in a fresh process, its folder then the layer's ``python/`` on the path, and a request
+served; the layer's renderer must be the compiled one. CI runs it after `sam build`:
+
+    python3.12 scripts/check_built.py .aws-sam/build
+
+Prints each function's import time (a cold start's init, without Lambda's own) and exits 1 on
+the first failure. The memory functions (rag, hybrid) are container images: not built here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+# A request each function serves with no AWS behind it (the chunk store in a folder).
+CART = {"entity": "cart", "count": 3, "seed": 7}
+EVENTS: dict[str, object] = {
+    "RouterFunction": {"request": CART},
+    "TraditionalFunction": {"request": CART},
+    "JobsFunction": {"action": "plan", "job_id": "job-built", "request": {**CART, "count": 20}},
+    "ApiFunction": "http",  # an API Gateway event, made in the child (tda_local is not built)
+    "LlmFunction": None,  # imported only: a request needs a model
+}
+
+CHILD = r"""
+import json, sys, time
+function, layer, event = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+sys.path[:0] = [function, layer]
+started = time.perf_counter()
+import app
+imported = (time.perf_counter() - started) * 1000
+import tda.paths.traditional._textrender as renderer
+assert renderer.__file__.endswith(".so"), f"the renderer is not compiled: {renderer.__file__}"
+if event == "http":
+    event = {"version": "2.0", "routeKey": "$default", "rawPath": "/v1/generate",
+             "rawQueryString": "", "headers": {"content-type": "application/json"},
+             "body": json.dumps({"entity": "cart", "count": 3, "seed": 7}), "isBase64Encoded": False,
+             "requestContext": {"http": {"method": "POST", "path": "/v1/generate",
+                                         "sourceIp": "127.0.0.1", "protocol": "HTTP/1.1"},
+                                "requestId": "built", "stage": "$default", "routeKey": "$default",
+                                "accountId": "1", "apiId": "built", "domainName": "localhost",
+                                "time": "03/Dec/2026:00:00:00 +0000", "timeEpoch": 0}}
+class Context:
+    function_name = "built"; memory_limit_in_mb = 1024; aws_request_id = "built"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:1:function:built"
+    def get_remaining_time_in_millis(self): return 30000
+served = "imported"
+if event is not None:
+    answer = app.lambda_handler(event, Context())
+    if "statusCode" in answer:
+        assert answer["statusCode"] == 200, answer
+        answer = json.loads(answer["body"])
+    served = f"served: {json.dumps(answer)[:80]}"
+print(f"{imported:.0f} ms to import; {served}")
+"""
+
+
+def main(build_dir: Path) -> int:
+    layer = build_dir / "CoreLayer" / "python"
+    with tempfile.TemporaryDirectory() as home:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "TDA_CHUNK_STORE": f"file://{home}/jobs",
+            "TDA_HOME": home,
+        }
+        for name, event in EVENTS.items():
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, str(build_dir / name), str(layer), json.dumps(event)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                print(f"{name}: FAILED\n{done.stderr[-2000:]}")
+                return 1
+            print(f"{name}: {done.stdout.strip()}")
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.version_info[:2] != (3, 12):
+        sys.exit(f"run with Lambda's Python, 3.12 (not {sys.version.split()[0]})")
+    sys.exit(main(Path(sys.argv[1] if len(sys.argv) > 1 else ".aws-sam/build")))

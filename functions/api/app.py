@@ -3,7 +3,7 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from mangum import Mangum
@@ -14,7 +14,6 @@ from tda.http.oversize import OversizeToStore
 from tda.wiring import install_once as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
-tracer = Tracer()
 metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
 
 app = create_app()
@@ -28,7 +27,6 @@ install_adapters()  # the real chunk store and workflow runner behind the ports
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Mangum types the context as its own protocol (settable attributes); it is the same object.

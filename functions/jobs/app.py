@@ -8,7 +8,7 @@ Event (``tda.adapters.events``, ``action`` picks): ``{"action": "plan", "job_id"
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -17,13 +17,11 @@ from tda.app import jobs
 from tda.wiring import install_once as install_adapters
 
 logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
-tracer = Tracer()
 metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
 install_adapters()  # the real chunk store and workflow runner behind the ports
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     e = parse_jobs_event(event)

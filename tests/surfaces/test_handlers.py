@@ -157,7 +157,6 @@ def test_handlers_take_their_service_and_namespace_from_the_template(name: str) 
     expected = global_environment()
     module = _module(name)
     assert module.logger.service == expected["POWERTOOLS_SERVICE_NAME"]
-    assert module.tracer.service == expected["POWERTOOLS_SERVICE_NAME"]
     if hasattr(module, "metrics"):
         assert module.metrics.namespace == expected["POWERTOOLS_METRICS_NAMESPACE"]
     assert 'service="' not in (Path(module.__file__ or "").read_text())
@@ -185,3 +184,28 @@ def test_a_malformed_event_is_refused_naming_its_field_before_any_work(
     with pytest.raises(InvalidRequestError) as caught:
         call(name, bad)
     assert [issue.field for issue in caught.value.issues] == [field], caught.value.issues
+
+
+@pytest.mark.parametrize("name", ["router", "traditional", "api"])
+def test_a_handler_imports_no_xray_sdk(name: str) -> None:
+    """A cold start's floor: the X-Ray SDK built botocore clients at import (0.27 s of every
+    handler); Lambda's active tracing traces invocations without it."""
+    import subprocess
+    import sys
+
+    from tda_local.lambdas import FUNCTIONS_DIR
+
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import app; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aws_xray_sdk', 'boto3')))"
+    )
+    env = {"TDA_CHUNK_STORE": "s3://bucket/jobs", "AWS_REGION": "us-east-1",
+           "POWERTOOLS_METRICS_DISABLED": "true", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(FUNCTIONS_DIR / name)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.strip() == "[]", done.stdout

@@ -17,7 +17,8 @@ from tda.domain.errors import InvalidRequestError
 
 
 class _Event(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built at first use: a function parses one kind of event, not all of them (cold start).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Span(_Event):

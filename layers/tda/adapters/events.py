@@ -9,6 +9,7 @@ field-level errors, the same on every surface. Step Functions may add fields: th
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
@@ -93,7 +94,12 @@ class FinalizeJobEvent(_Event):
 
 
 JobsEvent = Annotated[PlanJobEvent | FinalizeJobEvent, Field(discriminator="action")]
-_JOBS_EVENT: TypeAdapter[PlanJobEvent | FinalizeJobEvent] = TypeAdapter(JobsEvent)
+
+
+@cache  # built by the jobs function's first event, not by every function's import
+def _jobs_event() -> TypeAdapter[PlanJobEvent | FinalizeJobEvent]:
+    return TypeAdapter(JobsEvent)
+
 
 Model = TypeVar("Model", bound=_Event)
 Parsed = TypeVar("Parsed")
@@ -118,4 +124,4 @@ def parse_jobs_event(event: Any) -> PlanJobEvent | FinalizeJobEvent:
     # Named here: the union's own error for a missing or unknown tag has no field.
     if isinstance(event, dict) and event.get("action") not in ("plan", "finalize"):
         raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")
-    return _validated(event, _JOBS_EVENT.validate_python)
+    return _validated(event, _jobs_event().validate_python)

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from tda_local import retention
 from tda_local.cli_io import (
@@ -167,7 +169,7 @@ def fetch(api: str, job_id: str, output: Path) -> int:
     bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
     with written_in_place(output) as handle:
         for i, entry in enumerate(chunks):
-            with urllib.request.urlopen(entry["url"]) as response:
+            with urllib.request.urlopen(signed(urllib.request.Request(entry["url"]))) as response:
                 if json_array:
                     body = response.read().strip()[1:-1]
                     handle.write((b"[" if i == 0 else b",") + body)
@@ -181,12 +183,44 @@ def fetch(api: str, job_id: str, output: Path) -> int:
     return 0
 
 
+_EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")
+
+
+def signed(request: urllib.request.Request) -> urllib.request.Request:
+    """``request`` signed with AWS SigV4 when it goes to an API Gateway behind IAM (an
+    ``execute-api`` host, or any host when ``TDA_API_REGION`` names the API's region), with the
+    credentials any AWS SDK finds (environment, profile, role). The signature is not sent on
+    to where a redirect leads (a presigned S3 URL carries its own)."""
+    host = urlparse(request.full_url).hostname or ""
+    found = _EXECUTE_API.match(host)
+    region = found.group(1) if found else os.environ.get("TDA_API_REGION", "")
+    if not region:
+        return request
+    import botocore.session
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    credentials = botocore.session.get_session().get_credentials()
+    if credentials is None:
+        raise CliInputError(
+            f"--api: {host} takes requests signed by an IAM identity, and no AWS credentials "
+            "were found (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or a role)"
+        )
+    headers = {k: v for k, v in request.header_items()}
+    aws = AWSRequest(request.get_method(), request.full_url, data=request.data, headers=headers)
+    SigV4Auth(credentials, "execute-api", region).add_auth(aws)
+    for name, value in aws.headers.items():
+        if name.lower() not in {k.lower() for k in headers}:
+            request.add_unredirected_header(name, value)
+    return request
+
+
 def _call(method: str, url: str, body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(request) as response:
+        with urllib.request.urlopen(signed(request)) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         raw = exc.read()

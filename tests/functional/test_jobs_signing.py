@@ -23,8 +23,7 @@ SEEN: list[tuple[str, dict[str, str]]] = []
 class FakeApi(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         SEEN.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
-        host, port = self.server.server_address[:2]
-        base = f"http://{host!s}:{port!s}"
+        base = f"http://{self.headers['Host']}"  # where the client reached this server
         if self.path == "/v1/jobs/job-1":
             chunk = {"index": 0, "url": f"{base}/v1/jobs/job-1/chunks/0"}
             self._json({"job_id": "job-1", "status": "SUCCEEDED", "format": "NDJSON",

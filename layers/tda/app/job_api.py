@@ -181,10 +181,10 @@ def _record(job_id: str, store: ChunkStore) -> dict[str, Any]:
     return loaded
 
 
-# What a job whose execution is gone says: the local runtime keeps executions in memory, so a
-# restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
 CHUNK_LINE_BYTES = 64  # {"index":999,"start":9990000,"count":10000} and its comma, at most
 
+# What a job whose execution is gone says: the local runtime keeps executions in memory, so a
+# restart of `tda serve` loses the ones still running (a finished job keeps its manifest).
 LOST_CONFIRMATIONS = 3
 LOST_RECHECK_SECONDS = 0.2
 LOST = {

@@ -62,6 +62,6 @@ def test_job_calls_answer_while_model_requests_wait(slow_served: Served) -> None
     # The scripted model answers one call at a time: those still waiting when the request's
     # budget (SYNC_BUDGET_SECONDS, under the HTTP API's 30 s) runs out are served by
     # traditional generation, saying so.
-    assert finished.count("model:llm") >= 2
+    assert finished.count("model:llm") >= 1
     for path, reason in zip(finished[1:], reasons, strict=True):
         assert path == "model:llm" or "past the request's deadline" in reason, reason

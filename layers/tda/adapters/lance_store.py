@@ -30,7 +30,14 @@ from typing import Any
 import numpy as np
 
 from tda.domain.errors import VectorStoreUnavailableError
-from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, Hit, ModelStamp
+from tda.ports.memory import (
+    EmbeddingMismatchError,
+    Entry,
+    Filters,
+    Hit,
+    ModelStamp,
+    refuse_other_model,
+)
 
 _STAMPS = "_stamps"
 STAMP_SECONDS = 5.0  # how stale a warm process's view of a collection's model may be
@@ -141,12 +148,7 @@ class LanceStore:
         if not entries:
             return
         held = self.stamp(collection)
-        if held is not None and held != stamp:
-            raise EmbeddingMismatchError(
-                f"collection {collection!r} holds vectors of {held.model_id} ({held.dimension}-d);"
-                f" these are {stamp.model_id} ({stamp.dimension}-d): re-embed the collection"
-                " (tda rag seed --rebuild) or use the same model"
-            )
+        refuse_other_model(collection, self.url, held, stamp)
         rows = [_row(e, v) for e, v in zip(entries, vectors, strict=True)]
         db = self._connect()
 

@@ -23,7 +23,14 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from tda.domain.errors import VectorStoreUnavailableError
-from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, Hit, ModelStamp
+from tda.ports.memory import (
+    EmbeddingMismatchError,
+    Entry,
+    Filters,
+    Hit,
+    ModelStamp,
+    refuse_other_model,
+)
 
 _CLASS = {"patterns": "TdaPatterns", "defects": "TdaDefects", "production": "TdaProduction"}
 _STAMPS = "TdaStamps"
@@ -158,11 +165,7 @@ class WeaviateStore:
         if not entries:
             return
         held = self.stamp(collection)
-        if held is not None and held != stamp:
-            raise EmbeddingMismatchError(
-                f"collection {collection!r} holds vectors of {held.model_id} ({held.dimension}-d);"
-                f" these are {stamp.model_id} ({stamp.dimension}-d)"
-            )
+        refuse_other_model(collection, self.url, held, stamp)
         from weaviate.classes.data import DataObject
         from weaviate.util import generate_uuid5
 

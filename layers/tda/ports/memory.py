@@ -31,6 +31,20 @@ class EmbeddingMismatchError(TdaError, RuntimeError):
     asking: searching it would compare unrelated spaces."""
 
 
+def refuse_other_model(
+    collection: str, where: str, held: ModelStamp | None, ours: ModelStamp
+) -> None:
+    """EmbeddingMismatchError when ``collection`` (at ``where``) holds vectors of another model
+    than ``ours``; an empty collection (``held`` None) takes any. Every store and the memory
+    refuse the same way, naming the way out."""
+    if held is not None and held != ours:
+        raise EmbeddingMismatchError(
+            f"the {collection} collection at {where} holds {held.model_id} vectors "
+            f"({held.dimension}-d), not {ours.model_id} ({ours.dimension}-d): re-embed it with "
+            "this model (tda rag seed --rebuild)"
+        )
+
+
 @dataclass(frozen=True)
 class Filters:
     """Exact-match metadata a search keeps to (None: any)."""

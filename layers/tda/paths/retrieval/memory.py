@@ -14,11 +14,11 @@ from tda.domain.errors import PathUnavailableError, TdaError
 from tda.ports.memory import (
     COLLECTIONS,
     Embedder,
-    EmbeddingMismatchError,
     Entry,
     Filters,
     Hit,
     VectorStore,
+    refuse_other_model,
 )
 
 SEARCH_MODES = ("vector", "keyword", "hybrid")
@@ -42,14 +42,8 @@ class Memory:
     def check(self, collection: str) -> None:
         """Raise EmbeddingMismatchError unless ``collection`` is empty or holds this embedder's
         vectors (VectorStoreUnavailableError when the store cannot be read)."""
-        stamp = self.store.stamp(collection)
-        if stamp is not None and stamp != self.embedder.stamp:
-            raise EmbeddingMismatchError(
-                f"the {collection} collection at {self.store.url} holds {stamp.model_id} "
-                f"vectors ({stamp.dimension}-d), not {self.embedder.stamp.model_id} "
-                f"({self.embedder.stamp.dimension}-d): re-embed it with this model "
-                "(tda rag seed --rebuild)"
-            )
+        held = self.store.stamp(collection)
+        refuse_other_model(collection, self.store.url, held, self.embedder.stamp)
 
     def retrieve(
         self,

@@ -194,6 +194,7 @@ class LocalWorkflows:
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
         self._parse_each_definition_once()
+        self._one_lambda_client_for_every_task()
         client = self.client()
         for machine in self.machines.values():
             definition = resolve_definition(
@@ -228,6 +229,27 @@ class LocalWorkflows:
 
         ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
 
+    def _one_lambda_client_for_every_task(self) -> None:
+        """moto's interpreter makes a boto3 client for every Lambda task, from boto3's default
+        session, in the execution's thread. That session is not thread-safe: concurrent
+        executions raced in it (``'OperationModel' object has no attribute 'http_trait'``) and
+        stalled a task past its TimeoutSeconds. One client, made here, serves every task (a
+        client is safe to share between threads)."""
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+            lambda_eval_utils,
+        )
+        from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as original
+
+        made = original(region=region(), service="lambda")
+
+        def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            if service == "lambda" and region == made.meta.region_name:
+                return made
+            return original(region=region, service=service, state_credentials=state_credentials)
+
+        # The name the interpreter calls it by, where it imported it.
+        setattr(lambda_eval_utils, "boto_client_for", client_for)  # noqa: B010
+
     def _parsed_program(self, definition: str) -> Any:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
@@ -257,6 +279,12 @@ class LocalWorkflows:
 
             LambdaSimpleBackend.invoke = self._saved_invoke  # type: ignore[method-assign]
             ExecutionWorker._get_evaluation_entrypoint = self._saved_entrypoint  # type: ignore[method-assign]
+            from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+                lambda_eval_utils,
+            )
+            from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
+
+            setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
             self._mock.stop()
             self._mock = None
             self._restore_env()

@@ -38,7 +38,9 @@ def test_job_calls_answer_while_model_requests_wait(slow_served: Served) -> None
     def model_request(k: int) -> None:
         body: dict[str, Any] = {"entity": "review", "count": 5, "seed": k}
         body["context"] = f"reviews of kettles, batch {k}"
-        answer = httpx.post(f"{api}/v1/generate", json=body, timeout=120).json()
+        response = httpx.post(f"{api}/v1/generate", json=body, timeout=120)
+        answer = response.json()
+        assert "metadata" in answer, (response.status_code, response.text[:2000])
         with lock:
             finished.append(f"model:{answer['metadata']['generation_path']}")
             reasons.append(answer["metadata"]["fallback_reason"])

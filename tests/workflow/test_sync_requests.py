@@ -119,6 +119,21 @@ def test_if_no_execution_can_start_traditional_serves_and_says_why(
     assert workflows.calls == []
 
 
+def test_a_routing_step_that_fails_falls_back_to_traditional_and_says_why(
+    workflows: LocalWorkflows,
+) -> None:
+    # The router Lambda timing out or crashing in the workflow is not the last resort failing:
+    # traditional generation serves, and the reason names the step that failed.
+    workflows.inject("RouterFunction", "RouterCrashedError")
+    response = router({"entity": "cart", "count": 3, "context": STORY})
+    meta = response["metadata"]
+    assert meta["served_via"] == "workflow" and response["record_count"] == 3
+    assert meta["generation_path"] == "traditional"
+    assert meta["fallback_reason"].startswith("route failed (RouterCrashedError")
+    assert meta["fallback_reason"].endswith("served by traditional generation")
+    assert [name for name, _ in workflows.calls] == ["RouterFunction", "TraditionalFunction"]
+
+
 def test_an_execution_that_fails_outright_is_an_error_not_a_fallback(
     workflows: LocalWorkflows,
 ) -> None:

@@ -25,6 +25,7 @@ from tda.app.jobs import (
     part_data,
     parts_key,
     plan_job,
+    planned_key,
     read_manifest,
     submission_key,
 )
@@ -322,6 +323,9 @@ def remove(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:
     """Cancel the job if it runs, then delete everything it wrote (chunks, manifest, record)."""
     store = store or chunk_store()
     stopped = cancel(job_id, store)
+    # The marker goes first: a chunk writer that lands after the sweep below has listed the
+    # folder then finds it gone and takes back what it wrote (``jobs.write_chunk``).
+    store.delete(planned_key(job_id))
     store.delete_prefix(f"{job_id}/")
     return {**stopped, "removed": True}
 

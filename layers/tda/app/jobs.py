@@ -153,6 +153,14 @@ def write_chunk(
         "coherence_score": round(coherence.score, 6),
     }
     store.put(entry_key(job_id, index), orjson.dumps(entry))
+    try:
+        still_wanted(now=True)
+    except JobCancelledError:
+        # Removed while these were being written (a stream's caller went away): the removal's
+        # sweep may have listed the folder before they landed, so they are taken back here.
+        for written in (key, parts_key(job_id, index), entry_key(job_id, index)):
+            store.delete(written)
+        raise
     return entry
 
 
@@ -209,11 +217,12 @@ class _CancelCheck:
         self.store = store
         self.checked = -math.inf
 
-    def __call__(self) -> None:
-        now = time.monotonic()
-        if now - self.checked < self.EVERY_SECONDS:
+    def __call__(self, now: bool = False) -> None:
+        """``now``: look whatever the time since the last look (a chunk's last word)."""
+        moment = time.monotonic()
+        if not now and moment - self.checked < self.EVERY_SECONDS:
             return
-        self.checked = now
+        self.checked = moment
         removed = not self.store.exists(planned_key(self.job_id))  # `jobs rm`, a stream's end
         if removed or _cancelled(self.job_id, self.store) is not None:
             raise JobCancelledError(f"{self.job_id} was cancelled")

@@ -7,6 +7,7 @@ python build_layer.py finish SITE      # copy tda, compile the renderer, write b
 from __future__ import annotations
 
 import compileall
+import json
 import py_compile
 import re
 import shutil
@@ -68,6 +69,7 @@ def finish(site: Path) -> None:
     import tda.paths.traditional._textrender as renderer  # noqa: F401
 
     print(f"compiled {target.relative_to(site)}")
+    print(f"wrote {len(write_json_twins(site / 'tda'))} JSON twins of the data files")
     # Hash-based bytecode, not checked against the sources: Lambda's /opt is read-only, and a
     # layer's files keep whatever timestamps the zip gave them.
     ok = compileall.compile_dir(
@@ -78,6 +80,27 @@ def finish(site: Path) -> None:
     )
     if not ok:
         sys.exit("some modules did not compile to bytecode")
+
+
+def write_json_twins(package: Path) -> list[Path]:
+    """A JSON twin beside each YAML data file (``tda.domain.data_file``): the layer's functions
+    then never import a YAML parser. Refused unless the twin reads back exactly as the YAML."""
+    from tda.domain.data_file import parse_yaml, twin_of
+
+    written = []
+    for source in sorted(package.rglob("*.yaml")):
+        data = parse_yaml(source)
+        twin = twin_of(source)  # an earlier build's is replaced (the tests keep the sources
+        # free of any file a twin would replace)
+        try:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:  # a date, a set, NaN: JSON cannot hold it
+            sys.exit(f"{source}: no JSON twin can hold it ({exc})")
+        if json.loads(text) != data:
+            sys.exit(f"{source}: its JSON twin would read back differently")
+        twin.write_text(text, encoding="utf-8")
+        written.append(twin)
+    return written
 
 
 def main(argv: list[str]) -> None:

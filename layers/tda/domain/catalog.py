@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
+
+from tda.domain.data_file import load_data_file
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: neutral
@@ -148,9 +149,7 @@ def _variants(catalog: Catalog) -> Variants:
 @cache
 def load_catalog() -> Catalog:
     """The shipped catalog (``data/catalog.yaml``)."""
-    return catalog_from(
-        yaml.load(CATALOG_FILE.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    )
+    return catalog_from(load_data_file(CATALOG_FILE))
 
 
 def catalog_from(data: dict[str, Any]) -> Catalog:

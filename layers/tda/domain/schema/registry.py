@@ -5,9 +5,8 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
-
 from tda.domain.contract import SchemaInfo
+from tda.domain.data_file import load_data_file
 from tda.domain.errors import InvalidRequestError
 from tda.domain.schema.loader import spec_from_data
 from tda.domain.schema.spec import EntitySpec
@@ -19,7 +18,7 @@ ENTITY_DIR = Path(__file__).with_name("entities")
 def _all_entities() -> dict[str, EntitySpec]:
     entities: dict[str, EntitySpec] = {}
     for path in sorted(ENTITY_DIR.glob("*.yaml")):
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        data = load_data_file(path)
         spec = spec_from_data(data)
         entities[spec.name] = spec
     return entities

@@ -8,8 +8,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-import yaml
-
+from tda.domain.data_file import load_data_file
 from tda.domain.errors import LLMBudgetExceededError
 from tda.paths.llm.prompts import DATA_DIR
 from tda.ports.model import Usage
@@ -17,7 +16,7 @@ from tda.ports.model import Usage
 
 @cache
 def price_table() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((DATA_DIR / "prices.yaml").read_text("utf-8"))
+    loaded: dict[str, Any] = load_data_file(DATA_DIR / "prices.yaml")
     return loaded
 
 

@@ -13,8 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from tda.domain.data_file import load_data_file
 from tda.domain.plan import GenerationPlan
 from tda.paths.llm.proposals import Proposal, describe_constraints, describe_fields
 
@@ -38,7 +37,7 @@ class LLMConfig:
 
 @cache
 def config() -> LLMConfig:
-    data = yaml.safe_load((DATA_DIR / "llm.yaml").read_text(encoding="utf-8"))
+    data = load_data_file(DATA_DIR / "llm.yaml")
     return LLMConfig(
         prompt_version=int(data["prompt_version"]),
         proposes={k: list(v) for k, v in data["proposes"].items()},
@@ -51,7 +50,7 @@ def config() -> LLMConfig:
 
 @cache
 def system_prompt() -> str:
-    retailer = yaml.safe_load((DATA_DIR / "retailer.yaml").read_text(encoding="utf-8"))
+    retailer = load_data_file(DATA_DIR / "retailer.yaml")
     knowledge = "\n".join(f"- {line}" for line in retailer["domain_knowledge"])
     text = (DATA_DIR / "system.txt").read_text(encoding="utf-8")
     return text.format(retailer=retailer["retailer"], domain_knowledge=knowledge).strip()

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from tda.domain import regexes
 from tda.domain.catalog import Catalog
 from tda.domain.contract import FieldType
+from tda.domain.data_file import load_data_file
 from tda.domain.errors import InvalidRequestError
 from tda.domain.schema.spec import MONEY_FORMAT, FieldSpec, is_id_pattern
 from tda.domain.text import slug
@@ -88,9 +88,7 @@ def provider(*names: str) -> Callable[[Provider], Provider]:
 
 @cache
 def _semantics() -> list[tuple[re.Pattern[str], str, frozenset[str]]]:
-    rows = yaml.load(
-        (DATA_DIR / "semantics.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
-    )
+    rows = load_data_file(DATA_DIR / "semantics.yaml")
     return [(re.compile(r["match"], re.I), r["generator"], frozenset(r["types"])) for r in rows]
 
 
@@ -558,9 +556,7 @@ def _paragraph(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @cache
 def _review_phrases() -> dict[str, dict[str, list[str]]]:
-    data: dict[str, dict[str, list[str]]] = yaml.load(
-        (DATA_DIR / "reviews.yaml").read_text(encoding="utf-8"), Loader=yaml.CSafeLoader
-    )
+    data: dict[str, dict[str, list[str]]] = load_data_file(DATA_DIR / "reviews.yaml")
     return data
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 FUNCTIONS = ("RouterFunction", "TraditionalFunction", "ApiFunction", "JobsFunction", "LlmFunction")
 ENV = {
     "AWS_REGION": "us-east-1",
-    "POWERTOOLS_SERVICE_NAME": "test-data-agent",
-    "POWERTOOLS_METRICS_NAMESPACE": "TestDataAgent",
-    "POWERTOOLS_METRICS_DISABLED": "true",
+    "SERVICE_NAME": "test-data-agent",
+    "METRICS_NAMESPACE": "TestDataAgent",
+    "METRICS_DISABLED": "true",
     "PYDANTIC_DISABLE_PLUGINS": "__all__",
     "TDA_CHUNK_STORE": "s3://bucket/jobs",
     "SYNC_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:stack-sync",

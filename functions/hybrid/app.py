@@ -9,21 +9,16 @@ LanceDB, pyarrow and ONNX Runtime are over a zip's 250 MB.
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from tda.adapters.events import ModelPathEvent, parse
 from tda.app import operations
 from tda.wiring import install_once as install_adapters
 from tda.wiring import warm_memory
 
-logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
 install_adapters()
 warm_memory()  # in the init phase, not the first request: the model loads, the store opens
 
 
-@logger.inject_lambda_context
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     e = parse(event, ModelPathEvent)
     return operations.model_path(
         e.request,

@@ -10,22 +10,17 @@ a client is first made.
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
+from tda.adapters.emf_metrics import EmfMetrics
 from tda.adapters.events import ModelPathEvent, parse
 from tda.app import operations
 from tda.wiring import install_once as install_adapters
 
-logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
+metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
 install_adapters()
 
 
-@logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     e = parse(event, ModelPathEvent)
     result = operations.model_path(
         e.request,
@@ -37,10 +32,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         e.execution_started,
     )
     llm = result.get("metadata", {}).get("llm") or {}
-    metrics.add_metric(
-        name="LLMTokens",
-        unit=MetricUnit.Count,
-        value=int(result.get("metadata", {}).get("llm_tokens_used", 0)),
+    metrics.count(
+        "LLMTokens",
+        int(result.get("metadata", {}).get("llm_tokens_used", 0)),
     )
-    metrics.add_metric(name="LLMCalls", unit=MetricUnit.Count, value=int(llm.get("calls", 0)))
+    metrics.count("LLMCalls", int(llm.get("calls", 0)))
     return result

@@ -9,29 +9,23 @@ From the workflow's first step, ``{"action": "route", "request": {...}}`` → th
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
+from tda.adapters.emf_metrics import EmfMetrics
 from tda.adapters.events import RouterEvent, parse
 from tda.app import operations
 from tda.wiring import install_once as install_adapters
 
-logger = Logger()  # service name, level: the template's POWERTOOLS_* environment
-metrics = Metrics()  # namespace: POWERTOOLS_METRICS_NAMESPACE
+metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
 
 
-install_adapters()  # the real chunk store and workflow runner behind the ports
+install_adapters(metrics)  # the real chunk store and workflow runner behind the ports; the
+# use cases' counts into the handler's metrics
 
 
-@logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     e = parse(event, RouterEvent)
     if e.action == "route":  # the workflow's routing step
         return operations.decide(e.request)
     response = operations.serve(e.request)
-    metrics.add_metric(
-        name="RecordsGenerated", unit=MetricUnit.Count, value=response["record_count"]
-    )
+    metrics.count("RecordsGenerated", response["record_count"])
     return response

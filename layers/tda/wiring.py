@@ -28,6 +28,7 @@ from tda.paths import registry
 from tda.paths.base import Generator
 from tda.ports.cache import Cache
 from tda.ports.chunk_store import ChunkStore
+from tda.ports.metrics import Metrics, NullMetrics
 from tda.ports.model import ModelClient
 
 
@@ -196,16 +197,24 @@ def _hybrid_generator() -> Generator:
     return HybridGenerator(_rag_generator(), llm)
 
 
-def install_once() -> None:
+def install_once(metrics: Metrics | None = None) -> None:
     """``install`` unless this process installed its adapters already (a Lambda handler module
-    imported by the local runtime, or by a test, must not undo what they installed)."""
+    imported by the local runtime, or by a test, must not undo what they installed).
+
+    ``metrics``: where the use cases' counts go (a Lambda handler's ``EmfMetrics``); nowhere
+    when not given."""
     if not ports_in_use.is_installed():
-        install()
+        install(metrics=metrics)
 
 
-def install(model_http_client: Any = None) -> None:
+def install(model_http_client: Any = None, metrics: Metrics | None = None) -> None:
     ports_in_use.install(
-        ports_in_use.PortsInUse(chunk_store=_chunk_store, workflow=lambda: _RUNNER, cache=_cache)
+        ports_in_use.PortsInUse(
+            chunk_store=_chunk_store,
+            workflow=lambda: _RUNNER,
+            metrics=metrics or NullMetrics(),
+            cache=_cache,
+        )
     )
     registry.register(GenerationPath.LLM, _llm_factory(model_http_client))
     registry.register(GenerationPath.RAG, _rag_generator)

@@ -1,8 +1,8 @@
 """The Lambda handlers of ``functions/``, loaded and invoked in-process as AWS would invoke them.
 
 ``invoke(name, event)`` calls ``functions/<name>/app.py:lambda_handler`` with a Lambda-like
-context, so the shim exercises exactly the code that runs in AWS. Powertools' metrics and
-tracing are off locally (no CloudWatch, no X-Ray daemon) unless the environment says otherwise.
+context, so the shim exercises exactly the code that runs in AWS. Their metrics are counted but
+not written locally (no CloudWatch) unless the environment says otherwise (METRICS_DISABLED).
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import importlib.util
-import logging
 import os
 import threading
 import uuid
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -29,25 +27,18 @@ FUNCTIONS_DIR = Path(
 )
 Handler = Callable[[dict[str, Any], Any], Any]
 
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("METRICS_DISABLED", "true")  # no CloudWatch here: nothing on stdout
 # Service name and metrics namespace as the template's Globals set them in AWS: the handlers'
-# Logger, Tracer and Metrics read them from the environment, never from code.
-for _name, _value in global_environment().items():
-    if _name.startswith("POWERTOOLS_"):
+# metrics read them from the environment, never from code.
+for _name in ("SERVICE_NAME", "METRICS_NAMESPACE"):
+    _value = global_environment().get(_name)
+    if _value is not None:
         os.environ.setdefault(_name, _value)
-# The (disabled) tracer still logs every exception a handler raises, bad input included, with a
-# stack trace; the shim answers those as INVALID_ARGUMENT and logs real failures itself.
-logging.getLogger("aws_lambda_powertools.tracing.tracer").setLevel(logging.CRITICAL)
-# With metrics disabled, a handler that adds none (the workflow's routing step) still gets a
-# warning on every call; there is nothing to publish locally either way.
-warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
 @dataclass
 class LocalContext:
-    """The attributes of the Lambda context object that handlers and Powertools read."""
+    """The attributes of the Lambda context object that handlers (and Mangum) read."""
 
     function_name: str
     memory_limit_in_mb: int = 1024
@@ -121,11 +112,4 @@ def _ensure_event_loop() -> None:
 def invoke(name: str, event: dict[str, Any]) -> Any:
     module = _module(name)
     _ensure_event_loop()
-    try:
-        return module.lambda_handler(event, LocalContext(function_name=name))
-    finally:
-        # With metrics disabled, Powertools skips the flush but keeps the values, then prints
-        # them anyway once 100 pile up; emptying the set after each call keeps stdout clean.
-        metrics = getattr(module, "metrics", None)
-        if metrics is not None and os.environ["POWERTOOLS_METRICS_DISABLED"] == "true":
-            metrics.clear_metrics()
+    return module.lambda_handler(event, LocalContext(function_name=name))

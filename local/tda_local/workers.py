@@ -82,7 +82,7 @@ class WorkerPool:
         line = await asyncio.wait_for(child.stdout.readline(), START_SECONDS)
         if line.strip() != b"ready":
             raise SystemExit(f"tda serve: a worker process did not start ({line!r})")
-        # The handlers log to standard output (Powertools): passed on, never left to fill.
+        # The handlers write to standard output (their metrics, logs): passed on, never left to fill.
         _hold(self._relays, asyncio.create_task(_pass_on(child.stdout)))
 
     async def _keep(self, child: asyncio.subprocess.Process) -> None:

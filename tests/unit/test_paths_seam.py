@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from tda import wiring
-from tda.app import operations
+from tda.app import operations, ports_in_use
 from tda.app.service import generate
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import GeneratedInvalidRecordError
@@ -106,7 +106,6 @@ def test_as_built_with_no_model_the_router_does_not_pick_llm(no_model: None) -> 
 
 
 def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> None:
-    from tda.app import ports_in_use
     from tda.ports.metrics import InMemoryMetrics
 
     counted = InMemoryMetrics()
@@ -121,14 +120,62 @@ def test_what_served_and_each_fallback_is_counted_through_the_metrics_port() -> 
     assert counted.counts == {"RecordsLlm": 6, "RecordsTraditional": 7, "FallbackRag": 1}
 
 
-def test_the_powertools_adapter_counts_into_the_handlers_metric_set() -> None:
-    from aws_lambda_powertools import Metrics
+def test_the_emf_adapter_writes_the_use_cases_counts_and_the_handlers_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
 
-    from tda.adapters.powertools_metrics import PowertoolsMetrics
+    from tda.adapters.emf_metrics import EmfMetrics
 
-    shared = Metrics()
+    monkeypatch.delenv("METRICS_DISABLED", raising=False)
+    out = io.StringIO()
+    metrics = EmfMetrics("TestDataAgent", "test-data-agent", out)
+
+    @metrics.log_metrics
+    def handler() -> str:
+        generate(GenerateRequest(entity="cart", count=4, seed=1))  # counted through the port
+        metrics.count("RecordsGenerated", 4)  # counted by the handler
+        return "served"
+
+    real = ports_in_use.installed()
+    ports_in_use.install(replace(real, metrics=metrics))
     try:
-        PowertoolsMetrics().count("FallbackRag", 2)
-        assert shared.metric_set["FallbackRag"]["Value"] == [2.0]
+        assert handler() == "served"
+        assert handler() == "served"
     finally:
-        shared.clear_metrics()
+        ports_in_use.install(real)
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    directive = first["_aws"]["CloudWatchMetrics"][0]
+    assert directive["Namespace"] == "TestDataAgent" and directive["Dimensions"] == [["service"]]
+    assert [m["Name"] for m in directive["Metrics"]] == ["RecordsGenerated", "RecordsTraditional"]
+    assert {m["Unit"] for m in directive["Metrics"]} == {"Count"}
+    assert first["service"] == "test-data-agent"
+    assert (first["RecordsGenerated"], first["RecordsTraditional"]) == (4, 4)
+    # Each invocation's own counts: the first line's were flushed, not carried on.
+    assert (second["RecordsGenerated"], second["RecordsTraditional"]) == (4, 4)
+
+
+def test_the_emf_adapter_flushes_when_the_handler_raises_and_writes_nothing_when_disabled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from tda.adapters.emf_metrics import EmfMetrics
+
+    out = io.StringIO()
+    metrics = EmfMetrics("TestDataAgent", "test-data-agent", out)
+
+    @metrics.log_metrics
+    def failing() -> None:
+        metrics.count("Attempts")
+        raise RuntimeError("the request failed")
+
+    monkeypatch.delenv("METRICS_DISABLED", raising=False)
+    with pytest.raises(RuntimeError):
+        failing()
+    assert json.loads(out.getvalue())["Attempts"] == 1
+    monkeypatch.setenv("METRICS_DISABLED", "true")
+    with pytest.raises(RuntimeError):
+        failing()
+    assert len(out.getvalue().splitlines()) == 1  # counted, then dropped: nothing written
+    assert metrics.lines() == []

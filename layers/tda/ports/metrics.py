@@ -1,7 +1,7 @@
 """The metrics port: what the use cases count (records served per path, fallbacks), wherever
-it is published (CloudWatch EMF in Lambda; nowhere locally, like Powertools' own default).
+it is published (CloudWatch EMF in Lambda; nowhere locally).
 
-Adapters: ``tda.adapters.powertools_metrics`` (EMF through the handler's ``Metrics``, flushed
+Adapters: ``tda.adapters.emf_metrics`` (EMF, the handler's own counts in the same line, flushed
 once per invocation). ``InMemoryMetrics`` is for tests; ``NullMetrics`` for a local process.
 """
 

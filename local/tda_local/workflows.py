@@ -12,6 +12,7 @@ match on in AWS.
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import logging
@@ -195,6 +196,7 @@ class LocalWorkflows:
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
         self._parse_each_definition_once()
         self._one_lambda_client_for_every_task()
+        self._one_literal_unescaped_at_a_time()
         client = self.client()
         for machine in self.machines.values():
             definition = resolve_definition(
@@ -241,6 +243,10 @@ class LocalWorkflows:
         from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for as original
 
         made = original(region=region(), service="lambda")
+        # moto loads a service's model (gzipped JSON, ~0.5 s of CPU) on its first call, in a
+        # cache every first caller fills at once: eight executions' first Lambda tasks loaded
+        # it together and their Route steps timed out. Loaded here, once, before any execution.
+        made.list_functions(MaxItems=1)
 
         def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
             if service == "lambda" and region == made.meta.region_name:
@@ -249,6 +255,16 @@ class LocalWorkflows:
 
         # The name the interpreter calls it by, where it imported it.
         setattr(lambda_eval_utils, "boto_client_for", client_for)  # noqa: B010
+
+    def _one_literal_unescaped_at_a_time(self) -> None:
+        """moto's interpreter unescapes string literals with ``ast.literal_eval`` while it parses
+        a state's intrinsic functions, in each execution's thread. CPython keeps the AST
+        conversion's depth per interpreter, not per thread: two at once failed one with
+        SystemError ('AST constructor recursion depth mismatch'), a States.Runtime in Route
+        (seen under test_slow_model's concurrent executions). One at a time here."""
+        from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
+
+        setattr(antlr4utils, "ast", _SerializedLiteralEval())  # noqa: B010
 
     def _parsed_program(self, definition: str) -> Any:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -285,6 +301,9 @@ class LocalWorkflows:
             from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
             setattr(lambda_eval_utils, "boto_client_for", boto_client_for)  # noqa: B010
+            from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
+
+            setattr(antlr4utils, "ast", ast)  # noqa: B010
             self._mock.stop()
             self._mock = None
             self._restore_env()
@@ -374,3 +393,16 @@ class LocalWorkflows:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_events(self.client(), execution_arn)
+
+
+class _SerializedLiteralEval:
+    """``ast`` as moto's literal unescaping uses it, one ``literal_eval`` at a time."""
+
+    _lock = threading.Lock()
+
+    def literal_eval(self, node_or_string: Any) -> Any:
+        with self._lock:
+            return ast.literal_eval(node_or_string)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ast, name)

@@ -6,6 +6,7 @@ workflow, and the response says which.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,34 @@ def test_a_request_too_large_for_a_workflows_input_is_refused_before_it_starts(
     assert workflows.calls == [] and len(sync_executions(workflows)) == before
     fits = {**body, "schema": _wide_schema(40, "x" * 600)}  # well under: served
     assert lambdas.invoke("api", http_event("POST", "/v1/generate", fits))["statusCode"] == 200
+
+
+def test_a_sync_request_waiting_on_a_slow_step_polls_its_execution_sparingly(
+    workflows: LocalWorkflows,
+) -> None:
+    # Locally a sync request polls its execution (moto has no StartSyncExecution). Every poll
+    # is a whole boto3 + moto call holding the GIL: polled every 10 ms, eight waiting requests
+    # starved the executions they waited on until Route timed out (test_slow_model). Polls
+    # back off to a few a second.
+    import boto3
+
+    polls: list[str] = []
+
+    def count(model: Any, **_: Any) -> None:
+        if model.name == "DescribeExecution":
+            polls.append(model.name)
+
+    def slow_route(event: dict[str, Any]) -> bool:
+        time.sleep(2.0)
+        return False  # no fault: the step is only slow
+
+    session = boto3._get_default_session()
+    session.events.register("before-call", count)
+    try:
+        workflows.inject("RouterFunction", "NeverRaised", when=slow_route)
+        response = router({"entity": "cart", "count": 3, "context": STORY})
+    finally:
+        session.events.unregister("before-call", count)
+    assert response["metadata"]["served_via"] == "workflow"
+    assert "RouterFunction" in [name for name, _ in workflows.calls]
+    assert 2 <= len(polls) <= 40, len(polls)  # polled every 10 ms, it made 150 or more

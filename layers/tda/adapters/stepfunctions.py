@@ -15,7 +15,12 @@ from typing import Any
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 SYNC_TIMEOUT_S = 300.0  # an Express workflow's own limit is 5 minutes
-POLL_S = 0.01
+# The first poll soon (a traditional execution ends in tens of ms), then less and less often:
+# every poll is a whole boto3 + moto call holding the GIL, and eight requests polling every
+# 10 ms starved the executions they waited on (a Route step timed out).
+FIRST_POLL_S = 0.01
+POLL_GROWTH = 1.5
+MAX_POLL_S = 0.1
 
 
 class StepFunctionsRunner:
@@ -74,6 +79,7 @@ def execution_events(client: Any, execution_arn: str) -> list[dict[str, Any]]:
 def _start_and_wait(client: Any, arn: str, body: str) -> dict[str, Any]:
     started = client.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex, input=body)
     deadline = time.monotonic() + SYNC_TIMEOUT_S
+    pause = FIRST_POLL_S
     while True:
         described: dict[str, Any] = client.describe_execution(executionArn=started["executionArn"])
         if described["status"] in FINISHED:
@@ -81,4 +87,5 @@ def _start_and_wait(client: Any, arn: str, body: str) -> dict[str, Any]:
         if time.monotonic() > deadline:
             client.stop_execution(executionArn=started["executionArn"], cause="sync timeout")
             return {**described, "status": "TIMED_OUT"}
-        time.sleep(POLL_S)
+        time.sleep(pause)
+        pause = min(pause * POLL_GROWTH, MAX_POLL_S)

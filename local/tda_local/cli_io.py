@@ -23,6 +23,26 @@ class CliInputError(ValueError):
     """Bad command-line input; the message names the option."""
 
 
+# A schema file no larger than the HTTP API would accept as a whole request.
+MAX_SCHEMA_FILE_BYTES = 1 << 20
+
+
+def read_text_file(path: Path, option: str, max_bytes: int) -> str:
+    """A file's text, read no further than ``max_bytes``: an endless or huge file (/dev/zero, a
+    disk image named by mistake) is refused at the limit, not read until memory runs out."""
+    try:
+        with path.open("rb") as file:
+            raw = file.read(max_bytes + 1)
+    except OSError as exc:
+        raise CliInputError(f"{option}: cannot read {path}: {exc.strerror}") from None
+    if len(raw) > max_bytes:
+        raise CliInputError(f"{option}: {path} is over {max_bytes >> 20} MiB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CliInputError(f"{option}: {path} is not UTF-8 text") from None
+
+
 def add_request_options(parser: argparse.ArgumentParser, default_format: str) -> None:
     """What a request is made of, for ``tda generate`` and ``tda jobs submit`` alike."""
     parser.add_argument("--count", "-n", type=int, required=True, help="how many records")
@@ -152,10 +172,9 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
 
 
 def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
+    text = read_text_file(path, "--schema", MAX_SCHEMA_FILE_BYTES)
     try:
-        data: Any = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except OSError as exc:
-        raise CliInputError(f"--schema: cannot read {path}: {exc.strerror}") from None
+        data: Any = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
         raise CliInputError(f"--schema: {path} is not valid JSON or YAML: {exc}") from None
     if isinstance(data, list):

@@ -16,10 +16,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tda_local.cli_io import CliInputError
+from tda_local.cli_io import CliInputError, read_text_file
 
 MODES = ("hybrid", "vector", "keyword")
 MAX_K = 100
+# A team's file: room for the most entries a file may hold (corpus.MAX_ENTRIES_PER_FILE) at a
+# typical size; an endless or huge file is refused at this, not read until memory runs out.
+MAX_FILE_BYTES = 64 << 20
 
 
 def add_parser(commands: Any) -> None:
@@ -92,12 +95,7 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
     from tda.domain.errors import InvalidRequestError
     from tda.paths.retrieval.corpus import parse_file, team_entries
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CliInputError(f"file: cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise CliInputError(f"file: {path} is not UTF-8 text") from None
+    text = read_text_file(path, "file", MAX_FILE_BYTES)
     loaded = team_entries(parse_file(text, str(path)), path.name, refuse_personal=refuse)
     if loaded.issues:
         raise InvalidRequestError(loaded.issues)  # nothing added: all or nothing

@@ -12,6 +12,8 @@ import pytest
 
 from tda_local.cli import main
 
+NOT_UTF8 = Path(__file__).resolve().parent / "files" / "not_utf8.yaml"  # "café" in Latin-1
+
 
 def test_generate_writes_the_requested_format(tmp_path: Path) -> None:
     out = tmp_path / "carts.ndjson"
@@ -156,6 +158,16 @@ def test_large_count_streams_beyond_the_sync_limit(tmp_path: Path) -> None:
         (
             ["generate", "cart", "--count", "1", "--schema", "/nonexistent.yaml"],
             "--schema: cannot read",
+        ),
+        # An endless file is refused at its limit, not read until memory runs out.
+        (
+            ["generate", "cart", "--count", "1", "--schema", "/dev/zero"],
+            "--schema: /dev/zero is over 1 MiB",
+        ),
+        (["rag", "add", "/dev/zero"], "file: /dev/zero is over 64 MiB"),
+        (
+            ["generate", "cart", "--count", "1", "--schema", str(NOT_UTF8)],
+            f"--schema: {NOT_UTF8} is not UTF-8 text",
         ),
     ],
 )

@@ -125,11 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             run(args.grpc_port, args.http_port, args.host, args.workers, args.primary)
             return 0
         return _generate(args)
-    except (InvalidRequestError, CliInputError) as exc:
+    except InvalidRequestError as exc:
+        print(f"tda: error: {exc.summary()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CliInputError as exc:
         print(f"tda: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except ValidationError as exc:
-        print(f"tda: error: {InvalidRequestError.from_validation(exc)}", file=sys.stderr)
+        print(f"tda: error: {InvalidRequestError.from_validation(exc).summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0

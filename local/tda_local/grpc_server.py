@@ -268,9 +268,7 @@ def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
             for i in issues
         ]
     )
-    message = "; ".join(f"{i.field}: {i.message}"[:MAX_DESCRIPTION] for i in issues)
-    if len(exc.issues) > len(issues):
-        message += f"; and {len(exc.issues) - len(issues)} more"
+    message = exc.summary(MAX_VIOLATIONS, MAX_DESCRIPTION)
     status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
     status.details.add().Pack(detail)
     return rpc_status.to_status(status)

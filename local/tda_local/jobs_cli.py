@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from tda.domain.errors import FieldIssue, InvalidRequestError
 from tda_local import retention
 from tda_local.cli_io import (
     CliInputError,
@@ -40,6 +41,14 @@ class ApiError(RuntimeError):
         self.status = status
         self.body = body
         message = body.get("error", body) if isinstance(body, dict) else body
+        details = body.get("details") if isinstance(body, dict) else None
+        if isinstance(details, list):  # a 422's every field: the first ones, the rest counted
+            issues = [
+                FieldIssue(str(d.get("field")), str(d.get("message")))
+                for d in details
+                if isinstance(d, dict)
+            ]
+            message = InvalidRequestError(issues).summary() if issues else message
         super().__init__(f"HTTP {status}: {message}")
 
 

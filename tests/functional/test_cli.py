@@ -262,3 +262,17 @@ def test_use_cache_replays_the_same_bytes_from_the_cli(
     err = capsys.readouterr().err
     assert "0 call(s) (cache hit)" in err and "path llm" in err
     assert first.read_bytes() == second.read_bytes()
+
+
+def test_a_request_with_hundreds_of_problems_names_the_first_and_counts_the_rest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One line a person can read, as the gRPC shim's message: not 500 problems on it.
+    fields = [{"name": f"f{i}", "type": "INTEGER"} for i in range(500)]
+    constraints = {f"f{i}": {"min": 10, "max": 1} for i in range(500)}
+    schema = tmp_path / "many.json"
+    schema.write_text(json.dumps({"fields": fields, "constraints": constraints}))
+    assert main(["generate", "thing", "--schema", str(schema), "-n", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and len(err) < 8_000
+    assert err.count("is greater than max") == 20 and err.endswith("; and 480 more\n")

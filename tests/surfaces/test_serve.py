@@ -231,6 +231,19 @@ def test_a_finished_job_survives_a_restart_of_the_server(tmp_path: Path) -> None
         second.stop()
 
 
+def test_a_job_with_hundreds_of_problems_names_the_first_and_counts_the_rest(
+    served: Served, tmp_path: Path
+) -> None:
+    fields = [{"name": f"f{i}", "type": "INTEGER"} for i in range(500)]
+    constraints = {f"f{i}": {"min": 10, "max": 1} for i in range(500)}
+    schema = tmp_path / "many.json"
+    schema.write_text(json.dumps({"fields": fields, "constraints": constraints}))
+    bad = tda(served, "submit", "thing", "--schema", str(schema), "--count", "10")
+    assert bad.returncode == 2 and "HTTP 422" in bad.stderr
+    assert bad.stderr.count("is greater than max") == 20
+    assert bad.stderr.endswith("; and 480 more\n") and bad.stderr.count("\n") == 1
+
+
 def test_job_bad_input_and_unknown_jobs_are_refused_clearly(served: Served) -> None:
     bad = tda(served, "submit", "cart", "--count", "2000000")
     assert bad.returncode == 2 and "count" in bad.stderr and "HTTP 422" in bad.stderr

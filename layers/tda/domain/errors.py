@@ -91,6 +91,13 @@ class InvalidRequestError(TdaError, ValueError):
         self.issues = issues
         super().__init__("; ".join(str(issue) for issue in issues))
 
+    def summary(self, max_issues: int = 20, max_chars: int = 300) -> str:
+        """The first issues, each cut to ``max_chars``, and a count of the rest: one line a
+        person reads, small enough for a gRPC status (trailers are capped at 8 KB)."""
+        shown = "; ".join(str(issue)[:max_chars] for issue in self.issues[:max_issues])
+        hidden = len(self.issues) - max_issues
+        return f"{shown}; and {hidden} more" if hidden > 0 else shown
+
     @classmethod
     def single(cls, field: str, message: str) -> InvalidRequestError:
         return cls([FieldIssue(field, message)])

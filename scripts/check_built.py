@@ -58,6 +58,9 @@ if event is not None:
     served = f"served: {json.dumps(answer)[:80]}"
 # The layer's data files are read from their JSON twins (layers/build_layer.py).
 assert "yaml" not in sys.modules, "a YAML parser was imported: the data files' twins are missing"
+# Plugins off (the template's Globals), and not looked for (tda/pydantic_plugins.py).
+if function.endswith(("RouterFunction", "TraditionalFunction")):
+    assert "importlib.metadata" not in sys.modules, "pydantic looked for its plugins"
 print(f"{imported:.0f} ms to import; {served}")
 """
 
@@ -70,6 +73,8 @@ def main(build_dir: Path) -> int:
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "METRICS_DISABLED": "true",
+            "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as the template's Globals set them
+            "OPENBLAS_NUM_THREADS": "1",
             "TDA_CHUNK_STORE": f"file://{home}/jobs",
             "TDA_HOME": home,
         }

@@ -5,3 +5,7 @@ translate those to :mod:`tda.domain.contract` and back.
 """
 
 __version__ = "0.1.0"
+
+from tda.pydantic_plugins import skip_plugin_discovery
+
+skip_plugin_discovery()  # before any model is built

@@ -3,6 +3,14 @@
 Importing it installs the real adapters behind the ports (``tda.wiring``), as a Lambda handler does.
 """
 
+import os
+
+# Before numpy and pydantic are first imported. numpy's OpenBLAS starts a spinning thread per
+# core at import (≈0.1 s of CPU) for matrix products nothing here makes; pydantic's plugins are
+# not looked for (tda/pydantic_plugins.py). An explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 from tda.wiring import install
 
 install()

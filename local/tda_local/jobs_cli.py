@@ -16,10 +16,8 @@ import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from tda.domain.errors import FieldIssue, InvalidRequestError
@@ -31,6 +29,9 @@ from tda_local.cli_io import (
     request_from_args,
     written_in_place,
 )
+
+if TYPE_CHECKING:  # urllib.request (http.client, ssl: ≈35 ms) only when a job is called
+    import urllib.request
 
 DEFAULT_API = "http://127.0.0.1:8081"
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -176,6 +177,8 @@ def fetch(api: str, job_id: str, output: Path) -> int:
     # Each JSON chunk is an array of its own: the file gets one array of every record.
     json_array = found["format"] == "JSON"
     bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
+    import urllib.request
+
     with written_in_place(output) as handle:
         for i, entry in enumerate(chunks):
             with urllib.request.urlopen(signed(urllib.request.Request(entry["url"]))) as response:
@@ -225,6 +228,9 @@ def signed(request: urllib.request.Request) -> urllib.request.Request:
 
 
 def _call(method: str, url: str, body: Any = None) -> Any:
+    import urllib.error
+    import urllib.request
+
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")

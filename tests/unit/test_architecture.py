@@ -58,6 +58,7 @@ ENVIRONMENT_READERS = {
     "wiring.py",
     "adapters/stepfunctions.py",
     "adapters/emf_metrics.py",  # the names the template gives a handler's metrics
+    "pydantic_plugins.py",  # the setting pydantic itself reads, before any model is built
 }
 
 

@@ -7,14 +7,13 @@ import argparse
 import contextlib
 import os
 import signal
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-import yaml
 
 from tda.domain.contract import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
 
@@ -172,6 +171,8 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
 
 
 def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
+    import yaml  # ≈35 ms, for --schema only
+
     text = read_text_file(path, "--schema", MAX_SCHEMA_FILE_BYTES)
     try:
         data: Any = yaml.load(text, Loader=yaml.CSafeLoader)
@@ -202,7 +203,13 @@ def check_output(path: Path, option: str) -> None:
 def written_in_place(path: Path) -> Iterator[IO[bytes]]:
     """A file that appears under ``path`` only once complete: written beside it under a
     temporary name and renamed at the end. A failure, Ctrl-C or SIGTERM leaves no partial file
-    under the final name (and removes the temporary one)."""
+    under the final name (and removes the temporary one). A path that is there and is no
+    regular file (``/dev/null``, a named pipe) is written to directly: renamed over, it would
+    be replaced by a file."""
+    if _is_special(path):
+        with stopped_by_sigterm(), path.open("wb") as handle:
+            yield handle
+        return
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.chmod(temporary, 0o666 & ~_umask())  # as open() would make it, not mkstemp's 0600
@@ -213,6 +220,13 @@ def written_in_place(path: Path) -> Iterator[IO[bytes]]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _is_special(path: Path) -> bool:
+    try:
+        return not stat.S_ISREG(path.stat().st_mode)
+    except FileNotFoundError:
+        return False
 
 
 def _umask() -> int:

@@ -12,31 +12,24 @@ import pytest
 from tda.app import job_api, ports_in_use
 from tda.ports.chunk_store import InMemoryChunkStore
 
+from .runners import RunningRunner
 
-class FlakyRunner:
+
+class FlakyRunner(RunningRunner):
     """An execution that the runtime fails to find ``misses`` times, then finds running."""
 
     def __init__(self, misses: int) -> None:
         self.misses = misses
         self.looks = 0
 
-    def start(self, state_machine: str, name: str, body: str) -> str:
-        return f"arn:execution:{name}"
-
     def describe(self, execution_arn: str) -> dict[str, Any] | None:
         self.looks += 1
         if self.looks <= self.misses:
             return None
-        return {"executionArn": execution_arn, "status": "RUNNING"}
-
-    def run_sync(self, state_machine: str, body: str) -> dict[str, Any]:
-        raise NotImplementedError
+        return super().describe(execution_arn)
 
     def stop(self, execution_arn: str, error: str, cause: str) -> None:
         raise NotImplementedError
-
-    def events(self, execution_arn: str) -> list[dict[str, Any]]:
-        return []
 
 
 @pytest.fixture

@@ -5,29 +5,13 @@ look, before its final writes), as it did now and then when a stream's caller we
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 import pytest
 
 from tda.app import job_api, jobs, ports_in_use
 from tda.ports.chunk_store import InMemoryChunkStore, Piece
 
-
-class RunningRunner:
-    def start(self, state_machine: str, name: str, body: str) -> str:
-        return f"arn:execution:{name}"
-
-    def describe(self, execution_arn: str) -> dict[str, Any] | None:
-        return {"executionArn": execution_arn, "status": "RUNNING"}
-
-    def run_sync(self, state_machine: str, body: str) -> dict[str, Any]:
-        raise NotImplementedError
-
-    def stop(self, execution_arn: str, error: str, cause: str) -> None:
-        return None
-
-    def events(self, execution_arn: str) -> list[dict[str, Any]]:
-        return []
+from .runners import RunningRunner
 
 
 class RemovedAsTheChunkLands(InMemoryChunkStore):

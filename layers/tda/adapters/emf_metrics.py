@@ -45,6 +45,9 @@ class EmfMetrics:
         """The EMF records of what was counted since the last flush (none when nothing was)."""
         with self._lock:
             counts = sorted(self._counts.items())
+        return self._records(counts)
+
+    def _records(self, counts: list[tuple[str, int]]) -> list[dict[str, Any]]:
         stamp = int(time.time() * 1000)
         records = []
         for at in range(0, len(counts), MAX_METRICS_PER_LINE):
@@ -63,9 +66,10 @@ class EmfMetrics:
         return records
 
     def flush(self) -> None:
-        records = self.lines()
-        with self._lock:
+        with self._lock:  # taken and cleared at once: a count made meanwhile is not lost
+            counts = sorted(self._counts.items())
             self._counts.clear()
+        records = self._records(counts)
         if os.environ.get("METRICS_DISABLED", "").lower() == "true":
             return
         out = self._out or sys.stdout

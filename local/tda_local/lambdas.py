@@ -30,10 +30,10 @@ Handler = Callable[[dict[str, Any], Any], Any]
 os.environ.setdefault("METRICS_DISABLED", "true")  # no CloudWatch here: nothing on stdout
 # Service name and metrics namespace as the template's Globals set them in AWS: the handlers'
 # metrics read them from the environment, never from code.
+_globals = global_environment()
 for _name in ("SERVICE_NAME", "METRICS_NAMESPACE"):
-    _value = global_environment().get(_name)
-    if _value is not None:
-        os.environ.setdefault(_name, _value)
+    if _name in _globals:
+        os.environ.setdefault(_name, _globals[_name])
 
 
 @dataclass

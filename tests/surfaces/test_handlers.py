@@ -199,31 +199,41 @@ def test_a_malformed_event_is_refused_naming_its_field_before_any_work(
     assert [issue.field for issue in caught.value.issues] == [field], caught.value.issues
 
 
+def in_a_fresh_process(name: str, code: str, *args: str) -> str:
+    """What ``code`` prints, run as a cold start would: a new interpreter with the function's
+    folder on the path (``sys.argv[1]``) and the template's Globals as its environment."""
+    import subprocess
+    import sys
+
+    from tda_local.lambdas import FUNCTIONS_DIR
+    from tda_local.template import global_environment
+
+    globals_ = global_environment()
+    env = {"TDA_CHUNK_STORE": "s3://bucket/jobs", "AWS_REGION": "us-east-1",
+           "METRICS_DISABLED": "true", "PATH": "/usr/bin:/bin",
+           "PYDANTIC_DISABLE_PLUGINS": globals_["PYDANTIC_DISABLE_PLUGINS"],
+           "OPENBLAS_NUM_THREADS": globals_["OPENBLAS_NUM_THREADS"]}  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(FUNCTIONS_DIR / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
 @pytest.mark.parametrize("name", ["router", "traditional", "api"])
 def test_a_handler_imports_no_xray_sdk_powertools_or_yaml(name: str) -> None:
     """A cold start's floor: the X-Ray SDK built botocore clients at import (0.27 s of every
     handler; Lambda's active tracing traces invocations without it), Powertools imported its
     Logger, Tracer and Metrics at once (≈20 ms), a YAML parser ≈16 ms (data files are read when
     first needed, from their JSON twins in the layer)."""
-    import subprocess
-    import sys
-
-    from tda_local.lambdas import FUNCTIONS_DIR
-
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import app; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aws_xray_sdk', 'boto3', 'aws_lambda_powertools', 'yaml')))"
     )
-    env = {"TDA_CHUNK_STORE": "s3://bucket/jobs", "AWS_REGION": "us-east-1",
-           "METRICS_DISABLED": "true", "PATH": "/usr/bin:/bin"}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(FUNCTIONS_DIR / name)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert done.stdout.strip() == "[]", done.stdout
+    assert in_a_fresh_process(name, code) == "[]"
 
 
 @pytest.mark.parametrize("name", ["router", "traditional"])
@@ -233,12 +243,6 @@ def test_a_handler_serving_a_request_starts_no_blas_threads_nor_looks_for_plugin
     """The template turns pydantic's plugins off; looking for them anyway imported
     importlib.metadata (email, calendar, socket, zipfile: ≈25 ms of a 310 ms cold start) the
     first time a model was built. numpy's OpenBLAS threads spun ≈0.1 s of CPU at import."""
-    import subprocess
-    import sys
-
-    from tda_local.lambdas import FUNCTIONS_DIR
-    from tda_local.template import global_environment
-
     event = {"request": {"entity": "cart", "count": 2, "seed": 1}}
     if name == "traditional":
         event["range"] = {"start": 0, "count": 2}
@@ -248,17 +252,5 @@ def test_a_handler_serving_a_request_starts_no_blas_threads_nor_looks_for_plugin
         "assert answer['record_count'] == 2, answer; "
         "import os; print('importlib.metadata' in sys.modules, len(os.listdir('/proc/self/task')))"
     )
-    globals_ = global_environment()
-    env = {"TDA_CHUNK_STORE": "s3://bucket/jobs", "AWS_REGION": "us-east-1",
-           "METRICS_DISABLED": "true", "PATH": "/usr/bin:/bin",
-           "PYDANTIC_DISABLE_PLUGINS": globals_["PYDANTIC_DISABLE_PLUGINS"],
-           "OPENBLAS_NUM_THREADS": globals_["OPENBLAS_NUM_THREADS"]}  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(FUNCTIONS_DIR / name), json.dumps(event)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
     # One thread: numpy's BLAS pool (a spinning thread per core) is not started.
-    assert done.stdout.strip() == "False 1", done.stdout
+    assert in_a_fresh_process(name, code, json.dumps(event)) == "False 1"

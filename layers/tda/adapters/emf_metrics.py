@@ -41,11 +41,17 @@ class EmfMetrics:
         with self._lock:
             self._counts[name] += value
 
-    def lines(self) -> list[dict[str, Any]]:
-        """The EMF records of what was counted since the last flush (none when nothing was)."""
-        with self._lock:
+    def flush(self) -> None:
+        """Write what was counted since the last flush as EMF records (none when nothing was)."""
+        with self._lock:  # taken and cleared at once: a count made meanwhile is not lost
             counts = sorted(self._counts.items())
-        return self._records(counts)
+            self._counts.clear()
+        if os.environ.get("METRICS_DISABLED", "").lower() == "true":
+            return
+        out = self._out or sys.stdout
+        for record in self._records(counts):
+            out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        out.flush()
 
     def _records(self, counts: list[tuple[str, int]]) -> list[dict[str, Any]]:
         stamp = int(time.time() * 1000)
@@ -64,18 +70,6 @@ class EmfMetrics:
             record.update(batch)
             records.append(record)
         return records
-
-    def flush(self) -> None:
-        with self._lock:  # taken and cleared at once: a count made meanwhile is not lost
-            counts = sorted(self._counts.items())
-            self._counts.clear()
-        records = self._records(counts)
-        if os.environ.get("METRICS_DISABLED", "").lower() == "true":
-            return
-        out = self._out or sys.stdout
-        for record in records:
-            out.write(json.dumps(record, separators=(",", ":")) + "\n")
-        out.flush()
 
     def log_metrics(self, handler: Handler) -> Handler:
         """The handler, flushing what it counted when it returns or raises."""

@@ -2,8 +2,9 @@
 
 Each RPC turns the proto message into the JSON event AWS would deliver and invokes the handler
 in-process (``lambdas.invoke``), in a worker thread so the event loop keeps serving; only a
-small GenerateData bound for the fast path runs on the loop itself (``_placement``), and
-heavy generation on a pool of its own (``tda.app.heavy_work``):
+small GenerateData bound for the fast path runs on the loop itself (``_parsed``), the rest is
+checked on a light pool and made there when cheap, heavy generation on a pool of its own
+(``tda.app.heavy_work``):
 
 - GenerateData → ``router`` with ``{"request": ...}`` (the fast path, or the sync workflow for
   a model path).
@@ -40,11 +41,13 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from tda.app import operations
-from tda.app.heavy_work import run_heavy, run_model_path
+from tda.app.heavy_work import run_heavy, run_light, run_model_path
 from tda.app.requests import with_seed
 from tda.app.settings import settings
+from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError
 from tda.domain.plan import BATCH_ROWS
+from tda.domain.routing import RoutingDecision
 from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
@@ -75,10 +78,14 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
     ) -> pb.GenerateResponse:
         await _refuse_undecodable(request, context)
         payload = request_payload(request)
-        fast, inline = _placement(payload)
-        if not fast and self.primary is not None:
+        parsed = _parsed(payload)
+        relayed = parsed is not None and not operations.on_fast_path(parsed[1])
+        if relayed and self.primary is not None:
             return await self.primary.unary("GenerateData", request, context)
-        where = "inline" if inline else "heavy" if fast else "model"
+        if parsed is None or operations.answers_inline(*parsed):
+            where = "inline"  # small, or refused at once (by the handler itself)
+        else:
+            where = await _checked(context, *parsed)
         result = await _call(context, request.request_id, "router", {"request": payload}, where)
         # The handler's JSON uses the proto's field names, so the message is built directly:
         # ParseDict checks a string character by character (~330 µs for 10 carts' data).
@@ -209,20 +216,33 @@ def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
 
 
-def _placement(payload: dict[str, Any]) -> tuple[bool, bool]:
-    """(on the fast path, answered on the event loop) for a GenerateData request.
+def _parsed(payload: dict[str, Any]) -> tuple[GenerateRequest, RoutingDecision] | None:
+    """A GenerateData request and its route, or None when it cannot be parsed.
 
     As the HTTP API does: a small fast-path answer is well under a millisecond of CPU (warm
-    slabs, ``tda.paths.traditional.reservoir``), less than a hop to a worker thread and back costs, and the hop's
-    contention for the GIL slowed every other call (bench/bench_serve.py). A large or
-    caller-shaped request goes to the heavy pool (``tda.app.heavy_work``), and a model path, which
-    waits for its workflow execution for seconds, to a thread: the loop keeps serving.
-    """
+    slabs, ``tda.paths.traditional.reservoir``), less than a hop to a worker thread and back
+    costs, and the hop's contention for the GIL slowed every other call (bench/bench_serve.py):
+    it is made on the loop. Anything else is checked on the light pool (``_checked``)."""
     try:
-        request, decision = operations.parse_and_route(payload)
+        return operations.parse_and_route(payload)
     except InvalidRequestError:
-        return True, True  # refused at once, by the handler itself
-    return operations.on_fast_path(decision), operations.answers_inline(request, decision)
+        return None
+
+
+async def _checked(
+    context: grpc.aio.ServicerContext[Any, Any],
+    request: GenerateRequest,
+    decision: RoutingDecision,
+) -> str:
+    """Where a request not answered on the loop is made (``operations.placement``): a cheap one
+    on the light pool, a large or caller-shaped one on the heavy pool (``tda.app.heavy_work``),
+    a model path, which waits for its workflow execution for seconds, on its own. Found on the
+    light pool: bad input is refused there, never after waiting behind heavy work."""
+    try:
+        return await run_light(operations.placement, request, decision)
+    except InvalidRequestError as exc:
+        await context.abort_with_status(invalid_argument(exc))
+        raise AssertionError("abort returns only by raising") from None
 
 
 async def _call(
@@ -232,12 +252,15 @@ async def _call(
     event: dict[str, Any],
     where: str = "thread",
 ) -> Any:
-    """The handler ``name`` on ``event``: on the loop (``inline``), on the heavy pool
-    (``heavy``: generation that may take a while), on the model-path pool (``model``: waiting on
-    a model through the workflow) or in a thread (``thread``: waiting on I/O)."""
+    """The handler ``name`` on ``event``: on the loop (``inline``), on the light pool (``light``:
+    checked and cheap), on the heavy pool (``heavy``: generation that may take a while), on the
+    model-path pool (``model``: waiting on a model through the workflow) or in a thread
+    (``thread``: waiting on I/O)."""
     try:
         if where == "inline":
             return lambdas.invoke(name, event)
+        if where == "light":
+            return await run_light(lambdas.invoke, name, event)
         if where == "heavy":
             return await run_heavy(lambdas.invoke, name, event)
         if where == "model":

@@ -176,6 +176,57 @@ def test_heavy_valid_requests_never_hold_up_health(
     assert health.answers >= 3 and health.worst < SECOND, health.worst
 
 
+# Checked off the loop, yet as small as answers go: a caller's regex, one record.
+SMALL_WITH_A_REGEX = {
+    "entity": "user",
+    "count": 1,
+    "constraints": on("first_name", regex="[A-Z]{3}"),
+}
+BAD_REGEX = HOSTILE[4][1]  # a backreference: refused once the request is planned
+
+
+def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) -> None:
+    # More heavy requests than both processes have heavy threads, on both transports; then a
+    # small request and a bad one on each. Ordering, not timing: all four are answered before
+    # any heavy one is (they once waited a minute behind them).
+    heavy = {"entity": "user", "count": 1000, "constraints": on("first_name", regex="(ab|cd){250}")}
+    order: list[str] = []
+    lock = threading.Lock()
+
+    def answer(name: str, call: Callable[[], Any]) -> None:
+        result = call()
+        with lock:
+            order.append(name)
+        if name.startswith("heavy"):
+            assert getattr(result, "status_code", 200) == 200 and not isinstance(result, Exception)
+
+    def http(body: dict[str, Any]) -> Callable[[], Any]:
+        return lambda: httpx.post(f"http://127.0.0.1:{server.http_port}/v1/generate", json=body,
+                                  timeout=300)  # fmt: skip
+
+    calls = [(f"heavy http {i}", http(heavy)) for i in range(6)]
+    calls += [(f"heavy grpc {i}", lambda: grpc_call(server, heavy)) for i in range(6)]
+    threads = [threading.Thread(target=answer, args=call) for call in calls]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)  # the heavy requests are in and running (or queued)
+    small = http(SMALL_WITH_A_REGEX)()
+    bad = http(BAD_REGEX)()
+    small_grpc = grpc_call(server, SMALL_WITH_A_REGEX)
+    bad_grpc = grpc_call(server, BAD_REGEX)
+    with lock:
+        heavy_done_first = list(order)
+    for thread in threads:
+        thread.join(300)
+    assert heavy_done_first == [], heavy_done_first
+    assert small.status_code == 200 and small.json()["record_count"] == 1
+    assert bad.status_code == 422, bad.text
+    assert isinstance(small_grpc, pb.GenerateResponse) and small_grpc.record_count == 1
+    assert isinstance(bad_grpc, grpc.RpcError)
+    assert bad_grpc.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(order) == len(calls)  # every heavy request was served too
+
+
 def test_bytes_that_are_no_message_are_invalid_argument(server: Served) -> None:
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         raw = channel.unary_unary(

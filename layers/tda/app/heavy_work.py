@@ -20,6 +20,13 @@ T = TypeVar("T")
 
 _POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="heavy")
 
+# What is checked off the loop (a caller's schema, a regex) and what costs little once checked
+# (``tda.domain.limits.light``): a pool of its own, so a refusal or a one-record answer never
+# waits for the heavy requests queued before it. Its work is bounded per request (≈0.1 s).
+_LIGHT_POOL = ThreadPoolExecutor(
+    max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="light"
+)
+
 
 # Model-path requests wait seconds on a model (through the workflow, up to its deadline): a pool
 # of their own, so they queue behind each other, never in the default executor where job
@@ -32,6 +39,12 @@ async def run_model_path(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
     """``call(*args, **kwargs)`` on the model-path pool, awaited from the event loop."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_MODEL_POOL, functools.partial(call, *args, **kwargs))
+
+
+async def run_light(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(*args, **kwargs)`` on the light pool, awaited from the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_LIGHT_POOL, functools.partial(call, *args, **kwargs))
 
 
 async def run_heavy(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -26,7 +26,7 @@ from tda.app.settings import model_settings, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError, LLMTimeoutError, PathUnavailableError
-from tda.domain.limits import inline
+from tda.domain.limits import inline, light
 from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
 from tda.paths import registry
@@ -95,6 +95,16 @@ def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
         return inline(resolve_spec(request), request.count)
     except InvalidRequestError:
         return True
+
+
+def placement(request: GenerateRequest, decision: RoutingDecision) -> str:
+    """Where a server makes a request it does not answer inline, once it is checked: ``light``
+    (cheap: at once), ``heavy`` (behind other heavy generation) or ``model`` (waits on its
+    workflow). Checking is planning: bad input raises here, before it waits for anything."""
+    plan = plan_request(request, max_count=settings.max_sync_records)
+    if not on_fast_path(decision):
+        return "model"
+    return "light" if light(plan.spec, plan.count) else "heavy"
 
 
 def serve_routed(

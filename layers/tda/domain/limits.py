@@ -34,6 +34,12 @@ MAX_REGEX_CHARS = 200_000_000
 # the hop to a thread (a few ms of CPU at most). Larger ones go to a worker thread.
 INLINE_BYTES = 256 << 10
 INLINE_VALUES = 50_000
+# A synchronous request this small is made as soon as it is checked (≈0.1 s of CPU at most),
+# never queued behind heavy generation: a few hundred thousand values, a MiB of output, ≈10,000
+# characters drawn from regexes.
+LIGHT_BYTES = 1 << 20
+LIGHT_VALUES = 200_000
+LIGHT_REGEX_CHARS = 10_000
 
 # Typical JSON widths of values whose length no constraint sets (a name, a sentence...), and
 # of each type's longest form; used to bound a response's size before it is made.
@@ -124,6 +130,16 @@ def inline(spec: EntitySpec, count: int) -> bool:
     """Whether ``count`` records of ``spec`` are cheap enough to make on an event loop."""
     bounds = record_bounds(spec)
     return count * bounds.bytes <= INLINE_BYTES and count * bounds.values <= INLINE_VALUES
+
+
+def light(spec: EntitySpec, count: int) -> bool:
+    """Whether ``count`` records of ``spec`` cost little enough never to wait for heavy work."""
+    bounds = record_bounds(spec)
+    return (
+        count * bounds.bytes <= LIGHT_BYTES
+        and count * bounds.values <= LIGHT_VALUES
+        and count * bounds.regex_chars <= LIGHT_REGEX_CHARS
+    )
 
 
 def _size(n: int) -> str:

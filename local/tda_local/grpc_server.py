@@ -41,7 +41,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from tda.app import operations
-from tda.app.heavy_work import run_heavy, run_light, run_model_path
+from tda.app.heavy_work import run_on
 from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest
@@ -239,7 +239,7 @@ async def _checked(
     a model path, which waits for its workflow execution for seconds, on its own. Found on the
     light pool: bad input is refused there, never after waiting behind heavy work."""
     try:
-        return await run_light(operations.placement, request, decision)
+        return await run_on("light", operations.placement, request, decision)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
         raise AssertionError("abort returns only by raising") from None
@@ -259,13 +259,9 @@ async def _call(
     try:
         if where == "inline":
             return lambdas.invoke(name, event)
-        if where == "light":
-            return await run_light(lambdas.invoke, name, event)
-        if where == "heavy":
-            return await run_heavy(lambdas.invoke, name, event)
-        if where == "model":
-            return await run_model_path(lambdas.invoke, name, event)
-        return await asyncio.to_thread(lambdas.invoke, name, event)
+        if where == "thread":
+            return await asyncio.to_thread(lambdas.invoke, name, event)
+        return await run_on(where, lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
     except Exception:

@@ -1,9 +1,11 @@
-"""Where a server runs heavy synchronous requests: a thread pool of their own.
+"""Where a server runs synchronous requests it does not answer on its event loop: thread pools
+by what they cost (``tda.app.operations.placement`` picks one).
 
 Heavy work (a large request, a caller's schema, a regex) never runs on an event loop, where it
 would hold up every call sharing it, and never in asyncio's default executor, whose threads wait
 on I/O for everyone (job submits, status reads, model-path executions). One thread per core:
-heavy requests queue behind each other, not in front of the rest.
+heavy requests queue behind each other, not in front of the rest — checks and cheap requests
+have a pool of their own, and so have model paths.
 """
 
 from __future__ import annotations
@@ -35,19 +37,11 @@ MODEL_PATH_THREADS = 16
 _MODEL_POOL = ThreadPoolExecutor(max_workers=MODEL_PATH_THREADS, thread_name_prefix="model-path")
 
 
-async def run_model_path(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``call(*args, **kwargs)`` on the model-path pool, awaited from the event loop."""
+_POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
+
+
+async def run_on(where: str, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``call(*args, **kwargs)`` on the ``light``, ``heavy`` or ``model`` pool (as
+    ``tda.app.operations.placement`` names them), awaited from the event loop."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_MODEL_POOL, functools.partial(call, *args, **kwargs))
-
-
-async def run_light(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``call(*args, **kwargs)`` on the light pool, awaited from the event loop."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_LIGHT_POOL, functools.partial(call, *args, **kwargs))
-
-
-async def run_heavy(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``call(*args, **kwargs)`` on the heavy pool, awaited from the event loop."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_POOL, functools.partial(call, *args, **kwargs))
+    return await loop.run_in_executor(_POOLS[where], functools.partial(call, *args, **kwargs))

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tda.app import operations
-from tda.app.heavy_work import run_heavy, run_light, run_model_path
+from tda.app.heavy_work import run_on
 from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.http.responses import answer_body
 
@@ -40,6 +40,5 @@ async def _serve(body: Any) -> dict[str, Any]:
     # Checked on the light pool: bad input is refused there, and a cheap request served there,
     # never behind heavy generation. A model path waits for its workflow execution on its own
     # pool, so the loop keeps serving and job calls never wait behind model calls.
-    where = await run_light(operations.placement, request, decision)
-    run = {"light": run_light, "heavy": run_heavy, "model": run_model_path}[where]
-    return await run(operations.serve_routed, body, request, decision)
+    where = await run_on("light", operations.placement, request, decision)
+    return await run_on(where, operations.serve_routed, body, request, decision)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tda.adapters.caches import RedisCache, StoreCache
 from tda.adapters.chunk_stores import store_for
@@ -29,7 +29,9 @@ from tda.paths.base import Generator
 from tda.ports.cache import Cache
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.metrics import Metrics, NullMetrics
-from tda.ports.model import ModelClient
+
+if TYPE_CHECKING:  # the model port's classes: imported by the model paths, not every function
+    from tda.ports.model import ModelClient
 
 
 def chunk_store_url() -> str:

@@ -11,7 +11,6 @@ in INSERTs of one stream part (DEFAULT_BATCH_SIZE rows) each.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import time
@@ -179,6 +178,8 @@ class _ChunkPieces:
         self._json_array = fmt is OutputFormat.JSON
         self.spans: list[list[int]] = []
         self.length = 0
+        import hashlib  # here: OpenSSL's hashlib is ≈4 ms of the traditional function's import
+
         self.sha256 = hashlib.sha256()
 
     def __iter__(self) -> Iterator[bytes | memoryview]:

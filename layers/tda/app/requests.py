@@ -6,7 +6,6 @@ build on them both.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from pydantic import ValidationError
 from tda.app.service import plan_request, route_here, with_model_catalog
 from tda.domain.contract import GenerateRequest, LLMReport
 from tda.domain.errors import InvalidRequestError
-from tda.domain.plan import GenerationPlan
+from tda.domain.plan import SEED_BITS, GenerationPlan, fresh_seed
 from tda.domain.routing import RoutingDecision
 
 
@@ -36,7 +35,7 @@ def parse_request(payload: Any) -> GenerateRequest:
 def with_seed(payload: dict[str, Any]) -> dict[str, Any]:
     """The payload with a seed fixed, so separately generated ranges belong to one output."""
     if payload.get("seed") is None:
-        return {**payload, "seed": secrets.randbits(62)}
+        return {**payload, "seed": fresh_seed(SEED_BITS)}
     return payload
 
 

@@ -7,7 +7,6 @@ partial result. ``generate`` answers a synchronous request through the path that
 
 from __future__ import annotations
 
-import secrets
 import time
 from typing import Any
 
@@ -30,7 +29,14 @@ from tda.domain.errors import (
     shown,
 )
 from tda.domain.limits import prompt_issues, size_issues
-from tda.domain.plan import GenerationPlan, ModelBrief, Override, ScenarioPlan
+from tda.domain.plan import (
+    SEED_BITS,
+    GenerationPlan,
+    ModelBrief,
+    Override,
+    ScenarioPlan,
+    fresh_seed,
+)
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
@@ -110,7 +116,7 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
             )
     if issues:
         raise InvalidRequestError(issues)
-    seed = request.seed if request.seed is not None else secrets.randbits(62)
+    seed = request.seed if request.seed is not None else fresh_seed(SEED_BITS)
     window = slab_window(seed, request.count) if not request.scenarios else None
     if window is not None and not fits_uniquely(spec, window.size):
         window = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from random import SystemRandom
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,12 @@ from tda.domain.catalog import Catalog
 from tda.domain.schema.spec import EntitySpec
 
 BATCH_ROWS = 10000  # records made at once: a batch's seed stream is its own (batch k, seed)
+SEED_BITS = 62
+
+# A seed no caller chose: drawn from the OS's entropy, as ``secrets.randbits`` draws it (the same
+# SystemRandom), without importing ``secrets``, whose hmac and OpenSSL hashlib are ≈5 ms of a
+# cold start.
+fresh_seed = SystemRandom().getrandbits
 
 
 @dataclass(frozen=True)

@@ -18,14 +18,13 @@ slab does not go stale; memory is bounded by ``MAX_SHAPES`` slabs.
 
 from __future__ import annotations
 
-import secrets
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from tda.domain.coherence import CoherenceReport, ScoredBatch
-from tda.domain.plan import GenerationPlan
+from tda.domain.plan import GenerationPlan, fresh_seed
 from tda.domain.records import assemble
 from tda.domain.schema.spec import EntitySpec
 from tda.domain.validation import require_valid
@@ -118,7 +117,7 @@ def _next_size(previous: int, count: int) -> int:
 
 
 def _make(plan: GenerationPlan, size: int) -> _Slab:
-    base = secrets.randbits(BASE_BITS)
+    base = fresh_seed(BASE_BITS)
     # The very batch a slab seed's replay makes (engine.BatchGenerator._window_batch).
     columns = BatchGenerator(slab_plan(plan, base, size)).batch(0).columns
     records = assemble(columns, plan.spec, {})

@@ -16,7 +16,7 @@ from tda.app import operations
 from tda.wiring import install_once as install_adapters
 
 metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
-install_adapters()
+install_adapters(metrics)  # the use cases' counts (records per path, fallbacks) into its metrics
 
 
 @metrics.log_metrics

@@ -231,7 +231,7 @@ def test_a_handler_imports_nothing_its_start_does_not_use(name: str) -> None:
     first needed, from their JSON twins in the layer). ``secrets`` (a seed) brought hmac and
     OpenSSL's hashlib (≈5 ms; a job chunk's checksum imports it); RE2 is for the first regex
     (≈3 ms); the model port's classes are for the model paths."""
-    unused = (
+    unused: tuple[str, ...] = (
         "aws_xray_sdk",
         "boto3",
         "aws_lambda_powertools",
@@ -249,6 +249,18 @@ def test_a_handler_imports_nothing_its_start_does_not_use(name: str) -> None:
         "or m == 'tda.ports.model'))"
     )
     assert in_a_fresh_process(name, code) == "[]"
+
+
+@pytest.mark.parametrize("name", ["api", "router", "traditional", "jobs", "llm", "rag", "hybrid"])
+def test_a_handlers_use_cases_count_into_its_own_metrics(name: str, tmp_path: Path) -> None:
+    """In Lambda each function is a process of its own: the counts the use cases make (records
+    per path, fallbacks) reach CloudWatch only through the handler's metrics (the llm, rag and
+    hybrid functions once installed their adapters without them: their counts went nowhere)."""
+    code = (
+        "import os, sys; os.environ['TDA_HOME'] = sys.argv[2]; sys.path.insert(0, sys.argv[1]); "
+        "import app; from tda.app import ports_in_use; print(ports_in_use.metrics() is app.metrics)"
+    )
+    assert in_a_fresh_process(name, code, str(tmp_path)) == "True"
 
 
 @pytest.mark.parametrize("name", ["router", "traditional"])

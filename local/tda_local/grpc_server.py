@@ -41,7 +41,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from tda.app import operations
-from tda.app.heavy_work import run_on
+from tda.app.heavy_work import BusyError, admitted, run_on
 from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest
@@ -86,7 +86,8 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
             where = "inline"  # small, or refused at once (by the handler itself)
         else:
             where = await _checked(context, *parsed)
-        result = await _call(context, request.request_id, "router", {"request": payload}, where)
+        event = {"request": payload}
+        result = await _call(context, request.request_id, "router", event, where, sync=True)
         # The handler's JSON uses the proto's field names, so the message is built directly:
         # ParseDict checks a string character by character (~330 µs for 10 carts' data).
         return pb.GenerateResponse(**result)
@@ -251,19 +252,28 @@ async def _call(
     name: str,
     event: dict[str, Any],
     where: str = "thread",
+    sync: bool = False,
 ) -> Any:
     """The handler ``name`` on ``event``: on the loop (``inline``), on the light pool (``light``:
     checked and cheap), on the heavy pool (``heavy``: generation that may take a while), on the
     model-path pool (``model``: waiting on a model through the workflow) or in a thread
-    (``thread``: waiting on I/O)."""
+    (``thread``: waiting on I/O). ``sync``: a whole request, counted on its pool and refused
+    with RESOURCE_EXHAUSTED when that pool has as many as it takes (a stream's range is not)."""
     try:
         if where == "inline":
             return lambdas.invoke(name, event)
         if where == "thread":
             return await asyncio.to_thread(lambdas.invoke, name, event)
-        return await run_on(where, lambdas.invoke, name, event)
+        if not sync:
+            return await run_on(where, lambdas.invoke, name, event)
+        with admitted(where):
+            return await run_on(where, lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
+    except BusyError as exc:
+        # gRPC's retry policy waits this long before a retry it makes itself (A6).
+        pushback = (("grpc-retry-pushback-ms", str(exc.retry_after_seconds * 1000)),)
+        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), pushback)
     except Exception:
         request_id = request_id or str(uuid.uuid4())
         logger.exception("request %s failed in %s", request_id, name)

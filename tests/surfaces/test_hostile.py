@@ -204,8 +204,9 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
         return lambda: httpx.post(f"http://127.0.0.1:{server.http_port}/v1/generate", json=body,
                                   timeout=300)  # fmt: skip
 
-    calls = [(f"heavy http {i}", http(heavy)) for i in range(6)]
-    calls += [(f"heavy grpc {i}", lambda: grpc_call(server, heavy)) for i in range(6)]
+    # Six: more than the two processes' four heavy threads, fewer than one process admits.
+    calls = [(f"heavy http {i}", http(heavy)) for i in range(3)]
+    calls += [(f"heavy grpc {i}", lambda: grpc_call(server, heavy)) for i in range(3)]
     threads = [threading.Thread(target=answer, args=call) for call in calls]
     for thread in threads:
         thread.start()
@@ -225,6 +226,65 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
     assert isinstance(bad_grpc, grpc.RpcError)
     assert bad_grpc.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert len(order) == len(calls)  # every heavy request was served too
+
+
+def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadline(
+    server: Served,
+) -> None:
+    # Twenty heavy requests at once on both transports; each process admits 4 per heavy
+    # thread (8 here), so at least four are refused at once — 429 with Retry-After, or
+    # RESOURCE_EXHAUSTED with gRPC's retry pushback — and every one admitted is served. A
+    # stream's ranges run on the same heavy pool, but a stream already admitted is never cut.
+    # Without the bound every request queued: under a flood, past a client's 120 s deadline.
+    heavy = {"entity": "user", "count": 500, "constraints": on("first_name", regex="(ab|cd){250}")}
+    answers: list[Any] = []
+    lock = threading.Lock()
+
+    def keep(call: Callable[[], Any]) -> None:
+        result = call()
+        with lock:
+            answers.append(result)
+
+    def http() -> httpx.Response:
+        url = f"http://127.0.0.1:{server.http_port}/v1/generate"
+        return httpx.post(url, json=heavy, timeout=300)
+
+    def stream() -> int:
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            chunks = pb_grpc.TestDataServiceStub(channel).GenerateDataStream(
+                Parse(json.dumps(heavy), pb.GenerateRequest()), timeout=300
+            )
+            return sum(len(json.loads(c.data)) for c in chunks)
+
+    calls: list[Callable[[], Any]] = [http] * 10 + [lambda: grpc_call(server, heavy)] * 10
+    threads = [threading.Thread(target=keep, args=(call,)) for call in [stream, *calls]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    streamed = [a for a in answers if isinstance(a, int)]
+    refused = [a for a in answers if getattr(a, "status_code", None) == 429]
+    refused += [a for a in answers if isinstance(a, grpc.RpcError)]
+    served = [a for a in answers if getattr(a, "status_code", None) == 200]
+    served += [a for a in answers if isinstance(a, pb.GenerateResponse)]
+    assert streamed == [500]
+    assert len(refused) >= 4 and len(served) >= 8 and len(refused) + len(served) == 20
+    for answer in refused:
+        if isinstance(answer, grpc.RpcError):
+            assert answer.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, answer
+            assert ("grpc-retry-pushback-ms", "2000") in answer.trailing_metadata()
+            assert "submit a job" in str(answer.details())
+        else:
+            assert answer.headers["retry-after"] == "2" and "submit a job" in answer.json()["error"]
+    for answer in served:
+        count = (
+            answer.json()["record_count"]
+            if isinstance(answer, httpx.Response)
+            else answer.record_count
+        )
+        assert count == 500
+    # The bound is on requests in flight: once they are answered, the next one is admitted.
+    assert http().status_code == 200
 
 
 def test_bytes_that_are_no_message_are_invalid_argument(server: Served) -> None:

@@ -6,6 +6,11 @@ would hold up every call sharing it, and never in asyncio's default executor, wh
 on I/O for everyone (job submits, status reads, model-path executions). One thread per core:
 heavy requests queue behind each other, not in front of the rest — checks and cheap requests
 have a pool of their own, and so have model paths.
+
+A queue only helps as long as its last caller is answered before giving up: a synchronous
+request finding a pool with as many requests as it admits (``ADMITTED``) is refused at once
+(``BusyError``: HTTP 429, gRPC RESOURCE_EXHAUSTED) rather than made to wait past any deadline.
+A stream's ranges are not counted: the stream was admitted, and is never cut off midway.
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
+
+from tda.domain.errors import TdaError
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_POOL = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="heavy")
+HEAVY_THREADS = max(2, os.cpu_count() or 2)
+_POOL = ThreadPoolExecutor(max_workers=HEAVY_THREADS, thread_name_prefix="heavy")
 
 # What is checked off the loop (a caller's schema, a regex) and what costs little once checked
 # (``tda.domain.limits.light``): a pool of its own, so a refusal or a one-record answer never
@@ -38,6 +48,47 @@ _MODEL_POOL = ThreadPoolExecutor(max_workers=MODEL_PATH_THREADS, thread_name_pre
 
 
 _POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
+
+# Synchronous requests a pool takes at once, running and queued. Heavy: one running per thread and
+# three queued behind it — the largest sync request (``limits``) takes seconds, so the last one
+# admitted is answered well within a client's minute. Model paths: each waits up to its sync
+# budget (``SYNC_BUDGET_SECONDS``), so one queued behind each running. The light pool's work is
+# bounded at ≈0.1 s a request: not counted.
+ADMITTED = {"heavy": 4 * HEAVY_THREADS, "model": 2 * MODEL_PATH_THREADS}
+RETRY_AFTER_SECONDS = 2
+
+
+class BusyError(TdaError, RuntimeError):
+    """This server has as many synchronous requests of this weight as it takes: retry shortly,
+    or send a job (HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED)."""
+
+    retry_after_seconds = RETRY_AFTER_SECONDS
+
+
+_admitted = dict.fromkeys(ADMITTED, 0)
+_admitted_lock = threading.Lock()  # the HTTP and gRPC servers of a process may have two loops
+
+
+@contextmanager
+def admitted(where: str) -> Iterator[None]:
+    """Counts a synchronous request on the pool ``where`` while it runs there or waits for it;
+    ``BusyError`` at once when the pool has ``ADMITTED[where]`` already."""
+    limit = ADMITTED.get(where)
+    if limit is None:
+        yield
+        return
+    with _admitted_lock:
+        if _admitted[where] >= limit:
+            raise BusyError(
+                f"this server is making {limit} {where} requests already; retry in "
+                f"{RETRY_AFTER_SECONDS} s, or submit a job (POST /v1/jobs, tda jobs submit)"
+            )
+        _admitted[where] += 1
+    try:
+        yield
+    finally:
+        with _admitted_lock:
+            _admitted[where] -= 1
 
 
 async def run_on(where: str, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

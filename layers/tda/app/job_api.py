@@ -58,6 +58,8 @@ class JobConflictError(TdaError, ValueError):
 class TooManyJobsError(TdaError, RuntimeError):
     """The caller has MAX_RUNNING_JOBS_PER_CALLER jobs running already (HTTP 429)."""
 
+    retry_after_seconds = 30
+
 
 def job_id_for(payload: Any) -> str:
     """The job a submission makes: named by its ``request_id`` when it has one, so submitting

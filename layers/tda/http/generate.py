@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tda.app import operations
-from tda.app.heavy_work import run_on
+from tda.app.heavy_work import admitted, run_on
 from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.http.responses import answer_body
 
@@ -39,6 +39,8 @@ async def _serve(body: Any) -> dict[str, Any]:
         return operations.serve_routed(body, request, decision)
     # Checked on the light pool: bad input is refused there, and a cheap request served there,
     # never behind heavy generation. A model path waits for its workflow execution on its own
-    # pool, so the loop keeps serving and job calls never wait behind model calls.
+    # pool, so the loop keeps serving and job calls never wait behind model calls. A pool with
+    # as many as it takes answers 429 at once (``heavy_work.admitted``).
     where = await run_on("light", operations.placement, request, decision)
-    return await run_on(where, operations.serve_routed, body, request, decision)
+    with admitted(where):
+        return await run_on(where, operations.serve_routed, body, request, decision)

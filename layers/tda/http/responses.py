@@ -12,7 +12,7 @@ import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
-from tda.app import job_api
+from tda.app import heavy_work, job_api
 from tda.app.settings import settings
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
 
@@ -47,7 +47,8 @@ def _conflict(exc: TdaError, request_id: str) -> Response:
 
 def _too_many(exc: TdaError, request_id: str) -> Response:
     body = {"request_id": request_id, "success": False, "error": str(exc)}
-    return OrjsonResponse(body, status_code=429, headers={"retry-after": "30"})
+    retry_after = getattr(exc, "retry_after_seconds", 30)
+    return OrjsonResponse(body, status_code=429, headers={"retry-after": str(retry_after)})
 
 
 def _not_found(exc: TdaError, request_id: str) -> Response:
@@ -60,6 +61,7 @@ ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     job_api.JobConflictError: _conflict,
     job_api.JobNotFoundError: _not_found,
     job_api.TooManyJobsError: _too_many,
+    heavy_work.BusyError: _too_many,
 }
 
 

@@ -1,19 +1,24 @@
 """The layer's JSON twins of the data files (``layers/build_layer.py``): each reads back as its
-YAML does, and where they are, the library reads them and never imports a YAML parser."""
+YAML does, and where they are, the library reads them and never imports a YAML parser. Where
+no build wrote twins (a checkout: the CLI, ``tda serve``), a YAML is parsed once and read from
+its copy in ``__pycache__`` while that copy is current."""
 
 from __future__ import annotations
 
+import datetime
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
-from tda.domain.data_file import load_data_file, parse_yaml, twin_of
+from tda.domain.data_file import cached_copy_of, load_data_file, parse_yaml, twin_of
 
 LAYERS = Path(__file__).resolve().parents[2] / "layers"
 PACKAGE = LAYERS / "tda"
@@ -78,3 +83,60 @@ def test_with_twins_a_request_is_served_without_a_yaml_parser(built: Path) -> No
         "yaml": False,
         "entities": ["cart", "order", "payment", "product", "review", "user"],
     }
+
+
+def loaded_in_a_fresh_process(path: Path) -> tuple[Any, bool]:
+    """What ``load_data_file`` reads, and whether it imported a YAML parser to read it."""
+    code = (
+        "import json, sys; from pathlib import Path\n"
+        "from tda.domain.data_file import load_data_file\n"
+        "data = load_data_file(Path(sys.argv[1]))\n"
+        "print(json.dumps([data, 'yaml' in sys.modules]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data, parsed = json.loads(done.stdout)
+    return data, parsed
+
+
+def test_a_checkouts_yaml_is_parsed_once_then_read_from_its_cached_copy(tmp_path: Path) -> None:
+    source = PACKAGE / "data" / "catalog.yaml"
+    copy = tmp_path / source.name
+    shutil.copy2(source, copy)
+    first = loaded_in_a_fresh_process(copy)
+    assert first == (parse_yaml(source), True)
+    assert cached_copy_of(copy).is_file()
+    assert loaded_in_a_fresh_process(copy) == (first[0], False)  # no YAML parser this time
+    assert [p.name for p in cached_copy_of(copy).parent.iterdir()] == ["catalog.yaml.json"]
+
+
+def test_a_changed_yaml_is_read_again_never_its_stale_copy(tmp_path: Path) -> None:
+    data = tmp_path / "limits.yaml"
+    data.write_text("rows: 1\n")
+    assert load_data_file(data) == {"rows": 1}
+    data.write_text("rows: 22\n")  # another size
+    assert load_data_file(data) == {"rows": 22}
+    data.write_text("rows: 33\n")  # the same size, a later time
+    stat = data.stat()
+    os.utime(data, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert load_data_file(data) == {"rows": 33}
+    assert loaded_in_a_fresh_process(data) == ({"rows": 33}, False)
+
+
+def test_a_broken_or_impossible_copy_only_means_parsing(tmp_path: Path) -> None:
+    data = tmp_path / "limits.yaml"
+    data.write_text("rows: 1\n")
+    load_data_file(data)
+    cached_copy_of(data).write_bytes(b"\xff\xfe not a copy")  # torn or foreign
+    assert loaded_in_a_fresh_process(data) == ({"rows": 1}, True)
+    assert loaded_in_a_fresh_process(data) == ({"rows": 1}, False)  # written again
+    dated = tmp_path / "dated.yaml"
+    dated.write_text("updated: 2026-12-03\n")  # a date: JSON cannot hold it
+    assert load_data_file(dated) == {"updated": datetime.date(2026, 12, 3)}
+    assert not cached_copy_of(dated).exists()
+    unwritable = tmp_path / "ro"
+    unwritable.mkdir()
+    (unwritable / "__pycache__").write_text("a file where the folder would go")
+    (unwritable / "limits.yaml").write_text("rows: 5\n")
+    assert load_data_file(unwritable / "limits.yaml") == {"rows": 5}
+    assert sorted(p.name for p in unwritable.iterdir()) == ["__pycache__", "limits.yaml"]

@@ -321,5 +321,21 @@ def _progress(total: int) -> Any:
     return tqdm(total=total, unit="rec", unit_scale=True, file=sys.stderr, dynamic_ncols=True)
 
 
+def entry() -> None:
+    """The console script (and ``python -m tda_local.cli``): ``main``; after ``generate``, out
+    without the interpreter's teardown. By then every byte is written and flushed, and unloading
+    numpy, pydantic and the service's modules is ≈30 ms of CPU, 8 % of a one-record run. The
+    other commands (serve's worker processes, the jobs client) exit the usual way."""
+    code = main()
+    if sys.argv[1:2] != ["generate"]:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except OSError:  # the reader is gone (``| head``): nothing more can reach it
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

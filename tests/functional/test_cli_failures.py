@@ -111,3 +111,21 @@ def test_jobs_take_api_after_the_action_and_refuse_a_missing_folder(tmp_path: Pa
     bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a3", "--api", unused)
     assert bad.returncode == 2  # parsed before anything is sent
     assert "--scenario: expected NAME=COUNT" in one_error_line(bad.stderr)
+
+
+@pytest.mark.parametrize("output", ["stdout", "file"])
+def test_generate_leaves_without_teardown_yet_every_byte_is_out(
+    tmp_path: Path, output: str
+) -> None:
+    # After generate the process exits at once (os._exit: no interpreter teardown), so what is
+    # buffered must have been flushed first: stdout through a pipe is block-buffered.
+    out = tmp_path / "users.ndjson"
+    to_file = ["-o", str(out)] if output == "file" else []
+    done = tda("generate", "user", "-n", "3001", "-f", "ndjson", "--seed", "4", *to_file)
+    assert done.returncode == 0, done.stderr
+    written = out.read_bytes() if output == "file" else done.stdout
+    records = [json.loads(line) for line in written.decode().splitlines()]
+    assert len(records) == 3001 and records[-1]["_index"] == 3000
+    assert done.stderr.decode().startswith("wrote 3001 user records")
+    refused = tda("generate", "user", "-n", "0")  # and an error still exits 2, its line out
+    assert refused.returncode == 2 and "count" in one_error_line(refused.stderr)

@@ -61,7 +61,8 @@ def run_job(count: int) -> dict[str, float]:
         with urllib.request.urlopen(f"{api}/v1/jobs/{job_id}") as response:
             status = json.loads(response.read())
         assert status["status"] == "SUCCEEDED", status
-        manifest = json.loads(Path(status["manifest"]).read_text())
+        # The manifest's key in the chunk store, here TDA_HOME/jobs (file://).
+        manifest = json.loads((Path(home) / "jobs" / status["manifest"]).read_text())
         assert manifest["record_count"] == count
         size = sum(c["bytes"] for c in manifest["chunks"])
         return {

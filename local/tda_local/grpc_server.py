@@ -83,11 +83,12 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         if relayed and self.primary is not None:
             return await self.primary.unary("GenerateData", request, context)
         if parsed is None or operations.answers_inline(*parsed):
-            where = "inline"  # small, or refused at once (by the handler itself)
+            # Small, or refused at once (by the handler itself).
+            placed = operations.Placement("inline", 0.0)
         else:
-            where = await _checked(context, *parsed)
+            placed = await _checked(context, *parsed)
         event = {"request": payload}
-        result = await _call(context, request.request_id, "router", event, where, sync=True)
+        result = await _call(context, request.request_id, "router", event, *placed, sync=True)
         # The handler's JSON uses the proto's field names, so the message is built directly:
         # ParseDict checks a string character by character (~330 µs for 10 carts' data).
         return pb.GenerateResponse(**result)
@@ -234,7 +235,7 @@ async def _checked(
     context: grpc.aio.ServicerContext[Any, Any],
     request: GenerateRequest,
     decision: RoutingDecision,
-) -> str:
+) -> operations.Placement:
     """Where a request not answered on the loop is made (``operations.placement``): a cheap one
     on the light pool, a large or caller-shaped one on the heavy pool (``tda.app.heavy_work``),
     a model path, which waits for its workflow execution for seconds, on its own. Found on the
@@ -252,13 +253,15 @@ async def _call(
     name: str,
     event: dict[str, Any],
     where: str = "thread",
+    seconds: float = 0.0,
     sync: bool = False,
 ) -> Any:
     """The handler ``name`` on ``event``: on the loop (``inline``), on the light pool (``light``:
     checked and cheap), on the heavy pool (``heavy``: generation that may take a while), on the
     model-path pool (``model``: waiting on a model through the workflow) or in a thread
-    (``thread``: waiting on I/O). ``sync``: a whole request, counted on its pool and refused
-    with RESOURCE_EXHAUSTED when that pool has as many as it takes (a stream's range is not)."""
+    (``thread``: waiting on I/O). ``sync``: a whole request, counted on its pool with the CPU
+    ``seconds`` it may take, and refused with RESOURCE_EXHAUSTED when that pool has as many
+    requests or as much work as it takes (a stream's range is never counted)."""
     try:
         if where == "inline":
             return lambdas.invoke(name, event)
@@ -266,7 +269,7 @@ async def _call(
             return await asyncio.to_thread(lambdas.invoke, name, event)
         if not sync:
             return await run_on(where, lambdas.invoke, name, event)
-        with admitted(where):
+        with admitted(where, seconds):
             return await run_on(where, lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))

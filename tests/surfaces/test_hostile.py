@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -285,6 +286,38 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
         assert count == 500
     # The bound is on requests in flight: once they are answered, the next one is admitted.
     assert http().status_code == 200
+
+
+def test_heavy_requests_are_admitted_by_their_estimated_cost_not_only_their_number(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A server taking 2 s of estimated heavy work at once. Three requests of ≈1.6 s each
+    # (1000 records, 500 regex characters a record): the first is taken, the pool being idle;
+    # the others, arriving while it runs, are refused at once — far fewer than four a thread,
+    # but more work than the budget. One request may cost a hundred times another: counting
+    # requests alone let eight of the costliest queue for a minute and a half.
+    monkeypatch.setenv("HEAVY_QUEUE_SECONDS", "2")
+    served_by = Served(workers=1)
+    heavy = {"entity": "user", "count": 1000, "constraints": on("first_name", regex="(ab|cd){250}")}
+    try:
+        url = f"http://127.0.0.1:{served_by.http_port}/v1/generate"
+        calls: list[Callable[[], Any]] = [
+            lambda: httpx.post(url, json=heavy, timeout=300),
+            lambda: httpx.post(url, json=heavy, timeout=300),
+            lambda: grpc_call(served_by, heavy),
+        ]
+        with ThreadPoolExecutor(len(calls)) as pool:
+            answers = list(pool.map(lambda call: call(), calls))
+        refused = [a for a in answers if isinstance(a, grpc.RpcError)]
+        refused += [a for a in answers if getattr(a, "status_code", None) == 429]
+        served = [a for a in answers if isinstance(a, pb.GenerateResponse)]
+        served += [a for a in answers if getattr(a, "status_code", None) == 200]
+        assert len(refused) >= 1 and len(served) >= 1, answers
+        assert len(refused) + len(served) == len(calls)
+        assert all("of heavy work already" in str(getattr(a, "text", a)) for a in refused)
+        assert httpx.post(url, json=heavy, timeout=300).status_code == 200  # answered: taken
+    finally:
+        served_by.stop()
 
 
 def test_bytes_that_are_no_message_are_invalid_argument(server: Served) -> None:

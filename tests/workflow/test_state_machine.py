@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import pytest
 from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.paths.traditional.bulk import stream_output
+from tda_local import lambdas
 from tda_local.workflows import LocalWorkflows
 
 from .runtime import writing_chunk
@@ -235,6 +238,40 @@ def test_a_chunk_failing_past_its_retries_fails_the_job_and_the_manifest_says_so
     manifest = json.loads((_store_root() / "job-broken" / "manifest.json").read_text())
     assert manifest["status"] == "FAILED"
     assert manifest["error"]["Error"] == "ChunkWriteError"
+
+
+def test_locally_a_jobs_chunks_take_turns_leaving_the_process_to_its_requests(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Map asks for four chunks at once (a job's default); in AWS each is a Lambda of its own.
+    # Locally they share the process that serves synchronous requests, which runs one thread's
+    # Python at a time: four at once wrote no faster than one and took four shares from those
+    # requests. Each write here holds on for 50 ms, so any two let run together would overlap.
+    monkeypatch.setenv("JOB_CHUNK_RECORDS", "100")
+    real = lambdas.invoke
+    lock = threading.Lock()
+    running: list[int] = []
+    most = 0
+
+    def counted(name: str, event: dict[str, Any]) -> Any:
+        nonlocal most
+        if "store" not in event:
+            return real(name, event)
+        with lock:
+            running.append(event["store"]["index"])
+            most = max(most, len(running))
+        try:
+            time.sleep(0.05)
+            return real(name, event)
+        finally:
+            with lock:
+                running.remove(event["store"]["index"])
+
+    monkeypatch.setattr(lambdas, "invoke", counted)
+    done = _job(workflows, "job-turns", {"entity": "cart", "count": 800, "seed": 3})
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    assert json.loads(done["output"])["chunks"] == 8
+    assert most == 1
 
 
 def test_a_job_with_bad_input_fails_at_planning(workflows: LocalWorkflows) -> None:

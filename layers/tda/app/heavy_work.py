@@ -8,7 +8,7 @@ heavy requests queue behind each other, not in front of the rest — checks and 
 have a pool of their own, and so have model paths.
 
 A queue only helps as long as its last caller is answered before giving up: a synchronous
-request finding a pool with as many requests as it admits (``ADMITTED``) is refused at once
+request finding a pool with as many requests, or as much work, as it admits is refused at once
 (``BusyError``: HTTP 429, gRPC RESOURCE_EXHAUSTED) rather than made to wait past any deadline.
 A stream's ranges are not counted: the stream was admitted, and is never cut off midway.
 """
@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from tda.app.settings import settings
 from tda.domain.errors import TdaError
 
 P = ParamSpec("P")
@@ -49,46 +50,60 @@ _MODEL_POOL = ThreadPoolExecutor(max_workers=MODEL_PATH_THREADS, thread_name_pre
 
 _POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
 
-# Synchronous requests a pool takes at once, running and queued. Heavy: one running per thread and
-# three queued behind it — the largest sync request (``limits``) takes seconds, so the last one
-# admitted is answered well within a client's minute. Model paths: each waits up to its sync
-# budget (``SYNC_BUDGET_SECONDS``), so one queued behind each running. The light pool's work is
-# bounded at ≈0.1 s a request: not counted.
+# Synchronous requests a pool takes at once, running and queued. Heavy: by their estimated CPU
+# (``limits.work_seconds``; one request may cost 100x another) up to ``HEAVY_QUEUE_SECONDS``,
+# so the last one admitted is answered within about that long, and never more than four per
+# thread. A request costing more than the whole budget is still taken when the pool is idle.
+# Model paths: each waits up to its sync budget (``SYNC_BUDGET_SECONDS``), so one queued behind
+# each running. The light pool's work is bounded at ≈0.1 s a request: not counted.
 ADMITTED = {"heavy": 4 * HEAVY_THREADS, "model": 2 * MODEL_PATH_THREADS}
 RETRY_AFTER_SECONDS = 2
 
 
 class BusyError(TdaError, RuntimeError):
-    """This server has as many synchronous requests of this weight as it takes: retry shortly,
-    or send a job (HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED)."""
+    """This server has as much synchronous work of this weight as it takes: retry shortly, or
+    send a job (HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED)."""
 
     retry_after_seconds = RETRY_AFTER_SECONDS
 
 
-_admitted = dict.fromkeys(ADMITTED, 0)
+_requests = dict.fromkeys(ADMITTED, 0)
+_seconds = dict.fromkeys(ADMITTED, 0.0)
 _admitted_lock = threading.Lock()  # the HTTP and gRPC servers of a process may have two loops
 
 
+def _budget(where: str) -> float:
+    return settings.heavy_queue_seconds if where == "heavy" else float("inf")
+
+
 @contextmanager
-def admitted(where: str) -> Iterator[None]:
-    """Counts a synchronous request on the pool ``where`` while it runs there or waits for it;
-    ``BusyError`` at once when the pool has ``ADMITTED[where]`` already."""
+def admitted(where: str, seconds: float = 0.0) -> Iterator[None]:
+    """Counts a synchronous request, and the CPU ``seconds`` it may take, on the pool ``where``
+    while it runs there or waits for it; ``BusyError`` at once when the pool has as many
+    requests, or as much work, as it takes."""
     limit = ADMITTED.get(where)
     if limit is None:
         yield
         return
     with _admitted_lock:
-        if _admitted[where] >= limit:
-            raise BusyError(
-                f"this server is making {limit} {where} requests already; retry in "
-                f"{RETRY_AFTER_SECONDS} s, or submit a job (POST /v1/jobs, tda jobs submit)"
+        full = _requests[where] >= limit
+        busy = _requests[where] > 0 and _seconds[where] + seconds > _budget(where)
+        if full or busy:
+            held = (
+                f"{limit} {where} requests" if full else f"≈{_seconds[where]:.0f} s of {where} work"
             )
-        _admitted[where] += 1
+            raise BusyError(
+                f"this server is making {held} already; retry in {RETRY_AFTER_SECONDS} s, or "
+                "submit a job (POST /v1/jobs, tda jobs submit)"
+            )
+        _requests[where] += 1
+        _seconds[where] += seconds
     try:
         yield
     finally:
         with _admitted_lock:
-            _admitted[where] -= 1
+            _requests[where] -= 1
+            _seconds[where] -= seconds
 
 
 async def run_on(where: str, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -11,7 +11,7 @@ import contextlib
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
 from tda.app import sync_workflow
 from tda.app.requests import parse_request, plan_range
@@ -26,7 +26,7 @@ from tda.app.settings import model_settings, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError, LLMTimeoutError, PathUnavailableError
-from tda.domain.limits import inline, light
+from tda.domain.limits import inline, light, work_seconds
 from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
 from tda.paths import registry
@@ -97,14 +97,20 @@ def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
         return True
 
 
-def placement(request: GenerateRequest, decision: RoutingDecision) -> str:
+class Placement(NamedTuple):
+    where: str  # light, heavy or model: a pool of tda.app.heavy_work
+    seconds: float  # the CPU it may take there at most (limits.work_seconds); 0 for a model path
+
+
+def placement(request: GenerateRequest, decision: RoutingDecision) -> Placement:
     """Where a server makes a request it does not answer inline, once it is checked: ``light``
     (cheap: at once), ``heavy`` (behind other heavy generation) or ``model`` (waits on its
     workflow). Checking is planning: bad input raises here, before it waits for anything."""
     plan = plan_request(request, max_count=settings.max_sync_records)
     if not on_fast_path(decision):
-        return "model"
-    return "light" if light(plan.spec, plan.count) else "heavy"
+        return Placement("model", 0.0)
+    where = "light" if light(plan.spec, plan.count) else "heavy"
+    return Placement(where, work_seconds(plan.spec, plan.count))
 
 
 def serve_routed(

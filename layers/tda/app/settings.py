@@ -24,6 +24,7 @@ class Settings:
     max_request_bytes: int
     max_response_bytes: int
     max_output_bytes: int
+    heavy_queue_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,6 +39,9 @@ class Settings:
             max_response_bytes=_int_env("MAX_RESPONSE_BYTES", 32 << 20),
             # A stream's or a job's whole output.
             max_output_bytes=_int_env("MAX_OUTPUT_BYTES", 16 << 30),
+            # The estimated CPU of heavy synchronous requests a server process takes at once,
+            # running and queued: its last one is answered within about this long.
+            heavy_queue_seconds=float(os.environ.get("HEAVY_QUEUE_SECONDS", "15")),
         )
 
 

@@ -41,6 +41,6 @@ async def _serve(body: Any) -> dict[str, Any]:
     # never behind heavy generation. A model path waits for its workflow execution on its own
     # pool, so the loop keeps serving and job calls never wait behind model calls. A pool with
     # as many as it takes answers 429 at once (``heavy_work.admitted``).
-    where = await run_on("light", operations.placement, request, decision)
-    with admitted(where):
-        return await run_on(where, operations.serve_routed, body, request, decision)
+    placed = await run_on("light", operations.placement, request, decision)
+    with admitted(placed.where, placed.seconds):
+        return await run_on(placed.where, operations.serve_routed, body, request, decision)

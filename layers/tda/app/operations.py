@@ -105,7 +105,8 @@ class Placement(NamedTuple):
 def placement(request: GenerateRequest, decision: RoutingDecision) -> Placement:
     """Where a server makes a request it does not answer inline, once it is checked: ``light``
     (cheap: at once), ``heavy`` (behind other heavy generation) or ``model`` (waits on its
-    workflow). Checking is planning: bad input raises here, before it waits for anything."""
+    workflow), with the CPU it may take, by which a server admits it. Checking is planning: bad
+    input raises here, before it waits for anything."""
     plan = plan_request(request, max_count=settings.max_sync_records)
     if not on_fast_path(decision):
         return Placement("model", 0.0)

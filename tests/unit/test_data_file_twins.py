@@ -85,7 +85,14 @@ def test_with_twins_a_request_is_served_without_a_yaml_parser(built: Path) -> No
     }
 
 
-def loaded_in_a_fresh_process(path: Path) -> tuple[Any, bool]:
+@pytest.fixture(autouse=True)
+def writing_beside_the_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As Python runs by default (this machine's environment sets PYTHONDONTWRITEBYTECODE)."""
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+
+
+def loaded_in_a_fresh_process(path: Path, **env: str) -> tuple[Any, bool]:
     """What ``load_data_file`` reads, and whether it imported a YAML parser to read it."""
     code = (
         "import json, sys; from pathlib import Path\n"
@@ -93,7 +100,12 @@ def loaded_in_a_fresh_process(path: Path) -> tuple[Any, bool]:
         "data = load_data_file(Path(sys.argv[1]))\n"
         "print(json.dumps([data, 'yaml' in sys.modules]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     data, parsed = json.loads(done.stdout)
     return data, parsed
@@ -140,3 +152,11 @@ def test_a_broken_or_impossible_copy_only_means_parsing(tmp_path: Path) -> None:
     (unwritable / "limits.yaml").write_text("rows: 5\n")
     assert load_data_file(unwritable / "limits.yaml") == {"rows": 5}
     assert sorted(p.name for p in unwritable.iterdir()) == ["__pycache__", "limits.yaml"]
+
+
+def test_where_python_may_not_write_bytecode_no_copy_is_written_either(tmp_path: Path) -> None:
+    data = tmp_path / "limits.yaml"
+    data.write_text("rows: 1\n")
+    for _ in range(2):
+        assert loaded_in_a_fresh_process(data, PYTHONDONTWRITEBYTECODE="1") == ({"rows": 1}, True)
+    assert [p.name for p in tmp_path.iterdir()] == ["limits.yaml"]

@@ -9,13 +9,16 @@ Where no build wrote twins (a checkout, an installed package: the CLI, ``tda ser
 is parsed once and a JSON copy kept in ``__pycache__`` beside it, as Python keeps bytecode:
 stamped with the YAML's size and modification time, and parsed again when either changes. The
 YAML parser then costs a process nothing (≈30 ms of CPU, 8 % of a one-record CLI run). A
-folder that cannot be written to only means parsing each time.
+folder that cannot be written to only means parsing each time, and so does
+``PYTHONDONTWRITEBYTECODE``: whoever keeps Python from writing beside the sources keeps this
+from doing so too.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,9 @@ def parse_yaml(path: Path) -> Any:
 
 def _keep(cached: Path, stamp: bytes, data: Any) -> None:
     """Writes the cached copy whole (another process may be reading it), when JSON holds the
-    data exactly; otherwise, or where nothing can be written, keeps nothing."""
+    data exactly; otherwise, or where nothing may or can be written, keeps nothing."""
+    if sys.dont_write_bytecode:
+        return
     try:
         body = json.dumps(data, ensure_ascii=False)
         if json.loads(body) != data:

@@ -120,17 +120,20 @@ def _variants(catalog: Catalog) -> Variants:
         offsets.append(len(columns["name"]))
         n_brands.append(len(product.brands))
         n_sizes.append(len(product.sizes))
+        lower_name = product.name.lower()
         for b, brand in enumerate(product.brands):
+            code = brand_code(brand)  # once a brand, not once a row (a first request's ms)
             for c, (color, color_code) in enumerate(catalog.colors):
+                lower_color = color.lower()
                 for s, size in enumerate(product.sizes):
                     adjective = catalog.adjectives[(b + s) % len(catalog.adjectives)]
                     feature = catalog.features[(c + s) % len(catalog.features)]
                     columns["category"].append(product.category)
                     columns["brand"].append(brand)
                     columns["name"].append(f"{brand} {product.name} ({color})")
-                    columns["sku"].append(f"{brand_code(brand)}-{product.code}-{color_code}-{size}")
+                    columns["sku"].append(f"{code}-{product.code}-{color_code}-{size}")
                     columns["description"].append(
-                        f"{adjective} {product.name.lower()} by {brand} in {color.lower()}, {feature}."
+                        f"{adjective} {lower_name} by {brand} in {lower_color}, {feature}."
                     )
 
     def as_objects(values: list[str]) -> np.ndarray:

@@ -488,3 +488,33 @@ def test_the_seed_llm_examples_are_served_by_the_llm_over_http_grpc_and_the_cli(
     assert done.returncode == 0, done.stderr
     assert "path llm" in done.stderr and "llm: records mode" in done.stderr
     assert len(json.loads(out.read_text())) == example["count"]
+
+
+ANSWERS: list[tuple[str, str, str, dict[str, Any], int]] = [
+    ("post", "/v1/generate", "/v1/generate", {"json": {"entity": "cart", "count": 2}}, 200),
+    ("post", "/v1/generate", "/v1/generate", {"json": {"entity": "cart", "count": -1}}, 422),
+    ("post", "/v1/generate", "/v1/generate", {"content": b"{" + b" " * (2 << 20) + b"}"}, 413),
+    ("post", "/v1/jobs", "/v1/jobs", {"json": {"entity": "cart", "count": 0}}, 422),
+    ("get", "/v1/jobs/{job_id}", "/v1/jobs/job-none", {}, 404),
+    ("delete", "/v1/jobs/{job_id}", "/v1/jobs/job-none", {}, 404),
+    ("get", "/v1/jobs/{job_id}/chunks/{index}", "/v1/jobs/job-none/chunks/0", {}, 404),
+]  # fmt: skip
+
+
+def test_every_status_the_api_answers_is_in_its_openapi_with_the_body_it_has(
+    served: Served,
+) -> None:
+    # A client generated from /openapi.json, or a tool checking answers against it
+    # (schemathesis), knew only 200 for /v1/generate: every refusal was undocumented.
+    paths = served.http.get("/openapi.json").json()["paths"]
+    for method, route, url, options, status in ANSWERS:
+        answer = served.http.request(method, url, **options)
+        assert answer.status_code == status, (url, answer.text)
+        documented = paths[route][method]["responses"]
+        assert str(status) in documented, (method, route, status)
+        if status >= 400:
+            schema = documented[str(status)]["content"]["application/json"]["schema"]
+            assert set(schema["required"]) <= set(answer.json()), answer.json()
+    for route, method in (("/v1/generate", "post"), ("/v1/jobs", "post")):
+        busy = paths[route][method]["responses"]["429"]
+        assert "Retry-After" in busy["headers"]

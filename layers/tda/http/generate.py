@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from tda.app import operations
 from tda.app.heavy_work import admitted, run_on
 from tda.domain.contract import GenerateRequest, GenerateResponse
-from tda.http.responses import answer_body
+from tda.http.responses import answer_body, documented
 
 router = APIRouter(tags=["generate"])
 
@@ -19,6 +19,7 @@ router = APIRouter(tags=["generate"])
 @router.post(
     "/v1/generate",
     response_model=GenerateResponse,
+    responses=documented(413, 422, 429, 500),
     openapi_extra={
         "requestBody": {
             "required": True,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
-from tda.http.responses import OrjsonResponse, answer_about, answer_body
+from tda.http.responses import OrjsonResponse, answer_about, answer_body, documented
 
 router = APIRouter(tags=["jobs"])
 
@@ -24,7 +24,7 @@ def caller_of(request: Request) -> str:
     return str(iam.get("userArn") or iam.get("userId") or "")
 
 
-@router.post("/v1/jobs", status_code=202)
+@router.post("/v1/jobs", status_code=202, responses=documented(409, 413, 422, 429, 500))
 async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
     """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
     ``?max_concurrency=N`` (1-40): chunks written at once."""
@@ -43,7 +43,7 @@ async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
     return await answer_body(request, threaded, status_code=202)
 
 
-@router.get("/v1/jobs/{job_id}")
+@router.get("/v1/jobs/{job_id}", responses=documented(404, 500))
 async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
     """Status, progress and chunk links; ``?history=true`` adds the execution history."""
 
@@ -57,7 +57,7 @@ async def job_status(job_id: str, request: Request, history: bool = False) -> Re
     return await answer_about(job_id, found)
 
 
-@router.delete("/v1/jobs/{job_id}")
+@router.delete("/v1/jobs/{job_id}", responses=documented(404, 500))
 async def cancel_job(job_id: str, purge: bool = False) -> Response:
     """Stop a running job (its chunks so far stay); a finished job is left as it is.
     ``?purge=true`` also deletes everything the job wrote."""
@@ -69,7 +69,9 @@ async def cancel_job(job_id: str, purge: bool = False) -> Response:
     return await answer_about(job_id, cancelled)
 
 
-@router.get("/v1/jobs/{job_id}/chunks/{index}", name="job_chunk")
+@router.get(
+    "/v1/jobs/{job_id}/chunks/{index}", name="job_chunk", responses=documented(307, 404, 500)
+)
 async def job_chunk(job_id: str, index: int) -> Response:
     """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a
     10K-record chunk (6 MB), and the client fetches it from S3 directly."""

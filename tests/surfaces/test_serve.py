@@ -518,3 +518,41 @@ def test_every_status_the_api_answers_is_in_its_openapi_with_the_body_it_has(
     for route, method in (("/v1/generate", "post"), ("/v1/jobs", "post")):
         busy = paths[route][method]["responses"]["429"]
         assert "Retry-After" in busy["headers"]
+
+
+def test_the_openapi_document_holds_what_it_refers_to_and_the_wires_names(
+    served: Served,
+) -> None:
+    # schemathesis could not read the request body (pydantic's "#/$defs/..." references point
+    # nowhere in an OpenAPI document), found POST /v1/jobs without a body, job ids of any
+    # text, and a 405 whose Allow named GET alone for a path DELETE also takes.
+    document = served.http.get("/openapi.json").json()
+
+    def references(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "$ref":
+                    yield value
+                else:
+                    yield from references(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from references(value)
+
+    components = document["components"]["schemas"]
+    for reference in references(document):
+        assert reference.removeprefix("#/components/schemas/") in components, reference
+    request = components["GenerateRequest"]["properties"]
+    assert "schema" in request and "schema_" not in request
+    assert request["count"]["minimum"] == 1
+    for route in ("/v1/generate", "/v1/jobs"):
+        body = document["paths"][route]["post"]["requestBody"]
+        assert body["required"] is True
+    status = document["paths"]["/v1/jobs/{job_id}"]["get"]["parameters"][0]
+    assert status["name"] == "job_id" and "pattern" in status["schema"]
+    not_allowed = served.http.request("PUT", "/v1/jobs/job-none")
+    assert not_allowed.status_code == 405
+    assert not_allowed.headers["allow"] == "DELETE, GET, HEAD"
+    assert not_allowed.json()["success"] is False
+    nowhere = served.http.get("/v1/nowhere")
+    assert nowhere.status_code == 404 and nowhere.json()["error"] == "Not Found"

@@ -10,8 +10,9 @@ from fastapi.responses import Response
 
 from tda.app import operations
 from tda.app.heavy_work import admitted, run_on
-from tda.domain.contract import GenerateRequest, GenerateResponse
-from tda.http.responses import answer_body, documented
+from tda.domain.contract import GenerateResponse
+from tda.http.openapi import REQUEST_BODY, documented
+from tda.http.responses import answer_body
 
 router = APIRouter(tags=["generate"])
 
@@ -20,14 +21,7 @@ router = APIRouter(tags=["generate"])
     "/v1/generate",
     response_model=GenerateResponse,
     responses=documented(413, 422, 429, 500),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": GenerateRequest.model_json_schema(by_alias=False)}
-            },
-        }
-    },
+    openapi_extra=REQUEST_BODY,
 )
 async def generate(request: Request) -> Response:
     return await answer_body(request, _serve)

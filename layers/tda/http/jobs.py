@@ -5,15 +5,28 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
-from tda.http.responses import OrjsonResponse, answer_about, answer_body, documented
+from tda.app.jobs import JOB_ID, MAX_CONCURRENCY
+from tda.http.openapi import REQUEST_BODY, documented
+from tda.http.responses import OrjsonResponse, answer_about, answer_body
 
 router = APIRouter(tags=["jobs"])
+
+# Documented, not checked, by FastAPI: the job steps check them (tda.app.jobs), with their
+# own messages, and a job submit answers every bad field of it at once.
+JobId = Annotated[str, Path(json_schema_extra={"pattern": JOB_ID.pattern, "maxLength": 80})]
+Concurrency = Annotated[
+    str,
+    Query(
+        json_schema_extra={"type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY},
+        description="chunks written at once",
+    ),
+]
 
 
 def caller_of(request: Request) -> str:
@@ -24,8 +37,13 @@ def caller_of(request: Request) -> str:
     return str(iam.get("userArn") or iam.get("userId") or "")
 
 
-@router.post("/v1/jobs", status_code=202, responses=documented(409, 413, 422, 429, 500))
-async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
+@router.post(
+    "/v1/jobs",
+    status_code=202,
+    responses=documented(409, 413, 422, 429, 500),
+    openapi_extra=REQUEST_BODY,
+)
+async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Response:
     """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
     ``?max_concurrency=N`` (1-40): chunks written at once."""
 
@@ -44,7 +62,7 @@ async def submit_job(request: Request, max_concurrency: str = "4") -> Response:
 
 
 @router.get("/v1/jobs/{job_id}", responses=documented(404, 500))
-async def job_status(job_id: str, request: Request, history: bool = False) -> Response:
+async def job_status(job_id: JobId, request: Request, history: bool = False) -> Response:
     """Status, progress and chunk links; ``?history=true`` adds the execution history."""
 
     async def found() -> Response:
@@ -58,7 +76,7 @@ async def job_status(job_id: str, request: Request, history: bool = False) -> Re
 
 
 @router.delete("/v1/jobs/{job_id}", responses=documented(404, 500))
-async def cancel_job(job_id: str, purge: bool = False) -> Response:
+async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
     """Stop a running job (its chunks so far stay); a finished job is left as it is.
     ``?purge=true`` also deletes everything the job wrote."""
 
@@ -72,7 +90,7 @@ async def cancel_job(job_id: str, purge: bool = False) -> Response:
 @router.get(
     "/v1/jobs/{job_id}/chunks/{index}", name="job_chunk", responses=documented(307, 404, 500)
 )
-async def job_chunk(job_id: str, index: int) -> Response:
+async def job_chunk(job_id: JobId, index: int) -> Response:
     """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a
     10K-record chunk (6 MB), and the client fetches it from S3 directly."""
 

@@ -26,53 +26,6 @@ class OrjsonResponse(JSONResponse):
         return orjson.dumps(content)
 
 
-# The error answers in OpenAPI (``responses=`` of a route), so a client generated from the
-# spec, or a tool checking answers against it, knows every status a route may give.
-_ERROR_SCHEMA = {
-    "type": "object",
-    "required": ["success", "error"],
-    "properties": {
-        "request_id": {"type": "string"},
-        "success": {"type": "boolean", "enum": [False]},
-        "error": {"type": "string"},
-        "details": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-    },
-}
-
-
-def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` for these statuses: the errors with the error body's schema."""
-    described = {
-        307: "the chunk in S3: a presigned URL in Location",
-        404: "no such job, or no such chunk of it",
-        409: "the request_id names a job with another body",
-        413: "the body is larger than MAX_REQUEST_BYTES",
-        422: "bad input, one entry per field in details",
-        429: "busy (too much synchronous work, or the caller's running jobs): see Retry-After",
-        500: "an unexpected failure, named by the request id",
-    }
-    answers: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
-        answer: dict[str, Any] = {"description": described[status]}
-        if status == 307:
-            answer["headers"] = {"Location": {"schema": {"type": "string", "format": "uri"}}}
-        else:
-            answer["content"] = {"application/json": {"schema": _ERROR_SCHEMA}}
-        if status == 429:
-            answer["headers"] = {
-                "Retry-After": {"description": "seconds", "schema": {"type": "integer"}}
-            }
-        answers[status] = answer
-    return answers
-
-
 def error_body(request_id: str, issues: list[FieldIssue]) -> dict[str, Any]:
     return {
         "request_id": request_id,

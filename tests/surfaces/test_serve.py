@@ -542,6 +542,8 @@ def test_the_openapi_document_holds_what_it_refers_to_and_the_wires_names(
     components = document["components"]["schemas"]
     for reference in references(document):
         assert reference.removeprefix("#/components/schemas/") in components, reference
+    # Every 422 is the service's {error, details}, never FastAPI's own {detail} shape.
+    assert "HTTPValidationError" not in json.dumps(document["paths"])
     request = components["GenerateRequest"]["properties"]
     assert "schema" in request and "schema_" not in request
     assert request["count"]["minimum"] == 1

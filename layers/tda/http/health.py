@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from tda.app import operations
 from tda.domain.contract import SchemaInfo
+from tda.http.openapi import documented
 from tda.http.responses import OrjsonResponse
 
 router = APIRouter(tags=["schemas and health"])
@@ -19,7 +20,7 @@ def _draining(request: Request) -> bool:
     return bool(request.app.state.draining())
 
 
-@router.get("/v1/schemas", response_model=list[SchemaInfo])
+@router.get("/v1/schemas", response_model=list[SchemaInfo], responses=documented(422))
 async def schemas(domain: str | None = None) -> Response:
     return OrjsonResponse(operations.schemas(domain))
 
@@ -34,7 +35,7 @@ async def live() -> Response:
     return OrjsonResponse({"status": "alive"})
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=documented(503))
 async def ready(request: Request) -> Response:
     status = operations.health(_draining(request))["status"]
     return OrjsonResponse({"status": status}, status_code=200 if status == "healthy" else 503)

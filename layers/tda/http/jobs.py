@@ -61,7 +61,7 @@ async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Re
     return await answer_body(request, threaded, status_code=202)
 
 
-@router.get("/v1/jobs/{job_id}", responses=documented(404, 500))
+@router.get("/v1/jobs/{job_id}", responses=documented(404, 422, 500))
 async def job_status(job_id: JobId, request: Request, history: bool = False) -> Response:
     """Status, progress and chunk links; ``?history=true`` adds the execution history."""
 
@@ -75,7 +75,7 @@ async def job_status(job_id: JobId, request: Request, history: bool = False) -> 
     return await answer_about(job_id, found)
 
 
-@router.delete("/v1/jobs/{job_id}", responses=documented(404, 500))
+@router.delete("/v1/jobs/{job_id}", responses=documented(404, 422, 500))
 async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
     """Stop a running job (its chunks so far stay); a finished job is left as it is.
     ``?purge=true`` also deletes everything the job wrote."""
@@ -88,7 +88,9 @@ async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
 
 
 @router.get(
-    "/v1/jobs/{job_id}/chunks/{index}", name="job_chunk", responses=documented(307, 404, 500)
+    "/v1/jobs/{job_id}/chunks/{index}",
+    name="job_chunk",
+    responses=documented(307, 404, 422, 500),
 )
 async def job_chunk(job_id: JobId, index: int) -> Response:
     """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a

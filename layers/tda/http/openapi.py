@@ -92,12 +92,15 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "bad input, one entry per field in details",
         429: "busy (too much synchronous work, or the caller's running jobs): see Retry-After",
         500: "an unexpected failure, named by the request id",
+        503: "not ready: the server is stopping (draining)",
     }
     answers: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         answer: dict[str, Any] = {"description": described[status]}
         if status == 307:
             answer["headers"] = {"Location": {"schema": {"type": "string", "format": "uri"}}}
+        elif status == 503:
+            answer["content"] = {"application/json": {"schema": {"type": "object"}}}
         else:
             answer["content"] = {"application/json": {"schema": _ERROR_SCHEMA}}
         if status == 429:

@@ -160,3 +160,18 @@ def test_where_python_may_not_write_bytecode_no_copy_is_written_either(tmp_path:
     for _ in range(2):
         assert loaded_in_a_fresh_process(data, PYTHONDONTWRITEBYTECODE="1") == ({"rows": 1}, True)
     assert [p.name for p in tmp_path.iterdir()] == ["limits.yaml"]
+
+
+def test_a_copy_made_by_another_way_of_reading_yaml_is_made_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tda.domain import data_file
+
+    data = tmp_path / "limits.yaml"
+    data.write_text("rows: 1\n")
+    load_data_file(data)
+    made_by = cached_copy_of(data).read_bytes().split(b"\n", 1)[0]
+    monkeypatch.setattr(data_file, "CACHE_FORMAT", data_file.CACHE_FORMAT + 1)
+    cached_copy_of(data).write_bytes(made_by + b'\n{"rows": "stale"}')  # the old way's copy
+    assert load_data_file(data) == {"rows": 1}
+    assert cached_copy_of(data).read_bytes().split(b"\n", 1)[0] != made_by

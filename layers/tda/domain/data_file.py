@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any
 
 CACHE_FOLDER = "__pycache__"
+# In every copy's stamp, as bytecode carries its magic number: a change to how a YAML is read
+# (``parse_yaml``) bumps it, and every copy made the old way is parsed again.
+CACHE_FORMAT = 1
 
 
 def twin_of(path: Path) -> Path:
@@ -40,7 +43,7 @@ def load_data_file(path: Path) -> Any:
     if twin.is_file():
         return json.loads(twin.read_bytes())
     stat = path.stat()
-    stamp = f"{stat.st_size} {stat.st_mtime_ns}".encode()
+    stamp = f"tda-data {CACHE_FORMAT} {stat.st_size} {stat.st_mtime_ns}".encode()
     cached = cached_copy_of(path)
     try:
         head, _, body = cached.read_bytes().partition(b"\n")

@@ -229,6 +229,19 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
     assert len(order) == len(calls)  # every heavy request was served too
 
 
+def refused_and_served(answers: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The answers refused (HTTP 429, any gRPC error) and those served (HTTP 200, a message)."""
+    refused = [
+        a for a in answers if isinstance(a, grpc.RpcError) or getattr(a, "status_code", 0) == 429
+    ]
+    served = [
+        a
+        for a in answers
+        if isinstance(a, pb.GenerateResponse) or getattr(a, "status_code", 0) == 200
+    ]
+    return refused, served
+
+
 def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadline(
     server: Served,
 ) -> None:
@@ -264,10 +277,7 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
     for thread in threads:
         thread.join(300)
     streamed = [a for a in answers if isinstance(a, int)]
-    refused = [a for a in answers if getattr(a, "status_code", None) == 429]
-    refused += [a for a in answers if isinstance(a, grpc.RpcError)]
-    served = [a for a in answers if getattr(a, "status_code", None) == 200]
-    served += [a for a in answers if isinstance(a, pb.GenerateResponse)]
+    refused, served = refused_and_served(answers)
     assert streamed == [500]
     assert len(refused) >= 4 and len(served) >= 8 and len(refused) + len(served) == 20
     for answer in refused:
@@ -308,10 +318,7 @@ def test_heavy_requests_are_admitted_by_their_estimated_cost_not_only_their_numb
         ]
         with ThreadPoolExecutor(len(calls)) as pool:
             answers = list(pool.map(lambda call: call(), calls))
-        refused = [a for a in answers if isinstance(a, grpc.RpcError)]
-        refused += [a for a in answers if getattr(a, "status_code", None) == 429]
-        served = [a for a in answers if isinstance(a, pb.GenerateResponse)]
-        served += [a for a in answers if getattr(a, "status_code", None) == 200]
+        refused, served = refused_and_served(answers)
         assert len(refused) >= 1 and len(served) >= 1, answers
         assert len(refused) + len(served) == len(calls)
         assert all("of heavy work already" in str(getattr(a, "text", a)) for a in refused)

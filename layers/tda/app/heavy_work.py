@@ -30,15 +30,13 @@ from tda.domain.errors import TdaError
 P = ParamSpec("P")
 T = TypeVar("T")
 
-HEAVY_THREADS = max(2, os.cpu_count() or 2)
-_POOL = ThreadPoolExecutor(max_workers=HEAVY_THREADS, thread_name_prefix="heavy")
+THREADS_PER_POOL = max(2, os.cpu_count() or 2)  # one a core: the heavy and the light pool
+_POOL = ThreadPoolExecutor(max_workers=THREADS_PER_POOL, thread_name_prefix="heavy")
 
 # What is checked off the loop (a caller's schema, a regex) and what costs little once checked
 # (``tda.domain.limits.light``): a pool of its own, so a refusal or a one-record answer never
 # waits for the heavy requests queued before it. Its work is bounded per request (≈0.1 s).
-_LIGHT_POOL = ThreadPoolExecutor(
-    max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="light"
-)
+_LIGHT_POOL = ThreadPoolExecutor(max_workers=THREADS_PER_POOL, thread_name_prefix="light")
 
 
 # Model-path requests wait seconds on a model (through the workflow, up to its deadline): a pool
@@ -56,7 +54,7 @@ _POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
 # thread. A request costing more than the whole budget is still taken when the pool is idle.
 # Model paths: each waits up to its sync budget (``SYNC_BUDGET_SECONDS``), so one queued behind
 # each running. The light pool's work is bounded at ≈0.1 s a request: not counted.
-ADMITTED = {"heavy": 4 * HEAVY_THREADS, "model": 2 * MODEL_PATH_THREADS}
+ADMITTED = {"heavy": 4 * THREADS_PER_POOL, "model": 2 * MODEL_PATH_THREADS}
 RETRY_AFTER_SECONDS = 2
 
 

@@ -7,7 +7,6 @@ python build_layer.py finish SITE      # copy tda, compile the renderer, write b
 from __future__ import annotations
 
 import compileall
-import json
 import py_compile
 import re
 import shutil
@@ -85,7 +84,7 @@ def finish(site: Path) -> None:
 def write_json_twins(package: Path) -> list[Path]:
     """A JSON twin beside each YAML data file (``tda.domain.data_file``): the layer's functions
     then never import a YAML parser. Refused unless the twin reads back exactly as the YAML."""
-    from tda.domain.data_file import parse_yaml, twin_of
+    from tda.domain.data_file import exact_json, parse_yaml, twin_of
 
     written = []
     for source in sorted(package.rglob("*.yaml")):
@@ -93,11 +92,9 @@ def write_json_twins(package: Path) -> list[Path]:
         twin = twin_of(source)  # an earlier build's is replaced (the tests keep the sources
         # free of any file a twin would replace)
         try:
-            text = json.dumps(data, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError) as exc:  # a date, a set, NaN: JSON cannot hold it
+            text = exact_json(data)
+        except ValueError as exc:  # a date, a set, NaN, or what would read back otherwise
             sys.exit(f"{source}: no JSON twin can hold it ({exc})")
-        if json.loads(text) != data:
-            sys.exit(f"{source}: its JSON twin would read back differently")
         twin.write_text(text, encoding="utf-8")
         written.append(twin)
     return written

@@ -56,6 +56,18 @@ def load_data_file(path: Path) -> Any:
     return data
 
 
+def exact_json(data: Any) -> str:
+    """``data`` as JSON text that reads back exactly as ``data`` (a build's twin, a checkout's
+    copy); ValueError when JSON cannot hold it (a date, a set, NaN)."""
+    try:
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+    if json.loads(text) != data:
+        raise ValueError("its JSON would read back differently")
+    return text
+
+
 def parse_yaml(path: Path) -> Any:
     import yaml  # only where no twin was built (a checkout, the CLI)
 
@@ -68,9 +80,7 @@ def _keep(cached: Path, stamp: bytes, data: Any) -> None:
     if sys.dont_write_bytecode:
         return
     try:
-        body = json.dumps(data, ensure_ascii=False)
-        if json.loads(body) != data:
-            return
+        body = exact_json(data)
         cached.parent.mkdir(exist_ok=True)
         partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
         try:
@@ -78,5 +88,5 @@ def _keep(cached: Path, stamp: bytes, data: Any) -> None:
             os.replace(partial, cached)
         finally:
             partial.unlink(missing_ok=True)  # a write cut short (a full disk) leaves nothing
-    except (OSError, TypeError, ValueError):
+    except (OSError, ValueError):
         return

@@ -2,11 +2,13 @@
 
 python build_layer.py check-python     # refuse any other Python, saying how to name it
 python build_layer.py finish SITE      # copy tda, compile the renderer, write bytecode
+python build_layer.py bytecode SITE    # write bytecode (the model SDKs' layer)
 """
 
 from __future__ import annotations
 
 import compileall
+import os
 import py_compile
 import re
 import shutil
@@ -18,6 +20,19 @@ from pathlib import Path
 LAMBDA_PYTHON = (3, 12)
 LAMBDA_GLIBC = (2, 34)  # Amazon Linux 2023, the python3.12 runtime's OS
 RENDERER = Path("tda/paths/traditional/_textrender.c")
+# Run in a fresh process of the layer's Python: every module of the package imported with the
+# dataclass methods' texts recorded, then stored compiled (tda/dataclass_bytecode.py).
+RECORD_DATACLASSES = """
+import importlib, pkgutil, sys
+sys.path.insert(0, sys.argv[1])
+from tda import dataclass_bytecode
+texts = dataclass_bytecode.record()
+import tda
+for module in pkgutil.walk_packages(tda.__path__, "tda."):
+    importlib.import_module(module.name)
+dataclass_bytecode.save(texts)
+print(len(texts))
+"""
 
 
 def check_python() -> None:
@@ -69,6 +84,11 @@ def finish(site: Path) -> None:
 
     print(f"compiled {target.relative_to(site)}")
     print(f"wrote {len(write_json_twins(site / 'tda'))} JSON twins of the data files")
+    print(f"stored {write_dataclass_bytecode(site)} dataclass methods compiled")
+    write_bytecode(site)
+
+
+def write_bytecode(site: Path) -> None:
     # Hash-based bytecode, not checked against the sources: Lambda's /opt is read-only, and a
     # layer's files keep whatever timestamps the zip gave them.
     ok = compileall.compile_dir(
@@ -100,10 +120,27 @@ def write_json_twins(package: Path) -> list[Path]:
     return written
 
 
+def write_dataclass_bytecode(site: Path) -> int:
+    """Every dataclass method the package's modules build, compiled once here rather than at
+    each cold start. ``-B``: the modules' own bytecode is written after, hash-based."""
+    done = subprocess.run(
+        [sys.executable, "-B", "-c", RECORD_DATACLASSES, str(site)],
+        env={**os.environ, "PYDANTIC_DISABLE_PLUGINS": "__all__"},  # as the Globals set it
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        sys.exit(f"recording the dataclass methods failed:\n{done.stderr[-2000:]}")
+    return int(done.stdout.split()[-1])
+
+
 def main(argv: list[str]) -> None:
     check_python()
     if argv[:1] == ["finish"] and len(argv) == 2:
         finish(Path(argv[1]))
+    elif argv[:1] == ["bytecode"] and len(argv) == 2:
+        write_bytecode(Path(argv[1]))
     elif argv[:1] != ["check-python"]:
         sys.exit(__doc__)
 

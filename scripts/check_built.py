@@ -26,14 +26,25 @@ EVENTS: dict[str, object] = {
     "ApiFunction": "http",  # an API Gateway event, made in the child (tda_local is not built)
     "LlmFunction": None,  # imported only: a request needs a model
 }
+# Each function's layers, as the template attaches them, in their order on the path.
+LAYERS = {
+    "LlmFunction": ("CoreLayer", "ModelSdkLayer"),
+    "JobsFunction": ("CoreLayer", "ModelSdkLayer"),
+}
+# Lambda's limit on a function and its layers together, unzipped.
+UNZIPPED_LIMIT = 250 * 2**20
+# What the model SDKs' layer must make importable, with the core layer beneath it.
+MODEL_SDKS = ("anthropic", "openai", "redis", "httpx2")
 
 CHILD = r"""
 import json, sys, time
-function, layer, event = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-sys.path[:0] = [function, layer]
+function, layers, event, sdks = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+sys.path[:0] = [function, *layers]
 started = time.perf_counter()
 import app
 imported = (time.perf_counter() - started) * 1000
+import pydantic
+assert pydantic.__file__.startswith(layers[0]), f"pydantic from {pydantic.__file__}, not the core layer"
 import tda.paths.traditional._textrender as renderer
 assert renderer.__file__.endswith(".so"), f"the renderer is not compiled: {renderer.__file__}"
 if event == "http":
@@ -56,6 +67,13 @@ if event is not None:
         assert answer["statusCode"] == 200, answer
         answer = json.loads(answer["body"])
     served = f"served: {json.dumps(answer)[:80]}"
+# Every dataclass method came compiled from the layer's store (tda/dataclass_bytecode.py).
+import tda.dataclass_bytecode as methods
+assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
+assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time: " + methods.missed[0][:300]
+import importlib
+for sdk in sdks:  # whole: what each needs is in one of the layers (imported at a model's call)
+    importlib.import_module(sdk)
 # The layer's data files are read from their JSON twins (layers/build_layer.py).
 assert "yaml" not in sys.modules, "a YAML parser was imported: the data files' twins are missing"
 # Plugins off (the template's Globals), and not looked for (tda/pydantic_plugins.py).
@@ -65,8 +83,27 @@ print(f"{imported:.0f} ms to import; {served}")
 """
 
 
+def size_of(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def shadowed(folders: list[Path]) -> list[str]:
+    """Top-level packages or modules found in more than one of the folders on a function's path:
+    the first would hide the others' (a second pydantic, of another version, did)."""
+    seen: dict[str, Path] = {}
+    clashes = []
+    for folder in folders:
+        for entry in folder.iterdir():
+            if entry.name in ("__pycache__", "bin") or entry.name.endswith(".dist-info"):
+                continue
+            name = entry.name.removesuffix(".py")
+            if name in seen:
+                clashes.append(f"{name} in {seen[name]} and {folder}")
+            seen[name] = folder
+    return clashes
+
+
 def main(build_dir: Path) -> int:
-    layer = build_dir / "CoreLayer" / "python"
     with tempfile.TemporaryDirectory() as home:
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -79,8 +116,23 @@ def main(build_dir: Path) -> int:
             "TDA_HOME": home,
         }
         for name, event in EVENTS.items():
+            layers = [build_dir / layer / "python" for layer in LAYERS.get(name, ("CoreLayer",))]
+            missing = [str(p) for p in layers if not p.is_dir()]
+            if missing:
+                print(f"{name}: FAILED, not built: {', '.join(missing)}")
+                return 1
+            unzipped = sum(size_of(folder) for folder in [build_dir / name, *layers])
+            if unzipped > UNZIPPED_LIMIT:
+                print(f"{name}: FAILED, {unzipped / 2**20:.0f} MB unzipped, over Lambda's 250 MB")
+                return 1
+            clashes = shadowed([build_dir / name, *layers])
+            if clashes:
+                print(f"{name}: FAILED, shadowed: " + "; ".join(clashes))
+                return 1
+            sdks = MODEL_SDKS if "ModelSdkLayer" in LAYERS.get(name, ()) else ()
+            arguments = [str(build_dir / name), json.dumps([str(p.resolve()) for p in layers])]
             done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(build_dir / name), str(layer), json.dumps(event)],
+                [sys.executable, "-c", CHILD, *arguments, json.dumps(event), json.dumps(sdks)],
                 env=env,
                 capture_output=True,
                 text=True,
@@ -89,7 +141,7 @@ def main(build_dir: Path) -> int:
             if done.returncode != 0:
                 print(f"{name}: FAILED\n{done.stderr[-2000:]}")
                 return 1
-            print(f"{name}: {done.stdout.strip()}")
+            print(f"{name} ({unzipped / 2**20:.0f} MB with its layers): {done.stdout.strip()}")
     return 0
 
 

@@ -70,7 +70,7 @@ if event is not None:
 # Every dataclass method came compiled from the layer's store (tda/dataclass_bytecode.py).
 import tda.dataclass_bytecode as methods
 assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
-assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time: " + methods.missed[0][:300]
+assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time: " + next(iter(methods.missed))[:300]
 import importlib
 for sdk in sdks:  # whole: what each needs is in one of the layers (imported at a model's call)
     importlib.import_module(sdk)

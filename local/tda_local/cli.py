@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from pydantic import ValidationError
 
+from tda.dataclass_bytecode import keep_missed
 from tda.domain.errors import InvalidRequestError
 from tda_local.cli_io import (
     CliInputError,
@@ -327,6 +328,7 @@ def entry() -> None:
     numpy, pydantic and the service's modules is ≈30 ms of CPU, 8 % of a one-record run. The
     other commands (serve's worker processes, the jobs client) exit the usual way."""
     code = main()
+    keep_missed()  # the dataclass methods this run compiled, for the next (as bytecode is)
     if sys.argv[1:2] != ["generate"]:
         sys.exit(code)
     try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import marshal
+import os
 import shutil
 import subprocess
 import sys
@@ -95,12 +97,29 @@ def run(script: str, *args: str) -> dict[str, Any]:
     return json.loads(done.stdout.splitlines()[-1])
 
 
+def copy_of_the_package(site: Path) -> Path:
+    shutil.copytree(PACKAGE, site / "tda", ignore=shutil.ignore_patterns("__pycache__"))
+    return site
+
+
+def cli(site: Path, **env: str) -> bytes:
+    """``tda generate`` with the package in ``site``, Python writing bytecode unless told not."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, "-m", "tda_local.cli", "generate", "cart", "-n", "3", "--seed", "5"]
+    done = subprocess.run(
+        command,
+        env={**environment, "PYTHONPATH": str(site), **env},
+        capture_output=True,
+        check=True,
+    )
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def sites(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The package as the layer build leaves it, with its store, and the same without."""
-    with_store, without = tmp_path_factory.mktemp("with"), tmp_path_factory.mktemp("without")
-    for site in (with_store, without):
-        shutil.copytree(PACKAGE, site / "tda", ignore=shutil.ignore_patterns("__pycache__"))
+    with_store = copy_of_the_package(tmp_path_factory.mktemp("with"))
+    without = copy_of_the_package(tmp_path_factory.mktemp("without"))
     assert build_layer().write_dataclass_bytecode(with_store) > 300
     assert (with_store / STORE).is_file() and not (without / STORE).exists()
     return with_store, without
@@ -144,12 +163,34 @@ def test_a_store_it_cannot_trust_is_not_used(
     store = tmp_path / "store.bin"
     dataclass_bytecode.save(["def __create_fn__():\n def f(self):\n  return 1\n return f"], store)
     store.write_bytes(damage(store.read_bytes()))  # type: ignore[operator]
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.delattr(dataclasses, "exec", raising=False)  # and put back as it was after
     assert dataclass_bytecode.install(store) == 0
     assert "exec" not in vars(dataclasses)
 
 
-def test_no_store_is_no_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_store_and_none_to_write_is_no_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.delattr(dataclasses, "exec", raising=False)
     assert dataclass_bytecode.install(tmp_path / "absent.bin") == 0
     assert "exec" not in vars(dataclasses)
+
+
+def test_the_cli_keeps_what_a_run_compiled_and_the_next_run_compiles_nothing(
+    tmp_path: Path,
+) -> None:
+    site = copy_of_the_package(tmp_path)
+    first = cli(site)
+    kept = (site / STORE).read_bytes()
+    assert len(marshal.loads(kept[4:])) > 100
+    assert cli(site) == first
+    assert (site / STORE).read_bytes() == kept  # nothing missed the second time, nothing added
+
+
+def test_no_store_is_written_where_python_writes_no_bytecode(tmp_path: Path) -> None:
+    site = copy_of_the_package(tmp_path)
+    cli(site, PYTHONDONTWRITEBYTECODE="1")
+    assert not (site / STORE).exists()
+    assert list((site / "tda").rglob("*.tmp")) == []

@@ -6,8 +6,8 @@ deep inside. The request itself stays raw: ``tda.app.requests.parse_request`` ow
 field-level errors, the same on every surface. Step Functions may add fields: they are ignored.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: pydantic would evaluate each field's annotation
+# from its text when the model is built (tda/domain/contract.py).
 from collections.abc import Callable
 from functools import cache
 from typing import Annotated, Any, Literal, TypeVar

@@ -3,6 +3,7 @@
 python build_layer.py check-python     # refuse any other Python, saying how to name it
 python build_layer.py finish SITE      # copy tda, compile the renderer, write bytecode
 python build_layer.py bytecode SITE    # write bytecode (the model SDKs' layer)
+python build_layer.py dataclasses SITE # store the compiled dataclass methods (the memory image)
 """
 
 from __future__ import annotations
@@ -141,6 +142,8 @@ def main(argv: list[str]) -> None:
         finish(Path(argv[1]))
     elif argv[:1] == ["bytecode"] and len(argv) == 2:
         write_bytecode(Path(argv[1]))
+    elif argv[:1] == ["dataclasses"] and len(argv) == 2:
+        print(f"stored {write_dataclass_bytecode(Path(argv[1]))} dataclass methods compiled")
     elif argv[:1] != ["check-python"]:
         sys.exit(__doc__)
 

@@ -145,6 +145,16 @@ def test_the_container_ships_what_the_runtime_reads() -> None:
     assert "TDA_FUNCTIONS_DIR=/app/functions" in dockerfile
 
 
+@pytest.mark.parametrize("dockerfile", ["local/Dockerfile", "functions/memory.Dockerfile"])
+def test_every_file_a_dockerfile_copies_is_in_the_repository(dockerfile: str) -> None:
+    # Both are built from the repository root; no engine runs here to find a missing one (the
+    # memory image copied functions/llm/requirements.txt after the SDKs had moved to a layer).
+    lines = (ROOT / dockerfile).read_text().splitlines()
+    sources = [part for line in lines if line.startswith("COPY ") for part in line.split()[1:-1]]
+    assert sources
+    assert [source for source in sources if not (ROOT / source).exists()] == []
+
+
 def test_the_container_runs_as_a_user_that_owns_its_tda_home() -> None:
     """No container engine runs here: the Dockerfile is read. Its user must exist, and the
     folder its TDA_HOME names must be made and given to that user before ``USER`` (a ``nobody``

@@ -4,8 +4,12 @@ served; the layer's renderer must be the compiled one. CI runs it after `sam bui
 
     python3.12 scripts/check_built.py .aws-sam/build
 
-Prints each function's import time (a cold start's init, without Lambda's own) and exits 1 on
-the first failure. The memory functions (rag, hybrid) are container images: not built here.
+Prints each function's size with its layers and import time (a cold start's init, without
+Lambda's own) and exits 1 on the first failure: a function and its layers over Lambda's 250 MB
+unzipped; a package in one folder of its path that another would hide; a handler that cannot
+import or serve; a renderer not compiled; a dataclass method compiled at run time (the layer's
+store of them stale or missing); a YAML parser imported; a model SDK its layers cannot import.
+The memory functions (rag, hybrid) are container images: not built here.
 """
 
 from __future__ import annotations

@@ -46,9 +46,10 @@ def _conflict(exc: TdaError, request_id: str) -> Response:
 
 
 def _too_many(exc: TdaError, request_id: str) -> Response:
+    assert isinstance(exc, (job_api.TooManyJobsError, heavy_work.BusyError))
     body = {"request_id": request_id, "success": False, "error": str(exc)}
-    retry_after = getattr(exc, "retry_after_seconds", 30)
-    return OrjsonResponse(body, status_code=429, headers={"retry-after": str(retry_after)})
+    retry_after = str(exc.retry_after_seconds)  # each says when trying again may succeed
+    return OrjsonResponse(body, status_code=429, headers={"retry-after": retry_after})
 
 
 def _not_found(exc: TdaError, request_id: str) -> Response:

@@ -70,3 +70,32 @@ print(json.dumps([*at_import, models.OpenAPI.__pydantic_complete__, config_defau
     assert deferred is False and built_after is True
     assert contract_built is True and default_after is False  # no model of ours deferred
     assert "/v1/generate" in paths and "/v1/jobs/{job_id}/chunks/{index}" in paths
+
+
+def test_serving_does_not_import_pydantic_v1_and_a_v1_model_is_still_refused() -> None:
+    # FastAPI imported pydantic.v1 (≈38 ms of a cold start) to learn that no model was v1's.
+    code = """
+import json, sys
+import httpx, asyncio
+from tda.http.app import create_app
+async def ask():
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        answer = await client.post("/v1/generate", json={"entity": "cart", "count": 2, "seed": 1})
+        return answer.status_code
+status = asyncio.run(ask())
+imported = "pydantic.v1" in sys.modules
+from fastapi import APIRouter
+from fastapi.exceptions import FastAPIError
+from pydantic import v1
+class Old(v1.BaseModel):
+    name: str
+try:
+    APIRouter().get("/old", response_model=Old)(lambda: None)
+    refused = False
+except FastAPIError as exc:
+    refused = "no longer supported" in str(exc)
+print(json.dumps([status, imported, refused]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == [200, False, True]

@@ -1,15 +1,22 @@
-"""The HTTP API (FastAPI). FastAPI is imported here first, with the pydantic models it defines
-while being imported built at their first use rather than at import.
+"""The HTTP API (FastAPI). FastAPI is imported here first, with two costs of its cold start cut.
 
-Those are its OpenAPI document's models (``fastapi.openapi.models``, ≈60 of them), which only
+The pydantic models it defines while being imported are built at their first use rather than at
+import. Those are its OpenAPI document's models (``fastapi.openapi.models``, ≈60 of them), which only
 ``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start (of ≈610),
 paid by every cold start for a document a caller rarely asks for, which then costs ≈10 ms more
 once. ``defer_build`` is pydantic's own setting for this; it is set for these models only, as
 the default of the models defined while FastAPI imports, then put back.
+
+And FastAPI asks of every route's models whether they are pydantic v1's, importing
+``pydantic.v1`` to find out: ≈38 ms of the api function's import, to answer no. No class or
+object can be pydantic v1's while ``pydantic.v1`` has not been imported, so until it has, the
+answer is no without importing it; after, FastAPI's own check answers (``_v1_checked_once_imported``).
 """
 
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 
 @contextmanager
@@ -29,3 +36,28 @@ def _models_built_at_first_use() -> Iterator[None]:
 
 with _models_built_at_first_use():
     import fastapi  # noqa: F401
+
+
+def _v1_checked_once_imported() -> None:
+    from fastapi import _compat, encoders
+    from fastapi._compat import shared
+
+    def only_once_imported(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+        def checked(value: Any) -> bool:
+            return "pydantic.v1" in sys.modules and check(value)
+
+        return checked
+
+    # Where FastAPI binds them (shared's own annotation_is_pydantic_v1 calls the class check).
+    model_class = getattr(shared, "is_pydantic_v1_model_class", None)
+    instance = getattr(shared, "is_pydantic_v1_model_instance", None)
+    if model_class is None or instance is None:  # another FastAPI: its checks as they are
+        return
+    setattr(shared, "is_pydantic_v1_model_class", only_once_imported(model_class))  # noqa: B010
+    instance_checked = only_once_imported(instance)
+    for module in (shared, _compat, encoders):
+        if getattr(module, "is_pydantic_v1_model_instance", None) is instance:
+            setattr(module, "is_pydantic_v1_model_instance", instance_checked)  # noqa: B010
+
+
+_v1_checked_once_imported()

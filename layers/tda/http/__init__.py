@@ -1,8 +1,8 @@
 """The HTTP API (FastAPI). FastAPI is imported here first, with two costs of its cold start cut.
 
-The pydantic models it defines while being imported are built at their first use rather than at
-import. Those are its OpenAPI document's models (``fastapi.openapi.models``, 36 of them), which only
-``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start (of ≈610),
+The pydantic models it defines while being imported are built at their first use rather than
+at import. Those are its OpenAPI document's models (``fastapi.openapi.models``, 36 of them),
+which only ``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start (of ≈610),
 paid by every cold start for a document a caller rarely asks for, which then costs ≈10 ms more
 once. ``defer_build`` is pydantic's own setting for this; it is set for these models only, as
 the default of the models defined while FastAPI imports, then put back.

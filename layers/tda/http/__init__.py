@@ -2,15 +2,16 @@
 
 The pydantic models it defines while being imported are built at their first use rather than
 at import. Those are its OpenAPI document's models (``fastapi.openapi.models``, 36 of them),
-which only ``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start (of ≈610),
-paid by every cold start for a document a caller rarely asks for, which then costs ≈10 ms more
-once. ``defer_build`` is pydantic's own setting for this; it is set for these models only, as
-the default of the models defined while FastAPI imports, then put back.
+which only ``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start
+(of ≈610), paid by every cold start for a document a caller rarely asks for, which then costs
+≈10 ms more once. ``defer_build`` is pydantic's own setting for this; it is set for these models
+only, as the default of the models defined while FastAPI imports, then put back.
 
 And FastAPI asks of every route's models whether they are pydantic v1's, importing
 ``pydantic.v1`` to find out: ≈38 ms of the api function's import, to answer no. No class or
 object can be pydantic v1's while ``pydantic.v1`` has not been imported, so until it has, the
-answer is no without importing it; after, FastAPI's own check answers (``_v1_checked_once_imported``).
+answer is no without importing it; after, FastAPI's own check answers
+(``_v1_checked_once_imported``).
 """
 
 import sys

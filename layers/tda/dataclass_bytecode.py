@@ -22,7 +22,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import marshal
-import os
 import sys
 from collections.abc import Iterable, Mapping
 from importlib.util import MAGIC_NUMBER
@@ -89,11 +88,9 @@ def record() -> set[str]:
     return seen
 
 
-def save(texts: Iterable[str], store: Path = STORE) -> Mapping[str, bytes]:
+def save(texts: Iterable[str], store: Path = STORE) -> None:
     """Compile each text as ``exec`` would and write them to ``store``."""
-    compiled = {text: marshal.dumps(compiled_as_exec_would(text)) for text in sorted(texts)}
-    _write(store, compiled)
-    return compiled
+    _write(store, {text: marshal.dumps(compiled_as_exec_would(text)) for text in sorted(texts)})
 
 
 def compiled_as_exec_would(source: Any) -> Any:
@@ -120,10 +117,7 @@ def _read(store: Path) -> dict[str, bytes]:
 
 
 def _write(store: Path, compiled: Mapping[str, bytes]) -> None:
-    store.parent.mkdir(parents=True, exist_ok=True)
-    partial = store.with_name(f"{store.name}.{os.getpid()}.tmp")
-    try:
-        partial.write_bytes(MAGIC_NUMBER + marshal.dumps(dict(compiled)))
-        os.replace(partial, store)  # a reader sees the old store or the new one, whole
-    finally:
-        partial.unlink(missing_ok=True)
+    # Imported here: only a build or the CLI's end writes a store, never a cold start.
+    from tda.domain.data_file import write_whole
+
+    write_whole(store, MAGIC_NUMBER + marshal.dumps(dict(compiled)))  # read whole by the next

@@ -80,13 +80,19 @@ def _keep(cached: Path, stamp: bytes, data: Any) -> None:
     if sys.dont_write_bytecode:
         return
     try:
-        body = exact_json(data)
-        cached.parent.mkdir(exist_ok=True)
-        partial = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
-        try:
-            partial.write_bytes(stamp + b"\n" + body.encode())
-            os.replace(partial, cached)
-        finally:
-            partial.unlink(missing_ok=True)  # a write cut short (a full disk) leaves nothing
+        write_whole(cached, stamp + b"\n" + exact_json(data).encode())
     except (OSError, ValueError):
         return
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """``data`` as ``path``'s whole content, written beside it and moved into place: a reader sees
+    the old file or the new one, never part of one, and a write cut short (a full disk) leaves
+    nothing behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

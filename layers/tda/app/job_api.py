@@ -33,7 +33,7 @@ from tda.app.ports_in_use import chunk_store, workflow
 from tda.app.settings import job_state_machine, max_running_jobs_per_caller
 from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
-from tda.domain.errors import InvalidRequestError, TdaError
+from tda.domain.errors import TdaError
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
@@ -407,9 +407,9 @@ def chunk_download(job_id: str, index: int, store: ChunkStore | None = None) -> 
 
 def _chunk_key(job_id: str, index: int, store: ChunkStore) -> tuple[str, str]:
     record = _record(job_id, store)
-    if not 0 <= index < record["chunks"]:
-        raise InvalidRequestError.single(
-            "chunk", f"{index} is not a chunk of {job_id} (0..{record['chunks'] - 1})"
+    if not 0 <= index < record["chunks"]:  # no such chunk, as no such job: a 404
+        raise JobNotFoundError(
+            f"{job_id}: no chunk {index} (its chunks: 0..{record['chunks'] - 1})"
         )
     fmt = OutputFormat(record["format"])
     return chunk_key(job_id, index, fmt), MEDIA_TYPES[fmt]

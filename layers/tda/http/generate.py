@@ -10,8 +10,7 @@ from fastapi.responses import Response
 
 from tda.app import operations
 from tda.app.heavy_work import admitted, run_on
-from tda.domain.contract import GenerateResponse
-from tda.http.openapi import REQUEST_BODY, documented
+from tda.http.openapi import GENERATED, documented, request_body
 from tda.http.responses import answer_body
 
 router = APIRouter(tags=["generate"])
@@ -19,9 +18,8 @@ router = APIRouter(tags=["generate"])
 
 @router.post(
     "/v1/generate",
-    response_model=GenerateResponse,
-    responses=documented(413, 422, 429, 500),
-    openapi_extra=REQUEST_BODY,
+    responses=GENERATED | documented(413, 422, 429, 500),
+    openapi_extra=request_body({"entity": "cart", "count": 5, "seed": 7}),
 )
 async def generate(request: Request) -> Response:
     return await answer_body(request, _serve)

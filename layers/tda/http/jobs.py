@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
 from tda.app.jobs import JOB_ID, MAX_CONCURRENCY
-from tda.http.openapi import REQUEST_BODY, documented
+from tda.http.openapi import CHUNK, JOB_ACCEPTED, documented, request_body
 from tda.http.responses import OrjsonResponse, answer_about, answer_body
 
 router = APIRouter(tags=["jobs"])
@@ -20,6 +20,7 @@ router = APIRouter(tags=["jobs"])
 # Documented, not checked, by FastAPI: the job steps check them (tda.app.jobs), with their
 # own messages, and a job submit answers every bad field of it at once.
 JobId = Annotated[str, Path(json_schema_extra={"pattern": JOB_ID.pattern, "maxLength": 80})]
+ChunkIndex = Annotated[int, Path(json_schema_extra={"minimum": 0})]  # beyond the job's: a 404
 Concurrency = Annotated[
     str,
     Query(
@@ -40,8 +41,10 @@ def caller_of(request: Request) -> str:
 @router.post(
     "/v1/jobs",
     status_code=202,
-    responses=documented(409, 413, 422, 429, 500),
-    openapi_extra=REQUEST_BODY,
+    responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500),
+    openapi_extra=request_body(
+        {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"}
+    ),
 )
 async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Response:
     """A large request (up to MAX_RECORDS) as a job: 202 with its ``job_id``.
@@ -90,9 +93,9 @@ async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
 @router.get(
     "/v1/jobs/{job_id}/chunks/{index}",
     name="job_chunk",
-    responses=documented(307, 404, 422, 500),
+    responses=CHUNK | documented(307, 404, 422, 500),
 )
-async def job_chunk(job_id: JobId, index: int) -> Response:
+async def job_chunk(job_id: JobId, index: ChunkIndex) -> Response:
     """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a
     10K-record chunk (6 MB), and the client fetches it from S3 directly."""
 

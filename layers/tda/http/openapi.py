@@ -13,19 +13,26 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from tda.app.job_api import MEDIA_TYPES
+from tda.app.jobs import JOB_ID
 from tda.app.settings import settings
-from tda.domain.contract import GenerateRequest
+from tda.domain.contract import GenerateRequest, GenerateResponse, OutputFormat
 
 COMPONENTS = "#/components/schemas/"
 
-# The request body of ``POST /v1/generate`` and ``POST /v1/jobs``: required, the seed's request
-# (snake_case is documented; proto3 JSON camelCase is accepted too).
-REQUEST_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}GenerateRequest"}}},
+
+def request_body(example: dict[str, Any]) -> dict[str, Any]:
+    """The request body of ``POST /v1/generate`` and ``POST /v1/jobs``: required, the seed's
+    request (snake_case is documented; proto3 JSON camelCase is accepted too). The example is
+    what /docs' "Try it out" fills in, and what a tool's example phase sends: one that works
+    (the schema's own defaults name no entity, a 422)."""
+    schema = {"$ref": f"{COMPONENTS}GenerateRequest"}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
     }
-}
 
 
 def request_schemas() -> dict[str, Any]:
@@ -45,6 +52,35 @@ def request_schemas() -> dict[str, Any]:
     return {**held, "GenerateRequest": schema}
 
 
+def response_schemas() -> dict[str, Any]:
+    """The response's model and the models it holds, under the wire's snake_case names: FastAPI
+    would document a ``response_model`` under its camelCase aliases, which only requests may
+    use (a client generated from those would read ``recordCount`` and find nothing)."""
+    schema = GenerateResponse.model_json_schema(
+        by_alias=False, ref_template=COMPONENTS + "{model}", mode="serialization"
+    )
+    return {**schema.pop("$defs", {}), "GenerateResponse": schema}
+
+
+# ``POST /v1/generate``'s 200, its schema among the components (``with_request_models``).
+GENERATED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the records (``data``, in the requested format) and how they were made",
+        "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}GenerateResponse"}}},
+    }
+}
+
+# ``GET /v1/jobs/{id}/chunks/{n}``'s 200: the chunk's bytes, in its job's format.
+CHUNK: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the chunk, in the job's format",
+        "content": {
+            media_type: {"schema": {"type": "string"}} for media_type in MEDIA_TYPES.values()
+        },
+    }
+}
+
+
 def with_request_models(app: FastAPI) -> dict[str, Any]:
     """``app``'s OpenAPI document, the request's models among its components (made once)."""
     if app.openapi_schema is None:
@@ -56,7 +92,8 @@ def with_request_models(app: FastAPI) -> dict[str, Any]:
             description=app.description,
             routes=app.routes,
         )
-        document.setdefault("components", {}).setdefault("schemas", {}).update(request_schemas())
+        components = document.setdefault("components", {}).setdefault("schemas", {})
+        components.update(request_schemas() | response_schemas())
         app.openapi_schema = document
     return app.openapi_schema
 
@@ -109,3 +146,47 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
             }
         answers[status] = answer
     return answers
+
+
+def _operation_ref(route: str, method: str) -> str:
+    """An OpenAPI operationRef: a JSON pointer into ``paths`` (``/`` escaped as ``~1``)."""
+    return f"#/paths/{route.replace('~', '~0').replace('/', '~1')}/{method}"
+
+
+_JOB_ID_FROM_ANSWER = {"job_id": "$response.body#/job_id"}
+
+# ``POST /v1/jobs``'s 202: the answer's shape, and links to the routes its job_id opens, so
+# a client (or a stateful tester such as schemathesis) can follow a job from its submit.
+JOB_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "the job started (or, for a request_id sent again with the same "
+        "body, the job it started: existing)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["job_id", "status", "chunks_total", "format"],
+                    "properties": {
+                        "job_id": {"type": "string", "pattern": JOB_ID.pattern},
+                        "status": {"type": "string", "description": "RUNNING when new"},
+                        "chunks_total": {"type": "integer", "minimum": 1},
+                        "format": {"type": "string", "enum": [f.value for f in OutputFormat]},
+                        "existing": {"type": "boolean"},
+                    },
+                }
+            }
+        },
+        "links": {
+            "status": {
+                "operationRef": _operation_ref("/v1/jobs/{job_id}", "get"),
+                "parameters": _JOB_ID_FROM_ANSWER,
+                "description": "the job's status, progress and chunk links",
+            },
+            "cancel": {
+                "operationRef": _operation_ref("/v1/jobs/{job_id}", "delete"),
+                "parameters": _JOB_ID_FROM_ANSWER,
+                "description": "stop the job",
+            },
+        },
+    }
+}

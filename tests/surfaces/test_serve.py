@@ -521,9 +521,7 @@ def test_every_status_the_api_answers_is_in_its_openapi_with_the_body_it_has(
         assert answer.status_code == status, (url, answer.text)
         documented = paths[route][method]["responses"]
         assert str(status) in documented, (method, route, status)
-        schema = documented[str(status)]["content"]["application/json"]["schema"]
-        judge = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
-        errors = [f"{list(e.absolute_path)}: {e.message}" for e in judge.iter_errors(answer.json())]
+        errors = _against_document(document, route, method, answer)
         assert not errors, (method, url, errors[:5])
     for route, method in (("/v1/generate", "post"), ("/v1/jobs", "post")):
         busy = paths[route][method]["responses"]["429"]
@@ -599,7 +597,8 @@ def test_a_submitted_jobs_answer_is_documented_and_links_to_the_routes_that_foll
             url = url.replace(f"{{{parameter}}}", str(value))
         followed = served.http.request(method, url)
         assert followed.status_code == 200, (name, url, followed.text)
-        assert "200" in document["paths"][route][method]["responses"]
+        errors = _against_document(document, route, method, followed)
+        assert not errors, (name, errors[:5])  # each body as documented (they were {})
         return followed
 
     deadline = time.monotonic() + 60
@@ -607,6 +606,9 @@ def test_a_submitted_jobs_answer_is_documented_and_links_to_the_routes_that_foll
         time.sleep(0.2)
     status = follow("status").json()
     assert status["status"] == "SUCCEEDED"
+    history = served.http.get(f"/v1/jobs/{body['job_id']}", params={"history": "true"})
+    assert history.json()["history"], history.text
+    assert not _against_document(document, "/v1/jobs/{job_id}", "get", history)
     chunk = served.http.get(status["chunks"][0]["url"])
     assert chunk.status_code == 200 and len(chunk.text.splitlines()) == 1 + 3
     chunk_route = document["paths"]["/v1/jobs/{job_id}/chunks/{index}"]["get"]
@@ -626,6 +628,18 @@ def test_the_request_bodys_documented_example_is_one_the_service_accepts(served:
         body = document["paths"][route]["post"]["requestBody"]["content"]["application/json"]
         answer = served.http.post(route, json=body["example"])
         assert answer.status_code == accepted, (route, answer.text)
+
+
+def _against_document(
+    document: dict[str, Any], route: str, method: str, answer: httpx.Response
+) -> list[str]:
+    """What in ``answer``'s JSON body breaks the schema the document gives its status."""
+    responses = document["paths"][route][method]["responses"]
+    assert str(answer.status_code) in responses, (method, route, answer.status_code)
+    schema = responses[str(answer.status_code)]["content"]["application/json"]["schema"]
+    assert schema, (method, route, answer.status_code, "documented as {}: anything")
+    judge = jsonschema.Draft202012Validator({**schema, "components": document["components"]})
+    return [f"{list(e.absolute_path)}: {e.message}" for e in judge.iter_errors(answer.json())]
 
 
 def _operation(document: dict[str, Any], reference: str) -> tuple[str, str]:

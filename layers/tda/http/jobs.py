@@ -12,7 +12,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
 from tda.app.jobs import JOB_ID, MAX_CONCURRENCY
-from tda.http.openapi import CHUNK, JOB_ACCEPTED, documented, request_body
+from tda.http.openapi import (
+    CHUNK,
+    JOB_ACCEPTED,
+    JOB_CANCELLED,
+    JOB_STATUS,
+    documented,
+    request_body,
+)
 from tda.http.responses import OrjsonResponse, answer_about, answer_body
 
 router = APIRouter(tags=["jobs"])
@@ -64,7 +71,7 @@ async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Re
     return await answer_body(request, threaded, status_code=202)
 
 
-@router.get("/v1/jobs/{job_id}", responses=documented(404, 422, 500))
+@router.get("/v1/jobs/{job_id}", responses=JOB_STATUS | documented(404, 422, 500))
 async def job_status(job_id: JobId, request: Request, history: bool = False) -> Response:
     """Status, progress and chunk links; ``?history=true`` adds the execution history."""
 
@@ -78,7 +85,7 @@ async def job_status(job_id: JobId, request: Request, history: bool = False) -> 
     return await answer_about(job_id, found)
 
 
-@router.delete("/v1/jobs/{job_id}", responses=documented(404, 422, 500))
+@router.delete("/v1/jobs/{job_id}", responses=JOB_CANCELLED | documented(404, 422, 500))
 async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
     """Stop a running job (its chunks so far stay); a finished job is left as it is.
     ``?purge=true`` also deletes everything the job wrote."""

@@ -190,3 +190,87 @@ JOB_ACCEPTED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
+
+
+def _answer(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
+_STATE = {"type": "string", "description": "RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED"}
+_COUNT = {"type": "integer", "minimum": 0}
+_TEXT_OR_NONE = {"type": ["string", "null"]}
+
+# ``GET /v1/jobs/{id}``'s 200 (``job_api.status``).
+JOB_STATUS = _answer(
+    "the job's state, progress and finished chunks",
+    {
+        "type": "object",
+        "required": ["job_id", "status", "progress", "record_count", "format", "chunks"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "status": _STATE,
+            "progress": {
+                "type": "object",
+                "required": ["chunks_done", "chunks_total"],
+                "properties": {"chunks_done": _COUNT, "chunks_total": _COUNT},
+            },
+            "record_count": _COUNT,
+            "format": {"type": "string", "enum": [f.value for f in OutputFormat]},
+            "seed": {"type": ["integer", "null"]},
+            "chunks": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "url", "location"],
+                    "properties": {
+                        "index": _COUNT,
+                        "url": {"type": "string", "description": "this API's chunk route"},
+                        "location": {
+                            "type": "string",
+                            "description": "the chunk store's key, or a presigned S3 URL",
+                        },
+                        "record_count": _COUNT,
+                        "bytes": _COUNT,
+                        "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                    },
+                },
+            },
+            "manifest": _TEXT_OR_NONE,
+            "execution_arn": {"type": "string"},
+            "metadata": {"$ref": f"{COMPONENTS}GenerationMetadata"},
+            "error": {
+                "type": "object",
+                "properties": {"error": _TEXT_OR_NONE, "cause": _TEXT_OR_NONE},
+            },
+            "history": {
+                "type": "array",
+                "description": "with ?history=true: the execution's events",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": ["integer", "null"]},
+                        "type": _TEXT_OR_NONE,
+                        "timestamp": _TEXT_OR_NONE,
+                        "state": _TEXT_OR_NONE,
+                        "error": _TEXT_OR_NONE,
+                    },
+                },
+            },
+        },
+    },
+)
+
+# ``DELETE /v1/jobs/{id}``'s 200 (``job_api.cancel``, ``job_api.remove``).
+JOB_CANCELLED = _answer(
+    "the job's state after the cancel (cancelled: false for a job that had already ended)",
+    {
+        "type": "object",
+        "required": ["job_id", "status", "cancelled"],
+        "properties": {
+            "job_id": {"type": "string"},
+            "status": _STATE,
+            "cancelled": {"type": "boolean"},
+            "removed": {"type": "boolean", "description": "with ?purge=true"},
+        },
+    },
+)

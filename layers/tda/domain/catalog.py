@@ -80,6 +80,32 @@ class Catalog:
     def variants(self) -> Variants:
         return _variants(self)
 
+    def variant_column(
+        self,
+        attr: str,
+        product: np.ndarray,
+        brand: np.ndarray,
+        color: np.ndarray,
+        size: np.ndarray,
+    ) -> np.ndarray:
+        """``attr`` (one of VARIANT_ATTRS) of each drawn variant. From the whole table once it
+        is built, or once a draw is large enough to pay for it; a small draw formats its own
+        few (the table is ≈10 ms of a cold process's first small request). Same texts."""
+        if "variants" in self.__dict__ or len(product) >= VARIANT_TABLE_MIN_DRAWS:
+            table = self.variants
+            rows = table.rows(product, brand, color, size, len(self.colors))
+            column: np.ndarray = getattr(table, attr)[rows]
+            return column
+        at = VARIANT_ATTRS.index(attr)
+        texts = np.empty(len(product), dtype=object)
+        for i, (p, b, c, s) in enumerate(
+            zip(product.tolist(), brand.tolist(), color.tolist(), size.tolist(), strict=True)
+        ):
+            drawn = self.products[p]
+            b, s = b % len(drawn.brands), s % len(drawn.sizes)
+            texts[i] = _variant_texts(self, drawn, b, c, s, brand_code(drawn.brands[b]))[at]
+        return texts
+
 
 @dataclass(frozen=True)
 class Variants:
@@ -111,36 +137,47 @@ class Variants:
         return self.offset[product] + ((brand % nb) * n_colors + color) * ns + size % ns
 
 
+VARIANT_ATTRS = ("category", "name", "sku", "brand", "description")
+# Below this many draws, formatting each costs less than the 20K-row table (≈1 µs a text).
+VARIANT_TABLE_MIN_DRAWS = 512
+
+
+def _variant_texts(
+    catalog: Catalog, product: Product, b: int, c: int, s: int, code: str
+) -> tuple[str, str, str, str, str]:
+    """A variant's texts in VARIANT_ATTRS' order: a table row, or a small draw's own."""
+    brand, size = product.brands[b], product.sizes[s]
+    color, color_code = catalog.colors[c]
+    adjective = catalog.adjectives[(b + s) % len(catalog.adjectives)]
+    feature = catalog.features[(c + s) % len(catalog.features)]
+    return (
+        product.category,
+        f"{brand} {product.name} ({color})",
+        f"{code}-{product.code}-{color_code}-{size}",
+        brand,
+        f"{adjective} {product.name.lower()} by {brand} in {color.lower()}, {feature}.",
+    )
+
+
 def _variants(catalog: Catalog) -> Variants:
-    columns: dict[str, list[str]] = {
-        k: [] for k in ("category", "name", "sku", "brand", "description")
-    }
+    rows: list[tuple[str, ...]] = []
     offsets, n_brands, n_sizes = [], [], []
     for product in catalog.products:
-        offsets.append(len(columns["name"]))
+        offsets.append(len(rows))
         n_brands.append(len(product.brands))
         n_sizes.append(len(product.sizes))
-        lower_name = product.name.lower()
         for b, brand in enumerate(product.brands):
             code = brand_code(brand)  # once a brand, not once a row (a first request's ms)
-            for c, (color, color_code) in enumerate(catalog.colors):
-                lower_color = color.lower()
-                for s, size in enumerate(product.sizes):
-                    adjective = catalog.adjectives[(b + s) % len(catalog.adjectives)]
-                    feature = catalog.features[(c + s) % len(catalog.features)]
-                    columns["category"].append(product.category)
-                    columns["brand"].append(brand)
-                    columns["name"].append(f"{brand} {product.name} ({color})")
-                    columns["sku"].append(f"{code}-{product.code}-{color_code}-{size}")
-                    columns["description"].append(
-                        f"{adjective} {lower_name} by {brand} in {lower_color}, {feature}."
-                    )
+            for c in range(len(catalog.colors)):
+                for s in range(len(product.sizes)):
+                    rows.append(_variant_texts(catalog, product, b, c, s, code))
 
-    def as_objects(values: list[str]) -> np.ndarray:
+    def as_objects(values: tuple[str, ...]) -> np.ndarray:
         out = np.empty(len(values), dtype=object)
         out[:] = values
         return out
 
+    columns = dict(zip(VARIANT_ATTRS, zip(*rows, strict=True), strict=True))
     return Variants(
         offset=np.array(offsets, dtype=np.int64),
         n_brands=np.array(n_brands, dtype=np.int64),

@@ -649,13 +649,9 @@ def occasions_for_baskets(ctx: LevelContext, price_spec: FieldSpec | None) -> np
 
 def _product_attr(ctx: LevelContext, spec: FieldSpec, attr: str) -> np.ndarray:
     drawn = _products(spec, ctx)
-    if "variant" not in drawn:
-        variants = ctx.catalog.variants
-        drawn["variant"] = variants.rows(
-            drawn["product"], drawn["brand"], drawn["color"], drawn["size"], len(ctx.catalog.colors)
-        )
-    table: np.ndarray = getattr(ctx.catalog.variants, attr)
-    return table[drawn["variant"]]
+    return ctx.catalog.variant_column(
+        attr, drawn["product"], drawn["brand"], drawn["color"], drawn["size"]
+    )
 
 
 @provider("catalog.brand")

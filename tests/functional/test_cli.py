@@ -283,12 +283,14 @@ def test_a_request_with_hundreds_of_problems_names_the_first_and_counts_the_rest
 def test_generating_imports_only_what_generating_needs() -> None:
     # The CLI's cost is mostly imports: the jobs client's HTTP stack, the package metadata for
     # --version, pydantic's plugin search and numpy's BLAS threads (a spinning thread per core,
-    # ≈0.1 s of CPU) are left out of a plain `tda generate`.
+    # ≈0.1 s of CPU) are left out of a plain `tda generate`, and so are the jobs and rag
+    # commands' dozen argparse parsers (≈8 ms).
     code = (
         "import os, sys; from tda_local.cli import main; "
         "assert main(['generate', 'cart', '-n', '1']) == 0; "
-        "print(sorted(m for m in ('importlib.metadata', 'urllib.request', 'http.client') "
-        "if m in sys.modules)); print(len(os.listdir('/proc/self/task')))"
+        "print(sorted(m for m in ('importlib.metadata', 'urllib.request', 'http.client', "
+        "'tda_local.jobs_cli', 'tda_local.rag_cli') if m in sys.modules)); "
+        "print(len(os.listdir('/proc/self/task')))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS",
            "PYDANTIC_DISABLE_PLUGINS")}  # fmt: skip
@@ -299,6 +301,30 @@ def test_generating_imports_only_what_generating_needs() -> None:
     imported, threads = done.stdout.splitlines()[-2:]
     assert imported == "[]"
     assert threads == "1"  # no thread left behind by numpy or anything else
+
+
+def test_every_command_is_listed_and_helped_though_a_plain_run_builds_fewer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A generate, schemas or serve run leaves the jobs and rag parsers out: help, a wrong
+    # command and those commands themselves still see them all.
+    with pytest.raises(SystemExit) as helped:
+        main(["--help"])
+    assert helped.value.code == 0
+    listed = capsys.readouterr().out
+    for command in ("generate", "schemas", "jobs", "rag", "serve"):
+        assert command in listed
+    for command in (["jobs", "--help"], ["rag", "--help"], ["generate", "--help"]):
+        with pytest.raises(SystemExit) as helped:
+            main(command)
+        assert helped.value.code == 0 and "usage: tda " + command[0] in capsys.readouterr().out
+    with pytest.raises(SystemExit) as wrong:
+        main(["jbos", "status", "x"])
+    assert wrong.value.code == 2
+    assert "'jobs'" in capsys.readouterr().err  # the choices it names include jobs
+    with pytest.raises(SystemExit) as wrong:
+        main(["generate", "cart", "--count", "x"])
+    assert wrong.value.code == 2 and "--count" in capsys.readouterr().err
 
 
 def test_an_output_that_is_no_regular_file_is_written_to_not_replaced(tmp_path: Path) -> None:

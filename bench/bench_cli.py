@@ -76,6 +76,8 @@ def commands(out: Path) -> dict[str, list[str]]:
         "python, nothing": [py, "-c", "pass"],
         # With one BLAS thread, as tda_local sets for the CLI (numpy's pool spins at import).
         "python, numpy + pydantic": [py, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; import numpy, pydantic"],
+        # What any CLI drawing from numpy's Generator into a pydantic contract must import.
+        "python, numpy.random + model": [py, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'; import numpy.random, pydantic\nclass M(pydantic.BaseModel):\n    x: int = 0"],
         "tda: 1 cart": [TDA, "generate", "cart", "-n", "1", "-o", str(out / "one.json")],
         "tda: 10K users": [TDA, "generate", "user", "-n", "10000", "-f", "ndjson", "-o", str(out / "u.ndjson")],
         "mimesis: 10K users": [py, "-c", MIMESIS_USERS, "10000", str(out / "m.ndjson")],

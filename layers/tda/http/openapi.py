@@ -1,5 +1,6 @@
-"""What ``/openapi.json`` says beyond what FastAPI infers: the request body's models, and every
-status a route may answer with the error body's schema.
+"""What ``/openapi.json`` says beyond what FastAPI infers: the request's and the response's
+models under the wire's names, the success bodies of the job routes, and every status a route
+may answer with the error body's schema.
 
 The routes read their body themselves (one parser and one error shape for every surface, the
 gRPC shim's included), so FastAPI never sees the request's models: they are added to the
@@ -52,6 +53,11 @@ def request_schemas() -> dict[str, Any]:
     return {**held, "GenerateRequest": schema}
 
 
+def _answer(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """A route's 200 with this JSON body."""
+    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
+
+
 def response_schemas() -> dict[str, Any]:
     """The response's model and the models it holds, under the wire's snake_case names: FastAPI
     would document a ``response_model`` under its camelCase aliases, which only requests may
@@ -63,12 +69,10 @@ def response_schemas() -> dict[str, Any]:
 
 
 # ``POST /v1/generate``'s 200, its schema among the components (``with_request_models``).
-GENERATED: dict[int | str, dict[str, Any]] = {
-    200: {
-        "description": "the records (``data``, in the requested format) and how they were made",
-        "content": {"application/json": {"schema": {"$ref": f"{COMPONENTS}GenerateResponse"}}},
-    }
-}
+GENERATED = _answer(
+    "the records (``data``, in the requested format) and how they were made",
+    {"$ref": f"{COMPONENTS}GenerateResponse"},
+)
 
 # ``GET /v1/jobs/{id}/chunks/{n}``'s 200: the chunk's bytes, in its job's format.
 CHUNK: dict[int | str, dict[str, Any]] = {
@@ -82,7 +86,8 @@ CHUNK: dict[int | str, dict[str, Any]] = {
 
 
 def with_request_models(app: FastAPI) -> dict[str, Any]:
-    """``app``'s OpenAPI document, the request's models among its components (made once)."""
+    """``app``'s OpenAPI document, the request's and the response's models among its
+    components (made once)."""
     if app.openapi_schema is None:
         from fastapi.openapi.utils import get_openapi  # here: FastAPI imports it when asked too
 
@@ -190,10 +195,6 @@ JOB_ACCEPTED: dict[int | str, dict[str, Any]] = {
         },
     }
 }
-
-
-def _answer(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
 _STATE = {"type": "string", "description": "RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED"}

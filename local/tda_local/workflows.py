@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ from tda.ports.workflow import FINISHED
 from tda_local import lambdas
 from tda_local.template import TEMPLATE, load_template
 
-ACCOUNT = "123456789012"
+ACCOUNT = "123456789012"  # moto's default account
+# moto keeps every execution, and the interpreter every thread it started, for the life of the
+# process: ≈79 KB a model-path request, measured (a long-running `tda serve` only grew). A
+# finished Express execution is forgotten once this old (AWS keeps none: an Express execution
+# cannot be described), and finished threads with it; job executions stay for their history.
+EXPRESS_KEPT_SECONDS = 60.0
+FORGET_EVERY_SECONDS = 30.0
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
 
 
@@ -169,6 +176,8 @@ class LocalWorkflows:
         self._saved_entrypoint: Any = None
         self._programs: dict[str, Any] = {}
         self._saved_env: dict[str, str | None] = {}
+        self._janitor_stopped = threading.Event()
+        self._forgetting = threading.Lock()  # _drop assumes it is the lists' only remover
 
     # -- lifecycle
 
@@ -214,6 +223,7 @@ class LocalWorkflows:
             )
             self.arns[machine.logical_id] = created["stateMachineArn"]
             self._parsed_program(definition)  # now, not in the first caller's request
+        self._janitor_stopped = self.start_janitor()
         # What the template's Environment gives the handlers in AWS; moto has no
         # StartSyncExecution, so sync requests start an execution and wait for it.
         self._set_env(
@@ -222,6 +232,34 @@ class LocalWorkflows:
             TDA_SYNC_EXECUTION="poll",
         )
         return self
+
+    def start_janitor(self, every_seconds: float = FORGET_EVERY_SECONDS) -> threading.Event:
+        """``forget_finished`` every ``every_seconds`` until the event returned is set (``stop``
+        sets the runtime's own)."""
+        stopped = threading.Event()
+
+        def forget_until_stopped() -> None:
+            while not stopped.wait(every_seconds):
+                self.forget_finished()
+
+        threading.Thread(
+            target=forget_until_stopped, name="tda-workflow-janitor", daemon=True
+        ).start()
+        return stopped
+
+    def forget_finished(self, older_than_seconds: float = EXPRESS_KEPT_SECONDS) -> None:
+        """Forget the Express executions that ended ``older_than_seconds`` ago or earlier, and
+        the interpreter's threads that have ended."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+        from moto.stepfunctions.parser.utils import TMP_THREADS
+
+        express = {self.arns[m.logical_id] for m in self.machines.values() if m.kind == "EXPRESS"}
+        cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        with self._forgetting:
+            for machine in stepfunctions_parser_backends[ACCOUNT][region()].state_machines:
+                if machine.arn in express:
+                    _drop(machine.executions, lambda e: _ended_by(e.stop_date, cutoff))
+            _drop(TMP_THREADS, lambda thread: not thread.is_alive())
 
     def _parse_each_definition_once(self) -> None:
         """moto parses the ASL (ANTLR, pure Python: 90-250 ms) for every execution, which
@@ -297,6 +335,7 @@ class LocalWorkflows:
     def stop(self) -> None:
         from moto.awslambda_simple.models import LambdaSimpleBackend
 
+        self._janitor_stopped.set()
         if self._mock is not None:
             from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
@@ -401,6 +440,20 @@ class LocalWorkflows:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_events(self.client(), execution_arn)
+
+
+def _ended_by(stop_date: datetime | None, cutoff: datetime) -> bool:
+    if stop_date is None:
+        return False  # still running
+    return (stop_date if stop_date.tzinfo else stop_date.replace(tzinfo=UTC)) <= cutoff
+
+
+def _drop(items: list[Any], finished: Callable[[Any], bool]) -> None:
+    """Remove what is ``finished`` from a list other threads append to: the first ``n`` items
+    (only this removes any) are replaced in one slice assignment, atomic under the GIL, so an
+    item appended meanwhile is kept."""
+    n = len(items)
+    items[:n] = [item for item in items[:n] if not finished(item)]
 
 
 class _SerializedLiteralEval:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import pytest
@@ -23,3 +24,19 @@ def stub(grpc_target: str) -> Iterator[pb_grpc.TestDataServiceStub]:
     channel = grpc.insecure_channel(grpc_target)
     yield pb_grpc.TestDataServiceStub(channel)
     channel.close()
+
+
+SERVER_LOG_TAIL = 20_000  # characters: the traceback of an INTERNAL is near the end
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A failed test that used a ``tda serve`` (tests/surfaces/test_serve.py's ``Served``) shows
+    what that server logged: an "internal error (request …)" names a trace only the log has."""
+    report = yield
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            log = getattr(value, "log", None)
+            if callable(log) and hasattr(value, "log_lines"):
+                report.sections.append(("tda serve stderr", log()[-SERVER_LOG_TAIL:]))
+    return report

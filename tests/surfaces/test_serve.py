@@ -65,8 +65,26 @@ class Served:
             raise AssertionError("tda serve did not come up")
         # The primary answers before its workers are up; it says so once they all are.
         assert self.process.stderr is not None
+        self.log_lines: list[str] = []
         while not (line := self.process.stderr.readline()).startswith("tda serve: gRPC on"):
             assert line, "tda serve exited before it was serving"
+            self.log_lines.append(line)
+        self.log_lines.append(line)
+        # Drained all along: a server that logs a lot never blocks on a full pipe, and a failed
+        # test shows what the server said (tests/conftest.py adds it to the report).
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log_lines.append(line)
+
+    def log(self) -> str:
+        """What the server wrote to stderr so far (all of it once it has exited)."""
+        if self.process.poll() is not None:
+            self._drain.join(10)
+        return "".join(self.log_lines)
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
@@ -289,7 +307,7 @@ def test_sigterm_lets_an_in_flight_stream_finish() -> None:
     reader.join(60)
     channel.close()
     assert received[-1].is_final and sum(c.record_count for c in received) == 30000
-    stderr = served.process.stderr.read() if served.process.stderr else ""
+    stderr = served.log()
     assert "shutting down" in stderr and "Traceback" not in stderr
 
 
@@ -393,7 +411,7 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
                     stub.GenerateData(pb.GenerateRequest(entity="nope", count=1), timeout=30)
     finally:
         assert logged.stop() == 0
-    stderr = logged.process.stderr.read() if logged.process.stderr else ""
+    stderr = logged.log()
     assert stderr.count("access http POST /v1/generate 200") == 4, stderr
     assert (
         stderr.count("access grpc /testdata.v1.TestDataService/GenerateData INVALID_ARGUMENT") == 4

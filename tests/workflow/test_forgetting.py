@@ -1,0 +1,73 @@
+"""A long-running ``tda serve`` does not keep what AWS would not: a finished Express (sync)
+execution is forgotten once it is a minute old (Express executions cannot be described in AWS
+either), and so are the interpreter's finished threads; job (Standard) executions stay, their
+history is what ``tda jobs history`` reads."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import weakref
+
+import pytest
+from moto.stepfunctions.parser.utils import TMP_THREADS
+
+from tda_local import lambdas
+from tda_local.workflows import EXPRESS_KEPT_SECONDS, LocalWorkflows
+
+from .runtime import executions
+
+pytestmark = pytest.mark.usefixtures("fresh_calls")
+
+
+def model_request() -> None:
+    request = {"entity": "cart", "count": 2, "context": "carts for a family moving house"}
+    answer = lambdas.invoke("router", {"request": request})
+    assert answer["metadata"]["served_via"] == "workflow"
+
+
+def test_finished_sync_executions_and_threads_are_forgotten_jobs_are_kept(
+    workflows: LocalWorkflows,
+) -> None:
+    job = workflows.start_execution(
+        "JobStateMachine",
+        {"mode": "job", "job_id": "job-kept", "request": {"entity": "user", "count": 10}},
+    )
+    assert workflows.wait(job)["status"] == "SUCCEEDED"
+    before = set(TMP_THREADS)
+    for _ in range(5):
+        model_request()
+    assert len(executions(workflows, "SyncStateMachine")) >= 5
+    # Weakly: once forgotten, nothing holds them (the runtime's own janitor, every 30 s, may
+    # have dropped some already: what it leaves must go too).
+    ended = [weakref.ref(t) for t in TMP_THREADS if t not in before and not t.is_alive()]
+    assert ended
+
+    workflows.forget_finished(older_than_seconds=60)  # none is a minute old yet
+    assert len(executions(workflows, "SyncStateMachine")) >= 5
+
+    workflows.forget_finished(older_than_seconds=0)
+    assert executions(workflows, "SyncStateMachine") == []
+    assert [e["executionArn"] for e in executions(workflows, "JobStateMachine")] == [job]
+    assert all(t.is_alive() for t in TMP_THREADS)
+    gc.collect()
+    assert [t() for t in ended if t() is not None] == []
+    model_request()  # and the runtime serves as before
+
+
+def test_the_runtime_forgets_on_its_own_while_it_runs(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forgot = threading.Event()
+    original = workflows.forget_finished
+
+    def watched(older_than_seconds: float = EXPRESS_KEPT_SECONDS) -> None:
+        original(older_than_seconds)
+        forgot.set()
+
+    monkeypatch.setattr(workflows, "forget_finished", watched)
+    stop = workflows.start_janitor(every_seconds=0.05)
+    try:
+        assert forgot.wait(30)
+    finally:
+        stop.set()

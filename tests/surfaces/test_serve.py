@@ -71,7 +71,7 @@ class Served:
             self.log_lines.append(line)
         self.log_lines.append(line)
         # Drained all along: a server that logs a lot never blocks on a full pipe, and a failed
-        # test shows what the server said (tests/conftest.py adds it to the report).
+        # test shows what the server said (tests/surfaces/conftest.py adds it to the report).
         self._drain = threading.Thread(target=self._read_log, daemon=True)
         self._drain.start()
 

@@ -11,6 +11,7 @@ import pytest
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 from ..shim import running_shim
+from .test_serve import Served
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +37,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     if report.failed:
         for value in getattr(item, "funcargs", {}).values():
-            log = getattr(value, "log", None)
-            if callable(log) and hasattr(value, "log_lines"):
-                report.sections.append(("tda serve stderr", log()[-SERVER_LOG_TAIL:]))
+            if isinstance(value, Served):
+                report.sections.append(("tda serve stderr", value.log()[-SERVER_LOG_TAIL:]))
     return report

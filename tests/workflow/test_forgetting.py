@@ -46,10 +46,12 @@ def test_finished_sync_executions_and_threads_are_forgotten_jobs_are_kept(
     workflows.forget_finished(older_than_seconds=60)  # none is a minute old yet
     assert len(executions(workflows, "SyncStateMachine")) >= 5
 
+    # Every thread that had ended goes (one that ends meanwhile may stay until next time).
+    dead = [t for t in TMP_THREADS if not t.is_alive()]
     workflows.forget_finished(older_than_seconds=0)
     assert executions(workflows, "SyncStateMachine") == []
     assert [e["executionArn"] for e in executions(workflows, "JobStateMachine")] == [job]
-    assert all(t.is_alive() for t in TMP_THREADS)
+    assert not set(dead) & set(TMP_THREADS)
     gc.collect()
     assert [t() for t in ended if t() is not None] == []
     model_request()  # and the runtime serves as before

@@ -104,9 +104,13 @@ class ForwardToPrimary:
         if path.startswith(ALWAYS_PRIMARY) and path != LOCAL_HEALTH:
             # Bounded like any body here: over the limit, the primary answers 413 itself.
             body = await _read_body(receive, limit=settings.max_request_bytes + 1)
+            if body is None:
+                return None  # the client went away: nothing to forward, nobody to answer
             return await self._forward(scope, body, send)
         if path == "/v1/generate" and scope["method"] == "POST":
             body = await _read_body(receive, limit=settings.max_request_bytes + 1)
+            if body is None:
+                return None
             if not _served_here(body):
                 return await self._forward(scope, body, send)
             return await self.app(scope, _replay(body, receive), send)
@@ -159,14 +163,15 @@ def _served_here(body: bytes) -> bool:
         return True
 
 
-async def _read_body(receive: Receive, limit: int | None = None) -> bytes:
-    """The request body, or its first ``limit`` bytes and more (the caller sees it is over)."""
+async def _read_body(receive: Receive, limit: int | None = None) -> bytes | None:
+    """The request body, or its first ``limit`` bytes and more (the caller sees it is over);
+    None if the client went away before it was whole."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break  # the client went away: what came is all there is
+            return None
         parts.append(message.get("body", b""))
         size += len(parts[-1])
         if not message.get("more_body") or (limit is not None and size >= limit):

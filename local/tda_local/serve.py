@@ -31,7 +31,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2
 
 from tda.http.app import create_app
-from tda_local import access_log, lambdas, retention
+from tda_local import access_log, http_guard, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server
 from tda_local.workers import WorkerPool
@@ -197,7 +197,9 @@ class _Running:
             await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
         if access_log.wanted():
             app = access_log.HttpAccessLog(app)
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", http=http_guard.GuardedHttpProtocol
+        )
         http = _HttpServer(config)
         failure: list[BaseException] = []
 

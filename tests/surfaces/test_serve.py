@@ -39,10 +39,21 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, home: Path | None = None, workers: int = 1, *options: str) -> None:
+    def __init__(
+        self,
+        home: Path | None = None,
+        workers: int = 1,
+        *options: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
         self.home = home or Path(tempfile.mkdtemp(prefix="tda-serve-"))
-        env = {**os.environ, "TDA_HOME": str(self.home), "JOB_CHUNK_RECORDS": "1000"}
+        env = {
+            **os.environ,
+            "TDA_HOME": str(self.home),
+            "JOB_CHUNK_RECORDS": "1000",
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
              "--http-port", str(self.http_port), "--workers", str(workers), *options],

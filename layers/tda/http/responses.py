@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
+from starlette.requests import ClientDisconnect
 
 from tda.app import heavy_work, job_api
 from tda.app.settings import settings
@@ -111,17 +112,24 @@ async def answer_body(
 
 
 async def read_limited(request: Request) -> Any:
-    """The parsed JSON body, or the error response (413 too large, 422 not JSON)."""
+    """The parsed JSON body, or the error response (413 too large, 422 not JSON, 400 when the
+    client left before its body was whole: nobody reads that one, and nothing is logged)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
         return _too_large()
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > settings.max_request_bytes:
-            return _too_large()
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.max_request_bytes:
+                return _too_large()
+            chunks.append(chunk)
+    except ClientDisconnect:
+        # A client gone mid-body is its own business: once logged as a 66-line traceback
+        # per connection ("Exception in ASGI application").
+        issue = FieldIssue("body", "the client went away before the body was whole")
+        return OrjsonResponse(error_body("", [issue]), status_code=400)
     try:
         return orjson.loads(b"".join(chunks))
     except orjson.JSONDecodeError as exc:

@@ -1,0 +1,139 @@
+"""What an HTTP connection to ``tda serve`` may send before its request is whole, and for how long.
+
+uvicorn's httptools protocol takes a request head of any size and waits for a request for as long
+as its sender likes. Tried against ``tda serve``: 300 MB of headers on one connection were
+buffered (RSS +300 MB) and answered 200; 3,000 connections that never finished a request (a head
+sent a line a second, a body declared and never sent, nothing at all) all stayed open, each
+holding a socket until the process runs out. In AWS, API Gateway refuses both; locally the
+server does:
+
+- a head (request line and headers) above ``MAX_HEAD_BYTES``: 431, and the connection closed;
+- a request not whole ``HTTP_READ_TIMEOUT_SECONDS`` after its first byte (or after the
+  connection opened, for one that sends nothing): an unfinished head is answered 408 and its
+  connection closed; an unfinished body's connection is closed, so the route reading it sees
+  the client gone. Waiting on the service's own answer never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
+# h11 limit, 16 KiB.
+MAX_HEAD_BYTES = 16 * 1024
+
+
+def read_timeout_seconds() -> float:
+    """How long a request may take to arrive whole (API Gateway's whole budget is 30 s)."""
+    raw = os.environ.get("HTTP_READ_TIMEOUT_SECONDS", "")
+    return float(raw) if raw else 20.0
+
+
+def _answer(status: bytes, message: str) -> bytes:
+    body = message.encode()
+    return (
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
+    )
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on each request's head and on its arrival."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._timeout = read_timeout_seconds()
+        self._deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_begun = False  # a request's first byte came and its head is not whole yet
+        self._refused = False  # the head went over the limit: nothing more is parsed
+
+    # The connection
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        super().data_received(data)
+        if self._refused:
+            self._disarm()
+            limit = f"the request head is over {MAX_HEAD_BYTES} bytes"
+            self.transport.write(_answer(b"431 Request Header Fields Too Large", limit))
+            self.transport.close()
+
+    # The parser's calls, for one request after another
+
+    def on_message_begin(self) -> None:
+        if self._refused:
+            return
+        self._head_bytes = 0
+        self._head_begun = True
+        self._arm()
+        super().on_message_begin()
+
+    def on_url(self, url: bytes) -> None:
+        if self._counted(len(url)):
+            super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._counted(len(name) + len(value) + 4):  # ": " and CRLF
+            super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        if self._refused:
+            return
+        self._head_begun = False
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if not self._refused:
+            super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        self._disarm()
+        super().on_message_complete()
+
+    def _counted(self, size: int) -> bool:
+        """Whether the head is still within its limit with ``size`` more bytes."""
+        self._head_bytes += size
+        self._refused = self._refused or self._head_bytes > MAX_HEAD_BYTES
+        return not self._refused
+
+    # The deadline
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self._timeout, self._expired)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if self.pipeline or (cycle and not cycle.response_complete and not cycle.more_body):
+            # A whole request waits on its answer (a pipelined one's reading is paused
+            # meanwhile): that is the service's time, not the sender's.
+            self._arm()
+            return
+        if self._head_begun:
+            late = f"the request did not arrive whole within {self._timeout:g} s"
+            self.transport.write(_answer(b"408 Request Timeout", late))
+        self.transport.close()

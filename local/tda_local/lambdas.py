@@ -13,6 +13,7 @@ import importlib.util
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -74,27 +75,43 @@ def handler(name: str) -> Handler:
 _thread = threading.local()
 
 
-# Every loop made for a pool thread, closed at exit: left to the garbage collector at interpreter
-# shutdown, an unclosed loop's __del__ found its selector's descriptor gone and printed a
-# traceback ("Invalid file descriptor: -1") after `tda serve` had stopped cleanly.
-_LOOPS: list[asyncio.AbstractEventLoop] = []
+# Every loop made for a thread, with its thread (weakly: an ended thread is the interpreter's to
+# forget, LocalWorkflows.forget_finished). The interpreter invokes each state's Lambda on a
+# thread of its own, so a loop is closed once its thread has ended (checked whenever a loop is
+# made): kept open, each held three descriptors for the life of the process, and `tda serve`
+# reached the usual limit of 1,024 after ≈330 job chunks. What is left is closed at exit: left
+# to the garbage collector at interpreter shutdown, an unclosed loop's __del__ found its
+# selector's descriptor gone and printed a traceback ("Invalid file descriptor: -1").
+_LOOPS: list[tuple[weakref.ref[threading.Thread], asyncio.AbstractEventLoop]] = []
 _LOOPS_LOCK = threading.Lock()
 
 
 @atexit.register
 def _close_thread_loops() -> None:
     with _LOOPS_LOCK:
-        for loop in _LOOPS:
+        for _, loop in _LOOPS:
             if not loop.is_running() and not loop.is_closed():
                 loop.close()
         _LOOPS.clear()
 
 
+def _close_loops_of_ended_threads() -> None:
+    """Close the loops whose threads have ended (called holding ``_LOOPS_LOCK``)."""
+    kept = []
+    for thread, loop in _LOOPS:
+        alive = thread()
+        if alive is not None and alive.is_alive():
+            kept.append((thread, loop))
+        elif not loop.is_closed():
+            loop.close()
+    _LOOPS[:] = kept
+
+
 def _ensure_event_loop() -> None:
     """Give the calling thread an event loop, as the Lambda runtime's one thread always has.
 
-    Mangum sets a loop up only in the thread that imported the handler; the shim invokes from a
-    pool of worker threads, where ``asyncio.get_event_loop()`` would otherwise raise.
+    Mangum sets a loop up only in the thread that imported the handler; the shim invokes from
+    worker threads, where ``asyncio.get_event_loop()`` would otherwise raise.
     """
     try:
         asyncio.get_running_loop()
@@ -104,7 +121,8 @@ def _ensure_event_loop() -> None:
     if getattr(_thread, "loop", None) is None:
         _thread.loop = asyncio.new_event_loop()
         with _LOOPS_LOCK:
-            _LOOPS.append(_thread.loop)
+            _close_loops_of_ended_threads()
+            _LOOPS.append((weakref.ref(threading.current_thread()), _thread.loop))
     # Set every time: an asyncio.run() on this thread since the last call unset it.
     asyncio.set_event_loop(_thread.loop)
 

@@ -6,6 +6,7 @@ history is what ``tda jobs history`` reads."""
 from __future__ import annotations
 
 import gc
+import os
 import threading
 import weakref
 
@@ -48,9 +49,11 @@ def test_finished_sync_executions_and_threads_are_forgotten_jobs_are_kept(
 
     # Every thread that had ended goes (one that ends meanwhile may stay until next time).
     dead = [t for t in TMP_THREADS if not t.is_alive()]
+    jobs = [e["executionArn"] for e in executions(workflows, "JobStateMachine")]
+    assert job in jobs
     workflows.forget_finished(older_than_seconds=0)
     assert executions(workflows, "SyncStateMachine") == []
-    assert [e["executionArn"] for e in executions(workflows, "JobStateMachine")] == [job]
+    assert [e["executionArn"] for e in executions(workflows, "JobStateMachine")] == jobs
     assert not set(dead) & set(TMP_THREADS)
     gc.collect()
     assert [t() for t in ended if t() is not None] == []
@@ -73,3 +76,30 @@ def test_the_runtime_forgets_on_its_own_while_it_runs(
         assert forgot.wait(30)
     finally:
         stop.set()
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts /proc/self/fd")
+def test_a_job_leaves_no_event_loop_open_behind_its_ended_threads(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The interpreter invokes each state's Lambda on a thread of its own, which gets an event
+    # loop (as Lambda's one thread has): three descriptors (epoll, a socket pair). They were
+    # kept open for the life of the process: 3 per chunk, and `tda serve` hit its descriptor
+    # limit (EMFILE: no connection accepted) after ≈330 job chunks under the usual 1,024.
+    monkeypatch.setenv("JOB_CHUNK_RECORDS", "100")
+
+    def job(job_id: str) -> None:
+        arn = workflows.start_execution(
+            "JobStateMachine",
+            {"mode": "job", "job_id": job_id, "request": {"entity": "user", "count": 3000}},
+        )
+        assert workflows.wait(arn)["status"] == "SUCCEEDED"
+
+    job("job-loops-warm")  # the pools' threads and their loops are made once
+    before = open_descriptors()
+    job("job-loops-30-chunks")
+    assert open_descriptors() - before < 15  # was ≈96: 3 for each of its 32 invocations

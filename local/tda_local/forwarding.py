@@ -122,8 +122,12 @@ class ForwardToPrimary:
             for name, value in scope["headers"]
             if name.lower() not in HOP_BY_HOP and name.lower() != b"content-length"
         ]
-        query = scope.get("query_string", b"").decode("latin-1")
-        url = scope["path"] + (f"?{query}" if query else "")
+        # The path as it came, still percent-encoded (httptools lets only printable ASCII in):
+        # rebuilt from the decoded path, a control character (%14) made an URL httpx refuses
+        # (a 500 where the primary answers 422).
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        url = (raw_path + (b"?" + query if query else b"")).decode("latin-1")
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self.client.send(request, stream=True)

@@ -152,6 +152,23 @@ def test_errors_keep_their_field_details_when_relayed(pair: Served) -> None:
         assert refused.status_code == 422 and refused.json()["details"][0]["field"] == "entity"
 
 
+# Found by schemathesis: a control character, percent-encoded, in a path a worker relays
+# (the worker rebuilt the URL from the decoded path: httpx refused it, a 500).
+ODD_PATHS = (
+    "/v1/jobs/%2A1%14%3A%C3%AE%C2%A9W%F3%AE%88%AC/chunks/-64852",
+    "/v1/jobs/job%2Fx%20y",
+    "/v1/jobs/job-x?history=%00",
+)
+
+
+@pytest.mark.parametrize("path", ODD_PATHS)
+def test_an_odd_path_gets_the_same_answer_from_either_process(pair: Served, path: str) -> None:
+    answers = {(a.status_code, a.text) for a in (get(url(pair, path)) for _ in range(CONNECTIONS))}
+    assert len(answers) == 1, answers
+    ((status, _),) = answers
+    assert status in (404, 422)
+
+
 def test_a_cancelled_stream_cancels_its_job_from_either_process(pair: Served) -> None:
     def jobs() -> set[str]:  # a stream's job is removed once it is cancelled (or sent)
         return {p.parent.name for p in (pair.home / "jobs").glob("job-*/job.json")}

@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 
 from tda.adapters.stepfunctions import execution_events
+from tda.app.ports_in_use import chunk_store
 from tda.ports.workflow import FINISHED
 from tda_local import lambdas
 from tda_local.template import TEMPLATE, load_template
@@ -38,7 +39,8 @@ ACCOUNT = "123456789012"  # moto's default account
 # moto keeps every execution, and the interpreter every thread it started, for the life of the
 # process: ≈79 KB a model-path request, measured (a long-running `tda serve` only grew). A
 # finished Express execution is forgotten once this old (AWS keeps none: an Express execution
-# cannot be described), and finished threads with it; job executions stay for their history.
+# cannot be described), and finished threads with it; a job's execution stays, for its history,
+# while anything of the job is left in the chunk store.
 EXPRESS_KEPT_SECONDS = 60.0
 FORGET_EVERY_SECONDS = 30.0
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
@@ -155,7 +157,12 @@ class Fault:
 class LocalWorkflows:
     """moto with Step Functions execution on, our state machines created, Lambda routed home."""
 
-    def __init__(self, template: Path = TEMPLATE, retry_interval: int | None = None) -> None:
+    def __init__(
+        self,
+        template: Path = TEMPLATE,
+        retry_interval: int | None = None,
+        record_calls: bool = False,
+    ) -> None:
         self.template_dir = template.parent
         self.template = load_template(template)
         self.functions = functions(self.template)
@@ -163,6 +170,10 @@ class LocalWorkflows:
         self.retry_interval = retry_interval
         self.arns: dict[str, str] = {}
         self.faults: list[Fault] = []
+        # Every Lambda invocation's event, for tests that ask which functions ran. Off unless
+        # asked: `tda serve` kept each one for the life of the process (a request's whole body
+        # per model-path state, ≈65 KB for a 100-chunk job).
+        self.record_calls = record_calls
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         # Job chunks are written one at a time in this process, whatever a job's Map asks (in
@@ -248,17 +259,25 @@ class LocalWorkflows:
         return stopped
 
     def forget_finished(self, older_than_seconds: float = EXPRESS_KEPT_SECONDS) -> None:
-        """Forget the Express executions that ended ``older_than_seconds`` ago or earlier, and
-        the interpreter's threads that have ended."""
+        """Forget the executions that ended ``older_than_seconds`` ago or earlier: every Express
+        one, and a job's once nothing of the job is left in the chunk store (a stream's job,
+        removed once sent; a job purged, or past its retention). And the interpreter's threads
+        that have ended."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
         from moto.stepfunctions.parser.utils import TMP_THREADS
 
         express = {self.arns[m.logical_id] for m in self.machines.values() if m.kind == "EXPRESS"}
+        jobs = set(self.arns.values()) - express
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
         with self._forgetting:
             for machine in stepfunctions_parser_backends[ACCOUNT][region()].state_machines:
                 if machine.arn in express:
                     _drop(machine.executions, lambda e: _ended_by(e.stop_date, cutoff))
+                elif machine.arn in jobs:
+                    _drop(
+                        machine.executions,
+                        lambda e: _ended_by(e.stop_date, cutoff) and not _job_left(e.input_data),
+                    )
             _drop(TMP_THREADS, lambda thread: not thread.is_alive())
 
     def _parse_each_definition_once(self) -> None:
@@ -398,8 +417,9 @@ class LocalWorkflows:
         logical_id = function_name.rsplit(":", 1)[-1]
         fn = self.functions.get(logical_id)
         event = json.loads(body) if body else {}
-        with self._lock:
-            self.calls.append((logical_id, event))
+        if self.record_calls:
+            with self._lock:
+                self.calls.append((logical_id, event))
         try:
             if fn is None:
                 raise LookupError(f"no function {logical_id} in the template")
@@ -446,6 +466,19 @@ def _ended_by(stop_date: datetime | None, cutoff: datetime) -> bool:
     if stop_date is None:
         return False  # still running
     return (stop_date if stop_date.tzinfo else stop_date.replace(tzinfo=UTC)) <= cutoff
+
+
+def _job_left(job_input: Any) -> bool:
+    """Whether anything of the job an execution ran is in the chunk store (when unsure, that it
+    is). A job's execution was kept for the life of the process: ≈0.5 MB for 100 chunks, and
+    every stream above MAX_SYNC_RECORDS is a job."""
+    job_id = job_input.get("job_id") if isinstance(job_input, dict) else None
+    if not isinstance(job_id, str) or not job_id:
+        return True
+    try:
+        return bool(chunk_store().keys(f"{job_id}/", limit=1))
+    except Exception:  # a store that cannot answer now: forgotten another time
+        return True
 
 
 def _drop(items: list[Any], finished: Callable[[Any], bool]) -> None:

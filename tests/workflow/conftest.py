@@ -28,7 +28,8 @@ def workflows(store: Path, workflow_env: dict[str, str]) -> Iterator[LocalWorkfl
         patch.setenv("TDA_CHUNK_STORE", f"file://{store}")
         for name, value in workflow_env.items():
             patch.setenv(name, value)
-        with LocalWorkflows(retry_interval=1) as runtime:  # retry waits of 1 s, not 1-4 s
+        # Retry waits of 1 s, not 1-4 s; each invocation recorded in ``calls``.
+        with LocalWorkflows(retry_interval=1, record_calls=True) as runtime:
             yield runtime
 
 

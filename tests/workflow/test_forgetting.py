@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import threading
 import weakref
+from pathlib import Path
 
 import pytest
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -103,3 +105,40 @@ def test_a_job_leaves_no_event_loop_open_behind_its_ended_threads(
     before = open_descriptors()
     job("job-loops-30-chunks")
     assert open_descriptors() - before < 15  # was ≈96: 3 for each of its 32 invocations
+
+
+def test_a_runtime_not_asked_to_record_calls_keeps_no_event(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As `tda serve` makes it: every invocation's event was kept for the life of the process.
+    monkeypatch.setattr(workflows, "record_calls", False)
+    model_request()
+    job = workflows.start_execution(
+        "JobStateMachine",
+        {"mode": "job", "job_id": "job-unrecorded", "request": {"entity": "user", "count": 10}},
+    )
+    assert workflows.wait(job)["status"] == "SUCCEEDED"
+    assert workflows.calls == []
+
+
+def test_a_jobs_execution_is_forgotten_once_nothing_of_the_job_is_left(
+    workflows: LocalWorkflows, store: Path
+) -> None:
+    # A stream's job is removed once sent, a job purged or past its retention: its execution
+    # (≈0.5 MB for 100 chunks) was kept for the life of the process all the same.
+    def job(job_id: str) -> str:
+        arn = workflows.start_execution(
+            "JobStateMachine",
+            {"mode": "job", "job_id": job_id, "request": {"entity": "user", "count": 10}},
+        )
+        assert workflows.wait(arn)["status"] == "SUCCEEDED"
+        return arn
+
+    removed, kept = job("job-removed"), job("job-still-there")
+    shutil.rmtree(store / "job-removed")
+    workflows.forget_finished(older_than_seconds=60)  # ended less than a minute ago: kept
+    arns = [e["executionArn"] for e in executions(workflows, "JobStateMachine")]
+    assert removed in arns and kept in arns
+    workflows.forget_finished(older_than_seconds=0)
+    arns = [e["executionArn"] for e in executions(workflows, "JobStateMachine")]
+    assert removed not in arns and kept in arns

@@ -677,3 +677,73 @@ def _operation(document: dict[str, Any], reference: str) -> tuple[str, str]:
     route = escaped.replace("~1", "/").replace("~0", "~")
     assert method in document["paths"][route], reference
     return route, method
+
+
+# (a caller's schema fields, whether the service takes them)
+FIELD_RULES: list[tuple[list[dict[str, Any]], bool]] = [
+    ([{"name": "note", "type": "STRING", "nested_fields": [{"name": "x"}]}], False),
+    ([{"name": "note", "nested_fields": [{"name": "x"}]}], False),  # a STRING by default
+    ([{"name": "meta", "type": "OBJECT"}], False),
+    ([{"name": "meta", "type": "OBJECT", "nested_fields": [{"name": "x"}]}], True),
+    ([{"name": "tags", "type": "ARRAY", "nested_fields": [{"name": "", "type": "UUID"}]}], True),
+    ([{"name": "home", "type": "ADDRESS"}], True),
+    ([{"name": "0x", "type": "STRING"}], False),
+    ([{"name": "a b", "type": "STRING"}], False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("fields", "taken"), FIELD_RULES)
+def test_the_documented_request_schema_agrees_with_the_service_on_a_schemas_fields(
+    served: Served, fields: list[dict[str, Any]], taken: bool
+) -> None:
+    # schemathesis sent what the document allowed and the service refused (a STRING with
+    # nested_fields): the document now says what JSON Schema can of a field's rules.
+    document = served.http.get("/openapi.json").json()
+    request = {"schema": {"fields": fields}, "count": 2}
+    answer = served.http.post("/v1/generate", json=request)
+    assert answer.status_code == (200 if taken else 422), answer.text
+    assert _request_judge(document).is_valid(request) is taken
+
+
+def test_the_documented_request_schema_requires_a_count_as_the_service_does(
+    served: Served,
+) -> None:
+    document = served.http.get("/openapi.json").json()
+    for request in ({}, {"entity": "cart"}):
+        assert served.http.post("/v1/generate", json=request).status_code == 422
+        assert not _request_judge(document).is_valid(request)
+
+
+def _request_judge(document: dict[str, Any]) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(
+        {"$ref": "#/components/schemas/GenerateRequest", "components": document["components"]}
+    )
+
+
+@pytest.mark.parametrize("flag", [0, 1, "true", "yes", None])
+def test_a_flag_is_true_or_false_as_documented_and_as_proto3_json_has_it(
+    served: Served, flag: Any
+) -> None:
+    # schemathesis: `"required": 0` was taken (pydantic's lax mode reads 0/1, "yes", "on"...)
+    # where the document says boolean; the gRPC shim's proto3 JSON takes only true and false.
+    fields = [{"name": "note", "type": "STRING", "required": flag}]
+    request = {"schema": {"fields": fields}, "count": 1, "use_cache": flag}
+    answer = served.http.post("/v1/generate", json=request)
+    assert answer.status_code == 422, answer.text
+    named = {d["field"] for d in answer.json()["details"]}
+    assert {"use_cache", "schema.fields[0].required"} <= named, named
+
+
+def test_a_json_chunk_is_the_array_of_records_its_documentation_says(served: Served) -> None:
+    # schemathesis: the document said every chunk was a string, a JSON one included.
+    document = served.http.get("/openapi.json").json()
+    submitted = served.http.post("/v1/jobs", json={"entity": "review", "count": 3, "seed": 2})
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while (status := served.http.get(f"/v1/jobs/{job}").json())["status"] == "RUNNING":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    chunk = served.http.get(f"/v1/jobs/{job}/chunks/0")
+    assert chunk.status_code == 200 and len(chunk.json()) == 3
+    assert not _against_document(document, "/v1/jobs/{job_id}/chunks/{index}", "get", chunk)

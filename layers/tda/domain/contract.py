@@ -10,7 +10,7 @@ Enums accept their proto names in any case (``"JSON"``, ``"json"``) or their num
 from enum import Enum, StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -68,7 +68,7 @@ def _enum_by_name_or_number(enum: type[Enum], value: Any) -> Any:
 class FieldDef(_Contract):
     name: str
     type: FieldType = FieldType.STRING
-    required: bool = False
+    required: StrictBool = False
     description: str = ""
     nested_fields: list["FieldDef"] = Field(default_factory=list)
 
@@ -116,10 +116,10 @@ class GenerateRequest(_Contract):
     hints: list[str] = Field(default_factory=list)
     output_format: OutputFormat = OutputFormat.JSON
     count: int = 0
-    use_cache: bool = False
-    learn_from_history: bool = False
-    defect_triggering: bool = False
-    production_like: bool = False
+    use_cache: StrictBool = False
+    learn_from_history: StrictBool = False
+    defect_triggering: StrictBool = False
+    production_like: StrictBool = False
     # New in this service (new proto numbers): reproducibility and locale.
     seed: int | None = None
     locale: str = "en_US"

@@ -30,8 +30,12 @@ from tda.domain.schema.spec import (
 MAX_DEPTH = 6
 MAX_FIELDS = 500
 MAX_ARRAY_LENGTH = 1000
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ARRAY_ITEM_NAMES = frozenset({"", "item", "_item"})
+FIELD_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_NAME = re.compile(FIELD_NAME_PATTERN)
+# An ARRAY's one nested field under one of these names is its item (any other names: an object).
+ARRAY_ITEM_NAMES = frozenset({"", "item", "_item"})
+# The types whose nested_fields mean something (an ADDRESS without them has the usual parts).
+NESTING_TYPES = (FieldType.OBJECT, FieldType.ARRAY, FieldType.ADDRESS)
 _TEMPORAL_FORMATS = frozenset({"iso8601", "epoch"})
 
 ADDRESS_PARTS: tuple[tuple[str, str], ...] = (
@@ -218,7 +222,7 @@ def _field_from_def(
         children = build_nested(path) if nested else address_children(path)
     elif fdef.type is FieldType.ARRAY:
         ipath = item_path(path)
-        if len(nested) == 1 and nested[0].name in _ARRAY_ITEM_NAMES:
+        if len(nested) == 1 and nested[0].name in ARRAY_ITEM_NAMES:
             only = nested[0].model_copy(update={"name": "item"})
             item = _field_from_def(only, ipath, f"{where}.nested_fields[0]", depth + 1, issues)
         elif nested:

@@ -19,6 +19,7 @@ from tda.app.jobs import JOB_ID
 from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest, GenerateResponse, OutputFormat
 from tda.domain.schema.loader import ARRAY_ITEM_NAMES, FIELD_NAME_PATTERN, NESTING_TYPES
+from tda.domain.schema.registry import entity_names
 
 COMPONENTS = "#/components/schemas/"
 
@@ -55,7 +56,30 @@ def request_schemas() -> dict[str, Any]:
         f"(MAX_SYNC_RECORDS), {settings.max_records} for a job (MAX_RECORDS)",
     }
     held["FieldDef"] = _field_rules(held["FieldDef"])
+    held["SchemaDef"]["properties"]["fields"]["items"] |= _NAMED
+    scenario = held["Scenario"]
+    scenario["properties"]["name"] |= {"pattern": r"\S"}  # not blank
+    scenario["properties"]["count"].pop("default", None)  # 0, refused: required in effect
+    scenario["properties"]["count"] |= {"minimum": 1}
+    scenario["required"] = sorted({*scenario.get("required", []), "count"})
+    schema["anyOf"] = _what_to_make()
     return {**held, "GenerateRequest": schema}
+
+
+def _what_to_make() -> list[dict[str, Any]]:
+    """A request names what it asks for: fields of its own, or a registered entity (by
+    ``entity`` or ``schema.predefined_schema``; the service takes any case and spaces around)."""
+    entities = {"enum": entity_names()}
+
+    def in_schema(name: str, rule: dict[str, Any]) -> dict[str, Any]:
+        inner = {"type": "object", "required": [name], "properties": {name: rule}}
+        return {"required": ["schema"], "properties": {"schema": inner}}
+
+    return [
+        in_schema("fields", {"minItems": 1}),
+        in_schema("predefined_schema", entities),
+        {"required": ["entity"], "properties": {"entity": entities}},
+    ]
 
 
 def _field_rules(field: dict[str, Any]) -> dict[str, Any]:
@@ -72,14 +96,23 @@ def _field_rules(field: dict[str, Any]) -> dict[str, Any]:
     }
     typed = {"required": ["type"], "properties": {"type": {"const": "OBJECT"}}}
     nests = {"required": ["type"], "properties": {"type": {"enum": nesting}}}
+    has_parts = {"required": ["type"], "properties": {"type": {"enum": ["OBJECT", "ADDRESS"]}}}
+    several = {"required": ["nested_fields"], "properties": {"nested_fields": {"minItems": 2}}}
+    named_parts = {"properties": {"nested_fields": {"items": _NAMED}}}
     return field | {
         "allOf": [
             # An OBJECT needs nested fields; a type other than these takes none.
             {"if": typed, "then": {"required": ["nested_fields"],
                                    "properties": {"nested_fields": {"minItems": 1}}}},
             {"if": {"not": nests}, "then": {"properties": {"nested_fields": {"maxItems": 0}}}},
+            # Only an ARRAY's one nested field (its item) goes without a name.
+            {"if": has_parts, "then": named_parts},
+            {"if": several, "then": named_parts},
         ]
     }  # fmt: skip
+
+
+_NAMED = {"properties": {"name": {"minLength": 1}}}
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

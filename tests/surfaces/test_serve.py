@@ -694,6 +694,8 @@ FIELD_RULES: list[tuple[list[dict[str, Any]], bool]] = [
     ([{"name": "0x", "type": "STRING"}], False),
     ([{"name": "a b", "type": "STRING"}], False),
     ([{"name": "", "type": "STRING"}], False),
+    ([{"type": "STRING"}], False),
+    ([{"name": "tags", "type": "ARRAY", "nested_fields": [{"type": "UUID"}]}], True),
     ([{"name": "meta", "type": "OBJECT", "nested_fields": [{"name": ""}]}], False),
     ([{"name": "rows", "type": "ARRAY", "nested_fields": [{"name": ""}, {"name": "x"}]}], False),
 ]  # fmt: skip

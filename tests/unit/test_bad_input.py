@@ -186,6 +186,30 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
         "no integer",
     ),
     (
+        "an empty field name, named by its place (it was 'schema.')",
+        {"entity": "doc", "count": 1, "schema": {"fields": [{"name": "", "type": "STRING"}]}},
+        "schema.fields[0].name",
+        "not starting with a digit (got '')",
+    ),
+    (
+        "a bad nested field name",
+        {
+            "entity": "doc",
+            "count": 1,
+            "schema": {
+                "fields": [
+                    {
+                        "name": "meta",
+                        "type": "OBJECT",
+                        "nested_fields": [{"name": "ok"}, {"name": "a b"}],
+                    }
+                ]
+            },
+        },
+        "schema.meta.nested_fields[1].name",
+        "(got 'a b')",
+    ),
+    (
         "unknown locale",
         {"entity": "cart", "count": 1, "locale": "xx_YY"},
         "locale",

@@ -66,7 +66,9 @@ def _enum_by_name_or_number(enum: type[Enum], value: Any) -> Any:
 
 
 class FieldDef(_Contract):
-    name: str
+    # Absent is empty, as proto3 has it (the gRPC shim cannot tell them apart): refused as a
+    # name, except for an ARRAY's one nested field, its item.
+    name: str = ""
     type: FieldType = FieldType.STRING
     required: StrictBool = False
     description: str = ""

@@ -112,7 +112,7 @@ def _field_rules(field: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
-_NAMED = {"properties": {"name": {"minLength": 1}}}
+_NAMED = {"required": ["name"], "properties": {"name": {"minLength": 1}}}
 
 
 def _answer(description: str, schema: dict[str, Any]) -> dict[int | str, dict[str, Any]]:

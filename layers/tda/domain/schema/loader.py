@@ -12,7 +12,7 @@ from typing import Any
 
 from tda.domain import regexes
 from tda.domain.contract import FieldConstraint, FieldDef, FieldType
-from tda.domain.errors import FieldIssue, InvalidRequestError, SchemaDefinitionError
+from tda.domain.errors import FieldIssue, InvalidRequestError, SchemaDefinitionError, shown
 from tda.domain.schema.spec import (
     ADDRESS_LINE_FORMAT,
     MAX_STRING_LENGTH,
@@ -355,15 +355,19 @@ def check_spec(spec: EntitySpec, prefix: str) -> list[FieldIssue]:
     def visit(fields: Iterable[FieldSpec], depth: int, where: str) -> None:
         nonlocal count
         seen: set[str] = set()
-        for f in fields:
+        for i, f in enumerate(fields):
             count += 1
             label = f"{prefix}.{f.path}" if prefix != "constraints" else f"constraints.{f.path}"
             if f.name != "item" or not f.path.endswith("[]"):
                 if not _NAME.match(f.name):
+                    # Named by its place: a path made of the bad name itself read "schema." for
+                    # an empty one.
+                    place = "fields" if depth == 1 else "nested_fields"
                     issues.append(
                         FieldIssue(
-                            label,
-                            "field names are letters, digits and _, not starting with a digit",
+                            f"{where}.{place}[{i}].name",
+                            f"field names are letters, digits and _, not starting with a digit "
+                            f"(got {shown(f.name)})",
                         )
                     )
                 if f.name in seen:

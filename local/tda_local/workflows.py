@@ -30,7 +30,9 @@ from typing import Any
 import orjson
 
 from tda.adapters.stepfunctions import execution_events
+from tda.app.jobs import manifest_key, submission_key
 from tda.app.ports_in_use import chunk_store
+from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import FINISHED
 from tda_local import lambdas
 from tda_local.template import TEMPLATE, load_template
@@ -269,6 +271,7 @@ class LocalWorkflows:
         express = {self.arns[m.logical_id] for m in self.machines.values() if m.kind == "EXPRESS"}
         jobs = set(self.arns.values()) - express
         cutoff = datetime.now(UTC) - timedelta(seconds=older_than_seconds)
+        store = chunk_store()
         with self._forgetting:
             for machine in stepfunctions_parser_backends[ACCOUNT][region()].state_machines:
                 if machine.arn in express:
@@ -276,7 +279,9 @@ class LocalWorkflows:
                 elif machine.arn in jobs:
                     _drop(
                         machine.executions,
-                        lambda e: _ended_by(e.stop_date, cutoff) and not _job_left(e.input_data),
+                        lambda e: (
+                            _ended_by(e.stop_date, cutoff) and not _job_left(e.input_data, store)
+                        ),
                     )
             _drop(TMP_THREADS, lambda thread: not thread.is_alive())
 
@@ -468,15 +473,17 @@ def _ended_by(stop_date: datetime | None, cutoff: datetime) -> bool:
     return (stop_date if stop_date.tzinfo else stop_date.replace(tzinfo=UTC)) <= cutoff
 
 
-def _job_left(job_input: Any) -> bool:
-    """Whether anything of the job an execution ran is in the chunk store (when unsure, that it
-    is). A job's execution was kept for the life of the process: ≈0.5 MB for 100 chunks, and
-    every stream above MAX_SYNC_RECORDS is a job."""
+def _job_left(job_input: Any, store: ChunkStore) -> bool:
+    """Whether the job an execution ran is still in the chunk store (when unsure, that it is):
+    its submission record or its manifest, one of which every job that ended has; a purge,
+    retention or a sent stream removes the job whole. Two lookups, not a listing of its chunks
+    every 30 s. A job's execution was kept for the life of the process: ≈0.5 MB for 100
+    chunks, and every stream above MAX_SYNC_RECORDS is a job."""
     job_id = job_input.get("job_id") if isinstance(job_input, dict) else None
     if not isinstance(job_id, str) or not job_id:
         return True
     try:
-        return bool(chunk_store().keys(f"{job_id}/", limit=1))
+        return store.exists(submission_key(job_id)) or store.exists(manifest_key(job_id))
     except Exception:  # a store that cannot answer now: forgotten another time
         return True
 

@@ -102,6 +102,16 @@ class Served:
         return self.process.wait(60)
 
 
+def finished(served: Served, job_id: str) -> dict[str, Any]:
+    """The job's status once it is no longer RUNNING (within a minute)."""
+    deadline = time.monotonic() + 60
+    while (status := served.http.get(f"/v1/jobs/{job_id}").json())["status"] == "RUNNING":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.1)
+    result: dict[str, Any] = status
+    return result
+
+
 def serving(workers: int = 1) -> Iterator[Served]:
     """A server for a module's tests, stopped after them (if a test has not stopped it)."""
     server = Served(workers=workers)
@@ -386,10 +396,7 @@ def test_a_job_cut_off_by_a_restart_fails_with_its_reason(tmp_path: Path) -> Non
 
 def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(served: Served) -> None:
     job_id = served.http.post("/v1/jobs", json={"entity": "cart", "count": 1500}).json()["job_id"]
-    deadline = time.monotonic() + 60
-    while served.http.get(f"/v1/jobs/{job_id}").json()["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    finished(served, job_id)
     env = {**os.environ, "TDA_HOME": str(served.home)}
     kept = subprocess.run(
         [sys.executable, "-m", "tda_local.cli", "jobs", "gc"],
@@ -779,10 +786,7 @@ def test_a_json_chunk_is_the_array_of_records_its_documentation_says(served: Ser
     submitted = served.http.post("/v1/jobs", json={"entity": "review", "count": 3, "seed": 2})
     assert submitted.status_code == 202, submitted.text
     job = submitted.json()["job_id"]
-    deadline = time.monotonic() + 60
-    while (status := served.http.get(f"/v1/jobs/{job}").json())["status"] == "RUNNING":
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
+    finished(served, job)
     chunk = served.http.get(f"/v1/jobs/{job}/chunks/0")
     assert chunk.status_code == 200 and len(chunk.json()) == 3
     assert not _against_document(document, "/v1/jobs/{job_id}/chunks/{index}", "get", chunk)

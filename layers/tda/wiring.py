@@ -20,6 +20,7 @@ from tda.app.settings import (
     MemorySettings,
     ModelSettings,
     memory_settings,
+    min_free_disk_bytes,
     model_settings,
     settings,
 )
@@ -50,14 +51,14 @@ def cache_url(config: ModelSettings) -> str:
 
 
 def _chunk_store() -> ChunkStore:
-    return store_for(chunk_store_url())
+    return store_for(chunk_store_url(), min_free_disk_bytes())
 
 
 def _cache() -> Cache:
     config = model_settings()
     if config.redis_url:
         return RedisCache(config.redis_url)
-    return StoreCache(store_for(cache_url(config)))
+    return StoreCache(store_for(cache_url(config), min_free_disk_bytes()))
 
 
 _RUNNER = StepFunctionsRunner()

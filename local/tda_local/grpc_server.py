@@ -113,7 +113,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
             await context.abort_with_status(invalid_argument(exc))
         except job_stream.JobStreamError as exc:
             logger.warning("stream %s: %s", request.request_id, exc)
-            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+            await context.abort(exc.code, str(exc))
 
     async def _stream_ranges(
         self, context: grpc.aio.ServicerContext[Any, Any], request_id: str, payload: dict[str, Any]

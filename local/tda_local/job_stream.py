@@ -34,8 +34,19 @@ ENDED = frozenset({"FAILED", "ABORTED", "TIMED_OUT"})
 Call = Callable[[grpc.aio.ServicerContext[Any, Any], str, str, dict[str, Any]], Awaitable[Any]]
 
 
+# What a job could not be given, or died of, that is the server's room, not the call: the
+# caller may retry later (gRPC RESOURCE_EXHAUSTED, as HTTP's 429 and 507).
+NO_ROOM_STATUSES = frozenset({429, 507})
+NO_ROOM_ERRORS = frozenset({"StorageFullError"})
+
+
 class JobStreamError(RuntimeError):
-    """The job behind a stream failed or was stopped; the message names the job and why."""
+    """The job behind a stream failed or was stopped, or could not start; the message names
+    the job and why, ``code`` the gRPC status to end the call with."""
+
+    def __init__(self, message: str, code: grpc.StatusCode = grpc.StatusCode.INTERNAL) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 async def follow(
@@ -54,7 +65,11 @@ async def follow(
             issues = [FieldIssue(d["field"], d["message"]) for d in answer.get("details", [])]
             raise InvalidRequestError(issues)
         if response["statusCode"] >= 300:
-            raise JobStreamError(f"{method} {path}: {answer.get('error', response['statusCode'])}")
+            no_room = response["statusCode"] in NO_ROOM_STATUSES
+            raise JobStreamError(
+                f"{method} {path}: {answer.get('error', response['statusCode'])}",
+                grpc.StatusCode.RESOURCE_EXHAUSTED if no_room else grpc.StatusCode.INTERNAL,
+            )
         return answer
 
     # One chunk written at a time: they are read in order, so more in flight would only hold
@@ -135,7 +150,10 @@ def _check(status: dict[str, Any]) -> None:
         error = status.get("error") or {}
         raise JobStreamError(
             f"job {status['job_id']} {status['status']}"
-            + (f": {error.get('error')} {error.get('cause') or ''}".rstrip() if error else "")
+            + (f": {error.get('error')} {error.get('cause') or ''}".rstrip() if error else ""),
+            grpc.StatusCode.RESOURCE_EXHAUSTED
+            if error.get("error") in NO_ROOM_ERRORS
+            else grpc.StatusCode.INTERNAL,
         )
 
 

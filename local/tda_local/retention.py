@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tda.adapters.chunk_stores import FileChunkStore
+from tda.app.job_api import CALLERS_FOLDER
 from tda.app.ports_in_use import chunk_store
 
 DEFAULT_RETENTION_DAYS = 7.0
@@ -38,19 +39,24 @@ def local_root() -> Path | None:
     return store.root if isinstance(store, FileChunkStore) else None
 
 
+def _jobs(root: Path) -> list[Path]:
+    """The jobs' folders: not the running-jobs marks beside them, which submits keep tidy."""
+    if not root.is_dir():
+        return []
+    return [d for d in root.iterdir() if d.is_dir() and d.name != CALLERS_FOLDER]
+
+
 def usage(root: Path) -> Usage:
-    jobs = [d for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
+    jobs = _jobs(root)
     return Usage(len(jobs), sum(_size(d) for d in jobs))
 
 
 def collect(root: Path, older_than_days: float, now: float | None = None) -> Usage:
     """Remove the jobs untouched for ``older_than_days``; what was removed."""
-    if not root.is_dir():
-        return Usage(0, 0)
     cutoff = (time.time() if now is None else now) - older_than_days * 86400
     removed, freed = 0, 0
-    for job in root.iterdir():
-        if not job.is_dir() or _newest(job) > cutoff:
+    for job in _jobs(root):
+        if _newest(job) > cutoff:
             continue
         size = _size(job)
         shutil.rmtree(job, ignore_errors=True)

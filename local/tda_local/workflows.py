@@ -46,6 +46,10 @@ ACCOUNT = "123456789012"  # moto's default account
 EXPRESS_KEPT_SECONDS = 60.0
 FORGET_EVERY_SECONDS = 30.0
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
+# Jobs this runtime runs at once, big streams included (``MAX_RUNNING_JOBS``): each holds ≈15 of
+# the interpreter's threads (4 chunks at a time), and 2,000 of them would take the process past
+# the kernel's thread limit; on 2 cores, more at once only share the same CPU.
+MAX_RUNNING_JOBS = 16
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,7 @@ class LocalWorkflows:
             SYNC_STATE_MACHINE_ARN=self.arns.get("SyncStateMachine", ""),
             JOB_STATE_MACHINE_ARN=self.arns.get("JobStateMachine", ""),
             TDA_SYNC_EXECUTION="poll",
+            MAX_RUNNING_JOBS=os.environ.get("MAX_RUNNING_JOBS") or str(MAX_RUNNING_JOBS),
         )
         return self
 

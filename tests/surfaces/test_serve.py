@@ -414,6 +414,8 @@ def test_jobs_gc_removes_old_local_jobs_and_shows_disk_use(served: Served) -> No
         swept.stdout
     )
     assert not (served.home / "jobs" / job_id).exists()
+    # The running-jobs marks (MAX_RUNNING_JOBS) are no job: neither counted nor removed.
+    assert (served.home / "jobs" / "callers").is_dir()
 
 
 def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ whole or by byte range; a write that fails part-way leaves nothing behind."""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,13 @@ import pytest
 from moto import mock_aws
 
 from tda.adapters.chunk_stores import FileChunkStore, S3ChunkStore
-from tda.ports.chunk_store import ChunkStore, ChunkStoreRefusedError, ChunkWriteError
+from tda.ports.chunk_store import (
+    ChunkStore,
+    ChunkStoreRefusedError,
+    ChunkWriteError,
+    InMemoryChunkStore,
+    StorageFullError,
+)
 
 PIECES: list[bytes | memoryview] = [b"[", memoryview(b'x{"a": 1}y')[1:-1], b",", b'{"b": 22}', b"]"]
 WHOLE = b'[{"a": 1},{"b": 22}]'
@@ -89,3 +96,41 @@ def test_keys_lists_what_lies_under_a_prefix(store: ChunkStore) -> None:
     assert store.keys("callers/a/") == ["callers/a/job-1", "callers/a/job-2"]
     assert store.keys("callers/a/", limit=1) == ["callers/a/job-1"]
     assert store.keys("callers/none/") == []
+
+
+def test_a_folder_keeps_its_reserve_of_free_disk(tmp_path: Path) -> None:
+    """A write that would take the disk below its reserve stops there and leaves nothing, and
+    is final (StorageFullError, a refusal); a small record (a manifest, a mark) still lands,
+    so a job can say why it failed."""
+    root = tmp_path / "jobs"
+    room = 8 << 20
+    store = FileChunkStore(root, min_free_bytes=shutil.disk_usage(tmp_path).free - room)
+    drawn = 0
+
+    def megabytes() -> Iterator[bytes]:
+        nonlocal drawn
+        for _ in range(200):
+            drawn += 1
+            yield b"x" * (1 << 20)
+
+    with pytest.raises(StorageFullError, match="MIN_FREE_DISK_BYTES") as full:
+        store.put_pieces("job-1/chunk-00000.ndjson", megabytes())
+    assert isinstance(full.value, ChunkStoreRefusedError)  # the workflow does not retry it
+    assert 0 < drawn < 20  # it stopped at the reserve, not at the end of the chunk
+    assert str(root) not in str(full.value)
+    assert not (root / "job-1").exists() or list((root / "job-1").iterdir()) == []
+    store.put("job-1/failure.json", b"{}")
+    below = FileChunkStore(root, min_free_bytes=shutil.disk_usage(tmp_path).total)
+    assert (below.room() or 0) < 0
+    with pytest.raises(StorageFullError):
+        below.put_pieces("job-1/chunk-00001.ndjson", [b"x" * (1 << 20)])
+    below.put("job-1/manifest.json", b"{}")
+    assert sorted(p.name for p in (root / "job-1").iterdir()) == ["failure.json", "manifest.json"]
+
+
+def test_a_folder_keeps_some_of_its_disk_free_unless_told_otherwise(tmp_path: Path) -> None:
+    disk = shutil.disk_usage(tmp_path)
+    room = FileChunkStore(tmp_path / "not-made-yet").room()
+    assert room is not None and room < disk.free  # a reserve, below the folder's own disk
+    assert disk.free - room <= (1 << 30) + (64 << 20)  # 1 GiB at most (and what others wrote)
+    assert InMemoryChunkStore().room() is None  # a store with no disk has no such limit

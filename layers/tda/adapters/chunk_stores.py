@@ -6,10 +6,15 @@ chunk overwrites itself and a reader never sees half a chunk.
 
 A chunk is written from its pieces and read back by byte range, so neither side holds a whole
 chunk locally (in S3 a PutObject needs the whole body: a Lambda holds one chunk at a time).
+
+A local folder keeps some of its disk free (``MIN_FREE_DISK_BYTES``; by default 5% of the disk,
+at most 1 GiB): a flood of million-record jobs fails at that line, not at a full disk the rest of
+the machine needs too.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -18,12 +23,53 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tda.ports.chunk_store import ChunkStore, ChunkStoreRefusedError, ChunkWriteError, Piece
+from tda.domain.limits import size_text
+from tda.ports.chunk_store import (
+    ChunkStore,
+    ChunkStoreRefusedError,
+    ChunkWriteError,
+    Piece,
+    StorageFullError,
+)
+
+RESERVE_SHARE = 0.05  # of the disk kept free by default...
+RESERVE_MAX_BYTES = 1 << 30  # ...up to this much
+# Manifests, marks and part indexes land even past the reserve (they are small, and few), so a
+# job that met it can still record why it failed.
+SMALL_WRITE_BYTES = 64 << 10
 
 
 class FileChunkStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, min_free_bytes: int | None = None) -> None:
+        """``min_free_bytes``: what the disk keeps free (None: RESERVE_SHARE of it, at most
+        RESERVE_MAX_BYTES)."""
         self.root = root
+        self.min_free_bytes = min_free_bytes
+
+    def room(self) -> int:
+        disk = shutil.disk_usage(self._nearest_folder())
+        return disk.free - self._reserve(disk.total)
+
+    def _reserve(self, disk_bytes: int) -> int:
+        if self.min_free_bytes is not None:
+            return self.min_free_bytes
+        return min(RESERVE_MAX_BYTES, int(disk_bytes * RESERVE_SHARE))
+
+    def _nearest_folder(self) -> Path:
+        """The root, or the nearest folder above it that exists (the root is made on a write)."""
+        folder = self.root
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        return folder
+
+    def _full(self, key: str) -> StorageFullError:
+        disk = shutil.disk_usage(self._nearest_folder())
+        return StorageFullError(
+            f"{key}: the chunk store's disk is down to the free space it keeps "
+            f"({size_text(self._reserve(disk.total))}, MIN_FREE_DISK_BYTES; "
+            f"{size_text(disk.free)} free): free some (tda jobs gc, tda jobs rm JOB_ID), or "
+            "point TDA_HOME at a larger disk"
+        )
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
@@ -36,12 +82,17 @@ class FileChunkStore:
 
     def put_pieces(self, key: str, pieces: Iterable[Piece]) -> None:
         path = self._path(key)
+        limit = max(self.room(), SMALL_WRITE_BYTES)
+        written = 0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
             try:
                 with os.fdopen(fd, "wb") as handle:
                     for piece in pieces:
+                        written += piece.nbytes if isinstance(piece, memoryview) else len(piece)
+                        if written > limit:
+                            raise self._full(key)
                         handle.write(piece)
                 os.chmod(tmp, 0o644)  # mkstemp makes it private; chunks are ordinary files
                 os.replace(tmp, path)
@@ -51,6 +102,8 @@ class FileChunkStore:
         except PermissionError as exc:
             raise ChunkStoreRefusedError(f"{key}: {exc}") from exc
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # full before the reserve said so
+                raise self._full(key) from exc
             raise ChunkWriteError(f"{key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
@@ -176,6 +229,9 @@ class S3ChunkStore:
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
+    def room(self) -> int | None:
+        return None  # S3 takes what it is given
+
     def keys(self, prefix: str, limit: int = 1000) -> list[str]:
         answer = self.client.list_objects_v2(
             Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=limit
@@ -193,11 +249,13 @@ class S3ChunkStore:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
 
 
-def store_for(url: str) -> ChunkStore:
-    """The store a ``TDA_CHUNK_STORE`` URL names: ``file:///path`` or ``s3://bucket/prefix``."""
+def store_for(url: str, min_free_bytes: int | None = None) -> ChunkStore:
+    """The store a ``TDA_CHUNK_STORE`` URL names: ``file:///path`` or ``s3://bucket/prefix``;
+    ``min_free_bytes``: what a folder's disk keeps free (FileChunkStore)."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         return S3ChunkStore(parsed.netloc, parsed.path)
     if parsed.scheme in ("file", ""):
-        return FileChunkStore(Path(os.path.expanduser(parsed.netloc + parsed.path)))
+        path = Path(os.path.expanduser(parsed.netloc + parsed.path))
+        return FileChunkStore(path, min_free_bytes)
     raise ValueError(f"TDA_CHUNK_STORE must be file://... or s3://..., not {url!r}")

@@ -30,11 +30,12 @@ from tda.app.jobs import (
     submission_key,
 )
 from tda.app.ports_in_use import chunk_store, workflow
-from tda.app.settings import job_state_machine, max_running_jobs_per_caller
+from tda.app.settings import job_state_machine, max_running_jobs, max_running_jobs_per_caller
 from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import TdaError
-from tda.ports.chunk_store import ChunkStore
+from tda.domain.limits import size_text
+from tda.ports.chunk_store import ChunkStore, StorageFullError
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 logger = logging.getLogger("tda.jobs")
@@ -102,8 +103,10 @@ def submit(
     }
     if store.exists(submission_key(job_id)):
         return _resubmitted(job_id, fingerprint, answer, store)
-    if caller:
-        _check_running(caller, store)
+    callers = [c for c in (caller, EVERY_CALLER if max_running_jobs() else "") if c]
+    for each in callers:
+        _check_running(each, store)
+    _check_room(store, plan["chunk_bytes"])
     job = {
         "mode": "job",
         "job_id": job_id,
@@ -129,13 +132,21 @@ def submit(
         "submitted_at": time.time(),
     }
     store.put(submission_key(job_id), orjson.dumps(record))
-    if caller:
-        store.put(f"{_caller_prefix(caller)}{job_id}", b"")
+    for each in callers:
+        store.put(f"{_caller_prefix(each)}{job_id}", b"")
     return answer
 
 
+CALLERS_FOLDER = "callers"  # beside the jobs' folders: which jobs each caller has running
+
+
 def _caller_prefix(caller: str) -> str:
-    return f"callers/{hashlib.sha256(caller.encode()).hexdigest()[:24]}/"
+    return f"{CALLERS_FOLDER}/{hashlib.sha256(caller.encode()).hexdigest()[:24]}/"
+
+
+# Whose marks are every job's: the server's own cap (MAX_RUNNING_JOBS) counts them. No IAM
+# identity is a bare "*".
+EVERY_CALLER = "*"
 
 
 def _check_running(caller: str, store: ChunkStore) -> None:
@@ -143,7 +154,8 @@ def _check_running(caller: str, store: ChunkStore) -> None:
     are marks under ``callers/``, cleared here once their job has ended (read from the job
     itself, so a job that died unfinalized frees its place too). Two submits at the same
     moment may both pass: the cap is a guard against a runaway client, not an exact count."""
-    cap = max_running_jobs_per_caller()
+    everyone = caller == EVERY_CALLER
+    cap = max_running_jobs() if everyone else max_running_jobs_per_caller()
     running = 0
     for key in store.keys(_caller_prefix(caller), limit=cap + 50):
         job_id = key.rsplit("/", 1)[-1]
@@ -155,11 +167,32 @@ def _check_running(caller: str, store: ChunkStore) -> None:
             running += 1
         else:
             store.delete(key)
+    if running >= cap and everyone:
+        raise TooManyJobsError(
+            f"{running} jobs are running, the most this server runs at once "
+            f"(MAX_RUNNING_JOBS): retry when one has ended"
+        )
     if running >= cap:
         raise TooManyJobsError(
             f"{running} of your jobs are running, the most one caller may run at once "
             f"(MAX_RUNNING_JOBS_PER_CALLER): wait for one to end, or cancel one"
         )
+
+
+def _check_room(store: ChunkStore, chunk_bytes: int) -> None:
+    """StorageFullError when the store cannot take one more chunk of this job (a local disk
+    down to what it keeps free). Only the first chunk is asked for: a chunk's size is an upper
+    estimate, 2-7x what the service's entities write, so the whole job's would refuse jobs
+    that fit; one that does not fit fails at the reserve, saying so."""
+    room = store.room()
+    if room is None or room >= chunk_bytes:
+        return
+    left = f"has {size_text(room)} left" if room > 0 else "has nothing left"
+    raise StorageFullError(
+        f"the chunk store's disk {left} above the free space it keeps (MIN_FREE_DISK_BYTES), "
+        f"and a chunk of this job can take up to {size_text(chunk_bytes)}: free some "
+        "(tda jobs gc, tda jobs rm JOB_ID), or point TDA_HOME at a larger disk"
+    )
 
 
 def _resubmitted(
@@ -294,10 +327,27 @@ def status(job_id: str, chunk_url: str = "", store: ChunkStore | None = None) ->
     if manifest is not None and manifest.get("metadata"):
         result["metadata"] = manifest["metadata"]
     if manifest is not None and manifest.get("error") and state != "SUCCEEDED":
-        result["error"] = manifest["error"]
+        result["error"] = _as_told(manifest["error"])
     elif execution.get("status") == "FAILED":
-        result["error"] = {"error": execution.get("error"), "cause": execution.get("cause")}
+        result["error"] = _as_told(
+            {"error": execution.get("error"), "cause": execution.get("cause")}
+        )
     return result
+
+
+def _as_told(failure: dict[str, Any]) -> dict[str, Any]:
+    """A failure as the status documents it, ``{error, cause}``. The workflow's Catch records
+    ``{Error, Cause}``, and a Lambda's Cause is its error as JSON (errorType, errorMessage,
+    stackTrace): the caller is told the message."""
+    error = failure.get("error", failure.get("Error"))
+    cause = failure.get("cause", failure.get("Cause"))
+    try:
+        lambda_error = orjson.loads(cause) if isinstance(cause, str) else None
+    except orjson.JSONDecodeError:
+        lambda_error = None
+    if isinstance(lambda_error, dict) and "errorMessage" in lambda_error:
+        cause = lambda_error["errorMessage"]
+    return {"error": error, "cause": cause}
 
 
 def cancel(job_id: str, store: ChunkStore | None = None) -> dict[str, Any]:

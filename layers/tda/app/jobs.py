@@ -26,6 +26,7 @@ from tda.app.settings import job_chunk_records, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
+from tda.domain.limits import record_bounds
 from tda.paths.traditional.bulk import Part, render_parts
 from tda.ports.chunk_store import ChunkStore
 
@@ -101,6 +102,9 @@ def plan_job(
         "format": request.output_format.value,
         "record_count": plan.count,
         "chunk_records": size,
+        # A chunk's bytes at most (as JSON, the widest format): a store without room for one
+        # is not given the job (job_api.submit).
+        "chunk_bytes": record_bounds(plan.spec).bytes * min(size, plan.count),
         "chunks": chunks,
         "max_concurrency": concurrency,
         "planned_at": time.time(),

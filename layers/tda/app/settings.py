@@ -63,6 +63,17 @@ def max_running_jobs_per_caller() -> int:
     return max(1, _int_env("MAX_RUNNING_JOBS_PER_CALLER", 5))
 
 
+def max_running_jobs() -> int:
+    """Jobs one server runs at once, whoever asks (0: no cap; the local runtime sets one)."""
+    return max(0, _int_env("MAX_RUNNING_JOBS", 0))
+
+
+def min_free_disk_bytes() -> int | None:
+    """What a local chunk store's disk keeps free (None: the store's default)."""
+    raw = os.environ.get("MIN_FREE_DISK_BYTES")
+    return None if raw in (None, "") else max(0, int(raw))
+
+
 def job_chunk_records() -> int:
     """Records per job chunk (one Lambda invocation each)."""
     return _int_env("JOB_CHUNK_RECORDS", 10_000)

@@ -99,8 +99,8 @@ def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> lis
         issues.append(
             FieldIssue(
                 f"{where}.{bounds.most_bytes}",
-                f"one record can be {_size(bounds.bytes)} of JSON; the limit is "
-                f"{_size(MAX_RECORD_BYTES)}",
+                f"one record can be {size_text(bounds.bytes)} of JSON; the limit is "
+                f"{size_text(MAX_RECORD_BYTES)}",
             )
         )
     if issues:
@@ -110,8 +110,8 @@ def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> lis
         issues.append(
             FieldIssue(
                 "count",
-                f"{count:,} records of up to {_size(bounds.bytes)} each could be "
-                f"{_size(count * bounds.bytes)} of output; the limit is {_size(max_bytes)}{more}",
+                f"{count:,} records of up to {size_text(bounds.bytes)} each could be "
+                f"{size_text(count * bounds.bytes)} of output; the limit is {size_text(max_bytes)}{more}",
             )
         )
     regex_budget = MAX_SYNC_REGEX_CHARS if sync else MAX_REGEX_CHARS
@@ -161,7 +161,8 @@ def work_seconds(spec: EntitySpec, count: int) -> float:
     )
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
+    """``n`` bytes as people read them: 1.5 GiB, 12.0 MiB, 300 bytes."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if n >= scale:
             return f"{n / scale:.1f} {unit}"

@@ -48,7 +48,7 @@ def caller_of(request: Request) -> str:
 @router.post(
     "/v1/jobs",
     status_code=202,
-    responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500),
+    responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500, 507),
     openapi_extra=request_body(
         {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"}
     ),

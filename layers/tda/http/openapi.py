@@ -200,9 +200,11 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "the request_id names a job with another body",
         413: "the body is larger than MAX_REQUEST_BYTES",
         422: "bad input, one entry per field in details",
-        429: "busy (too much synchronous work, or the caller's running jobs): see Retry-After",
+        429: "busy (too much synchronous work, or running jobs: the caller's, or the "
+        "server's): see Retry-After",
         500: "an unexpected failure, named by the request id",
         503: "not ready: the server is stopping (draining)",
+        507: "a local chunk store's disk is down to the free space it keeps (MIN_FREE_DISK_BYTES)",
     }
     answers: dict[int | str, dict[str, Any]] = {}
     for status in statuses:

@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from tda.app import heavy_work, job_api
 from tda.app.settings import settings
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
+from tda.ports.chunk_store import StorageFullError
 
 logger = logging.getLogger("tda.http")
 
@@ -53,6 +54,11 @@ def _too_many(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse(body, status_code=429, headers={"retry-after": retry_after})
 
 
+def _no_room(exc: TdaError, request_id: str) -> Response:
+    body = {"request_id": request_id, "success": False, "error": str(exc)}
+    return OrjsonResponse(body, status_code=507)  # Insufficient Storage: free some, then retry
+
+
 def _not_found(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse({"success": False, "error": str(exc)}, status_code=404)
 
@@ -64,6 +70,7 @@ ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     job_api.JobNotFoundError: _not_found,
     job_api.TooManyJobsError: _too_many,
     heavy_work.BusyError: _too_many,
+    StorageFullError: _no_room,
 }
 
 

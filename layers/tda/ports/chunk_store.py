@@ -22,6 +22,12 @@ class ChunkStoreRefusedError(TdaError, RuntimeError):
     folder): retrying cannot help, so the workflow does not (the job fails, saying why)."""
 
 
+class StorageFullError(ChunkStoreRefusedError):
+    """The store has no room left: a local disk down to the free space it keeps
+    (``MIN_FREE_DISK_BYTES``). Final, like any refusal: a disk does not empty itself in the
+    seconds a retry waits. A job meeting it fails, saying so; a submit is answered 507."""
+
+
 Piece = bytes | memoryview
 
 
@@ -54,6 +60,11 @@ class ChunkStore(Protocol):
 
     def keys(self, prefix: str, limit: int = 1000) -> list[str]:
         """Up to ``limit`` keys under ``prefix``, as given to ``put``."""
+        ...
+
+    def room(self) -> int | None:
+        """Bytes the store takes before it refuses to (a local disk, less what it keeps free;
+        below 0 when it is past that), or None: no limit on this side (S3)."""
         ...
 
 
@@ -93,3 +104,6 @@ class InMemoryChunkStore:
 
     def keys(self, prefix: str, limit: int = 1000) -> list[str]:
         return sorted(k for k in self.objects if k.startswith(prefix))[:limit]
+
+    def room(self) -> int | None:
+        return None

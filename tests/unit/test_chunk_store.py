@@ -67,7 +67,7 @@ def test_a_write_failing_part_way_leaves_the_old_chunk_and_no_litter(
 
 def test_a_refused_write_is_told_from_one_worth_retrying(tmp_path: Path) -> None:
     """Access denied or no such bucket is final (the workflow does not retry it); S3's
-    throttling and a read-only folder's neighbour, a full disk, are worth another try."""
+    throttling is worth another try (a full disk is not: test_a_folder_keeps_its_reserve…)."""
     from botocore.stub import Stubber
 
     with mock_aws():

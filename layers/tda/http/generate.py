@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from tda.app import operations
 from tda.app.heavy_work import admitted, run_on
+from tda.app.settings import settings
 from tda.http.openapi import GENERATED, documented, request_body
 from tda.http.responses import answer_body
 
@@ -19,7 +20,9 @@ router = APIRouter(tags=["generate"])
 @router.post(
     "/v1/generate",
     responses=GENERATED | documented(413, 422, 429, 500),
-    openapi_extra=request_body({"entity": "cart", "count": 5, "seed": 7}),
+    openapi_extra=request_body(
+        {"entity": "cart", "count": 5, "seed": 7}, settings.max_sync_records
+    ),
 )
 async def generate(request: Request) -> Response:
     return await answer_body(request, _serve)

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from tda.app import job_api
 from tda.app.jobs import JOB_ID, MAX_CONCURRENCY
+from tda.app.settings import settings
 from tda.http.openapi import (
     CHUNK,
     JOB_ACCEPTED,
@@ -50,7 +51,8 @@ def caller_of(request: Request) -> str:
     status_code=202,
     responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500, 507),
     openapi_extra=request_body(
-        {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"}
+        {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"},
+        settings.max_records,
     ),
 )
 async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Response:

@@ -24,12 +24,18 @@ from tda.domain.schema.registry import entity_names
 COMPONENTS = "#/components/schemas/"
 
 
-def request_body(example: dict[str, Any]) -> dict[str, Any]:
+def request_body(example: dict[str, Any], max_count: int) -> dict[str, Any]:
     """The request body of ``POST /v1/generate`` and ``POST /v1/jobs``: required, the seed's
-    request (snake_case is documented; proto3 JSON camelCase is accepted too). The example is
-    what /docs' "Try it out" fills in, and what a tool's example phase sends: one that works
-    (the schema's own defaults name no entity, a 422)."""
-    schema = {"$ref": f"{COMPONENTS}GenerateRequest"}
+    request (snake_case is documented; proto3 JSON camelCase is accepted too), with the most
+    records the route takes. The example is what /docs' "Try it out" fills in, and what a
+    tool's example phase sends: one that works (the schema's own defaults name no entity, a
+    422)."""
+    schema = {
+        "allOf": [
+            {"$ref": f"{COMPONENTS}GenerateRequest"},
+            {"properties": {"count": {"maximum": max_count}}},
+        ]
+    }
     return {
         "requestBody": {
             "required": True,

@@ -747,6 +747,17 @@ WHAT_TO_MAKE: list[tuple[dict[str, Any], bool]] = [
     ({"count": 2, "entity": "cart", "scenarios": [{"name": " ", "count": 2}]}, False),
     ({"count": 2, "entity": "cart", "scenarios": [{"name": "a"}]}, False),
     ({"count": 2, "entity": "cart", "scenarios": [{"name": "a", "count": -2}]}, False),
+    # Numbers past what the contract carries (found by schemathesis: 10^30 was valid by the
+    # document, refused by the service): seed is the proto's int64.
+    ({"count": 2, "entity": "cart", "scenarios": [{"name": "a", "count": 10**30}]}, False),
+    ({"count": 1, "entity": "cart", "seed": 2**63 - 1}, True),
+    ({"count": 1, "entity": "cart", "seed": -(2**63)}, True),
+    ({"count": 1, "entity": "cart", "seed": 2**63}, False),
+    ({"count": 1, "entity": "cart", "seed": 10**30}, False),
+    ({"count": 1, "entity": "cart",
+      "constraints": {"field_constraints": {"cart_id": {"max_length": 10**30}}}}, False),
+    ({"count": 1, "entity": "cart",
+      "constraints": {"field_constraints": {"cart_id": {"min_length": -1}}}}, False),
 ]  # fmt: skip
 
 

@@ -215,7 +215,14 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
         "locale",
         "unknown locale",
     ),
-]
+    # Found by schemathesis: a locale was looked up as a file name (a 500: name too long).
+    ("a locale too long for a file name", {"entity": "cart", "count": 1, "locale": "é" * 300},
+     "locale", "unknown locale 'éééééé"),
+    ("a locale that is a path", {"entity": "cart", "count": 1, "locale": "../../../../etc/hosts"},
+     "locale", "unknown locale"),
+    ("a locale of a million characters", {"entity": "cart", "count": 1, "locale": "x" * 10**6},
+     "locale", "(1,000,000 characters) (e.g."),  # quoted to 60 characters, as every value is
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

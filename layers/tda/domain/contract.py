@@ -123,7 +123,9 @@ class GenerateRequest(_Contract):
     defect_triggering: StrictBool = False
     production_like: StrictBool = False
     # New in this service (new proto numbers): reproducibility and locale.
-    seed: int | None = None
+    # The proto's int64, so a seed means the same on both transports (and comes back whole in
+    # the response's metadata).
+    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
     locale: str = "en_US"
 
     @field_validator("output_format", mode="before")

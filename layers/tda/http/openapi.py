@@ -20,6 +20,7 @@ from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest, GenerateResponse, OutputFormat
 from tda.domain.schema.loader import ARRAY_ITEM_NAMES, FIELD_NAME_PATTERN, NESTING_TYPES
 from tda.domain.schema.registry import entity_names
+from tda.domain.schema.spec import MAX_STRING_LENGTH
 
 COMPONENTS = "#/components/schemas/"
 
@@ -66,7 +67,13 @@ def request_schemas() -> dict[str, Any]:
     scenario = held["Scenario"]
     scenario["properties"]["name"] |= {"pattern": r"\S"}  # not blank
     scenario["properties"]["count"].pop("default", None)  # 0, refused: required in effect
-    scenario["properties"]["count"] |= {"minimum": 1}
+    # A scenario's count adds up with the others to the request's.
+    scenario["properties"]["count"] |= {"minimum": 1, "maximum": settings.max_records}
+    for length in ("min_length", "max_length"):  # never negative; a string's, an array's less
+        held["FieldConstraint"]["properties"][length]["anyOf"][0] |= {
+            "minimum": 0,
+            "maximum": MAX_STRING_LENGTH,
+        }
     scenario["required"] = sorted({*scenario.get("required", []), "count"})
     schema["anyOf"] = _what_to_make()
     return {**held, "GenerateRequest": schema}

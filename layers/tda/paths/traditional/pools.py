@@ -8,6 +8,7 @@ data for the pinned Faker version.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError, shown
 from tda.domain.text import slug
 from tda.domain.validation import is_phone
 
@@ -87,14 +88,20 @@ def supported_locales() -> list[str]:
     return sorted(AVAILABLE_LOCALES)
 
 
+# What a locale looks like (Faker's: en, en_US, fil_PH): nothing else is looked up as a file
+# name (a 300-character one was a 500, "File name too long"; a path must never be one).
+LOCALE_SHAPE = re.compile(r"[A-Za-z]{2,3}([_-][A-Za-z]{2})?", re.ASCII)
+
+
 def check_locale(locale: str, field: str = "locale") -> str:
     """The locale, normalised (``en-us`` → ``en_US``); an error naming ``field`` if unknown."""
-    parts = locale.replace("-", "_").split("_")
-    normal = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
-    if _is_known_locale(normal):
-        return normal
+    if LOCALE_SHAPE.fullmatch(locale):
+        parts = locale.replace("-", "_").split("_")
+        normal = parts[0].lower() + ("_" + parts[1].upper() if len(parts) > 1 else "")
+        if _is_known_locale(normal):
+            return normal
     raise InvalidRequestError.single(
-        field, f"unknown locale '{locale}' (e.g. en_US, de_DE, fr_FR, ja_JP)"
+        field, f"unknown locale {shown(locale)} (e.g. en_US, de_DE, fr_FR, ja_JP)"
     )
 
 

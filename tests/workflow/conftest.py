@@ -7,9 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 from tda_local.workflows import LocalWorkflows
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from ..shim import running_shim
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +44,10 @@ def fresh_calls(workflows: LocalWorkflows) -> Iterator[None]:
     workflows.faults.clear()
     yield
     workflows.faults.clear()
+
+
+@pytest.fixture(scope="module")
+def stub(workflows: LocalWorkflows) -> Iterator[pb_grpc.TestDataServiceStub]:
+    """The gRPC shim, in this process, on the module's runtime."""
+    with running_shim() as target, grpc.insecure_channel(target) as channel:
+        yield pb_grpc.TestDataServiceStub(channel)

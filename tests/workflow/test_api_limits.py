@@ -5,7 +5,6 @@ other response over the limit is stored and answered by a 303 to where it lies."
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -18,6 +17,7 @@ from tda_local.apigw import http_event, json_body
 from tda_local.workflows import LocalWorkflows
 
 from ..conftest import ENTITIES
+from . import runtime
 
 BUCKET = "tda-api-limits"
 LAMBDA_RESPONSE_BYTES = 6 * 1024 * 1024
@@ -53,12 +53,7 @@ def invoke(method: str, path: str, body: Any = None) -> dict[str, Any]:
 
 
 def settled(job_id: str) -> dict[str, Any]:
-    for _ in range(600):
-        status: dict[str, Any] = json_body(invoke("GET", f"/v1/jobs/{job_id}"))
-        if status["status"] != "RUNNING":
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"{job_id} still running")
+    return runtime.settled(job_id, invoke)
 
 
 @pytest.mark.parametrize("entity", ENTITIES)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from tda_local.workflows import LocalWorkflows
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from ..shim import running_shim
 from .runtime import executions, latest_execution, writing_chunk
 
 CHUNK_RECORDS = 1000
@@ -36,12 +35,6 @@ pytestmark = pytest.mark.usefixtures("fresh_calls")
 @pytest.fixture(scope="module")
 def workflow_env() -> dict[str, str]:
     return {"JOB_CHUNK_RECORDS": str(CHUNK_RECORDS)}
-
-
-@pytest.fixture(scope="module")
-def stub(workflows: LocalWorkflows) -> Iterator[pb_grpc.TestDataServiceStub]:
-    with running_shim() as target, grpc.insecure_channel(target) as channel:
-        yield pb_grpc.TestDataServiceStub(channel)
 
 
 def job_executions(workflows: LocalWorkflows) -> list[dict[str, Any]]:

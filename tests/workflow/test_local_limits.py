@@ -8,20 +8,18 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import grpc
 import pytest
 
-from tda_local import lambdas
-from tda_local.apigw import http_event, json_body
+from tda_local.apigw import json_body
 from tda_local.workflows import LocalWorkflows
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from ..shim import running_shim
+from .runtime import api_call as call
+from .runtime import settled
 
 CHUNK_RECORDS = 1000
 ROOM = 8 << 20  # what a test leaves a job of the disk's free space: ≈16 chunks of users
@@ -32,26 +30,6 @@ pytestmark = pytest.mark.usefixtures("fresh_calls")
 @pytest.fixture(scope="module")
 def workflow_env() -> dict[str, str]:
     return {"JOB_CHUNK_RECORDS": str(CHUNK_RECORDS)}
-
-
-@pytest.fixture(scope="module")
-def stub(workflows: LocalWorkflows) -> Iterator[pb_grpc.TestDataServiceStub]:
-    with running_shim() as target, grpc.insecure_channel(target) as channel:
-        yield pb_grpc.TestDataServiceStub(channel)
-
-
-def call(method: str, path: str, body: Any = None, query: Any = None) -> dict[str, Any]:
-    response: dict[str, Any] = lambdas.invoke("api", http_event(method, path, body, query))
-    return response
-
-
-def settled(job_id: str) -> dict[str, Any]:
-    for _ in range(600):
-        status: dict[str, Any] = json_body(call("GET", f"/v1/jobs/{job_id}"))
-        if status["status"] != "RUNNING":
-            return status
-        time.sleep(0.1)
-    raise AssertionError(f"{job_id} still running")
 
 
 def jobs_in(store: Path) -> set[str]:

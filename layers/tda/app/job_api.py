@@ -150,7 +150,7 @@ EVERY_CALLER = "*"
 
 
 # A caller found at its cap is refused without a recount for this long, unless a job is
-# cancelled or removed here meanwhile. A count reads every running job's state: ≈280 ms while
+# cancelled here meanwhile. A count reads every running job's state: ≈280 ms while
 # 16 jobs take the CPU, and a burst of 300 refused submits held the job routes' threads 55 s.
 FULL_RECHECK_SECONDS = 1.0
 _full_until: dict[str, tuple[float, int]] = {}  # caller → (monotonic deadline, running)
@@ -197,7 +197,7 @@ def _too_many(running: int, everyone: bool) -> TooManyJobsError:
 def _check_room(store: ChunkStore, chunk_bytes: int) -> None:
     """StorageFullError when the store cannot take one more chunk of this job (a local disk
     down to what it keeps free). Only the first chunk is asked for: a chunk's size is an upper
-    estimate, 2-7x what the service's entities write, so the whole job's would refuse jobs
+    estimate, 1.3-7x what the service's entities write, so the whole job's would refuse jobs
     that fit; one that does not fit fails at the reserve, saying so."""
     room = store.room()
     if room is None or room >= chunk_bytes:

@@ -111,7 +111,8 @@ def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> lis
             FieldIssue(
                 "count",
                 f"{count:,} records of up to {size_text(bounds.bytes)} each could be "
-                f"{size_text(count * bounds.bytes)} of output; the limit is {size_text(max_bytes)}{more}",
+                f"{size_text(count * bounds.bytes)} of output; the limit is "
+                f"{size_text(max_bytes)}{more}",
             )
         )
     regex_budget = MAX_SYNC_REGEX_CHARS if sync else MAX_REGEX_CHARS

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 from tda.domain.limits import size_text
 from tda.ports.chunk_store import (
+    FREE_SOME_ROOM,
     ChunkStore,
     ChunkStoreRefusedError,
     ChunkWriteError,
@@ -67,8 +68,7 @@ class FileChunkStore:
         return StorageFullError(
             f"{key}: the chunk store's disk is down to the free space it keeps "
             f"({size_text(self._reserve(disk.total))}, MIN_FREE_DISK_BYTES; "
-            f"{size_text(disk.free)} free): free some (tda jobs gc, tda jobs rm JOB_ID), or "
-            "point TDA_HOME at a larger disk"
+            f"{size_text(disk.free)} free): {FREE_SOME_ROOM}"
         )
 
     def _path(self, key: str) -> Path:

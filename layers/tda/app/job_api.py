@@ -35,7 +35,7 @@ from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import TdaError
 from tda.domain.limits import size_text
-from tda.ports.chunk_store import ChunkStore, StorageFullError
+from tda.ports.chunk_store import FREE_SOME_ROOM, ChunkStore, StorageFullError
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 logger = logging.getLogger("tda.jobs")
@@ -205,8 +205,7 @@ def _check_room(store: ChunkStore, chunk_bytes: int) -> None:
     left = f"has {size_text(room)} left" if room > 0 else "has nothing left"
     raise StorageFullError(
         f"the chunk store's disk {left} above the free space it keeps (MIN_FREE_DISK_BYTES), "
-        f"and a chunk of this job can take up to {size_text(chunk_bytes)}: free some "
-        "(tda jobs gc, tda jobs rm JOB_ID), or point TDA_HOME at a larger disk"
+        f"and a chunk of this job can take up to {size_text(chunk_bytes)}: {FREE_SOME_ROOM}"
     )
 
 

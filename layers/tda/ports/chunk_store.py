@@ -28,6 +28,10 @@ class StorageFullError(ChunkStoreRefusedError):
     seconds a retry waits. A job meeting it fails, saying so; a submit is answered 507."""
 
 
+# What every StorageFullError tells its caller to do.
+FREE_SOME_ROOM = "free some (tda jobs gc, tda jobs rm JOB_ID), or point TDA_HOME at a larger disk"
+
+
 Piece = bytes | memoryview
 
 

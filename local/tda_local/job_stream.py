@@ -20,7 +20,7 @@ from google.protobuf.json_format import ParseDict
 from tda.app import job_api
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import FieldIssue, InvalidRequestError
-from tda_local import lambdas
+from tda_local import chunk_turns, lambdas
 from tda_local.apigw import http_event, json_body
 from testdata.v1 import test_data_pb2 as pb
 
@@ -80,6 +80,7 @@ async def follow(
     submitted = await api("POST", "/v1/jobs", job_request, {"max_concurrency": "1"})
     job_id, total = submitted["job_id"], submitted["chunks_total"]
     fmt = OutputFormat(submitted["format"])
+    chunk_turns.stream(job_id)  # its caller waits on each chunk: they are written first
     try:
         sent = 0
         held: pb.DataChunk | None = None  # the last part waits for the manifest's metadata
@@ -108,6 +109,7 @@ async def follow(
     finally:
         # Sent, or the caller went away (or the job failed): the job behind a stream is
         # temporary, so it is cancelled if it still runs and its chunks are deleted.
+        chunk_turns.unstream(job_id)
         _remove_in_background(job_id)
 
 

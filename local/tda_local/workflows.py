@@ -34,7 +34,7 @@ from tda.app.jobs import manifest_key, submission_key
 from tda.app.ports_in_use import chunk_store
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.workflow import FINISHED
-from tda_local import lambdas
+from tda_local import chunk_turns, lambdas
 from tda_local.template import TEMPLATE, load_template
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -183,11 +183,11 @@ class LocalWorkflows:
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         # Job chunks are written one at a time in this process, whatever a job's Map asks (in
-        # AWS each is a Lambda of its own). The interpreter runs one thread's Python at a time:
-        # four chunks at once made no more records a second than one, but took four shares of
-        # it from the synchronous requests this process serves (a flood's heavy requests
-        # waited two minutes behind four million-record jobs).
-        self._chunk_writer = threading.Lock()
+        # AWS each is a Lambda of its own), a streamed job's first (``chunk_turns``). The
+        # interpreter runs one thread's Python at a time: four chunks at once made no more
+        # records a second than one, but took four shares of it from the synchronous requests
+        # this process serves (a flood's heavy requests waited two minutes behind four
+        # million-record jobs).
         self._mock: Any = None
         self._saved_invoke: Any = None
         self._saved_entrypoint: Any = None
@@ -436,7 +436,8 @@ class LocalWorkflows:
             error = self._fault_for(logical_id, event)
             if error is not None:
                 raise type(error, (RuntimeError,), {})(f"injected fault: {error}")
-            with self._chunk_writer if "store" in event else contextlib.nullcontext():
+            store = event.get("store")
+            with chunk_turns.turn(str(store.get("job_id"))) if store else contextlib.nullcontext():
                 return orjson.dumps(lambdas.invoke(fn.code_dir, event))
         except Exception as exc:
             response_headers["x-amz-function-error"] = "Unhandled"

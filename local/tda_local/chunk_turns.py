@@ -12,37 +12,48 @@ before any other waiting writer, and between them in any order.
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 _turns = threading.Condition()
 _writing = False
-_streamed_waiting = 0
+_waiting: Counter[str] = Counter()  # job id → its writers waiting for a turn
 _streamed: set[str] = set()
 
 
 def stream(job_id: str) -> None:
-    """``job_id``'s chunks go first from now on: a caller waits on each."""
+    """``job_id``'s chunks go first from now on (its writers already waiting too): a caller
+    waits on each."""
     with _turns:
         _streamed.add(job_id)
+        _turns.notify_all()
 
 
 def unstream(job_id: str) -> None:
     with _turns:
         _streamed.discard(job_id)
+        _turns.notify_all()
+
+
+def _may_write(job_id: str) -> bool:
+    if _writing:
+        return False
+    return job_id in _streamed or not any(waiting in _streamed for waiting in _waiting)
 
 
 @contextmanager
 def turn(job_id: str) -> Iterator[None]:
     """Hold the process's one chunk-writing turn while writing a chunk of ``job_id``."""
-    global _writing, _streamed_waiting
+    global _writing
     with _turns:
-        first = job_id in _streamed
-        _streamed_waiting += first
+        _waiting[job_id] += 1
         try:
-            _turns.wait_for(lambda: not _writing and (first or _streamed_waiting == 0))
+            _turns.wait_for(lambda: _may_write(job_id))
         finally:
-            _streamed_waiting -= first
+            _waiting[job_id] -= 1
+            if not _waiting[job_id]:
+                del _waiting[job_id]
         _writing = True
     try:
         yield

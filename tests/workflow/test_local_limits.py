@@ -7,8 +7,11 @@ once (each holds threads of the interpreter: a flood of them ran the process out
 from __future__ import annotations
 
 import shutil
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -118,3 +121,26 @@ def test_the_local_runtime_runs_so_many_jobs_at_once(
     again = call("POST", "/v1/jobs", {**big, "count": 10, "seed": 7})  # its place is free
     assert again["statusCode"] == 202
     assert settled(json_body(again)["job_id"])["status"] == "SUCCEEDED"
+
+
+def test_a_burst_of_submits_starts_no_more_jobs_than_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Submits arriving together (as the job routes' threads take them) are counted one after
+    another: two of twelve start, not one for each submit that counted before another marked."""
+    monkeypatch.setenv("MAX_RUNNING_JOBS", "2")
+    together = threading.Barrier(12)
+
+    def submit(seed: int) -> dict[str, Any]:
+        together.wait()
+        body = {"entity": "user", "count": 1_000_000, "seed": 100 + seed}
+        return call("POST", "/v1/jobs", body, {"max_concurrency": "1"})
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(submit, range(12)))
+    started = [json_body(a)["job_id"] for a in answers if a["statusCode"] == 202]
+    try:
+        assert sorted(a["statusCode"] for a in answers) == [202] * 2 + [429] * 10
+    finally:
+        for job_id in started:
+            assert call("DELETE", f"/v1/jobs/{job_id}")["statusCode"] == 200

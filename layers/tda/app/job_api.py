@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
 import orjson
@@ -105,8 +107,25 @@ def submit(
         return _resubmitted(job_id, fingerprint, answer, store)
     callers = [c for c in (caller, EVERY_CALLER if max_running_jobs() else "") if c]
     for each in callers:
-        _check_running(each, store)
-    _check_room(store, plan["chunk_bytes"])
+        _refuse_if_known_full(each)
+    # Counted and marked under one lock: submits that arrive together (the job routes' threads)
+    # each see the jobs the ones before them started, so a cap admits no more than itself.
+    with _counting if callers else nullcontext():
+        for each in callers:
+            _check_running(each, store)
+        _check_room(store, plan["chunk_bytes"])
+        return _start(job_id, plan, fingerprint, answer, callers, store)
+
+
+def _start(
+    job_id: str,
+    plan: dict[str, Any],
+    fingerprint: str,
+    answer: dict[str, Any],
+    callers: list[str],
+    store: ChunkStore,
+) -> dict[str, Any]:
+    """Start the job's execution, then write its record and its callers' marks."""
     job = {
         "mode": "job",
         "job_id": job_id,
@@ -154,17 +173,25 @@ EVERY_CALLER = "*"
 # 16 jobs take the CPU, and a burst of 300 refused submits held the job routes' threads 55 s.
 FULL_RECHECK_SECONDS = 1.0
 _full_until: dict[str, tuple[float, int]] = {}  # caller → (monotonic deadline, running)
+# Exact within a process (the local runtime's one); AWS's Lambdas are many processes, where two
+# submits at the same moment may both pass: there the cap guards against a runaway client.
+_counting = threading.Lock()
+
+
+def _refuse_if_known_full(caller: str) -> None:
+    """TooManyJobsError at once, without waiting on the count, for a caller found full a
+    moment ago."""
+    until, running = _full_until.get(caller, (0.0, 0))
+    if time.monotonic() < until:
+        raise _too_many(running, caller == EVERY_CALLER)
 
 
 def _check_running(caller: str, store: ChunkStore) -> None:
     """TooManyJobsError when ``caller`` has its cap of jobs running. A caller's running jobs
     are marks under ``callers/``, cleared here once their job has ended (read from the job
-    itself, so a job that died unfinalized frees its place too). Two submits at the same
-    moment may both pass: the cap is a guard against a runaway client, not an exact count."""
+    itself, so a job that died unfinalized frees its place too)."""
     everyone = caller == EVERY_CALLER
-    until, running = _full_until.get(caller, (0.0, 0))
-    if time.monotonic() < until:
-        raise _too_many(running, everyone)
+    _refuse_if_known_full(caller)  # found full by the submit this one waited behind
     cap = max_running_jobs() if everyone else max_running_jobs_per_caller()
     running = 0
     for key in store.keys(_caller_prefix(caller), limit=cap + 50):

@@ -1,6 +1,7 @@
 """``tda jobs``: a client of the jobs HTTP API, the same against ``tda serve`` and a deployed stack.
 
     tda jobs submit cart --count 1000000 [--seed 7] [--format ndjson] [--scenario …] [--wait]
+                    [--retry-busy SECONDS]
     tda jobs status JOB_ID [--history]
     tda jobs fetch JOB_ID -o carts.ndjson
     tda jobs cancel JOB_ID
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
@@ -38,9 +40,12 @@ FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 class ApiError(RuntimeError):
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(
+        self, status: int, body: Any, retry_after: str | None = None, hint: str = ""
+    ) -> None:
         self.status = status
         self.body = body
+        self.retry_after = retry_after  # the server's Retry-After, as it sent it
         message = body.get("error", body) if isinstance(body, dict) else body
         details = body.get("details") if isinstance(body, dict) else None
         if isinstance(details, list):  # a 422's every field: the first ones, the rest counted
@@ -50,7 +55,7 @@ class ApiError(RuntimeError):
                 if isinstance(d, dict)
             ]
             message = InvalidRequestError(issues).summary() if issues else message
-        super().__init__(f"HTTP {status}: {message}")
+        super().__init__(f"HTTP {status}: {message}{hint}")
 
 
 def add_parser(commands: Any) -> None:
@@ -68,6 +73,14 @@ def add_parser(commands: Any) -> None:
     submit.add_argument("entity", help="entity name, or a name for --schema")
     add_request_options(submit, default_format="ndjson")
     submit.add_argument("--wait", action="store_true", help="poll until the job finishes")
+    submit.add_argument(
+        "--retry-busy",
+        type=_patience,
+        default=0.0,
+        metavar="SECONDS",
+        help="when the server has too many jobs running (429), submit again after its "
+        "Retry-After, for up to SECONDS (default 0: the 429 is the answer)",
+    )
     status = actions.add_parser("status", help="status, progress and chunk links", parents=[api])
     status.add_argument("job_id")
     status.add_argument("--history", action="store_true", help="the execution's events")
@@ -93,6 +106,21 @@ def add_parser(commands: Any) -> None:
         default=None,
         help="age to remove at (default: $JOB_RETENTION_DAYS or 7; 0 removes every job)",
     )
+
+
+MAX_PATIENCE_SECONDS = 86_400.0
+
+
+def _patience(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 <= seconds <= MAX_PATIENCE_SECONDS:  # NaN and infinities fail too
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of seconds from 0 to {MAX_PATIENCE_SECONDS:.0f}"
+        )
+    return seconds
 
 
 def api_of(args: argparse.Namespace) -> str:
@@ -129,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
 def submit(api: str, args: argparse.Namespace) -> int:
     # Parsed here as `tda generate` parses it; checked by the server, whose limits count.
     request = request_from_args(args)
-    accepted = _call("POST", f"{api}/v1/jobs", request.to_payload())
+    accepted = submitted_when_taken(api, request.to_payload(), args.retry_busy)
     print(accepted["job_id"], flush=True)
     if args.wait:
         final = wait(api, accepted["job_id"])
@@ -140,6 +168,43 @@ def submit(api: str, args: argparse.Namespace) -> int:
         )
         return 0 if final["status"] == "SUCCEEDED" else 1
     return 0
+
+
+BUSY_RETRY_SECONDS = 5.0  # when a 429 says nothing usable of when to try again
+
+
+def submitted_when_taken(api: str, payload: Any, patience: float) -> dict[str, Any]:
+    """The server's answer to the submit, tried again while it is busy (429) after its
+    Retry-After, until ``patience`` seconds have passed. Nothing else is tried again: a full
+    disk (507) does not empty itself, and a bad request stays bad."""
+    give_up_at = time.monotonic() + patience
+    while True:
+        try:
+            accepted: dict[str, Any] = _call("POST", f"{api}/v1/jobs", payload)
+            return accepted
+        except ApiError as exc:
+            if exc.status != 429:
+                raise
+            left = give_up_at - time.monotonic()
+            if left <= 0:
+                hint = (
+                    f" (still busy after {patience:g} s)"
+                    if patience
+                    else " (tda jobs submit --retry-busy SECONDS waits for a place)"
+                )
+                raise ApiError(exc.status, exc.body, exc.retry_after, hint) from None
+            pause = round(min(_seconds_or(exc.retry_after, BUSY_RETRY_SECONDS), left), 1)
+            print(f"tda: server busy ({exc}); trying again in {pause:g} s", file=sys.stderr)
+            time.sleep(pause)
+
+
+def _seconds_or(retry_after: str | None, otherwise: float) -> float:
+    """Retry-After's delay in seconds (RFC 9110 also allows a date, which is not waited for)."""
+    try:
+        seconds = float(retry_after or "")
+    except ValueError:
+        return otherwise
+    return seconds if 0 <= seconds <= MAX_PATIENCE_SECONDS else otherwise
 
 
 def collect(days: float | None) -> int:
@@ -243,4 +308,4 @@ def _call(method: str, url: str, body: Any = None) -> Any:
             parsed = json.loads(raw)
         except ValueError:
             parsed = raw.decode(errors="replace")
-        raise ApiError(exc.code, parsed) from None
+        raise ApiError(exc.code, parsed, exc.headers.get("retry-after")) from None

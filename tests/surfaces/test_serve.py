@@ -272,6 +272,44 @@ def test_a_finished_job_survives_a_restart_of_the_server(tmp_path: Path) -> None
         second.stop()
 
 
+def test_a_cli_submit_waits_out_a_busy_server_for_as_long_as_it_was_told(
+    tmp_path: Path,
+) -> None:
+    """``--retry-busy SECONDS``: a 429 is tried again after the server's Retry-After, until it
+    is taken or SECONDS have passed; without it, the 429 is the answer, saying how to wait."""
+    server = Served(home=tmp_path, env={"MAX_RUNNING_JOBS": "1"})
+    try:
+        big = {"entity": "user", "count": 1_000_000, "seed": 3}
+        running = server.http.post("/v1/jobs?max_concurrency=1", json=big)
+        assert running.status_code == 202
+        small = ("submit", "cart", "--count", "10", "--seed", "4")
+        refused = tda(server, *small)
+        assert refused.returncode == 1 and "HTTP 429" in refused.stderr
+        assert "--retry-busy" in refused.stderr
+        gave_up = tda(server, *small, "--retry-busy", "1")
+        assert gave_up.returncode == 1 and "HTTP 429" in gave_up.stderr
+        assert "still busy after 1 s" in gave_up.stderr
+        api = f"http://127.0.0.1:{server.http_port}"
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "tda_local.cli", "jobs", "--api", api, *small,
+             "--retry-busy", "120", "--wait"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert waiting.stderr is not None
+        told = waiting.stderr.readline()
+        assert "server busy" in told and "trying again in 5 s" in told, told
+        cancelled = server.http.delete(f"/v1/jobs/{running.json()['job_id']}")
+        assert cancelled.status_code == 200
+        out, err = waiting.communicate(timeout=120)
+        assert waiting.returncode == 0, err
+        assert out.startswith("job-") and "SUCCEEDED: 1/1 chunks" in err
+        for bad in ("-1", "nan", "1e9", "soon"):
+            wrong = tda(server, *small, "--retry-busy", bad)
+            assert wrong.returncode == 2 and "--retry-busy" in wrong.stderr, bad
+    finally:
+        server.stop()
+
+
 def test_a_job_with_hundreds_of_problems_names_the_first_and_counts_the_rest(
     served: Served, tmp_path: Path
 ) -> None:

@@ -59,9 +59,19 @@ class JobConflictError(TdaError, ValueError):
 
 
 class TooManyJobsError(TdaError, RuntimeError):
-    """The caller has MAX_RUNNING_JOBS_PER_CALLER jobs running already (HTTP 429)."""
+    """The caller has MAX_RUNNING_JOBS_PER_CALLER jobs running already, or the server its
+    MAX_RUNNING_JOBS (HTTP 429, with when to try again)."""
 
-    retry_after_seconds = 30
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+# When to try again. A caller's own jobs end when they end (minutes, for the jobs a cap is
+# reached with); any of a local server's may end or be cancelled at any moment, and asking it
+# again is cheap (a full count is remembered for FULL_RECHECK_SECONDS).
+CALLER_FULL_RETRY_SECONDS = 30
+SERVER_FULL_RETRY_SECONDS = 5
 
 
 def job_id_for(payload: Any) -> str:
@@ -213,11 +223,13 @@ def _too_many(running: int, everyone: bool) -> TooManyJobsError:
     if everyone:
         return TooManyJobsError(
             f"{running} jobs are running, the most this server runs at once "
-            f"(MAX_RUNNING_JOBS): retry when one has ended"
+            f"(MAX_RUNNING_JOBS): retry when one has ended",
+            SERVER_FULL_RETRY_SECONDS,
         )
     return TooManyJobsError(
         f"{running} of your jobs are running, the most one caller may run at once "
-        f"(MAX_RUNNING_JOBS_PER_CALLER): wait for one to end, or cancel one"
+        f"(MAX_RUNNING_JOBS_PER_CALLER): wait for one to end, or cancel one",
+        CALLER_FULL_RETRY_SECONDS,
     )
 
 

@@ -137,10 +137,12 @@ def vector_store(url: str, config: MemorySettings) -> Any:
         return WeaviateStore(url, config.weaviate_api_key)
     from tda.adapters.lance_store import LanceStore
 
-    return LanceStore(url.removeprefix("file://"))
+    return LanceStore(
+        url.removeprefix("file://"), config.versions_kept_seconds, config.min_free_disk_bytes
+    )
 
 
-_MEMORIES: dict[str, Any] = {}
+_MEMORIES: dict[tuple[str, float, int | None], Any] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
@@ -153,10 +155,12 @@ def memory() -> Any:
     config = memory_settings()
     url = vector_store_url(config)
     with _MEMORY_LOCK:
-        found = _MEMORIES.get(url)
+        # The store's own settings in the key: set otherwise, it is another store.
+        key = (url, config.versions_kept_seconds, config.min_free_disk_bytes)
+        found = _MEMORIES.get(key)
         if found is None:
             embedder = next((m.embedder for m in _MEMORIES.values()), None) or MiniLMEmbedder()
-            found = _MEMORIES[url] = Memory(vector_store(url, config), embedder)
+            found = _MEMORIES[key] = Memory(vector_store(url, config), embedder)
         return found
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -218,4 +219,43 @@ def test_records_too_large_to_store_are_not_learned(seeded: Path, tmp_path: Path
     assert len(json.dumps(records[1])) > 256 * 1024
     assert not meta.rag.learned
     assert meta.rag.notes[-1] == "4 record(s) over 256 KiB: not learned"
+    assert wiring.memory().store.count("patterns") == before
+
+
+def files_in(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.is_file())
+
+
+def test_the_stores_folder_stays_bounded_however_many_requests_write_to_it(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every request that reads the memory counts its patterns' use, and each count was a new
+    LanceDB version kept forever (3 files, ≈24 KB a request: 200 requests took the folder
+    from 71 files to 680). Old versions are folded away every few writes."""
+    monkeypatch.setenv("LANCEDB_VERSIONS_KEPT_SECONDS", "0")  # one process: none to keep
+    used_before = sum(e.usage_count for e in wiring.memory().store.entries("patterns"))
+    before = files_in(seeded)
+    served_from_memory = 0
+    for seed in range(60):
+        meta, _ = served(entity="cart", count=2, seed=seed, learn_from_history=True)
+        served_from_memory += meta.rag.records_from_memory
+    assert files_in(seeded) < before + 60
+    used_after = sum(e.usage_count for e in wiring.memory().store.entries("patterns"))
+    assert used_after - used_before == served_from_memory > 0  # no count lost on the way
+
+
+def test_a_disk_down_to_its_reserve_takes_nothing_more_into_the_memory(
+    seeded: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The store's folder keeps the disk's MIN_FREE_DISK_BYTES free, as the chunk store does:
+    nothing is learned or added past it, and the request is served all the same."""
+    before = wiring.memory().store.count("patterns")
+    monkeypatch.setenv("MIN_FREE_DISK_BYTES", str(shutil.disk_usage(seeded).free + (1 << 20)))
+    meta, records = served(entity="user", count=8, learn_from_history=True)
+    assert meta.generation_path == "rag" and len(records) == 8
+    assert not meta.rag.learned
+    assert any("not learned" in n and "MIN_FREE_DISK_BYTES" in n for n in meta.rag.notes)
+    team = tmp_path / "team.ndjson"
+    team.write_text(json.dumps({"entity": "cart", "record": {"currency": "USD"}}) + "\n")
+    assert main(["rag", "add", str(team)]) == 1
     assert wiring.memory().store.count("patterns") == before

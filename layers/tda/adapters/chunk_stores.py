@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from tda.domain.limits import size_text
+from tda.adapters.disk_reserve import DiskReserve
 from tda.ports.chunk_store import (
     FREE_SOME_ROOM,
     ChunkStore,
@@ -33,8 +33,6 @@ from tda.ports.chunk_store import (
     StorageFullError,
 )
 
-RESERVE_SHARE = 0.05  # of the disk kept free by default...
-RESERVE_MAX_BYTES = 1 << 30  # ...up to this much
 # Manifests, marks and part indexes land even past the reserve (they are small, and few), so a
 # job that met it can still record why it failed.
 SMALL_WRITE_BYTES = 64 << 10
@@ -42,33 +40,16 @@ SMALL_WRITE_BYTES = 64 << 10
 
 class FileChunkStore:
     def __init__(self, root: Path, min_free_bytes: int | None = None) -> None:
-        """``min_free_bytes``: what the disk keeps free (None: RESERVE_SHARE of it, at most
-        RESERVE_MAX_BYTES)."""
+        """``min_free_bytes``: what the disk keeps free (None: the default, see DiskReserve)."""
         self.root = root
-        self.min_free_bytes = min_free_bytes
+        self.reserve = DiskReserve(root, min_free_bytes)
 
     def room(self) -> int:
-        disk = shutil.disk_usage(self._nearest_folder())
-        return disk.free - self._reserve(disk.total)
-
-    def _reserve(self, disk_bytes: int) -> int:
-        if self.min_free_bytes is not None:
-            return self.min_free_bytes
-        return min(RESERVE_MAX_BYTES, int(disk_bytes * RESERVE_SHARE))
-
-    def _nearest_folder(self) -> Path:
-        """The root, or the nearest folder above it that exists (the root is made on a write)."""
-        folder = self.root
-        while not folder.is_dir() and folder != folder.parent:
-            folder = folder.parent
-        return folder
+        return self.reserve.room()
 
     def _full(self, key: str) -> StorageFullError:
-        disk = shutil.disk_usage(self._nearest_folder())
         return StorageFullError(
-            f"{key}: the chunk store's disk is down to the free space it keeps "
-            f"({size_text(self._reserve(disk.total))}, MIN_FREE_DISK_BYTES; "
-            f"{size_text(disk.free)} free): {FREE_SOME_ROOM}"
+            f"{key}: {self.reserve.reached('the chunk store')}: {FREE_SOME_ROOM}"
         )
 
     def _path(self, key: str) -> Path:

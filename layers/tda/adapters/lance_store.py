@@ -14,21 +14,31 @@ Opened tables are kept (opening one lists the folder: ~2 ms a call, four calls a
 read that fails on a kept table reopens it once, so a table another process dropped and
 re-created is found again. A collection's model stamp is re-read at most every
 ``STAMP_SECONDS``.
+Every write is a new version of its table, and LanceDB keeps every version until told: counting
+a reuse on every request grew a folder by 3 files (≈24 KB) a request. Every TIDY_EVERY_WRITES
+writes to a table, this process folds it (compaction, index update) and removes the versions
+replaced more than ``versions_kept_seconds`` ago (a reader in another process may still be
+reading one: the default keeps a minute's).
+A local folder's disk keeps its reserve (``MIN_FREE_DISK_BYTES``): no write goes past it.
 Every failure to reach or read the store is ``VectorStoreUnavailableError``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tda.adapters.disk_reserve import DiskReserve
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
     EmbeddingMismatchError,
@@ -38,6 +48,8 @@ from tda.ports.memory import (
     ModelStamp,
     refuse_other_model,
 )
+
+logger = logging.getLogger("tda.memory")
 
 _STAMPS = "_stamps"
 STAMP_SECONDS = 5.0  # how stale a warm process's view of a collection's model may be
@@ -66,9 +78,22 @@ def where_clause(filters: Filters) -> str | None:
     return " AND ".join(parts) if parts else None
 
 
+TIDY_EVERY_WRITES = 20  # LanceDB's own rule of thumb: optimize after about 20 modifications
+# What a write may take at least (a new version's manifest, a deletion file, index files).
+WRITE_FLOOR_BYTES = 64 << 10
+
+
 class LanceStore:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, versions_kept_seconds: float = 60.0, min_free_bytes: int | None = None
+    ) -> None:
+        """``versions_kept_seconds``: how long a replaced version of a table stays readable;
+        ``min_free_bytes``: what a local folder's disk keeps free (None: DiskReserve's default).
+        """
         self.url = url
+        self.versions_kept = timedelta(seconds=versions_kept_seconds)
+        self.reserve = None if "://" in url else DiskReserve(Path(url), min_free_bytes)
+        self._writes: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._db: Any = None
         self._pid = 0
@@ -150,6 +175,8 @@ class LanceStore:
         held = self.stamp(collection)
         refuse_other_model(collection, self.url, held, stamp)
         rows = [_row(e, v) for e, v in zip(entries, vectors, strict=True)]
+        what = f"{len(rows)} entries" if len(rows) > 1 else "an entry"
+        self._check_room(what, sum(_row_bytes(r) for r in rows))
         db = self._connect()
 
         def write() -> None:
@@ -162,6 +189,7 @@ class LanceStore:
             if held is None:
                 self._stamp(collection, stamp)
                 self._stamps[collection] = (time.monotonic(), stamp)
+            self._wrote(collection, table)
 
         _run(write)
 
@@ -172,6 +200,7 @@ class LanceStore:
             return
         _run(lambda: _build_fts(table))
         self._fts_ready.add(collection)
+        self._tidy(table)
 
     def search(self, collection: str, vector: np.ndarray, filters: Filters, k: int) -> list[Hit]:
         def read(table: Any) -> list[Hit]:
@@ -250,12 +279,39 @@ class LanceStore:
     def add_usage(self, collection: str, ids: Sequence[str]) -> None:
         if not ids:
             return
+        self._check_room("a usage count", 0)
         where = "id IN (" + ", ".join(sql_text(i) for i in sorted(set(ids))) + ")"
-        self._read(
-            collection,
-            lambda t: t.update(where=where, values_sql={"usage_count": "usage_count + 1"}),
-            None,
-        )
+
+        def count(table: Any) -> None:
+            table.update(where=where, values_sql={"usage_count": "usage_count + 1"})
+            self._wrote(collection, table)
+
+        self._read(collection, count, None)
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _check_room(self, what: str, nbytes: int) -> None:
+        if self.reserve is not None and self.reserve.room() < max(nbytes, WRITE_FLOOR_BYTES):
+            raise VectorStoreUnavailableError(
+                f"{self.reserve.reached('the vector store')}: {what} not written; free some "
+                "room, or set VECTOR_STORE_URL to a folder on a larger disk"
+            )
+
+    def _wrote(self, collection: str, table: Any) -> None:
+        self._writes[collection] += 1
+        if self._writes[collection] % TIDY_EVERY_WRITES == 0:
+            self._tidy(table)
+
+    def _tidy(self, table: Any) -> None:
+        """Fold the table's small files and drop its versions replaced long enough ago.
+        Housekeeping: when it fails (another process's commit in between, a full disk), the
+        table is as it was, and the next tidy tries again."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "0 keeps no older version": as configured
+                table.optimize(cleanup_older_than=self.versions_kept)
+        except Exception as exc:  # lancedb's own errors, OSError
+            logger.warning("vector store %s: tidying %s failed: %s", self.url, table.name, exc)
 
     # ------------------------------------------------------------------ helpers
 
@@ -335,6 +391,12 @@ def _row(entry: Entry, vector: np.ndarray) -> dict[str, Any]:
         "usage_count": int(entry.usage_count),
         "vector": np.asarray(vector, dtype=np.float32).tolist(),
     }
+
+
+def _row_bytes(row: dict[str, Any]) -> int:
+    """About what a row takes on disk: its text, its vector, and the columns' framing."""
+    text = sum(len(v.encode()) for v in row.values() if isinstance(v, str))
+    return text + 4 * len(row["vector"]) + 256
 
 
 def _entry(row: dict[str, Any]) -> Entry:

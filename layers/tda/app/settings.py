@@ -138,6 +138,8 @@ class MemorySettings:
     coherence_threshold: float  # a generation at least this coherent may be learned
     min_quality: float  # patterns below this quality score are not retrieved
     search_mode: str  # vector, keyword or hybrid
+    versions_kept_seconds: float  # LanceDB: how long a replaced version stays readable
+    min_free_disk_bytes: int | None  # a local folder's disk keeps this free (None: default)
 
 
 def memory_settings() -> MemorySettings:
@@ -147,4 +149,8 @@ def memory_settings() -> MemorySettings:
         coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
         min_quality=float(os.environ.get("RAG_MIN_QUALITY", "0")),
         search_mode=os.environ.get("RAG_SEARCH_MODE", "hybrid"),
+        versions_kept_seconds=min(
+            max(0.0, float(os.environ.get("LANCEDB_VERSIONS_KEPT_SECONDS") or 60)), 30 * 86_400
+        ),
+        min_free_disk_bytes=min_free_disk_bytes(),
     )

@@ -304,14 +304,21 @@ class LanceStore:
 
     def _tidy(self, table: Any) -> None:
         """Fold the table's small files and drop its versions replaced long enough ago.
-        Housekeeping: when it fails (another process's commit in between, a full disk), the
-        table is as it was, and the next tidy tries again."""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # "0 keeps no older version": as configured
-                table.optimize(cleanup_older_than=self.versions_kept)
-        except Exception as exc:  # lancedb's own errors, OSError
-            logger.warning("vector store %s: tidying %s failed: %s", self.url, table.name, exc)
+        Housekeeping: when it fails, the table is as it was, and the next tidy tries again.
+        Another process's commit in between is usual (two `tda serve` workers learning: 6 of
+        ≈24 tidies); one more try at once gets past it."""
+        for attempt in range(2):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "0 keeps no older version": as configured
+                    table.optimize(cleanup_older_than=self.versions_kept)
+                return
+            except Exception as exc:  # lancedb's own errors (a commit conflict), OSError
+                if attempt:
+                    logger.warning(
+                        "vector store %s: tidying %s put off for %d writes: %s",
+                        *(self.url, table.name, TIDY_EVERY_WRITES, exc),
+                    )
 
     # ------------------------------------------------------------------ helpers
 

@@ -4,7 +4,10 @@ personal data masked or refused, the embedder's padding, the model stamp."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from tda.adapters.lance_store import LanceStore, where_clause
 from tda.app.service import generate
 from tda.domain.pii import Masking, luhn_ok, mask
 from tda.paths.retrieval.corpus import seed_corpus
+from tda.paths.retrieval.memory import Memory
 from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, ModelStamp
 from tda_local.cli import main
 
@@ -145,3 +149,122 @@ def test_a_warm_store_finds_a_table_another_writer_dropped_and_made_again(tmp_pa
     other.upsert("patterns", [again], np.ones((1, 4), np.float32), stamp)
     assert [h.entry.id for h in warm.search("patterns", np.ones(4), Filters(), 5)] == ["NEW"]
     assert warm.count("patterns") == 1
+
+
+def stored_at_random(store: LanceStore, rows: int, seed: int) -> tuple[np.ndarray, list[Entry]]:
+    rng = np.random.default_rng(seed)
+    vectors = rng.standard_normal((rows, 8)).astype(np.float32)
+    entries = [
+        Entry(id=f"E{i}", domain="d", entity=("cart", "order", "user")[i % 3],
+              text=("running shoes", "scented candle", "blue jeans")[i % 3] + f" {i}",
+              data="{}", scenario=("", "happy")[i % 2], quality_score=(i % 10) / 10)
+        for i in range(rows)
+    ]  # fmt: skip
+    store.upsert("patterns", entries, vectors, ModelStamp("m1", 8))
+    return vectors, entries
+
+
+def test_a_vector_search_is_exact_under_every_filter(tmp_path: Path) -> None:
+    """The k nearest by cosine among the rows the filters keep, best first, as an exact
+    search over the same vectors finds them."""
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, entries = stored_at_random(store, 500, 1)
+    rng = np.random.default_rng(2)
+    for rewritten in (False, True):
+        if rewritten:  # some rewritten: deleted where they were, written again at the end
+            vectors[::7] = rng.standard_normal(vectors[::7].shape)
+            store.upsert("patterns", entries[::7], vectors[::7], ModelStamp("m1", 8))
+        assert_exact(store, vectors, entries, rng)
+
+
+def assert_exact(
+    store: LanceStore, vectors: np.ndarray, entries: list[Entry], rng: np.random.Generator
+) -> None:
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    for filters in (Filters(), Filters(entity="order"), Filters(entity="cart", min_quality=0.7),
+                    Filters(scenario="happy", domain="d"), Filters(entity="none")):  # fmt: skip
+        kept = [
+            i
+            for i, e in enumerate(entries)
+            if all(
+                getattr(filters, n) in (None, getattr(e, n))
+                for n in ("domain", "entity", "scenario")
+            )
+            and (filters.min_quality is None or e.quality_score >= filters.min_quality)
+        ]
+        for _ in range(5):
+            query = rng.standard_normal(8).astype(np.float32)
+            cosine = unit[kept] @ (query / np.linalg.norm(query))
+            expected = [entries[kept[i]].id for i in np.argsort(-cosine)[:7]]
+            hits = store.search("patterns", query, filters, 7)
+            assert [h.entry.id for h in hits] == expected
+            assert np.allclose([h.score for h in hits], np.sort(cosine)[::-1][:7], atol=1e-5)
+
+
+def test_a_warm_store_searches_what_another_writer_added_at_once(tmp_path: Path) -> None:
+    folder = str(tmp_path / "v")
+    warm, other = LanceStore(folder), LanceStore(folder)
+    vectors, _ = stored_at_random(warm, 50, 3)
+    query = -vectors[0]
+    assert warm.search("patterns", query, Filters(), 1)[0].entry.id != "FAR"
+    far = Entry(id="FAR", domain="d", entity="cart", text="the opposite", data="{}")
+    other.upsert("patterns", [far], query[None, :], ModelStamp("m1", 8))
+    assert warm.search("patterns", query, Filters(), 1)[0].entry.id == "FAR"
+    assert warm.hybrid("patterns", "opposite", query, Filters(), 1)[0].entry.id == "FAR"
+
+
+def test_counting_reuses_leaves_the_entries_table_as_it_was(tmp_path: Path) -> None:
+    """Every request that reads the memory counts its reuses: in a table of their own, so the
+    entries' table (and the index kept of it) stays at its version; the counts still add up,
+    from any number of writers, and a rewrite of an entry keeps its count."""
+    folder = tmp_path / "v"
+    warm, other = LanceStore(str(folder)), LanceStore(str(folder))
+    vectors, entries = stored_at_random(warm, 20, 4)
+    before = sorted(p.relative_to(folder) for p in (folder / "patterns.lance").rglob("*"))
+    for store in (warm, other, warm):
+        store.add_usage("patterns", ["E1", "E2", "E1"])  # one reuse each a request
+    other.add_usage("patterns", ["E3"])
+    after = sorted(p.relative_to(folder) for p in (folder / "patterns.lance").rglob("*"))
+    assert after == before
+    uses = {e.id: e.usage_count for e in warm.entries("patterns")}
+    assert (uses["E1"], uses["E2"], uses["E3"], uses["E4"]) == (3, 3, 1, 0)
+    assert {e.id: e.usage_count for e in other.get("patterns", ["E1", "E3"])} == {"E1": 3, "E3": 1}
+    memory = Memory(warm, FixedEmbedder(vectors))
+    memory.add("patterns", entries[:3])  # written again (a seed): counts kept, not doubled
+    assert {e.id: e.usage_count for e in warm.get("patterns", ["E1", "E2"])} == {"E1": 3, "E2": 3}
+    warm.drop("patterns")
+    stored_at_random(warm, 20, 4)
+    assert all(e.usage_count == 0 for e in warm.entries("patterns"))  # dropped with it
+
+
+class FixedEmbedder:
+    """Each text's vector is the one it was stored with (found by the entry number in it)."""
+
+    stamp = ModelStamp("m1", 8)
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.vectors = vectors
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.stack([self.vectors[int(t.rsplit(" ", 1)[1])] for t in texts])
+
+
+def _search_in_child(store: LanceStore, query: np.ndarray, out: Any) -> None:
+    out.put([h.entry.id for h in store.hybrid("patterns", "running shoes", query, Filters(), 3)])
+
+
+def test_a_store_warm_before_a_fork_searches_in_the_child(tmp_path: Path) -> None:
+    """``tda serve --workers`` and the local workflow fork: the child makes its own connection
+    and its own threads (a pool's threads do not survive a fork: it would wait forever)."""
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, _ = stored_at_random(store, 30, 5)
+    here = [h.entry.id for h in store.hybrid("patterns", "running shoes", vectors[4], Filters(), 3)]
+    fork = multiprocessing.get_context("fork")
+    out = fork.Queue()
+    child = fork.Process(target=_search_in_child, args=(store, vectors[4], out))
+    child.start()
+    try:
+        assert out.get(timeout=60) == here
+    finally:
+        child.join(10)
+        child.kill()

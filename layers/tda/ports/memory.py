@@ -75,6 +75,9 @@ class Entry:
 
 @dataclass(frozen=True)
 class Hit:
+    """A search's find. Its entry's ``usage_count`` may leave out the reuses counted since
+    the entry was written (``get`` and ``entries`` count them all)."""
+
     entry: Entry
     score: float  # higher is nearer; comparable within one search only
 

@@ -4,10 +4,8 @@ personal data masked or refused, the embedder's padding, the model stamp."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -247,24 +245,3 @@ class FixedEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self.vectors[int(t.rsplit(" ", 1)[1])] for t in texts])
-
-
-def _search_in_child(store: LanceStore, query: np.ndarray, out: Any) -> None:
-    out.put([h.entry.id for h in store.hybrid("patterns", "running shoes", query, Filters(), 3)])
-
-
-def test_a_store_warm_before_a_fork_searches_in_the_child(tmp_path: Path) -> None:
-    """``tda serve --workers`` and the local workflow fork: the child makes its own connection
-    and its own threads (a pool's threads do not survive a fork: it would wait forever)."""
-    store = LanceStore(str(tmp_path / "v"))
-    vectors, _ = stored_at_random(store, 30, 5)
-    here = [h.entry.id for h in store.hybrid("patterns", "running shoes", vectors[4], Filters(), 3)]
-    fork = multiprocessing.get_context("fork")
-    out = fork.Queue()
-    child = fork.Process(target=_search_in_child, args=(store, vectors[4], out))
-    child.start()
-    try:
-        assert out.get(timeout=60) == here
-    finally:
-        child.join(10)
-        child.kill()

@@ -133,7 +133,8 @@ class LanceStore:
                 self._stamps = {}
                 self._indexes = {}
                 self._seen = {}
-                # A pool's threads do not survive a fork, and it would wait on them forever.
+                # A pool's threads do not survive a fork (LanceDB remakes its own runtime in a
+                # forked child, as experimental): a new process makes its own pool.
                 self._halves = ThreadPoolExecutor(4, thread_name_prefix="tda-hybrid")
             return self._db
 

@@ -4,9 +4,9 @@ vector and a keyword ranking.
 LanceDB searches a table without a vector index by scanning it from disk: ≈10 ms at 64 rows,
 75-90 ms at 100K (p99 133 ms), where a matrix product over the same vectors in memory takes
 2-4 ms. An ANN index does not pay at these sizes here (IVF_HNSW_SQ: 60 s to build, 26 ms p50,
-recall 0.8). So the store keeps each table's ids, filter columns and unit vectors in memory,
-reloaded when the table's version moves (a write by any process: the version is read at every
-search, ≈0.3 ms), and answers a vector search exactly, as LanceDB would.
+recall 0.8). So the store keeps each table's ids, filter columns and unit vectors in memory
+for the version it was loaded from (the version is read at every search, ≈0.3 ms: a write by
+any process is seen at once), and answers a vector search exactly, as LanceDB would.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ writes to a table, this process folds it (compaction, index update) and removes 
 replaced more than ``versions_kept_seconds`` ago (a reader in another process may still be
 reading one: the default keeps a minute's).
 A local folder's disk keeps its reserve (``MIN_FREE_DISK_BYTES``): no write goes past it.
+A vector search is answered from an exact index kept in memory per table version
+(``lance_index``); reuses are counted in a table of their own (``_usage``), so that version
+moves only when the entries do.
 Every failure to reach or read the store is ``VectorStoreUnavailableError``.
 """
 
@@ -344,9 +347,8 @@ class LanceStore:
                     db.open_table(kept).delete(f"collection = {sql_text(collection)}")
 
         _run(drop)
-        self._tables.pop(collection, None)
+        self._forget(collection)
         self._stamps.pop(collection, None)
-        self._indexes.pop(collection, None)
         self._fts_ready.discard(collection)
 
     # ------------------------------------------------------------------ usage counts

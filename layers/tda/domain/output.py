@@ -121,9 +121,9 @@ def _columns(
 
 def _table(records: Sequence[dict[str, Any]], paths: Sequence[tuple[str, ...]]) -> list[list[Any]]:
     """The columns at ``paths`` (key paths into nested objects), each a list of the records'
-    values (None where a path meets no object). Built a column at a time, one comprehension each, and a nested object's
-    column from its parent's, read once: CSV and SQL were 4-8x slower than NDJSON, with a call
-    per cell and per level most of it."""
+    values (None where a path meets no object). Built a column at a time, one comprehension
+    each, and a nested object's column from its parent's, read once: CSV and SQL were 4-8x
+    slower than NDJSON, with a call per cell and per level most of it."""
     known: dict[tuple[str, ...], list[Any]] = {(): list(records)}
 
     def column(path: tuple[str, ...]) -> list[Any]:

@@ -208,7 +208,8 @@ def _seconds_or(retry_after: str | None, otherwise: float) -> float:
 
 
 def collect(days: float | None) -> int:
-    """``tda jobs gc``: local jobs older than ``days`` removed; what remains, and its size."""
+    """``tda jobs gc``: local jobs older than ``days`` removed; what remains, and its size;
+    the local cache's expired model answers removed."""
     root = retention.local_root()
     if root is None:
         raise CliInputError(
@@ -220,6 +221,10 @@ def collect(days: float | None) -> int:
         f"removed {removed.jobs} jobs ({removed.bytes / 1e6:.1f} MB); "
         f"{left.jobs} jobs remain in {root} ({left.bytes / 1e6:.1f} MB)"
     )
+    cache = retention.local_cache_root()
+    if cache is not None:
+        swept = retention.collect_cache(cache)
+        print(f"removed {swept.jobs} expired model answers ({swept.bytes / 1e6:.1f} MB)")
     return 0
 
 

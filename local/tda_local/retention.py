@@ -3,7 +3,8 @@
 A job's folder (chunks, manifest, submission record) is removed once nothing in it has changed
 for ``JOB_RETENTION_DAYS`` (7 by default, as the template's ``ChunkRetentionDays``); `tda serve`
 collects at start and every hour, and ``tda jobs gc`` on demand. A stream's own job is removed
-as soon as it has been sent (``job_stream``).
+as soon as it has been sent (``job_stream``). The local cache of model answers
+(``TDA_HOME/cache``) loses the answers past their time at the same moments.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tda.adapters.caches import EXPIRY_BYTES, expired
 from tda.adapters.chunk_stores import FileChunkStore
 from tda.app.job_api import CALLERS_FOLDER
 from tda.app.ports_in_use import chunk_store
@@ -61,6 +63,38 @@ def collect(root: Path, older_than_days: float, now: float | None = None) -> Usa
         size = _size(job)
         shutil.rmtree(job, ignore_errors=True)
         removed, freed = removed + 1, freed + size
+    return Usage(removed, freed)
+
+
+def local_cache_root() -> Path | None:
+    """The local model-answer cache's folder, or None when answers go to Redis or S3."""
+    from tda import wiring
+    from tda.app.settings import model_settings
+
+    config = model_settings()
+    url = wiring.cache_url(config)
+    if config.redis_url or not url.startswith("file://"):
+        return None
+    return Path(url.removeprefix("file://"))
+
+
+def collect_cache(root: Path, now: float | None = None) -> Usage:
+    """Remove the cached model answers past their time (``Usage.jobs``: how many); a file
+    being written (a dot file) is left alone."""
+    when = time.time() if now is None else now
+    removed, freed = 0, 0
+    for path in _files(root) if root.is_dir() else []:
+        if path.name.startswith("."):
+            continue
+        try:
+            with path.open("rb") as handle:
+                stale = expired(handle.read(EXPIRY_BYTES), when)
+            size = path.stat().st_size
+            if stale:
+                path.unlink()
+                removed, freed = removed + 1, freed + size
+        except OSError:  # gone meanwhile, or not ours to read: the next sweep sees it again
+            continue
     return Usage(removed, freed)
 
 

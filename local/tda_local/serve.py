@@ -134,11 +134,14 @@ async def _serve_primary(
 
 async def _collect_old_jobs() -> None:
     """Local retention (``tda_local.retention``): at start, then every hour."""
-    root = retention.local_root()
-    if root is None:  # chunks in S3: its lifecycle rule expires them
+    root, cache = retention.local_root(), retention.local_cache_root()
+    if root is None and cache is None:  # all in S3 (or Redis): they expire there
         return
     while True:
-        await asyncio.to_thread(retention.collect, root, retention.retention_days())
+        if root is not None:
+            await asyncio.to_thread(retention.collect, root, retention.retention_days())
+        if cache is not None:
+            await asyncio.to_thread(retention.collect_cache, cache)
         await asyncio.sleep(retention.COLLECT_EVERY_SECONDS)
 
 

@@ -8,13 +8,18 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import subprocess
+import sys
 import threading
+import time
 import weakref
 from pathlib import Path
 
 import pytest
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
+from tda.adapters.caches import StoreCache
+from tda.adapters.chunk_stores import FileChunkStore
 from tda_local import lambdas
 from tda_local.workflows import EXPRESS_KEPT_SECONDS, LocalWorkflows
 
@@ -142,3 +147,27 @@ def test_a_jobs_execution_is_forgotten_once_nothing_of_the_job_is_left(
     workflows.forget_finished(older_than_seconds=0)
     arns = [e["executionArn"] for e in executions(workflows, "JobStateMachine")]
     assert removed not in arns and kept in arns
+
+
+def test_expired_model_answers_are_swept_from_the_local_cache(tmp_path: Path) -> None:
+    """The local cache (``TDA_HOME/cache``) keeps each answer until its time (an S3 lifecycle
+    rule expires them in AWS); ``tda jobs gc``, and ``tda serve`` every hour, remove the ones
+    past it, and leave the rest and any write in progress."""
+    home = tmp_path / "home"
+    folder = home / "cache"
+    an_hour_ago = StoreCache(FileChunkStore(folder), clock=lambda: time.time() - 3600)
+    an_hour_ago.put("llm/a/old", b"x" * 5000, ttl_seconds=60)  # expired 59 minutes ago
+    an_hour_ago.put("llm/b/kept", b"y" * 10, ttl_seconds=7200)  # good for another hour
+    (folder / "llm" / "b" / ".kept.tmp123").write_bytes(b"")  # a write in progress
+    swept = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "jobs", "gc"],
+        capture_output=True, text=True, timeout=60, env={
+            **{k: v for k, v in os.environ.items() if k not in ("TDA_CACHE_STORE", "REDIS_URL")},
+            "TDA_HOME": str(home),
+        },
+    )  # fmt: skip
+    assert swept.returncode == 0, swept.stderr
+    assert "removed 1 expired model answers (0.0 MB)" in swept.stdout
+    assert not (folder / "llm" / "a" / "old").exists()
+    assert StoreCache(FileChunkStore(folder)).get("llm/b/kept") == b"y" * 10
+    assert (folder / "llm" / "b" / ".kept.tmp123").exists()

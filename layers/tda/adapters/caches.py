@@ -17,6 +17,18 @@ from tda.ports.chunk_store import ChunkStore
 _EXPIRES = struct.Struct(">d")  # an entry starts with its expiry time (epoch seconds)
 
 
+def expired(head: bytes, now: float) -> bool:
+    """Whether a StoreCache entry beginning with ``head`` (its first bytes) is past its time at
+    ``now``; what is too short to say is no entry, and expired too."""
+    if len(head) < _EXPIRES.size:
+        return True
+    (expires,) = _EXPIRES.unpack_from(head)
+    return bool(now >= expires)
+
+
+EXPIRY_BYTES = _EXPIRES.size  # how much of an entry ``expired`` reads
+
+
 class StoreCache:
     def __init__(self, store: ChunkStore, clock: Any = time.time) -> None:
         self.store = store
@@ -27,10 +39,7 @@ class StoreCache:
             raw = self.store.get(key)
         except Exception:  # absent (KeyError), unreadable, unreachable: a miss
             return None
-        if len(raw) < _EXPIRES.size:
-            return None
-        (expires,) = _EXPIRES.unpack_from(raw)
-        return raw[_EXPIRES.size :] if self._clock() < expires else None
+        return None if expired(raw, self._clock()) else raw[_EXPIRES.size :]
 
     def put(self, key: str, value: bytes, ttl_seconds: float) -> None:
         try:

@@ -89,8 +89,8 @@ def collect_cache(root: Path, now: float | None = None) -> Usage:
         try:
             with path.open("rb") as handle:
                 stale = expired(handle.read(EXPIRY_BYTES), when)
-            size = path.stat().st_size
             if stale:
+                size = path.stat().st_size
                 path.unlink()
                 removed, freed = removed + 1, freed + size
         except OSError:  # gone meanwhile, or not ours to read: the next sweep sees it again

@@ -211,7 +211,7 @@ class LanceStore:
             # the reuses counted beside them are in those counts now.
             counted = self._uses(collection, [r["id"] for r in rows])
             if counted:
-                db.open_table(_USAGE).delete(_usage_where(collection, sorted(counted)))
+                self._table(_USAGE).delete(_usage_where(collection, sorted(counted)))
 
         _run(write)
 
@@ -368,8 +368,7 @@ class LanceStore:
         def count() -> None:
             if _USAGE not in _table_names(db):
                 db.create_table(_USAGE, schema=_usage_schema(), exist_ok=True)
-            table = self._tables.get(_USAGE) or db.open_table(_USAGE)
-            self._tables[_USAGE] = table
+            table = self._table(_USAGE)
             counted = table.update(where=where, values_sql={"uses": "uses + 1"}).rows_updated
             if counted < len(unique):  # a first use: its row is made, with this use in it
                 first = [{"collection": collection, "id": i, "uses": 1} for i in unique]

@@ -1,7 +1,7 @@
-"""The bulk JSON/NDJSON path renders text straight from columns; it must equal the record path.
+"""The bulk path renders text straight from columns; it must equal the record path.
 
-``stream_records`` builds record dicts (what the sync response and CSV/SQL use); ``stream_output``
-in JSON or NDJSON never builds them. The two are held to each other here on values that are hard
+``stream_records`` builds record dicts (what the sync response uses); ``stream_output`` never
+builds them (JSON and NDJSON from the compiled renderer, CSV and SQL from the columns). The two are held to each other here on values that are hard
 to encode: nulls of every type, hostile strings, odd field names, empty arrays, date formats.
 """
 
@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.output import renderer_for
 from tda.domain.plan import BATCH_ROWS
 from tda.domain.records import iso_texts
 from tda.paths.traditional.bulk import stream_output, stream_records
@@ -31,6 +32,9 @@ def _both_paths(request: GenerateRequest) -> tuple[list[dict[str, Any]], list[An
     records = [r for batch in stream_records(plan) for r in batch.records]
     lines = b"".join(stream_output(plan, OutputFormat.NDJSON)).decode().splitlines()
     as_json = json.loads(b"".join(stream_output(plan, OutputFormat.JSON)))
+    for table_format in (OutputFormat.CSV, OutputFormat.SQL):  # written from the columns
+        from_records = renderer_for(table_format, plan.spec).render(records)
+        assert b"".join(stream_output(plan, table_format)) == from_records, table_format
     return records, [json.loads(line) for line in lines], as_json
 
 

@@ -7,6 +7,9 @@ import io
 import json
 import sqlite3
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from tda.app.service import generate
 
 from ..conftest import make_request
@@ -50,6 +53,51 @@ def test_csv_booleans_and_hostile_strings_round_trip() -> None:
     rows = list(csv.DictReader(io.StringIO(_hostile_users("CSV"))))
     assert {row["last_name"] for row in rows} == {HOSTILE}
     assert {row["marketing_opt_in"] for row in rows} <= {"true", "false"}
+
+
+def test_csv_quotes_a_carriage_return_so_readers_keep_the_row_whole() -> None:
+    # The standard library's writer leaves a lone CR unquoted when lines end in LF, and every
+    # reader (its own included) then ends the row there.
+    for value in ("carriage\rreturn", "crlf\r\nline", "\r"):
+        text = generate(
+            make_request(
+                entity="user",
+                count=2,
+                output_format="CSV",
+                scenarios=[{"name": "cr", "count": 2, "overrides": {"last_name": value}}],
+            )
+        ).data
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert [row["last_name"] for row in rows] == [value, value]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=30))
+def test_any_text_round_trips_through_csv_and_sql_both_ways_records_are_written(
+    value: str,
+) -> None:
+    from tda.app.service import plan_request
+    from tda.paths.traditional.bulk import stream_output
+
+    def users(fmt: str) -> list[str]:
+        """The service's answer (written from records) and the bulk path's (from columns)."""
+        request = make_request(
+            entity="user",
+            count=2,
+            output_format=fmt,
+            scenarios=[{"name": "any", "count": 2, "overrides": {"first_name": value}}],
+        )
+        bulk = b"".join(stream_output(plan_request(request), request.output_format))
+        return [generate(request).data, bulk.decode()]
+
+    for text in users("CSV"):
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        assert [row["first_name"] for row in rows] == [value, value]
+    for script in users("SQL"):
+        db = sqlite3.connect(":memory:")
+        db.executescript(script)
+        stored = [row[0] for row in db.execute('SELECT first_name FROM "user" ORDER BY "_index"')]
+        assert stored == [value.replace("\x00", "")] * 2  # PostgreSQL text cannot hold NUL
 
 
 def test_sql_escapes_quotes_backslashes_newlines_and_injection_text() -> None:

@@ -10,8 +10,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
+import itertools
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from tda.domain.contract import FieldType, OutputFormat
-from tda.domain.records import TextRows
+from tda.domain.records import BatchRows, TextRows
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 META_COLUMNS = ("_index", "_scenario")
@@ -138,7 +138,12 @@ def _table(records: Sequence[dict[str, Any]], paths: Sequence[tuple[str, ...]]) 
     return [column(path) for path in paths]
 
 
-class CsvRenderer(Renderer):
+class TableRenderer(Renderer):
+    """A table format (CSV, SQL): its ``chunk_rows`` also takes a batch's columns
+    (``tda.domain.records.BatchRows``), the bulk path that never builds the dicts."""
+
+
+class CsvRenderer(TableRenderer):
     media_type = "text/csv"
 
     def __init__(self, spec: EntitySpec, meta: tuple[str, ...] = META_COLUMNS) -> None:
@@ -149,23 +154,60 @@ class CsvRenderer(Renderer):
         return [*self.meta, *(c for c, _, _ in self.columns)]
 
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        if first:
-            writer.writerow(self.header())
         paths = [(m,) for m in self.meta] + [keys for _, keys, _ in self.columns]
-        cells = [
-            [v if type(v) in _CSV_AS_IS else _csv_cell(v) for v in values]
-            for values in _table(records, paths)
-        ]
-        writer.writerows(zip(*cells, strict=True))
-        return buffer.getvalue().encode("utf-8")
+        return self._text(_table(records, paths), first)
+
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
+        """Record dicts, or a batch's columns (``BatchRows``: no dict is built)."""
+        if not isinstance(rows, BatchRows):
+            return self.chunk(rows, first)
+        meta = [rows.meta.get(m, [None] * len(rows)) for m in self.meta]
+        return self._text(meta + [rows.values(f) for _, _, f in self.columns], first)
+
+    def _text(self, columns: list[list[Any]], first: bool) -> bytes:
+        body = csv_lines([csv_cells(values) for values in columns])
+        if first:
+            body = csv_lines([[cell] for cell in csv_cells(self.header())]) + body
+        return body.encode("utf-8")
 
 
-_CSV_AS_IS = frozenset({str, int, float})  # the writer's own str(); bool is not int here
+def csv_lines(columns: Sequence[Sequence[str]]) -> str:
+    """Rows of cells already quoted (``csv_cells``), given as columns, one line each.
+
+    Joined a row at a time in C (``str.join``) rather than through the csv module's writer,
+    which was two thirds of a CSV batch's cost (bench/bench_formats.py).
+    """
+    if not columns or not len(columns[0]):
+        return ""
+    return "\n".join(map(",".join, zip(*columns, strict=True))) + "\n"
 
 
-def _csv_cell(value: Any) -> Any:
+_STR = {str}
+_NUMBERS = frozenset({int, float})  # not bool (true/false, TRUE/FALSE): its type is not int
+_CSV_PLAIN = _NUMBERS | _STR
+_CSV_QUOTE = re.compile(r'[,"\n\r]')
+
+
+def csv_cells(values: Sequence[Any]) -> list[str]:
+    """One column's cells as CSV text: RFC 4180 quoting, a cell quoted only when it holds a
+    comma, a quote, LF or CR (the standard library's writer leaves a lone CR bare when lines
+    end in LF, and readers then split the row there). A column without any is checked once."""
+    kinds = set(map(type, values))
+    if kinds == _STR:
+        texts = values if isinstance(values, list) else list(values)
+    elif kinds <= _CSV_PLAIN:
+        texts = list(map(str, values))  # str of a str is itself; of a float, its repr
+    elif kinds == {list}:
+        texts = [orjson.dumps(v).decode("utf-8") for v in values]
+    else:
+        texts = [v if type(v) is str else _csv_text(v) for v in values]
+    if _CSV_QUOTE.search("".join(texts)) is None:
+        return texts
+    search = _CSV_QUOTE.search
+    return ['"' + t.replace('"', '""') + '"' if search(t) else t for t in texts]
+
+
+def _csv_text(value: Any) -> str:
     if value is None:
         return ""
     if value is True:
@@ -174,7 +216,7 @@ def _csv_cell(value: Any) -> Any:
         return "false"
     if isinstance(value, (list, dict)):
         return orjson.dumps(value).decode("utf-8")
-    return value
+    return str(value)
 
 
 # --------------------------------------------------------------------------- SQL
@@ -208,8 +250,15 @@ def sql_literal(value: Any) -> str:
 
 
 def sql_literals(values: Sequence[Any]) -> list[str]:
-    """``sql_literal`` of each value; the common types inline (a column at a time, see
-    ``_table``), anything else through it."""
+    """``sql_literal`` of each value, a column at a time (see ``_table``): a column of numbers
+    or of strings without NUL or quote is formatted in one pass, the common types inline."""
+    kinds = set(map(type, values))
+    if kinds <= _NUMBERS:
+        return list(map(str, values))  # str of a float is its repr
+    if kinds == _STR:
+        joined = "".join(values)
+        if "\x00" not in joined and "'" not in joined:
+            return [f"'{v}'" for v in values]
     return [
         ("'" + v.replace("'", "''") + "'" if "\x00" not in v else sql_literal(v))
         if (kind := type(v)) is str
@@ -239,7 +288,7 @@ def _sql_type(f: FieldSpec) -> str:
     return _SQL_TYPES.get(f.type, "TEXT")
 
 
-class SqlRenderer(Renderer):
+class SqlRenderer(TableRenderer):
     media_type = "application/sql"
     insert_rows = 200
 
@@ -266,6 +315,10 @@ class SqlRenderer(Renderer):
             for c, k, f in self.columns
             if not (f.is_array and f.item is not None and f.item.is_object)
         ]
+        names = ", ".join(
+            sql_identifier(c) for c in (*self.meta, *(c for c, _, _ in self.scalar_columns))
+        )
+        self.insert_head = f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n"
 
     def begin(self) -> bytes:
         lines = []
@@ -293,55 +346,75 @@ class SqlRenderer(Renderer):
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     def chunk(self, records: Sequence[dict[str, Any]], first: bool) -> bytes:
-        out: list[str] = []
-        names = ", ".join(
-            sql_identifier(c) for c in (*self.meta, *(c for c, _, _ in self.scalar_columns))
-        )
         paths = [(m,) for m in self.meta] + [keys for _, keys, _ in self.scalar_columns]
-        for start in range(0, len(records), self.insert_rows):
-            rows = records[start : start + self.insert_rows]
-            literals = [sql_literals(values) for values in _table(rows, paths)]
-            values = ["(" + ", ".join(row) + ")" for row in zip(*literals, strict=True)]
-            out.append(
-                f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n"
-                + ",\n".join(values)
-                + ";"
+        children = []
+        for f, _table_name, cols in self.children:
+            arrays = [r.get(f.name) or [] for r in records]
+            items = [item for array in arrays for item in array]
+            children.append(([len(a) for a in arrays], _table(items, [k for _, k, _ in cols])))
+        keys = [r.get(self.key_column) for r in records]
+        return self._statements(_table(records, paths), keys, children)
+
+    def chunk_rows(self, rows: Any, first: bool) -> bytes:
+        """Record dicts, or a batch's columns (``BatchRows``: no dict is built)."""
+        if not isinstance(rows, BatchRows):
+            return self.chunk(rows, first)
+        meta = [rows.meta.get(m, [None] * len(rows)) for m in self.meta]
+        columns = meta + [rows.values(f) for _, _, f in self.scalar_columns]
+        children = [
+            (rows.lengths(f).tolist(), [rows.values(c) for _, _, c in cols])
+            for f, _table_name, cols in self.children
+        ]
+        key_field = self.spec.find(self.key_column)
+        if self.key_column in rows.meta:
+            keys = rows.meta[self.key_column]
+        elif key_field is not None and key_field.name == key_field.path:  # a top-level field
+            keys = rows.values(key_field)
+        else:
+            keys = [None] * len(rows)
+        return self._statements(columns, keys, children)
+
+    def _statements(
+        self,
+        columns: list[list[Any]],
+        keys: list[Any],
+        children: list[tuple[list[int], list[list[Any]]]],
+    ) -> bytes:
+        """``INSERT``s of ``insert_rows`` rows each, every one followed by its rows' items.
+
+        ``columns``: the parent table's values; ``keys``: each row's key (its items' owner);
+        ``children``: per child table, the item count of each row and the items' columns.
+        """
+        parent = _values_rows([sql_literals(values) for values in columns])
+        child_inserts = []
+        for (_f, table, cols), (lengths, item_columns) in zip(self.children, children, strict=True):
+            owners = [
+                key for key, k in zip(sql_literals(keys), lengths, strict=True) for _ in range(k)
+            ]
+            positions = [str(p) for k in lengths for p in range(k)]
+            item_rows = _values_rows(
+                [owners, positions, *(sql_literals(values) for values in item_columns)]
             )
-            for f, table, cols in self.children:
-                child_values = self._child_rows(rows, f.name, cols)
-                if child_values:
-                    child_names = ", ".join(
-                        sql_identifier(c)
-                        for c in (self.key_column, "_position", *(c for c, _, _ in cols))
-                    )
-                    out.append(
-                        f"INSERT INTO {sql_identifier(table)} ({child_names}) VALUES\n"
-                        + ",\n".join(child_values)
-                        + ";"
-                    )
+            names = ", ".join(
+                sql_identifier(c) for c in (self.key_column, "_position", *(c for c, _, _ in cols))
+            )
+            bounds = [0, *itertools.accumulate(lengths)]
+            child_inserts.append(
+                (f"INSERT INTO {sql_identifier(table)} ({names}) VALUES\n", item_rows, bounds)
+            )
+        out: list[str] = []
+        for start in range(0, len(parent), self.insert_rows):
+            stop = min(start + self.insert_rows, len(parent))
+            out.append(self.insert_head + ",\n".join(parent[start:stop]) + ";")
+            for head, item_rows, bounds in child_inserts:
+                if bounds[stop] > bounds[start]:
+                    out.append(head + ",\n".join(item_rows[bounds[start] : bounds[stop]]) + ";")
         return ("\n".join(out) + "\n").encode("utf-8") if out else b""
 
-    def _child_rows(
-        self,
-        rows: Sequence[dict[str, Any]],
-        field: str,
-        cols: list[tuple[str, tuple[str, ...], FieldSpec]],
-    ) -> list[str]:
-        """The VALUES rows of one child table: each item of each row's ``field`` array, after
-        its parent's key and its position."""
-        owners: list[Any] = []
-        positions: list[str] = []
-        items: list[Any] = []
-        for r in rows:
-            for pos, item in enumerate(r.get(field) or []):
-                owners.append(r.get(self.key_column))
-                positions.append(str(pos))
-                items.append(item)
-        if not items:
-            return []
-        literals = [sql_literals(owners), positions]
-        literals += [sql_literals(values) for values in _table(items, [k for _, k, _ in cols])]
-        return ["(" + ", ".join(row) + ")" for row in zip(*literals, strict=True)]
+
+def _values_rows(literals: list[list[str]]) -> list[str]:
+    """``(a, b, …)`` per row of columns of SQL literals."""
+    return ["(" + ", ".join(row) + ")" for row in zip(*literals, strict=True)]
 
 
 _RENDERERS: dict[OutputFormat, type[Renderer]] = {

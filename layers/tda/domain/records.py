@@ -96,7 +96,7 @@ def assemble(
 ) -> list[dict[str, Any]]:
     """Build record dicts: ``meta`` columns (``_index``, ``_scenario``) first, then the schema's."""
     names = (*meta, *(f.name for f in spec.fields))
-    columns = [*meta.values(), *(_field_output(f, batch, spec, batch.n) for f in spec.fields)]
+    columns = [*meta.values(), *(field_output(f, batch, spec, batch.n) for f in spec.fields)]
     return row_builder(names)(columns)
 
 
@@ -105,7 +105,7 @@ def _level_output(
 ) -> list[Any]:
     if not fields:
         return [{} for _ in range(rows)]
-    columns = [_field_output(f, batch, spec, rows) for f in fields]
+    columns = [field_output(f, batch, spec, rows) for f in fields]
     return row_builder(tuple(f.name for f in fields))(columns)
 
 
@@ -123,14 +123,16 @@ def row_builder(names: tuple[str, ...]) -> Callable[[list[list[Any]]], list[dict
     return built
 
 
-def _field_output(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec, rows: int) -> list[Any]:
+def field_output(f: FieldSpec, batch: ColumnBatch, spec: EntitySpec, rows: int) -> list[Any]:
+    """Field ``f``'s values as records hold them, one per row of its level (``rows`` of them,
+    which only an object field needs): objects as dicts, arrays as lists."""
     if f.is_object:
         return _level_output(f.children, batch, spec, rows)
     if f.is_array:
         assert f.item is not None
         lengths = batch.lengths[f.path]
         total = int(lengths.sum())
-        flat = _field_output(f.item, batch, spec, total)
+        flat = field_output(f.item, batch, spec, total)
         bounds = offsets_of(lengths).tolist()
         return [flat[a:b] for a, b in itertools.pairwise(bounds)]
     return to_output(f, batch.values[f.path])
@@ -306,3 +308,33 @@ class TextRows:
     def body(self) -> bytes:
         """The records joined by the separator, without the last one's."""
         return self.text[:-1]
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """A batch as the table formats (CSV, SQL) take it from the bulk path: its columns and the
+    meta columns (``_index``, ``_scenario``) beside them, so no record dict is built."""
+
+    batch: ColumnBatch
+    spec: EntitySpec
+    meta: dict[str, list[Any]]
+
+    def __len__(self) -> int:
+        return self.batch.n
+
+    def __getitem__(self, rows: slice) -> BatchRows:
+        start, stop, step = rows.indices(len(self))
+        if (start, stop, step) == (0, len(self), 1):
+            return self
+        picked = np.arange(len(self))[rows]
+        meta = {name: values[rows] for name, values in self.meta.items()}
+        return BatchRows(self.batch.take(picked, self.spec), self.spec, meta)
+
+    def values(self, f: FieldSpec) -> list[Any]:
+        """Field ``f``'s values, one per row of its level (``field_output``)."""
+        rows = self.batch.rows_at(self.spec.level_of[f.path], self.spec)
+        return field_output(f, self.batch, self.spec, rows)
+
+    def lengths(self, f: FieldSpec) -> np.ndarray:
+        """How many items array field ``f`` has in each row of its level."""
+        return self.batch.lengths[f.path]

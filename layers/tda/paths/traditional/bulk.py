@@ -1,8 +1,9 @@
 """Traditional generation in bulk: any count, batch by batch, in bounded memory.
 
 ``stream_records`` yields record dicts; ``stream_output`` the rendered bytes of a whole plan
-(the CLI); ``render_parts`` a range in parts (streams, job chunks). A format whose renderer
-takes JSON texts (``TextRenderer``) gets them from the compiled renderer, never building dicts.
+(the CLI); ``render_parts`` a range in parts (streams, job chunks). No format's bulk path builds
+record dicts: a JSON format (``TextRenderer``) gets JSON texts from the compiled renderer, a
+table format (``TableRenderer``: CSV, SQL) the batch's columns.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import orjson
 
 from tda.domain.coherence import CoherenceReport, score_columns
 from tda.domain.contract import OutputFormat
-from tda.domain.output import JsonRenderer, Renderer, TextRenderer, renderer_for
+from tda.domain.output import JsonRenderer, Renderer, TableRenderer, TextRenderer, renderer_for
 from tda.domain.plan import BATCH_ROWS, GenerationPlan
-from tda.domain.records import TextRows, assemble
+from tda.domain.records import BatchRows, TextRows, assemble
 from tda.paths.traditional.engine import BatchGenerator, GeneratedBatch
 from tda.paths.traditional.native_program import record_blob
 
@@ -124,13 +125,20 @@ class _BatchProducer:
 
     def make(self, k: int) -> RecordBatch:
         batch = self.generator.batch(k)
-        n = batch.columns.n
-        meta = {
-            "_index": list(range(batch.start, batch.start + n)),
+        records = assemble(batch.columns, self.plan.spec, self._meta(batch))
+        return RecordBatch(batch.start, records, self._coherence(batch))
+
+    def make_columns(self, k: int) -> tuple[BatchRows, CoherenceReport]:
+        """Batch ``k`` as its columns, for a table format (CSV, SQL) to read without dicts."""
+        batch = self.generator.batch(k)
+        rows = BatchRows(batch.columns, self.plan.spec, self._meta(batch))
+        return rows, self._coherence(batch)
+
+    def _meta(self, batch: GeneratedBatch) -> dict[str, list[Any]]:
+        return {
+            "_index": list(range(batch.start, batch.start + batch.columns.n)),
             "_scenario": self.names[batch.labels].tolist(),
         }
-        records = assemble(batch.columns, self.plan.spec, meta)
-        return RecordBatch(batch.start, records, self._coherence(batch))
 
     def make_texts(self, k: int, sep: bytes) -> tuple[TextRows, CoherenceReport]:
         """Batch ``k`` as JSON object texts, the same records ``make`` builds, without dicts."""
@@ -143,9 +151,11 @@ class _BatchProducer:
         return record_blob(batch.columns, self.plan.spec, meta, sep), self._coherence(batch)
 
     def rows_for(self, k: int, renderer: Renderer) -> tuple[Any, CoherenceReport]:
-        """Batch ``k`` in the form ``renderer.chunk_rows`` takes: JSON texts or record dicts."""
+        """Batch ``k`` in the form ``renderer.chunk_rows`` takes: JSON texts, columns or dicts."""
         if isinstance(renderer, TextRenderer):
             return self.make_texts(k, renderer.separator)
+        if isinstance(renderer, TableRenderer):
+            return self.make_columns(k)
         batch = self.make(k)
         return batch.records, batch.coherence
 

@@ -18,6 +18,7 @@ import copy
 import json
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -50,6 +51,9 @@ ROLE = f"arn:aws:iam::{ACCOUNT}:role/tda-local-workflow"
 # the interpreter's threads (4 chunks at a time), and 2,000 of them would take the process past
 # the kernel's thread limit; on 2 cores, more at once only share the same CPU.
 MAX_RUNNING_JOBS = 16
+SYNC_URL_BASE = r"https?://sync-states\.(.+)\.amazonaws.com"  # StartSyncExecution's host
+SYNC_TIMEOUT_SECONDS = 300.0  # an Express execution's own limit
+SYNC_ENDS = ("SUCCEEDED", "FAILED", "TIMED_OUT")
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,8 @@ class LocalWorkflows:
         self._saved_env: dict[str, str | None] = {}
         self._janitor_stopped = threading.Event()
         self._forgetting = threading.Lock()  # _drop assumes it is the lists' only remover
+        self._executions_ended = threading.Condition()  # notified as each execution ends
+        self._saved_sync: tuple[Any, list[str], list[Any]] = (None, [], [])
 
     # -- lifecycle
 
@@ -228,6 +234,7 @@ class LocalWorkflows:
 
         LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
         self._parse_each_definition_once()
+        self._answer_start_sync_execution()
         self._one_lambda_client_for_every_task()
         self._one_literal_unescaped_at_a_time()
         client = self.client()
@@ -241,12 +248,10 @@ class LocalWorkflows:
             self.arns[machine.logical_id] = created["stateMachineArn"]
             self._parsed_program(definition)  # now, not in the first caller's request
         self._janitor_stopped = self.start_janitor()
-        # What the template's Environment gives the handlers in AWS; moto has no
-        # StartSyncExecution, so sync requests start an execution and wait for it.
+        # What the template's Environment gives the handlers in AWS.
         self._set_env(
             SYNC_STATE_MACHINE_ARN=self.arns.get("SyncStateMachine", ""),
             JOB_STATE_MACHINE_ARN=self.arns.get("JobStateMachine", ""),
-            TDA_SYNC_EXECUTION="poll",
             MAX_RUNNING_JOBS=os.environ.get("MAX_RUNNING_JOBS") or str(MAX_RUNNING_JOBS),
         )
         return self
@@ -304,6 +309,49 @@ class LocalWorkflows:
             return copy.deepcopy(runtime._parsed_program(definition))  # one per execution
 
         ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
+
+    def _answer_start_sync_execution(self) -> None:
+        """moto routes no ``StartSyncExecution`` (its host is ``sync-states.<region>``): here it
+        starts the execution and answers when it ends, as AWS does, so the service calls the
+        same API locally. The caller was polling ``DescribeExecution`` instead: a boto3 + moto
+        call each time, and up to a poll interval late (RAG through ``tda serve``: 56 ms over
+        the same request in-process, measured)."""
+        import moto.backend_index
+        import moto.stepfunctions.urls
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        ended = self._executions_ended
+        terminated = BaseExecutionWorkerCommunication.terminated
+
+        def terminated_and_told(comm: Any) -> None:
+            try:
+                terminated(comm)
+            finally:
+                with ended:
+                    ended.notify_all()
+
+        self._saved_sync = (
+            terminated,
+            list(moto.stepfunctions.urls.url_bases),
+            list(moto.backend_index.backend_url_patterns),
+        )
+        BaseExecutionWorkerCommunication.terminated = terminated_and_told  # type: ignore[method-assign,assignment]
+        moto.stepfunctions.urls.url_bases.append(SYNC_URL_BASE)
+        moto.backend_index.backend_url_patterns.append(("stepfunctions", re.compile(SYNC_URL_BASE)))
+        StepFunctionResponse.start_sync_execution = _start_sync_execution(ended)  # type: ignore[attr-defined]
+
+    def _stop_answering_start_sync_execution(self) -> None:
+        import moto.backend_index
+        import moto.stepfunctions.urls
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+        from moto.stepfunctions.responses import StepFunctionResponse
+
+        terminated, url_bases, url_patterns = self._saved_sync
+        BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+        moto.stepfunctions.urls.url_bases[:] = url_bases
+        moto.backend_index.backend_url_patterns[:] = url_patterns
+        del StepFunctionResponse.start_sync_execution  # type: ignore[attr-defined]
 
     def _one_lambda_client_for_every_task(self) -> None:
         """moto's interpreter makes a boto3 client for every Lambda task, from boto3's default
@@ -379,6 +427,7 @@ class LocalWorkflows:
             from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
 
             setattr(antlr4utils, "ast", ast)  # noqa: B010
+            self._stop_answering_start_sync_execution()
             self._mock.stop()
             self._mock = None
             self._restore_env()
@@ -471,6 +520,48 @@ class LocalWorkflows:
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
         return execution_events(self.client(), execution_arn)
+
+
+def _start_sync_execution(ended: threading.Condition) -> Callable[[Any], Any]:
+    """moto's ``StepFunctionResponse`` action for ``StartSyncExecution``: the execution started
+    as ``StartExecution`` starts one, waited for on ``ended``, answered in the API's shape (a
+    sync execution ends SUCCEEDED, FAILED or TIMED_OUT; one still running at the Express limit
+    is stopped and TIMED_OUT)."""
+    from moto.core.responses import ActionResult
+
+    def start_sync_execution(responder: Any) -> Any:
+        backend = responder.stepfunction_backend
+        execution = backend.start_execution(
+            responder._get_param("stateMachineArn"),
+            responder._get_param("name") or uuid.uuid4().hex,
+            responder._get_param("input", if_none="{}"),
+        )
+        arn = execution.execution_arn
+        with ended:
+            done = ended.wait_for(lambda: execution.status != "RUNNING", SYNC_TIMEOUT_SECONDS)
+        if not done:
+            backend.stop_execution(arn)
+        # The API's three ends: an execution stopped (ABORTED: by a caller, or here at the
+        # limit) is not one of them.
+        status = execution.status if execution.status in SYNC_ENDS else "FAILED"
+        answer = {
+            "executionArn": arn,
+            "stateMachineArn": execution.state_machine_arn,
+            "name": execution.name,
+            "startDate": execution.start_date,
+            "stopDate": execution.stop_date,
+            "status": status if done else "TIMED_OUT",
+            "input": execution.execution_input,
+        }
+        if execution.status == "SUCCEEDED":
+            output = execution.output
+            answer["output"] = output if isinstance(output, str) else json.dumps(output)
+        for key in ("error", "cause"):
+            if getattr(execution, key, None) is not None:
+                answer[key] = getattr(execution, key)
+        return ActionResult(answer)
+
+    return start_sync_execution
 
 
 def _ended_by(stop_date: datetime | None, cutoff: datetime) -> bool:

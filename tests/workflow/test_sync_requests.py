@@ -5,8 +5,10 @@ workflow, and the response says which.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -211,32 +213,64 @@ def test_a_request_too_large_for_a_workflows_input_is_refused_before_it_starts(
     assert lambdas.invoke("api", http_event("POST", "/v1/generate", fits))["statusCode"] == 200
 
 
-def test_a_sync_request_waiting_on_a_slow_step_polls_its_execution_sparingly(
-    workflows: LocalWorkflows,
-) -> None:
-    # Locally a sync request polls its execution (moto has no StartSyncExecution). Every poll
-    # is a whole boto3 + moto call holding the GIL: polled every 10 ms, eight waiting requests
-    # starved the executions they waited on until Route timed out (test_slow_model). Polls
-    # back off to a few a second.
+@contextlib.contextmanager
+def step_functions_calls() -> Iterator[list[str]]:
+    """The names of the Step Functions API calls made while the context is open."""
     import boto3
 
-    polls: list[str] = []
+    names: list[str] = []
 
     def count(model: Any, **_: Any) -> None:
-        if model.name == "DescribeExecution":
-            polls.append(model.name)
-
-    def slow_route(event: dict[str, Any]) -> bool:
-        time.sleep(2.0)
-        return False  # no fault: the step is only slow
+        if model.service_model.service_name == "stepfunctions":
+            names.append(model.name)
 
     session = boto3._get_default_session()
     session.events.register("before-call", count)
     try:
-        workflows.inject("RouterFunction", "NeverRaised", when=slow_route)
-        response = router({"entity": "cart", "count": 3, "context": STORY})
+        yield names
     finally:
         session.events.unregister("before-call", count)
+
+
+def test_a_sync_request_waiting_on_a_slow_step_makes_one_call_and_no_polls(
+    workflows: LocalWorkflows,
+) -> None:
+    # StartSyncExecution locally as in AWS: one call, answered when the execution ends. It
+    # used to start the execution and poll DescribeExecution (moto routes no sync call): a
+    # boto3 + moto call holding the GIL each time, and up to a poll interval late.
+    def slow_route(event: dict[str, Any]) -> bool:
+        time.sleep(1.0)
+        return False  # no fault: the step is only slow
+
+    with step_functions_calls() as calls:
+        workflows.inject("RouterFunction", "NeverRaised", when=slow_route)
+        response = router({"entity": "cart", "count": 3, "context": STORY})
     assert response["metadata"]["served_via"] == "workflow"
     assert "RouterFunction" in [name for name, _ in workflows.calls]
-    assert 2 <= len(polls) <= 40, len(polls)  # polled every 10 ms, it made 150 or more
+    assert calls == ["StartSyncExecution"]
+    history = workflows.history(response["metadata"]["execution_arn"])
+    assert history[-1]["type"] == "ExecutionSucceeded"
+
+
+def test_a_sync_execution_past_the_express_limit_is_stopped_and_the_request_fails(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tda_local import workflows as local_workflows
+
+    monkeypatch.setattr(local_workflows, "SYNC_TIMEOUT_SECONDS", 0.3)
+
+    def slow_route(event: dict[str, Any]) -> bool:
+        time.sleep(1.5)
+        return False
+
+    before = {e["executionArn"] for e in sync_executions(workflows)}
+    workflows.inject("RouterFunction", "NeverRaised", when=slow_route)
+    with pytest.raises(WorkflowFailedError, match="TIMED_OUT"):
+        router({"entity": "cart", "count": 3, "context": STORY})
+    # It was stopped: it ends as soon as the slow step returns, ABORTED, not SUCCEEDED.
+    for _ in range(100):
+        ended = {e["status"] for e in sync_executions(workflows) if e["executionArn"] not in before}
+        if "RUNNING" not in ended:
+            break
+        time.sleep(0.1)
+    assert ended == {"ABORTED"}

@@ -2,8 +2,8 @@
 
 The router answers small traditional requests itself (the fast path); a request routed to llm,
 rag or hybrid runs through the sync state machine (``SYNC_STATE_MACHINE_ARN``), where Retry and
-Catch own retries and fallbacks. In AWS that is one ``StartSyncExecution`` call (locally, a
-started execution polled to its end: ``tda.adapters.stepfunctions``).
+Catch own retries and fallbacks: one ``StartSyncExecution`` call (locally too, where the local
+runtime answers it: ``tda_local.workflows``).
 
 Step Functions caps a state's output at 256 KB. A task whose response is larger puts it in the
 chunk store and returns a reference (``offload``); ``run`` reads it back and deletes it.

@@ -28,14 +28,16 @@ Every failure to reach or read the store is ``VectorStoreUnavailableError``.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -86,6 +88,7 @@ def where_clause(filters: Filters) -> str | None:
     return " AND ".join(parts) if parts else None
 
 
+LOCKS_FOLDER = "_locks"  # beside the tables (LanceDB lists only *.lance folders as tables)
 TIDY_EVERY_WRITES = 20  # LanceDB's own rule of thumb: optimize after about 20 modifications
 # What a write may take at least (a new version's manifest, a deletion file, index files).
 WRITE_FLOOR_BYTES = 64 << 10
@@ -101,6 +104,7 @@ class LanceStore:
         self.url = url
         self.versions_kept = timedelta(seconds=versions_kept_seconds)
         self.reserve = None if "://" in url else DiskReserve(Path(url), min_free_bytes)
+        self.lock_dir = None if "://" in url else Path(url) / LOCKS_FOLDER
         self._writes: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._db: Any = None
@@ -197,21 +201,23 @@ class LanceStore:
         db = self._connect()
 
         def write() -> None:
-            if collection not in _table_names(db):
-                db.create_table(collection, schema=_schema(stamp.dimension), exist_ok=True)
-            table = db.open_table(collection)
-            table.merge_insert(
-                "id"
-            ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
-            if held is None:
-                self._stamp(collection, stamp)
-                self._stamps[collection] = (time.monotonic(), stamp)
-            self._wrote(collection, table)
-            # The entries were written with their whole usage counts (Memory.add keeps them):
-            # the reuses counted beside them are in those counts now.
-            counted = self._uses(collection, [r["id"] for r in rows])
-            if counted:
-                self._table(_USAGE).delete(_usage_where(collection, sorted(counted)))
+            with self._writing(collection):
+                if collection not in _table_names(db):
+                    db.create_table(collection, schema=_schema(stamp.dimension), exist_ok=True)
+                table = db.open_table(collection)
+                table.merge_insert(
+                    "id"
+                ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
+                if held is None:
+                    self._stamp(collection, stamp)
+                    self._stamps[collection] = (time.monotonic(), stamp)
+                self._wrote(collection, table)
+                # The entries were written with their whole usage counts (Memory.add keeps
+                # them): the reuses counted beside them are in those counts now.
+                with self._writing(_USAGE):
+                    counted = self._uses(collection, [r["id"] for r in rows])
+                    if counted:
+                        self._table(_USAGE).delete(_usage_where(collection, sorted(counted)))
 
         _run(write)
 
@@ -220,9 +226,10 @@ class LanceStore:
         table = self._table(collection)
         if table is None:
             return
-        _run(lambda: _build_fts(table))
-        self._fts_ready.add(collection)
-        self._tidy(table)
+        with self._writing(collection):
+            _run(lambda: _build_fts(table))
+            self._fts_ready.add(collection)
+            self._tidy(table)
 
     # A hit's entry has the usage count it was written with: the reuses counted since are
     # added by get and entries (a lookup in the usage table: ≈5 ms a search for a number no
@@ -340,11 +347,13 @@ class LanceStore:
         db = self._connect()
 
         def drop() -> None:
-            if collection in _table_names(db):
-                db.drop_table(collection)
-            for kept in (_STAMPS, _USAGE):
-                if kept in _table_names(db):
-                    db.open_table(kept).delete(f"collection = {sql_text(collection)}")
+            with self._writing(collection):
+                if collection in _table_names(db):
+                    db.drop_table(collection)
+                for kept in (_STAMPS, _USAGE):
+                    with self._writing(kept):
+                        if kept in _table_names(db):
+                            db.open_table(kept).delete(f"collection = {sql_text(collection)}")
 
         _run(drop)
         self._forget(collection)
@@ -366,17 +375,18 @@ class LanceStore:
         where = _usage_where(collection, unique)
 
         def count() -> None:
-            if _USAGE not in _table_names(db):
-                db.create_table(_USAGE, schema=_usage_schema(), exist_ok=True)
-            table = self._table(_USAGE)
-            counted = table.update(where=where, values_sql={"uses": "uses + 1"}).rows_updated
-            if counted < len(unique):  # a first use: its row is made, with this use in it
-                first = [{"collection": collection, "id": i, "uses": 1} for i in unique]
-                # Rows already there were counted above: only the missing ones are inserted.
-                table.merge_insert(["collection", "id"]).when_not_matched_insert_all().execute(
-                    first
-                )
-            self._wrote(_USAGE, table)
+            with self._writing(_USAGE):
+                if _USAGE not in _table_names(db):
+                    db.create_table(_USAGE, schema=_usage_schema(), exist_ok=True)
+                table = self._table(_USAGE)
+                counted = table.update(where=where, values_sql={"uses": "uses + 1"}).rows_updated
+                if counted < len(unique):  # a first use: its row is made, with this use in it
+                    first = [{"collection": collection, "id": i, "uses": 1} for i in unique]
+                    # Rows already there were counted above: only the missing ones are added.
+                    table.merge_insert(["collection", "id"]).when_not_matched_insert_all().execute(
+                        first
+                    )
+                self._wrote(_USAGE, table)
 
         _run(count)
 
@@ -400,6 +410,29 @@ class LanceStore:
         ]
 
     # ------------------------------------------------------------------ housekeeping
+
+    @contextmanager
+    def _writing(self, table: str) -> Iterator[None]:
+        """Hold the table's write lock (a local folder's: a lock file per table, ``flock``):
+        every process's and thread's writes to one table, its tidying included, one at a time.
+
+        Without it, two `tda serve` workers counting the same first reuse both inserted its
+        row (LanceDB checks no key across concurrent commits: counts then doubled, or a table
+        created twice lost rows), and a tidy preempted by another's write left its rewritten
+        files behind, removed only a week later. An ``s3://`` store has no lock (see README).
+        """
+        if self.lock_dir is None:
+            yield
+            return
+        self.lock_dir.mkdir(parents=True, exist_ok=True)
+        # A descriptor of its own per hold: flock excludes other descriptors, this process's
+        # other threads' included.
+        fd = os.open(self.lock_dir / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # and the lock with it
 
     def _check_room(self, what: str, nbytes: int) -> None:
         if self.reserve is not None and self.reserve.room() < max(nbytes, WRITE_FLOOR_BYTES):
@@ -440,20 +473,21 @@ class LanceStore:
         schema = pa.schema(
             [("collection", pa.string()), ("model_id", pa.string()), ("dimension", pa.int32())]
         )
-        if _STAMPS not in _table_names(db):
-            db.create_table(_STAMPS, schema=schema, exist_ok=True)
-        table = db.open_table(_STAMPS)
         row = {"collection": collection, "model_id": stamp.model_id, "dimension": stamp.dimension}
-        table.merge_insert(
-            "collection"
-        ).when_matched_update_all().when_not_matched_insert_all().execute([row])
+        with self._writing(_STAMPS):
+            if _STAMPS not in _table_names(db):
+                db.create_table(_STAMPS, schema=schema, exist_ok=True)
+            db.open_table(_STAMPS).merge_insert(
+                "collection"
+            ).when_matched_update_all().when_not_matched_insert_all().execute([row])
 
     def _ensure_fts(self, collection: str, table: Any) -> None:
         if collection in self._fts_ready:
             return
         indices = _run(table.list_indices)
         if not any("text" in getattr(i, "columns", []) for i in indices):
-            _run(lambda: _build_fts(table))
+            with self._writing(collection):
+                _run(lambda: _build_fts(table))
         self._fts_ready.add(collection)
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tda.app.service import generate
+from tda.domain.contract import GenerateRequest
 
 from ..conftest import make_request
 
@@ -55,20 +56,17 @@ def test_csv_booleans_and_hostile_strings_round_trip() -> None:
     assert {row["marketing_opt_in"] for row in rows} <= {"true", "false"}
 
 
+def _named(first_name: str, fmt: str) -> GenerateRequest:
+    scenarios = [{"name": "named", "count": 2, "overrides": {"first_name": first_name}}]
+    return make_request(entity="user", count=2, output_format=fmt, scenarios=scenarios)
+
+
 def test_csv_quotes_a_carriage_return_so_readers_keep_the_row_whole() -> None:
     # The standard library's writer leaves a lone CR unquoted when lines end in LF, and every
     # reader (its own included) then ends the row there.
     for value in ("carriage\rreturn", "crlf\r\nline", "\r"):
-        text = generate(
-            make_request(
-                entity="user",
-                count=2,
-                output_format="CSV",
-                scenarios=[{"name": "cr", "count": 2, "overrides": {"last_name": value}}],
-            )
-        ).data
-        rows = list(csv.DictReader(io.StringIO(text, newline="")))
-        assert [row["last_name"] for row in rows] == [value, value]
+        rows = list(csv.DictReader(io.StringIO(generate(_named(value, "CSV")).data, newline="")))
+        assert [row["first_name"] for row in rows] == [value, value]
 
 
 @settings(max_examples=60, deadline=None)
@@ -81,12 +79,7 @@ def test_any_text_round_trips_through_csv_and_sql_both_ways_records_are_written(
 
     def users(fmt: str) -> list[str]:
         """The service's answer (written from records) and the bulk path's (from columns)."""
-        request = make_request(
-            entity="user",
-            count=2,
-            output_format=fmt,
-            scenarios=[{"name": "any", "count": 2, "overrides": {"first_name": value}}],
-        )
+        request = _named(value, fmt)
         bulk = b"".join(stream_output(plan_request(request), request.output_format))
         return [generate(request).data, bulk.decode()]
 

@@ -7,7 +7,7 @@ import io
 import json
 import sqlite3
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tda.app.service import generate
@@ -76,6 +76,8 @@ def test_any_text_round_trips_through_csv_and_sql_both_ways_records_are_written(
 ) -> None:
     from tda.app.service import plan_request
     from tda.paths.traditional.bulk import stream_output
+
+    assume(value.strip().lower() != "null")  # an override "null" is a null, not text
 
     def users(fmt: str) -> list[str]:
         """The service's answer (written from records) and the bulk path's (from columns)."""

@@ -319,6 +319,14 @@ class SqlRenderer(TableRenderer):
             sql_identifier(c) for c in (*self.meta, *(c for c, _, _ in self.scalar_columns))
         )
         self.insert_head = f"INSERT INTO {sql_identifier(self.table)} ({names}) VALUES\n"
+        self.child_heads = [
+            f"INSERT INTO {sql_identifier(table)} ("
+            + ", ".join(
+                sql_identifier(c) for c in (self.key_column, "_position", *(c for c, _, _ in cols))
+            )
+            + ") VALUES\n"
+            for _array, table, cols in self.children
+        ]
 
     def begin(self) -> bytes:
         lines = []
@@ -386,22 +394,15 @@ class SqlRenderer(TableRenderer):
         ``children``: per child table, the item count of each row and the items' columns.
         """
         parent = _values_rows([sql_literals(values) for values in columns])
+        key_literals = sql_literals(keys)
         child_inserts = []
-        for (_f, table, cols), (lengths, item_columns) in zip(self.children, children, strict=True):
-            owners = [
-                key for key, k in zip(sql_literals(keys), lengths, strict=True) for _ in range(k)
-            ]
+        for head, (lengths, item_columns) in zip(self.child_heads, children, strict=True):
+            owners = [key for key, k in zip(key_literals, lengths, strict=True) for _ in range(k)]
             positions = [str(p) for k in lengths for p in range(k)]
             item_rows = _values_rows(
                 [owners, positions, *(sql_literals(values) for values in item_columns)]
             )
-            names = ", ".join(
-                sql_identifier(c) for c in (self.key_column, "_position", *(c for c, _, _ in cols))
-            )
-            bounds = [0, *itertools.accumulate(lengths)]
-            child_inserts.append(
-                (f"INSERT INTO {sql_identifier(table)} ({names}) VALUES\n", item_rows, bounds)
-            )
+            child_inserts.append((head, item_rows, [0, *itertools.accumulate(lengths)]))
         out: list[str] = []
         for start in range(0, len(parent), self.insert_rows):
             stop = min(start + self.insert_rows, len(parent))

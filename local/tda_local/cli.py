@@ -20,8 +20,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from pydantic import ValidationError
-
 from tda.dataclass_bytecode import keep_missed
 from tda.domain.errors import InvalidRequestError
 from tda_local.cli_io import (
@@ -147,9 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except CliInputError as exc:
         print(f"tda: error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except ValidationError as exc:
-        print(f"tda: error: {InvalidRequestError.from_validation(exc).summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from tda.domain.contract import Constraints, GenerateRequest, OutputFormat, Scenario, SchemaDef
+from tda.domain.contract import GenerateRequest, OutputFormat
 
 
 class CliInputError(ValueError):
@@ -110,29 +110,29 @@ def add_request_options(parser: argparse.ArgumentParser, default_format: str) ->
 
 
 def request_from_args(args: argparse.Namespace) -> GenerateRequest:
+    """The request the arguments ask for, checked as every surface checks one (a schema
+    file's errors name their field: ``schema.fields[0].type: ...``)."""
     _require_utf8(args)
     scenarios = _scenarios(args.scenario, args.override)
-    schema = constraints = None
+    if len(scenarios) == 1 and scenarios[0]["name"] == "default" and scenarios[0]["count"] == 0:
+        scenarios[0]["count"] = args.count  # overrides given with no --scenario: all records
+    payload: dict[str, Any] = {
+        "entity": args.entity,
+        "count": args.count,
+        "seed": args.seed,
+        "output_format": args.format.upper(),
+        "scenarios": scenarios,
+        "locale": args.locale,
+        "context": args.context,
+        "hints": args.hint,
+        "use_cache": args.use_cache,
+        "learn_from_history": args.learn_from_history,
+        "defect_triggering": args.defect_triggering,
+        "production_like": args.production_like,
+    }
     if args.schema is not None:
-        schema, constraints = _schema_file(args.schema)
-    if len(scenarios) == 1 and scenarios[0].name == "default" and scenarios[0].count == 0:
-        scenarios[0].count = args.count  # overrides given with no --scenario: all records
-    return GenerateRequest(
-        entity=args.entity,
-        count=args.count,
-        seed=args.seed,
-        output_format=OutputFormat(args.format.upper()),
-        scenarios=scenarios,
-        locale=args.locale,
-        schema=schema,
-        constraints=constraints,
-        context=args.context,
-        hints=args.hint,
-        use_cache=args.use_cache,
-        learn_from_history=args.learn_from_history,
-        defect_triggering=args.defect_triggering,
-        production_like=args.production_like,
-    )
+        payload |= _schema_file(args.schema)
+    return GenerateRequest.parse(payload)
 
 
 def _require_utf8(args: argparse.Namespace) -> None:
@@ -148,29 +148,30 @@ def _require_utf8(args: argparse.Namespace) -> None:
                 raise CliInputError(f"{name}: {shown!r} is not valid UTF-8") from None
 
 
-def _scenarios(pairs: list[str], overrides: list[str]) -> list[Scenario]:
-    scenarios: dict[str, Scenario] = {}
+def _scenarios(pairs: list[str], overrides: list[str]) -> list[dict[str, Any]]:
+    scenarios: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         name, sep, count = pair.partition("=")
         if not sep or not name or not count.strip().lstrip("-").isdigit():
             raise CliInputError(f"--scenario: expected NAME=COUNT, got {pair!r}")
-        scenarios[name] = Scenario(name=name, count=int(count))
+        scenarios[name] = {"name": name, "count": int(count), "overrides": {}}
     for item in overrides:
         target, sep, value = item.partition("=")
         name, dot, field = target.partition(".")
         if not sep or not dot or not field:
             raise CliInputError(f"--override: expected NAME.FIELD=VALUE, got {item!r}")
         if not pairs and name == "default":
-            scenarios.setdefault("default", Scenario(name="default", count=0))
+            scenarios.setdefault("default", {"name": "default", "count": 0, "overrides": {}})
         if name not in scenarios:
             raise CliInputError(
                 f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)"
             )
-        scenarios[name].overrides[field] = value
+        scenarios[name]["overrides"][field] = value
     return list(scenarios.values())
 
 
-def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
+def _schema_file(path: Path) -> dict[str, Any]:
+    """The request's ``schema`` (and ``constraints``, if the file has them)."""
     import yaml  # ≈35 ms, for --schema only
 
     text = read_text_file(path, "--schema", MAX_SCHEMA_FILE_BYTES)
@@ -182,10 +183,10 @@ def _schema_file(path: Path) -> tuple[SchemaDef, Constraints | None]:
         data = {"fields": data}
     if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
         raise CliInputError(f"--schema: {path} needs a 'fields' list (the proto's Field messages)")
-    constraints = data.get("constraints")
-    return SchemaDef(fields=data["fields"]), Constraints(
-        field_constraints=constraints
-    ) if constraints else None
+    parts: dict[str, Any] = {"schema": {"fields": data["fields"]}}
+    if data.get("constraints"):
+        parts["constraints"] = {"field_constraints": data["constraints"]}
+    return parts
 
 
 def check_output(path: Path, option: str) -> None:

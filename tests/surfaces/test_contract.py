@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 import pytest
 from google.protobuf.descriptor import Descriptor
 from google.protobuf.json_format import MessageToDict, ParseDict
-from pydantic import BaseModel
 
 from tda.domain import contract as models
+from tda.domain.wire import WireModel
 from testdata.v1 import test_data_pb2 as pb
 
-# proto message → core model (the model's Python field names, with ``schema_`` for ``schema``)
-PAIRS: list[tuple[Descriptor, type[BaseModel]]] = [
+# proto message → core model (the model's Python field names are the proto's)
+PAIRS: list[tuple[Descriptor, type[WireModel]]] = [
     (pb.GenerateRequest.DESCRIPTOR, models.GenerateRequest),
     (pb.Schema.DESCRIPTOR, models.SchemaDef),
     (pb.Field.DESCRIPTOR, models.FieldDef),
@@ -43,16 +44,13 @@ SEED_NUMBERS = {
 }  # fmt: skip
 
 
-def _model_names(model: type[BaseModel]) -> set[str]:
-    return {
-        info.alias or name if name.endswith("_") else name
-        for name, info in model.model_fields.items()
-    }
+def _model_names(model: type[WireModel]) -> set[str]:
+    return {field.name for field in fields(model)}  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("descriptor", "model"), PAIRS, ids=lambda p: getattr(p, "name", ""))
 def test_every_proto_field_is_a_model_field_and_back(
-    descriptor: Descriptor, model: type[BaseModel]
+    descriptor: Descriptor, model: type[WireModel]
 ) -> None:
     assert {f.name for f in descriptor.fields} == _model_names(model)
 
@@ -108,7 +106,7 @@ def test_a_full_request_round_trips_proto_to_model_to_proto() -> None:
     message = ParseDict(FULL_REQUEST, pb.GenerateRequest())
     as_json = MessageToDict(message, preserving_proto_field_name=True)
     model = models.GenerateRequest.model_validate(as_json)
-    assert model.seed == 123456789012 and model.schema_ is not None
+    assert model.seed == 123456789012 and model.schema is not None
     assert model.output_format is models.OutputFormat.NDJSON
     assert ParseDict(model.to_payload(), pb.GenerateRequest()) == message
 

@@ -6,22 +6,25 @@ deep inside. The request itself stays raw: ``tda.app.requests.parse_request`` ow
 field-level errors, the same on every surface. Step Functions may add fields: they are ignored.
 """
 
-# No ``from __future__ import annotations``: pydantic would evaluate each field's annotation
-# from its text when the model is built (tda/domain/contract.py).
-from collections.abc import Callable
-from functools import cache
-from typing import Annotated, Any, Literal, TypeVar
+# No ``from __future__ import annotations``: the validators are built from the annotations as
+# objects (tda.domain.wire).
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, ValidationError
+from tda.domain.errors import FieldIssue, InvalidRequestError
+from tda.domain.wire import Range, Strict, WireModel
 
-from tda.domain.errors import InvalidRequestError
-
-
-class _Event(BaseModel):
-    # Built at first use: a function parses one kind of event, not all of them (cold start).
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+StrictInt = Annotated[int, Strict()]
+PositiveInt = Annotated[int, Strict(), Range(ge=1)]
 
 
+class _Event(WireModel):
+    # Each validator is built at its first use: a function parses one kind of event, not all.
+    camel_aliases: ClassVar[bool] = False
+    extra: ClassVar[str] = "ignore"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Span(_Event):
     """Records ``[start, start + count)`` of a request."""
 
@@ -29,6 +32,7 @@ class Span(_Event):
     count: StrictInt
 
 
+@dataclass(frozen=True, kw_only=True)
 class ChunkTarget(_Event):
     """Where a job's chunk goes: the job's folder and the chunk's index."""
 
@@ -36,6 +40,7 @@ class ChunkTarget(_Event):
     index: StrictInt
 
 
+@dataclass(frozen=True, kw_only=True)
 class RouterEvent(_Event):
     """``{"request": {...}}`` (direct invoke, the shim) or the workflow's routing step
     ``{"action": "route", "request": {...}}``."""
@@ -44,24 +49,27 @@ class RouterEvent(_Event):
     request: Any = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class TraditionalEvent(_Event):
     """A whole request; a ``range`` of one in parts of ``part_size``; or a job chunk
     (``range`` + ``store``). ``fallbacks`` and ``max_inline_bytes`` come from the workflow."""
 
     request: Any = None
     range: Span | None = None
-    part_size: Annotated[StrictInt, Field(ge=1)] | None = None
+    part_size: PositiveInt | None = None
     store: ChunkTarget | None = None
     fallbacks: dict[str, Any] | None = None
-    max_inline_bytes: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_inline_bytes: PositiveInt | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class Routing(_Event):
     path: str
     reason: str = ""
     confidence: float = 0.0
 
 
+@dataclass(frozen=True, kw_only=True)
 class ModelPathEvent(_Event):
     """The workflow's Llm/LlmOpenAI/Hybrid/Rag states: the request, the routing decision, the
     failures of the paths tried before, and (llm) the one provider to use."""
@@ -71,13 +79,15 @@ class ModelPathEvent(_Event):
     fallbacks: dict[str, Any] | None = None
     provider: Literal["anthropic", "openai"] | None = None
     execution_started: str | None = None  # $$.Execution.StartTime: the shared budget's start
-    max_inline_bytes: Annotated[StrictInt, Field(ge=1)] | None = None
+    max_inline_bytes: PositiveInt | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class JobOptions(_Event):
     max_concurrency: Any = None  # checked by plan_job, with the job's other limits
 
 
+@dataclass(frozen=True, kw_only=True)
 class PlanJobEvent(_Event):
     action: Literal["plan"]
     job_id: Any = None
@@ -85,6 +95,7 @@ class PlanJobEvent(_Event):
     options: JobOptions | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class FinalizeJobEvent(_Event):
     action: Literal["finalize"]
     job_id: Any = None
@@ -93,35 +104,33 @@ class FinalizeJobEvent(_Event):
     error: dict[str, Any] | None = None
 
 
-JobsEvent = Annotated[PlanJobEvent | FinalizeJobEvent, Field(discriminator="action")]
-
-
-@cache  # built by the jobs function's first event, not by every function's import
-def _jobs_event() -> TypeAdapter[PlanJobEvent | FinalizeJobEvent]:
-    return TypeAdapter(JobsEvent)
-
-
 Model = TypeVar("Model", bound=_Event)
-Parsed = TypeVar("Parsed")
-
-
-def _validated(event: Any, validate: Callable[[Any], Parsed]) -> Parsed:
-    if not isinstance(event, dict):
-        raise InvalidRequestError.single("event", "must be a JSON object")
-    try:
-        return validate(event)
-    except ValidationError as exc:
-        raise InvalidRequestError.from_validation(exc) from None
 
 
 def parse(event: Any, model: type[Model]) -> Model:
     """``event`` as ``model``, or field-level errors naming what is wrong."""
-    return _validated(event, model.model_validate)
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    return model.parse(event)
+
+
+JOBS_EVENTS: dict[str, type[PlanJobEvent | FinalizeJobEvent]] = {
+    "plan": PlanJobEvent,
+    "finalize": FinalizeJobEvent,
+}
 
 
 def parse_jobs_event(event: Any) -> PlanJobEvent | FinalizeJobEvent:
-    """The jobs function's event: ``action`` picks plan or finalize."""
-    # Named here: the union's own error for a missing or unknown tag has no field.
-    if isinstance(event, dict) and event.get("action") not in ("plan", "finalize"):
+    """The jobs function's event: ``action`` picks plan or finalize. A field's error is named
+    under the action (``finalize.plan``), as a tagged union names it."""
+    if not isinstance(event, dict):
+        raise InvalidRequestError.single("event", "must be a JSON object")
+    action = event.get("action")
+    model = JOBS_EVENTS.get(action) if isinstance(action, str) else None
+    if model is None:
         raise InvalidRequestError.single("action", "must be 'plan' or 'finalize'")
-    return _validated(event, _jobs_event().validate_python)
+    try:
+        return parse(event, model)
+    except InvalidRequestError as exc:
+        issues = [FieldIssue(f"{action}.{issue.field}", issue.message) for issue in exc.issues]
+        raise InvalidRequestError(issues) from None

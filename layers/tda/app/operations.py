@@ -84,7 +84,7 @@ def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
     """
     if not on_fast_path(decision):
         return False
-    if request.schema_ is not None and request.schema_.fields:
+    if request.schema is not None and request.schema.fields:
         return False
     constraints = request.constraints.field_constraints if request.constraints else {}
     if len(constraints) > _INLINE_CONSTRAINTS or any(

@@ -10,8 +10,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from tda.app.service import plan_request, route_here, with_model_catalog
 from tda.domain.contract import GenerateRequest, LLMReport
 from tda.domain.errors import InvalidRequestError
@@ -23,10 +21,7 @@ def parse_request(payload: Any) -> GenerateRequest:
     """The request in ``payload`` (snake_case or proto3 JSON camelCase); field-level errors."""
     if not isinstance(payload, dict):
         raise InvalidRequestError.single("request", "must be a JSON object")
-    try:
-        request = GenerateRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidRequestError.from_validation(exc) from None
+    request = GenerateRequest.parse(payload)
     if not request.request_id:  # every response names its request, for logs and support
         request.request_id = f"req-{uuid.uuid4().hex[:20]}"
     return request

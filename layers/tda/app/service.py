@@ -62,7 +62,7 @@ _FALSE = frozenset({"false", "0", "no", "n", "off"})
 
 def resolve_spec(request: GenerateRequest) -> EntitySpec:
     """The request's schema: a caller's fields, or a registered entity, with its constraints."""
-    schema = request.schema_
+    schema = request.schema
     constraints = request.constraints.field_constraints if request.constraints is not None else {}
     if schema is not None and schema.fields:
         name = request.entity or schema.predefined_schema or "record"

@@ -5,22 +5,15 @@ same model reads the seed README's grpcurl bodies and a protobuf ``MessageToJson
 Enums accept their proto names in any case (``"JSON"``, ``"json"``) or their numbers.
 """
 
-# No ``from __future__ import annotations``: pydantic would evaluate each field's annotation
-# from its text when the model is built, a compile per field at every cold start (≈3 ms here).
+# No ``from __future__ import annotations``: the validator is built from the annotations as
+# objects (tda.domain.wire).
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
-from pydantic.alias_generators import to_camel
+from tda.domain.wire import Before, Range, Strict, WireModel
 
-
-class _Contract(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=False,
-    )
+StrictBool = Annotated[bool, Strict()]
 
 
 class FieldType(StrEnum):
@@ -65,59 +58,78 @@ def _enum_by_name_or_number(enum: type[Enum], value: Any) -> Any:
     return value
 
 
-class FieldDef(_Contract):
+def _field_type(value: Any) -> Any:
+    return _enum_by_name_or_number(FieldType, value)
+
+
+def _output_format(value: Any) -> Any:
+    return _enum_by_name_or_number(OutputFormat, value)
+
+
+def _whole_number(value: Any) -> Any:
+    # Numbers, or their decimal text (proto3 JSON writes 64-bit integers as strings); a
+    # boolean is neither, though Python would count `true` as 1.
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true/false")
+    return value
+
+
+WholeNumber = Annotated[int, Before(_whole_number)]
+
+
+@dataclass
+class FieldDef(WireModel):
     # Absent is empty, as proto3 has it (the gRPC shim cannot tell them apart): refused as a
     # name, except for an ARRAY's one nested field, its item.
     name: str = ""
-    type: FieldType = FieldType.STRING
+    type: Annotated[FieldType, Before(_field_type)] = FieldType.STRING
     required: StrictBool = False
     description: str = ""
-    nested_fields: list["FieldDef"] = Field(default_factory=list)
-
-    @field_validator("type", mode="before")
-    @classmethod
-    def _type_name(cls, value: Any) -> Any:
-        return _enum_by_name_or_number(FieldType, value)
+    nested_fields: list["FieldDef"] = field(default_factory=list)
 
 
-class SchemaDef(_Contract):
-    fields: list[FieldDef] = Field(default_factory=list)
+@dataclass
+class SchemaDef(WireModel):
+    fields: list[FieldDef] = field(default_factory=list)
     predefined_schema: str = ""
 
 
-class FieldConstraint(_Contract):
+@dataclass
+class FieldConstraint(WireModel):
     min: float | None = None
     max: float | None = None
-    enum_values: list[str] = Field(default_factory=list)
+    enum_values: list[str] = field(default_factory=list)
     regex: str | None = None
     min_length: int | None = None
     max_length: int | None = None
     format: str | None = None
 
 
-class Constraints(_Contract):
-    field_constraints: dict[str, FieldConstraint] = Field(default_factory=dict)
+@dataclass
+class Constraints(WireModel):
+    field_constraints: dict[str, FieldConstraint] = field(default_factory=dict)
 
 
-class Scenario(_Contract):
+@dataclass
+class Scenario(WireModel):
     name: str
     count: int = 0
-    overrides: dict[str, str] = Field(default_factory=dict)
+    overrides: dict[str, str] = field(default_factory=dict)
     description: str = ""
 
 
-class GenerateRequest(_Contract):
+@dataclass
+class GenerateRequest(WireModel):
     request_id: str = ""
     domain: str = ""
     entity: str = ""
-    # ``schema`` shadows a BaseModel attribute, hence the Python name ``schema_``.
-    schema_: SchemaDef | None = Field(default=None, alias="schema")
+    schema: SchemaDef | None = None
     constraints: Constraints | None = None
-    scenarios: list[Scenario] = Field(default_factory=list)
+    scenarios: list[Scenario] = field(default_factory=list)
     context: str = ""
-    hints: list[str] = Field(default_factory=list)
-    output_format: OutputFormat = OutputFormat.JSON
-    count: int = 0
+    hints: list[str] = field(default_factory=list)
+    output_format: Annotated[OutputFormat, Before(_output_format)] = OutputFormat.JSON
+    count: WholeNumber = 0
     use_cache: StrictBool = False
     learn_from_history: StrictBool = False
     defect_triggering: StrictBool = False
@@ -125,31 +137,16 @@ class GenerateRequest(_Contract):
     # New in this service (new proto numbers): reproducibility and locale.
     # The proto's int64, so a seed means the same on both transports (and comes back whole in
     # the response's metadata).
-    seed: int | None = Field(default=None, ge=-(2**63), le=2**63 - 1)
+    seed: Annotated[int, Range(ge=-(2**63), le=2**63 - 1), Before(_whole_number)] | None = None
     locale: str = "en_US"
-
-    @field_validator("output_format", mode="before")
-    @classmethod
-    def _format_name(cls, value: Any) -> Any:
-        return _enum_by_name_or_number(OutputFormat, value)
-
-    @field_validator("count", "seed", mode="before")
-    @classmethod
-    def _whole_number(cls, value: Any) -> Any:
-        # Numbers, or their decimal text (proto3 JSON writes 64-bit integers as strings); a
-        # boolean is neither, though Python would count `true` as 1.
-        if isinstance(value, bool):
-            raise ValueError("must be a whole number, not true/false")
-        return value
 
     def to_payload(self) -> dict[str, Any]:
         """The seed's JSON request shape (proto field names; unset optionals left out)."""
-        data = self.model_dump(mode="json", exclude_none=True)
-        schema = data.pop("schema_", None)
-        return data if schema is None else {**data, "schema": schema}
+        return self.model_dump(mode="json", exclude_none=True)
 
 
-class CoherenceViolation(_Contract):
+@dataclass
+class CoherenceViolation(WireModel):
     """One business rule one record breaks."""
 
     index: int
@@ -157,7 +154,8 @@ class CoherenceViolation(_Contract):
     message: str
 
 
-class LLMReport(_Contract):
+@dataclass
+class LLMReport(WireModel):
     """What a model path did and spent (new in this service)."""
 
     mode: str = ""  # "records" (the model writes records) or "catalog" (it writes a vocabulary)
@@ -179,10 +177,11 @@ class LLMReport(_Contract):
     tokens_cache_write: int = 0
     cost_usd: float = 0.0  # estimated from the price table named below
     price_table: str = ""
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-class RAGReport(_Contract):
+@dataclass
+class RAGReport(WireModel):
     """What the memory paths (rag, hybrid) retrieved and made of it (new in this service)."""
 
     mode: str = ""  # "patterns", "production" or "edge_cases"
@@ -195,24 +194,25 @@ class RAGReport(_Contract):
     records_topped_up: int = 0  # made by traditional generation: fewer examples than records
     edge_cases_from_schema: int = 0
     edge_cases_from_defects: int = 0
-    sources: list[str] = Field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
     learned: str = ""  # the pattern id stored back (learn_from_history)
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
-class GenerationMetadata(_Contract):
+@dataclass
+class GenerationMetadata(WireModel):
     generation_path: str = "traditional"
     llm_tokens_used: int = 0
     generation_time_ms: float = 0.0
     coherence_score: float = 1.0
-    scenario_counts: dict[str, int] = Field(default_factory=dict)
+    scenario_counts: dict[str, int] = field(default_factory=dict)
     # New in this service: the routing decision, why another path served, reproducibility.
     routed_path: str = ""
     routing_reason: str = ""
     routing_confidence: float = 0.0
     fallback_reason: str = ""
     seed: int = 0
-    coherence_violations: list[CoherenceViolation] = Field(default_factory=list)
+    coherence_violations: list[CoherenceViolation] = field(default_factory=list)
     records_validated: int = 0
     served_via: str = ""  # "fast_path" (the router itself) or "workflow" (Step Functions)
     execution_arn: str = ""
@@ -220,16 +220,18 @@ class GenerationMetadata(_Contract):
     rag: RAGReport | None = None
 
 
-class GenerateResponse(_Contract):
+@dataclass
+class GenerateResponse(WireModel):
     request_id: str = ""
     success: bool = True
     data: str = ""
     record_count: int = 0
-    metadata: GenerationMetadata = Field(default_factory=GenerationMetadata)
+    metadata: GenerationMetadata = field(default_factory=GenerationMetadata)
     error: str = ""
 
 
-class SchemaInfo(_Contract):
+@dataclass
+class SchemaInfo(WireModel):
     name: str
     domain: str
     description: str

@@ -9,9 +9,10 @@ below (a test reads the ASL). ``TransientError`` and its subclasses are the ones
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
+if TYPE_CHECKING:
+    from pydantic_core import ValidationError
 
 
 @dataclass(frozen=True)

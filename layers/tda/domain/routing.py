@@ -95,7 +95,7 @@ def _llm_signals(request: GenerateRequest, hints: set[str]) -> list[str]:
         signals.append(CONTEXT_SIGNAL)
     signals += [f"'{h}' hint" for h in sorted(hints & LLM_HINTS)]
     entity = (
-        request.entity or (request.schema_.predefined_schema if request.schema_ else "")
+        request.entity or (request.schema.predefined_schema if request.schema else "")
     ).lower()
     if entity in TEXT_ENTITIES:
         signals.append(f"text-heavy entity '{entity}'")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode
 
 from tda.app.job_api import MEDIA_TYPES
 from tda.app.jobs import JOB_ID
@@ -21,6 +22,7 @@ from tda.domain.contract import GenerateRequest, GenerateResponse, OutputFormat
 from tda.domain.schema.loader import ARRAY_ITEM_NAMES, FIELD_NAME_PATTERN, NESTING_TYPES
 from tda.domain.schema.registry import entity_names
 from tda.domain.schema.spec import MAX_STRING_LENGTH
+from tda.domain.wire import WireModel, core_schema
 
 COMPONENTS = "#/components/schemas/"
 
@@ -45,14 +47,19 @@ def request_body(example: dict[str, Any], max_count: int) -> dict[str, Any]:
     }
 
 
+def _json_schema(model: type[WireModel], mode: JsonSchemaMode) -> dict[str, Any]:
+    """pydantic's JSON Schema of the model's validator (``validation``: what it takes) or of
+    what it is written as (``serialization``), under the Python names (the wire's)."""
+    generator = GenerateJsonSchema(by_alias=False, ref_template=COMPONENTS + "{model}")
+    return generator.generate(core_schema(model), mode=mode)
+
+
 def request_schemas() -> dict[str, Any]:
-    """The request's model and every model it holds, as OpenAPI components: the wire's names
-    (``schema``, not the model's ``schema_``) and the count's range, which the service checks
-    itself."""
-    schema = GenerateRequest.model_json_schema(by_alias=False, ref_template=COMPONENTS + "{model}")
+    """The request's model and every model it holds, as OpenAPI components, with the count's
+    range, which the service checks itself."""
+    schema = _json_schema(GenerateRequest, "validation")
     held = schema.pop("$defs", {})
     properties = schema["properties"]
-    properties["schema"] = properties.pop("schema_")
     # Required in effect: its proto default, 0, is refused.
     schema["required"] = sorted({*schema.get("required", []), "count"})
     properties["count"].pop("default", None)
@@ -137,9 +144,7 @@ def response_schemas() -> dict[str, Any]:
     """The response's model and the models it holds, under the wire's snake_case names: FastAPI
     would document a ``response_model`` under its camelCase aliases, which only requests may
     use (a client generated from those would read ``recordCount`` and find nothing)."""
-    schema = GenerateResponse.model_json_schema(
-        by_alias=False, ref_template=COMPONENTS + "{model}", mode="serialization"
-    )
+    schema = _json_schema(GenerateResponse, "serialization")
     return {**schema.pop("$defs", {}), "GenerateResponse": schema}
 
 

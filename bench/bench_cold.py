@@ -6,7 +6,7 @@ the template's Globals. Run after `sam build` (the layer built by layers/Makefil
     $(pyenv root)/versions/3.12.1/bin/python bench/bench_cold.py [.aws-sam/build] [--runs 7]
 
 Each row: the median import time of the handler (wall and CPU), its median ratio to the floor
-(a fresh process importing numpy and pydantic, which every handler needs) measured in the same
+(a fresh process importing numpy and pydantic_core, which every handler needs) measured in the same
 round — floor and handlers take turns, so a neighbour's load drifting during the run weighs on
 both sides of the ratio — and the heaviest imports under it (`-X importtime`). For the two
 functions that answer the fast path, ``+1st req`` is the import and a first 10-cart request in
@@ -84,7 +84,7 @@ def main() -> None:
     if sys.version_info[:2] != (3, 12):
         sys.exit("run with Lambda's Python, 3.12")
     layer = args.build / "CoreLayer" / "python"
-    floor_code = TIMED.format(imports="import numpy, pydantic")
+    floor_code = TIMED.format(imports="import numpy, pydantic_core")
     code = TIMED.format(imports="import app")
     served_code = TIMED.format(imports=FIRST_REQUEST)
     floors: list[float] = []
@@ -103,7 +103,9 @@ def main() -> None:
             if name in SERVED:
                 served[name].append(timed(served_code, args.build / name, layer)[0])
     median = statistics.median
-    print(f"floor (numpy + pydantic, fresh 3.12): {median(floors):.0f} ms median of {args.runs}")
+    print(
+        f"floor (numpy + pydantic_core, fresh 3.12): {median(floors):.0f} ms median of {args.runs}"
+    )
     print(
         f"{'function':<22}{'wall':>8}{'CPU':>8}{'x floor':>9}{'+1st req':>10}"
         "  heaviest imports (ms)"

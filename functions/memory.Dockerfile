@@ -16,10 +16,13 @@ RUN pip install --no-cache-dir -r /tmp/req/core.txt -r /tmp/req/memory.txt -r /t
 COPY layers/tda ${LAMBDA_TASK_ROOT}/tda
 COPY functions/rag/app.py ${LAMBDA_TASK_ROOT}/rag_app.py
 COPY functions/hybrid/app.py ${LAMBDA_TASK_ROOT}/hybrid_app.py
-# Bytecode and the dataclass methods compiled at build time, as for the layer: the task root is
-# read-only at run time.
+# As the core layer is made (layers/build_layer.py): the bulk path's renderer compiled for this
+# Python (gcc only for this step: installed and removed in one layer, so not shipped), the data
+# files' JSON twins, the dataclass methods compiled, bytecode; the task root is read-only at run
+# time. scripts/check_memory_image.py runs these same steps without a container engine.
 COPY layers/build_layer.py /tmp/build_layer.py
-RUN python /tmp/build_layer.py dataclasses ${LAMBDA_TASK_ROOT} && rm /tmp/build_layer.py \
-    && python -m compileall -q ${LAMBDA_TASK_ROOT}
+RUN dnf install -y gcc \
+    && python /tmp/build_layer.py image ${LAMBDA_TASK_ROOT} \
+    && dnf remove -y gcc && dnf clean all && rm /tmp/build_layer.py
 
 CMD ["rag_app.lambda_handler"]

@@ -3,7 +3,7 @@
 python build_layer.py check-python     # refuse any other Python, saying how to name it
 python build_layer.py finish SITE      # copy tda, compile the renderer, write bytecode
 python build_layer.py bytecode SITE    # write bytecode (the model SDKs' layer)
-python build_layer.py dataclasses SITE # store the compiled dataclass methods (the memory image)
+python build_layer.py image ROOT      # the memory image's task root: as finish, tda already there
 """
 
 from __future__ import annotations
@@ -31,6 +31,13 @@ texts = dataclass_bytecode.record()
 import tda
 for module in pkgutil.walk_packages(tda.__path__, "tda."):
     importlib.import_module(module.name)
+# What the memory's adapters import at a function's init, where installed (the memory image):
+# LanceDB builds ≈90 dataclass methods at its import.
+for name in ("lancedb", "pyarrow.compute", "onnxruntime", "tokenizers"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
 dataclass_bytecode.save(texts)
 print(len(texts))
 """
@@ -78,6 +85,12 @@ def finish(site: Path) -> None:
         ignore=shutil.ignore_patterns("*.so", "__pycache__", "*.pyc"),
         dirs_exist_ok=True,
     )
+    prepare(site)
+
+
+def prepare(site: Path) -> None:
+    """What runs fast from a read-only folder holding ``tda``: the renderer compiled and
+    imported, the data files' JSON twins, the dataclass methods compiled, bytecode."""
     target = compile_renderer(site)
     # Imported here, by the Python that will run it, as Lambda would.
     sys.path.insert(0, str(site))
@@ -142,8 +155,8 @@ def main(argv: list[str]) -> None:
         finish(Path(argv[1]))
     elif argv[:1] == ["bytecode"] and len(argv) == 2:
         write_bytecode(Path(argv[1]))
-    elif argv[:1] == ["dataclasses"] and len(argv) == 2:
-        print(f"stored {write_dataclass_bytecode(Path(argv[1]))} dataclass methods compiled")
+    elif argv[:1] == ["image"] and len(argv) == 2:
+        prepare(Path(argv[1]))
     elif argv[:1] != ["check-python"]:
         sys.exit(__doc__)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -172,3 +174,52 @@ def test_the_container_runs_as_a_user_that_owns_its_tda_home() -> None:
     assert user not in ("root", "0", "nobody")
     assert "useradd" in before_user and f" {user}" in before_user
     assert f"install -d -o {user} -g {user}" in before_user and home in before_user
+
+
+def _memory_image_check() -> Any:
+    """scripts/check_memory_image.py, which CI runs (with Python 3.12, after `sam build`)."""
+    spec = importlib.util.spec_from_file_location(
+        "check_memory_image", ROOT / "scripts" / "check_memory_image.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_memory_image_is_built_only_from_steps_its_engineless_check_carries_out() -> None:
+    """No engine builds the rag/hybrid image here: CI carries out its Dockerfile's steps against
+    a folder and runs both handlers from it. A step that check does not know is refused there;
+    this says which ones it knows, and that the image compiles its renderer as the layer does."""
+    check = _memory_image_check()
+    steps = check.instructions(ROOT / "functions" / "memory.Dockerfile")
+    assert {word for word, _ in steps} <= {"FROM", "COPY", "RUN", "CMD"}
+    assert steps[0] == ("FROM", check.BASE_IMAGE)
+    programs = {
+        command.split()[0] for word, text in steps if word == "RUN" for command in text.split("&&")
+    }
+    assert programs <= {"pip", "python", "rm", "dnf"}
+    assert any("build_layer.py image ${LAMBDA_TASK_ROOT}" in text for _, text in steps)
+    # Both functions built from it, with a request for each handler.
+    built = check.image_functions(ROOT / "template.yaml")
+    assert {name for name, _ in built} == {"RagFunction", "HybridFunction"}
+    assert {handler for _, handler in built} == set(check.EVENTS)
+
+
+@pytest.mark.parametrize(
+    ("path", "left_out"),
+    [
+        ("layers/tda/paths/traditional/_textrender.cpython-311-x86_64-linux-gnu.so", True),
+        ("layers/tda/domain/__pycache__/contract.cpython-311.pyc", True),
+        (".venv/lib/python3.11/site-packages/numpy/__init__.py", True),
+        ("layers/tda/paths/traditional/_textrender.c", False),
+        ("layers/tda/domain/contract.py", False),
+    ],
+)
+def test_the_engineless_image_build_leaves_out_what_dockerignore_does(
+    path: str, left_out: bool
+) -> None:
+    # Another Python's renderer must not reach the image: its own is compiled there.
+    check = _memory_image_check()
+    patterns = [p for p in (ROOT / ".dockerignore").read_text().splitlines() if p and p[0] != "#"]
+    assert check.ignored(path, patterns) is left_out

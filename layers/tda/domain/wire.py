@@ -89,14 +89,25 @@ class WireModel:
         return dataclasses.replace(self, **update)  # type: ignore[type-var]
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_field_names: dict[type, tuple[str, ...]] = {}
+
+
 def _dumped(value: Any, as_json: bool, exclude_none: bool) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:  # most values: checked first
+        return value
     if isinstance(value, WireModel):
+        names = _field_names.get(kind)
+        if names is None:
+            fields = dataclasses.fields(value)  # type: ignore[arg-type]
+            names = _field_names[kind] = tuple(item.name for item in fields)
         out = {}
-        for item in dataclasses.fields(value):  # type: ignore[arg-type]
-            held = getattr(value, item.name)
+        for name in names:
+            held = getattr(value, name)
             if held is None and exclude_none:
                 continue
-            out[item.name] = _dumped(held, as_json, exclude_none)
+            out[name] = _dumped(held, as_json, exclude_none)
         return out
     if isinstance(value, list):
         return [_dumped(item, as_json, exclude_none) for item in value]

@@ -28,8 +28,15 @@ EVENTS: dict[str, object] = {
     "TraditionalFunction": {"request": CART},
     "JobsFunction": {"action": "plan", "job_id": "job-built", "request": {**CART, "count": 20}},
     "ApiFunction": "http",  # an API Gateway event, made in the child (tda_local is not built)
-    "LlmFunction": None,  # imported only: a request needs a model
+    # Through the openai SDK to the scripted server: every record must come from the model.
+    "LlmFunction": {
+        "request": {"entity": "review", "count": 3, "seed": 7},
+        "routing": {"path": "llm", "reason": "built"},
+        "provider": "openai",
+    },
 }
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTED_MODEL = REPO / "local" / "tda_local" / "scripted_model.py"
 # Each function's layers, as the template attaches them, in their order on the path.
 LAYERS = {
     "LlmFunction": ("CoreLayer", "ModelSdkLayer"),
@@ -47,6 +54,10 @@ sys.path[:0] = [function, *layers]
 started = time.perf_counter()
 import app
 imported = (time.perf_counter() - started) * 1000
+# Every dataclass method came compiled from the layer's store (tda/dataclass_bytecode.py).
+import tda.dataclass_bytecode as methods
+assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
+assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at import: " + next(iter(methods.missed))[:300]
 import pydantic
 assert pydantic.__file__.startswith(layers[0]), f"pydantic from {pydantic.__file__}, not the core layer"
 import tda.paths.traditional._textrender as renderer
@@ -64,17 +75,18 @@ class Context:
     function_name = "built"; memory_limit_in_mb = 1024; aws_request_id = "built"
     invoked_function_arn = "arn:aws:lambda:us-east-1:1:function:built"
     def get_remaining_time_in_millis(self): return 30000
-served = "imported"
-if event is not None:
-    answer = app.lambda_handler(event, Context())
-    if "statusCode" in answer:
-        assert answer["statusCode"] == 200, answer
-        answer = json.loads(answer["body"])
-    served = f"served: {json.dumps(answer)[:80]}"
-# Every dataclass method came compiled from the layer's store (tda/dataclass_bytecode.py).
-import tda.dataclass_bytecode as methods
-assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
-assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time: " + next(iter(methods.missed))[:300]
+answer = app.lambda_handler(event, Context())
+if "statusCode" in answer:
+    assert answer["statusCode"] == 200, answer
+    answer = json.loads(answer["body"])
+served = f"served: {json.dumps(answer)[:80]}"
+if "provider" in event:  # a model's: the SDK's own classes are built at its first call
+    llm = answer["metadata"]["llm"]
+    assert llm["records_from_model"] == event["request"]["count"], llm
+    served = (f"served {llm['records_from_model']} records from {llm['calls']} model call(s) "
+              f"({len(methods.missed)} of the SDK's dataclass methods compiled at that call)")
+else:
+    assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time: " + next(iter(methods.missed))[:300]
 import importlib
 for sdk in sdks:  # whole: what each needs is in one of the layers (imported at a model's call)
     importlib.import_module(sdk)
@@ -107,7 +119,25 @@ def shadowed(folders: list[Path]) -> list[str]:
     return clashes
 
 
+def start_scripted_model() -> tuple[subprocess.Popen[str], str]:
+    """The scripted OpenAI-compatible server on a free port, and its base URL."""
+    server = subprocess.Popen(
+        [sys.executable, str(SCRIPTED_MODEL), "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    return server, server.stdout.readline().split()[-1]
+
+
 def main(build_dir: Path) -> int:
+    server, model_url = start_scripted_model()
+    try:
+        return check_functions(build_dir, model_url)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def check_functions(build_dir: Path, model_url: str) -> int:
     with tempfile.TemporaryDirectory() as home:
         env = {
             "PATH": os.environ.get("PATH", ""),
@@ -118,6 +148,8 @@ def main(build_dir: Path) -> int:
             "OPENBLAS_NUM_THREADS": "1",
             "TDA_CHUNK_STORE": f"file://{home}/jobs",
             "TDA_HOME": home,
+            "LLM_BASE_URL": model_url,  # the llm function's provider, as its parameters set it
+            "LLM_MODEL": "scripted",
         }
         for name, event in EVENTS.items():
             layers = [build_dir / layer / "python" for layer in LAYERS.get(name, ("CoreLayer",))]

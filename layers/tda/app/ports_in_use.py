@@ -24,6 +24,9 @@ class NotWiredError(TdaError, RuntimeError):
 
 @dataclass(frozen=True)
 class PortsInUse:
+    """What the use cases reach through their ports: factories for the chunk store, the workflow
+    and the cache, and the metrics."""
+
     chunk_store: Callable[[], ChunkStore]
     workflow: Callable[[], WorkflowRunner]
     metrics: Metrics = field(default_factory=NullMetrics)

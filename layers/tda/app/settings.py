@@ -16,6 +16,8 @@ def _int_env(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
+    """The service's limits and places, read once from the environment."""
+
     max_sync_records: int
     max_records: int
     default_batch_size: int

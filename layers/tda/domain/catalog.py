@@ -23,6 +23,8 @@ def brand_code(brand: str) -> str:
 
 @dataclass(frozen=True)
 class Product:
+    """One product line: its occasion, name, category, code, price range, sizes and brands."""
+
     occasion: int
     name: str
     category: str
@@ -35,6 +37,8 @@ class Product:
 
 @dataclass(frozen=True)
 class Catalog:
+    """The products a cart or order draws from, by shopping occasion, and the words around them."""
+
     occasions: tuple[str, ...]
     keywords: tuple[tuple[str, ...], ...]
     products: tuple[Product, ...]

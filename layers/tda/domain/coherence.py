@@ -27,6 +27,8 @@ MAX_LISTED_VIOLATIONS = 50
 
 @dataclass
 class CoherenceReport:
+    """How well a batch keeps its entity's business rules: a score, the checks made, the breaches."""
+
     score: float
     records: int
     rules_checked: int

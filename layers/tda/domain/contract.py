@@ -79,6 +79,8 @@ WholeNumber = Annotated[int, Before(_whole_number)]
 
 @dataclass
 class FieldDef(WireModel):
+    """A field of a caller's schema; an OBJECT's or ARRAY's nested fields inside it."""
+
     # Absent is empty, as proto3 has it (the gRPC shim cannot tell them apart): refused as a
     # name, except for an ARRAY's one nested field, its item.
     name: str = ""
@@ -90,12 +92,16 @@ class FieldDef(WireModel):
 
 @dataclass
 class SchemaDef(WireModel):
+    """A caller's own fields, or the name of a registered entity."""
+
     fields: list[FieldDef] = field(default_factory=list)
     predefined_schema: str = ""
 
 
 @dataclass
 class FieldConstraint(WireModel):
+    """Bounds, allowed values, a pattern, lengths or a format for one field."""
+
     min: float | None = None
     max: float | None = None
     enum_values: list[str] = field(default_factory=list)
@@ -107,11 +113,15 @@ class FieldConstraint(WireModel):
 
 @dataclass
 class Constraints(WireModel):
+    """Constraints by field path (``items.quantity``)."""
+
     field_constraints: dict[str, FieldConstraint] = field(default_factory=dict)
 
 
 @dataclass
 class Scenario(WireModel):
+    """A named share of the records, with field overrides."""
+
     name: str
     count: int = 0
     overrides: dict[str, str] = field(default_factory=dict)
@@ -120,6 +130,8 @@ class Scenario(WireModel):
 
 @dataclass
 class GenerateRequest(WireModel):
+    """What a caller asks for: an entity or a schema, how many records, in what format."""
+
     request_id: str = ""
     domain: str = ""
     entity: str = ""
@@ -201,6 +213,8 @@ class RAGReport(WireModel):
 
 @dataclass
 class GenerationMetadata(WireModel):
+    """How the records were made: the path, the time, their coherence, the seed."""
+
     generation_path: str = "traditional"
     llm_tokens_used: int = 0
     generation_time_ms: float = 0.0
@@ -222,6 +236,8 @@ class GenerationMetadata(WireModel):
 
 @dataclass
 class GenerateResponse(WireModel):
+    """The records, in the requested format, and how they were made."""
+
     request_id: str = ""
     success: bool = True
     data: str = ""
@@ -232,6 +248,8 @@ class GenerateResponse(WireModel):
 
 @dataclass
 class SchemaInfo(WireModel):
+    """A registered entity, as GetSchemas lists it."""
+
     name: str
     domain: str
     description: str

@@ -44,6 +44,8 @@ class Override:
 
 @dataclass(frozen=True)
 class ScenarioPlan:
+    """A scenario as planned: its name, how many records, and the overrides they take."""
+
     name: str
     count: int
     overrides: tuple[Override, ...] = ()

@@ -34,6 +34,8 @@ class GenerationPath(StrEnum):
 
 @dataclass(frozen=True)
 class RoutingDecision:
+    """The path that serves a request, why, and how sure the router is."""
+
     path: GenerationPath
     reason: str
     confidence: float

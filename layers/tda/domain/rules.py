@@ -36,6 +36,8 @@ NULL = None
 
 @dataclass
 class Vec:
+    """A column under evaluation, and whether it holds a value per record or per item."""
+
     data: np.ndarray
     level: str
 
@@ -49,6 +51,8 @@ class RuleError(SchemaDefinitionError):
 
 @dataclass(frozen=True)
 class CompiledRule:
+    """A rule's expression parsed once, with the field it sets when it is a derivation."""
+
     rule: RuleSpec
     tree: ast.expr
     is_random: bool
@@ -504,6 +508,8 @@ def derive(
 
 @dataclass(frozen=True)
 class RuleOutcome:
+    """Which records kept a rule."""
+
     rule: RuleSpec
     passed: np.ndarray  # one boolean per record
 

@@ -35,6 +35,8 @@ class Strict:
 
 @dataclass(frozen=True)
 class Range:
+    """Bounds on an integer field (``Field(ge=..., le=...)``)."""
+
     ge: int | None = None
     le: int | None = None
 

@@ -110,6 +110,8 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class EntitySpec:
+    """An entity's fields and rules, checked: what generation and validation work from."""
+
     name: str
     domain: str
     description: str

@@ -19,6 +19,8 @@ from tda.domain.validation.fast import compile_all_valid
 
 @dataclass(frozen=True)
 class ValidationIssue:
+    """One field of one record that breaks its schema."""
+
     index: int
     field: str
     message: str
@@ -30,6 +32,8 @@ class ValidationIssue:
 
 @dataclass(frozen=True)
 class ValidationReport:
+    """Every issue found in a set of records."""
+
     records: int
     issues: list[ValidationIssue]
 

@@ -28,6 +28,8 @@ from tda.paths.traditional.native_program import record_blob
 
 @dataclass
 class RecordBatch:
+    """A batch of records as dicts, where it starts in the output, and its coherence."""
+
     start: int
     records: list[dict[str, Any]]
     coherence: CoherenceReport

@@ -44,6 +44,8 @@ _TOKEN_WIDTH = {"random": (ALPHANUM, 36), "digits": (DIGITS, 10)}
 
 @dataclass
 class GeneratedBatch:
+    """A batch as the engine made it: its columns and each record's scenario label."""
+
     start: int
     columns: ColumnBatch
     labels: np.ndarray

@@ -29,6 +29,8 @@ POOL_SIZES = {"names": 1500, "addresses": 2500, "phones": 2500, "companies": 400
 
 @dataclass(frozen=True)
 class Pools:
+    """A locale's value pools (names, streets, cities...), drawn from by index."""
+
     locale: str
     first_names: np.ndarray
     last_names: np.ndarray

@@ -137,20 +137,26 @@ def main(build_dir: Path) -> int:
         server.wait(timeout=10)
 
 
+def lambda_environment(home: str, **variables: str) -> dict[str, str]:
+    """A function's environment as the template's Globals make it, its stores in ``home``
+    (no AWS behind it), and ``variables``."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "METRICS_DISABLED": "true",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as the template's Globals set them
+        "OPENBLAS_NUM_THREADS": "1",
+        "TDA_CHUNK_STORE": f"file://{home}/jobs",
+        "TDA_HOME": home,
+        **variables,
+    }
+
+
 def check_functions(build_dir: Path, model_url: str) -> int:
     with tempfile.TemporaryDirectory() as home:
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "METRICS_DISABLED": "true",
-            "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as the template's Globals set them
-            "OPENBLAS_NUM_THREADS": "1",
-            "TDA_CHUNK_STORE": f"file://{home}/jobs",
-            "TDA_HOME": home,
-            "LLM_BASE_URL": model_url,  # the llm function's provider, as its parameters set it
-            "LLM_MODEL": "scripted",
-        }
+        # The llm function's provider, as its parameters set it.
+        env = lambda_environment(home, LLM_BASE_URL=model_url, LLM_MODEL="scripted")
         for name, event in EVENTS.items():
             layers = [build_dir / layer / "python" for layer in LAYERS.get(name, ("CoreLayer",))]
             missing = [str(p) for p in layers if not p.is_dir()]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import os
 import re
 import shlex
 import shutil
@@ -41,6 +40,9 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from check_built import lambda_environment, size_of  # noqa: E402  (a script beside this one)
+
 DOCKERFILE = REPO / "functions" / "memory.Dockerfile"
 BASE_IMAGE = "public.ecr.aws/lambda/python:3.12"
 TASK_ROOT = "/var/task"
@@ -245,10 +247,6 @@ def image_functions(template: Path) -> list[tuple[str, str]]:
     return found
 
 
-def size_of(folder: Path) -> int:
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file() and not f.is_symlink())
-
-
 def main(root: Path) -> int:
     build = EnginelessBuild(root.resolve(), sys.executable)
     try:
@@ -267,17 +265,7 @@ def main(root: Path) -> int:
     task = str(build.inside(TASK_ROOT))
     for name, handler in functions:
         with tempfile.TemporaryDirectory() as home:
-            env = {
-                "PATH": os.environ.get("PATH", ""),
-                "AWS_REGION": "us-east-1",
-                "AWS_DEFAULT_REGION": "us-east-1",
-                "METRICS_DISABLED": "true",
-                "PYDANTIC_DISABLE_PLUGINS": "__all__",  # as the template's Globals set them
-                "OPENBLAS_NUM_THREADS": "1",
-                "TDA_CHUNK_STORE": f"file://{home}/jobs",
-                "TDA_HOME": home,
-                "VECTOR_STORE_URL": f"{home}/vectors",  # S3 in the template
-            }
+            env = lambda_environment(home, VECTOR_STORE_URL=f"{home}/vectors")  # S3 in AWS
             seeded = subprocess.run(
                 [python, "-c", SEED, task], env=env, capture_output=True, text=True, check=False
             )

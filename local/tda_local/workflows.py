@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from tda.adapters.stepfunctions import execution_events
+from tda.adapters.stepfunctions import execution_events, forget_clients
 from tda.app.jobs import manifest_key, submission_key
 from tda.app.ports_in_use import chunk_store
 from tda.ports.chunk_store import ChunkStore
@@ -219,6 +219,7 @@ class LocalWorkflows:
             }
         )
         self._mock.start()
+        forget_clients()  # a client made before the mock reached for real AWS
         self._saved_invoke = LambdaSimpleBackend.invoke
         runtime = self
 
@@ -430,6 +431,7 @@ class LocalWorkflows:
             self._stop_answering_start_sync_execution()
             self._mock.stop()
             self._mock = None
+            forget_clients()  # made inside the mock: not for whatever comes after it
             self._restore_env()
 
     def __enter__(self) -> LocalWorkflows:

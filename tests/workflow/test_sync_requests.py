@@ -15,6 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tda.adapters.stepfunctions import forget_clients
 from tda.app.sync_workflow import WorkflowFailedError
 from tda.domain.errors import InvalidRequestError
 from tda_local import lambdas
@@ -226,10 +227,12 @@ def step_functions_calls() -> Iterator[list[str]]:
 
     session = boto3._get_default_session()
     session.events.register("before-call", count)
+    forget_clients()  # a kept client was made before this handler: the next one has it
     try:
         yield names
     finally:
         session.events.unregister("before-call", count)
+        forget_clients()
 
 
 def test_a_sync_request_waiting_on_a_slow_step_makes_one_call_and_no_polls(
@@ -274,3 +277,24 @@ def test_a_sync_execution_past_the_express_limit_is_stopped_and_the_request_fail
             break
         time.sleep(0.1)
     assert ended == {"ABORTED"}
+
+
+def test_model_path_requests_share_one_step_functions_client(workflows: LocalWorkflows) -> None:
+    # Making a boto3 client is ≈5 ms of CPU, and every model-path request made one, in the
+    # router's Lambda as in `tda serve`: one per AWS environment now, made once and kept.
+    import boto3
+
+    made: list[str] = []
+
+    def creating(**_: Any) -> None:
+        made.append("stepfunctions")
+
+    session = boto3._get_default_session()
+    session.events.register("creating-client-class.stepfunctions", creating)
+    try:
+        for seed in (1, 2, 3):
+            response = router({"entity": "cart", "count": 3, "seed": seed, "context": STORY})
+            assert response["metadata"]["served_via"] == "workflow"
+    finally:
+        session.events.unregister("creating-client-class.stepfunctions", creating)
+    assert len(made) <= 1

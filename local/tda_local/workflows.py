@@ -30,7 +30,8 @@ from typing import Any
 
 import orjson
 
-from tda.adapters.stepfunctions import execution_events, forget_clients
+from tda.adapters.aws_clients import forget_clients
+from tda.adapters.stepfunctions import execution_events
 from tda.app.jobs import manifest_key, submission_key
 from tda.app.ports_in_use import chunk_store
 from tda.ports.chunk_store import ChunkStore

@@ -56,7 +56,7 @@ def test_a_broken_contract_fails_the_check(tmp_path: Path) -> None:
 ENVIRONMENT_READERS = {
     "app/settings.py",
     "wiring.py",
-    "adapters/stepfunctions.py",
+    "adapters/aws_clients.py",  # the AWS environment a kept boto3 client was made for
     "adapters/emf_metrics.py",  # the names the template gives a handler's metrics
     "pydantic_plugins.py",  # the setting pydantic itself reads, before any model is built
 }

@@ -134,3 +134,21 @@ def test_a_folder_keeps_some_of_its_disk_free_unless_told_otherwise(tmp_path: Pa
     assert room is not None and room < disk.free  # a reserve, below the folder's own disk
     assert disk.free - room <= (1 << 30) + (64 << 20)  # 1 GiB at most (and what others wrote)
     assert InMemoryChunkStore().room() is None  # a store with no disk has no such limit
+
+
+def test_s3_stores_share_one_client_per_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each use of an S3 chunk store made a boto3 client (≈5 ms of CPU): a chunk's write, a
+    # download's presigned URL. One is kept per AWS environment; another region, another client.
+    from tda.adapters.aws_clients import forget_clients
+    from tda.adapters.chunk_stores import store_for
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    forget_clients()
+    first, again = store_for("s3://chunks/jobs"), store_for("s3://chunks/other")
+    assert isinstance(first, S3ChunkStore) and isinstance(again, S3ChunkStore)
+    assert first.client is again.client
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    elsewhere = store_for("s3://chunks/jobs")
+    assert isinstance(elsewhere, S3ChunkStore) and elsewhere.client is not first.client
+    assert elsewhere.client.meta.region_name == "eu-west-1"
+    forget_clients()

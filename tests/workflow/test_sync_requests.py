@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 
-from tda.adapters.stepfunctions import forget_clients
+from tda.adapters.aws_clients import forget_clients
 from tda.app.sync_workflow import WorkflowFailedError
 from tda.domain.errors import InvalidRequestError
 from tda_local import lambdas

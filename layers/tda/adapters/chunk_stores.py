@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from tda.adapters import aws_clients
 from tda.adapters.disk_reserve import DiskReserve
 from tda.ports.chunk_store import (
     FREE_SOME_ROOM,
@@ -146,11 +147,9 @@ REFUSALS = frozenset(
 
 class S3ChunkStore:
     def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
-        import boto3  # only on this path: the local default never needs it
-
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.client = client or boto3.client("s3")
+        self.client = client or aws_clients.client("s3")  # kept: ≈5 ms to make one
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key

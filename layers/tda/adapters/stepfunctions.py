@@ -1,51 +1,23 @@
 """The workflow port on Step Functions (boto3); locally the same calls reach moto's interpreter
 (``tda_local.workflows`` answers ``StartSyncExecution``, which moto does not route).
 
-boto3 is imported on first use: the fast path never needs it.
+boto3 is imported on first use: the fast path never needs it. Its client is kept
+(``tda.adapters.aws_clients``).
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import Any
 
+from tda.adapters import aws_clients
 from tda.ports.workflow import ExecutionExistsError
-
-# One client per AWS environment (every AWS_* variable: region, endpoint, credentials), made at
-# its first use and kept. Making one is ≈5 ms of CPU: every model-path request paid it, in the
-# router's Lambda as in `tda serve`. Clients are thread-safe; the default session that makes
-# them is not, hence the lock.
-_clients: dict[tuple[tuple[str, str], ...], Any] = {}
-_making = threading.Lock()
-
-
-def forget_clients() -> None:
-    """Drop the kept clients. The local runtime does when its mock starts and stops: a client
-    made outside moto's mock (its credentials, its handlers) must not be used inside it, nor
-    the other way round."""
-    with _making:
-        _clients.clear()
-
-
-def _client() -> Any:
-    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_")))
-    client = _clients.get(environment)
-    if client is None:
-        with _making:
-            client = _clients.get(environment)
-            if client is None:
-                import boto3
-
-                client = _clients[environment] = boto3.client("stepfunctions")
-    return client
 
 
 class StepFunctionsRunner:
     """The workflow port's calls on the client of the current AWS environment."""
 
     def _client(self) -> Any:
-        return _client()
+        return aws_clients.client("stepfunctions")
 
     def run_sync(self, state_machine: str, body: str) -> dict[str, Any]:
         client = self._client()

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import copy
 import json
 import logging
 import os
+import pickle
 import re
 import threading
 import time
@@ -196,7 +196,7 @@ class LocalWorkflows:
         self._mock: Any = None
         self._saved_invoke: Any = None
         self._saved_entrypoint: Any = None
-        self._programs: dict[str, Any] = {}
+        self._programs: dict[str, bytes] = {}  # definition → its parsed program, pickled
         self._saved_env: dict[str, str | None] = {}
         self._janitor_stopped = threading.Event()
         self._forgetting = threading.Lock()  # _drop assumes it is the lists' only remover
@@ -300,7 +300,8 @@ class LocalWorkflows:
     def _parse_each_definition_once(self) -> None:
         """moto parses the ASL (ANTLR, pure Python: 90-250 ms) for every execution, which
         dominated a sync request's or a job's start; each definition is parsed once here and
-        every execution gets its own deep copy of the program (~5 ms)."""
+        every execution gets its own copy of the program, unpickled from the parse's pickle
+        (0.4 ms; a deep copy of the parse took 2.6 ms: the same objects, rebuilt in Python)."""
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         self._saved_entrypoint = ExecutionWorker._get_evaluation_entrypoint
@@ -308,7 +309,7 @@ class LocalWorkflows:
 
         def entrypoint(worker: Any) -> Any:
             definition = worker._evaluation_details.state_machine_details.definition
-            return copy.deepcopy(runtime._parsed_program(definition))  # one per execution
+            return pickle.loads(runtime._parsed_program(definition))  # one per execution
 
         ExecutionWorker._get_evaluation_entrypoint = entrypoint  # type: ignore[method-assign,assignment]
 
@@ -390,11 +391,12 @@ class LocalWorkflows:
 
         setattr(antlr4utils, "ast", _SerializedLiteralEval())  # noqa: B010
 
-    def _parsed_program(self, definition: str) -> Any:
+    def _parsed_program(self, definition: str) -> bytes:
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
         if definition not in self._programs:
-            self._programs[definition] = AmazonStateLanguageParser.parse(definition)[0]
+            program = AmazonStateLanguageParser.parse(definition)[0]
+            self._programs[definition] = pickle.dumps(program, protocol=pickle.HIGHEST_PROTOCOL)
         return self._programs[definition]
 
     def _set_env(self, **values: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -202,6 +203,7 @@ class LocalWorkflows:
         self._forgetting = threading.Lock()  # _drop assumes it is the lists' only remover
         self._executions_ended = threading.Condition()  # notified as each execution ends
         self._saved_sync: tuple[Any, list[str], list[Any]] = (None, [], [])
+        self._saved_parsers: list[tuple[Any, Any]] = []  # (module, its jsonpath parse)
 
     # -- lifecycle
 
@@ -239,6 +241,7 @@ class LocalWorkflows:
         self._answer_start_sync_execution()
         self._one_lambda_client_for_every_task()
         self._one_literal_unescaped_at_a_time()
+        self._each_json_path_parsed_once()
         client = self.client()
         for machine in self.machines.values():
             definition = resolve_definition(
@@ -381,6 +384,21 @@ class LocalWorkflows:
         # The name the interpreter calls it by, where it imported it.
         setattr(lambda_eval_utils, "boto_client_for", client_for)  # noqa: B010
 
+    def _each_json_path_parsed_once(self) -> None:
+        """moto parses each JSONPath (InputPath, ResultPath, a Parameters reference) with
+        jsonpath_ng every time a state runs, and jsonpath_ng builds a new PLY lexer and parser
+        for each parse: 13 parses and ≈10 ms of a RAG request through the sync workflow,
+        measured. A path's parse depends on its text alone and is not changed by use, so each
+        is parsed once here and shared."""
+        from moto.stepfunctions.parser.asl.component.common.path import result_path
+        from moto.stepfunctions.parser.asl.utils import json_path
+
+        # getattr: the modules import ``parse`` from jsonpath_ng without exporting it.
+        modules = (json_path, result_path)
+        self._saved_parsers = [(module, getattr(module, "parse")) for module in modules]  # noqa: B009
+        for module, parse in self._saved_parsers:
+            setattr(module, "parse", functools.lru_cache(maxsize=1024)(parse))  # noqa: B010
+
     def _one_literal_unescaped_at_a_time(self) -> None:
         """moto's interpreter unescapes string literals with ``ast.literal_eval`` while it parses
         a state's intrinsic functions, in each execution's thread. CPython keeps the AST
@@ -431,6 +449,8 @@ class LocalWorkflows:
             from moto.stepfunctions.parser.asl.antlt4utils import antlr4utils
 
             setattr(antlr4utils, "ast", ast)  # noqa: B010
+            for module, parse in self._saved_parsers:
+                setattr(module, "parse", parse)  # noqa: B010
             self._stop_answering_start_sync_execution()
             self._mock.stop()
             self._mock = None

@@ -31,9 +31,10 @@ texts = dataclass_bytecode.record()
 import tda
 for module in pkgutil.walk_packages(tda.__path__, "tda."):
     importlib.import_module(module.name)
-# What the memory's adapters import at a function's init, where installed (the memory image):
-# LanceDB builds ≈90 dataclass methods at its import.
-for name in ("lancedb", "pyarrow.compute", "onnxruntime", "tokenizers"):
+# What the memory's adapters import at a function's init and the model clients at their first
+# call, where installed (the memory image): LanceDB builds ≈90 dataclass methods at its
+# import; the SDKs, most of the ≈80 the first model call builds.
+for name in ("lancedb", "pyarrow.compute", "onnxruntime", "tokenizers", "openai", "anthropic"):
     try:
         importlib.import_module(name)
     except ImportError:

@@ -19,8 +19,11 @@ Then each function the template builds from this Dockerfile (rag, hybrid) is run
 root by the image's Python, as Lambda runs ``ImageConfig.Command``: the memory seeded from the
 shipped corpus in one process (what a deployment's ``tda rag seed`` does), then a fresh process
 imports the handler (its init) and serves a request, with the vector store in a local folder
-instead of S3. It fails if the handler cannot import or serve, if the renderer is not the
-compiled one, if a dataclass method is compiled at run time, or if a YAML parser is imported.
+instead of S3; hybrid asks the scripted OpenAI-compatible server (check_built's) for its model
+half. It fails if the handler cannot import or serve, or serves by another path; if the
+renderer is not the compiled one; if a dataclass method is compiled at its init or its request
+(but for the model SDK's lazily imported modules, at its first call: counted); or if a YAML
+parser is imported.
 
 Not shown here: the base image's own OS (Amazon Linux 2023; the renderer's glibc is checked
 against its 2.34 by build_layer.py), Lambda's runtime interface client, and the image's size as
@@ -41,7 +44,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-from check_built import lambda_environment, size_of  # noqa: E402  (a script beside this one)
+from check_built import (  # noqa: E402  (a script beside this one)
+    lambda_environment,
+    size_of,
+    start_scripted_model,
+)
 
 DOCKERFILE = REPO / "functions" / "memory.Dockerfile"
 BASE_IMAGE = "public.ecr.aws/lambda/python:3.12"
@@ -57,6 +64,8 @@ EVENTS = {
         "routing": {"path": "hybrid", "reason": "image"},
     },
 }
+# The path each must serve by: hybrid asks the scripted OpenAI-compatible server (check_built's).
+SERVED_BY = {"rag_app.lambda_handler": "rag", "hybrid_app.lambda_handler": "hybrid"}
 
 SEED = r"""
 import sys
@@ -80,22 +89,29 @@ module_name, function = handler.rsplit(".", 1)
 started = time.perf_counter()
 module = importlib.import_module(module_name)  # the function's init
 imported = (time.perf_counter() - started) * 1000
+# Every dataclass method of the init came compiled from the image's store.
+import tda.dataclass_bytecode as methods
+assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
+assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at its init"
 class Context:
     function_name = "image"; memory_limit_in_mb = 2048; aws_request_id = "image"
     invoked_function_arn = "arn:aws:lambda:us-east-1:1:function:image"
     def get_remaining_time_in_millis(self): return 30000
 try:
     answer = getattr(module, function)(event, Context())
-    served = {"record_count": answer["record_count"], "path": answer["metadata"]["generation_path"],
-              "retrieved": (answer["metadata"].get("rag") or {}).get("retrieved", 0),
-              "fallback": answer["metadata"].get("fallback_reason", "")}
+    meta = answer["metadata"]
+    served = {"record_count": answer["record_count"], "path": meta["generation_path"],
+              "retrieved": (meta.get("rag") or {}).get("retrieved", 0),
+              "model_calls": (meta.get("llm") or {}).get("calls", 0),
+              "fallback": meta.get("fallback_reason", "")}
 except Exception as exc:  # the workflow's Retry and Catch see what a handler raises
     served = {"raised": type(exc).__name__, "message": str(exc)[:200]}
 import tda.paths.traditional._textrender as renderer
 assert renderer.__file__.endswith(".so"), f"the renderer is not compiled: {renderer.__file__}"
-import tda.dataclass_bytecode as methods
-assert methods.STORE.is_file(), f"no compiled dataclass methods at {methods.STORE}"
-assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time"
+if served.get("model_calls"):  # the model SDK's lazily imported modules, at its first call
+    served["sdk_methods_compiled"] = len(methods.missed)
+else:
+    assert not methods.missed, f"{len(methods.missed)} dataclass methods compiled at run time"
 assert "yaml" not in sys.modules, "a YAML parser was imported: the data files' twins are missing"
 print(json.dumps({"import_ms": round(imported), **served}))
 """
@@ -248,6 +264,15 @@ def image_functions(template: Path) -> list[tuple[str, str]]:
 
 
 def main(root: Path) -> int:
+    server, model_url = start_scripted_model()
+    try:
+        return build_and_run(root, model_url)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def build_and_run(root: Path, model_url: str) -> int:
     build = EnginelessBuild(root.resolve(), sys.executable)
     try:
         build.run(instructions(DOCKERFILE))
@@ -265,7 +290,12 @@ def main(root: Path) -> int:
     task = str(build.inside(TASK_ROOT))
     for name, handler in functions:
         with tempfile.TemporaryDirectory() as home:
-            env = lambda_environment(home, VECTOR_STORE_URL=f"{home}/vectors")  # S3 in AWS
+            env = lambda_environment(
+                home,
+                VECTOR_STORE_URL=f"{home}/vectors",  # S3 in AWS
+                LLM_BASE_URL=model_url,
+                LLM_MODEL="scripted",
+            )
             seeded = subprocess.run(
                 [python, "-c", SEED, task], env=env, capture_output=True, text=True, check=False
             )
@@ -287,6 +317,9 @@ def main(root: Path) -> int:
             print(f"{name} ({handler}, {seeded.stdout.strip()} entries seeded): {report}")
             if "raised" in report or report.get("record_count") != REQUEST["count"]:
                 print(f"{name}: FAILED, no {REQUEST['count']} records served")
+                return 1
+            if report["path"] != SERVED_BY[handler]:
+                print(f"{name}: FAILED, served by {report['path']}, not {SERVED_BY[handler]}")
                 return 1
     return 0
 

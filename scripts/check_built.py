@@ -19,6 +19,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # A request each function serves with no AWS behind it (the chunk store in a folder).
@@ -119,22 +121,23 @@ def shadowed(folders: list[Path]) -> list[str]:
     return clashes
 
 
-def start_scripted_model() -> tuple[subprocess.Popen[str], str]:
-    """The scripted OpenAI-compatible server on a free port, and its base URL."""
+@contextmanager
+def scripted_model() -> Iterator[str]:
+    """The scripted OpenAI-compatible server's base URL, on a free port, while it runs."""
     server = subprocess.Popen(
         [sys.executable, str(SCRIPTED_MODEL), "--port", "0"], stdout=subprocess.PIPE, text=True
     )
-    assert server.stdout is not None
-    return server, server.stdout.readline().split()[-1]
-
-
-def main(build_dir: Path) -> int:
-    server, model_url = start_scripted_model()
     try:
-        return check_functions(build_dir, model_url)
+        assert server.stdout is not None
+        yield server.stdout.readline().split()[-1]
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def main(build_dir: Path) -> int:
+    with scripted_model() as model_url:
+        return check_functions(build_dir, model_url)
 
 
 def lambda_environment(home: str, **variables: str) -> dict[str, str]:

@@ -46,8 +46,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 from check_built import (  # noqa: E402  (a script beside this one)
     lambda_environment,
+    scripted_model,
     size_of,
-    start_scripted_model,
 )
 
 DOCKERFILE = REPO / "functions" / "memory.Dockerfile"
@@ -264,12 +264,8 @@ def image_functions(template: Path) -> list[tuple[str, str]]:
 
 
 def main(root: Path) -> int:
-    server, model_url = start_scripted_model()
-    try:
+    with scripted_model() as model_url:
         return build_and_run(root, model_url)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def build_and_run(root: Path, model_url: str) -> int:

@@ -135,6 +135,16 @@ def scripted_model() -> Iterator[str]:
         server.wait(timeout=10)
 
 
+def run_child(command: list[str], env: dict[str, str], failed: str) -> str | None:
+    """What ``command`` prints; None, once ``failed`` and its error output are printed, if it
+    fails."""
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print(f"{failed}\n{done.stderr[-3000:]}")
+        return None
+    return done.stdout
+
+
 def main(build_dir: Path) -> int:
     with scripted_model() as model_url:
         return check_functions(build_dir, model_url)
@@ -176,17 +186,11 @@ def check_functions(build_dir: Path, model_url: str) -> int:
                 return 1
             sdks = MODEL_SDKS if "ModelSdkLayer" in LAYERS.get(name, ()) else ()
             arguments = [str(build_dir / name), json.dumps([str(p.resolve()) for p in layers])]
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, *arguments, json.dumps(event), json.dumps(sdks)],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                print(f"{name}: FAILED\n{done.stderr[-2000:]}")
+            command = [sys.executable, "-c", CHILD, *arguments, json.dumps(event), json.dumps(sdks)]
+            printed = run_child(command, env, f"{name}: FAILED")
+            if printed is None:
                 return 1
-            print(f"{name} ({unzipped / 2**20:.0f} MB with its layers): {done.stdout.strip()}")
+            print(f"{name} ({unzipped / 2**20:.0f} MB with its layers): {printed.strip()}")
     return 0
 
 

@@ -46,6 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 from check_built import (  # noqa: E402  (a script beside this one)
     lambda_environment,
+    run_child,
     scripted_model,
     size_of,
 )
@@ -292,25 +293,17 @@ def build_and_run(root: Path, model_url: str) -> int:
                 LLM_BASE_URL=model_url,
                 LLM_MODEL="scripted",
             )
-            seeded = subprocess.run(
-                [python, "-c", SEED, task], env=env, capture_output=True, text=True, check=False
+            seeded = run_child(
+                [python, "-c", SEED, task], env, f"{name}: FAILED to seed the memory"
             )
-            if seeded.returncode != 0:
-                print(f"{name}: FAILED to seed the memory\n{seeded.stderr[-2000:]}")
+            if seeded is None:
                 return 1
             event = json.dumps(EVENTS[handler])
-            done = subprocess.run(
-                [python, "-c", SERVE, task, handler, event],
-                env=env,
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode != 0:
-                print(f"{name}: FAILED\n{done.stderr[-3000:]}")
+            served = run_child([python, "-c", SERVE, task, handler, event], env, f"{name}: FAILED")
+            if served is None:
                 return 1
-            report = json.loads(done.stdout.strip().splitlines()[-1])
-            print(f"{name} ({handler}, {seeded.stdout.strip()} entries seeded): {report}")
+            report = json.loads(served.strip().splitlines()[-1])
+            print(f"{name} ({handler}, {seeded.strip()} entries seeded): {report}")
             if "raised" in report or report.get("record_count") != REQUEST["count"]:
                 print(f"{name}: FAILED, no {REQUEST['count']} records served")
                 return 1

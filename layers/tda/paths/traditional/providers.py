@@ -352,7 +352,9 @@ def _year_codes(years: np.ndarray) -> np.ndarray:
 def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     pattern = regexes.parse(spec.regex or "")
     fullmatch = regexes.matcher(spec.regex or "")
-    maker = regexes.BoundedXeger(ctx.pyrandom)
+    from tda.domain.regex_draws import BoundedXeger  # only a field with a regex draws from one
+
+    maker = BoundedXeger(ctx.pyrandom)
     lo = spec.min_length or 0
     hi = spec.max_length if spec.max_length is not None else 10**9
     out = []

@@ -9,15 +9,19 @@ LanceDB, pyarrow and ONNX Runtime are over a zip's 250 MB.
 
 from typing import Any
 
-from tda.adapters.emf_metrics import EmfMetrics
-from tda.adapters.events import ModelPathEvent, parse
-from tda.app import operations
-from tda.wiring import install_once as install_adapters
-from tda.wiring import warm_memory
+from tda.startup import loading
 
-metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
-install_adapters(metrics)  # the use cases' counts (records per path, fallbacks) into its metrics
-warm_memory()  # in the init phase, not the first request: the model loads, the store opens
+with loading():  # the collector waits while the function starts (tda/startup.py)
+    from tda.adapters.emf_metrics import EmfMetrics
+    from tda.adapters.events import ModelPathEvent, parse
+    from tda.app import operations
+    from tda.wiring import install_once as install_adapters
+    from tda.wiring import warm_memory
+
+    metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
+    # The use cases' counts (records per path, fallbacks) into its metrics.
+    install_adapters(metrics)
+    warm_memory()  # in the init phase, not the first request: the model loads, the store opens
 
 
 @metrics.log_metrics

@@ -8,14 +8,17 @@ Event (``tda.adapters.events``, ``action`` picks): ``{"action": "plan", "job_id"
 
 from typing import Any
 
-from tda.adapters.emf_metrics import EmfMetrics
-from tda.adapters.events import PlanJobEvent, parse_jobs_event
-from tda.app import jobs
-from tda.wiring import install_once as install_adapters
+from tda.startup import loading
 
-metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
-install_adapters(metrics)  # the real chunk store and workflow runner behind the ports; the
-# use cases' counts into the handler's metrics
+with loading():  # the collector waits while the function starts (tda/startup.py)
+    from tda.adapters.emf_metrics import EmfMetrics
+    from tda.adapters.events import PlanJobEvent, parse_jobs_event
+    from tda.app import jobs
+    from tda.wiring import install_once as install_adapters
+
+    metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
+    install_adapters(metrics)  # the real chunk store and workflow runner behind the ports; the
+    # use cases' counts into the handler's metrics
 
 
 @metrics.log_metrics

@@ -10,13 +10,17 @@ a client is first made.
 
 from typing import Any
 
-from tda.adapters.emf_metrics import EmfMetrics
-from tda.adapters.events import ModelPathEvent, parse
-from tda.app import operations
-from tda.wiring import install_once as install_adapters
+from tda.startup import loading
 
-metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
-install_adapters(metrics)  # the use cases' counts (records per path, fallbacks) into its metrics
+with loading():  # the collector waits while the function starts (tda/startup.py)
+    from tda.adapters.emf_metrics import EmfMetrics
+    from tda.adapters.events import ModelPathEvent, parse
+    from tda.app import operations
+    from tda.wiring import install_once as install_adapters
+
+    metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
+    # The use cases' counts (records per path, fallbacks) into its metrics.
+    install_adapters(metrics)
 
 
 @metrics.log_metrics

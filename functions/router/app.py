@@ -9,16 +9,18 @@ From the workflow's first step, ``{"action": "route", "request": {...}}`` → th
 
 from typing import Any
 
-from tda.adapters.emf_metrics import EmfMetrics
-from tda.adapters.events import RouterEvent, parse
-from tda.app import operations
-from tda.wiring import install_once as install_adapters
+from tda.startup import loading
 
-metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
+with loading():  # the collector waits while the function starts (tda/startup.py)
+    from tda.adapters.emf_metrics import EmfMetrics
+    from tda.adapters.events import RouterEvent, parse
+    from tda.app import operations
+    from tda.wiring import install_once as install_adapters
 
+    metrics = EmfMetrics()  # namespace, service: the template's METRICS_NAMESPACE, SERVICE_NAME
 
-install_adapters(metrics)  # the real chunk store and workflow runner behind the ports; the
-# use cases' counts into the handler's metrics
+    install_adapters(metrics)  # the real chunk store and workflow runner behind the ports; the
+    # use cases' counts into the handler's metrics
 
 
 @metrics.log_metrics

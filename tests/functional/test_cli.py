@@ -311,10 +311,12 @@ def test_loading_the_runtime_sets_off_no_collection_and_leaves_the_collector_as_
     collecting: bool,
 ) -> None:
     # Its modules' allocations set off some 50 collections, each walking the objects they made
-    # (≈10 ms of a one-record run): the collector waits, then what they made is frozen.
+    # (≈10 ms of a one-record run): the collector waits, then what they made is frozen
+    # (tda/startup.py; what imports it, the package's own start, is counted before).
     code = (
         "import gc, json\n"
         f"{'' if collecting else 'gc.disable()'}\n"
+        "import tda.startup\n"
         "before = [g['collections'] for g in gc.get_stats()]\n"
         "import tda_local\n"
         "after = [g['collections'] for g in gc.get_stats()]\n"
@@ -324,7 +326,7 @@ def test_loading_the_runtime_sets_off_no_collection_and_leaves_the_collector_as_
     assert done.returncode == 0, done.stderr[-2000:]
     before, after, frozen, enabled = json.loads(done.stdout)
     assert after[1:] == before[1:]  # no older generation walked
-    assert after[0] - before[0] <= 2  # the import machinery's own, before the pause
+    assert after[0] - before[0] <= 1  # at most the import machinery's own, before the pause
     assert frozen > 20_000
     assert enabled is collecting
 

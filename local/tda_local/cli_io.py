@@ -230,6 +230,7 @@ def _is_special(path: Path) -> bool:
 
 # Temporary names one process may find taken (left by a killed run whose pid was this one's).
 _TEMPORARY_NAMES_TRIED = 100
+_LONGEST_NAME_BYTES = 255  # NAME_MAX of Linux's file systems
 
 
 def _created_beside(path: Path) -> tuple[int, Path]:
@@ -238,7 +239,10 @@ def _created_beside(path: Path) -> tuple[int, Path]:
     and the archive modules) was ≈2 ms of a one-record run, and its random name buys nothing
     when a process writes one output at a time. ``O_EXCL``: never a file someone else made."""
     for attempt in range(_TEMPORARY_NAMES_TRIED):
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.{attempt}")
+        # Unique by its start; cut to the longest name a folder takes, which the output's own
+        # name may already be.
+        name = os.fsencode(f".{os.getpid()}.{attempt}.{path.name}")[:_LONGEST_NAME_BYTES]
+        temporary = path.with_name(os.fsdecode(name))
         try:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
         except FileExistsError:

@@ -62,12 +62,24 @@ def test_a_temporary_name_left_by_an_earlier_process_is_passed_over(tmp_path: Pa
     from tda_local.cli import main
 
     out = tmp_path / "carts.json"
-    stale = tmp_path / f".carts.json.{os.getpid()}.0"
+    stale = tmp_path / f".{os.getpid()}.0.carts.json"
     stale.write_bytes(b"someone else's")
     assert main(["generate", "cart", "-n", "2", "--seed", "3", "-o", str(out)]) == 0
     assert len(json.loads(out.read_bytes())) == 2
     assert stale.read_bytes() == b"someone else's"
     assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "carts.json"]
+
+
+def test_an_output_name_as_long_as_a_folder_takes_is_written(tmp_path: Path) -> None:
+    # The temporary is named after the output; one already 255 bytes long (é: two bytes each)
+    # still gets a temporary name the folder takes, and leaves none behind.
+    from tda_local.cli import main
+
+    out = tmp_path / ("é" * 125 + ".json")
+    assert len(os.fsencode(out.name)) == 255
+    assert main(["generate", "cart", "-n", "2", "--seed", "3", "-o", str(out)]) == 0
+    assert len(json.loads(out.read_bytes())) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
 def test_a_missing_output_folder_is_bad_input_before_any_work(tmp_path: Path) -> None:

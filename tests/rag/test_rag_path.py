@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -259,3 +261,28 @@ def test_a_disk_down_to_its_reserve_takes_nothing_more_into_the_memory(
     team.write_text(json.dumps({"entity": "cart", "record": {"currency": "USD"}}) + "\n")
     assert main(["rag", "add", str(team)]) == 1
     assert wiring.memory().store.count("patterns") == before
+
+
+def test_opening_the_store_builds_none_of_lancedbs_namespace_client(tmp_path: Path) -> None:
+    # LanceDB imports a remote catalog's generated client (hundreds of pydantic models, every
+    # method validate_call-ed) that a folder or S3 table never uses: building them was ≈0.5 s of
+    # the rag and hybrid functions' init. They wait for a first use that never comes; pydantic's
+    # own default is put back, and the store still writes and finds.
+    code = (
+        "import json, sys, numpy as np\n"
+        "from tda.adapters.lance_store import LanceStore\n"
+        "from tda.ports.memory import Entry, ModelStamp\n"
+        "store = LanceStore(sys.argv[1])\n"
+        "entry = Entry(id='A', domain='ecommerce', entity='cart', text='a cart', data='{}')\n"
+        "store.upsert('patterns', [entry], np.ones((1, 8), np.float32), ModelStamp('m', 8))\n"
+        "found = store.get('patterns', ['A'])\n"
+        "from lance_namespace_urllib3_client import models\n"
+        "from pydantic._internal._config import config_defaults\n"
+        "print(json.dumps([[e.id for e in found], models.CreateTableRequest.__pydantic_complete__,\n"
+        "    models.QueryTableRequest.__pydantic_complete__, config_defaults['defer_build']]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "vectors")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout) == [["A"], False, False, False]

@@ -47,6 +47,7 @@ import numpy as np
 
 from tda.adapters.disk_reserve import DiskReserve
 from tda.adapters.lance_index import INDEXED_COLUMNS, ExactIndex, fused
+from tda.deferred_models import built_at_first_use
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
     EmbeddingMismatchError,
@@ -123,7 +124,8 @@ class LanceStore:
         with self._lock:
             if self._db is None or self._pid != os.getpid():
                 try:
-                    import lancedb
+                    with built_at_first_use():  # its namespace client's models: ≈0.5 s
+                        import lancedb
 
                     if "://" not in self.url:
                         os.makedirs(self.url, exist_ok=True)

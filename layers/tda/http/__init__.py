@@ -1,11 +1,8 @@
 """The HTTP API (FastAPI). FastAPI is imported here first, with two costs of its cold start cut.
 
 The pydantic models it defines while being imported are built at their first use rather than
-at import. Those are its OpenAPI document's models (``fastapi.openapi.models``, 36 of them),
-which only ``GET /openapi.json`` uses: building them was ≈95 ms of the api function's cold start
-(of ≈610), paid by every cold start for a document a caller rarely asks for, which then costs
-≈10 ms more once. ``defer_build`` is pydantic's own setting for this; it is set for these models
-only, as the default of the models defined while FastAPI imports, then put back.
+at import (``tda.deferred_models``): its OpenAPI document's models, which only
+``GET /openapi.json`` uses.
 
 And FastAPI asks of every route's models whether they are pydantic v1's, importing
 ``pydantic.v1`` to find out: ≈38 ms of the api function's import, to answer no. No class or
@@ -15,27 +12,12 @@ answer is no without importing it; after, FastAPI's own check answers
 """
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
+from tda.deferred_models import built_at_first_use
 
-@contextmanager
-def _models_built_at_first_use() -> Iterator[None]:
-    try:
-        from pydantic._internal._config import config_defaults
-    except ImportError:  # another pydantic: FastAPI's models built at import, as without this
-        yield
-        return
-    before = config_defaults.get("defer_build", False)
-    config_defaults["defer_build"] = True
-    try:
-        yield
-    finally:
-        config_defaults["defer_build"] = before
-
-
-with _models_built_at_first_use():
+with built_at_first_use():
     import fastapi  # noqa: F401
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from typing import Any
 
@@ -42,6 +44,14 @@ def generate_records(**fields: Any) -> list[dict[str, Any]]:
     records: list[dict[str, Any]] = json.loads(response.data)
     assert len(records) == response.record_count
     return records
+
+
+def printed_in_a_fresh_interpreter(code: str, *args: str) -> Any:
+    """The JSON that ``code`` prints last, run by a new Python (``sys.argv[1:]``: ``args``),
+    as a process starts: nothing this test process imported or set up is there."""
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(params=ENTITIES)

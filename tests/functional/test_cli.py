@@ -14,6 +14,8 @@ import pytest
 
 from tda_local.cli import main
 
+from ..conftest import printed_in_a_fresh_interpreter
+
 NOT_UTF8 = Path(__file__).resolve().parent / "files" / "not_utf8.yaml"  # "café" in Latin-1
 
 
@@ -322,9 +324,7 @@ def test_loading_the_runtime_sets_off_no_collection_and_leaves_the_collector_as_
         "after = [g['collections'] for g in gc.get_stats()]\n"
         "print(json.dumps([before, after, gc.get_freeze_count(), gc.isenabled()]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    before, after, frozen, enabled = json.loads(done.stdout)
+    before, after, frozen, enabled = printed_in_a_fresh_interpreter(code)
     assert after[1:] == before[1:]  # no older generation walked
     assert after[0] - before[0] <= 1  # at most the import machinery's own, before the pause
     assert frozen > 20_000

@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 import json
 import shutil
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from tda.paths.retrieval.corpus import seed_corpus
 from tda.ports.memory import Entry, ModelStamp
 from tda_local.cli import main
 
-from ..conftest import ENTITIES, make_request
+from ..conftest import ENTITIES, make_request, printed_in_a_fresh_interpreter
 
 
 def served(**fields: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -281,8 +279,5 @@ def test_opening_the_store_builds_none_of_lancedbs_namespace_client(tmp_path: Pa
         "print(json.dumps([[e.id for e in found], models.CreateTableRequest.__pydantic_complete__,\n"
         "    models.QueryTableRequest.__pydantic_complete__, config_defaults['defer_build']]))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path / "vectors")], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout) == [["A"], False, False, False]
+    printed = printed_in_a_fresh_interpreter(code, str(tmp_path / "vectors"))
+    assert printed == [["A"], False, False, False]

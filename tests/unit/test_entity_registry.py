@@ -3,15 +3,13 @@ it is found, and every file named for the entity it holds."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
 from tda.domain.data_file import load_data_file
 from tda.domain.errors import InvalidRequestError
 from tda.domain.schema.registry import ENTITY_DIR, entity_names, get_entity, list_schemas
+
+from ..conftest import printed_in_a_fresh_interpreter
 
 
 def test_every_entity_file_is_named_for_its_entity() -> None:
@@ -36,9 +34,7 @@ def test_an_entity_is_one_object_whether_asked_for_first_or_listed_first() -> No
         "print(json.dumps({'alone': alone, 'same': registry.get_entity('cart') is first,\n"
         "                  'read': sorted(read)}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    seen = json.loads(done.stdout)
+    seen = printed_in_a_fresh_interpreter(code)
     assert seen["alone"] == ["cart.yaml"]  # a one-off request reads its entity's file only
     assert seen["same"] is True
     assert seen["read"] == sorted(f"{name}.yaml" for name in entity_names())  # each once

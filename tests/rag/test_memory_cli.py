@@ -4,8 +4,6 @@ personal data masked or refused, the embedder's padding, the model stamp."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -235,41 +233,6 @@ def test_counting_reuses_leaves_the_entries_table_as_it_was(tmp_path: Path) -> N
     warm.drop("patterns")
     stored_at_random(warm, 20, 4)
     assert all(e.usage_count == 0 for e in warm.entries("patterns"))  # dropped with it
-
-
-COUNT_REUSES = """
-import sys
-import tda.adapters.lance_store as lance_store
-lance_store.TIDY_EVERY_WRITES = 3  # tidying often: each one meets the other process's writes
-store = lance_store.LanceStore(sys.argv[1])
-for i in range(30):
-    store.add_usage("patterns", ["E0", f"E{i % 19 + 1}"])
-"""
-
-
-def test_two_processes_counting_the_same_first_reuses_count_each_once(tmp_path: Path) -> None:
-    """Two `tda serve` workers counting reuses, first uses of the same entries at once, and
-    tidying as they go: every reuse counted once, and no tidy preempted (LanceDB checks no key
-    across concurrent commits: both inserted a first use's row, and counts doubled; a tidy
-    preempted by a write left its rewritten files for a week)."""
-    folder = tmp_path / "v"
-    store = LanceStore(str(folder))
-    stored_at_random(store, 20, 4)
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", COUNT_REUSES, str(folder)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    logs = [worker.communicate(timeout=240)[1] for worker in workers]
-    assert [worker.returncode for worker in workers] == [0, 0], logs
-    uses = {e.id: e.usage_count for e in store.entries("patterns")}
-    # Per worker: E0 30 times, E1-E11 twice, E12-E19 once.
-    assert uses == {"E0": 60, **{f"E{i}": 4 if i <= 11 else 2 for i in range(1, 20)}}
-    for log in logs:
-        assert "Compaction commit failed" not in log and "put off" not in log, log
 
 
 class FixedEmbedder:

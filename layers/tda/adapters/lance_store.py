@@ -47,6 +47,17 @@ import numpy as np
 
 from tda.adapters.disk_reserve import DiskReserve
 from tda.adapters.lance_index import INDEXED_COLUMNS, ExactIndex, fused
+from tda.adapters.lance_usage import (
+    USAGE,
+    fold,
+    new_uses,
+    sql_text,
+    summed,
+    usage_schema,
+    usage_where,
+    with_events,
+)
+from tda.adapters.s3_lease import LeaseBusyError, S3Leases
 from tda.deferred_models import built_at_first_use
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
@@ -61,15 +72,10 @@ from tda.ports.memory import (
 logger = logging.getLogger("tda.memory")
 
 _STAMPS = "_stamps"
-_USAGE = "_usage"
+_USAGE = USAGE
 STAMP_SECONDS = 5.0  # how stale a warm process's view of a collection's model may be
 _TEXT_FIELDS = ("id", "domain", "entity", "text", "data", "scenario", "severity", "created_at")
 _ENTRY_FIELDS = [*_TEXT_FIELDS, "quality_score", "usage_count"]
-
-
-def sql_text(value: str) -> str:
-    """A string literal for LanceDB's SQL filter (quotes doubled: a caller's domain is free text)."""
-    return "'" + value.replace("'", "''") + "'"
 
 
 def where_clause(filters: Filters) -> str | None:
@@ -106,6 +112,7 @@ class LanceStore:
         self.versions_kept = timedelta(seconds=versions_kept_seconds)
         self.reserve = None if "://" in url else DiskReserve(Path(url), min_free_bytes)
         self.lock_dir = None if "://" in url else Path(url) / LOCKS_FOLDER
+        self.leases = S3Leases(url) if url.startswith("s3://") else None
         self._writes: Counter[str] = Counter()
         self._lock = threading.Lock()
         self._db: Any = None
@@ -117,6 +124,7 @@ class LanceStore:
         self._seen: dict[str, int] = {}  # collection → the version last searched unindexed
         self._loading = threading.Lock()  # one load of an index at a time
         self._halves: ThreadPoolExecutor  # a hybrid search's keyword halves (_connect)
+        self._usage_ready = False  # the _usage table is there, with its event column
 
     # ------------------------------------------------------------------ connection
 
@@ -142,6 +150,7 @@ class LanceStore:
                 self._stamps = {}
                 self._indexes = {}
                 self._seen = {}
+                self._usage_ready = False
                 # A pool's threads do not survive a fork (LanceDB remakes its own runtime in a
                 # forked child, as experimental): a new process makes its own pool.
                 self._halves = ThreadPoolExecutor(4, thread_name_prefix="tda-hybrid")
@@ -197,13 +206,22 @@ class LanceStore:
             return
         held = self.stamp(collection)
         refuse_other_model(collection, self.url, held, stamp)
-        rows = [_row(e, v) for e, v in zip(entries, vectors, strict=True)]
-        what = f"{len(rows)} entries" if len(rows) > 1 else "an entry"
-        self._check_room(what, sum(_row_bytes(r) for r in rows))
+        what = f"{len(entries)} entries" if len(entries) > 1 else "an entry"
+        self._check_room(
+            what, sum(_row_bytes(_row(e, v)) for e, v in zip(entries, vectors, strict=True))
+        )
         db = self._connect()
 
         def write() -> None:
             with self._writing(collection):
+                # An entry comes with its whole usage count (Memory.add keeps it): the reuses
+                # counted in _usage are taken out of the count it is written with, and stay
+                # where they are (a reuse counted meanwhile is not lost with them).
+                counted = self._uses(collection, [e.id for e in entries])
+                rows = [
+                    _row(replace(e, usage_count=e.usage_count - counted.get(e.id, 0)), v)
+                    for e, v in zip(entries, vectors, strict=True)
+                ]
                 if collection not in _table_names(db):
                     db.create_table(collection, schema=_schema(stamp.dimension), exist_ok=True)
                 table = db.open_table(collection)
@@ -214,12 +232,6 @@ class LanceStore:
                     self._stamp(collection, stamp)
                     self._stamps[collection] = (time.monotonic(), stamp)
                 self._wrote(collection, table)
-                # The entries were written with their whole usage counts (Memory.add keeps
-                # them): the reuses counted beside them are in those counts now.
-                with self._writing(_USAGE):
-                    counted = self._uses(collection, [r["id"] for r in rows])
-                    if counted:
-                        self._table(_USAGE).delete(_usage_where(collection, sorted(counted)))
 
         _run(write)
 
@@ -364,9 +376,10 @@ class LanceStore:
 
     # ------------------------------------------------------------------ usage counts
 
-    # A reuse is counted in a table of its own (collection, id, uses), added on read to the
-    # count an entry was written with: counted in the entries' table, every request made a
-    # new version of it, and the exact index would have been loaded again for each.
+    # A reuse is counted in a table of its own, added on read to the count an entry was
+    # written with: counted in the entries' table, every request made a new version of it, and
+    # the exact index would have been loaded again for each. Each reuse is a row appended
+    # there, with no lock (lance_usage).
 
     def add_usage(self, collection: str, ids: Sequence[str]) -> None:
         unique = sorted(set(ids))
@@ -374,31 +387,50 @@ class LanceStore:
             return
         self._check_room("a usage count", 0)
         db = self._connect()
-        where = _usage_where(collection, unique)
 
         def count() -> None:
-            with self._writing(_USAGE):
-                if _USAGE not in _table_names(db):
-                    db.create_table(_USAGE, schema=_usage_schema(), exist_ok=True)
-                table = self._table(_USAGE)
-                counted = table.update(where=where, values_sql={"uses": "uses + 1"}).rows_updated
-                if counted < len(unique):  # a first use: its row is made, with this use in it
-                    first = [{"collection": collection, "id": i, "uses": 1} for i in unique]
-                    # Rows already there were counted above: only the missing ones are added.
-                    table.merge_insert(["collection", "id"]).when_not_matched_insert_all().execute(
-                        first
-                    )
-                self._wrote(_USAGE, table)
+            table = self._usage_table(db)
+            table.add(new_uses(collection, unique))
+            self._writes[_USAGE] += 1
+            if self._writes[_USAGE] % TIDY_EVERY_WRITES == 0:
+                self._fold_usage(table)
 
         _run(count)
 
+    def _usage_table(self, db: Any) -> Any:
+        table = self._table(_USAGE)
+        if not self._usage_ready and table is not None and "event" in table.schema.names:
+            self._usage_ready = True  # there as it should be: no lock (a lease on S3) to take
+        if table is None or not self._usage_ready:
+            with self._writing(_USAGE):
+                if _USAGE not in _table_names(db):
+                    db.create_table(_USAGE, schema=usage_schema(), exist_ok=True)
+                self._tables.pop(_USAGE, None)
+                table = with_events(self._table(_USAGE))
+            self._usage_ready = True
+        return table
+
+    def _fold_usage(self, table: Any) -> None:
+        """Each entry's reuse rows summed into one, and the table tidied: housekeeping, put
+        off (not waited for) while another process does it."""
+        if self.lock_dir is None and self.leases is None:
+            return  # no lock to fold under: the rows stay, summed on read
+        try:
+            with self._writing(_USAGE, wait=0.0):
+                try:
+                    fold(table)
+                except Exception as exc:  # a commit conflict: the rows are as they were
+                    logger.warning(
+                        "vector store %s: folding reuse counts put off: %s", self.url, exc
+                    )
+                self._tidy(table)
+        except LeaseBusyError:
+            return
+
     def _uses(self, collection: str, ids: Sequence[str] | None) -> dict[str, int]:
-        where = _usage_where(collection, ids)
+        where = usage_where(collection, ids)
         rows = self._read(_USAGE, lambda t: t.search().where(where).limit(None).to_list(), [])
-        uses: dict[str, int] = {}
-        for row in rows:
-            uses[row["id"]] = uses.get(row["id"], 0) + int(row["uses"] or 0)
-        return uses
+        return summed(rows)
 
     def _with_usage(
         self, collection: str, entries: list[Entry], ids: Sequence[str] | None
@@ -414,15 +446,19 @@ class LanceStore:
     # ------------------------------------------------------------------ housekeeping
 
     @contextmanager
-    def _writing(self, table: str) -> Iterator[None]:
-        """Hold the table's write lock (a local folder's: a lock file per table, ``flock``):
-        every process's and thread's writes to one table, its tidying included, one at a time.
+    def _writing(self, table: str, wait: float | None = None) -> Iterator[None]:
+        """Hold the table's write lock (a local folder's: a lock file per table, ``flock``; an
+        ``s3://`` store's: a lease object, s3_lease): every process's and thread's writes to
+        one table, its tidying included, one at a time. ``wait`` 0: LeaseBusyError at once if
+        another holds it (None: wait as long as a write may).
 
-        Without it, two `tda serve` workers counting the same first reuse both inserted its
-        row (LanceDB checks no key across concurrent commits: counts then doubled, or a table
-        created twice lost rows), and a tidy preempted by another's write left its rewritten
-        files behind, removed only a week later. An ``s3://`` store has no lock (see README).
+        Without it, a table created twice lost rows, and a tidy preempted by another's
+        write left its rewritten files behind, removed only a week later.
         """
+        if self.leases is not None:
+            with self.leases.held(table, *(() if wait is None else (wait,))):
+                yield
+            return
         if self.lock_dir is None:
             yield
             return
@@ -431,7 +467,15 @@ class LanceStore:
         # other threads' included.
         fd = os.open(self.lock_dir / f"{table}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            if wait is None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            else:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise LeaseBusyError(
+                        f"vector store {self.url}: {table} is being written"
+                    ) from None
             yield
         finally:
             os.close(fd)  # and the lock with it
@@ -491,19 +535,6 @@ class LanceStore:
             with self._writing(collection):
                 _run(lambda: _build_fts(table))
         self._fts_ready.add(collection)
-
-
-def _usage_where(collection: str, ids: Sequence[str] | None) -> str:
-    where = f"collection = {sql_text(collection)}"
-    if ids is None:
-        return where
-    return where + " AND id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
-
-
-def _usage_schema() -> Any:
-    import pyarrow as pa
-
-    return pa.schema([("collection", pa.string()), ("id", pa.string()), ("uses", pa.int64())])
 
 
 def _table_names(db: Any) -> list[str]:

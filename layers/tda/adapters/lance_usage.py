@@ -1,0 +1,105 @@
+"""Reuse counts in LanceDB's ``_usage`` table, kept right with no lock around the counting.
+
+Every reuse is a row of its own (collection, id, uses=1, a random ``event``), *appended*:
+LanceDB never makes two appends conflict, so Lambdas on one ``s3://`` store, or ``tda serve``
+workers on one folder, count at once and none is lost or counted twice. The count of an entry
+is the sum of its rows.
+
+The first design kept one row per entry, updated in place (``uses + 1``), and inserted it on a
+first use: without a lock, 3 processes counting at once lost uses, doubled others (both
+inserted a first use's row: LanceDB checks no key across concurrent commits), and once left
+every count but one at 0.
+
+So that the rows do not grow by one a reuse forever, a tidy *folds* them: an entry's rows
+become one row of their sum, in a single commit (a merge that inserts the sums and deletes
+exactly the rows summed, by ``event``). Rows appended meanwhile are not among them and stay.
+Two folds at once could both sum the same rows: folding is done holding the table's write
+lock (a folder's lock file, an ``s3://`` store's lease object).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+USAGE = "_usage"
+FOLD_MAX_ROWS = 4096  # rows summed by one fold (its delete lists them): the rest wait for the next
+
+
+def sql_text(value: str) -> str:
+    """A string literal for LanceDB's SQL filter (quotes doubled: a caller's domain is free text)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def usage_where(collection: str, ids: Sequence[str] | None) -> str:
+    where = f"collection = {sql_text(collection)}"
+    if ids is None:
+        return where
+    return where + " AND id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+
+
+def usage_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("collection", pa.string()),
+            ("id", pa.string()),
+            ("uses", pa.int64()),
+            ("event", pa.string()),
+        ]
+    )
+
+
+def new_uses(collection: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """One reuse of each of ``ids``: a row each, with an event no other row has."""
+    return [{"collection": collection, "id": i, "uses": 1, "event": _event()} for i in ids]
+
+
+def summed(rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    uses: dict[str, int] = {}
+    for row in rows:
+        uses[row["id"]] = uses.get(row["id"], 0) + int(row["uses"] or 0)
+    return uses
+
+
+def with_events(table: Any) -> Any:
+    """A ``_usage`` table written before events (one row per entry, updated in place) given
+    the column: each old row's event is made of its entry's key, unique among them."""
+    if "event" not in table.schema.names:
+        table.add_columns({"event": "concat('before-events:', collection, ':', id)"})
+    return table
+
+
+def fold(table: Any) -> int:
+    """Each entry's rows summed into one, in one commit; returns how many rows were folded.
+    The caller holds the table's write lock."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in table.to_arrow().to_pylist():
+        groups.setdefault((row["collection"], row["id"]), []).append(row)
+    sums: list[dict[str, Any]] = []
+    events: list[str] = []
+    for (collection, entry), group in groups.items():
+        if len(group) < 2:
+            continue
+        if len(events) + len(group) > FOLD_MAX_ROWS and sums:
+            break
+        uses = sum(int(r["uses"] or 0) for r in group)
+        sums.append({"collection": collection, "id": entry, "uses": uses, "event": _event()})
+        events.extend(r["event"] for r in group)
+    if not sums:
+        return 0
+    (
+        table.merge_insert("event")
+        .when_not_matched_insert_all()
+        .when_not_matched_by_source_delete(
+            "event IN (" + ", ".join(sql_text(e) for e in events) + ")"
+        )
+        .execute(sums)
+    )
+    return len(events)
+
+
+def _event() -> str:
+    return os.urandom(12).hex()

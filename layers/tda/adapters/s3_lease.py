@@ -1,0 +1,116 @@
+"""Write locks for a vector store on ``s3://``: a lease object per table, taken with S3's
+conditional writes (``If-None-Match: *`` creates it only if absent; ``If-Match`` takes over an
+expired one only if nobody else did first).
+
+A folder's tables are locked with ``flock``; Lambdas share no disk, and LanceDB on S3 checks no
+key across concurrent commits, so what needs one writer at a time (folding reuse counts,
+tidying, a collection's first write) takes the table's lease. A lease lasts ``ttl`` seconds: a
+holder that died frees it by then, and what is done under one is bounded well inside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+from urllib.parse import urlparse
+
+from tda.domain.errors import VectorStoreUnavailableError
+
+LEASE_SECONDS = 30.0
+WAIT_SECONDS = 10.0  # a write waits this long for another's lease before it is refused
+_TAKEN_BY_ANOTHER = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+
+
+class LeaseBusyError(VectorStoreUnavailableError):
+    """Another writer held the lease for as long as the caller would wait."""
+
+
+class S3Leases:
+    def __init__(self, url: str, ttl: float = LEASE_SECONDS, client: Any = None) -> None:
+        parsed = urlparse(url)
+        self.bucket = parsed.netloc
+        prefix = parsed.path.strip("/")
+        self.prefix = f"{prefix}/_locks/" if prefix else "_locks/"
+        self.ttl = ttl
+        self._s3 = client
+        self._owner = f"{socket.gethostname()}:{os.getpid()}"
+
+    @contextmanager
+    def held(self, name: str, wait: float = WAIT_SECONDS) -> Iterator[None]:
+        """Hold ``name``'s lease; LeaseBusyError if another holds it ``wait`` seconds on."""
+        key = self.prefix + f"{name}.lock"
+        etag = self._take(key, wait)
+        try:
+            yield
+        finally:
+            # Only our own: if it expired and another took it, theirs stays. An unreleased
+            # lease expires on its own.
+            with suppress(Exception):
+                self._client().delete_object(Bucket=self.bucket, Key=key, IfMatch=etag)
+
+    def _take(self, key: str, wait: float) -> str:
+        deadline = time.monotonic() + wait
+        delay = 0.02
+        while True:
+            etag = self._put(key, IfNoneMatch="*")
+            if etag is None:
+                etag = self._take_over_expired(key)
+            if etag is not None:
+                return etag
+            if time.monotonic() >= deadline:
+                raise LeaseBusyError(
+                    f"vector store s3://{self.bucket}: the write lease {key} is held by another "
+                    f"writer (it expires {self.ttl:.0f} s after it was taken)"
+                )
+            time.sleep(min(delay * random.uniform(0.5, 1.5), max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.5)
+
+    def _take_over_expired(self, key: str) -> str | None:
+        try:
+            held = self._client().get_object(Bucket=self.bucket, Key=key)
+            body = held["Body"].read()
+        except Exception as exc:
+            if _code(exc) in {"NoSuchKey", "404"}:
+                return None  # released meanwhile: the next try creates it
+            raise _unavailable(self.bucket, exc) from exc
+        try:
+            until = float(json.loads(body)["until"])
+        except (ValueError, TypeError, KeyError):
+            until = 0.0  # not a lease this service wrote: as good as expired
+        if until > time.time():
+            return None
+        return self._put(key, IfMatch=held["ETag"])
+
+    def _put(self, key: str, **condition: str) -> str | None:
+        """The lease written under ``condition``; its ETag, or None if another writer's won."""
+        body = json.dumps({"until": time.time() + self.ttl, "by": self._owner}).encode()
+        try:
+            put = self._client().put_object(Bucket=self.bucket, Key=key, Body=body, **condition)
+        except Exception as exc:
+            if _code(exc) in _TAKEN_BY_ANOTHER:
+                return None
+            raise _unavailable(self.bucket, exc) from exc
+        return str(put["ETag"])
+
+    def _client(self) -> Any:
+        if self._s3 is None:
+            import boto3  # the endpoint and credentials are the environment's, as LanceDB's
+
+            self._s3 = boto3.client("s3")
+        return self._s3
+
+
+def _code(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    error = response.get("Error", {})
+    return str(error.get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def _unavailable(bucket: str, exc: Exception) -> VectorStoreUnavailableError:
+    return VectorStoreUnavailableError(f"vector store s3://{bucket}: write lease: {exc}")

@@ -1,0 +1,220 @@
+"""Reuse counts kept right by writers with no lock between them: processes on one folder, and
+on one ``s3://`` store (moto's S3 server, reached by LanceDB and boto3 as AWS would be), each
+reuse appended, rows folded under the table's lock or S3 lease; and the lease itself."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+import tda.adapters.lance_store as lance_store
+from tda.adapters.lance_store import LanceStore
+from tda.adapters.s3_lease import LeaseBusyError, S3Leases
+from tda.domain.errors import VectorStoreUnavailableError
+
+from .test_memory_cli import stored_at_random
+
+COUNT_REUSES = """
+import sys
+import tda.adapters.lance_store as lance_store
+lance_store.TIDY_EVERY_WRITES = 3  # folding often: each fold meets the others' appends
+store = lance_store.LanceStore(sys.argv[1])
+if sys.argv[2] == "no lock":
+    store.lock_dir = None
+for i in range(30):
+    store.add_usage("patterns", ["E0", f"E{i % 19 + 1}"])
+"""
+WORKERS = 3
+# Per worker: E0 30 times, E1-E11 twice, E12-E19 once.
+COUNTED = {"E0": 30 * WORKERS, **{f"E{i}": (2 if i <= 11 else 1) * WORKERS for i in range(1, 20)}}
+
+
+def counted_by_workers_at_once(url: str, lock: str, env: dict[str, str] | None = None) -> None:
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", COUNT_REUSES, url, lock],
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(WORKERS)
+    ]
+    logs = [worker.communicate(timeout=240)[1] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0] * WORKERS, logs
+    for log in logs:
+        assert "put off" not in log and "Compaction commit failed" not in log, log
+
+
+@pytest.mark.parametrize("lock", ["no lock", "lock"])
+def test_processes_counting_at_once_count_every_reuse_once(tmp_path: Path, lock: str) -> None:
+    """Counting takes no lock: 3 processes counting the same first reuses at once lost some
+    and doubled others when a count was a row updated in place (and once left all but one at
+    0); appended, every reuse is counted once. With the folder's lock, they fold and tidy as
+    they go, and no tidy is preempted (one left its rewritten files for a week)."""
+    folder = tmp_path / "v"
+    store = LanceStore(str(folder))
+    stored_at_random(store, 20, 4)
+    counted_by_workers_at_once(str(folder), lock)
+    assert {e.id: e.usage_count for e in store.entries("patterns")} == COUNTED
+
+
+def usage_rows(store: LanceStore) -> int:
+    table = store._table("_usage")
+    return 0 if table is None else int(table.count_rows())
+
+
+def test_reuse_rows_are_folded_into_one_per_entry_and_the_counts_kept(tmp_path: Path) -> None:
+    store = LanceStore(str(tmp_path / "v"))
+    stored_at_random(store, 20, 4)
+    for i in range(2 * lance_store.TIDY_EVERY_WRITES):
+        store.add_usage("patterns", ["E0", f"E{i % 3 + 1}"])
+    # Folded at the 20th and 40th counts: one row per entry used.
+    assert usage_rows(store) == 4
+    uses = {e.id: e.usage_count for e in store.entries("patterns") if e.usage_count}
+    assert uses == {"E0": 40, "E1": 14, "E2": 13, "E3": 13}
+    store.add_usage("patterns", ["E0"])
+    assert usage_rows(store) == 5  # appended, summed on read until the next fold
+    assert store.get("patterns", ["E0"])[0].usage_count == 41
+
+
+def test_a_usage_table_from_before_events_is_counted_and_folded(tmp_path: Path) -> None:
+    """A store whose reuse counts were rows updated in place (no event column), two of them
+    the same entry's (a race's): counted as they were, then folded with the new rows."""
+    import lancedb
+    import pyarrow as pa
+
+    folder = tmp_path / "v"
+    store = LanceStore(str(folder))
+    stored_at_random(store, 20, 4)
+    old = pa.schema([("collection", pa.string()), ("id", pa.string()), ("uses", pa.int64())])
+    rows = [("patterns", "E1", 5), ("patterns", "E2", 3), ("patterns", "E2", 3)]
+    lancedb.connect(str(folder)).create_table(
+        "_usage", [dict(zip(old.names, r, strict=True)) for r in rows], schema=old
+    )
+    assert {e.id: e.usage_count for e in store.get("patterns", ["E1", "E2"])} == {"E1": 5, "E2": 6}
+    for _ in range(lance_store.TIDY_EVERY_WRITES):
+        store.add_usage("patterns", ["E1", "E2"])
+    assert usage_rows(store) == 2
+    assert {e.id: e.usage_count for e in store.get("patterns", ["E1", "E2"])} == {
+        "E1": 25,
+        "E2": 26,
+    }
+
+
+def test_seeding_again_keeps_counted_reuses_once(tmp_path: Path) -> None:
+    """An entry written again comes with its whole count (Memory.add keeps it); the reuses
+    counted beside it stay there and are not counted twice."""
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, _ = stored_at_random(store, 20, 4)
+    for _ in range(3):
+        store.add_usage("patterns", ["E5"])
+    kept = store.get("patterns", ["E5"])
+    assert kept[0].usage_count == 3
+    store.upsert("patterns", kept, vectors[5:6], store.stamp("patterns"))  # type: ignore[arg-type]
+    store.add_usage("patterns", ["E5"])
+    assert store.get("patterns", ["E5"])[0].usage_count == 4
+
+
+# ---------------------------------------------------------------------------- on S3
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new bucket on the S3 server; LanceDB and boto3 pointed at it by the environment, as
+    in a Lambda (with the endpoint AWS's)."""
+    settings = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ENDPOINT": s3_endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    bucket = f"tda-{time.monotonic_ns()}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    yield bucket
+
+
+def lease_objects(bucket: str) -> list[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix="vectors/_locks/")
+    return [o["Key"] for o in listed.get("Contents", [])]
+
+
+def test_an_s3_store_counts_reuses_from_processes_at_once_and_folds_them_under_its_lease(
+    s3_bucket: str,
+) -> None:
+    url = f"s3://{s3_bucket}/vectors"
+    store = LanceStore(url)
+    stored_at_random(store, 20, 4)
+    counted_by_workers_at_once(url, "lock", env=None)
+    assert {e.id: e.usage_count for e in store.entries("patterns")} == COUNTED
+    # Folded as they went (3 x 30 counts, 120 reuses), and every lease given back.
+    assert usage_rows(store) < 60
+    assert lease_objects(s3_bucket) == []
+
+
+def test_an_s3_lease_is_held_by_one_writer_at_a_time(s3_bucket: str) -> None:
+    first, second = S3Leases(f"s3://{s3_bucket}/vectors"), S3Leases(f"s3://{s3_bucket}/vectors")
+    with first.held("patterns"):
+        assert lease_objects(s3_bucket) == ["vectors/_locks/patterns.lock"]
+        with (
+            pytest.raises(LeaseBusyError, match="held by another writer"),
+            second.held("patterns", wait=0.2),
+        ):
+            pass
+        with second.held("_usage", wait=0):  # another table's: free
+            pass
+    with second.held("patterns", wait=0):
+        pass
+    assert lease_objects(s3_bucket) == []
+
+
+def test_an_expired_s3_lease_is_taken_over_and_its_late_holder_frees_only_its_own(
+    s3_bucket: str,
+) -> None:
+    """A holder that died frees its lease by its expiry; one that outlived it does not
+    release the lease another writer took over."""
+    url = f"s3://{s3_bucket}/vectors"
+    slow, other = S3Leases(url, ttl=0.3), S3Leases(url)
+    slow_hold = slow.held("patterns")
+    slow_hold.__enter__()
+    with pytest.raises(LeaseBusyError), other.held("patterns", wait=0):
+        pass
+    time.sleep(0.5)
+    other_hold = other.held("patterns", wait=0)
+    other_hold.__enter__()  # taken over
+    slow_hold.__exit__(None, None, None)  # the slow writer done at last
+    assert lease_objects(s3_bucket) == ["vectors/_locks/patterns.lock"]  # still the other's
+    with pytest.raises(LeaseBusyError), S3Leases(url).held("patterns", wait=0):
+        pass
+    other_hold.__exit__(None, None, None)
+    assert lease_objects(s3_bucket) == []
+
+
+def test_a_lease_in_a_bucket_out_of_reach_is_the_store_unavailable(s3_bucket: str) -> None:
+    with (
+        pytest.raises(VectorStoreUnavailableError, match="write lease"),
+        S3Leases(f"s3://{s3_bucket}-missing/vectors").held("patterns"),
+    ):
+        pass

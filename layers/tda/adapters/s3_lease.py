@@ -24,7 +24,9 @@ from tda.domain.errors import VectorStoreUnavailableError
 
 LEASE_SECONDS = 30.0
 WAIT_SECONDS = 10.0  # a write waits this long for another's lease before it is refused
-_TAKEN_BY_ANOTHER = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
+# A conditional write lost to another writer's; NoSuchKey: an If-Match on a lease released
+# meanwhile (the next try creates it).
+_TAKEN_BY_ANOTHER = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
 
 
 class LeaseBusyError(VectorStoreUnavailableError):

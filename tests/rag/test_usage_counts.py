@@ -218,3 +218,28 @@ def test_a_lease_in_a_bucket_out_of_reach_is_the_store_unavailable(s3_bucket: st
         S3Leases(f"s3://{s3_bucket}-missing/vectors").held("patterns"),
     ):
         pass
+
+
+class ReleasedWhileRead:
+    """The real client, but the lease it reads is released by its holder right after."""
+
+    def __init__(self) -> None:
+        self.s3 = boto3.client("s3")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.s3, name)
+
+    def get_object(self, **where: str) -> object:
+        held = self.s3.get_object(**where)
+        self.s3.delete_object(**where)
+        return held
+
+
+def test_an_expired_lease_released_while_taken_over_is_taken_anew(s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}/vectors"
+    died = S3Leases(url, ttl=0.1).held("patterns")
+    died.__enter__()  # a holder that died holding it (kept: a dropped one would release it)
+    time.sleep(0.3)
+    with S3Leases(url, client=ReleasedWhileRead()).held("patterns", wait=1.0):
+        assert lease_objects(s3_bucket) == ["vectors/_locks/patterns.lock"]
+    assert lease_objects(s3_bucket) == []

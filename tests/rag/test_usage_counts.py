@@ -16,11 +16,14 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import tda.adapters.lance_store as lance_store
+from tda import wiring
 from tda.adapters.lance_store import LanceStore
 from tda.adapters.s3_lease import LeaseBusyError, S3Leases
 from tda.domain.errors import VectorStoreUnavailableError
 
+from .conftest import seeded_folder
 from .test_memory_cli import stored_at_random
+from .test_rag_path import served
 
 COUNT_REUSES = """
 import sys
@@ -243,3 +246,32 @@ def test_an_expired_lease_released_while_taken_over_is_taken_anew(s3_bucket: str
     with S3Leases(url, client=ReleasedWhileRead()).held("patterns", wait=1.0):
         assert lease_objects(s3_bucket) == ["vectors/_locks/patterns.lock"]
     assert lease_objects(s3_bucket) == []
+
+
+def test_requests_on_an_s3_memory_learn_under_the_lease_and_answer_while_it_is_held(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rag path on ``s3://`` as a Lambda has it: patterns learned (the entries written
+    holding the lease), reuses counted; while another writer holds the lease past a request's
+    wait, the request is served all the same and says it learned nothing, and why."""
+    folder = seeded_folder()
+    s3 = boto3.client("s3")
+    for file in (f for f in folder.rglob("*") if f.is_file() and f.parent.name != "_locks"):
+        s3.upload_file(str(file), s3_bucket, f"vectors/{file.relative_to(folder)}")
+    monkeypatch.setenv("VECTOR_STORE_URL", f"s3://{s3_bucket}/vectors")
+    before = wiring.memory().store.count("patterns")
+    meta, _ = served(entity="user", count=8, learn_from_history=True)
+    assert meta.generation_path == "rag" and meta.rag.learned.startswith("3 pattern(s)")
+    again, _ = served(entity="user", count=8, learn_from_history=True)
+    assert again.rag.records_from_memory == 8
+    used = wiring.memory().store.get("patterns", list(again.rag.sources))
+    assert len(used) == 8 and all(e.usage_count >= 1 for e in used)
+    assert lease_objects(s3_bucket) == []
+
+    monkeypatch.setattr("tda.adapters.s3_lease.WAIT_SECONDS", 0.3)
+    with S3Leases(f"s3://{s3_bucket}/vectors").held("patterns"):
+        more, records = served(entity="user", count=13, learn_from_history=True)
+    assert len(records) == 13 and more.rag.records_topped_up == 5
+    assert not more.rag.learned
+    assert any("not learned" in n and "held by another writer" in n for n in more.rag.notes)
+    assert wiring.memory().store.count("patterns") == before + 3

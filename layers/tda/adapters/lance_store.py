@@ -456,7 +456,7 @@ class LanceStore:
         write left its rewritten files behind, removed only a week later.
         """
         if self.leases is not None:
-            with self.leases.held(table, *(() if wait is None else (wait,))):
+            with self.leases.held(table, wait):
                 yield
             return
         if self.lock_dir is None:

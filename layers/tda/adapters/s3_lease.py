@@ -23,7 +23,9 @@ from urllib.parse import urlparse
 from tda.domain.errors import VectorStoreUnavailableError
 
 LEASE_SECONDS = 30.0
-WAIT_SECONDS = 10.0  # a write waits this long for another's lease before it is refused
+# A write waits this long for another's lease before it is refused: a request that learns
+# waits for the store no longer than this (then answers, noting it learned nothing).
+WAIT_SECONDS = 2.0
 # A conditional write lost to another writer's; NoSuchKey: an If-Match on a lease released
 # meanwhile (the next try creates it).
 _TAKEN_BY_ANOTHER = {"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey", "412", "409"}
@@ -44,10 +46,11 @@ class S3Leases:
         self._owner = f"{socket.gethostname()}:{os.getpid()}"
 
     @contextmanager
-    def held(self, name: str, wait: float = WAIT_SECONDS) -> Iterator[None]:
-        """Hold ``name``'s lease; LeaseBusyError if another holds it ``wait`` seconds on."""
+    def held(self, name: str, wait: float | None = None) -> Iterator[None]:
+        """Hold ``name``'s lease; LeaseBusyError if another holds it ``wait`` seconds on
+        (None: WAIT_SECONDS)."""
         key = self.prefix + f"{name}.lock"
-        etag = self._take(key, wait)
+        etag = self._take(key, WAIT_SECONDS if wait is None else wait)
         try:
             yield
         finally:

@@ -216,7 +216,8 @@ class LanceStore:
             with self._writing(collection):
                 # An entry comes with its whole usage count (Memory.add keeps it): the reuses
                 # counted in _usage are taken out of the count it is written with, and stay
-                # where they are (a reuse counted meanwhile is not lost with them).
+                # there. One counted after this read stays counted (deleted with the others,
+                # as they were before, it was lost).
                 counted = self._uses(collection, [e.id for e in entries])
                 rows = [
                     _row(replace(e, usage_count=e.usage_count - counted.get(e.id, 0)), v)

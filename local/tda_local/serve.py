@@ -163,8 +163,7 @@ async def serve_worker(grpc_port: int, http_port: int, host: str, primary: str) 
     try:
         await _until(stop, orphan_of=os.getppid())
     finally:
-        await running.stop()
-        await app.close()
+        await running.stop()  # the relay's HTTP client closed with its loop
         await stub.close()
 
 
@@ -198,6 +197,9 @@ class _Running:
         await grpc_server.start()
         for name in ("", SERVICE_NAME):
             await checker.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # What the app holds open (a worker's relay: its connections to the primary) is
+        # closed on the HTTP thread's loop, where it was opened, before that loop ends.
+        close_app = getattr(app, "close", None)
         if access_log.wanted():
             app = access_log.HttpAccessLog(app)
         config = uvicorn.Config(
@@ -206,9 +208,16 @@ class _Running:
         http = _HttpServer(config)
         failure: list[BaseException] = []
 
+        async def serve_then_close() -> None:
+            try:
+                await http.serve(sockets=http_sockets)
+            finally:
+                if close_app is not None:
+                    await close_app()
+
         def serve_http() -> None:
             try:
-                asyncio.run(http.serve(sockets=http_sockets))
+                asyncio.run(serve_then_close())
             except BaseException as exc:  # reported below, on the main loop
                 failure.append(exc)
 

@@ -233,6 +233,18 @@ def test_sigterm_stops_the_workers_and_a_worker_outlives_no_primary() -> None:
         pytest.fail("the worker kept running after its primary was killed")
 
 
+def test_a_worker_that_relayed_calls_stops_without_a_traceback() -> None:
+    """A worker's relay keeps its connections to the primary open; they are closed on the
+    HTTP server's own event loop (closed from the main loop, after that loop had ended, each
+    stop printed 'RuntimeError: Event loop is closed' with its traceback)."""
+    served = Served(workers=2)
+    for _ in range(CONNECTIONS):  # /health is the primary's: a worker relays it
+        assert get(url(served, "/health")).status_code == 200
+    assert served.stop() == 0
+    log = served.log()
+    assert "shutting down" in log and "Traceback" not in log, log
+
+
 @pytest.mark.parametrize("workers", ["0", "two", "-1"])
 def test_a_bad_worker_count_is_refused_before_anything_starts(workers: str) -> None:
     done = subprocess.run(

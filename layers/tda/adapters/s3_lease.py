@@ -104,11 +104,12 @@ class S3Leases:
         return str(put["ETag"])
 
     def _client(self) -> Any:
-        if self._s3 is None:
-            import boto3  # the endpoint and credentials are the environment's, as LanceDB's
+        if self._s3 is not None:
+            return self._s3
+        # The kept client of the current AWS environment (endpoint, credentials: LanceDB's).
+        from tda.adapters.aws_clients import client
 
-            self._s3 = boto3.client("s3")
-        return self._s3
+        return client("s3")
 
 
 def _code(exc: Exception) -> str:

@@ -4,6 +4,7 @@ reuse appended, rows folded under the table's lock or S3 lease; and the lease it
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 import tda.adapters.lance_store as lance_store
@@ -193,13 +195,42 @@ def test_an_s3_lease_is_held_by_one_writer_at_a_time(s3_bucket: str) -> None:
     assert lease_objects(s3_bucket) == []
 
 
+class RenewalsLost:
+    """The real client, but a held lease's renewals (If-Match writes) never reach S3."""
+
+    def __init__(self) -> None:
+        self.s3 = boto3.client("s3")
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.s3, name)
+
+    def put_object(self, **request: str) -> object:
+        if "IfMatch" in request:
+            raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+        return self.s3.put_object(**request)
+
+
+def died_holding_it(bucket: str) -> None:
+    """The lease as a holder that died leaves it: there, expired, renewed no more."""
+    stale = json.dumps({"until": time.time() - 1, "by": "a Lambda gone"})
+    boto3.client("s3").put_object(Bucket=bucket, Key="vectors/_locks/patterns.lock", Body=stale)
+
+
+def test_a_lease_whose_holder_died_is_taken_over(s3_bucket: str) -> None:
+    died_holding_it(s3_bucket)
+    with S3Leases(f"s3://{s3_bucket}/vectors").held("patterns", wait=0):
+        body = boto3.client("s3").get_object(Bucket=s3_bucket, Key="vectors/_locks/patterns.lock")
+        assert "a Lambda gone" not in body["Body"].read().decode()
+    assert lease_objects(s3_bucket) == []
+
+
 def test_an_expired_s3_lease_is_taken_over_and_its_late_holder_frees_only_its_own(
     s3_bucket: str,
 ) -> None:
-    """A holder that died frees its lease by its expiry; one that outlived it does not
-    release the lease another writer took over."""
+    """A holder whose renewals stopped reaching S3 loses its lease at its expiry; done at
+    last, it does not release the lease another writer took over."""
     url = f"s3://{s3_bucket}/vectors"
-    slow, other = S3Leases(url, ttl=0.3), S3Leases(url)
+    slow, other = S3Leases(url, ttl=0.3, client=RenewalsLost()), S3Leases(url)
     slow_hold = slow.held("patterns")
     slow_hold.__enter__()
     with pytest.raises(LeaseBusyError), other.held("patterns", wait=0):
@@ -240,9 +271,7 @@ class ReleasedWhileRead:
 
 def test_an_expired_lease_released_while_taken_over_is_taken_anew(s3_bucket: str) -> None:
     url = f"s3://{s3_bucket}/vectors"
-    died = S3Leases(url, ttl=0.1).held("patterns")
-    died.__enter__()  # a holder that died holding it (kept: a dropped one would release it)
-    time.sleep(0.3)
+    died_holding_it(s3_bucket)
     with S3Leases(url, client=ReleasedWhileRead()).held("patterns", wait=1.0):
         assert lease_objects(s3_bucket) == ["vectors/_locks/patterns.lock"]
     assert lease_objects(s3_bucket) == []
@@ -275,3 +304,12 @@ def test_requests_on_an_s3_memory_learn_under_the_lease_and_answer_while_it_is_h
     assert not more.rag.learned
     assert any("not learned" in n and "held by another writer" in n for n in more.rag.notes)
     assert wiring.memory().store.count("patterns") == before + 3
+
+
+def test_a_lease_held_longer_than_its_length_is_renewed_not_taken_over(s3_bucket: str) -> None:
+    url = f"s3://{s3_bucket}/vectors"
+    with S3Leases(url, ttl=0.6).held("patterns"):
+        time.sleep(1.5)  # 2.5 lengths: renewed every 0.2 s
+        with pytest.raises(LeaseBusyError), S3Leases(url).held("patterns", wait=0):
+            pass
+    assert lease_objects(s3_bucket) == []

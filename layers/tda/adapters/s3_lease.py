@@ -4,8 +4,8 @@ expired one only if nobody else did first).
 
 A folder's tables are locked with ``flock``; Lambdas share no disk, and LanceDB on S3 checks no
 key across concurrent commits, so what needs one writer at a time (folding reuse counts,
-tidying, a collection's first write) takes the table's lease. A lease lasts ``ttl`` seconds: a
-holder that died frees it by then, and what is done under one is bounded well inside it.
+tidying, a collection's first write) takes the table's lease. A lease lasts ``ttl`` seconds and
+its holder renews it while it holds it: a holder that died frees it by then.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -50,10 +51,12 @@ class S3Leases:
         """Hold ``name``'s lease; LeaseBusyError if another holds it ``wait`` seconds on
         (None: WAIT_SECONDS)."""
         key = self.prefix + f"{name}.lock"
-        etag = self._take(key, WAIT_SECONDS if wait is None else wait)
+        renewal = _Renewal(self, key, self._take(key, WAIT_SECONDS if wait is None else wait))
+        renewal.start()
         try:
             yield
         finally:
+            etag = renewal.stop()
             # Only our own: if it expired and another took it, theirs stays. An unreleased
             # lease expires on its own.
             with suppress(Exception):
@@ -110,6 +113,32 @@ class S3Leases:
         from tda.adapters.aws_clients import client
 
         return client("s3")
+
+
+class _Renewal(threading.Thread):
+    """Renews a held lease every third of its length, so a long hold (a keyword index built
+    over 100K rows on S3) is not taken over; a holder that died stops renewing."""
+
+    def __init__(self, leases: S3Leases, key: str, etag: str) -> None:
+        super().__init__(name="tda-s3-lease", daemon=True)
+        self.leases, self.key, self.etag = leases, key, etag
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.wait(self.leases.ttl / 3):
+            try:
+                renewed = self.leases._put(self.key, IfMatch=self.etag)
+            except VectorStoreUnavailableError:
+                continue  # S3 out of reach for now: the next renewal tries again
+            if renewed is None:
+                return  # it expired unrenewed and another writer took it: not ours now
+            self.etag = renewed
+
+    def stop(self) -> str:
+        """The lease's ETag now, no renewal in flight."""
+        self._stopping.set()
+        self.join()
+        return self.etag
 
 
 def _code(exc: Exception) -> str:

@@ -22,6 +22,7 @@ from tda import wiring
 from tda.adapters.lance_store import LanceStore
 from tda.adapters.s3_lease import LeaseBusyError, S3Leases
 from tda.domain.errors import VectorStoreUnavailableError
+from tda.ports.memory import ModelStamp
 
 from .conftest import seeded_folder
 from .test_memory_cli import stored_at_random
@@ -128,6 +129,17 @@ def test_seeding_again_keeps_counted_reuses_once(tmp_path: Path) -> None:
     assert store.get("patterns", ["E5"])[0].usage_count == 4
 
 
+def test_an_entry_written_again_as_new_keeps_the_reuses_counted_since(tmp_path: Path) -> None:
+    """Two requests learned the same record at once (each found it new); between their
+    writes, a third reused it. The second write, with a count of 0, keeps that reuse (the
+    hostile run's totals once came out 6 short)."""
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, entries = stored_at_random(store, 20, 4)
+    store.add_usage("patterns", ["E5"])
+    store.upsert("patterns", [entries[5]], vectors[5:6], ModelStamp("m1", 8))
+    assert store.get("patterns", ["E5"])[0].usage_count == 1
+
+
 # ---------------------------------------------------------------------------- on S3
 
 
@@ -195,14 +207,18 @@ def test_an_s3_lease_is_held_by_one_writer_at_a_time(s3_bucket: str) -> None:
     assert lease_objects(s3_bucket) == []
 
 
-class RenewalsLost:
-    """The real client, but a held lease's renewals (If-Match writes) never reach S3."""
+class RealClient:
+    """boto3's S3 client, one of whose calls a subclass changes."""
 
     def __init__(self) -> None:
         self.s3 = boto3.client("s3")
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.s3, name)
+
+
+class RenewalsLost(RealClient):
+    """A held lease's renewals (If-Match writes) never reach S3."""
 
     def put_object(self, **request: str) -> object:
         if "IfMatch" in request:
@@ -254,14 +270,8 @@ def test_a_lease_in_a_bucket_out_of_reach_is_the_store_unavailable(s3_bucket: st
         pass
 
 
-class ReleasedWhileRead:
-    """The real client, but the lease it reads is released by its holder right after."""
-
-    def __init__(self) -> None:
-        self.s3 = boto3.client("s3")
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.s3, name)
+class ReleasedWhileRead(RealClient):
+    """The lease this client reads is released by its holder right after."""
 
     def get_object(self, **where: str) -> object:
         held = self.s3.get_object(**where)

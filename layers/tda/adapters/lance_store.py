@@ -214,18 +214,15 @@ class LanceStore:
 
         def write() -> None:
             with self._writing(collection):
-                # An entry comes with its whole usage count (Memory.add keeps it): the reuses
-                # counted in _usage are taken out of the count it is written with, and stay
-                # there. One counted after this read stays counted (deleted with the others,
-                # as they were before, it was lost).
-                counted = self._uses(collection, [e.id for e in entries])
-                rows = [
-                    _row(replace(e, usage_count=e.usage_count - counted.get(e.id, 0)), v)
-                    for e, v in zip(entries, vectors, strict=True)
-                ]
                 if collection not in _table_names(db):
                     db.create_table(collection, schema=_schema(stamp.dimension), exist_ok=True)
                 table = db.open_table(collection)
+                rows = [
+                    _row(replace(e, usage_count=base), v)
+                    for e, v, base in zip(
+                        entries, vectors, self._bases(table, entries), strict=True
+                    )
+                ]
                 table.merge_insert(
                     "id"
                 ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
@@ -235,6 +232,24 @@ class LanceStore:
                 self._wrote(collection, table)
 
         _run(write)
+
+    def _bases(self, table: Any, entries: Sequence[Entry]) -> list[int]:
+        """The count each entry is written with, the reuses in _usage left out (they stay
+        there: one counted meanwhile is not lost). An entry comes with its whole count
+        (Memory.add keeps it), or with 0 from a learner that found it new while another
+        request wrote it and a third reused it: the count already stored is kept then."""
+        ids = [e.id for e in entries]
+        counted = self._uses(table.name, ids)
+        where = "id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+        stored = {
+            r["id"]: int(r["usage_count"] or 0)
+            for r in table.search()
+            .where(where)
+            .select(["id", "usage_count"])
+            .limit(len(ids))
+            .to_list()
+        }
+        return [max(e.usage_count - counted.get(e.id, 0), stored.get(e.id, 0), 0) for e in entries]
 
     def refresh_indexes(self, collection: str) -> None:
         """(Re)build the keyword index and fold new rows into it (after bulk writes)."""

@@ -335,6 +335,7 @@ class LocalWorkflows:
                 terminated(comm)
             finally:
                 with ended:
+                    comm.execution.tda_whole = True  # its status, output and error all set
                     ended.notify_all()
 
         self._saved_sync = (
@@ -563,7 +564,11 @@ def _start_sync_execution(ended: threading.Condition) -> Callable[[Any], Any]:
         )
         arn = execution.execution_arn
         with ended:
-            done = ended.wait_for(lambda: execution.status != "RUNNING", SYNC_TIMEOUT_SECONDS)
+            # Its own end, whole: moto sets an execution's status before its output, and
+            # another execution ending in between wakes this wait too.
+            done = ended.wait_for(
+                lambda: getattr(execution, "tda_whole", False), SYNC_TIMEOUT_SECONDS
+            )
         if not done:
             backend.stop_execution(arn)
         # The API's three ends: an execution stopped (ABORTED: by a caller, or here at the

@@ -320,3 +320,32 @@ def test_a_sync_request_parses_no_json_path_it_has_parsed_before(
     response = router({"entity": "cart", "count": 3, "seed": 2, "context": STORY})
     assert response["metadata"]["served_via"] == "workflow"
     assert built == []
+
+
+def test_a_sync_answer_waits_for_its_execution_to_be_whole(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto marks an execution SUCCEEDED and only then sets its output. Another execution
+    ending in between woke the waiting StartSyncExecution, which answered SUCCEEDED with the
+    output null: a 500 under load (test_slow_model, once). Here that window is held open."""
+    from moto.stepfunctions.parser.api import ExecutionStatus
+    from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    reflect = BaseExecutionWorkerCommunication._reflect_execution_status
+    ended = workflows._executions_ended
+
+    def status_then_output(comm: Any) -> None:
+        if isinstance(comm.execution.exec_worker.env.program_state(), ProgramEnded):
+            comm.execution.exec_status = ExecutionStatus.SUCCEEDED  # as moto: status first
+            with ended:
+                ended.notify_all()  # another execution ended just then
+            time.sleep(0.2)
+        reflect(comm)
+
+    monkeypatch.setattr(
+        BaseExecutionWorkerCommunication, "_reflect_execution_status", status_then_output
+    )
+    response = router({"entity": "cart", "count": 2, "seed": 3, "context": STORY})
+    assert response["metadata"]["served_via"] == "workflow"
+    assert len(json.loads(response["data"])) == 2

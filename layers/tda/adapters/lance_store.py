@@ -50,6 +50,7 @@ from tda.adapters.lance_index import INDEXED_COLUMNS, ExactIndex, fused
 from tda.adapters.lance_usage import (
     USAGE,
     fold,
+    id_in,
     new_uses,
     sql_text,
     summed,
@@ -206,10 +207,9 @@ class LanceStore:
             return
         held = self.stamp(collection)
         refuse_other_model(collection, self.url, held, stamp)
-        what = f"{len(entries)} entries" if len(entries) > 1 else "an entry"
-        self._check_room(
-            what, sum(_row_bytes(_row(e, v)) for e, v in zip(entries, vectors, strict=True))
-        )
+        rows = [_row(e, v) for e, v in zip(entries, vectors, strict=True)]
+        what = f"{len(rows)} entries" if len(rows) > 1 else "an entry"
+        self._check_room(what, sum(_row_bytes(r) for r in rows))
         db = self._connect()
 
         def write() -> None:
@@ -217,12 +217,8 @@ class LanceStore:
                 if collection not in _table_names(db):
                     db.create_table(collection, schema=_schema(stamp.dimension), exist_ok=True)
                 table = db.open_table(collection)
-                rows = [
-                    _row(replace(e, usage_count=base), v)
-                    for e, v, base in zip(
-                        entries, vectors, self._bases(table, entries), strict=True
-                    )
-                ]
+                for row, base in zip(rows, self._bases(collection, table, entries), strict=True):
+                    row["usage_count"] = base
                 table.merge_insert(
                     "id"
                 ).when_matched_update_all().when_not_matched_insert_all().execute(rows)
@@ -233,14 +229,14 @@ class LanceStore:
 
         _run(write)
 
-    def _bases(self, table: Any, entries: Sequence[Entry]) -> list[int]:
+    def _bases(self, collection: str, table: Any, entries: Sequence[Entry]) -> list[int]:
         """The count each entry is written with, the reuses in _usage left out (they stay
         there: one counted meanwhile is not lost). An entry comes with its whole count
         (Memory.add keeps it), or with 0 from a learner that found it new while another
         request wrote it and a third reused it: the count already stored is kept then."""
         ids = [e.id for e in entries]
-        counted = self._uses(table.name, ids)
-        where = "id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+        counted = self._uses(collection, ids)
+        where = id_in(ids)
         stored = {
             r["id"]: int(r["usage_count"] or 0)
             for r in table.search()
@@ -363,7 +359,7 @@ class LanceStore:
     def get(self, collection: str, ids: Sequence[str]) -> list[Entry]:
         if not ids:
             return []
-        where = "id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+        where = id_in(ids)
         rows = self._read(
             collection, lambda t: t.search().where(where).limit(len(ids)).to_list(), []
         )
@@ -415,15 +411,14 @@ class LanceStore:
 
     def _usage_table(self, db: Any) -> Any:
         table = self._table(_USAGE)
-        if not self._usage_ready and table is not None and "event" in table.schema.names:
-            self._usage_ready = True  # there as it should be: no lock (a lease on S3) to take
-        if table is None or not self._usage_ready:
+        # Checked once a connection: there as it should be, no lock (a lease on S3) to take.
+        if table is None or not (self._usage_ready or "event" in table.schema.names):
             with self._writing(_USAGE):
                 if _USAGE not in _table_names(db):
                     db.create_table(_USAGE, schema=usage_schema(), exist_ok=True)
                 self._tables.pop(_USAGE, None)
                 table = with_events(self._table(_USAGE))
-            self._usage_ready = True
+        self._usage_ready = True
         return table
 
     def _fold_usage(self, table: Any) -> None:

@@ -32,11 +32,14 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def id_in(ids: Sequence[str]) -> str:
+    """The SQL filter of the rows whose ``id`` is one of ``ids``."""
+    return "id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+
+
 def usage_where(collection: str, ids: Sequence[str] | None) -> str:
     where = f"collection = {sql_text(collection)}"
-    if ids is None:
-        return where
-    return where + " AND id IN (" + ", ".join(sql_text(i) for i in ids) + ")"
+    return where if ids is None else f"{where} AND {id_in(ids)}"
 
 
 def usage_schema() -> Any:

@@ -11,6 +11,9 @@ medians, not single times):
   from the store's exact index in memory) against LanceDB's own vector and hybrid searches of
   the same table, with an exact numpy search over the same vectors as the floor; and the time
   the first search after a write takes to load the index;
+- counting reuses: a fold of the rows counted since the last one (every TIDY_EVERY_WRITES counts),
+  with 10K/100K entries already counted, against a fold that reads the whole ``_usage`` table
+  (how it was done before), on two copies of the same table;
 - RAG end to end: 10 and 100 cart records with ``learn_from_history`` (in-process, through the
   public service; and through ``tda serve``'s HTTP API), against traditional generation of the
   same request.
@@ -144,6 +147,50 @@ def bench_retrieval(rows: list[list[str]], size: int, repeats: int) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def bench_folds(rows: list[list[str]], size: int, repeats: int) -> None:
+    import lancedb
+
+    from tda.adapters.lance_store import TIDY_EVERY_WRITES
+    from tda.adapters.lance_usage import FOLDED, fold, new_uses, usage_schema
+
+    folder = tempfile.mkdtemp(prefix="tda-bench-usage-")
+    try:
+        db = lancedb.connect(folder)
+        counted = [{"collection": "patterns", "id": f"P{i}", "uses": 1 + i % 7,
+                    "event": f"{FOLDED}{i:024x}"} for i in range(size)]  # fmt: skip
+        tables = {name: db.create_table(name, counted, schema=usage_schema())
+                  for name in ("ours", "whole")}  # fmt: skip
+        folds: dict[str, list[float]] = {"ours": [], "whole": []}
+        for r in range(repeats):
+            ids = [f"P{(r * 997 + k * 31) % size}" for k in range(TIDY_EVERY_WRITES)]
+            for name, folding in (("ours", fold), ("whole", _fold_whole_table)):
+                tables[name].add(new_uses("patterns", ids))
+                folds[name].append(_ms(lambda t=tables[name], f=folding: f(t)))
+        sums = [{r["id"]: r["uses"] for r in t.to_arrow().to_pylist()} for t in tables.values()]
+        assert sums[0] == sums[1] and len(sums[0]) == size, "the two folds disagree"
+        ours, whole = np.median(folds["ours"]), np.median(folds["whole"])
+        rows.append([f"fold {TIDY_EVERY_WRITES} counts, {size:,} counted", f"median {ours:.1f} ms",
+                     f"whole table read: {whole:.1f} ms", f"{whole / ours:.1f}x faster",
+                     f"every {TIDY_EVERY_WRITES} counts a process"])  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _fold_whole_table(table: Any) -> None:
+    """The fold before marked sums: every row read, each entry's rows (2 or more) summed."""
+    from tda.adapters.lance_usage import FOLDED, sql_text
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in table.to_arrow().to_pylist():
+        groups.setdefault(row["id"], []).append(row)
+    many = [g for g in groups.values() if len(g) > 1]
+    sums = [{"collection": "patterns", "id": g[0]["id"], "uses": sum(r["uses"] for r in g),
+             "event": FOLDED + os.urandom(12).hex()} for g in many]  # fmt: skip
+    events = ", ".join(sql_text(r["event"]) for g in many for r in g)
+    (table.merge_insert("event").when_not_matched_insert_all()
+     .when_not_matched_by_source_delete(f"event IN ({events})").execute(sums))  # fmt: skip
+
+
 def _pct(ms: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms"
 
@@ -255,6 +302,7 @@ def main() -> None:
     bench_embeddings(rows)
     for size in (10_000,) if args.quick else (10_000, 100_000):
         bench_retrieval(rows, size, repeats)
+        bench_folds(rows, size, repeats // 4)
     bench_end_to_end(rows, 5 if args.quick else 21)
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:

@@ -9,6 +9,7 @@ import logging
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -89,6 +90,33 @@ def test_reuse_rows_are_folded_into_one_per_entry_and_the_counts_kept(tmp_path: 
     store.add_usage("patterns", ["E0"])
     assert usage_rows(store) == 5  # appended, summed on read until the next fold
     assert store.get("patterns", ["E0"])[0].usage_count == 41
+
+
+def test_folds_keep_each_collections_counts_apart_and_fold_sums_once(tmp_path: Path) -> None:
+    """A fold reads the entries counted since the last one (its sums are marked) and theirs
+    alone: an id two collections share is summed apart in each, an entry used once is folded
+    like the rest, and a sum an earlier version left unmarked is folded once more, its count
+    kept."""
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, entries = stored_at_random(store, 20, 4)
+    store.upsert("catalogs", entries, vectors, ModelStamp("m1", 8))
+    import lancedb
+
+    store.add_usage("patterns", ["E7"])  # makes the table
+    lancedb.connect(str(tmp_path / "v")).open_table("_usage").add(
+        [{"collection": "patterns", "id": "E7", "uses": 9, "event": "0123abcd"}]  # unmarked sum
+    )
+    expected = {"patterns": Counter({"E7": 1 + 9}), "catalogs": Counter()}
+    for i in range(3 * lance_store.TIDY_EVERY_WRITES - 2):
+        collection, ids = ("patterns" if i % 2 else "catalogs"), ["E0", f"E{i % 5 + 1}"]
+        store.add_usage(collection, ids)
+        expected[collection].update(ids)
+    store.add_usage("catalogs", ["E9"])  # the 60th count: folded with the rest
+    expected["catalogs"].update(["E9"])
+    for collection, uses in expected.items():
+        counted = {e.id: e.usage_count for e in store.entries(collection) if e.usage_count}
+        assert counted == dict(uses), collection
+    assert usage_rows(store) == len(expected["patterns"]) + len(expected["catalogs"])
 
 
 def test_a_usage_table_from_before_events_is_counted_and_folded(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ every count but one at 0.
 So that the rows do not grow by one a reuse forever, a tidy *folds* them: an entry's rows
 become one row of their sum, in a single commit (a merge that inserts the sums and deletes
 exactly the rows summed, by ``event``). Rows appended meanwhile are not among them and stay.
+A fold reads only the entries counted since the last one (its sums are marked).
 Two folds at once could both sum the same rows: folding is done holding the table's write
 lock (a folder's lock file, an ``s3://`` store's lease object).
 """
@@ -25,6 +26,9 @@ from typing import Any
 
 USAGE = "_usage"
 FOLD_MAX_ROWS = 4096  # rows summed by one fold (its delete lists them): the rest wait for the next
+# A fold's sums' events start with this; the other rows were appended since (or written by a
+# version that did not mark its sums, and are folded once more).
+FOLDED = "f-"
 
 
 def sql_text(value: str) -> str:
@@ -76,20 +80,37 @@ def with_events(table: Any) -> Any:
 
 
 def fold(table: Any) -> int:
-    """Each entry's rows summed into one, in one commit; returns how many rows were folded.
-    The caller holds the table's write lock."""
+    """The entries counted since the last fold: each one's rows summed into one, in one
+    commit; returns how many rows were folded. The caller holds the table's write lock.
+
+    Only those entries are read: a fold's sums are marked (their event starts with
+    FOLDED), so a fold finds the rows appended since by a filter on one column, then reads
+    those entries' rows by id. Reading the whole table each time took 0.29 s at 100K used
+    entries, every TIDY_EVERY_WRITES counts (bench/bench_rag.py)."""
+    fresh = (
+        table.search()
+        .where(f"NOT starts_with(event, {sql_text(FOLDED)})")
+        .select(["collection", "id"])
+        .limit(FOLD_MAX_ROWS)
+        .to_list()
+    )
+    keys = {(row["collection"], row["id"]) for row in fresh}
+    if not keys:
+        return 0
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in table.to_arrow().to_pylist():
-        groups.setdefault((row["collection"], row["id"]), []).append(row)
+    for row in table.search().where(id_in(sorted({i for _, i in keys}))).limit(None).to_list():
+        key = (row["collection"], row["id"])
+        if key in keys:  # an id of one collection may be another's too
+            groups.setdefault(key, []).append(row)
     sums: list[dict[str, Any]] = []
     events: list[str] = []
     for (collection, entry), group in groups.items():
-        if len(group) < 2:
-            continue
         if len(events) + len(group) > FOLD_MAX_ROWS and sums:
             break
         uses = sum(int(r["uses"] or 0) for r in group)
-        sums.append({"collection": collection, "id": entry, "uses": uses, "event": _event()})
+        sums.append(
+            {"collection": collection, "id": entry, "uses": uses, "event": FOLDED + _event()}
+        )
         events.extend(r["event"] for r in group)
     if not sums:
         return 0

@@ -11,7 +11,7 @@ import contextlib
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NamedTuple
 
 from tda.app import sync_workflow
 from tda.app.requests import parse_request, plan_range
@@ -183,10 +183,6 @@ def generate_range(payload: Any, start: int, count: int, part_size: int) -> dict
             "served_via": "fast_path",  # the handler itself, no workflow in between
         },
     }
-
-
-def unavailable(path: str) -> NoReturn:
-    raise PathUnavailableError(f"the {path} path is not available in this build yet")
 
 
 def model_path(

@@ -254,10 +254,30 @@ class RenewalsLost(RealClient):
         return self.s3.put_object(**request)
 
 
+def lease_written(bucket: str, until: float, ttl: float, by: str) -> None:
+    lease = json.dumps({"until": until, "ttl": ttl, "by": by})
+    boto3.client("s3").put_object(Bucket=bucket, Key="vectors/_locks/patterns.lock", Body=lease)
+
+
 def died_holding_it(bucket: str) -> None:
-    """The lease as a holder that died leaves it: there, expired, renewed no more."""
-    stale = json.dumps({"until": time.time() - 1, "by": "a Lambda gone"})
-    boto3.client("s3").put_object(Bucket=bucket, Key="vectors/_locks/patterns.lock", Body=stale)
+    """The lease as a holder that died leaves it: there, expired, renewed no more. Its age is
+    S3's to the second: written 2 s ago, a lease of 0.1 s has expired by any reading."""
+    lease_written(bucket, time.time() + 0.1, 0.1, "a Lambda gone")
+    time.sleep(2.05)
+
+
+def test_a_lease_is_judged_by_s3s_clock_not_its_holders(s3_bucket: str) -> None:
+    """A holder whose clock is 100 s behind (or a taker's 100 s ahead) wrote a lease whose
+    ``until`` has passed by the taker's clock: S3 wrote it just now, so it is not taken over
+    (it was). Without S3's time (no ``Date``: a mock), the holder's ``until`` is read."""
+    lease_written(s3_bucket, time.time() - 70, 30.0, "a Lambda whose clock is behind")
+    url = f"s3://{s3_bucket}/vectors"
+    with pytest.raises(LeaseBusyError), S3Leases(url).held("patterns", wait=0.3):
+        pass
+    with S3Leases(url, client=NoServerTime()).held("patterns", wait=0):
+        body = boto3.client("s3").get_object(Bucket=s3_bucket, Key="vectors/_locks/patterns.lock")
+        assert "behind" not in body["Body"].read().decode()
+    assert lease_objects(s3_bucket) == []
 
 
 def test_a_lease_whose_holder_died_is_taken_over(s3_bucket: str) -> None:
@@ -279,7 +299,7 @@ def test_an_expired_s3_lease_is_taken_over_and_its_late_holder_frees_only_its_ow
     slow_hold.__enter__()
     with pytest.raises(LeaseBusyError), other.held("patterns", wait=0):
         pass
-    time.sleep(0.5)
+    time.sleep(2.05)  # S3's clock is read to the second: 2 s are past 0.3 by any reading
     other_hold = other.held("patterns", wait=0)
     other_hold.__enter__()  # taken over
     slow_hold.__exit__(None, None, None)  # the slow writer done at last
@@ -296,6 +316,15 @@ def test_a_lease_in_a_bucket_out_of_reach_is_the_store_unavailable(s3_bucket: st
         S3Leases(f"s3://{s3_bucket}-missing/vectors").held("patterns"),
     ):
         pass
+
+
+class NoServerTime(RealClient):
+    """S3 answers with no ``Date`` header."""
+
+    def get_object(self, **where: str) -> object:
+        held = self.s3.get_object(**where)
+        held["ResponseMetadata"]["HTTPHeaders"].pop("date", None)
+        return held
 
 
 class ReleasedWhileRead(RealClient):
@@ -347,7 +376,7 @@ def test_requests_on_an_s3_memory_learn_under_the_lease_and_answer_while_it_is_h
 def test_a_lease_held_longer_than_its_length_is_renewed_not_taken_over(s3_bucket: str) -> None:
     url = f"s3://{s3_bucket}/vectors"
     with S3Leases(url, ttl=0.6).held("patterns"):
-        time.sleep(1.5)  # 2.5 lengths: renewed every 0.2 s
+        time.sleep(3.0)  # 5 lengths, 2 more than S3's clock to the second: renewed every 0.2 s
         with pytest.raises(LeaseBusyError), S3Leases(url).held("patterns", wait=0):
             pass
     assert lease_objects(s3_bucket) == []

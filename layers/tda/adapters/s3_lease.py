@@ -5,7 +5,8 @@ expired one only if nobody else did first).
 A folder's tables are locked with ``flock``; Lambdas share no disk, and LanceDB on S3 checks no
 key across concurrent commits, so what needs one writer at a time (folding reuse counts,
 tidying, a collection's first write) takes the table's lease. A lease lasts ``ttl`` seconds and
-its holder renews it while it holds it: a holder that died frees it by then.
+its holder renews it while it holds it: a holder that died frees it by then. Its age is
+judged by S3's clock alone (``_expired``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -87,17 +89,14 @@ class S3Leases:
             if _code(exc) in {"NoSuchKey", "404"}:
                 return None  # released meanwhile: the next try creates it
             raise _unavailable(self.bucket, exc) from exc
-        try:
-            until = float(json.loads(body)["until"])
-        except (ValueError, TypeError, KeyError):
-            until = 0.0  # not a lease this service wrote: as good as expired
-        if until > time.time():
+        if not _expired(held, body):
             return None
         return self._put(key, IfMatch=held["ETag"])
 
     def _put(self, key: str, **condition: str) -> str | None:
         """The lease written under ``condition``; its ETag, or None if another writer's won."""
-        body = json.dumps({"until": time.time() + self.ttl, "by": self._owner}).encode()
+        lease = {"until": time.time() + self.ttl, "ttl": self.ttl, "by": self._owner}
+        body = json.dumps(lease).encode()
         try:
             put = self._client().put_object(Bucket=self.bucket, Key=key, Body=body, **condition)
         except Exception as exc:
@@ -139,6 +138,25 @@ class _Renewal(threading.Thread):
         self._stopping.set()
         self.join()
         return self.etag
+
+
+def _expired(held: dict[str, Any], body: bytes) -> bool:
+    """Whether the lease read (GetObject's answer, its body) was last written more than its
+    length ago, by S3's clock: its ``LastModified`` against the answer's ``Date``, both S3's,
+    so no holder's or taker's clock matters (a taker 40 s ahead took over a lease held and
+    renewed). Both are to the second: a second more is waited. With no ``Date`` (a mock of S3),
+    the holder's ``until`` against this clock."""
+    try:
+        lease = json.loads(body)
+        until, ttl = float(lease["until"]), float(lease.get("ttl", LEASE_SECONDS))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return True  # not a lease this service wrote: as good as expired
+    now = held.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    written = held.get("LastModified")
+    if now and written is not None:
+        with suppress(TypeError, ValueError):
+            return (parsedate_to_datetime(now) - written).total_seconds() > ttl + 1
+    return until <= time.time()
 
 
 def _code(exc: Exception) -> str:

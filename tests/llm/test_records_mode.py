@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tda.adapters.model_clients import GRAMMAR_MAX_LENGTH
 from tda.app.service import generate
 from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.domain.schema.registry import get_entity
@@ -67,6 +68,35 @@ def test_the_model_writes_the_items_and_the_core_the_ids_and_the_arithmetic(
         sent["messages"][0]["role"] == "system"
         and "DOMAIN KNOWLEDGE" in sent["messages"][0]["content"]
     )
+
+
+def asked_for(sent: dict[str, Any]) -> dict[str, Any]:
+    """A record's properties in the schema an OpenAI-compatible call was sent."""
+    schema = sent["response_format"]["schema"]
+    properties: dict[str, Any] = schema["properties"]["records"]["items"]["properties"]
+    return properties
+
+
+def test_long_strings_are_asked_for_within_what_a_grammar_server_parses(
+    openai_model: Transport,
+) -> None:
+    # llama.cpp makes a string's maxLength into that many nested grammar rules: a review's
+    # 2,000-character body killed llama-cpp-python's server (tests/llm/test_real_model.py).
+    response = ask(entity="review", count=2, context="reviews of trail running shoes")
+    assert response.metadata.generation_path == "llm"
+    review = asked_for(openai_model.seen[0])
+    assert review["body"]["maxLength"] == GRAMMAR_MAX_LENGTH and review["title"]["maxLength"] == 120
+    # A string that must be longer than that: its least length is asked for, its most checked.
+    response = ask(
+        schema={"fields": [{"name": "note", "type": "STRING"}]},
+        count=2,
+        context="long customer support notes",
+        constraints={"field_constraints": {"note": {"min_length": 600, "max_length": 3000}}},
+    )
+    assert response.metadata.generation_path == "llm"
+    note = asked_for(openai_model.seen[-1])["note"]
+    assert "maxLength" not in note and note["minLength"] == 600
+    assert all(600 <= len(r["note"]) <= 3000 for r in records_of(response))
 
 
 def test_wrong_arithmetic_from_the_model_is_recomputed(openai_model: Transport) -> None:

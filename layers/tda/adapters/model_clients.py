@@ -31,6 +31,12 @@ RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input
 # (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
 MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
+# The longest string a "json_object" schema asks for. llama.cpp compiles the schema into a
+# grammar, a string's maxLength into that many nested rules: past ~1,000 (a review's body
+# allows 2,000) the grammar fails to parse and llama-cpp-python's server dies, dropping the
+# connection (SmolLM2 on llama-cpp-python 0.3.36: 1,000 served, 1,024 killed it). The answer is
+# validated against the whole schema either way.
+GRAMMAR_MAX_LENGTH = 512
 
 
 class DeferredClient:
@@ -149,7 +155,7 @@ class OpenAICompatibleClient:
                 "json_schema": {"name": "records", "schema": schema, "strict": True},
             }
         if self.response_format == "json_object":
-            return {"type": "json_object", "schema": schema}  # llama.cpp reads "schema"
+            return {"type": "json_object", "schema": grammar_safe(schema)}  # llama.cpp: "schema"
         return None
 
     def complete(self, call: ModelCall, timeout: float) -> ModelReply:
@@ -206,6 +212,23 @@ class OpenAICompatibleClient:
             truncated=choice.get("finish_reason") == "length",
             model=str(completion.get("model") or self.model),
         )
+
+
+def grammar_safe(schema: Any) -> Any:
+    """``schema`` with every string's maxLength at most GRAMMAR_MAX_LENGTH: lowered to it when
+    its minLength allows, else left out (a grammar of that many characters at least parses)."""
+    if isinstance(schema, list):
+        return [grammar_safe(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    safe = {key: grammar_safe(value) for key, value in schema.items()}
+    longest = safe.get("maxLength")
+    if isinstance(longest, int) and longest > GRAMMAR_MAX_LENGTH:
+        if int(safe.get("minLength") or 0) <= GRAMMAR_MAX_LENGTH:
+            safe["maxLength"] = GRAMMAR_MAX_LENGTH
+        else:
+            del safe["maxLength"]
+    return safe
 
 
 def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:

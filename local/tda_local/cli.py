@@ -293,6 +293,8 @@ def _say_model(llm: dict[str, Any] | None, fallback: str) -> None:
         f"{llm['records_filled']} record(s) filled by traditional generation",
         file=sys.stderr,
     )
+    for note in llm.get("notes") or []:
+        print(f"llm: {note}", file=sys.stderr)
 
 
 def _say_memory(rag: dict[str, Any] | None) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tda import wiring
 from tda_local.cli import main
 
 from ..conftest import printed_in_a_fresh_interpreter
@@ -251,6 +252,28 @@ def test_a_request_for_the_llm_with_no_model_says_why_it_was_not_used(
     assert code == 0 and len(json.loads(out.read_text())) == 2
     err = capsys.readouterr().err
     assert "llm not configured" in err and "LLM_BASE_URL" in err
+
+
+def test_what_the_llm_path_noted_is_said_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The notes (a budget reached, records filled and why, failed calls) were in the HTTP and
+    # gRPC metadata only: the CLI said how many records were filled, never why.
+    monkeypatch.setenv("LLM_MAX_TOKENS_PER_REQUEST", "500")
+    wiring.install()
+    try:
+        out = tmp_path / "reviews.json"
+        args = ["generate", "review", "--count", "3", "--context", "reviews of kettles"]
+        assert main([*args, "-o", str(out)]) == 0
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+    err = capsys.readouterr().err
+    assert "3 record(s) filled by traditional generation" in err
+    assert "\nllm: the request reached its budget of 500 tokens" in err
+    assert (
+        "llm: 3 record(s) filled by traditional generation, the model's invalid or missing" in err
+    )
 
 
 def test_use_cache_replays_the_same_bytes_from_the_cli(

@@ -129,6 +129,29 @@ def test_a_record_breaking_a_constraint_is_sent_back_with_its_errors_and_repaire
     assert response.metadata.llm.records_filled == 0
 
 
+def test_a_record_still_broken_when_asked_again_is_filled_and_the_reason_named(
+    openai_model: Transport,
+) -> None:
+    def too_high(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            if r.get("_index") == 1:
+                r["rating"] = 7
+
+    openai_model.then(chat_records(too_high), chat_records(too_high), chat_records(too_high))
+    response = ask(entity="review", count=3, context="reviews of wireless headphones")
+    llm = response.metadata.llm
+    assert llm is not None and (llm.repairs, llm.records_filled, llm.records_from_model) == (
+        0,
+        1,
+        2,
+    )
+    assert records_of(response)[1]["_filled_by"] == "traditional"
+    assert llm.notes == [
+        "1 record(s) filled by traditional generation, the model's invalid or missing "
+        "(record 1: rating: must be ≤ 5)"
+    ]
+
+
 def test_markdown_fenced_json_after_a_preamble_is_read(openai_model: Transport) -> None:
     def fenced(body: dict[str, Any]) -> Any:
         from tda_local import scripted_model
@@ -152,6 +175,8 @@ def test_malformed_json_is_asked_again_then_filled_and_labelled(openai_model: Tr
     assert llm is not None and llm.records_filled == 2 and llm.records_from_model == 0
     assert all(r["_filled_by"] == "traditional" for r in reviews)
     assert any("unreadable" in note for note in llm.notes)
+    assert "2 record(s) filled by traditional generation" in llm.notes[-1]
+    assert "record 0: no record was written for this _index" in llm.notes[-1]
 
 
 def test_a_truncated_answer_is_split_and_asked_again(openai_model: Transport) -> None:

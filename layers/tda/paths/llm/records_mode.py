@@ -228,6 +228,8 @@ class _RecordsRun:
             records_by_index.update(again)
             self.spend.regenerated += len(again)
             broken = {i: e for i, e in broken.items() if i not in again} | still
+        if broken:
+            self._note(_why_filled(broken))
         records_by_index, duplicates = _without_duplicates(records_by_index, self.proposal)
         if duplicates:
             self._note(f"{duplicates} duplicate record(s) replaced by traditional generation")
@@ -324,6 +326,17 @@ class _RecordsRun:
             price_table=str(price_table()["version"]),
             notes=list(self.notes),
         )
+
+
+def _why_filled(broken: dict[int, list[str]]) -> str:
+    """Why records were filled by traditional generation: the first few records' first error
+    (a caller sees which field the model kept getting wrong, not only a count)."""
+    shown = [f"record {i}: {errors[0][:200]}" for i, errors in sorted(broken.items())[:3]]
+    more = f"; {len(broken) - len(shown)} more" if len(broken) > len(shown) else ""
+    return (
+        f"{len(broken)} record(s) filled by traditional generation, the model's invalid "
+        f"or missing ({'; '.join(shown)}{more})"
+    )
 
 
 def _by_index(rows: list[Any], first: int, last: int) -> dict[int, Any]:

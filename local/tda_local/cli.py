@@ -214,6 +214,7 @@ def _generate(args: argparse.Namespace) -> int:
     from tda.app.settings import settings
     from tda.domain.coherence import CoherenceReport
     from tda.domain.routing import GenerationPath
+    from tda.paths import registry
     from tda.paths.traditional.bulk import stream_output
 
     if args.output is not None:
@@ -227,7 +228,9 @@ def _generate(args: argparse.Namespace) -> int:
         print(f"note: {decision.reason}", file=sys.stderr)
     plan, report, failure = with_model_catalog(plan, decision)
     if decision.path is GenerationPath.LLM:
-        _say_model(report.model_dump() if report else None, failure)
+        fallback = registry.fallback_reason(decision.path, failure) if failure else ""
+        _say_model(report.model_dump() if report else None, fallback)
+    served = decision.path.value if report is not None else "traditional"
     reports: list[CoherenceReport] = []
     show_progress = (
         sys.stderr.isatty()
@@ -249,7 +252,7 @@ def _generate(args: argparse.Namespace) -> int:
     where = args.output if args.output is not None else "standard output"
     print(
         f"wrote {plan.count} {plan.spec.name} records to {where} "
-        f"(seed {plan.seed}, coherence {score:.3f})",
+        f"(path {served}, seed {plan.seed}, coherence {score:.3f})",
         file=sys.stderr,
     )
     return 0

@@ -5,9 +5,11 @@ exact arithmetic, every basket from one of the model's occasions, and a few call
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from tda.app.requests import plan_range
 from tda.app.service import generate, plan_request, route_here, with_model_catalog
@@ -16,8 +18,9 @@ from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.domain.schema.registry import get_entity
 from tda.domain.validation import validate_records
 from tda.paths.traditional.bulk import stream_output
+from tda_local.cli import main
 
-from .scripted import Transport, chat_text
+from .scripted import Transport, chat_text, status
 
 MARATHON = "carts for runners training for their first marathon"
 
@@ -50,6 +53,23 @@ def test_100k_context_carts_come_from_one_model_call(openai_model: Transport) ->
     again = GenerateRequest(entity="cart", count=50_000, seed=4, context=MARATHON)
     _, report, _ = with_model_catalog(plan_request(again), route_here(again))
     assert report is not None and report.cache_hit and openai_model.calls == 1
+
+
+def test_the_cli_names_the_path_that_made_a_bulk_request_and_why_the_model_did_not(
+    openai_model: Transport, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It printed "note: failed (openai: ...)", naming neither the path nor what served.
+    out = tmp_path / "carts.json"
+    args = ["generate", "cart", "--count", "5000", "--context", MARATHON, "-o", str(out)]
+    assert main([*args, "--seed", "1"]) == 0
+    assert "(path llm, seed 1," in capsys.readouterr().err
+    openai_model.then(status(400), status(400))
+    args[5] = "carts for trail runners"  # another context: no catalog stored for it
+    assert main([*args, "--seed", "2"]) == 0
+    err = capsys.readouterr().err
+    assert "note: the llm path failed (openai answered HTTP 400" in err
+    assert "; served by traditional generation\n" in err and "(path traditional, seed 2," in err
+    assert len(json.loads(out.read_bytes())) == 5000
 
 
 def test_a_synchronous_bulk_request_is_served_from_the_catalog(openai_model: Transport) -> None:

@@ -105,6 +105,47 @@ def test_an_unusable_catalog_falls_back_to_the_shipped_one_and_says_why(
     assert "no usable products" in failure
 
 
+def product(name: str, category: str, low: int, high: int) -> dict[str, Any]:
+    return {"name": name, "category": category, "code": name[:4].upper(), "price_low": low,
+            "price_high": high, "sizes": ["9", "10"], "brands": ["Brooks"]}  # fmt: skip
+
+
+def test_a_catalog_cut_off_at_the_output_limit_is_used_as_far_as_it_was_finished(
+    openai_model: Transport,
+) -> None:
+    # SmolLM2 on llama.cpp wrote 3,600 tokens of a catalog and was stopped: "not JSON", and
+    # the whole request fell back to the shipped catalog. It had written one product 12 times:
+    # a product is kept once an occasion.
+    race = {
+        "name": "race day",
+        "keywords": ["race"],
+        "products": [
+            product("Road Racing Shoes", "Running Shoes", 90, 180),
+            product("Energy Gels", "Nutrition", 2, 5),
+            product("ENERGY GELS", "Nutrition", 2, 5),
+        ],
+    }
+    # fmt: skip
+    rest = {"name": "recovery", "keywords": ["rest"],
+            "products": [product("Foam Roller", "Recovery", 20, 40)]}  # fmt: skip
+    text = json.dumps({"occasions": [race, rest]})
+    cut = text[: text.index('"price_high": 40')]  # the foam roller has no top price yet
+    openai_model.then(chat_text(cut, finish_reason="length"))
+    request = GenerateRequest(entity="cart", count=2000, seed=2, context="carts for a 10K race")
+    plan, report, failure = with_model_catalog(plan_request(request), route_here(request))
+    assert failure == "" and report is not None and plan.catalog is not None
+    names = [p.name for p in plan.catalog.products]
+    assert sorted(names) == ["Energy Gels", "Road Racing Shoes"]
+    assert "cut off at its output limit" in report.notes[-1]
+    body = b"".join(stream_output(plan, OutputFormat.JSON, []))
+    assert validate_records(get_entity("cart"), json.loads(body)).valid
+    # Cut off before any product was finished: nothing to use, and said so.
+    openai_model.then(chat_text(text[: text.index('"price_low"')], finish_reason="length"))
+    again = GenerateRequest(entity="cart", count=2000, seed=2, context="carts for a 5K race")
+    plan, report, failure = with_model_catalog(plan_request(again), route_here(again))
+    assert plan.catalog is None and "no usable products" in failure
+
+
 def test_reviews_in_bulk_come_from_a_model_written_vocabulary(openai_model: Transport) -> None:
     request = GenerateRequest(
         entity="review",

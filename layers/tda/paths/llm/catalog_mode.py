@@ -184,9 +184,9 @@ def written_catalog(
     deadline: float,
     concurrency: tuple[int, int],
     write: bool = True,
-) -> tuple[Catalog, bool]:
+) -> tuple[Catalog, bool, bool]:
     """The context's catalog, from the cache or (``write``) written by the model and then
-    cached; whether it came from the cache."""
+    cached; whether it came from the cache, and whether the model was cut off writing it."""
     vocabulary = VOCABULARIES[plan.spec.name]
     key = catalog_key(client, plan)
     reply = recall(cache, key)
@@ -220,11 +220,50 @@ def written_catalog(
     try:
         data = reply.data if reply.data is not None else _object_in(reply.text)
     except UnreadableAnswerError as exc:
-        raise LLMRequestError(f"{client.provider} wrote no readable catalog ({exc})") from exc
+        data = _finished_part(reply.text) if reply.truncated else None
+        if data is None:
+            raise LLMRequestError(f"{client.provider} wrote no readable catalog ({exc})") from exc
     catalog = vocabulary.cleaned(data, plan.spec)
     if not cached:
         remember(cache, key, replace(reply, data=data))
-    return catalog, cached
+    return catalog, cached, reply.truncated
+
+
+def _finished_part(text: str) -> Any:
+    """What a catalog cut off at the output limit holds complete: its JSON read as far as it
+    goes (a small model on a CPU wrote 3,600 tokens of one and was stopped), less the object it
+    was writing (a product with its name and no price yet would pass as a $1 one); None if
+    nothing is there."""
+    from pydantic_core import from_json
+
+    start = text.find("{")
+    if start < 0:
+        return None
+    try:
+        data = from_json(text[start:], allow_partial=True)  # unfinished strings left out
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    _drop_unfinished(data)
+    return data
+
+
+def _drop_unfinished(data: dict[str, Any]) -> None:
+    """Removes the object the answer was cut off in: the deepest one in a list along the last
+    path (the last key of each object, the last item of each list)."""
+    node: Any = data
+    unfinished: tuple[list[Any], int] | None = None
+    while isinstance(node, (dict, list)) and node:
+        if isinstance(node, dict):
+            node = node[next(reversed(node))]
+        else:
+            if isinstance(node[-1], dict):
+                unfinished = (node, len(node) - 1)
+            node = node[-1]
+    if unfinished is not None:
+        holder, index = unfinished
+        del holder[index]
 
 
 def _described(catalog: Catalog) -> str:
@@ -243,16 +282,21 @@ def _object_in(text: str) -> Any:
 
 
 def cleaned(data: Any) -> Catalog:
-    """A model's vocabulary as a catalog the engine can sample: every product with a name, a
-    category, a 4-letter code, a price range in whole dollars, sizes and brands; occasions with
-    no usable product dropped. Raises ``LLMRequestError`` when nothing usable is left."""
+    """A model's vocabulary as a catalog the engine can sample: every product with a name (once
+    an occasion), a category, a 4-letter code, a price range in whole dollars, sizes and brands;
+    occasions with no usable product dropped. Raises ``LLMRequestError`` when nothing usable is left."""
     shipped = load_catalog()
     occasions: dict[str, Any] = {}
     listed = data.get("occasions") if isinstance(data, dict) else None
     for k, occasion in enumerate(listed if isinstance(listed, list) else []):
         if not isinstance(occasion, dict):
             continue
-        products = [p for p in map(_product, occasion.get("products") or []) if p]
+        # Unique by name: a small model repeats one product to its output limit (SmolLM2 wrote
+        # the same one 12 times), and baskets of copies are no shopping occasion.
+        named: dict[str, dict[str, Any]] = {}
+        for product in filter(None, map(_product, occasion.get("products") or [])):
+            named.setdefault(product["name"].lower(), product)
+        products = list(named.values())
         if not products:
             continue
         name = _text(occasion.get("name"), 40) or f"occasion_{k}"
@@ -331,7 +375,7 @@ def catalog_for_plan(
         )
     spend, retries = Spend(options.token_budget), RetryCounter()
     deadline = time.monotonic() + options.deadline_seconds
-    catalog, cached = written_catalog(
+    catalog, cached, cut_off = written_catalog(
         client,
         cache,
         plan,
@@ -342,6 +386,11 @@ def catalog_for_plan(
         write,
     )
     usage = spend.usage
+    notes = [
+        f"{_described(catalog)} written by the model; records sampled from it by the traditional engine"
+    ]
+    if cut_off:
+        notes.append("the model was cut off at its output limit: the catalog is what it finished")
     report = LLMReport(
         mode="catalog",
         provider=client.provider,
@@ -357,9 +406,7 @@ def catalog_for_plan(
         tokens_cache_write=usage.cache_write,
         cost_usd=round(spend.cost(), 6),
         price_table=str(price_table()["version"]),
-        notes=[
-            f"{_described(catalog)} written by the model; records sampled from it by the traditional engine"
-        ],
+        notes=notes,
     )
     return CatalogPlan(replace(plan, catalog=catalog, window=None), report, usage.total)
 

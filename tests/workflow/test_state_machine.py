@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from tda import wiring
 from tda.app.service import plan_request
 from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.paths.traditional.bulk import stream_output
@@ -58,8 +59,6 @@ def test_a_traditional_request_is_served_by_the_traditional_task(
 @pytest.mark.parametrize(
     ("request_fields", "routed", "chain", "served"),
     [
-        # No Anthropic key: the Llm state's provider is not configured, LlmOpenAI serves.
-        ({"context": "a long and detailed story"}, "llm", ["LlmFunction"] * 2, "llm (openai)"),
         (
             {"learn_from_history": True},
             "rag",
@@ -85,6 +84,23 @@ def test_each_model_path_falls_back_in_order_and_says_why(
     assert "PathUnavailableError" in metadata["fallback_reason"]
     assert metadata["fallback_reason"].startswith(f"{routed} failed")
     assert metadata["fallback_reason"].endswith(f"served by {served}")
+
+
+def test_with_only_an_openai_compatible_server_its_state_is_the_first_one_run(
+    workflows: LocalWorkflows,
+) -> None:
+    # No Anthropic key (the session's scripted server is the OpenAI-compatible one): the Llm
+    # state failed at once on every request, and every response said "llm failed
+    # (PathUnavailableError: ... anthropic provider is not configured)".
+    done = sync(workflows, {"entity": "cart", "count": 4, "context": "a long and detailed story"})
+    assert done["status"] == "SUCCEEDED"
+    metadata = json.loads(done["output"])["metadata"]
+    assert (metadata["routed_path"], metadata["generation_path"]) == ("llm", "llm")
+    assert metadata["fallback_reason"] == "" and metadata["llm"]["provider"] == "openai"
+    assert [(name, event.get("provider")) for name, event in workflows.calls] == [
+        ("RouterFunction", None),
+        ("LlmFunction", "openai"),
+    ]
 
 
 def test_a_hybrid_request_is_served_by_its_own_state(workflows: LocalWorkflows) -> None:
@@ -117,12 +133,18 @@ def test_a_transient_error_is_retried_then_succeeds(workflows: LocalWorkflows) -
 
 
 def test_a_failed_model_state_moves_on_to_the_next_provider_without_a_workflow_retry(
-    workflows: LocalWorkflows,
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The llm Lambda retried its provider itself, within its deadline (tda.paths.llm.policy);
     # the workflow asking again would only spend the HTTP API's 30 s twice.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")  # both providers: Llm, then LlmOpenAI
+    wiring.install()
     workflows.inject("LlmFunction", "LLMRateLimitedError", times=2)
-    done = sync(workflows, {"entity": "review", "count": 2, "context": "angry about shipping"})
+    try:
+        done = sync(workflows, {"entity": "review", "count": 2, "context": "angry about shipping"})
+    finally:
+        monkeypatch.undo()
+        wiring.install()
     assert done["status"] == "SUCCEEDED"
     metadata = json.loads(done["output"])["metadata"]
     assert called(workflows) == [

@@ -145,10 +145,14 @@ def decide(payload: Any) -> dict[str, Any]:
     request = parse_request(payload)
     plan_request(request)  # bad input fails here, before any path is tried
     decision = route_here(request)
+    providers = getattr(registry.generator_for(GenerationPath.LLM), "providers", tuple)()
     return {
         "path": decision.path.value,
         "reason": decision.reason,
         "confidence": decision.confidence,
+        # The workflow's first llm state: the first provider configured (a state whose
+        # provider is not configured would fail at once, and its failure would be reported).
+        "llm_provider": providers[0] if providers else "anthropic",
     }
 
 

@@ -45,6 +45,10 @@ class LLMGenerator:
     def unavailable_reason(self) -> str | None:
         return None if self.clients else NOT_CONFIGURED
 
+    def providers(self) -> tuple[str, ...]:
+        """The providers configured, in the order they are tried (Anthropic first)."""
+        return tuple(self.clients)
+
     def with_provider(self, provider: str) -> LLMGenerator:
         """This generator on one provider only (the workflow's Llm and LlmOpenAI states)."""
         if provider not in self.clients:

@@ -125,9 +125,11 @@ def test_a_catalog_cut_off_at_the_output_limit_is_used_as_far_as_it_was_finished
             product("ENERGY GELS", "Nutrition", 2, 5),
         ],
     }
-    # fmt: skip
-    rest = {"name": "recovery", "keywords": ["rest"],
-            "products": [product("Foam Roller", "Recovery", 20, 40)]}  # fmt: skip
+    rest = {
+        "name": "recovery",
+        "keywords": ["rest"],
+        "products": [product("Foam Roller", "Recovery", 20, 40)],
+    }
     text = json.dumps({"occasions": [race, rest]})
     cut = text[: text.index('"price_high": 40')]  # the foam roller has no top price yet
     openai_model.then(chat_text(cut, finish_reason="length"))

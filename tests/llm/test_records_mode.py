@@ -129,6 +129,24 @@ def test_a_record_breaking_a_constraint_is_sent_back_with_its_errors_and_repaire
     assert response.metadata.llm.records_filled == 0
 
 
+def test_an_empty_string_where_a_field_has_a_value_is_sent_back(openai_model: Transport) -> None:
+    # SmolLM2 wrote a user's first_name as "": valid by the schema (no least length), and
+    # served as it was.
+    def blank(records: list[dict[str, Any]]) -> None:
+        records[0]["title"] = " "
+        records[1]["body"] = ""
+
+    openai_model.then(chat_records(blank))
+    response = ask(entity="review", count=3, context="reviews of wireless headphones")
+    reviews = records_of(response)
+    assert all(r["title"].strip() and r["body"].strip() for r in reviews)
+    assert response.metadata.llm is not None and response.metadata.llm.repairs == 2
+    repair_prompt = openai_model.seen[1]["messages"][-1]["content"]
+    assert (
+        "title: must not be empty" in repair_prompt and "body: must not be empty" in repair_prompt
+    )
+
+
 def test_a_record_still_broken_when_asked_again_is_filled_and_the_reason_named(
     openai_model: Transport,
 ) -> None:

@@ -190,6 +190,7 @@ def overlay(
     for f in proposal.fields:
         if f.path not in fixed:
             record[f.name] = _coerced(f, answer.get(f.name))
+            errors += _blank(f.name, record[f.name], base.get(f.name))
     for array, kids in proposal.arrays:
         errors += _overlay_items(array, kids, record, answer.get(array.name), fixed)
     if meta_field and isinstance(answer.get(meta_field), str):
@@ -219,11 +220,21 @@ def _overlay_items(
             continue
         for c in kids:
             if c.path not in fixed:
-                target[c.name] = _coerced(c, item.get(c.name))
+                made_here = _coerced(c, item.get(c.name))
+                errors += _blank(f"{array.name}[{j}].{c.name}", made_here, target.get(c.name))
+                target[c.name] = made_here
         made.append(target)
     if not errors:
         record[array.name] = made
     return errors
+
+
+def _blank(name: str, value: Any, base: Any) -> list[str]:
+    """An empty string where the field has a value (a small model wrote first_name ""): valid
+    by a schema with no least length, and no data anyone wants; sent back to be written."""
+    if isinstance(value, str) and not value.strip() and isinstance(base, str) and base.strip():
+        return [f"{name}: must not be empty"]
+    return []
 
 
 def _coerced(f: FieldSpec, value: Any) -> Any:

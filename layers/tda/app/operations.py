@@ -145,7 +145,9 @@ def decide(payload: Any) -> dict[str, Any]:
     request = parse_request(payload)
     plan_request(request)  # bad input fails here, before any path is tried
     decision = route_here(request)
-    providers = getattr(registry.generator_for(GenerationPath.LLM), "providers", tuple)()
+    providers: tuple[str, ...] = getattr(
+        registry.generator_for(GenerationPath.LLM), "providers", tuple
+    )()
     return {
         "path": decision.path.value,
         "reason": decision.reason,

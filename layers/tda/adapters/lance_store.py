@@ -73,7 +73,6 @@ from tda.ports.memory import (
 logger = logging.getLogger("tda.memory")
 
 _STAMPS = "_stamps"
-_USAGE = USAGE
 STAMP_SECONDS = 5.0  # how stale a warm process's view of a collection's model may be
 _TEXT_FIELDS = ("id", "domain", "entity", "text", "data", "scenario", "severity", "created_at")
 _ENTRY_FIELDS = [*_TEXT_FIELDS, "quality_score", "usage_count"]
@@ -376,7 +375,7 @@ class LanceStore:
             with self._writing(collection):
                 if collection in _table_names(db):
                     db.drop_table(collection)
-                for kept in (_STAMPS, _USAGE):
+                for kept in (_STAMPS, USAGE):
                     with self._writing(kept):
                         if kept in _table_names(db):
                             db.open_table(kept).delete(f"collection = {sql_text(collection)}")
@@ -403,21 +402,21 @@ class LanceStore:
         def count() -> None:
             table = self._usage_table(db)
             table.add(new_uses(collection, unique))
-            self._writes[_USAGE] += 1
-            if self._writes[_USAGE] % TIDY_EVERY_WRITES == 0:
+            self._writes[USAGE] += 1
+            if self._writes[USAGE] % TIDY_EVERY_WRITES == 0:
                 self._fold_usage(table)
 
         _run(count)
 
     def _usage_table(self, db: Any) -> Any:
-        table = self._table(_USAGE)
+        table = self._table(USAGE)
         # Checked once a connection: there as it should be, no lock (a lease on S3) to take.
         if table is None or not (self._usage_ready or "event" in table.schema.names):
-            with self._writing(_USAGE):
-                if _USAGE not in _table_names(db):
-                    db.create_table(_USAGE, schema=usage_schema(), exist_ok=True)
-                self._tables.pop(_USAGE, None)
-                table = with_events(self._table(_USAGE))
+            with self._writing(USAGE):
+                if USAGE not in _table_names(db):
+                    db.create_table(USAGE, schema=usage_schema(), exist_ok=True)
+                self._tables.pop(USAGE, None)
+                table = with_events(self._table(USAGE))
         self._usage_ready = True
         return table
 
@@ -427,7 +426,7 @@ class LanceStore:
         if self.lock_dir is None and self.leases is None:
             return  # no lock to fold under: the rows stay, summed on read
         try:
-            with self._writing(_USAGE, wait=0.0):
+            with self._writing(USAGE, wait=0.0):
                 try:
                     fold(table)
                 except Exception as exc:  # a commit conflict: the rows are as they were
@@ -440,7 +439,7 @@ class LanceStore:
 
     def _uses(self, collection: str, ids: Sequence[str] | None) -> dict[str, int]:
         where = usage_where(collection, ids)
-        rows = self._read(_USAGE, lambda t: t.search().where(where).limit(None).to_list(), [])
+        rows = self._read(USAGE, lambda t: t.search().where(where).limit(None).to_list(), [])
         return summed(rows)
 
     def _with_usage(

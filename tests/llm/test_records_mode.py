@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx2
 import pytest
 
 from tda.adapters.model_clients import GRAMMAR_MAX_LENGTH
@@ -15,7 +16,9 @@ from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.domain.schema.registry import get_entity
 from tda.domain.validation import validate_records
 
-from .scripted import Transport, chat_records, chat_text
+from tda_local import scripted_model
+
+from .scripted import Answer, Transport, chat_records, chat_text
 
 FITNESS = "carts for fitness enthusiasts preparing for a marathon"
 
@@ -97,6 +100,101 @@ def test_long_strings_are_asked_for_within_what_a_grammar_server_parses(
     note = asked_for(openai_model.seen[-1])["note"]
     assert "maxLength" not in note and note["minLength"] == 600
     assert all(600 <= len(r["note"]) <= 3000 for r in records_of(response))
+
+
+# What OpenAI's strict json_schema accepts; anything else is answered 400 "… is not permitted".
+STRICT_KEYWORDS = frozenset(
+    {
+        "type", "properties", "required", "additionalProperties", "items", "enum", "const",
+        "description", "title", "anyOf", "$defs", "$ref", "pattern", "format", "minimum",
+        "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minItems", "maxItems",
+    }
+)  # fmt: skip
+
+
+def refused_by_strict_mode(schema: Any, where: str = "$") -> str | None:
+    """Why OpenAI would refuse ``schema`` in strict mode, or None."""
+    if isinstance(schema, list):
+        return next(
+            (
+                why
+                for i, s in enumerate(schema)
+                if (why := refused_by_strict_mode(s, f"{where}[{i}]"))
+            ),
+            None,
+        )
+    if not isinstance(schema, dict):
+        return None
+    if where.endswith((".properties", ".$defs")):  # names, not keywords
+        return next(
+            (why for k, s in schema.items() if (why := refused_by_strict_mode(s, f"{where}.{k}"))),
+            None,
+        )
+    unknown = sorted(set(schema) - STRICT_KEYWORDS)
+    if unknown:
+        return f"{where}: '{unknown[0]}' is not permitted"
+    if schema.get("type") == "object" and (
+        schema.get("additionalProperties") is not False
+        or set(schema.get("required", ())) != set(schema.get("properties", {}))
+    ):
+        return f"{where}: every property required and additionalProperties false"
+    return next(
+        (
+            why
+            for key, value in schema.items()
+            if (why := refused_by_strict_mode(value, f"{where}.{key}"))
+        ),
+        None,
+    )
+
+
+def like_openai(transport: Transport) -> Answer:
+    """OpenAI's answer: a 400 for a schema strict mode refuses, else the scripted records."""
+
+    def answer(body: dict[str, Any]) -> httpx2.Response:
+        fmt = body["response_format"]
+        why = refused_by_strict_mode(fmt["json_schema"]["schema"])
+        if fmt["json_schema"].get("strict") is not True or why:
+            error = {"message": f"Invalid schema for response_format 'records': {why}"}
+            return httpx2.Response(400, json={"error": {**error, "type": "invalid_request_error"}})
+        return httpx2.Response(200, json=scripted_model.chat_completion(body))
+
+    return answer
+
+
+NOTE_SCHEMA = {"fields": [{"name": "note", "type": "STRING"}, {"name": "tags", "type": "ARRAY"}]}
+
+
+@pytest.mark.parametrize(
+    "asked",
+    [
+        {"entity": "review"},
+        {"entity": "cart"},
+        {
+            "schema": NOTE_SCHEMA,
+            "constraints": {"field_constraints": {"note": {"min_length": 20, "max_length": 300}}},
+        },
+    ],
+    ids=["review", "cart", "schema"],
+)
+def test_openai_strict_mode_is_sent_only_what_it_accepts(
+    openai_model: Transport, monkeypatch: pytest.MonkeyPatch, asked: dict[str, Any]
+) -> None:
+    # OpenAI's strict json_schema refuses minLength/maxLength ("… is not permitted"): sent
+    # them, every review request to OpenAI itself fell back. Lengths are in the prompt, and
+    # checked when the answer comes back.
+    monkeypatch.setenv("LLM_RESPONSE_FORMAT", "json_schema")
+    openai_model.then(*[like_openai(openai_model)] * 4)
+    response = ask(count=5, context="a spring sale", **asked)
+    meta = response.metadata
+    assert (meta.generation_path, meta.fallback_reason) == ("llm", ""), meta.fallback_reason
+    sent = openai_model.seen[0]
+    assert sent["response_format"]["type"] == "json_schema"
+    if "schema" in asked:  # the lengths are asked for in words, and held to
+        assert "note: at least 20 characters, at most 300 characters" in json.dumps(sent)
+        assert all(20 <= len(r["note"]) <= 300 for r in records_of(response))
+    else:
+        assert meta.llm is not None and meta.llm.records_from_model == 5
 
 
 def test_wrong_arithmetic_from_the_model_is_recomputed(openai_model: Transport) -> None:

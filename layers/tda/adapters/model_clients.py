@@ -152,7 +152,7 @@ class OpenAICompatibleClient:
         if self.response_format == "json_schema":
             return {
                 "type": "json_schema",
-                "json_schema": {"name": "records", "schema": schema, "strict": True},
+                "json_schema": {"name": "records", "schema": strict_safe(schema), "strict": True},
             }
         if self.response_format == "json_object":
             return {"type": "json_object", "schema": grammar_safe(schema)}  # llama.cpp: "schema"
@@ -229,6 +229,29 @@ def grammar_safe(schema: Any) -> Any:
         else:
             del safe["maxLength"]
     return safe
+
+
+# Keywords OpenAI's strict mode answers 400 to ("'maxLength' is not permitted"). The prompt
+# states the lengths, and the answer is validated against the whole schema.
+STRICT_UNSUPPORTED = frozenset({"minLength", "maxLength"})
+
+
+def strict_safe(schema: Any) -> Any:
+    """``schema`` without the keywords strict json_schema refuses (a property may be named
+    like one: a ``properties`` map's keys are names, left as they are)."""
+    if isinstance(schema, list):
+        return [strict_safe(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: (
+            {name: strict_safe(sub) for name, sub in value.items()}
+            if key == "properties" and isinstance(value, dict)
+            else strict_safe(value)
+        )
+        for key, value in schema.items()
+        if key not in STRICT_UNSUPPORTED
+    }
 
 
 def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:

@@ -205,6 +205,37 @@ def test_installed_entry_point_runs_and_lists_schemas() -> None:
     assert bad.returncode == 2 and bad.stdout == ""
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["fields: " + "[" * 100_000, "{fields: [" + "{a: " * 60_000, "[" * 250 + "]" * 250],
+    ids=["lists", "maps", "past-the-limit"],
+)
+def test_a_schema_file_nested_past_the_parser_is_refused_not_a_crash(
+    tmp_path: Path, text: str
+) -> None:
+    # libyaml's parser recurses once a level: 100,000 '[' overflowed the C stack (SIGSEGV).
+    # In a process of its own, so that a crash fails this test and not the worker.
+    schema = tmp_path / "deep.yaml"
+    schema.write_text(text)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tda_local.cli",
+            "generate",
+            "x",
+            "-n",
+            "1",
+            "--schema",
+            str(schema),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr[-500:]
+    assert done.stderr == f"tda: error: --schema: {schema} nests deeper than 200 levels\n"
+
+
 def test_readme_schema_example_generates_what_it_promises(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parents[2] / "examples" / "invoice.yaml"
     out = tmp_path / "invoices.json"

@@ -146,6 +146,13 @@ def test_a_catalog_cut_off_at_the_output_limit_is_used_as_far_as_it_was_finished
     again = GenerateRequest(entity="cart", count=2000, seed=2, context="carts for a 5K race")
     plan, report, failure = with_model_catalog(plan_request(again), route_here(again))
     assert plan.catalog is None and "no usable products" in failure
+    # A reasoning model's thinking first, braces and all: the catalog after it is read.
+    thinking = '<think>{"occasions": maybe race and recovery}</think>\n'
+    openai_model.then(chat_text(thinking + cut, finish_reason="length"))
+    third = GenerateRequest(entity="cart", count=2000, seed=2, context="carts for a half marathon")
+    plan, report, failure = with_model_catalog(plan_request(third), route_here(third))
+    assert failure == "" and plan.catalog is not None
+    assert sorted(p.name for p in plan.catalog.products) == sorted(names)
 
 
 def test_reviews_in_bulk_come_from_a_model_written_vocabulary(openai_model: Transport) -> None:

@@ -6,6 +6,7 @@ retried by our policy alone, then raised as the errors the workflow's Retry and 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -145,6 +146,42 @@ def test_an_answer_of_unbounded_size_is_refused_not_parsed(openai_model: Transpo
     with pytest.raises(LLMRequestError, match="above 8,388,608"):
         in_llm_state("openai")
     assert openai_model.calls == 1  # a request error is not retried
+
+
+def nested_body(body: dict[str, Any]) -> Any:
+    import httpx2
+
+    return httpx2.Response(
+        200, content=b"[" * 200_000, headers={"content-type": "application/json"}
+    )
+
+
+def nested_content(body: dict[str, Any]) -> Any:
+    from .scripted import chat_text
+
+    return chat_text("[" * 200_000 + "]" * 200_000)(body)
+
+
+@pytest.mark.parametrize(
+    ("provider", "answer"),
+    [
+        ("openai_model", nested_body),
+        ("openai_model", nested_content),
+        ("anthropic_model", nested_body),
+    ],
+    ids=["openai-body", "openai-content", "anthropic-body"],
+)
+def test_an_answer_nested_past_the_parser_is_unreadable_not_a_crash(
+    request: pytest.FixtureRequest, provider: str, answer: Any
+) -> None:
+    # json.loads raises RecursionError, not ValueError, on deep nesting: it escaped as a crash.
+    model: Transport = request.getfixturevalue(provider)
+    model.then(*[answer] * 8)
+    response = generate(GenerateRequest.model_validate(REVIEWS))
+    meta = response.metadata
+    assert json.loads(response.data) and meta.generation_path in ("llm", "traditional")
+    said = meta.fallback_reason + " ".join(meta.llm.notes if meta.llm else [])
+    assert "RecursionError" not in said and re.search("(not|other than) JSON", said), said
 
 
 def test_what_the_model_wrote_in_time_is_kept_and_the_rest_filled(

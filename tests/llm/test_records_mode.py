@@ -15,7 +15,6 @@ from tda.app.service import generate
 from tda.domain.contract import GenerateRequest, GenerateResponse
 from tda.domain.schema.registry import get_entity
 from tda.domain.validation import validate_records
-
 from tda_local import scripted_model
 
 from .scripted import Answer, Transport, chat_records, chat_text
@@ -270,8 +269,6 @@ def test_a_record_still_broken_when_asked_again_is_filled_and_the_reason_named(
 
 def test_markdown_fenced_json_after_a_preamble_is_read(openai_model: Transport) -> None:
     def fenced(body: dict[str, Any]) -> Any:
-        from tda_local import scripted_model
-
         made = scripted_model.chat_completion(body)
         text = made["choices"][0]["message"]["content"]
         return chat_text(f"Sure! Here are your records:\n```json\n{text}\n```\nEnjoy.")(body)
@@ -280,6 +277,29 @@ def test_markdown_fenced_json_after_a_preamble_is_read(openai_model: Transport) 
     response = ask(entity="review", count=2, context="reviews of running shoes")
     assert response.metadata.llm is not None
     assert response.metadata.llm.records_from_model == 2 and response.metadata.llm.calls == 1
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        # DeepSeek-R1 and Qwen3 through servers without a reasoning parser: the thinking comes
+        # first, in the content, braces and brackets and all.
+        "<think>\nThe schema says {rating, title, body}; [1..5] for rating.\n</think>\n\n{}",
+        "{}\n\nNote: I kept each {title} short [as asked].",
+        "Here you go: {} (and {that} is all)",
+    ],
+    ids=["thinking-first", "remark-after", "both-sides"],
+)
+def test_json_among_other_braces_is_read(openai_model: Transport, wrap: str) -> None:
+    def wrapped(body: dict[str, Any]) -> Any:
+        made = scripted_model.chat_completion(body)
+        return chat_text(wrap.replace("{}", made["choices"][0]["message"]["content"], 1))(body)
+
+    openai_model.then(wrapped)
+    response = ask(entity="review", count=2, context="reviews of running shoes")
+    llm = response.metadata.llm
+    assert llm is not None
+    assert (llm.records_from_model, llm.calls) == (2, 1), llm.notes
 
 
 def test_malformed_json_is_asked_again_then_filled_and_labelled(openai_model: Transport) -> None:

@@ -102,6 +102,29 @@ def test_add_refuses_personal_data_when_asked_and_bad_files_whole(
     assert wiring.memory().store.count("patterns") == before  # nothing half-added
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "said"),
+    [
+        ("deep.json", "[" * 100_000, "deep.json: not valid JSON (nested deeper than"),
+        ("deep.ndjson", '{"a":' * 100_000, "deep.ndjson:1: not valid JSON (nested deeper than"),
+        ("deep-item.json", "[" + '{"a":' * 100_000 + "]", "deep-item.json: not valid JSON"),
+    ],
+)
+def test_a_file_nested_past_the_parser_is_refused_not_a_crash(
+    fresh_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    text: str,
+    said: str,
+) -> None:
+    # json.loads raises RecursionError (not JSONDecodeError) on deep nesting: a traceback.
+    file = tmp_path / name
+    file.write_text(text)
+    assert main(["rag", "add", str(file)]) == 2
+    assert said in capsys.readouterr().err
+
+
 def test_masking_rules() -> None:
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     masking = Masking()

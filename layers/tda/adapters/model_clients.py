@@ -104,6 +104,8 @@ class AnthropicClient:
             )
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
+        except RecursionError as exc:  # the SDK's json.loads of a body nested past the parser
+            raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
         data: Any = None
         texts = []
         for block in message.content:
@@ -193,7 +195,7 @@ class OpenAICompatibleClient:
             completion = json.loads(answer)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
             raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
         choices = completion.get("choices") if isinstance(completion, dict) else None
         if not choices or not isinstance(choices[0], dict):

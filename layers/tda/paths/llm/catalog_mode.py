@@ -29,7 +29,7 @@ from tda.domain.schema.spec import EntitySpec
 from tda.paths.base import Generator, PathResult
 from tda.paths.llm import prompts
 from tda.paths.llm.accounting import Spend, price_table
-from tda.paths.llm.answers import UnreadableAnswerError, records_of
+from tda.paths.llm.answers import UnreadableAnswerError, records_of, without_thinking
 from tda.paths.llm.options import LLMOptions
 from tda.paths.llm.policy import RetryCounter, call_with_retries, limit_for
 from tda.paths.llm.proposals import strict_object
@@ -236,6 +236,7 @@ def _finished_part(text: str) -> Any:
     nothing is there."""
     from pydantic_core import from_json
 
+    text = without_thinking(text)
     start = text.find("{")
     if start < 0:
         return None

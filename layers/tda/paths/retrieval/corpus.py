@@ -64,22 +64,23 @@ def parse_file(text: str, source: str) -> list[Any]:
     """The objects of a JSON array or NDJSON file."""
     stripped = text.lstrip()
     if stripped.startswith("["):
-        try:
-            items = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise InvalidRequestError.single(source, f"not valid JSON: {exc}") from None
-        return list(items)
-    items = []
-    for i, line in enumerate(text.splitlines()):
-        if not line.strip():
-            continue
-        try:
-            items.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise InvalidRequestError.single(
-                f"{source}:{i + 1}", f"not valid JSON: {exc}"
-            ) from None
-    return items
+        return list(_parsed(stripped, source))
+    return [
+        _parsed(line, f"{source}:{i + 1}")
+        for i, line in enumerate(text.splitlines())
+        if line.strip()
+    ]
+
+
+def _parsed(text: str, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError.single(where, f"not valid JSON: {exc}") from None
+    except RecursionError:  # json.loads' own limit (~1,000 levels), not a JSONDecodeError
+        raise InvalidRequestError.single(
+            where, "not valid JSON (nested deeper than the parser reads)"
+        ) from None
 
 
 def team_entries(items: Iterable[Any], source: str, refuse_personal: bool) -> Loaded:

@@ -48,6 +48,7 @@ from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError
 from tda.domain.plan import BATCH_ROWS
 from tda.domain.routing import RoutingDecision
+from tda.ports.chunk_store import ChunkStoreUnavailableError
 from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
@@ -277,6 +278,9 @@ async def _call(
         # gRPC's retry policy waits this long before a retry it makes itself (A6).
         pushback = (("grpc-retry-pushback-ms", str(exc.retry_after_seconds * 1000)),)
         await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), pushback)
+    except ChunkStoreUnavailableError as exc:
+        logger.warning("request %s: %s", request_id, exc)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
     except Exception:
         request_id = request_id or str(uuid.uuid4())
         logger.exception("request %s failed in %s", request_id, name)

@@ -16,6 +16,7 @@ from tda.adapters.chunk_stores import FileChunkStore, S3ChunkStore
 from tda.ports.chunk_store import (
     ChunkStore,
     ChunkStoreRefusedError,
+    ChunkStoreUnavailableError,
     ChunkWriteError,
     InMemoryChunkStore,
     StorageFullError,
@@ -88,6 +89,33 @@ def test_a_refused_write_is_told_from_one_worth_retrying(tmp_path: Path) -> None
         locked.mkdir(mode=0o500)
         with pytest.raises(ChunkStoreRefusedError):
             FileChunkStore(locked).put("job/a", b"x")
+
+
+def test_a_read_that_fails_is_told_from_a_key_that_is_not_there() -> None:
+    """A HeadObject or GetObject that S3 throttles or refuses is no answer: it raises (the API
+    says 503), where a 404 is one (not there). A failed look had read as "not there", and a
+    job's chunk writer took its job for removed."""
+    from botocore.stub import Stubber
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="chunks")
+        assert S3ChunkStore("chunks", "jobs", client).exists("nothing") is False
+        with pytest.raises(KeyError):
+            S3ChunkStore("chunks", "jobs", client).get("nothing")
+        missing = S3ChunkStore("no-such-bucket", "jobs", client)
+        with pytest.raises(ChunkStoreUnavailableError, match="NoSuchBucket"):
+            missing.keys("callers/")
+        stubbed = boto3.client("s3", region_name="us-east-1")
+        with Stubber(stubbed) as stub:
+            stub.add_client_error("head_object", "SlowDown", http_status_code=503)
+            stub.add_client_error("head_object", "403", http_status_code=403)
+            stub.add_client_error("get_object", "SlowDown", http_status_code=503)
+            store = S3ChunkStore("chunks", "jobs", stubbed)
+            for look in (store.exists, store.exists, store.get):
+                with pytest.raises(ChunkStoreUnavailableError) as caught:
+                    look("job-1/planned.json")
+                assert caught.value.code in ("SlowDown", "403")
 
 
 def test_keys_lists_what_lies_under_a_prefix(store: ChunkStore) -> None:

@@ -129,3 +129,41 @@ def test_a_caller_may_run_only_so_many_jobs_at_once(
     again = submit(alice, {**big, "count": 10, "seed": 12})  # her job ended: her place is free
     assert again["statusCode"] == 202
     assert settled(json_body(again)["job_id"])["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    ("bucket", "code"),
+    [("tda-no-such-bucket", "NoSuchBucket"), (BUCKET, "SlowDown")],
+)
+def test_a_chunk_store_that_cannot_be_read_is_a_503_saying_so_not_a_500(
+    s3: Any, monkeypatch: pytest.MonkeyPatch, bucket: str, code: str
+) -> None:
+    # Every jobs route reads the store first (a submit counts the caller's running jobs): a
+    # bucket gone or S3 throttling answered "internal error" with nothing to act on.
+    from botocore.exceptions import ClientError
+
+    from tda.adapters import aws_clients
+
+    monkeypatch.setenv("TDA_CHUNK_STORE", f"s3://{bucket}/jobs")
+    submitted = invoke("POST", "/v1/jobs", {"entity": "cart", "count": 10, "seed": 1})
+    job_id = json_body(submitted).get("job_id", "tda-0123456789abcdef")
+    if code == "SlowDown":  # moto does not throttle: S3's answer, as botocore raises it
+        answer = {"Error": {"Code": code, "Message": "Please reduce your request rate."}}
+
+        def throttled(*args: Any, **kwargs: Any) -> Any:
+            raise ClientError(answer, "GetObject")
+
+        for method in ("get_object", "list_objects_v2"):
+            monkeypatch.setattr(aws_clients.client("s3"), method, throttled)
+    for method, path in [
+        ("POST", "/v1/jobs"),
+        ("GET", f"/v1/jobs/{job_id}"),
+        ("GET", f"/v1/jobs/{job_id}/chunks/0"),
+    ]:
+        response = invoke(
+            method, path, {"entity": "cart", "count": 10} if method == "POST" else None
+        )
+        body = json_body(response)
+        assert response["statusCode"] == 503, (path, body)
+        assert body["error"] == f"the job store cannot be read now ({code}); try again later"
+        assert response["headers"]["retry-after"] == "5"

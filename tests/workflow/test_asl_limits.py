@@ -106,6 +106,10 @@ def test_each_state_retries_only_what_it_can_raise() -> None:
         assert "ChunkWriteError" in retried(states[name]), name
     for name in ("Route", "Traditional", *MODEL_STATES, "Rag"):
         assert "ChunkWriteError" not in retried(states[name]), name
+    # The states that read the store back retry a read S3 throttled; no other reads it.
+    for name, state in states.items():
+        reads = name in ("Finalize", "RecordFailure")
+        assert ("ChunkStoreUnavailableError" in retried(state)) == reads, name
     # Throttling under a 40-wide Map: enough tries to outlast a burst.
     throttle = next(
         r

@@ -248,6 +248,25 @@ def test_a_25_chunk_job_lands_every_chunk_exactly_once_despite_a_failed_write(
     assert b"".join((root / name).read_bytes() for name in files) == whole
 
 
+def test_a_finalize_whose_reads_s3_throttled_is_tried_again(
+    workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Finalize reads every chunk's entry back (1,000 GETs for 1,000 chunks): a throttled read
+    # failed the job as a botocore ClientError, which nothing retried.
+    monkeypatch.setenv("JOB_CHUNK_RECORDS", "500")
+
+    def finalizing(event: dict[str, Any]) -> bool:
+        return event.get("action") == "finalize"
+
+    workflows.inject("JobsFunction", "ChunkStoreUnavailableError", times=2, when=finalizing)
+    done = _job(workflows, "job-throttled", {"entity": "user", "count": 1500, "seed": 2})
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    finals = [name for name, e in workflows.calls if e.get("action") == "finalize"]
+    assert len(finals) == 3  # twice refused, then written
+    manifest = json.loads((_store_root() / "job-throttled" / "manifest.json").read_text())
+    assert manifest["status"] == "SUCCEEDED" and manifest["record_count"] == 1500
+
+
 def test_a_chunk_failing_past_its_retries_fails_the_job_and_the_manifest_says_so(
     workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -29,6 +29,7 @@ from tda.ports.chunk_store import (
     FREE_SOME_ROOM,
     ChunkStore,
     ChunkStoreRefusedError,
+    ChunkStoreUnavailableError,
     ChunkWriteError,
     Piece,
     StorageFullError,
@@ -93,6 +94,8 @@ class FileChunkStore:
             return self._path(key).read_bytes()
         except FileNotFoundError:
             raise KeyError(key) from None
+        except OSError as exc:
+            raise _unreadable(key, exc) from exc
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         try:
@@ -101,6 +104,8 @@ class FileChunkStore:
                 return handle.read(length)
         except FileNotFoundError:
             raise KeyError(key) from None
+        except OSError as exc:
+            raise _unreadable(key, exc) from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -119,14 +124,22 @@ class FileChunkStore:
 
     def keys(self, prefix: str, limit: int = 1000) -> list[str]:
         folder = self._path(prefix.rstrip("/"))
-        if not folder.is_dir():
-            return []
-        found = sorted(
-            p.relative_to(self.root.resolve()).as_posix()
-            for p in folder.resolve().rglob("*")
-            if p.is_file() and not p.name.startswith(".")
-        )
+        try:
+            if not folder.is_dir():
+                return []
+            found = sorted(
+                p.relative_to(self.root.resolve()).as_posix()
+                for p in folder.resolve().rglob("*")
+                if p.is_file() and not p.name.startswith(".")
+            )
+        except OSError as exc:
+            raise _unreadable(prefix, exc) from exc
         return found[:limit]
+
+
+def _unreadable(key: str, exc: OSError) -> ChunkStoreUnavailableError:
+    code = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+    return ChunkStoreUnavailableError(key, code)
 
 
 DOWNLOAD_SECONDS = 3600  # how long a presigned download stays good
@@ -176,16 +189,26 @@ class S3ChunkStore:
     def _get(self, key: str, **options: str) -> bytes:
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **options)
+            body: bytes = answer["Body"].read()
         except self.client.exceptions.NoSuchKey:
             raise KeyError(key) from None
-        body: bytes = answer["Body"].read()
+        except Exception as exc:  # botocore's: throttled, refused, a connection dropped
+            raise self._unavailable(key, exc) from exc
         return body
+
+    def _unavailable(self, key: str, exc: Exception) -> ChunkStoreUnavailableError:
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+        return ChunkStoreUnavailableError(
+            f"s3://{self.bucket}/{self._key(key)}", code or type(exc).__name__
+        )
 
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except Exception:
-            return False
+        except Exception as exc:  # botocore's: a 404 is an answer, anything else is not
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return False
+            raise self._unavailable(key, exc) from exc
         return True
 
     def location(self, key: str) -> str:
@@ -213,9 +236,12 @@ class S3ChunkStore:
         return None  # S3 takes what it is given
 
     def keys(self, prefix: str, limit: int = 1000) -> list[str]:
-        answer = self.client.list_objects_v2(
-            Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=limit
-        )
+        try:
+            answer = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=self._key(prefix), MaxKeys=limit
+            )
+        except Exception as exc:  # botocore's
+            raise self._unavailable(prefix, exc) from exc
         strip = len(self._key(""))
         return [item["Key"][strip:] for item in answer.get("Contents", [])]
 

@@ -28,7 +28,7 @@ from tda.domain.contract import OutputFormat
 from tda.domain.errors import InvalidRequestError, TdaError
 from tda.domain.limits import record_bounds
 from tda.paths.traditional.bulk import Part, render_parts
-from tda.ports.chunk_store import ChunkStore
+from tda.ports.chunk_store import ChunkStore, ChunkStoreUnavailableError
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 40
@@ -227,8 +227,12 @@ class _CancelCheck:
         if not now and moment - self.checked < self.EVERY_SECONDS:
             return
         self.checked = moment
-        removed = not self.store.exists(planned_key(self.job_id))  # `jobs rm`, a stream's end
-        if removed or _cancelled(self.job_id, self.store) is not None:
+        try:
+            removed = not self.store.exists(planned_key(self.job_id))  # `jobs rm`, a stream's end
+            cancelled = removed or _cancelled(self.job_id, self.store) is not None
+        except ChunkStoreUnavailableError:
+            return  # not known now (S3 throttling): still wanted until a look says otherwise
+        if cancelled:
             raise JobCancelledError(f"{self.job_id} was cancelled")
 
 

@@ -49,7 +49,7 @@ def caller_of(request: Request) -> str:
 @router.post(
     "/v1/jobs",
     status_code=202,
-    responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500, 507),
+    responses=JOB_ACCEPTED | documented(409, 413, 422, 429, 500, 503, 507),
     openapi_extra=request_body(
         {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"},
         settings.max_records,
@@ -73,7 +73,7 @@ async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Re
     return await answer_body(request, threaded, status_code=202)
 
 
-@router.get("/v1/jobs/{job_id}", responses=JOB_STATUS | documented(404, 422, 500))
+@router.get("/v1/jobs/{job_id}", responses=JOB_STATUS | documented(404, 422, 500, 503))
 async def job_status(job_id: JobId, request: Request, history: bool = False) -> Response:
     """Status, progress and chunk links; ``?history=true`` adds the execution history."""
 
@@ -87,7 +87,7 @@ async def job_status(job_id: JobId, request: Request, history: bool = False) -> 
     return await answer_about(job_id, found)
 
 
-@router.delete("/v1/jobs/{job_id}", responses=JOB_CANCELLED | documented(404, 422, 500))
+@router.delete("/v1/jobs/{job_id}", responses=JOB_CANCELLED | documented(404, 422, 500, 503))
 async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
     """Stop a running job (its chunks so far stay); a finished job is left as it is.
     ``?purge=true`` also deletes everything the job wrote."""
@@ -102,7 +102,7 @@ async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
 @router.get(
     "/v1/jobs/{job_id}/chunks/{index}",
     name="job_chunk",
-    responses=CHUNK | documented(307, 404, 422, 500),
+    responses=CHUNK | documented(307, 404, 422, 500, 503),
 )
 async def job_chunk(job_id: JobId, index: ChunkIndex) -> Response:
     """The chunk's bytes, or (S3) a 307 to a presigned URL: no Lambda response can carry a

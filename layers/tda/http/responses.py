@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from tda.app import heavy_work, job_api
 from tda.app.settings import settings
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
-from tda.ports.chunk_store import StorageFullError
+from tda.ports.chunk_store import ChunkStoreUnavailableError, StorageFullError
 
 logger = logging.getLogger("tda.http")
 
@@ -59,6 +59,13 @@ def _no_room(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse(body, status_code=507)  # Insufficient Storage: free some, then retry
 
 
+def _store_unavailable(exc: TdaError, request_id: str) -> Response:
+    assert isinstance(exc, ChunkStoreUnavailableError)
+    logger.warning("request %s: %s", request_id, exc)
+    body = {"request_id": request_id, "success": False, "error": exc.for_caller}
+    return OrjsonResponse(body, status_code=503, headers={"retry-after": "5"})
+
+
 def _not_found(exc: TdaError, request_id: str) -> Response:
     return OrjsonResponse({"success": False, "error": str(exc)}, status_code=404)
 
@@ -71,6 +78,7 @@ ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     job_api.TooManyJobsError: _too_many,
     heavy_work.BusyError: _too_many,
     StorageFullError: _no_room,
+    ChunkStoreUnavailableError: _store_unavailable,
 }
 
 

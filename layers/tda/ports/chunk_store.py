@@ -17,6 +17,21 @@ class ChunkWriteError(TransientError):
     """A chunk or manifest could not be stored; transient as far as the workflow knows (retried)."""
 
 
+class ChunkStoreUnavailableError(TransientError):
+    """The store could not be read or listed now (S3 throttling or gone, a folder unreadable):
+    ``code`` is what the store said (S3's error code, an errno name). The API answers 503."""
+
+    def __init__(self, where: str, code: str) -> None:
+        super().__init__(f"{where}: {code}")
+        self.code = code
+
+    @property
+    def for_caller(self) -> str:
+        """What a caller is told: what the store said, not where it is (bucket names and paths
+        stay in the log)."""
+        return f"the job store cannot be read now ({self.code}); try again later"
+
+
 class ChunkStoreRefusedError(TdaError, RuntimeError):
     """The store refused the write for good (access denied, no such bucket, a read-only
     folder): retrying cannot help, so the workflow does not (the job fails, saying why)."""

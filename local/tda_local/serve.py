@@ -74,7 +74,7 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers
     # runtime is this process's alone, and they reach it through the forwarding.
     worker_env = dict(os.environ)
     # The workflow (jobs, model paths) in moto's Step Functions interpreter, in this process.
-    workflows = LocalWorkflows().start()
+    workflows = LocalWorkflows(s3_outside=_stores_on_s3()).start()
     # Every handler loaded before the first call, as provisioned concurrency would have them:
     # a first job or model-path request would otherwise pay their imports (≈0.2 s).
     for function in workflows.functions.values():
@@ -88,6 +88,32 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers
         # for real AWS.
         await asyncio.get_running_loop().shutdown_default_executor()
         workflows.stop()
+
+
+def _stores_on_s3() -> bool:
+    """Whether a store is on s3:// (its S3 calls then leave the local runtime's mock); exits
+    naming the store when no AWS credentials are found to sign them with."""
+    from tda import wiring
+    from tda.app.settings import memory_settings, model_settings
+
+    urls = {
+        "TDA_CHUNK_STORE": wiring.chunk_store_url(),
+        "TDA_CACHE_STORE": wiring.cache_url(model_settings()),
+        "VECTOR_STORE_URL": wiring.vector_store_url(memory_settings()),
+    }
+    on_s3 = [name for name, url in urls.items() if url.startswith("s3://")]
+    if not on_s3:
+        return False
+    import boto3
+
+    if boto3.Session().get_credentials() is None:
+        print(
+            f"tda serve: {on_s3[0]} is on s3://, and no AWS credentials were found "
+            "(AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws): the stores' S3 calls go to S3 itself",
+            file=sys.stderr,
+        )
+        raise SystemExit(2)
+    return True
 
 
 async def _serve_primary(

@@ -174,7 +174,12 @@ class LocalWorkflows:
         template: Path = TEMPLATE,
         retry_interval: int | None = None,
         record_calls: bool = False,
+        s3_outside: bool = False,
     ) -> None:
+        """``s3_outside``: S3 calls leave the mock for the S3 boto3 would reach (AWS's, or
+        ``AWS_ENDPOINT_URL``), signed with the environment's credentials: a ``tda serve``
+        whose stores are on s3://. Else they are moto's (the tests' S3)."""
+        self.s3_outside = s3_outside
         self.template_dir = template.parent
         self.template = load_template(template)
         self.functions = functions(self.template)
@@ -215,12 +220,22 @@ class LocalWorkflows:
         # The interpreter logs every failed state with its whole parse tree; the execution
         # history says the same in a form users read.
         logging.getLogger("moto.stepfunctions").setLevel(logging.CRITICAL)
-        self._mock = mock_aws(
-            config={
-                "stepfunctions": {"execute_state_machine": True},
-                "lambda": {"use_docker": False},
+        from moto.core.config import DefaultConfig
+
+        config: DefaultConfig = {
+            "stepfunctions": {"execute_state_machine": True},
+            "lambda": {"use_docker": False},
+        }
+        if self.s3_outside:
+            # moto's fake credentials would be sent to S3 too: the environment's are kept
+            # (the mocked services take any).
+            config["core"] = {
+                "mock_credentials": False,
+                "passthrough": {"urls": [], "services": ["s3"]},
+                "reset_boto3_session": True,
+                "service_whitelist": None,
             }
-        )
+        self._mock = mock_aws(config=config)
         self._mock.start()
         forget_clients()  # a client made before the mock reached for real AWS
         self._saved_invoke = LambdaSimpleBackend.invoke

@@ -868,3 +868,50 @@ def test_a_json_chunk_is_the_array_of_records_its_documentation_says(served: Ser
     chunk = served.http.get(f"/v1/jobs/{job}/chunks/0")
     assert chunk.status_code == 200 and len(chunk.json()) == 3
     assert not _against_document(document, "/v1/jobs/{job_id}/chunks/{index}", "get", chunk)
+
+
+S3_OUTSIDE = {
+    "TDA_CHUNK_STORE": "s3://tda-team-bucket/jobs",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_MAX_ATTEMPTS": "1",  # S3 is unreachable here: one try, not botocore's five
+}
+
+
+def test_a_local_server_with_its_chunks_in_s3_reaches_s3_not_its_own_mock(
+    tmp_path: Path,
+) -> None:
+    # The local workflow runtime mocks AWS in its process: S3 calls were answered by moto's
+    # empty S3 (NoSuchBucket), so s3:// chunks could not work locally. They now leave the
+    # mock, signed with the environment's own credentials; S3 is out of reach on this machine,
+    # so the call fails to connect (EndpointConnectionError), which proves it left.
+    keys = {"AWS_ACCESS_KEY_ID": "AKIATDATEST", "AWS_SECRET_ACCESS_KEY": "secret"}
+    server = Served(tmp_path, env={**S3_OUTSIDE, **keys})
+    try:
+        answer = server.http.post("/v1/jobs", json={"entity": "cart", "count": 10, "seed": 1})
+        assert answer.status_code == 503, answer.text
+        assert "(EndpointConnectionError)" in answer.json()["error"]
+        # Step Functions is still the local runtime's: a model-path request runs through it.
+        llm = server.http.post("/v1/generate", json={"entity": "cart", "count": 2, "seed": 1})
+        assert llm.status_code == 200, llm.text
+    finally:
+        assert server.stop() == 0
+
+
+def test_a_local_server_with_s3_stores_and_no_credentials_says_so_at_once(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(S3_OUTSIDE, TDA_HOME=str(tmp_path), AWS_SHARED_CREDENTIALS_FILE="/nonexistent")
+    env["AWS_CONFIG_FILE"] = "/nonexistent"
+    done = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", "0", "--http-port", "0"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr[-1000:]
+    assert done.stderr.strip().endswith(
+        "tda serve: TDA_CHUNK_STORE is on s3://, and no AWS credentials were found "
+        "(AWS_ACCESS_KEY_ID, AWS_PROFILE, ~/.aws): the stores' S3 calls go to S3 itself"
+    ), done.stderr[-1000:]

@@ -109,6 +109,24 @@ def test_a_response_over_the_state_size_cap_comes_back_through_the_chunk_store(
     assert list((store / "responses").iterdir()) == []
 
 
+def test_an_offloaded_response_whose_removal_fails_is_still_the_callers(
+    workflows: LocalWorkflows, store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Read back, then removed: a removal S3 throttled threw away a response already read (the
+    # bucket's lifecycle rule removes what is left).
+    from tda.adapters.chunk_stores import FileChunkStore
+    from tda.ports.chunk_store import ChunkStoreUnavailableError
+
+    def throttled(self: FileChunkStore, key: str) -> None:
+        raise ChunkStoreUnavailableError(key, "SlowDown")
+
+    monkeypatch.setattr(FileChunkStore, "delete", throttled)
+    response = router({"entity": "review", "count": 1000, "seed": 5, "learn_from_history": True})
+    assert response["metadata"]["served_via"] == "workflow"
+    assert len(json.loads(response["data"])) == 1000
+    assert len(list((store / "responses").iterdir())) == 1  # left for the lifecycle rule
+
+
 def test_if_no_execution_can_start_traditional_serves_and_says_why(
     workflows: LocalWorkflows, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -117,7 +117,10 @@ class FileChunkStore:
         return None  # the server sends a local file's bytes itself
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _unreadable(key, exc) from exc
 
     def delete_prefix(self, prefix: str) -> None:
         shutil.rmtree(self._path(prefix.rstrip("/")), ignore_errors=True)
@@ -230,7 +233,10 @@ class S3ChunkStore:
         return url
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as exc:  # botocore's
+            raise self._unavailable(key, exc) from exc
 
     def room(self) -> int | None:
         return None  # S3 takes what it is given
@@ -249,10 +255,13 @@ class S3ChunkStore:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self._key(prefix)
         )
-        for page in pages:
-            keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if keys:  # at most 1000 a page, as DeleteObjects takes
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        try:
+            for page in pages:
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:  # at most 1000 a page, as DeleteObjects takes
+                    self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys})
+        except Exception as exc:  # botocore's
+            raise self._unavailable(prefix, exc) from exc
 
 
 def store_for(url: str, min_free_bytes: int | None = None) -> ChunkStore:

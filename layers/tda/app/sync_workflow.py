@@ -11,6 +11,7 @@ chunk store and returns a reference (``offload``); ``run`` reads it back and del
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 from tda.app.ports_in_use import chunk_store, workflow
 from tda.app.settings import sync_state_machine
 from tda.domain.errors import InvalidRequestError, TdaError
+from tda.ports.chunk_store import ChunkStoreUnavailableError
 
 OFFLOAD_PREFIX = "responses"
 # Step Functions caps an execution's input, and every state's data, at 256 KB. What a request
@@ -91,5 +93,8 @@ def _inline(output: dict[str, Any]) -> dict[str, Any]:
         return output
     store = chunk_store()
     response: dict[str, Any] = orjson.loads(store.get(key))
-    store.delete(key)  # read once: the response is the caller's now
+    # Read once: the response is the caller's now, whether or not it could be removed (the
+    # bucket's lifecycle rule removes what is left).
+    with contextlib.suppress(ChunkStoreUnavailableError):
+        store.delete(key)
     return response

@@ -19,8 +19,8 @@ class ChunkWriteError(TransientError):
 
 class ChunkStoreUnavailableError(TransientError):
     """The store could not be read, listed or emptied now (S3 throttling or gone, a folder
-    unreadable):
-    ``code`` is what the store said (S3's error code, an errno name). The API answers 503."""
+    unreadable): ``code`` is what the store said (S3's error code, an errno name). The API
+    answers 503."""
 
     def __init__(self, where: str, code: str) -> None:
         super().__init__(f"{where}: {code}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,9 +24,18 @@ from tda_local import scripted_model
 SCRIPTED_MODEL = scripted_model.start()
 os.environ["LLM_BASE_URL"] = f"http://127.0.0.1:{SCRIPTED_MODEL.server_port}/v1"
 os.environ.pop("ANTHROPIC_API_KEY", None)
-os.environ["TDA_CACHE_STORE"] = f"file://{tempfile.mkdtemp(prefix='tda-test-cache-')}"
+
+
+def session_folder(prefix: str) -> str:
+    """A temporary folder that lives as long as this test process (each xdist worker its own)."""
+    folder = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+os.environ["TDA_CACHE_STORE"] = f"file://{session_folder('tda-test-cache-')}"
 # An empty vector store of the session's own (never the user's ~/.tda): the rag tests seed one.
-os.environ["VECTOR_STORE_URL"] = tempfile.mkdtemp(prefix="tda-test-vectors-")
+os.environ["VECTOR_STORE_URL"] = session_folder("tda-test-vectors-")
 
 wiring.install()  # as every handler and the local runtime do at start-up
 

@@ -4,7 +4,6 @@ it for the tests that write (learning, adding)."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +11,14 @@ import pytest
 
 from tda_local.cli import main
 
+from ..conftest import session_folder
+
 _SEEDED: list[Path] = []
 
 
 def seeded_folder() -> Path:
     if not _SEEDED:
-        folder = Path(tempfile.mkdtemp(prefix="tda-test-seeded-")) / "vectors"
+        folder = Path(session_folder("tda-test-seeded-")) / "vectors"
         mp = pytest.MonkeyPatch()
         mp.setenv("VECTOR_STORE_URL", str(folder))
         try:

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from tda.paths.traditional.bulk import stream_output
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
+from ..conftest import session_folder
 from ..unit.test_bad_input import BAD_REQUESTS
 
 
@@ -47,7 +47,7 @@ class Served:
         env: dict[str, str] | None = None,
     ) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
-        self.home = home or Path(tempfile.mkdtemp(prefix="tda-serve-"))
+        self.home = home or Path(session_folder("tda-serve-"))
         env = {
             **os.environ,
             "TDA_HOME": str(self.home),

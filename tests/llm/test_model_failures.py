@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from typing import Any
 
 import pytest
@@ -231,3 +232,81 @@ def test_a_request_with_many_calls_leaves_another_its_share_of_the_slots() -> No
     # With two requests in, the big one (3 in flight) starts no more than its share (2).
     with pytest.raises(LLMTimeoutError, match="no model call slot"):
         limit.acquire(deadline=time.monotonic() + 0.1, owner=big)
+
+
+class DrippingServer:
+    """An OpenAI-compatible server that sends its answer a byte at a time: every read is
+    quick, the whole answer takes ``len(body) * pause`` seconds."""
+
+    def __init__(self, pause: float) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from tda_local import scripted_model
+
+        server = self
+        pausing = threading.Event()
+        self.sent: list[int] = []  # bytes sent of each answer before the client left
+        self.lengths: list[int] = []
+
+        class Drip(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                asked = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                body = json.dumps(scripted_model.chat_completion(asked)).encode()
+                server.lengths.append(len(body))
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                sent = 0
+                try:
+                    for byte in body:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        sent += 1
+                        pausing.wait(pause)  # not time.sleep: quick_backoff replaces it
+                except OSError:
+                    pass  # the client hung up
+                server.sent.append(sent)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.http.server_port}/v1"
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # httpx's timeouts bound each read: a server sending a byte every 50 ms (each read quick)
+    # held a call for as long as it liked, 2.5 minutes past a 6-second deadline.
+    from tda import wiring
+
+    server = DrippingServer(pause=0.05)
+    monkeypatch.setenv("LLM_BASE_URL", server.url)
+    monkeypatch.setenv("LLM_MODEL", "dripping")
+    monkeypatch.setenv("LLM_CALL_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("LLM_DEADLINE_SECONDS", "2")
+    wiring.install()  # the SDK's HTTP client as in production, not a scripted transport
+    try:
+        response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 2}))
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+    assert response.record_count == 2
+    said = response.metadata.fallback_reason + " ".join(
+        response.metadata.llm.notes if response.metadata.llm else []
+    )
+    assert "timed out" in said or "deadline" in said, said
+    for _ in range(200):  # the server notices the hang-up at its next write
+        if len(server.sent) == len(server.lengths):
+            break
+        threading.Event().wait(0.05)
+    assert server.lengths and all(
+        sent < length / 2 for sent, length in zip(server.sent, server.lengths, strict=True)
+    ), (server.sent, server.lengths)
+    server.http.shutdown()

@@ -76,10 +76,15 @@ class AnthropicClient:
     ) -> None:
         import anthropic  # lazily: only the model paths pay for it
 
+        from tda.adapters.model_http import deadline_client
+
         self.model = model
         self._sdk = anthropic
         self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, max_retries=0, http_client=http_client
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            http_client=http_client or deadline_client(anthropic.DefaultHttpxClient),
         )
 
     def complete(self, call: ModelCall, timeout: float) -> ModelReply:
@@ -141,13 +146,18 @@ class OpenAICompatibleClient:
     ) -> None:
         import openai  # lazily: only the model paths pay for it
 
+        from tda.adapters.model_http import deadline_client
+
         if response_format not in RESPONSE_FORMATS:
             raise ValueError(f"LLM_RESPONSE_FORMAT must be one of {', '.join(RESPONSE_FORMATS)}")
         self.model = model
         self.response_format = response_format
         self._sdk = openai
         self._client = openai.OpenAI(
-            api_key=api_key or "unused", base_url=base_url, max_retries=0, http_client=http_client
+            api_key=api_key or "unused",
+            base_url=base_url,
+            max_retries=0,
+            http_client=http_client or deadline_client(openai.DefaultHttpxClient),
         )
 
     def _format(self, schema: dict[str, Any]) -> dict[str, Any] | None:

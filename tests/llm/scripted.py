@@ -93,6 +93,14 @@ def chat_records(
     return answer
 
 
+def scripted_client(transport: Callable[[httpx2.Request], httpx2.Response]) -> httpx2.Client:
+    """An HTTP client for the SDKs whose answers come from ``transport``, behind the transport
+    their own clients have in production (each answer's time and size bounded)."""
+    from tda.adapters.model_http import DeadlineTransport
+
+    return httpx2.Client(transport=DeadlineTransport(httpx2.MockTransport(transport)))
+
+
 @pytest.fixture
 def openai_model(
     monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
@@ -104,7 +112,7 @@ def openai_model(
     monkeypatch.setenv("LLM_BASE_URL", "http://model.test/v1")
     monkeypatch.setenv("LLM_MODEL", f"scripted-{request.node.name}")  # its own adaptive limit
     monkeypatch.setenv("LLM_DEADLINE_SECONDS", "20")
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(transport)))
+    wiring.install(model_http_client=scripted_client(transport))
     yield transport
     monkeypatch.undo()
     wiring.install()
@@ -120,7 +128,7 @@ def anthropic_model(
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     monkeypatch.setenv("CLAUDE_MODEL", f"claude-scripted-{request.node.name}")
     monkeypatch.setenv("LLM_DEADLINE_SECONDS", "20")
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(transport)))
+    wiring.install(model_http_client=scripted_client(transport))
     yield transport
     monkeypatch.undo()
     wiring.install()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from tda.domain.contract import GenerateRequest
 from tda.domain.errors import LLMAuthError, LLMRateLimitedError, LLMTimeoutError, TransientError
 from tda.paths.llm import policy
 
-from .scripted import Transport, status, timeout
+from .scripted import Transport, scripted_client, status, timeout
 
 REVIEWS = {"entity": "review", "count": 3, "seed": 5, "context": "reviews of trail shoes"}
 
@@ -125,11 +126,10 @@ def test_response_json_names_the_cost_from_the_price_table(
     anthropic_model: Transport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLAUDE_MODEL", "claude-sonnet-4-20250514")
-    import httpx2
 
     from tda import wiring
 
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(anthropic_model)))
+    wiring.install(model_http_client=scripted_client(anthropic_model))
     llm = json.loads(json.dumps(in_llm_state("anthropic")))["metadata"]["llm"]
     expected = (
         llm["tokens_input"] * 3.0 + llm["tokens_output"] * 15.0 + llm["tokens_cache_read"] * 0.3
@@ -144,7 +144,7 @@ def test_an_answer_of_unbounded_size_is_refused_not_parsed(openai_model: Transpo
     from .scripted import chat_text
 
     openai_model.then(chat_text("x" * (9 << 20)))
-    with pytest.raises(LLMRequestError, match="above 8,388,608"):
+    with pytest.raises(LLMRequestError, match="more than 8,388,608"):
         in_llm_state("openai")
     assert openai_model.calls == 1  # a request error is not retried
 
@@ -194,7 +194,7 @@ def test_what_the_model_wrote_in_time_is_kept_and_the_rest_filled(
     from tda_local import scripted_model
 
     monkeypatch.setenv("LLM_DEADLINE_SECONDS", "2")
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(openai_model)))
+    wiring.install(model_http_client=scripted_client(openai_model))
 
     def answered(body: dict[str, Any]) -> httpx2.Response:
         return httpx2.Response(200, json=scripted_model.chat_completion(body))
@@ -234,11 +234,18 @@ def test_a_request_with_many_calls_leaves_another_its_share_of_the_slots() -> No
         limit.acquire(deadline=time.monotonic() + 0.1, owner=big)
 
 
-class DrippingServer:
-    """An OpenAI-compatible server that sends its answer a byte at a time: every read is
-    quick, the whole answer takes ``len(body) * pause`` seconds."""
+class ModelServer:
+    """An OpenAI- and Anthropic-compatible server of real sockets that sends its answer in
+    pieces of ``piece`` bytes, ``pause`` seconds apart; ``body`` makes the answer from the
+    request (the scripted model's, by default)."""
 
-    def __init__(self, pause: float) -> None:
+    def __init__(
+        self,
+        pause: float = 0.0,
+        piece: int = 1,
+        body: Callable[[dict[str, Any]], bytes] | None = None,
+        chunked: bool = False,
+    ) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         from tda_local import scripted_model
@@ -248,24 +255,35 @@ class DrippingServer:
         self.sent: list[int] = []  # bytes sent of each answer before the client left
         self.lengths: list[int] = []
 
-        class Drip(BaseHTTPRequestHandler):
+        def scripted(asked: dict[str, Any]) -> bytes:
+            return json.dumps(scripted_model.chat_completion(asked)).encode()
+
+        make = body or scripted
+
+        class Answering(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:
-                asked = json.loads(self.rfile.read(int(self.headers["content-length"])))
-                body = json.dumps(scripted_model.chat_completion(asked)).encode()
-                server.lengths.append(len(body))
+                answer = make(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                server.lengths.append(len(answer))
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(body)))
+                if chunked:  # no length said: the client learns it by reading
+                    self.send_header("transfer-encoding", "chunked")
+                else:
+                    self.send_header("content-length", str(len(answer)))
                 self.end_headers()
                 sent = 0
                 try:
-                    for byte in body:
-                        self.wfile.write(bytes([byte]))
+                    for at in range(0, len(answer), piece):
+                        part = answer[at : at + piece]
+                        framed = b"%x\r\n%s\r\n" % (len(part), part) if chunked else part
+                        self.wfile.write(framed)
                         self.wfile.flush()
-                        sent += 1
+                        sent += len(part)
                         pausing.wait(pause)  # not time.sleep: quick_backoff replaces it
+                    if chunked:
+                        self.wfile.write(b"0\r\n\r\n")
                 except OSError:
                     pass  # the client hung up
                 server.sent.append(sent)
@@ -273,10 +291,20 @@ class DrippingServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Drip)
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Answering)
         self.http.daemon_threads = True
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_port}/v1"
+        self.url = f"http://127.0.0.1:{self.http.server_port}"
+
+    def hung_up_early(self) -> bool:
+        """Whether the client left every answer before half of it was sent."""
+        for _ in range(200):  # the server notices the hang-up at its next write
+            if len(self.sent) == len(self.lengths):
+                break
+            threading.Event().wait(0.05)
+        return bool(self.lengths) and all(
+            sent < length / 2 for sent, length in zip(self.sent, self.lengths, strict=True)
+        )
 
 
 def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
@@ -286,8 +314,8 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     # held a call for as long as it liked, 2.5 minutes past a 6-second deadline.
     from tda import wiring
 
-    server = DrippingServer(pause=0.05)
-    monkeypatch.setenv("LLM_BASE_URL", server.url)
+    server = ModelServer(pause=0.05)
+    monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
     monkeypatch.setenv("LLM_MODEL", "dripping")
     monkeypatch.setenv("LLM_CALL_TIMEOUT_SECONDS", "1")
     monkeypatch.setenv("LLM_DEADLINE_SECONDS", "2")
@@ -297,16 +325,46 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     finally:
         monkeypatch.undo()
         wiring.install()
+        server.http.shutdown()
     assert response.record_count == 2
     said = response.metadata.fallback_reason + " ".join(
         response.metadata.llm.notes if response.metadata.llm else []
     )
-    assert "timed out" in said or "deadline" in said, said
-    for _ in range(200):  # the server notices the hang-up at its next write
-        if len(server.sent) == len(server.lengths):
-            break
-        threading.Event().wait(0.05)
-    assert server.lengths and all(
-        sent < length / 2 for sent, length in zip(server.sent, server.lengths, strict=True)
-    ), (server.sent, server.lengths)
-    server.http.shutdown()
+    assert "no answer in time" in said or "deadline" in said, said
+    assert server.hung_up_early(), (server.sent, server.lengths)
+
+
+GIGABYTE = 1 << 30
+
+
+def a_gigabyte(asked: dict[str, Any]) -> bytes:
+    return b" " * GIGABYTE  # sent in 1 MiB pieces: what a client reads is what it holds
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["length-said", "chunked"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_an_answer_of_a_gigabyte_is_cut_off_as_it_comes_not_held(
+    monkeypatch: pytest.MonkeyPatch, provider: str, chunked: bool
+) -> None:
+    # The answer was read whole, then measured (OpenAI) or parsed (Anthropic): a server gone
+    # wrong could make a call hold any amount of memory.
+    from tda import wiring
+    from tda.domain.errors import LLMRequestError
+
+    server = ModelServer(piece=1 << 20, body=a_gigabyte, chunked=chunked)
+    for name in ("LLM_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    if provider == "openai":
+        monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
+    else:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    wiring.install()
+    try:
+        with pytest.raises(LLMRequestError, match="more than 8,388,608"):
+            in_llm_state(provider)
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+        server.http.shutdown()
+    assert server.hung_up_early(), (server.sent, server.lengths)

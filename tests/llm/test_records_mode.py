@@ -17,7 +17,7 @@ from tda.domain.schema.registry import get_entity
 from tda.domain.validation import validate_records
 from tda_local import scripted_model
 
-from .scripted import Answer, Transport, chat_records, chat_text
+from .scripted import Answer, Transport, chat_records, chat_text, scripted_client
 
 FITNESS = "carts for fitness enthusiasts preparing for a marathon"
 
@@ -371,13 +371,12 @@ def test_the_same_request_and_seed_with_use_cache_replays_the_same_bytes_with_no
 def test_a_token_budget_stops_a_runaway_request_cleanly(
     openai_model: Transport, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import httpx2
 
     from tda import wiring
 
     def budget(tokens: int) -> None:  # settings are read when the generator is made
         monkeypatch.setenv("LLM_MAX_TOKENS_PER_REQUEST", str(tokens))
-        client = httpx2.Client(transport=httpx2.MockTransport(openai_model))
+        client = scripted_client(openai_model)
         wiring.install(model_http_client=client)
 
     # A budget below what one call could spend: no call is made, traditional fills, a note says.

@@ -9,13 +9,12 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import httpx2
 import pytest
 
 from tda import wiring
 from tda_local.workflows import LocalWorkflows
 
-from ..llm.scripted import Transport, status
+from ..llm.scripted import Transport, scripted_client, status
 
 pytestmark = pytest.mark.usefixtures("fresh_calls")
 
@@ -31,7 +30,7 @@ def both_models(
     monkeypatch.setenv("CLAUDE_MODEL", f"claude-{request.node.name}")
     monkeypatch.setenv("LLM_BASE_URL", "http://model.test/v1")
     monkeypatch.setenv("LLM_MODEL", f"open-{request.node.name}")
-    wiring.install(model_http_client=httpx2.Client(transport=httpx2.MockTransport(transport)))
+    wiring.install(model_http_client=scripted_client(transport))
     yield transport
     monkeypatch.undo()
     wiring.install()

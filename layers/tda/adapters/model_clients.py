@@ -30,7 +30,6 @@ RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input
 # OpenAI-compatible structured output: "json_schema" (strict: OpenAI, vLLM), "json_object"
 # (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
-MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
 # The longest string a "json_object" schema asks for. llama.cpp compiles the schema into a
 # grammar, a string's maxLength into that many nested rules: past ~1,000 (a review's body
 # allows 2,000) the grammar fails to parse and llama-cpp-python's server dies, dropping the
@@ -109,7 +108,7 @@ class AnthropicClient:
             )
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
-        except RecursionError as exc:  # the SDK's json.loads of a body nested past the parser
+        except (ValueError, RecursionError) as exc:  # the SDK's json.loads of the body
             raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
         data: Any = None
         texts = []
@@ -146,13 +145,14 @@ class OpenAICompatibleClient:
     ) -> None:
         import openai  # lazily: only the model paths pay for it
 
-        from tda.adapters.model_http import deadline_client
+        from tda.adapters.model_http import AnswerTooLargeError, deadline_client
 
         if response_format not in RESPONSE_FORMATS:
             raise ValueError(f"LLM_RESPONSE_FORMAT must be one of {', '.join(RESPONSE_FORMATS)}")
         self.model = model
         self.response_format = response_format
         self._sdk = openai
+        self._too_large = AnswerTooLargeError
         self._client = openai.OpenAI(
             api_key=api_key or "unused",
             base_url=base_url,
@@ -197,14 +197,11 @@ class OpenAICompatibleClient:
                 timeout=timeout,
                 **options,
             )
-            answer = raw.content
-            if len(answer) > MAX_ANSWER_BYTES:  # a server gone wrong: never parse without bound
-                raise LLMRequestError(
-                    f"{self.provider} answered {len(answer):,} bytes, above {MAX_ANSWER_BYTES:,}"
-                )
-            completion = json.loads(answer)
+            completion = json.loads(raw.content)  # at most MAX_ANSWER_BYTES (model_http)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
+        except self._too_large as exc:  # read after the SDK's call: raised as it is
+            raise LLMRequestError(f"{self.provider} answered {exc}") from exc
         except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
             raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
         choices = completion.get("choices") if isinstance(completion, dict) else None
@@ -268,6 +265,10 @@ def strict_safe(schema: Any) -> Any:
 
 def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:
     """An SDK error as the domain's, by kind and status (the two SDKs share these names)."""
+    from tda.adapters.model_http import AnswerTooLargeError
+
+    if isinstance(exc.__cause__, AnswerTooLargeError):  # no retry gets a smaller answer
+        return LLMRequestError(f"{provider} answered {exc.__cause__}")
     if isinstance(exc, sdk.APITimeoutError):
         return LLMTimeoutError(f"{provider}: no answer in time")
     if isinstance(exc, sdk.APIConnectionError):

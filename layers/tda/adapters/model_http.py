@@ -1,4 +1,5 @@
-"""The model SDKs' HTTP client: theirs, with each answer held to its call's timeout as a whole.
+"""The model SDKs' HTTP client: theirs, with each answer held to its call's timeout as a whole,
+and to MAX_ANSWER_BYTES as it comes.
 
 httpx's timeouts bound each read, not the answer: a server sending a byte every 50 ms kept a
 call open for as long as it liked (2.5 minutes past a 6-second deadline, every read quick).
@@ -7,6 +8,9 @@ SDKs are given) from the moment it is sent, and cuts it off, as a read timeout, 
 passed. A server dripping its headers is bounded only once they are in (httpcore reads them
 with no hook between reads), and a connection through a proxy from the environment
 (``HTTPS_PROXY``: httpx mounts a transport of its own) keeps httpx's per-read bound.
+
+An answer was read whole before it was measured (OpenAI) or parsed (Anthropic): a server gone
+wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as it arrives.
 """
 
 from __future__ import annotations
@@ -17,6 +21,12 @@ from typing import Any
 
 import httpx2
 
+MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
+
+
+class AnswerTooLargeError(Exception):
+    """The answer ran past MAX_ANSWER_BYTES (the SDKs raise their connection error from it)."""
+
 
 class DeadlineTransport(httpx2.BaseTransport):
     def __init__(self, inner: httpx2.BaseTransport) -> None:
@@ -26,9 +36,11 @@ class DeadlineTransport(httpx2.BaseTransport):
         budget = (request.extensions.get("timeout") or {}).get("read")
         started = time.monotonic()
         response = self._inner.handle_request(request)
-        if budget is None:
-            return response
-        deadline = started + float(budget)
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said at once: not read at all
+            response.close()
+            raise AnswerTooLargeError(f"{int(length):,} bytes, more than {MAX_ANSWER_BYTES:,}")
+        deadline = started + float(budget) if budget is not None else float("inf")
         stream = _Deadlined(response.stream, deadline, request)
         stream.check()  # the headers may have taken it all
         response.stream = stream
@@ -43,6 +55,7 @@ class _Deadlined(httpx2.SyncByteStream):
         self._inner = inner
         self._deadline = deadline
         self._request = request
+        self._read = 0
 
     def check(self) -> None:
         if time.monotonic() > self._deadline:
@@ -54,6 +67,10 @@ class _Deadlined(httpx2.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._inner:
             self.check()
+            self._read += len(chunk)
+            if self._read > MAX_ANSWER_BYTES:
+                self.close()
+                raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes")
             yield chunk
 
     def close(self) -> None:

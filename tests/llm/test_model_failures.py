@@ -368,3 +368,100 @@ def test_an_answer_of_a_gigabyte_is_cut_off_as_it_comes_not_held(
         wiring.install()
         server.http.shutdown()
     assert server.hung_up_early(), (server.sent, server.lengths)
+
+
+def content_in_parts(body: dict[str, Any]) -> Any:
+    import httpx2
+
+    from tda_local import scripted_model
+
+    made = scripted_model.chat_completion(body)
+    text = made["choices"][0]["message"]["content"]
+    half = len(text) // 2
+    made["choices"][0]["message"]["content"] = [
+        {"type": "text", "text": text[:half]},
+        {"type": "text", "text": text[half:]},
+    ]
+    return httpx2.Response(200, json=made)
+
+
+def usage_not_numbers(body: dict[str, Any]) -> Any:
+    import httpx2
+
+    from tda_local import scripted_model
+
+    made = scripted_model.chat_completion(body)
+    made["usage"] = {"prompt_tokens": "many", "completion_tokens": None, "total_tokens": -3}
+    return httpx2.Response(200, json=made)
+
+
+@pytest.mark.parametrize("answer", [content_in_parts, usage_not_numbers])
+def test_an_answer_shaped_otherwise_is_read_not_a_crash(
+    openai_model: Transport, answer: Any
+) -> None:
+    # Content as a list of parts (as some OpenAI-compatible servers send it) was a TypeError;
+    # usage that is not numbers a ValueError: both escaped generate.
+    openai_model.then(*[answer] * 4)
+    response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 2}))
+    llm = response.metadata.llm
+    assert (response.metadata.generation_path, response.metadata.fallback_reason) == ("llm", "")
+    assert llm is not None and llm.records_from_model == 2
+
+
+def test_an_error_answered_with_200_says_what_the_server_said(openai_model: Transport) -> None:
+    import httpx2
+
+    def error(body: dict[str, Any]) -> Any:  # as some routers answer a provider's failure
+        return httpx2.Response(200, json={"error": {"message": "Provider returned error"}})
+
+    openai_model.then(*[error] * 4)
+    response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 2}))
+    reason = response.metadata.fallback_reason
+    assert "answered with no choices: Provider returned error" in reason, reason
+
+
+def message_edited(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], Any]:
+    """An Anthropic answer, the scripted model's, changed by ``edit``."""
+
+    def answer(body: dict[str, Any]) -> Any:
+        import httpx2
+
+        from tda_local import scripted_model
+
+        made = scripted_model.message(body)
+        edit(made)
+        return httpx2.Response(200, json=made)
+
+    return answer
+
+
+ODD_MESSAGES = {
+    "usage-not-numbers": (lambda m: m.update(usage={"input_tokens": "many"}), True),
+    "no-usage": (lambda m: m.pop("usage"), True),
+    "odd-blocks-beside": (lambda m: m["content"].extend([5, {"type": "weird"}]), True),
+    "content-a-string": (lambda m: m.update(content="hello"), False),
+    "content-null": (lambda m: m.update(content=None), False),
+    "tool-input-a-string": (
+        lambda m: m.update(content=[{"type": "tool_use", "input": "x"}]),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_MESSAGES))
+def test_an_anthropic_answer_shaped_otherwise_is_read_or_refused_not_a_crash(
+    anthropic_model: Transport, case: str
+) -> None:
+    # The SDK builds its models without checking them: each of these escaped generate as an
+    # AttributeError or a TypeError (an Anthropic-compatible proxy may answer so).
+    edit, readable = ODD_MESSAGES[case]
+    anthropic_model.then(*[message_edited(edit)] * 8)
+    response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 2}))
+    llm = response.metadata.llm
+    assert response.record_count == 2
+    if readable:
+        assert response.metadata.fallback_reason == "" and llm is not None
+        assert llm.records_from_model == 2
+    else:
+        said = response.metadata.fallback_reason + " ".join(llm.notes if llm else [])
+        assert "no content" in said or "unreadable" in said or "no JSON" in said, said

@@ -75,10 +75,11 @@ class AnthropicClient:
     ) -> None:
         import anthropic  # lazily: only the model paths pay for it
 
-        from tda.adapters.model_http import deadline_client
+        from tda.adapters.model_http import AnswerTooLargeError, deadline_client
 
         self.model = model
         self._sdk = anthropic
+        self._too_large = AnswerTooLargeError
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
@@ -88,7 +89,9 @@ class AnthropicClient:
 
     def complete(self, call: ModelCall, timeout: float) -> ModelReply:
         try:
-            message = self._client.messages.create(
+            # The raw answer, read here: the SDK builds its models without checking them, so
+            # a compatible server's odd answer (no usage, content a string) broke later.
+            raw = self._client.messages.with_raw_response.create(
                 model=self.model,
                 max_tokens=call.max_tokens,
                 # The static part first, marked for the provider's prompt cache.
@@ -106,29 +109,36 @@ class AnthropicClient:
                 tool_choice={"type": "tool", "name": RESPONSE_TOOL},
                 timeout=timeout,
             )
+            message = _object(json.loads(raw.read()))  # at most MAX_ANSWER_BYTES (model_http)
         except self._sdk.APIError as exc:
             raise _domain_error(self._sdk, exc, self.provider) from exc
-        except (ValueError, RecursionError) as exc:  # the SDK's json.loads of the body
+        except self._too_large as exc:  # read after the SDK's call: raised as it is
+            raise LLMRequestError(f"{self.provider} answered {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
             raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
-        data: Any = None
-        texts = []
-        for block in message.content:
-            if block.type == "tool_use":
-                data = block.input
-            elif block.type == "text":
-                texts.append(block.text)
-        usage = message.usage
+        content = message.get("content")
+        blocks = [_object(b) for b in content] if isinstance(content, list) else []
+        if not blocks:
+            said = _said(message.get("error"))
+            raise LLMRequestError(f"{self.provider} answered with no content{said}")
+        data: Any = next(
+            (b["input"] for b in blocks if b.get("type") == "tool_use" and "input" in b), None
+        )
+        texts = [
+            b["text"] for b in blocks if b.get("type") == "text" and isinstance(b.get("text"), str)
+        ]
+        usage = _object(message.get("usage"))
         return ModelReply(
             text=json.dumps(data) if data is not None else "".join(texts),
             data=data,
             usage=Usage(
-                input=usage.input_tokens or 0,
-                output=usage.output_tokens or 0,
-                cache_read=usage.cache_read_input_tokens or 0,
-                cache_write=usage.cache_creation_input_tokens or 0,
+                input=_count(usage.get("input_tokens")),
+                output=_count(usage.get("output_tokens")),
+                cache_read=_count(usage.get("cache_read_input_tokens")),
+                cache_write=_count(usage.get("cache_creation_input_tokens")),
             ),
-            truncated=message.stop_reason == "max_tokens",
-            model=message.model or self.model,
+            truncated=message.get("stop_reason") == "max_tokens",
+            model=str(message.get("model") or self.model),
         )
 
 
@@ -204,23 +214,52 @@ class OpenAICompatibleClient:
             raise LLMRequestError(f"{self.provider} answered {exc}") from exc
         except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
             raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
-        choices = completion.get("choices") if isinstance(completion, dict) else None
-        if not choices or not isinstance(choices[0], dict):
-            raise LLMRequestError(f"{self.provider} answered with no choices")
+        # Read as a server nobody here wrote may send it: each field checked for its type.
+        completion = completion if isinstance(completion, dict) else {}
+        choices = completion.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            said = _said(completion.get("error"))  # an error answered with a 200 (routers)
+            raise LLMRequestError(f"{self.provider} answered with no choices{said}")
         choice = choices[0]
-        usage = completion.get("usage") or {}
-        cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+        usage = _object(completion.get("usage"))
+        cached = _count(_object(usage.get("prompt_tokens_details")).get("cached_tokens"))
         return ModelReply(
-            text=(choice.get("message") or {}).get("content") or "",
+            text=_text(_object(choice.get("message")).get("content")),
             data=None,
             usage=Usage(
-                input=int(usage.get("prompt_tokens") or 0) - int(cached),
-                output=int(usage.get("completion_tokens") or 0),
-                cache_read=int(cached),
+                input=max(0, _count(usage.get("prompt_tokens")) - cached),
+                output=_count(usage.get("completion_tokens")),
+                cache_read=cached,
             ),
             truncated=choice.get("finish_reason") == "length",
             model=str(completion.get("model") or self.model),
         )
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value: Any) -> int:
+    """A token count, or 0 for anything that is not one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _text(content: Any) -> str:
+    """A message's content: a string, or a list of parts (some servers send that) joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = (_object(p).get("text") for p in content)
+        return "".join(p for p in parts if isinstance(p, str))
+    return ""
+
+
+def _said(error: Any) -> str:
+    message = _object(error).get("message") if isinstance(error, dict) else error
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    return ": " + (message if len(message) <= 200 else message[:199] + "…")
 
 
 def grammar_safe(schema: Any) -> Any:

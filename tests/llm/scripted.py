@@ -96,9 +96,9 @@ def chat_records(
 def scripted_client(transport: Callable[[httpx2.Request], httpx2.Response]) -> httpx2.Client:
     """An HTTP client for the SDKs whose answers come from ``transport``, behind the transport
     their own clients have in production (each answer's time and size bounded)."""
-    from tda.adapters.model_http import DeadlineTransport
+    from tda.adapters.model_http import deadline_transport
 
-    return httpx2.Client(transport=DeadlineTransport(httpx2.MockTransport(transport)))
+    return httpx2.Client(transport=deadline_transport(httpx2.MockTransport(transport)))
 
 
 @pytest.fixture

@@ -70,3 +70,45 @@ def test_the_environment_is_read_only_by_the_settings_and_the_edges() -> None:
         if "os.environ" in (text := path.read_text()) or "getenv(" in text
     }
     assert readers <= ENVIRONMENT_READERS, sorted(readers - ENVIRONMENT_READERS)
+
+
+# What the core layer does not carry (layers/requirements.txt): the model SDKs' layer
+# (layers/model-sdks.txt, the packages it adds), the memory image's, and the local runtime's.
+NOT_IN_THE_CORE_LAYER = (
+    "anthropic", "openai", "httpx2", "httpcore2", "redis", "docstring_parser", "jiter",
+    "truststore", "lancedb", "pyarrow", "onnxruntime", "tokenizers", "weaviate", "grpc",
+    "uvicorn", "moto", "httpx",
+)  # fmt: skip
+
+IMPORT_EVERY_MODULE_WITHOUT = """
+import importlib, importlib.abc, pkgutil, sys
+blocked = set(sys.argv[1].split(","))
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in blocked:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Absent())
+import tda
+failed = []
+for module in pkgutil.walk_packages(tda.__path__, "tda."):
+    try:
+        importlib.import_module(module.name)
+    except ImportError as exc:
+        failed.append(f"{module.name}: {exc}")
+print("\\n".join(failed))
+"""
+
+
+def test_every_module_imports_with_only_what_the_core_layer_carries() -> None:
+    """``sam build`` imports every module of the package with the core layer's packages alone
+    (layers/build_layer.py records their dataclass methods): a module importing an SDK at its
+    top (httpx2, in tda/adapters/model_http.py) failed the build, and only CI's build saw it."""
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORT_EVERY_MODULE_WITHOUT, ",".join(NOT_IN_THE_CORE_LAYER)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT / "layers",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "", done.stdout

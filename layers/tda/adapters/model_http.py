@@ -3,7 +3,7 @@ and to MAX_ANSWER_BYTES as it comes.
 
 httpx's timeouts bound each read, not the answer: a server sending a byte every 50 ms kept a
 call open for as long as it liked (2.5 minutes past a 6-second deadline, every read quick).
-``DeadlineTransport`` gives the whole answer the request's read timeout (the call timeout the
+``deadline_transport`` gives the whole answer the request's read timeout (the call timeout the
 SDKs are given) from the moment it is sent, and cuts it off, as a read timeout, once that has
 passed. A server dripping its headers is bounded only once they are in (httpcore reads them
 with no hook between reads), and a connection through a proxy from the environment
@@ -15,11 +15,10 @@ wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 from typing import Any
-
-import httpx2
 
 MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
 
@@ -28,56 +27,70 @@ class AnswerTooLargeError(Exception):
     """The answer ran past MAX_ANSWER_BYTES (the SDKs raise their connection error from it)."""
 
 
-class DeadlineTransport(httpx2.BaseTransport):
-    def __init__(self, inner: httpx2.BaseTransport) -> None:
-        self._inner = inner
-
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        budget = (request.extensions.get("timeout") or {}).get("read")
-        started = time.monotonic()
-        response = self._inner.handle_request(request)
-        length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said at once: not read at all
-            response.close()
-            raise AnswerTooLargeError(f"{int(length):,} bytes, more than {MAX_ANSWER_BYTES:,}")
-        deadline = started + float(budget) if budget is not None else float("inf")
-        stream = _Deadlined(response.stream, deadline, request)
-        stream.check()  # the headers may have taken it all
-        response.stream = stream
-        return response
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-class _Deadlined(httpx2.SyncByteStream):
-    def __init__(self, inner: Any, deadline: float, request: httpx2.Request) -> None:
-        self._inner = inner
-        self._deadline = deadline
-        self._request = request
-        self._read = 0
-
-    def check(self) -> None:
-        if time.monotonic() > self._deadline:
-            self.close()
-            raise httpx2.ReadTimeout(
-                "the whole answer took longer than the call's timeout", request=self._request
-            )
-
-    def __iter__(self) -> Iterator[bytes]:
-        for chunk in self._inner:
-            self.check()
-            self._read += len(chunk)
-            if self._read > MAX_ANSWER_BYTES:
-                self.close()
-                raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes")
-            yield chunk
-
-    def close(self) -> None:
-        self._inner.close()
-
-
-def deadline_client(sdk_default: type[httpx2.Client]) -> httpx2.Client:
+def deadline_client(sdk_default: Any) -> Any:
     """``sdk_default`` (the SDK's ``DefaultHttpxClient``: its timeouts, limits, redirects)
     with its connections behind a DeadlineTransport."""
-    return sdk_default(transport=DeadlineTransport(httpx2.HTTPTransport()))
+    import httpx2
+
+    return sdk_default(transport=deadline_transport(httpx2.HTTPTransport()))
+
+
+def deadline_transport(inner: Any) -> Any:
+    """``inner`` (an httpx2 transport) with each answer bounded in time and size."""
+    return _classes()[0](inner)
+
+
+@functools.cache
+def _classes() -> tuple[type, type]:
+    # Made at the first model client: httpx2 is the model SDKs' layer's, and every module of
+    # the package imports in the core layer without it (the layer's build imports them all).
+    import httpx2
+
+    class DeadlineTransport(httpx2.BaseTransport):
+        def __init__(self, inner: httpx2.BaseTransport) -> None:
+            self._inner = inner
+
+        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+            budget = (request.extensions.get("timeout") or {}).get("read")
+            started = time.monotonic()
+            response = self._inner.handle_request(request)
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said: not read at all
+                response.close()
+                raise AnswerTooLargeError(f"{int(length):,} bytes, more than {MAX_ANSWER_BYTES:,}")
+            deadline = started + float(budget) if budget is not None else float("inf")
+            stream = Bounded(response.stream, deadline, request)
+            stream.check()  # the headers may have taken it all
+            response.stream = stream
+            return response
+
+        def close(self) -> None:
+            self._inner.close()
+
+    class Bounded(httpx2.SyncByteStream):
+        def __init__(self, inner: Any, deadline: float, request: httpx2.Request) -> None:
+            self._inner = inner
+            self._deadline = deadline
+            self._request = request
+            self._read = 0
+
+        def check(self) -> None:
+            if time.monotonic() > self._deadline:
+                self.close()
+                raise httpx2.ReadTimeout(
+                    "the whole answer took longer than the call's timeout", request=self._request
+                )
+
+        def __iter__(self) -> Iterator[bytes]:
+            for chunk in self._inner:
+                self.check()
+                self._read += len(chunk)
+                if self._read > MAX_ANSWER_BYTES:
+                    self.close()
+                    raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes")
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    return DeadlineTransport, Bounded

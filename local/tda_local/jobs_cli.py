@@ -78,8 +78,9 @@ def add_parser(commands: Any) -> None:
         type=_patience,
         default=0.0,
         metavar="SECONDS",
-        help="when the server has too many jobs running (429), submit again after its "
-        "Retry-After, for up to SECONDS (default 0: the 429 is the answer)",
+        help="when the server is busy (429: too many jobs running) or unavailable for a moment "
+        "(503), submit again after its Retry-After, for up to SECONDS (default 0: the first "
+        "answer is the answer)",
     )
     status = actions.add_parser("status", help="status, progress and chunk links", parents=[api])
     status.add_argument("job_id")
@@ -173,17 +174,22 @@ def submit(api: str, args: argparse.Namespace) -> int:
 BUSY_RETRY_SECONDS = 5.0  # when a 429 says nothing usable of when to try again
 
 
+# Answers that say "not now": busy (429), or unavailable for a moment (503: a store S3
+# throttles, API Gateway's own).
+NOT_NOW = (429, 503)
+
+
 def submitted_when_taken(api: str, payload: Any, patience: float) -> dict[str, Any]:
-    """The server's answer to the submit, tried again while it is busy (429) after its
-    Retry-After, until ``patience`` seconds have passed. Nothing else is tried again: a full
-    disk (507) does not empty itself, and a bad request stays bad."""
+    """The server's answer to the submit, tried again while it says "not now" (429, 503) after
+    its Retry-After, until ``patience`` seconds have passed. Nothing else is tried again: a
+    full disk (507) does not empty itself, and a bad request stays bad."""
     give_up_at = time.monotonic() + patience
     while True:
         try:
             accepted: dict[str, Any] = _call("POST", f"{api}/v1/jobs", payload)
             return accepted
         except ApiError as exc:
-            if exc.status != 429:
+            if exc.status not in NOT_NOW:
                 raise
             left = give_up_at - time.monotonic()
             if left <= 0:

@@ -900,6 +900,10 @@ def test_a_local_server_with_its_chunks_in_s3_reaches_s3_not_its_own_mock(
         said = re.search(r"\((\w+)\)", answer.json()["error"])
         # Unreachable here; refused by S3 itself where it is reachable (the key is no key).
         assert said and said.group(1) in LEFT_THE_MOCK, answer.text
+        # A 503 says "not now": a submit told to wait tries again after its Retry-After.
+        waited = tda(server, "submit", "cart", "--count", "10", "--retry-busy", "6")
+        assert waited.returncode == 1 and "trying again in 5 s" in waited.stderr, waited.stderr
+        assert "still busy after 6 s" in waited.stderr
         # Step Functions is still the local runtime's: a model-path request runs through it.
         llm = server.http.post("/v1/generate", json={"entity": "cart", "count": 2, "seed": 1})
         assert llm.status_code == 200, llm.text

@@ -115,6 +115,9 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         except job_stream.JobStreamError as exc:
             logger.warning("stream %s: %s", request.request_id, exc)
             await context.abort(exc.code, str(exc))
+        except ChunkStoreUnavailableError as exc:  # a chunk read straight from the store
+            logger.warning("stream %s: %s", request.request_id, exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
 
     async def _stream_ranges(
         self, context: grpc.aio.ServicerContext[Any, Any], request_id: str, payload: dict[str, Any]

@@ -37,6 +37,7 @@ Call = Callable[[grpc.aio.ServicerContext[Any, Any], str, str, dict[str, Any]], 
 # What a job could not be given, or died of, that is the server's room, not the call: the
 # caller may retry later (gRPC RESOURCE_EXHAUSTED, as HTTP's 429 and 507).
 NO_ROOM_STATUSES = frozenset({429, 507})
+NOT_NOW_STATUSES = frozenset({503})  # a store that cannot be read for a moment
 NO_ROOM_ERRORS = frozenset({"StorageFullError"})
 
 
@@ -64,12 +65,16 @@ async def follow(
         if response["statusCode"] == 422:
             issues = [FieldIssue(d["field"], d["message"]) for d in answer.get("details", [])]
             raise InvalidRequestError(issues)
-        if response["statusCode"] >= 300:
-            no_room = response["statusCode"] in NO_ROOM_STATUSES
-            raise JobStreamError(
-                f"{method} {path}: {answer.get('error', response['statusCode'])}",
-                grpc.StatusCode.RESOURCE_EXHAUSTED if no_room else grpc.StatusCode.INTERNAL,
+        status = response["statusCode"]
+        if status >= 300:
+            code = (
+                grpc.StatusCode.RESOURCE_EXHAUSTED
+                if status in NO_ROOM_STATUSES
+                else grpc.StatusCode.UNAVAILABLE
+                if status in NOT_NOW_STATUSES
+                else grpc.StatusCode.INTERNAL
             )
+            raise JobStreamError(f"{method} {path}: {answer.get('error', status)}", code)
         return answer
 
     # One chunk written at a time: they are read in order, so more in flight would only hold

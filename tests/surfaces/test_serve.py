@@ -904,6 +904,14 @@ def test_a_local_server_with_its_chunks_in_s3_reaches_s3_not_its_own_mock(
         waited = tda(server, "submit", "cart", "--count", "10", "--retry-busy", "6")
         assert waited.returncode == 1 and "trying again in 5 s" in waited.stderr, waited.stderr
         assert "still busy after 6 s" in waited.stderr
+        # A stream above the synchronous limit is a job: gRPC's "not now" is UNAVAILABLE.
+        with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            big = Parse(json.dumps({"entity": "cart", "count": 20_000}), pb.GenerateRequest())
+            with pytest.raises(grpc.RpcError) as refused:
+                list(stub.GenerateDataStream(big, timeout=60))
+        assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+        assert "the job store cannot be read now" in (refused.value.details() or "")
         # Step Functions is still the local runtime's: a model-path request runs through it.
         llm = server.http.post("/v1/generate", json={"entity": "cart", "count": 2, "seed": 1})
         assert llm.status_code == 200, llm.text

@@ -5,6 +5,7 @@ retried by our policy alone, then raised as the errors the workflow's Retry and 
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import threading
@@ -245,6 +246,7 @@ class ModelServer:
         piece: int = 1,
         body: Callable[[dict[str, Any]], bytes] | None = None,
         chunked: bool = False,
+        encoding: str = "",
     ) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -254,6 +256,7 @@ class ModelServer:
         pausing = threading.Event()
         self.sent: list[int] = []  # bytes sent of each answer before the client left
         self.lengths: list[int] = []
+        self.asked_encodings: list[str] = []  # each request's Accept-Encoding
 
         def scripted(asked: dict[str, Any]) -> bytes:
             return json.dumps(scripted_model.chat_completion(asked)).encode()
@@ -265,9 +268,14 @@ class ModelServer:
 
             def do_POST(self) -> None:
                 answer = make(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                server.asked_encodings.append(self.headers.get("accept-encoding", ""))
+                if encoding == "gzip" and not answer.startswith(b"\x1f\x8b"):
+                    answer = gzip.compress(answer)
                 server.lengths.append(len(answer))
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
+                if encoding:
+                    self.send_header("content-encoding", encoding)
                 if chunked:  # no length said: the client learns it by reading
                     self.send_header("transfer-encoding", "chunked")
                 else:
@@ -465,3 +473,62 @@ def test_an_anthropic_answer_shaped_otherwise_is_read_or_refused_not_a_crash(
     else:
         said = response.metadata.fallback_reason + " ".join(llm.notes if llm else [])
         assert "no content" in said or "unreadable" in said or "no JSON" in said, said
+
+
+def a_gzip_bomb(asked: dict[str, Any]) -> bytes:
+    """512 KiB on the wire, 512 MiB once inflated (made once, ~0.5 s)."""
+    if not _BOMB:
+        _BOMB.append(_compressed_zeros(512 << 20))
+    return _BOMB[0]
+
+
+_BOMB: list[bytes] = []
+
+
+def _compressed_zeros(size: int) -> bytes:
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(1 << 20)
+    return b"".join([*(packer.compress(block) for _ in range(size >> 20)), packer.flush()])
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_a_gzipped_answer_is_read_and_a_gzip_bomb_is_cut_off_as_it_inflates(
+    monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    # Only the bytes on the wire were counted: 4 MiB of gzip passed (8 MiB allowed), and httpx
+    # inflated it to 4 GiB in memory. An answer is inflated here, counted as it grows; gzip is
+    # all it asks for.
+    from tda import wiring
+    from tda.domain.errors import LLMRequestError
+
+    def anthropic_message(asked: dict[str, Any]) -> bytes:
+        from tda_local import scripted_model
+
+        return json.dumps(scripted_model.message(asked)).encode()
+
+    plain = None if provider == "openai" else anthropic_message
+    honest = ModelServer(piece=1 << 16, body=plain, encoding="gzip")
+    bomb = ModelServer(piece=1 << 20, body=a_gzip_bomb, encoding="gzip")
+    try:
+        for server in (honest, bomb):
+            for name in ("LLM_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+                monkeypatch.delenv(name, raising=False)
+            if provider == "openai":
+                monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
+            else:
+                monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+                monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+            wiring.install()
+            if server is honest:
+                assert in_llm_state(provider)["record_count"] == 3
+            else:
+                with pytest.raises(LLMRequestError, match="more than 8,388,608 bytes inflated"):
+                    in_llm_state(provider)
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+        honest.http.shutdown()
+        bomb.http.shutdown()
+    assert honest.asked_encodings and set(honest.asked_encodings) == {"gzip"}

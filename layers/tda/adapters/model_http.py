@@ -10,13 +10,16 @@ with no hook between reads), and a connection through a proxy from the environme
 (``HTTPS_PROXY``: httpx mounts a transport of its own) keeps httpx's per-read bound.
 
 An answer was read whole before it was measured (OpenAI) or parsed (Anthropic): a server gone
-wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as it arrives.
+wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as it arrives;
+gzip is the one encoding asked for, and is inflated here, counted as it grows (httpx inflated
+4 MiB of it into 4 GiB before anything could count).
 """
 
 from __future__ import annotations
 
 import functools
 import time
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,15 +55,23 @@ def _classes() -> tuple[type, type]:
 
         def handle_request(self, request: httpx2.Request) -> httpx2.Response:
             budget = (request.extensions.get("timeout") or {}).get("read")
+            request.headers["accept-encoding"] = "gzip"  # the one encoding inflated here
             started = time.monotonic()
             response = self._inner.handle_request(request)
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said: not read at all
                 response.close()
                 raise AnswerTooLargeError(f"{int(length):,} bytes, more than {MAX_ANSWER_BYTES:,}")
+            encoding = response.headers.get("content-encoding", "identity").strip().lower()
+            if encoding not in ("identity", "gzip"):
+                response.close()
+                raise AnswerTooLargeError(f"an encoding it was not asked for ({encoding})")
             deadline = started + float(budget) if budget is not None else float("inf")
-            stream = Bounded(response.stream, deadline, request)
+            stream = Bounded(response.stream, deadline, request, gzipped=encoding == "gzip")
             stream.check()  # the headers may have taken it all
+            if encoding == "gzip":  # inflated by Bounded, counted as it grows: not by httpx
+                del response.headers["content-encoding"]
+                response.headers.pop("content-length", None)
             response.stream = stream
             return response
 
@@ -68,11 +79,14 @@ def _classes() -> tuple[type, type]:
             self._inner.close()
 
     class Bounded(httpx2.SyncByteStream):
-        def __init__(self, inner: Any, deadline: float, request: httpx2.Request) -> None:
+        def __init__(
+            self, inner: Any, deadline: float, request: httpx2.Request, gzipped: bool
+        ) -> None:
             self._inner = inner
             self._deadline = deadline
             self._request = request
             self._read = 0
+            self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 16) if gzipped else None
 
         def check(self) -> None:
             if time.monotonic() > self._deadline:
@@ -84,11 +98,30 @@ def _classes() -> tuple[type, type]:
         def __iter__(self) -> Iterator[bytes]:
             for chunk in self._inner:
                 self.check()
-                self._read += len(chunk)
-                if self._read > MAX_ANSWER_BYTES:
-                    self.close()
-                    raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes")
-                yield chunk
+                yield self._counted(self._inflated(chunk) if self._inflater else chunk)
+            if self._inflater is not None:
+                yield self._counted(self._inflater.flush())
+
+        def _inflated(self, chunk: bytes) -> bytes:
+            """``chunk`` inflated, never past the room left: 4 MiB of gzip held 4 GiB."""
+            assert self._inflater is not None
+            room = MAX_ANSWER_BYTES - self._read
+            try:
+                out = self._inflater.decompress(chunk, room + 1)
+            except zlib.error as exc:
+                self.close()
+                raise AnswerTooLargeError(f"gzip that does not inflate ({exc})") from None
+            if len(out) > room or self._inflater.unconsumed_tail:
+                self.close()
+                raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes inflated")
+            return out
+
+        def _counted(self, data: bytes) -> bytes:
+            self._read += len(data)
+            if self._read > MAX_ANSWER_BYTES:
+                self.close()
+                raise AnswerTooLargeError(f"more than {MAX_ANSWER_BYTES:,} bytes")
+            return data
 
         def close(self) -> None:
             self._inner.close()

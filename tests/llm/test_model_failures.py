@@ -342,6 +342,21 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     assert server.hung_up_early(), (server.sent, server.lengths)
 
 
+def reached_at(monkeypatch: pytest.MonkeyPatch, provider: str, server: ModelServer) -> None:
+    """The llm path's ``provider`` (openai, anthropic) on ``server``, through the SDK's own
+    HTTP client as in production (no scripted transport)."""
+    from tda import wiring
+
+    for name in ("LLM_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    if provider == "openai":
+        monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
+    else:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    wiring.install()
+
+
 GIGABYTE = 1 << 30
 
 
@@ -360,14 +375,7 @@ def test_an_answer_of_a_gigabyte_is_cut_off_as_it_comes_not_held(
     from tda.domain.errors import LLMRequestError
 
     server = ModelServer(piece=1 << 20, body=a_gigabyte, chunked=chunked)
-    for name in ("LLM_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    if provider == "openai":
-        monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
-    else:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    wiring.install()
+    reached_at(monkeypatch, provider, server)
     try:
         with pytest.raises(LLMRequestError, match="more than 8,388,608"):
             in_llm_state(provider)
@@ -513,14 +521,7 @@ def test_a_gzipped_answer_is_read_and_a_gzip_bomb_is_cut_off_as_it_inflates(
     bomb = ModelServer(piece=1 << 20, body=a_gzip_bomb, encoding="gzip")
     try:
         for server in (honest, bomb):
-            for name in ("LLM_BASE_URL", "ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY"):
-                monkeypatch.delenv(name, raising=False)
-            if provider == "openai":
-                monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
-            else:
-                monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-                monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-            wiring.install()
+            reached_at(monkeypatch, provider, server)
             if server is honest:
                 assert in_llm_state(provider)["record_count"] == 3
             else:

@@ -13,9 +13,11 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from tda.adapters.model_http import AnswerTooLargeError, deadline_client  # no SDK at import
 from tda.domain.errors import (
     LLMAuthError,
     LLMRateLimitedError,
@@ -75,11 +77,8 @@ class AnthropicClient:
     ) -> None:
         import anthropic  # lazily: only the model paths pay for it
 
-        from tda.adapters.model_http import AnswerTooLargeError, deadline_client
-
         self.model = model
         self._sdk = anthropic
-        self._too_large = AnswerTooLargeError
         self._client = anthropic.Anthropic(
             api_key=api_key,
             base_url=base_url,
@@ -88,7 +87,7 @@ class AnthropicClient:
         )
 
     def complete(self, call: ModelCall, timeout: float) -> ModelReply:
-        try:
+        with _answer_errors(self._sdk, self.provider):
             # The raw answer, read here: the SDK builds its models without checking them, so
             # a compatible server's odd answer (no usage, content a string) broke later.
             raw = self._client.messages.with_raw_response.create(
@@ -109,13 +108,7 @@ class AnthropicClient:
                 tool_choice={"type": "tool", "name": RESPONSE_TOOL},
                 timeout=timeout,
             )
-            message = _object(json.loads(raw.read()))  # at most MAX_ANSWER_BYTES (model_http)
-        except self._sdk.APIError as exc:
-            raise _domain_error(self._sdk, exc, self.provider) from exc
-        except self._too_large as exc:  # read after the SDK's call: raised as it is
-            raise LLMRequestError(f"{self.provider} answered {exc}") from exc
-        except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
-            raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
+            message = _object(json.loads(raw.read()))
         content = message.get("content")
         blocks = [_object(b) for b in content] if isinstance(content, list) else []
         if not blocks:
@@ -155,14 +148,11 @@ class OpenAICompatibleClient:
     ) -> None:
         import openai  # lazily: only the model paths pay for it
 
-        from tda.adapters.model_http import AnswerTooLargeError, deadline_client
-
         if response_format not in RESPONSE_FORMATS:
             raise ValueError(f"LLM_RESPONSE_FORMAT must be one of {', '.join(RESPONSE_FORMATS)}")
         self.model = model
         self.response_format = response_format
         self._sdk = openai
-        self._too_large = AnswerTooLargeError
         self._client = openai.OpenAI(
             api_key=api_key or "unused",
             base_url=base_url,
@@ -196,7 +186,7 @@ class OpenAICompatibleClient:
         options: dict[str, Any] = {"extra_body": body}
         if call.seed is not None:
             options["seed"] = call.seed
-        try:
+        with _answer_errors(self._sdk, self.provider):
             # The raw response, read here: the SDK's typed models cost ~1 ms of CPU a call to
             # build, for four fields we read.
             raw = self._client.chat.completions.with_raw_response.create(
@@ -207,15 +197,8 @@ class OpenAICompatibleClient:
                 timeout=timeout,
                 **options,
             )
-            completion = json.loads(raw.content)  # at most MAX_ANSWER_BYTES (model_http)
-        except self._sdk.APIError as exc:
-            raise _domain_error(self._sdk, exc, self.provider) from exc
-        except self._too_large as exc:  # read after the SDK's call: raised as it is
-            raise LLMRequestError(f"{self.provider} answered {exc}") from exc
-        except (ValueError, RecursionError) as exc:  # nested past the parser: RecursionError
-            raise LLMRequestError(f"{self.provider} answered something other than JSON") from exc
+            completion = _object(json.loads(raw.content))
         # Read as a server nobody here wrote may send it: each field checked for its type.
-        completion = completion if isinstance(completion, dict) else {}
         choices = completion.get("choices")
         if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             said = _said(completion.get("error"))  # an error answered with a 200 (routers)
@@ -234,6 +217,22 @@ class OpenAICompatibleClient:
             truncated=choice.get("finish_reason") == "length",
             model=str(completion.get("model") or self.model),
         )
+
+
+@contextmanager
+def _answer_errors(sdk: Any, provider: str) -> Iterator[None]:
+    """A call and the reading of its answer, their failures as the domain's: the SDK's errors
+    by kind and status; an answer past MAX_ANSWER_BYTES (model_http raises it under the SDK:
+    openai lets it through as it is, anthropic wraps it) or not JSON (ValueError, or
+    RecursionError when nested past the parser) as a request error, which no retry mends."""
+    try:
+        yield
+    except sdk.APIError as exc:
+        raise _domain_error(sdk, exc, provider) from exc
+    except AnswerTooLargeError as exc:
+        raise LLMRequestError(f"{provider} answered {exc}") from exc
+    except (ValueError, RecursionError) as exc:
+        raise LLMRequestError(f"{provider} answered something other than JSON") from exc
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -259,7 +258,7 @@ def _said(error: Any) -> str:
     message = _object(error).get("message") if isinstance(error, dict) else error
     if not isinstance(message, str) or not message.strip():
         return ""
-    return ": " + (message if len(message) <= 200 else message[:199] + "…")
+    return ": " + _clipped(message)
 
 
 def grammar_safe(schema: Any) -> Any:
@@ -304,9 +303,7 @@ def strict_safe(schema: Any) -> Any:
 
 def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:
     """An SDK error as the domain's, by kind and status (the two SDKs share these names)."""
-    from tda.adapters.model_http import AnswerTooLargeError
-
-    if isinstance(exc.__cause__, AnswerTooLargeError):  # no retry gets a smaller answer
+    if isinstance(exc.__cause__, AnswerTooLargeError):  # anthropic's wrapping of it
         return LLMRequestError(f"{provider} answered {exc.__cause__}")
     if isinstance(exc, sdk.APITimeoutError):
         return LLMTimeoutError(f"{provider}: no answer in time")
@@ -324,7 +321,11 @@ def _domain_error(sdk: Any, exc: Exception, provider: str) -> Exception:
 
 
 def _message(exc: Exception) -> str:
-    text = str(getattr(exc, "message", "") or exc)
+    return _clipped(str(getattr(exc, "message", "") or exc))
+
+
+def _clipped(text: str) -> str:
+    """A server's message, at most 200 characters of it."""
     return text if len(text) <= 200 else text[:199] + "…"
 
 

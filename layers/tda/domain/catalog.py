@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +14,10 @@ from tda.domain.data_file import load_data_file
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: neutral
+KEYWORD_MASKS_KEPT = 8192  # texts whose occasions are remembered; then the memory starts over
 
 
+@lru_cache(maxsize=4096)  # a handful of brands, asked once an item
 def brand_code(brand: str) -> str:
     """SKU brand code: the first four letters of the brand, upper case (``Hydro Flask`` → HYDR)."""
     return re.sub(r"[^A-Za-z]", "", brand).upper()[:4]
@@ -71,14 +73,36 @@ class Catalog:
             known = self.category_masks.get(category.lower())
             if known is not None:
                 return known
-        return self._keyword_mask(f"{category or ''} {name or ''}".lower())
+        text = f"{category or ''} {name or ''}".lower()
+        masks = self._masks_by_text
+        mask = masks.get(text)
+        if mask is None:
+            if len(masks) >= KEYWORD_MASKS_KEPT:
+                masks.clear()
+            mask = masks[text] = self._keyword_mask(text)
+        return mask
+
+    @cached_property
+    def _masks_by_text(self) -> dict[str, int]:
+        # A model names the same few products again and again, request after request.
+        return {}
 
     def _keyword_mask(self, text: str) -> int:
         mask = 0
-        for bit, words in enumerate(self.keywords):
-            if any(word in text for word in words):
+        for bit, pattern in self._keyword_patterns:
+            if pattern.search(text):
                 mask |= 1 << bit
         return mask or int(ALL_OCCASIONS)
+
+    @cached_property
+    def _keyword_patterns(self) -> tuple[tuple[int, re.Pattern[str]], ...]:
+        # One alternation an occasion: a model's items miss the categories, so every item of a
+        # model-written cart is placed by keywords (one `in` a word was ≈10% of a call's CPU).
+        return tuple(
+            (bit, re.compile("|".join(map(re.escape, words))))
+            for bit, words in enumerate(self.keywords)
+            if words
+        )
 
     @cached_property
     def variants(self) -> Variants:
@@ -93,9 +117,12 @@ class Catalog:
         size: np.ndarray,
     ) -> np.ndarray:
         """``attr`` (one of VARIANT_ATTRS) of each drawn variant. From the whole table once it
-        is built, or once a draw is large enough to pay for it; a small draw formats its own
-        few (the table is ≈10 ms of a cold process's first small request). Same texts."""
-        if "variants" in self.__dict__ or len(product) >= VARIANT_TABLE_MIN_DRAWS:
+        is built, or once the draws so far are enough to pay for it; the first small draws
+        format their own few (the table is ≈10 ms of a cold process's first small request, and
+        a model path's requests each draw a few dozen). Same texts."""
+        drawn_so_far = self._small_draws
+        drawn_so_far[0] += len(product)
+        if "variants" in self.__dict__ or drawn_so_far[0] >= VARIANT_TABLE_MIN_DRAWS:
             table = self.variants
             rows = table.rows(product, brand, color, size, len(self.colors))
             column: np.ndarray = getattr(table, attr)[rows]
@@ -109,6 +136,11 @@ class Catalog:
             b, s = b % len(drawn.brands), s % len(drawn.sizes)
             texts[i] = _variant_texts(self, drawn, b, c, s, brand_code(drawn.brands[b]))[at]
         return texts
+
+    @cached_property
+    def _small_draws(self) -> list[int]:
+        # Texts drawn without the table, in all (a one-item list: the dataclass is frozen).
+        return [0]
 
 
 @dataclass(frozen=True)
@@ -142,7 +174,7 @@ class Variants:
 
 
 VARIANT_ATTRS = ("category", "name", "sku", "brand", "description")
-# Below this many draws, formatting each costs less than the 20K-row table (≈1 µs a text).
+# Below this many draws in all, formatting each costs less than the 20K-row table (≈1 µs a text).
 VARIANT_TABLE_MIN_DRAWS = 512
 
 

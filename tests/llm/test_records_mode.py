@@ -226,6 +226,29 @@ def test_a_record_breaking_a_constraint_is_sent_back_with_its_errors_and_repaire
     assert response.metadata.llm.records_filled == 0
 
 
+def test_numbers_past_what_a_record_may_hold_are_sent_back_not_raised(
+    openai_model: Transport,
+) -> None:
+    # A 400-digit integer (json takes it as a Python int) made float() raise OverflowError in
+    # the overlay, the recomputed sums and the validator; a price of 10^17 overflowed the int64
+    # cents of a line total into a negative one.
+    def huge(records: list[dict[str, Any]]) -> None:
+        records[0]["items"][0]["quantity"] = 10**400
+        records[1]["items"][0]["price"] = 10**400
+        records[2]["items"][0]["price"] = 1e17
+
+    openai_model.then(chat_records(huge))
+    response = ask(entity="cart", count=3, context=FITNESS)
+    carts = records_of(response)
+    for cart in carts:
+        assert_cart_math(cart)
+        assert all(0 < i["price"] < 1e6 and 0 < i["quantity"] <= 99 for i in cart["items"])
+    assert response.metadata.llm is not None and response.metadata.llm.repairs == 3
+    repair_prompt = openai_model.seen[1]["messages"][-1]["content"]
+    assert "items[0].quantity: must be ≤ 99" in repair_prompt
+    assert "items[0].price: must be between" in repair_prompt
+
+
 def test_an_empty_string_where_a_field_has_a_value_is_sent_back(openai_model: Transport) -> None:
     # SmolLM2 wrote a user's first_name as "": valid by the schema (no least length), and
     # served as it was.

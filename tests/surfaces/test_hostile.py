@@ -52,6 +52,9 @@ DEEP: dict[str, Any] = {"name": "leaf", "type": "STRING"}
 for _level in range(8):
     DEEP = {"name": f"level{_level}", "type": "OBJECT", "nested_fields": [DEEP]}
 
+ONE_OF_EACH = {"fields": [{"name": "n", "type": "INTEGER"}, {"name": "m", "type": "FLOAT"},
+                          {"name": "x", "type": "FLOAT"}]}  # fmt: skip
+
 # (case, request body, the field the answer must name)
 HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("string of 10^7 characters", {"entity": "user", "count": 1,
@@ -76,6 +79,18 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
     ("count above the sync limit", {"entity": "cart", "count": 5000}, "count"),
     ("600 bad field names (more errors than gRPC metadata holds)", {"schema": {"fields": [
      {"name": f"{i}x", "type": "STRING"} for i in range(600)]}, "count": 1}, "schema.fields[0].name"),
+    # Numbers past what the engine's columns hold: each was an OverflowError, an HTTP 500.
+    ("a money override past any float", {"entity": "cart", "count": 1, "scenarios": [
+     {"name": "x", "count": 1, "overrides": {"total": "1e400"}}]}, "scenarios[0].overrides.total"),
+    ("a money override past 64-bit cents", {"entity": "cart", "count": 1, "scenarios": [
+     {"name": "x", "count": 1, "overrides": {"items.price": "9" * 17}}]},
+     "scenarios[0].overrides.items.price"),
+    ("an integer bound of 10^30", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("n", max=1e30)}, "constraints.n.max"),
+    ("a money bound of 10^20", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("m", min=0, max=1e20, format="money")}, "constraints.m.max"),
+    ("float bounds further apart than any float", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("x", min=-1e308, max=1e308)}, "constraints.x.max"),
 ]  # fmt: skip
 
 # Valid, and as heavy as a synchronous request may be: served, while /health still answers.

@@ -116,3 +116,32 @@ def test_registered_constraints_stay_when_a_request_adds_others() -> None:
     quantity = spec.find("items.quantity")
     assert quantity is not None and quantity.minimum == 1 and quantity.maximum == 3
     assert get_entity("cart").find("items.quantity").maximum == 99  # type: ignore[union-attr]
+
+
+def test_a_bound_on_one_side_only_beyond_where_draws_start_is_met() -> None:
+    # Only a max, below where draws start when none is given (0 for floats, $1 for money):
+    # numpy refused the draw ("high - low < 0") and the request failed as an internal error.
+    schema = {
+        "fields": [
+            {"name": "x", "type": "FLOAT", "required": True},
+            {"name": "m", "type": "FLOAT", "required": True},
+        ]
+    }
+    records = generate_records(
+        schema=schema, count=200, constraints=c(x={"max": -1e308}, m={"format": "money", "max": -5})
+    )
+    assert len(records) == 200
+    assert all(r["x"] <= -1e308 for r in records)
+    assert all(r["m"] <= -5 for r in records)
+
+
+def test_money_in_the_hundreds_of_billions_is_whole_cents() -> None:
+    # 628451481188.56 * 100 is 62845148118856.01 in floats: the whole-cents check said no to a
+    # valid amount, and the record was taken for a generator bug (an HTTP 500).
+    schema = {"fields": [{"name": "m", "type": "FLOAT", "required": True}]}
+    records = generate_records(
+        schema=schema, count=500, constraints=c(m={"format": "money", "min": -1e12, "max": 1e12})
+    )
+    assert len(records) == 500
+    assert sum(abs(r["m"]) > 1e11 for r in records) > 300
+    assert all(round(r["m"], 2) == r["m"] for r in records)

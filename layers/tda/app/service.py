@@ -7,6 +7,7 @@ partial result. ``generate`` answers a synchronous request through the path that
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -40,7 +41,7 @@ from tda.domain.plan import (
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
-from tda.domain.schema.spec import EntitySpec, FieldSpec, item_path
+from tda.domain.schema.spec import MONEY_END, EntitySpec, FieldSpec, item_path
 from tda.domain.validation import parse_temporal, validate_value
 from tda.paths import registry
 from tda.paths.base import Generator, PathResult
@@ -234,6 +235,10 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
             real = float(text)
         except ValueError:
             raise ValueError(f"{shown(raw)} is not a number") from None
+        if not math.isfinite(real):
+            raise ValueError(f"{shown(raw)} is not a finite number")
+        if f.is_money and not abs(real) < MONEY_END:  # room for what is derived from it
+            raise ValueError(f"{shown(raw)} must be between -{MONEY_END:,} and {MONEY_END:,}")
         if f.is_money:
             return real, round(real * 100) if abs(
                 real * 100 - round(real * 100)

@@ -282,7 +282,7 @@ _SQL_TYPES = {
 
 def _sql_type(f: FieldSpec) -> str:
     if f.is_money:
-        return "NUMERIC(14, 2)"
+        return "NUMERIC(20, 2)"  # any valid amount (under MONEY_VALID_END)
     if f.type in (FieldType.DATE, FieldType.DATETIME) and f.format not in (None, "iso8601"):
         return "BIGINT" if f.format == "epoch" else "TEXT"
     return _SQL_TYPES.get(f.type, "TEXT")

@@ -482,11 +482,15 @@ def cast_for(target: FieldSpec, data: np.ndarray) -> np.ndarray:
         return data
     if data.dtype.kind == "b":
         return data
-    nulls = np.isnan(data) if data.dtype.kind == "f" else None
     if target.is_money or target.type.value == "INTEGER":
         rounded = np.rint(data)
-        return rounded if nulls is not None and nulls.any() else rounded.astype(np.int64)
+        if not (np.abs(rounded) < _INT64_END).all():  # NaN, or past int64: a cast made garbage
+            return rounded  # (a model's price of 1e17 made a negative line total)
+        return rounded.astype(np.int64)
     return data.astype(np.float64)
+
+
+_INT64_END = float(2**63)
 
 
 def derive(

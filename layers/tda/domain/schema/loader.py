@@ -16,6 +16,7 @@ from tda.domain.errors import FieldIssue, InvalidRequestError, SchemaDefinitionE
 from tda.domain.schema.spec import (
     ADDRESS_LINE_FORMAT,
     MAX_STRING_LENGTH,
+    MONEY_END,
     MONEY_FORMAT,
     NUMERIC,
     TEMPORAL,
@@ -392,6 +393,21 @@ def check_spec(spec: EntitySpec, prefix: str) -> list[FieldIssue]:
     return issues
 
 
+# Bounds a request may give, past which draws overflowed (numpy's int64, cents in int64):
+# integers exact as the float a bound is, money as much as an override may set.
+_INTEGER_BOUND = 2**53
+
+
+def _bound_limit(f: FieldSpec) -> int | None:
+    if f.is_money:
+        return MONEY_END
+    return _INTEGER_BOUND if f.type is FieldType.INTEGER else None
+
+
+def _kind(f: FieldSpec) -> str:
+    return "a money field" if f.is_money else f"an {f.type.value} field"
+
+
 def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
     issues: list[FieldIssue] = []
 
@@ -409,6 +425,16 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             )
         elif not math.isfinite(value):
             bad(attr, "must be a finite number")
+        elif (limit := _bound_limit(f)) is not None and not -limit <= value <= limit:
+            bad(attr, f"must be between -{limit:,} and {limit:,} for {_kind(f)}")
+    if (
+        f.type is FieldType.FLOAT
+        and not issues
+        and f.minimum is not None
+        and f.maximum is not None
+        and not math.isfinite(f.maximum - f.minimum)
+    ):
+        bad("max", "max - min must be a finite number (the values are drawn between them)")
     if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
         bad("min", f"min ({f.minimum:g}) is greater than max ({f.maximum:g})")
     if f.type in TEMPORAL and not issues and f.minimum is not None and f.maximum is not None:

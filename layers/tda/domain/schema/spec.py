@@ -21,6 +21,11 @@ NUMERIC = frozenset({FieldType.INTEGER, FieldType.FLOAT})
 TEMPORAL = frozenset({FieldType.DATE, FieldType.DATETIME})
 
 MONEY_FORMAT = "money"
+# Money a record may hold, either way: its cents fit the engine's int64 columns (a model's
+# price of 10^17 overflowed them) and SQL's NUMERIC(20, 2). A request may set (an override, a
+# bound) less, so that an order's cents times quantities times items stay under it too.
+MONEY_VALID_END = 9 * 10**16
+MONEY_END = 10**14
 # A string value's length (min_length/max_length, a regex's longest match). Longer text is a
 # file, not a field; 1000 such records are 10 MB of JSON. (``tda.domain.limits`` has the rest.)
 MAX_STRING_LENGTH = 10_000

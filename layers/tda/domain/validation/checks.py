@@ -15,7 +15,7 @@ from typing import Any
 
 from tda.domain import regexes
 from tda.domain.contract import FieldType
-from tda.domain.schema.spec import FieldSpec, is_id_pattern, pattern_to_regex
+from tda.domain.schema.spec import MONEY_VALID_END, FieldSpec, is_id_pattern, pattern_to_regex
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 PHONE_RE = re.compile(r"\+?[0-9()\-. ]{7,25}")
@@ -27,12 +27,17 @@ META_PREFIX = "_"
 MessageFn = Callable[[Any], str | None]
 
 
+# Integers a record may hold: what JSON renderers (orjson), SQL's BIGINT and float() take. A
+# model wrote 400 digits once; Python's int took it, and every one of those raised.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def _is_number(v: Any) -> bool:  # an int of any size (its range is a constraint), a finite float
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _string(spec: FieldSpec) -> MessageFn:
@@ -48,11 +53,23 @@ def _float(spec: FieldSpec) -> MessageFn:
         return lambda v: (
             "must be a number"
             if not _is_number(v)
+            else _MONEY_RANGE
+            if not -MONEY_VALID_END < v < MONEY_VALID_END
             else None
-            if abs(v * 100 - round(v * 100)) < 1e-6
+            if whole_cents(v)
             else "must be whole cents"
         )
     return lambda v: None if _is_number(v) else "must be a number"
+
+
+def whole_cents(v: float) -> bool:
+    """``v`` is an amount in whole cents. Above ≈10^8, v * 100 is off by more than 1e-6 from
+    the float the amount is (628451481188.56 * 100 = 62845148118856.01): then by its decimal
+    rounding, exact at every magnitude money may have."""
+    return abs(v * 100 - round(v * 100)) < 1e-6 or round(v, 2) == v
+
+
+_MONEY_RANGE = f"must be between -{MONEY_VALID_END:,} and {MONEY_VALID_END:,}"
 
 
 def _boolean(spec: FieldSpec) -> MessageFn:
@@ -151,7 +168,11 @@ def constraint_checks(spec: FieldSpec) -> list[MessageFn]:
     checks: list[MessageFn] = []
     lo, hi = spec.minimum, spec.maximum
     if (lo is not None or hi is not None) and spec.type in (FieldType.INTEGER, FieldType.FLOAT):
-        checks.append(_bounds(lo, hi, lambda v: float(v)))
+        checks.append(_bounds(lo, hi, _as_float))
+    if spec.type in (FieldType.INTEGER, FieldType.FLOAT) and not (
+        lo is not None and lo >= INT_MIN and hi is not None and hi <= INT_MAX
+    ):  # the bounds say more, when they are inside these
+        checks.append(_in_64_bits)
     if (lo is not None or hi is not None) and spec.type in (FieldType.DATE, FieldType.DATETIME):
         checks.append(_bounds(lo, hi, lambda v: parse_temporal(spec, v) or 0.0))
     if spec.type is FieldType.STRING:
@@ -170,6 +191,19 @@ def constraint_checks(spec: FieldSpec) -> list[MessageFn]:
         shown_rx = spec.regex
         checks.append(lambda v: None if rx(v) else f"must match /{shown_rx}/")
     return checks
+
+
+def _as_float(v: Any) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # an int past any float: it is past any bound a float can state
+        return math.inf if v > 0 else -math.inf
+
+
+def _in_64_bits(v: Any) -> str | None:
+    if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
+        return "must be between -2^63 and 2^63-1"
+    return None
 
 
 def _bounds(lo: float | None, hi: float | None, as_number: Callable[[Any], float]) -> MessageFn:

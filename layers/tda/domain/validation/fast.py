@@ -21,8 +21,21 @@ from typing import Any
 
 from tda.domain import regexes
 from tda.domain.contract import FieldType
-from tda.domain.schema.spec import EntitySpec, FieldSpec, is_id_pattern, pattern_to_regex
-from tda.domain.validation.checks import META_PREFIX, TYPE_CHECKS, parse_temporal
+from tda.domain.schema.spec import (
+    MONEY_VALID_END,
+    EntitySpec,
+    FieldSpec,
+    is_id_pattern,
+    pattern_to_regex,
+)
+from tda.domain.validation.checks import (
+    INT_MAX,
+    INT_MIN,
+    META_PREFIX,
+    TYPE_CHECKS,
+    parse_temporal,
+    whole_cents,
+)
 
 AllValid = Callable[[list[Any]], bool]
 # The scalar types ``_type_test`` writes out inline; every test of these fails None. The rest
@@ -60,6 +73,7 @@ class _Source:
         self.names: dict[str, Any] = {
             "isfinite": math.isfinite,
             "parse_temporal": parse_temporal,
+            "whole_cents": whole_cents,
             "fromisodate": date.fromisoformat,
             "fromisodatetime": datetime.fromisoformat,
             "META_PREFIX": META_PREFIX,
@@ -147,12 +161,17 @@ class _Source:
         t = f.type
         if t is FieldType.STRING:
             return f"type({var}) is str"
+        fits = f"{INT_MIN} <= {var} <= {INT_MAX}"  # as the detailed validator's
         if t is FieldType.INTEGER:
-            return f"type({var}) is int"
+            return f"type({var}) is int and {fits}"
         if t is FieldType.FLOAT:
-            number = f"(type({var}) is float or type({var}) is int) and isfinite({var})"
+            number = (
+                f"((type({var}) is float and isfinite({var})) or (type({var}) is int and {fits}))"
+            )
             if f.is_money:
-                return f"{number} and abs((c := {var} * 100) - round(c)) < 1e-6"
+                inside = f"-{MONEY_VALID_END} < {var} < {MONEY_VALID_END}"
+                cents = f"(abs((c := {var} * 100) - round(c)) < 1e-6 or whole_cents({var}))"
+                return f"{number} and {inside} and {cents}"
             return number
         if t is FieldType.BOOLEAN:
             return f"({var} is True or {var} is False)"

@@ -248,7 +248,10 @@ def _coerced(f: FieldSpec, value: Any) -> Any:
             return value
         return int(number) if f.type is FieldType.INTEGER and number.is_integer() else number
     if f.is_money and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return round(float(value), 2)  # whole cents: the core's arithmetic is in cents
+        try:
+            return round(float(value), 2)  # whole cents: the core's arithmetic is in cents
+        except OverflowError:  # an integer of 400 digits: left for validation to name
+            return value
     return value
 
 

@@ -174,7 +174,10 @@ def int_bounds(spec: FieldSpec, default: tuple[int, int]) -> tuple[int, int]:
 
 
 def cent_bounds(spec: FieldSpec, default: tuple[float, float] = (1.0, 500.0)) -> tuple[int, int]:
-    lo = math.ceil(round((spec.minimum if spec.minimum is not None else default[0]) * 100, 6))
+    low = spec.minimum if spec.minimum is not None else default[0]
+    if spec.maximum is not None and spec.minimum is None:  # max only: below it, as int_bounds
+        low = min(low, spec.maximum - (default[1] - default[0]))
+    lo = math.ceil(round(low * 100, 6))
     hi = math.floor(
         round(
             (spec.maximum if spec.maximum is not None else max(default[1], lo / 100 + default[1]))
@@ -204,10 +207,11 @@ def _skewed_int(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @provider("float")
 def _float(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    lo = spec.minimum if spec.minimum is not None else 0.0
+    lo = spec.minimum if spec.minimum is not None else min(0.0, (spec.maximum or 0.0) - 1000.0)
     hi = spec.maximum if spec.maximum is not None else lo + 1000.0
     raw = ctx.rng.uniform(lo, hi, ctx.n)
-    rounded = np.round(raw, 2)
+    with np.errstate(over="ignore", invalid="ignore"):  # past 1e306, * 100 is inf: raw kept
+        rounded = np.round(raw, 2)
     # Two decimals read better, but never at the price of leaving [min, max].
     return np.where((rounded >= lo) & (rounded <= hi), rounded, raw)
 

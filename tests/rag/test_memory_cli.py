@@ -125,6 +125,39 @@ def test_a_file_nested_past_the_parser_is_refused_not_a_crash(
     assert said in capsys.readouterr().err
 
 
+DEFECT = (
+    '{"collection": "defects", "domain": "ecommerce", "entity": "cart", "edge_case_type": '
+    '"huge_quantity", "description": "quantity overflow", "trigger": {"items[0].quantity": %s}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("number", "said"),
+    [
+        ("1" + "0" * 400, "an integer past 64 bits"),
+        ("9223372036854775808", "an integer past 64 bits"),
+        ("1e999", "a number past any float"),
+        ("NaN", "holds NaN, which is not a number JSON has"),
+    ],
+)
+def test_a_number_no_record_can_hold_is_refused_with_its_file(
+    fresh_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    number: str,
+    said: str,
+) -> None:
+    # A defect whose trigger was a 400-digit quantity was stored, laid into records by
+    # --defect-triggering, and the renderer raised on it (a traceback).
+    file = tmp_path / "defects.ndjson"
+    file.write_text(DEFECT % 1 + "\n" + DEFECT % number + "\n")
+    assert main(["rag", "add", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert f"defects.ndjson:2: holds {number[:24]}" in err and said in err
+    file.write_text(DEFECT % "9223372036854775807" + "\n")
+    assert main(["rag", "add", str(file)]) == 0  # the largest 64-bit integer is a number
+
+
 def test_masking_rules() -> None:
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112")
     masking = Masking()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from typing import Any
 
 from tda.domain.errors import FieldIssue, InvalidRequestError
 from tda.domain.pii import Masking, mask
+from tda.domain.validation.checks import INT_MAX, INT_MIN
 from tda.ports.memory import COLLECTIONS, DEFECTS, PATTERNS, PRODUCTION, Entry
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "rag"
@@ -74,13 +76,37 @@ def parse_file(text: str, source: str) -> list[Any]:
 
 def _parsed(text: str, where: str) -> Any:
     try:
-        return json.loads(text)
+        return json.loads(
+            text, parse_int=_held_int, parse_float=_held_float, parse_constant=_no_constant
+        )
     except json.JSONDecodeError as exc:
         raise InvalidRequestError.single(where, f"not valid JSON: {exc}") from None
+    except ValueError as exc:  # from the three below: a number no record can hold
+        raise InvalidRequestError.single(where, str(exc)) from None
     except RecursionError:  # json.loads' own limit (~1,000 levels), not a JSONDecodeError
         raise InvalidRequestError.single(
             where, "not valid JSON (nested deeper than the parser reads)"
         ) from None
+
+
+# Numbers a stored example may hold: what a record may (a defect's 400-digit quantity was laid
+# into records and the renderer raised on it).
+def _held_int(text: str) -> int:
+    value = int(text)
+    if not INT_MIN <= value <= INT_MAX:
+        raise ValueError(f"holds {text[:24]}…, an integer past 64 bits")
+    return value
+
+
+def _held_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"holds {text[:24]}, a number past any float")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"holds {text}, which is not a number JSON has")
 
 
 def team_entries(items: Iterable[Any], source: str, refuse_personal: bool) -> Loaded:

@@ -53,7 +53,7 @@ for _level in range(8):
     DEEP = {"name": f"level{_level}", "type": "OBJECT", "nested_fields": [DEEP]}
 
 ONE_OF_EACH = {"fields": [{"name": "n", "type": "INTEGER"}, {"name": "m", "type": "FLOAT"},
-                          {"name": "x", "type": "FLOAT"}]}  # fmt: skip
+                          {"name": "x", "type": "FLOAT"}, {"name": "t", "type": "DATETIME"}]}  # fmt: skip
 
 # (case, request body, the field the answer must name)
 HOSTILE: list[tuple[str, dict[str, Any], str]] = [
@@ -91,6 +91,11 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
      "constraints": on("m", min=0, max=1e20, format="money")}, "constraints.m.max"),
     ("float bounds further apart than any float", {"schema": ONE_OF_EACH, "count": 1,
      "constraints": on("x", min=-1e308, max=1e308)}, "constraints.x.max"),
+    ("a date bound in year 116,819,978", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("t", min=1e15)}, "constraints.t.min"),
+    ("an override in year 10000 once in UTC", {"entity": "cart", "count": 1, "scenarios": [
+     {"name": "x", "count": 1, "overrides": {"created_at": "9999-12-31T23:59:59-14:00"}}]},
+     "scenarios[0].overrides.created_at"),
 ]  # fmt: skip
 
 # Valid, and as heavy as a synchronous request may be: served, while /health still answers.

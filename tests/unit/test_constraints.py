@@ -145,3 +145,25 @@ def test_money_in_the_hundreds_of_billions_is_whole_cents() -> None:
     assert len(records) == 500
     assert sum(abs(r["m"]) > 1e11 for r in records) > 300
     assert all(round(r["m"], 2) == r["m"] for r in records)
+
+
+def test_dates_at_the_ends_of_what_iso_8601_holds() -> None:
+    # A min late in 9999 drew into year 10000, and %Y wrote year 8 as "8", which no %Y reads
+    # back: both were records taken for generator bugs (HTTP 500).
+    schema = {
+        "fields": [
+            {"name": "late", "type": "DATETIME", "required": True},
+            {"name": "early", "type": "DATETIME", "required": True},
+        ]
+    }
+    records = generate_records(
+        schema=schema,
+        count=200,
+        constraints=c(
+            late={"min": 253402300000},  # 9999-12-31T23:46:40Z, no max
+            early={"format": "%d/%m/%Y", "min": -62135596800, "max": -61000000000},
+        ),
+    )
+    assert all("9999-12-31T23:46:40Z" <= r["late"] <= "9999-12-31T23:59:59Z" for r in records)
+    assert all(re.fullmatch(r"\d\d/\d\d/00[0-3]\d", r["early"]) for r in records)
+    assert {r["early"][-4:] < "0010" for r in records} == {True, False}

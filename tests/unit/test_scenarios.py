@@ -101,3 +101,17 @@ def test_overrides_of_nested_fields_and_typed_values() -> None:
     assert all(r["created_at"] == "2025-01-31T23:59:59Z" for r in records)
     assert all(r["order_id"].startswith("ORD-2025-") for r in records)
     assert score_records(get_entity("order"), records).score == 1.0
+
+
+def test_a_date_derived_past_9999_ends_there() -> None:
+    # updated_at is created_at plus up to 120 days: from a created_at late in 9999 it was drawn
+    # into year 10000, a record taken for a generator bug (HTTP 500).
+    for entity in ("cart", "order", "user"):
+        late = {"created_at": "9999-12-31T23:00:00Z"}
+        records = generate_records(
+            entity=entity, count=50, scenarios=[{"name": "late", "count": 50, "overrides": late}]
+        )
+        assert all(r["created_at"] == "9999-12-31T23:00:00Z" for r in records)
+        assert all(
+            "9999-12-31T23:00:00Z" <= r["updated_at"] <= "9999-12-31T23:59:59Z" for r in records
+        )

@@ -41,7 +41,7 @@ from tda.domain.plan import (
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
-from tda.domain.schema.spec import MONEY_END, EntitySpec, FieldSpec, item_path
+from tda.domain.schema.spec import MONEY_END, TIME_RANGE, EntitySpec, FieldSpec, item_path
 from tda.domain.validation import parse_temporal, validate_value
 from tda.paths import registry
 from tda.paths.base import Generator, PathResult
@@ -254,6 +254,8 @@ def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
         stamp = parse_temporal(f, text)
         if stamp is None:
             raise ValueError(f"{shown(raw)} is not a {t.value.lower()} ({f.format or 'ISO 8601'})")
+        if not TIME_RANGE[0] <= stamp <= TIME_RANGE[1]:  # 9999-12-31T23:59-14:00 is year 10000
+            raise ValueError(f"{shown(raw)} is outside 0001-01-01T00:00:00Z … 9999-12-31T23:59:59Z")
         return text, stamp
     return raw, raw
 

@@ -27,7 +27,7 @@ import numpy as np
 from tda.domain.catalog import Catalog, brand_code, load_catalog
 from tda.domain.errors import SchemaDefinitionError
 from tda.domain.records import ColumnBatch, offsets_of
-from tda.domain.schema.spec import EntitySpec, FieldSpec, RuleSpec
+from tda.domain.schema.spec import TEMPORAL, TIME_RANGE, EntitySpec, FieldSpec, RuleSpec
 from tda.domain.text import slug
 
 RANDOM_FUNCTIONS = frozenset({"uniform"})
@@ -482,6 +482,10 @@ def cast_for(target: FieldSpec, data: np.ndarray) -> np.ndarray:
         return data
     if data.dtype.kind == "b":
         return data
+    if (
+        target.type in TEMPORAL
+    ):  # a date derived past 9999-12-31 (an override's + 120 days) ends there
+        return np.clip(data.astype(np.float64), TIME_RANGE[0], TIME_RANGE[1])
     if target.is_money or target.type.value == "INTEGER":
         rounded = np.rint(data)
         if not (np.abs(rounded) < _INT64_END).all():  # NaN, or past int64: a cast made garbage

@@ -20,6 +20,7 @@ from tda.domain.schema.spec import (
     MONEY_FORMAT,
     NUMERIC,
     TEMPORAL,
+    TIME_RANGE,
     EntitySpec,
     FieldSpec,
     RuleSpec,
@@ -404,6 +405,12 @@ def _bound_limit(f: FieldSpec) -> int | None:
     return _INTEGER_BOUND if f.type is FieldType.INTEGER else None
 
 
+_OUTSIDE_TIME = (
+    f"must be between {TIME_RANGE[0]} and {TIME_RANGE[1]} epoch seconds "
+    "(0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z)"
+)
+
+
 def _kind(f: FieldSpec) -> str:
     return "a money field" if f.is_money else f"an {f.type.value} field"
 
@@ -427,6 +434,8 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             bad(attr, "must be a finite number")
         elif (limit := _bound_limit(f)) is not None and not -limit <= value <= limit:
             bad(attr, f"must be between -{limit:,} and {limit:,} for {_kind(f)}")
+        elif f.type in TEMPORAL and not TIME_RANGE[0] <= value <= TIME_RANGE[1]:
+            bad(attr, _OUTSIDE_TIME)
     if (
         f.type is FieldType.FLOAT
         and not issues

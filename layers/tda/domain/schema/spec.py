@@ -26,6 +26,9 @@ MONEY_FORMAT = "money"
 # bound) less, so that an order's cents times quantities times items stay under it too.
 MONEY_VALID_END = 9 * 10**16
 MONEY_END = 10**14
+# Epoch seconds a date may be: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59Z, what ISO 8601 text
+# and Python's datetime hold (a bound of 10^15 drew year 116819978, an internal error).
+TIME_RANGE = (-62135596800, 253402300799)
 # A string value's length (min_length/max_length, a regex's longest match). Longer text is a
 # file, not a field; 1000 such records are 10 MB of JSON. (``tda.domain.limits`` has the rest.)
 MAX_STRING_LENGTH = 10_000

@@ -24,7 +24,7 @@ from tda.domain.catalog import Catalog
 from tda.domain.contract import FieldType
 from tda.domain.data_file import load_data_file
 from tda.domain.errors import InvalidRequestError
-from tda.domain.schema.spec import MONEY_FORMAT, FieldSpec, is_id_pattern
+from tda.domain.schema.spec import MONEY_FORMAT, TIME_RANGE, FieldSpec, is_id_pattern
 from tda.domain.text import slug
 from tda.domain.validation import EMAIL_RE, PHONE_RE
 from tda.paths.traditional.pools import Pools
@@ -265,13 +265,20 @@ def _enum(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 @provider("datetime")
 def _datetime(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    lo, hi = int_bounds(spec, (DEFAULT_FROM, DEFAULT_TO))
+    lo, hi = time_bounds(spec)
     return ctx.rng.integers(lo, hi + 1, ctx.n).astype(np.float64)
+
+
+def time_bounds(spec: FieldSpec) -> tuple[int, int]:
+    """Epoch seconds to draw between: the field's bounds, a default span past a one-sided one,
+    never outside the years 1 … 9999 (a min in 9999 once drew into year 10000)."""
+    lo, hi = int_bounds(spec, (DEFAULT_FROM, DEFAULT_TO))
+    return max(lo, TIME_RANGE[0]), min(hi, TIME_RANGE[1])
 
 
 @provider("date")
 def _date(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    lo, hi = int_bounds(spec, (DEFAULT_FROM, DEFAULT_TO))
+    lo, hi = time_bounds(spec)
     first, last = -(-lo // 86400), hi // 86400
     if first > last:
         raise InvalidRequestError.single(spec.path, "no whole day lies between min and max")

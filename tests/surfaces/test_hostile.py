@@ -53,7 +53,8 @@ for _level in range(8):
     DEEP = {"name": f"level{_level}", "type": "OBJECT", "nested_fields": [DEEP]}
 
 ONE_OF_EACH = {"fields": [{"name": "n", "type": "INTEGER"}, {"name": "m", "type": "FLOAT"},
-                          {"name": "x", "type": "FLOAT"}, {"name": "t", "type": "DATETIME"}]}  # fmt: skip
+                          {"name": "x", "type": "FLOAT"}, {"name": "t", "type": "DATETIME"},
+                          {"name": "s", "type": "STRING"}]}  # fmt: skip
 
 # (case, request body, the field the answer must name)
 HOSTILE: list[tuple[str, dict[str, Any], str]] = [
@@ -93,6 +94,16 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
      "constraints": on("x", min=-1e308, max=1e308)}, "constraints.x.max"),
     ("a date bound in year 116,819,978", {"schema": ONE_OF_EACH, "count": 1,
      "constraints": on("t", min=1e15)}, "constraints.t.min"),
+    # Id patterns: 1 GB for 1,000 records (20 s of a worker), numpy refusing a 20-digit width,
+    # a StopIteration, a length min_length refuses: each an HTTP 500 or a freeze.
+    ("an id pattern of a million characters", {"schema": ONE_OF_EACH, "count": 1000,
+     "constraints": on("s", format="X-{random:1000000}")}, "constraints.s.format"),
+    ("an id pattern 20 digits wide", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("s", format="{digits:99999999999999999999}")}, "constraints.s.format"),
+    ("an id pattern shorter than its min_length", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("s", format="{random:3}", min_length=50)}, "constraints.s.format"),
+    ("a unique id made of {year} alone", {"entity": "cart", "count": 2,
+     "constraints": on("cart_id", format="X{year}")}, "constraints.cart_id.format"),
     ("an override in year 10000 once in UTC", {"entity": "cart", "count": 1, "scenarios": [
      {"name": "x", "count": 1, "overrides": {"created_at": "9999-12-31T23:59:59-14:00"}}]},
      "scenarios[0].overrides.created_at"),

@@ -25,8 +25,10 @@ from tda.domain.schema.spec import (
     FieldSpec,
     RuleSpec,
     child_path,
+    draws_a_token,
     is_id_pattern,
     item_path,
+    pattern_length,
 )
 
 MAX_DEPTH = 6
@@ -503,10 +505,12 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
         bad("max_length", "a required string cannot have max_length 0")
     if f.format is not None:
         issues.extend(_format_issues(f, where))
-    if f.unique and not (f.type is FieldType.UUID or is_id_pattern(f.format)):
+    if f.unique and not (f.type is FieldType.UUID or draws_a_token(f.format)):
+        # ({year} alone is an id pattern with nothing to tell values apart: a StopIteration.)
         bad(
-            "unique",
-            "unique values are made for UUID fields and id patterns such as 'ORD-{random:7}'",
+            "format",
+            "this field's values are unique: an id pattern with {random:N} or {digits:N} "
+            "(such as 'ORD-{random:7}') makes them",
         )
     return issues
 
@@ -538,5 +542,19 @@ def _format_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             ]
         if f.regex is not None:
             return [FieldIssue(f"{where}.format", "give either an id format or a regex, not both")]
-        return []
+        return _pattern_length_issues(f, where)
     return [FieldIssue(f"{where}.format", f"{f.type.value} fields take no format")]
+
+
+def _pattern_length_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
+    # {random:1000000} made 1 GB for 1,000 records, 20 s of one worker, before any limit
+    # looked; a fixed length that min_length/max_length refuse was a generator bug.
+    length = pattern_length(f.format or "")
+    said = f"makes values of {length:,} characters" if length < 10**9 else "makes huge values"
+    if length > MAX_STRING_LENGTH:
+        return [FieldIssue(f"{where}.format", f"{said}; at most {MAX_STRING_LENGTH:,}")]
+    if f.min_length is not None and length < f.min_length:
+        return [FieldIssue(f"{where}.format", f"{said}, fewer than min_length {f.min_length}")]
+    if f.max_length is not None and length > f.max_length:
+        return [FieldIssue(f"{where}.format", f"{said}, more than max_length {f.max_length}")]
+    return []

@@ -54,6 +54,26 @@ def pattern_to_regex(pattern: str) -> str:
     return "".join(out)
 
 
+def pattern_length(pattern: str) -> int:
+    """How many characters every value of an id pattern has, counted without making one (a
+    width of 20 digits once asked numpy for an array it could not have)."""
+    length, pos = 0, 0
+    for match in _PATTERN_TOKEN.finditer(pattern):
+        kind, width = match.group(1), match.group(2)
+        length += match.start() - pos
+        if kind == "year":
+            length += 4
+        else:
+            length += int(width) if width and len(width) <= 9 else (10**9 if width else 7)
+        pos = match.end()
+    return length + len(pattern) - pos
+
+
+def draws_a_token(fmt: str | None) -> bool:
+    """An id pattern with a {random:N} or {digits:N}: something to tell its values apart."""
+    return any(m.group(1) != "year" for m in _PATTERN_TOKEN.finditer(fmt or ""))
+
+
 def is_id_pattern(fmt: str | None) -> bool:
     return bool(fmt) and _PATTERN_TOKEN.search(fmt or "") is not None
 

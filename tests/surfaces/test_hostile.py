@@ -104,6 +104,10 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
      "constraints": on("s", format="{random:3}", min_length=50)}, "constraints.s.format"),
     ("a unique id made of {year} alone", {"entity": "cart", "count": 2,
      "constraints": on("cart_id", format="X{year}")}, "constraints.cart_id.format"),
+    ("an override of a million characters (1 GB for 1,000 records)", {"entity": "user",
+     "count": 1000, "scenarios": [{"name": "x", "count": 1000,
+                                   "overrides": {"first_name": "x" * 1_000_000}}]},
+     "scenarios[0].overrides.first_name"),
     ("an override in year 10000 once in UTC", {"entity": "cart", "count": 1, "scenarios": [
      {"name": "x", "count": 1, "overrides": {"created_at": "9999-12-31T23:59:59-14:00"}}]},
      "scenarios[0].overrides.created_at"),

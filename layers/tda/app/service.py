@@ -41,7 +41,14 @@ from tda.domain.plan import (
 from tda.domain.routing import GenerationPath, RoutingDecision, route
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
-from tda.domain.schema.spec import MONEY_END, TIME_RANGE, EntitySpec, FieldSpec, item_path
+from tda.domain.schema.spec import (
+    MAX_STRING_LENGTH,
+    MONEY_END,
+    TIME_RANGE,
+    EntitySpec,
+    FieldSpec,
+    item_path,
+)
 from tda.domain.validation import parse_temporal, validate_value
 from tda.paths import registry
 from tda.paths.base import Generator, PathResult
@@ -220,6 +227,8 @@ def parse_override(
 
 def _typed(f: FieldSpec, raw: str) -> tuple[Any, Any]:
     """(wire value, internal value) of an override string for field ``f``."""
+    if len(raw) > MAX_STRING_LENGTH:  # 1,000 records of a 1 MB override were 1 GB of output
+        raise ValueError(f"{shown(raw)} is longer than {MAX_STRING_LENGTH:,} characters")
     text = raw.strip()
     if text.lower() == "null":
         return None, None

@@ -482,9 +482,7 @@ def cast_for(target: FieldSpec, data: np.ndarray) -> np.ndarray:
         return data
     if data.dtype.kind == "b":
         return data
-    if (
-        target.type in TEMPORAL
-    ):  # a date derived past 9999-12-31 (an override's + 120 days) ends there
+    if target.type in TEMPORAL:  # a date derived past 9999-12-31T23:59:59Z ends there
         return np.clip(data.astype(np.float64), TIME_RANGE[0], TIME_RANGE[1])
     if target.is_money or target.type.value == "INTEGER":
         rounded = np.rint(data)

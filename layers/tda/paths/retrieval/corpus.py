@@ -94,15 +94,19 @@ def _parsed(text: str, where: str) -> Any:
 def _held_int(text: str) -> int:
     value = int(text)
     if not INT_MIN <= value <= INT_MAX:
-        raise ValueError(f"holds {text[:24]}…, an integer past 64 bits")
+        raise ValueError(f"holds {_clipped(text)}, an integer past 64 bits")
     return value
 
 
 def _held_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"holds {text[:24]}, a number past any float")
+        raise ValueError(f"holds {_clipped(text)}, a number past any float")
     return value
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:24]}…"
 
 
 def _no_constant(text: str) -> float:

@@ -247,6 +247,7 @@ class ModelServer:
         body: Callable[[dict[str, Any]], bytes] | None = None,
         chunked: bool = False,
         encoding: str = "",
+        drip_headers: int = 0,
     ) -> None:
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -257,6 +258,7 @@ class ModelServer:
         self.sent: list[int] = []  # bytes sent of each answer before the client left
         self.lengths: list[int] = []
         self.asked_encodings: list[str] = []  # each request's Accept-Encoding
+        self.header_bytes: list[tuple[int, int]] = []  # (sent, all) of dripped headers
 
         def scripted(asked: dict[str, Any]) -> bytes:
             return json.dumps(scripted_model.chat_completion(asked)).encode()
@@ -272,6 +274,9 @@ class ModelServer:
                 if encoding == "gzip" and not answer.startswith(b"\x1f\x8b"):
                     answer = gzip.compress(answer)
                 server.lengths.append(len(answer))
+                if drip_headers:  # a byte each ``pause``, a padding header making them long
+                    self.drip(answer, b"x-padding: " + b"a" * drip_headers)
+                    return
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
                 if encoding:
@@ -295,6 +300,21 @@ class ModelServer:
                 except OSError:
                     pass  # the client hung up
                 server.sent.append(sent)
+
+            def drip(self, answer: bytes, padding: bytes) -> None:
+                head = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n%s\r\n" % padding
+                head += b"content-length: %d\r\n\r\n" % len(answer)
+                sent = 0
+                try:
+                    for at in range(len(head)):
+                        self.wfile.write(head[at : at + 1])
+                        self.wfile.flush()
+                        sent += 1
+                        pausing.wait(pause)
+                    self.wfile.write(answer)
+                except OSError:
+                    pass  # the client hung up
+                server.header_bytes.append((sent, len(head)))
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -340,6 +360,38 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     )
     assert "no answer in time" in said or "deadline" in said, said
     assert server.hung_up_early(), (server.sent, server.lengths)
+
+
+def test_headers_dripped_a_byte_at_a_time_are_cut_off_at_the_calls_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The whole answer was held to the call's timeout only once its headers were in: httpcore
+    # reads them with no hook between reads, each read quick. 2,000 bytes of header at one
+    # every 50 ms held a call 100 s past a 1-second timeout.
+    from tda import wiring
+
+    server = ModelServer(pause=0.05, drip_headers=2000)
+    monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
+    monkeypatch.setenv("LLM_MODEL", "dripping-headers")
+    monkeypatch.setenv("LLM_CALL_TIMEOUT_SECONDS", "1")
+    monkeypatch.setenv("LLM_DEADLINE_SECONDS", "2")
+    wiring.install()
+    try:
+        response = generate(GenerateRequest.model_validate({**REVIEWS, "count": 2}))
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+    for _ in range(200):  # the server notices the hang-up at its next write
+        if server.header_bytes:
+            break
+        threading.Event().wait(0.05)
+    server.http.shutdown()
+    assert response.record_count == 2
+    said = response.metadata.fallback_reason + " ".join(
+        response.metadata.llm.notes if response.metadata.llm else []
+    )
+    assert "no answer in time" in said or "deadline" in said, said
+    assert server.header_bytes and all(sent < total / 2 for sent, total in server.header_bytes)
 
 
 def reached_at(monkeypatch: pytest.MonkeyPatch, provider: str, server: ModelServer) -> None:

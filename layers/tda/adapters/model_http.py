@@ -5,9 +5,11 @@ httpx's timeouts bound each read, not the answer: a server sending a byte every 
 call open for as long as it liked (2.5 minutes past a 6-second deadline, every read quick).
 ``deadline_transport`` gives the whole answer the request's read timeout (the call timeout the
 SDKs are given) from the moment it is sent, and cuts it off, as a read timeout, once that has
-passed. A server dripping its headers is bounded only once they are in (httpcore reads them
-with no hook between reads), and a connection through a proxy from the environment
-(``HTTPS_PROXY``: httpx mounts a transport of its own) keeps httpx's per-read bound.
+passed. ``deadline_client``'s connections also hold every socket read, the headers' too, to
+what is left of it (a server dripping its headers held a call 100 s past a 1-second timeout:
+httpcore reads them with no hook between reads). A connection through a proxy from the
+environment (``HTTPS_PROXY``: httpx mounts a transport of its own) keeps httpx's per-read
+bound.
 
 An answer was read whole before it was measured (OpenAI) or parsed (Anthropic): a server gone
 wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as it arrives;
@@ -18,6 +20,7 @@ gzip is the one encoding asked for, and is inflated here, counted as it grows (h
 from __future__ import annotations
 
 import functools
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -35,7 +38,11 @@ def deadline_client(sdk_default: Any) -> Any:
     with its connections behind a DeadlineTransport."""
     import httpx2
 
-    return sdk_default(transport=deadline_transport(httpx2.HTTPTransport()))
+    inner = httpx2.HTTPTransport()
+    pool = getattr(inner, "_pool", None)  # httpx takes no network backend; its pool does
+    if pool is not None and hasattr(pool, "_network_backend"):
+        pool._network_backend = _classes()[2](pool._network_backend)
+    return sdk_default(transport=deadline_transport(inner))
 
 
 def deadline_transport(inner: Any) -> Any:
@@ -43,10 +50,16 @@ def deadline_transport(inner: Any) -> Any:
     return _classes()[0](inner)
 
 
+# The deadline of the answer this thread is reading (the SDKs' calls are synchronous: one
+# request a thread at a time), for the socket reads under httpcore to see.
+_reading = threading.local()
+
+
 @functools.cache
-def _classes() -> tuple[type, type]:
+def _classes() -> tuple[type, type, type]:
     # Made at the first model client: httpx2 is the model SDKs' layer's, and every module of
     # the package imports in the core layer without it (the layer's build imports them all).
+    import httpcore2
     import httpx2
 
     class DeadlineTransport(httpx2.BaseTransport):
@@ -57,6 +70,7 @@ def _classes() -> tuple[type, type]:
             budget = (request.extensions.get("timeout") or {}).get("read")
             request.headers["accept-encoding"] = "gzip"  # the one encoding inflated here
             started = time.monotonic()
+            _reading.deadline = started + float(budget) if budget is not None else None
             response = self._inner.handle_request(request)
             length = response.headers.get("content-length", "")
             if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said: not read at all
@@ -126,4 +140,65 @@ def _classes() -> tuple[type, type]:
         def close(self) -> None:
             self._inner.close()
 
-    return DeadlineTransport, Bounded
+    class DeadlineBackend(httpcore2.NetworkBackend):
+        """httpcore's sockets, each read and write given no more than the answer has left."""
+
+        def __init__(self, inner: httpcore2.NetworkBackend) -> None:
+            self._inner = inner
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> httpcore2.NetworkStream:
+            connected = self._inner.connect_tcp(
+                host, port, _left(timeout), local_address, socket_options
+            )
+            return DeadlineStream(connected)
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> httpcore2.NetworkStream:
+            connected = self._inner.connect_unix_socket(path, _left(timeout), socket_options)
+            return DeadlineStream(connected)
+
+        def sleep(self, seconds: float) -> None:
+            self._inner.sleep(seconds)
+
+    class DeadlineStream(httpcore2.NetworkStream):
+        def __init__(self, inner: httpcore2.NetworkStream) -> None:
+            self._inner = inner
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            data: bytes = self._inner.read(max_bytes, _left(timeout))
+            return data
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self._inner.write(buffer, _left(timeout))
+
+        def close(self) -> None:
+            self._inner.close()
+
+        def start_tls(
+            self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+        ) -> Any:
+            return DeadlineStream(
+                self._inner.start_tls(ssl_context, server_hostname, _left(timeout))
+            )
+
+        def get_extra_info(self, info: str) -> Any:
+            return self._inner.get_extra_info(info)
+
+    def _left(timeout: float | None) -> float | None:
+        deadline = getattr(_reading, "deadline", None)
+        if deadline is None:
+            return timeout
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore2.ReadTimeout("the whole answer took longer than the call's timeout")
+        return left if timeout is None else min(timeout, left)
+
+    return DeadlineTransport, Bounded, DeadlineBackend

@@ -43,12 +43,8 @@ def pattern_to_regex(pattern: str) -> str:
     pos = 0
     for match in _PATTERN_TOKEN.finditer(pattern):
         out.append(re.escape(pattern[pos : match.start()]))
-        kind, width = match.group(1), int(match.group(2) or 7)
-        out.append(
-            r"\d{4}"
-            if kind == "year"
-            else (rf"\d{{{width}}}" if kind == "digits" else rf"[A-Z0-9]{{{width}}}")
-        )
+        kind, width = match.group(1), _width(match)
+        out.append(rf"\d{{{width}}}" if kind != "random" else rf"[A-Z0-9]{{{width}}}")
         pos = match.end()
     out.append(re.escape(pattern[pos:]))
     return "".join(out)
@@ -57,16 +53,20 @@ def pattern_to_regex(pattern: str) -> str:
 def pattern_length(pattern: str) -> int:
     """How many characters every value of an id pattern has, counted without making one (a
     width of 20 digits once asked numpy for an array it could not have)."""
-    length, pos = 0, 0
-    for match in _PATTERN_TOKEN.finditer(pattern):
-        kind, width = match.group(1), match.group(2)
-        length += match.start() - pos
-        if kind == "year":
-            length += 4
-        else:
-            length += int(width) if width and len(width) <= 9 else (10**9 if width else 7)
-        pos = match.end()
-    return length + len(pattern) - pos
+    tokens = _PATTERN_TOKEN.finditer(pattern)
+    return len(_PATTERN_TOKEN.sub("", pattern)) + sum(_width(m) for m in tokens)
+
+
+def _width(token: re.Match[str]) -> int:
+    """Characters a token makes: 4 for {year}, N for {random:N} or {digits:N} (7 unsaid). A
+    width of ten digits or more counts as 10^9: no int of thousands of digits is parsed, and
+    the length check refuses either."""
+    if token.group(1) == "year":
+        return 4
+    digits = token.group(2)
+    if not digits:
+        return 7
+    return int(digits) if len(digits) <= 9 else 10**9
 
 
 def draws_a_token(fmt: str | None) -> bool:

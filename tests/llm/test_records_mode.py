@@ -66,6 +66,8 @@ def test_the_model_writes_the_items_and_the_core_the_ids_and_the_arithmetic(
     assert meta.llm_tokens_used == llm.tokens_input + llm.tokens_output
     sent = openai_model.seen[0]
     assert sent["response_format"]["type"] == "json_object" and "schema" in sent["response_format"]
+    assert sent["model"] and isinstance(sent["seed"], int) and sent["max_tokens"] > 0
+    assert isinstance(sent["temperature"], float)
     assert (
         sent["messages"][0]["role"] == "system"
         and "DOMAIN KNOWLEDGE" in sent["messages"][0]["content"]
@@ -377,15 +379,18 @@ def test_scenario_overrides_win_over_the_model(openai_model: Transport) -> None:
     assert [r["rating"] for r in reviews[2:]] == [1, 1]
 
 
+@pytest.mark.parametrize("provider", ["openai_model", "anthropic_model"])
 def test_the_same_request_and_seed_with_use_cache_replays_the_same_bytes_with_no_call(
-    openai_model: Transport,
+    provider: str, request: pytest.FixtureRequest
 ) -> None:
+    # OpenAI-compatible answers are stored as text, Anthropic's as the tool call's records.
+    model: Transport = request.getfixturevalue(provider)
     fields = {"entity": "cart", "count": 5, "context": FITNESS, "seed": 99, "use_cache": True}
     first = ask(**fields)
-    calls = openai_model.calls
+    calls = model.calls
     again = ask(**fields)
     assert again.data == first.data
-    assert openai_model.calls == calls  # no model call the second time
+    assert model.calls == calls  # no model call the second time
     assert again.metadata.llm is not None and again.metadata.llm.cache_hit
     assert again.metadata.llm.calls == 0 and first.metadata.llm is not None
     assert first.metadata.llm.calls == 1 and not first.metadata.llm.cache_hit
@@ -426,6 +431,8 @@ def test_anthropic_answers_through_a_tool_call_with_the_static_prompt_cached(
     assert meta.llm.provider == "anthropic" and meta.llm.tokens_cache_read > 0
     sent = anthropic_model.seen[0]
     assert sent["tool_choice"] == {"type": "tool", "name": "emit"}
+    assert sent["model"] and sent["max_tokens"] > 0 and "temperature" not in sent
+    assert sent["tools"][0]["input_schema"]["properties"]["records"]["type"] == "array"
     assert sent["system"][0]["cache_control"] == {"type": "ephemeral"}
     users = records_of(response)
     assert validate_records(get_entity("user"), users).valid

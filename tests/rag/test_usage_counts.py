@@ -8,9 +8,11 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -217,6 +219,51 @@ def test_an_s3_store_counts_reuses_from_processes_at_once_and_folds_them_under_i
     # Folded as they went (3 x 30 counts, 120 reuses), and every lease given back.
     assert usage_rows(store) < 60
     assert lease_objects(s3_bucket) == []
+
+
+class Watched(S3Leases):
+    """S3 leases that say when a lease is first asked for."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.asked = threading.Event()
+
+    @contextmanager
+    def held(self, name: str, wait: float | None = None) -> Iterator[None]:
+        self.asked.set()
+        with super().held(name, wait):
+            yield
+
+
+def test_a_count_whose_table_another_made_meanwhile_needs_no_lease(s3_bucket: str) -> None:
+    """Processes counting their first reuses at once all find no _usage table and line up for
+    its lease to make it; one makes it, then folds as it counts, taking the lease again and
+    again. The others waited their 2 s for a table that was there by then, and failed (seen
+    under load): a table made meanwhile is counted into, no lease needed."""
+    url = f"s3://{s3_bucket}/vectors"
+    stored_at_random(LanceStore(url), 20, 4)
+    counting = LanceStore(url)
+    counting.entries("patterns")  # connected, so that it looks for the table at once
+    counting.leases = watched = Watched(url)
+    failed: list[BaseException] = []
+
+    def count() -> None:
+        try:
+            counting.add_usage("patterns", ["E1"])
+        except BaseException as exc:
+            failed.append(exc)
+
+    with S3Leases(url).held("_usage"):  # another writer's, held past the wait
+        worker = threading.Thread(target=count)
+        worker.start()
+        assert watched.asked.wait(30)  # it found no table, and asks for the lease to make one
+        maker = LanceStore(url)
+        maker.leases = None  # made under the lease held here
+        maker.add_usage("patterns", ["E2"])
+        worker.join(60)
+    assert not worker.is_alive() and failed == []
+    counts = {e.id: e.usage_count for e in LanceStore(url).entries("patterns")}
+    assert (counts["E1"], counts["E2"]) == (1, 1)
 
 
 def test_an_s3_lease_is_held_by_one_writer_at_a_time(s3_bucket: str) -> None:

@@ -412,11 +412,20 @@ class LanceStore:
         table = self._table(USAGE)
         # Checked once a connection: there as it should be, no lock (a lease on S3) to take.
         if table is None or not (self._usage_ready or "event" in table.schema.names):
-            with self._writing(USAGE):
-                if USAGE not in _table_names(db):
-                    db.create_table(USAGE, schema=usage_schema(), exist_ok=True)
+            try:
+                with self._writing(USAGE):
+                    if USAGE not in _table_names(db):
+                        db.create_table(USAGE, schema=usage_schema(), exist_ok=True)
+                    self._tables.pop(USAGE, None)
+                    table = with_events(self._table(USAGE))
+            except LeaseBusyError:
+                # Processes counting at once all found no table and lined up to make it; the
+                # one that did folds as it counts, taking the lease again and again: the table
+                # it made is as good (seen under load: the others' waits ran out).
                 self._tables.pop(USAGE, None)
-                table = with_events(self._table(USAGE))
+                table = self._table(USAGE)
+                if table is None or "event" not in table.schema.names:
+                    raise
         self._usage_ready = True
         return table
 

@@ -45,8 +45,19 @@ def rederive(
     if affected and records:
         batch = records_to_columns(spec, records)
         derive(batch, spec, rng, only=affected)
+        # Items are copied before they change (an unproposed array is still the base record's):
+        # once a record, not once for each derived field of its items.
+        for array_name in {spec.level_of[path] for path in affected} - {""}:
+            _own_items(records, array_name)
         for path in sorted(affected, key=list(spec.by_path).index):
             _write_back(spec, spec.by_path[path], batch, records, fixed_by_record)
+
+
+def _own_items(records: list[dict[str, Any]], array_name: str) -> None:
+    for record in records:
+        items = record.get(array_name)
+        if isinstance(items, list):  # what is not a list is no items (records_to_columns)
+            record[array_name] = [dict(i) if isinstance(i, dict) else i for i in items]
 
 
 def _write_back(
@@ -65,14 +76,10 @@ def _write_back(
             if f.path not in fixed:
                 record[f.name] = value
         return
-    array_name = level
     at = 0
     for record, fixed in zip(records, fixed_by_record, strict=True):
-        # Items are copied before they change: an unproposed array is still the base record's.
-        items = [dict(i) if isinstance(i, dict) else i for i in record.get(array_name) or []]
-        for item in items:
+        items = record.get(level)
+        for item in items if isinstance(items, list) else ():  # its own copies (_own_items)
             if f.path not in fixed and isinstance(item, dict):
                 item[f.name] = values[at]
             at += 1
-        if array_name in record:
-            record[array_name] = items

@@ -212,6 +212,31 @@ def test_wrong_arithmetic_from_the_model_is_recomputed(openai_model: Transport) 
         assert cart["total"] != 3.5
 
 
+def test_harmless_shapes_of_numbers_are_read_as_the_numbers_they_are(
+    openai_model: Transport,
+) -> None:
+    """A small model writes "$19.99" for a price, 2.0 or "3" for a quantity, 19.999 for
+    money: read as 19.99, 2, 3 and 20.0, and the records are the model's, not filled."""
+    shapes = [("$19.99", 2.0), ("24.5", "3"), (19.999, 1)]
+
+    def loosely(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            r["items"] = [{**r["items"][0], "price": p, "quantity": q} for p, q in shapes]
+
+    openai_model.then(chat_records(loosely))
+    response = ask(entity="cart", count=2, context=FITNESS)
+    assert response.metadata.llm is not None
+    assert response.metadata.llm.records_from_model == 2 and not response.metadata.llm.notes
+    for cart in records_of(response):
+        assert [(i["price"], i["quantity"]) for i in cart["items"]] == [
+            (19.99, 2),
+            (24.5, 3),
+            (20.0, 1),
+        ]
+        assert all(type(i["quantity"]) is int for i in cart["items"])
+        assert_cart_math(cart)
+
+
 def test_a_record_breaking_a_constraint_is_sent_back_with_its_errors_and_repaired(
     openai_model: Transport,
 ) -> None:

@@ -180,3 +180,14 @@ def test_s3_stores_share_one_client_per_aws_environment(monkeypatch: pytest.Monk
     assert isinstance(elsewhere, S3ChunkStore) and elsewhere.client is not first.client
     assert elsewhere.client.meta.region_name == "eu-west-1"
     forget_clients()
+
+
+@pytest.mark.parametrize("key", ["../outside.json", "job/../../outside.json", "/etc/outside"])
+def test_a_folder_store_key_never_leads_out_of_its_folder(tmp_path: Path, key: str) -> None:
+    store = FileChunkStore(tmp_path / "jobs")
+    store.put("job/chunk-0.json", b"[]")  # the folder is made, and its resolution kept
+    with pytest.raises(KeyError):
+        store.put(key, b"[]")
+    with pytest.raises(KeyError):
+        store.get(key)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs"]

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -54,9 +55,13 @@ class FileChunkStore:
             f"{key}: {self.reserve.reached('the chunk store')}: {FREE_SOME_ROOM}"
         )
 
+    @cached_property
+    def _resolved_root(self) -> Path:
+        return self.root.resolve()  # once: a resolve is a system call a folder of the path
+
     def _path(self, key: str) -> Path:
-        path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
+        path = (self._resolved_root / key).resolve()
+        if self._resolved_root not in path.parents:
             raise KeyError(key)  # keys come from job ids; never let one escape the root
         return path
 

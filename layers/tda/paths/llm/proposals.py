@@ -239,15 +239,21 @@ def _blank(name: str, value: Any, base: Any) -> list[str]:
 
 def _coerced(f: FieldSpec, value: Any) -> Any:
     """Harmless shapes a model writes: 3.0 for an integer, "19.99" for a number, money to cents."""
-    if f.type is FieldType.INTEGER and isinstance(value, float) and value.is_integer():
-        return int(value)
-    if f.type in (FieldType.INTEGER, FieldType.FLOAT) and isinstance(value, str):
+    # By the value's type first: most are strings of string fields (a call per item field).
+    if isinstance(value, str):
+        if f.type not in (FieldType.INTEGER, FieldType.FLOAT):
+            return value
         try:
             number = float(value.strip().lstrip("$"))
         except ValueError:
             return value
         return int(number) if f.type is FieldType.INTEGER and number.is_integer() else number
-    if f.is_money and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, float):
+        if f.type is FieldType.INTEGER and value.is_integer():
+            return int(value)
+    elif not isinstance(value, int) or isinstance(value, bool):
+        return value
+    if f.is_money:
         try:
             return round(float(value), 2)  # whole cents: the core's arithmetic is in cents
         except OverflowError:  # an integer of 400 digits: left for validation to name

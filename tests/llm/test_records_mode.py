@@ -166,6 +166,35 @@ def like_openai(transport: Transport) -> Answer:
 NOTE_SCHEMA = {"fields": [{"name": "note", "type": "STRING"}, {"name": "tags", "type": "ARRAY"}]}
 
 
+def test_an_enum_too_long_to_list_is_drawn_not_asked_for(openai_model: Transport) -> None:
+    """A caller's ENUM of 5,000 values was listed in every call's prompt and again in its
+    answer schema (10,000 values: 260 KB a call, within the token budget): past what a prompt
+    lists, the field is drawn by traditional generation, and the report says so."""
+    codes = [f"CODE-{i:05d}" for i in range(5_000)]
+    schema = {
+        "fields": [
+            {"name": "note", "type": "STRING"},
+            {"name": "code", "type": "ENUM"},
+            {"name": "size", "type": "ENUM"},
+        ]
+    }
+    values = {"code": {"enum_values": codes}, "size": {"enum_values": ["S", "M", "L"]}}
+    response = ask(
+        schema=schema,
+        count=3,
+        context="support tickets about sizing",
+        constraints={"field_constraints": values},
+    )
+    llm = response.metadata.llm
+    assert response.metadata.generation_path == "llm" and llm is not None
+    assert llm.records_from_model == 3
+    assert any("code" in note and "5,000" in note for note in llm.notes), llm.notes
+    sent = openai_model.seen[0]
+    assert set(asked_for(sent)) >= {"note", "size"} and "code" not in asked_for(sent)
+    assert len(json.dumps(sent)) < 20_000
+    assert all(r["code"] in codes and r["size"] in ("S", "M", "L") for r in records_of(response))
+
+
 @pytest.mark.parametrize(
     "asked",
     [
@@ -465,3 +494,32 @@ def test_anthropic_answers_through_a_tool_call_with_the_static_prompt_cached(
         local = user["email"].split("@")[0]
         assert user["last_name"].lower() in local
     assert meta.coherence_score == 1.0
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ([{"name": "id", "type": "UUID"}, {"name": "code", "type": "ENUM"}], "too many values"),
+        ([{"name": "id", "type": "UUID"}, {"name": "at", "type": "DATETIME"}], "no free text"),
+    ],
+    ids=["enum too long to list", "ids and dates"],
+)
+def test_records_with_nothing_for_a_model_to_write_cost_no_call(
+    openai_model: Transport, fields: list[dict[str, Any]], why: str
+) -> None:
+    """A model was called to write records with nothing in them it could write (an empty
+    object each, then two of three "duplicates"): traditional generation serves, saying why."""
+    codes = [f"CODE-{i:05d}" for i in range(5_000)]
+    response = ask(
+        schema={"fields": fields},
+        count=3,
+        context="support tickets about sizing",
+        constraints={"field_constraints": {"code": {"enum_values": codes}}}
+        if fields[1]["name"] == "code"
+        else None,
+    )
+    meta = response.metadata
+    assert (meta.routed_path, meta.generation_path) == ("llm", "traditional")
+    assert "nothing for a model to write" in meta.fallback_reason and why in meta.fallback_reason
+    assert openai_model.calls == 0 and meta.llm is None
+    assert len(records_of(response)) == 3

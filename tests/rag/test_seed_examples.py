@@ -100,3 +100,24 @@ def test_example_4_without_a_model_is_served_from_the_memory(no_model: None, stu
     assert meta.rag.mode == "patterns" and meta.rag.records_from_memory == 3
     assert {r["_source"] for r in records} <= corpus_ids("patterns")
     assert validate_records(get_entity("cart"), records).valid
+
+
+def test_hybrid_with_nothing_for_a_model_to_write_is_served_from_the_memory(stub: Any) -> None:
+    """Records of ids and dates: no model call for them, the memory serves (the rag path)."""
+    body = json.dumps(
+        {
+            "entity": "cart",
+            "count": 3,
+            "learn_from_history": True,
+            "hints": ["coherent"],
+            "context": "carts like past successful ones",
+            "schema": {
+                "fields": [{"name": "id", "type": "UUID"}, {"name": "at", "type": "DATETIME"}]
+            },
+        }
+    )
+    response, records = call(stub, body)
+    meta = response.metadata
+    assert (meta.routed_path, meta.generation_path) == ("hybrid", "rag")
+    assert "hybrid: nothing for a model to write" in meta.fallback_reason
+    assert not meta.HasField("llm") and len(records) == 3

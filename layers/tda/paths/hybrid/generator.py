@@ -58,6 +58,11 @@ class HybridGenerator:
             served = self.rag.generate(plan, warm=False)
             note = f"no model ({missing}): served from the memory, rag path"
             return replace(_noted(served, note), handed_over=f"hybrid: {note}")
+        nothing = llm.nothing_to_write(plan)
+        if nothing is not None:
+            served = self.rag.generate(plan, warm=False)
+            note = f"{nothing}: served from the memory, rag path"
+            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
         notes: list[str] = []
         try:
             found, query = self.rag.retrieve_patterns(plan, EXAMPLES)

@@ -16,7 +16,7 @@ from tda.domain.routing import GenerationPath
 from tda.paths.base import Generator, PathResult
 from tda.paths.llm.catalog_mode import catalog_for_plan, generate_from_catalog
 from tda.paths.llm.options import LLMOptions
-from tda.paths.llm.records_mode import generate_records
+from tda.paths.llm.records_mode import generate_records, nothing_to_write
 from tda.ports.cache import Cache
 from tda.ports.model import ModelClient
 
@@ -79,11 +79,25 @@ class LLMGenerator:
         made = catalog_for_plan(plan, self.client(), self.cache(), self.options, write)
         return made.plan, made.report
 
+    def nothing_to_write(self, plan: GenerationPlan) -> str | None:
+        """Why a model would have nothing to write for ``plan`` (None: it has, or its records
+        come from a catalog)."""
+        if self._from_catalog(plan):
+            return None
+        return nothing_to_write(plan)
+
+    def _from_catalog(self, plan: GenerationPlan) -> bool:
+        return plan.brief.bulk or plan.count > self.options.max_llm_records
+
     def generate(
         self, plan: GenerationPlan, *, warm: bool, examples: Sequence[Any] = ()
     ) -> PathResult:
-        if plan.brief.bulk or plan.count > self.options.max_llm_records:
+        if self._from_catalog(plan):
             return generate_from_catalog(
                 plan, self.client(), self.cache(), self.traditional(), self.options
             )
+        nothing = nothing_to_write(plan)
+        if nothing is not None:  # no call made for records it would not change
+            served = self.traditional().generate(plan, warm=warm)
+            return replace(served, handed_over=f"llm: {nothing}: traditional generation")
         return generate_records(plan, self.client(), self.cache(), self.options, examples)

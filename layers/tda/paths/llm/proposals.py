@@ -29,13 +29,21 @@ _PROPOSABLE = frozenset(
 )
 
 
+# An ENUM is listed in every call's prompt and again in its answer schema: past these it is
+# left to traditional generation (a caller's 10,000 values were 260 KB a call, within budget).
+MAX_ASKED_ENUM_VALUES = 200
+MAX_ASKED_ENUM_CHARS = 4_000
+
+
 @dataclass(frozen=True)
 class Proposal:
-    """What the model writes: top-level fields, and the fields of each array's object items."""
+    """What the model writes: top-level fields, and the fields of each array's object items;
+    ``unlisted``: the ENUM fields it would write, but whose values are too many to list."""
 
     spec: EntitySpec
     fields: tuple[FieldSpec, ...]
     arrays: tuple[tuple[FieldSpec, tuple[FieldSpec, ...]], ...]
+    unlisted: tuple[FieldSpec, ...] = ()
 
     @property
     def paths(self) -> frozenset[str]:
@@ -59,14 +67,37 @@ def proposal_for(spec: EntitySpec, listed: list[str] | None) -> Proposal:
             and f.regex is None
         )
 
-    fields = tuple(f for f in spec.fields if f.is_scalar and wanted(f))
+    unlisted: list[FieldSpec] = []
+
+    def asked(f: FieldSpec) -> bool:
+        if not (f.is_scalar and wanted(f)):
+            return False
+        if _too_many(f):
+            unlisted.append(f)
+            return False
+        return True
+
+    fields = tuple(f for f in spec.fields if asked(f))
     arrays = []
     for f in spec.fields:
         if f.is_array and f.item is not None and f.item.is_object:
-            kids = tuple(c for c in f.item.children if c.is_scalar and wanted(c))
+            kids = tuple(c for c in f.item.children if asked(c))
             if kids:
                 arrays.append((f, kids))
-    return Proposal(spec, fields, tuple(arrays))
+    return Proposal(spec, fields, tuple(arrays), tuple(unlisted))
+
+
+def _too_many(f: FieldSpec) -> bool:
+    values = f.enum_values
+    return len(values) > MAX_ASKED_ENUM_VALUES or sum(map(len, values)) > MAX_ASKED_ENUM_CHARS
+
+
+def unlisted_note(f: FieldSpec) -> str:
+    return (
+        f"{f.path}: {len(f.enum_values):,} values, more than a prompt lists "
+        f"({MAX_ASKED_ENUM_VALUES} or {MAX_ASKED_ENUM_CHARS:,} characters): drawn by "
+        "traditional generation"
+    )
 
 
 # --------------------------------------------------------------------------- what to ask for

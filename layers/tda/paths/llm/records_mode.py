@@ -24,6 +24,7 @@ from tda.domain.contract import LLMReport
 from tda.domain.errors import LLMBudgetExceededError, TdaError
 from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
+from tda.domain.schema.spec import EntitySpec
 from tda.domain.validation import validate_records
 from tda.paths.base import PathResult
 from tda.paths.llm import prompts
@@ -31,7 +32,14 @@ from tda.paths.llm.accounting import Spend, price_table
 from tda.paths.llm.answers import UnreadableAnswerError, records_of
 from tda.paths.llm.options import LLMOptions
 from tda.paths.llm.policy import RetryCounter, call_with_retries, limit_for
-from tda.paths.llm.proposals import Proposal, answer_schema, overlay, proposal_for, recompute
+from tda.paths.llm.proposals import (
+    Proposal,
+    answer_schema,
+    overlay,
+    proposal_for,
+    recompute,
+    unlisted_note,
+)
 from tda.paths.llm.replay import answer_key, recall, remember
 from tda.paths.traditional.bulk import stream_records
 from tda.ports.cache import Cache
@@ -40,6 +48,25 @@ from tda.ports.model import ModelCall, ModelClient, ModelReply
 FILLED_LABEL = "_filled_by"
 EXAMPLES_PER_CALL = 3
 MIN_RECORDS_PER_CALL = 5
+
+
+def nothing_to_write(plan: GenerationPlan) -> str | None:
+    """Why a model would have nothing to write in this plan's records (None: it has some)."""
+    proposal = _proposal(plan.spec)
+    if proposal.fields or proposal.arrays:
+        return None
+    if proposal.unlisted:
+        listed = ", ".join(f.path for f in proposal.unlisted)
+        return f"nothing for a model to write but ENUMs with too many values to list ({listed})"
+    return (
+        "nothing for a model to write: no free text, number, enum or boolean that is not an "
+        "id, a pattern, a format or derived"
+    )
+
+
+def _proposal(spec: EntitySpec) -> Proposal:
+    listed = None if spec.custom else prompts.config().proposes.get(spec.name)
+    return proposal_for(spec, listed)
 
 
 def generate_records(
@@ -65,9 +92,7 @@ class _RecordsRun:
         self.options, self.examples = options, examples
         config = prompts.config()
         spec = plan.spec
-        self.proposal: Proposal = proposal_for(
-            spec, None if spec.custom else config.proposes.get(spec.name)
-        )
+        self.proposal: Proposal = _proposal(spec)
         self.template = prompts.choose_template(
             prompts.Wants(
                 entity=spec.name,
@@ -97,7 +122,7 @@ class _RecordsRun:
         self.deadline = time.monotonic() + options.deadline_seconds
         self.spend = Spend(token_budget=options.token_budget)
         self.retries = RetryCounter()
-        self.notes: list[str] = []
+        self.notes: list[str] = [unlisted_note(f) for f in self.proposal.unlisted]
         self.failures: list[Exception] = []
 
     # -- asking

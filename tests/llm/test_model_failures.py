@@ -327,9 +327,83 @@ class ModelServer:
         )
 
 
-@pytest.mark.parametrize("drip_headers", [0, 2000], ids=["answer", "headers-too"])
+class ForwardProxy:
+    """An HTTP proxy of real sockets, as ``HTTP_PROXY`` names one: each request it is sent (by
+    its absolute URL) is passed on, and the answer relayed as it comes; ``asked``: the URLs."""
+
+    def __init__(self) -> None:
+        import socket
+        import socketserver
+        from urllib.parse import urlsplit
+
+        proxy = self
+        self.asked: list[str] = []
+
+        class Relay(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                method, target, version = self.rfile.readline().decode().split()
+                head, length = [], 0
+                while (line := self.rfile.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                    if name.strip().lower() not in (b"connection", b"proxy-connection"):
+                        head.append(line)
+                body = self.rfile.read(length)
+                proxy.asked.append(target)
+                url = urlsplit(target)
+                assert url.hostname is not None and url.port is not None
+                with socket.create_connection((url.hostname, url.port)) as upstream:
+                    first = f"{method} {url.path} {version}\r\n".encode()
+                    upstream.sendall(first + b"".join(head) + b"connection: close\r\n\r\n" + body)
+                    try:
+                        while data := upstream.recv(1 << 16):
+                            self.wfile.write(data)  # as it comes: a drip stays a drip
+                    except OSError:
+                        pass  # the client hung up
+
+        self.tcp = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Relay)
+        self.tcp.daemon_threads = True
+        threading.Thread(target=self.tcp.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.tcp.server_address[1]}"
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_the_proxy_the_environment_names_carries_the_calls(
+    monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    """The SDKs' client was given a transport of ours, and httpx reads no proxy from the
+    environment for a client given one: behind HTTP(S)_PROXY, calls went around it."""
+    from tda import wiring
+    from tda_local import scripted_model
+
+    answer = scripted_model.chat_completion if provider == "openai" else scripted_model.message
+    server = ModelServer(body=lambda asked: json.dumps(answer(asked)).encode())
+    proxy = ForwardProxy()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    reached_at(monkeypatch, provider, server)
+    try:
+        assert in_llm_state(provider)["metadata"]["generation_path"] == "llm"
+        assert proxy.asked and all(url.startswith(server.url) for url in proxy.asked)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # and a host it names goes around it
+        reached_at(monkeypatch, provider, server)
+        asked = len(proxy.asked)
+        assert in_llm_state(provider)["metadata"]["generation_path"] == "llm"
+        assert len(proxy.asked) == asked
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+        server.http.shutdown()
+        proxy.tcp.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("drip_headers", "proxied"),
+    [(0, False), (2000, False), (2000, True)],
+    ids=["answer", "headers-too", "headers-through-a-proxy"],
+)
 def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
-    monkeypatch: pytest.MonkeyPatch, drip_headers: int
+    monkeypatch: pytest.MonkeyPatch, drip_headers: int, proxied: bool
 ) -> None:
     # httpx's timeouts bound each read: a server sending a byte every 50 ms (each read quick)
     # held a call for as long as it liked, 2.5 minutes past a 6-second deadline. Its headers
@@ -338,6 +412,9 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     from tda import wiring
 
     server = ModelServer(pause=0.05, drip_headers=drip_headers)
+    if proxied:
+        proxy = ForwardProxy()
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.setenv("LLM_BASE_URL", server.url + "/v1")
     monkeypatch.setenv("LLM_MODEL", f"dripping-{drip_headers}")  # its own adaptive limit
     monkeypatch.setenv("LLM_CALL_TIMEOUT_SECONDS", "1")
@@ -355,6 +432,9 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_calls_timeout(
     )
     assert "no answer in time" in said or "deadline" in said, said
     assert server.hung_up_early(), (server.sent, server.lengths)
+    if proxied:
+        assert proxy.asked
+        proxy.tcp.shutdown()
 
 
 def reached_at(monkeypatch: pytest.MonkeyPatch, provider: str, server: ModelServer) -> None:

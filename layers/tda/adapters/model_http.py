@@ -7,9 +7,8 @@ call open for as long as it liked (2.5 minutes past a 6-second deadline, every r
 SDKs are given) from the moment it is sent, and cuts it off, as a read timeout, once that has
 passed. ``deadline_client``'s connections also hold every socket read, the headers' too, to
 what is left of it (a server dripping its headers held a call 100 s past a 1-second timeout:
-httpcore reads them with no hook between reads). A connection through a proxy from the
-environment (``HTTPS_PROXY``: httpx mounts a transport of its own) keeps httpx's per-read
-bound.
+httpcore reads them with no hook between reads), those through a proxy the environment names
+(``HTTPS_PROXY``) too.
 
 An answer was read whole before it was measured (OpenAI) or parsed (Anthropic): a server gone
 wrong made a call hold a gigabyte. It is cut off at MAX_ANSWER_BYTES instead, as it arrives;
@@ -35,14 +34,31 @@ class AnswerTooLargeError(Exception):
 
 def deadline_client(sdk_default: Any) -> Any:
     """``sdk_default`` (the SDK's ``DefaultHttpxClient``: its timeouts, limits, redirects)
-    with its connections behind a DeadlineTransport."""
+    with its connections, and those through the proxies the environment names, behind a
+    DeadlineTransport."""
     import httpx2
 
-    inner = httpx2.HTTPTransport()
+    return sdk_default(transport=_bounded(httpx2.HTTPTransport()), mounts=_proxy_mounts())
+
+
+def _bounded(inner: Any) -> Any:
     pool = getattr(inner, "_pool", None)  # httpx takes no network backend; its pool does
     if pool is not None and hasattr(pool, "_network_backend"):
         pool._network_backend = _classes()[2](pool._network_backend)
-    return sdk_default(transport=deadline_transport(inner))
+    return deadline_transport(inner)
+
+
+def _proxy_mounts() -> dict[str, Any]:
+    """The proxies ``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` name, read
+    as httpx reads them, each behind a DeadlineTransport (None: that pattern goes direct).
+    httpx reads none for a client given its own transport: calls went around the proxy."""
+    import httpx2
+    from httpx2._utils import get_environment_proxies  # httpx's own reading, kept exact
+
+    return {
+        pattern: None if url is None else _bounded(httpx2.HTTPTransport(proxy=url))
+        for pattern, url in get_environment_proxies().items()
+    }
 
 
 def deadline_transport(inner: Any) -> Any:

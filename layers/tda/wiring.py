@@ -145,11 +145,14 @@ def vector_store(url: str, config: MemorySettings) -> Any:
     from tda.adapters.lance_store import LanceStore
 
     return LanceStore(
-        url.removeprefix("file://"), config.versions_kept_seconds, config.min_free_disk_bytes
+        url.removeprefix("file://"),
+        config.versions_kept_seconds,
+        config.min_free_disk_bytes,
+        config.store_timeout_seconds,
     )
 
 
-_MEMORIES: dict[tuple[str, float, int | None], Any] = {}
+_MEMORIES: dict[tuple[str, float, int | None, float], Any] = {}
 _MEMORY_LOCK = threading.Lock()
 
 
@@ -163,7 +166,12 @@ def memory() -> Any:
     url = vector_store_url(config)
     with _MEMORY_LOCK:
         # The store's own settings in the key: set otherwise, it is another store.
-        key = (url, config.versions_kept_seconds, config.min_free_disk_bytes)
+        key = (
+            url,
+            config.versions_kept_seconds,
+            config.min_free_disk_bytes,
+            config.store_timeout_seconds,
+        )
         found = _MEMORIES.get(key)
         if found is None:
             embedder = next((m.embedder for m in _MEMORIES.values()), None) or MiniLMEmbedder()

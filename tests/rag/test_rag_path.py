@@ -3,9 +3,12 @@ edge cases for every entity, learning, and every way the memory can fail."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import shutil
+import socket
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -150,6 +153,58 @@ def test_store_down_falls_back_to_traditional_with_the_reason(
     monkeypatch.setenv("VECTOR_STORE_URL", str(tmp_path / "file" / "vectors"))
     meta, records = served(entity="payment", count=5, production_like=True)
     assert meta.generation_path == "traditional" and "unreachable" in meta.fallback_reason
+    assert len(records) == 5
+
+
+class SilentServer:
+    """A server that takes every connection and never answers (an S3 endpoint gone wrong)."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.held: list[socket.socket] = []
+        threading.Thread(target=self._take, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+
+    def _take(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                self.held.append(self.socket.accept()[0])
+
+    def close(self) -> None:
+        self.socket.close()
+        for held in self.held:
+            held.close()
+
+
+def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """LanceDB's S3 client waited 30 s a request and retried ten times: a request on a store
+    whose endpoint never answered was still waiting after 400 s. Each S3 request now has
+    VECTOR_STORE_TIMEOUT_SECONDS, then the store is down and traditional serves."""
+    server = SilentServer()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_ENDPOINT": server.url,
+        "AWS_ALLOW_HTTP": "true",
+        "VECTOR_STORE_URL": "s3://silent/vectors",
+        "VECTOR_STORE_TIMEOUT_SECONDS": "1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    answers: list[Any] = []
+    asking = threading.Thread(
+        target=lambda: answers.append(served(entity="payment", count=5, production_like=True)),
+        daemon=True,  # before: it never came back
+    )
+    asking.start()
+    asking.join(120)
+    server.close()
+    assert answers, "no answer: the request waited on the store"
+    meta, records = answers[0]
+    assert meta.generation_path == "traditional" and "vector store" in meta.fallback_reason
     assert len(records) == 5
 
 

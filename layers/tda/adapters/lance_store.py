@@ -103,12 +103,18 @@ WRITE_FLOOR_BYTES = 64 << 10
 
 class LanceStore:
     def __init__(
-        self, url: str, versions_kept_seconds: float = 60.0, min_free_bytes: int | None = None
+        self,
+        url: str,
+        versions_kept_seconds: float = 60.0,
+        min_free_bytes: int | None = None,
+        request_timeout_seconds: float = 5.0,
     ) -> None:
         """``versions_kept_seconds``: how long a replaced version of a table stays readable;
-        ``min_free_bytes``: what a local folder's disk keeps free (None: DiskReserve's default).
+        ``min_free_bytes``: what a local folder's disk keeps free (None: DiskReserve's default);
+        ``request_timeout_seconds``: an object store's (``s3://``) request.
         """
         self.url = url
+        self.request_timeout = request_timeout_seconds
         self.versions_kept = timedelta(seconds=versions_kept_seconds)
         self.reserve = None if "://" in url else DiskReserve(Path(url), min_free_bytes)
         self.lock_dir = None if "://" in url else Path(url) / LOCKS_FOLDER
@@ -138,7 +144,9 @@ class LanceStore:
                     if "://" not in self.url:
                         os.makedirs(self.url, exist_ok=True)
                     self._db = lancedb.connect(
-                        self.url, read_consistency_interval=timedelta(seconds=0)
+                        self.url,
+                        read_consistency_interval=timedelta(seconds=0),
+                        storage_options=object_store_options(self.url, self.request_timeout),
                     )
                 except Exception as exc:  # lancedb raises OSError, ValueError, its own errors
                     raise VectorStoreUnavailableError(
@@ -554,6 +562,21 @@ class LanceStore:
             with self._writing(collection):
                 _run(lambda: _build_fts(table))
         self._fts_ready.add(collection)
+
+
+def object_store_options(url: str, timeout_seconds: float) -> dict[str, str] | None:
+    """An object store's requests bounded (None: a local folder). LanceDB's S3 client waits
+    30 s a request and retries it ten times, and LanceDB tries a manifest's listing six times
+    over: a store whose endpoint never answered held a request for minutes (still waiting
+    after 400 s), where a store down is a fallback. One try a request, LanceDB's own six
+    kept: ≈6 timeouts and 4 s of its backoff before a silent store is called down."""
+    if "://" not in url:
+        return None
+    return {
+        "timeout": f"{timeout_seconds}s",
+        "connect_timeout": f"{min(timeout_seconds, 2.0)}s",
+        "client_max_retries": "0",
+    }
 
 
 def _table_names(db: Any) -> list[str]:

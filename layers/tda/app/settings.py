@@ -142,6 +142,7 @@ class MemorySettings:
     search_mode: str  # vector, keyword or hybrid
     versions_kept_seconds: float  # LanceDB: how long a replaced version stays readable
     min_free_disk_bytes: int | None  # a local folder's disk keeps this free (None: default)
+    store_timeout_seconds: float  # LanceDB on s3://: each request's
 
 
 def memory_settings() -> MemorySettings:
@@ -155,4 +156,7 @@ def memory_settings() -> MemorySettings:
             max(0.0, float(os.environ.get("LANCEDB_VERSIONS_KEPT_SECONDS") or 60)), 30 * 86_400
         ),
         min_free_disk_bytes=min_free_disk_bytes(),
+        store_timeout_seconds=min(
+            max(0.1, float(os.environ.get("VECTOR_STORE_TIMEOUT_SECONDS") or 5)), 600.0
+        ),
     )

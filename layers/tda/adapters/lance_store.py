@@ -97,6 +97,8 @@ def where_clause(filters: Filters) -> str | None:
 
 LOCKS_FOLDER = "_locks"  # beside the tables (LanceDB lists only *.lance folders as tables)
 TIDY_EVERY_WRITES = 20  # LanceDB's own rule of thumb: optimize after about 20 modifications
+# How long an object store that could not be reached is taken as down, without trying it.
+DOWN_SECONDS = 30.0
 # What a write may take at least (a new version's manifest, a deletion file, index files).
 WRITE_FLOOR_BYTES = 64 << 10
 
@@ -131,12 +133,14 @@ class LanceStore:
         self._loading = threading.Lock()  # one load of an index at a time
         self._halves: ThreadPoolExecutor  # a hybrid search's keyword halves (_connect)
         self._usage_ready = False  # the _usage table is there, with its event column
+        self._down: tuple[float, int, str] | None = None  # an object store's failed connect
 
     # ------------------------------------------------------------------ connection
 
     def _connect(self) -> Any:
         with self._lock:
             if self._db is None or self._pid != os.getpid():
+                self._refuse_while_down()
                 try:
                     with built_at_first_use():  # its namespace client's models: ≈0.5 s
                         import lancedb
@@ -149,9 +153,11 @@ class LanceStore:
                         storage_options=object_store_options(self.url, self.request_timeout),
                     )
                 except Exception as exc:  # lancedb raises OSError, ValueError, its own errors
-                    raise VectorStoreUnavailableError(
-                        f"vector store {self.url} unreachable: {exc}"
-                    ) from exc
+                    unreachable = f"vector store {self.url} unreachable: {exc}"
+                    if "://" in self.url:
+                        self._down = (time.monotonic(), os.getpid(), unreachable)
+                    raise VectorStoreUnavailableError(unreachable) from exc
+                self._down = None
                 self._pid = os.getpid()
                 self._fts_ready = set()
                 self._tables = {}
@@ -163,6 +169,19 @@ class LanceStore:
                 # forked child, as experimental): a new process makes its own pool.
                 self._halves = ThreadPoolExecutor(4, thread_name_prefix="tda-hybrid")
             return self._db
+
+    def _refuse_while_down(self) -> None:
+        """An object store that could not be reached is taken as down for DOWN_SECONDS: the
+        requests that came meanwhile had each waited their turn to try it (the lock), then
+        as long again (a silent endpoint: ≈34 s each)."""
+        if self._down is None:
+            return
+        when, pid, why = self._down
+        waited = time.monotonic() - when
+        if pid == os.getpid() and waited < DOWN_SECONDS:
+            raise VectorStoreUnavailableError(
+                f"{why} ({waited:.0f} s ago; tried again {DOWN_SECONDS:.0f} s after)"
+            )
 
     def _table(self, collection: str) -> Any:
         db = self._connect()

@@ -181,8 +181,8 @@ def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(
 ) -> None:
     """LanceDB's S3 client waited 30 s a request and retried ten times: a request on a store
     whose endpoint never answered was still waiting after 400 s. Each S3 request now has
-    VECTOR_STORE_TIMEOUT_SECONDS, then the store is down and traditional serves; for a while
-    it is taken as down without trying again."""
+    VECTOR_STORE_TIMEOUT_SECONDS and the connection is waited for two of them, then the store
+    is down and traditional serves; for a while it is taken as down without trying again."""
     server = SilentServer()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -207,11 +207,16 @@ def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(
         thread.start()
     for thread in asking:
         thread.join(120)
-    server.close()
     assert len(answers) == 3, "no answer: a request waited on the store"
     for meta, records in answers:
         assert meta.generation_path == "traditional" and "vector store" in meta.fallback_reason
+        # Given up on at 2 timeouts, not after LanceDB's six tries (≈10 timeouts).
+        assert "unreachable: no answer in 2 s" in meta.fallback_reason
         assert len(records) == 5
+    for connecting in threading.enumerate():  # the try given up on goes on to its end
+        if connecting.name == "tda-lance-connect":
+            connecting.join(120)
+    server.close()
     # One try at the store for all three (LanceDB lists a manifest 6 times a try): requests
     # that came meanwhile had waited their turn to try again, each as long again.
     assert len(server.held) == 6

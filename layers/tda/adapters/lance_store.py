@@ -36,7 +36,8 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -99,6 +100,8 @@ LOCKS_FOLDER = "_locks"  # beside the tables (LanceDB lists only *.lance folders
 TIDY_EVERY_WRITES = 20  # LanceDB's own rule of thumb: optimize after about 20 modifications
 # How long an object store that could not be reached is taken as down, without trying it.
 DOWN_SECONDS = 30.0
+# An object store's connection is waited for this many request timeouts at most.
+CONNECT_DEADLINE = 2
 # What a write may take at least (a new version's manifest, a deletion file, index files).
 WRITE_FLOOR_BYTES = 64 << 10
 
@@ -134,6 +137,7 @@ class LanceStore:
         self._halves: ThreadPoolExecutor  # a hybrid search's keyword halves (_connect)
         self._usage_ready = False  # the _usage table is there, with its event column
         self._down: tuple[float, int, str] | None = None  # an object store's failed connect
+        self._pending: tuple[Future[Any], int] | None = None  # an object store's connect, pid
 
     # ------------------------------------------------------------------ connection
 
@@ -142,16 +146,7 @@ class LanceStore:
             if self._db is None or self._pid != os.getpid():
                 self._refuse_while_down()
                 try:
-                    with built_at_first_use():  # its namespace client's models: ≈0.5 s
-                        import lancedb
-
-                    if "://" not in self.url:
-                        os.makedirs(self.url, exist_ok=True)
-                    self._db = lancedb.connect(
-                        self.url,
-                        read_consistency_interval=timedelta(seconds=0),
-                        storage_options=object_store_options(self.url, self.request_timeout),
-                    )
+                    self._db = self._opened()
                 except Exception as exc:  # lancedb raises OSError, ValueError, its own errors
                     unreachable = f"vector store {self.url} unreachable: {exc}"
                     if "://" in self.url:
@@ -169,6 +164,33 @@ class LanceStore:
                 # forked child, as experimental): a new process makes its own pool.
                 self._halves = ThreadPoolExecutor(4, thread_name_prefix="tda-hybrid")
             return self._db
+
+    def _opened(self) -> Any:
+        """A LanceDB connection. An object store's is waited for CONNECT_DEADLINE timeouts at
+        most: LanceDB lists a manifest six times over before it gives up (≈34 s on a silent
+        endpoint); its tries go on in a thread of their own, and a connection they make after
+        all is the next request's (after DOWN_SECONDS)."""
+        with built_at_first_use():  # its namespace client's models: ≈0.5 s
+            import lancedb
+
+        def connect() -> Any:
+            return lancedb.connect(
+                self.url,
+                read_consistency_interval=timedelta(seconds=0),
+                storage_options=object_store_options(self.url, self.request_timeout),
+            )
+
+        if "://" not in self.url:
+            os.makedirs(self.url, exist_ok=True)
+            return connect()
+        pending = self._pending
+        if pending is None or pending[1] != os.getpid() or _failed(pending[0]):
+            self._pending = pending = (_in_a_thread(connect), os.getpid())
+        deadline = CONNECT_DEADLINE * self.request_timeout
+        try:
+            return pending[0].result(timeout=deadline)
+        except FutureTimeoutError:
+            raise TimeoutError(f"no answer in {deadline:g} s") from None
 
     def _refuse_while_down(self) -> None:
         """An object store that could not be reached is taken as down for DOWN_SECONDS: the
@@ -583,12 +605,31 @@ class LanceStore:
         self._fts_ready.add(collection)
 
 
+def _failed(future: Future[Any]) -> bool:
+    return future.done() and future.exception() is not None
+
+
+def _in_a_thread(call: Any) -> Future[Any]:
+    """``call`` run in a daemon thread of its own (it may outlive the wait for it)."""
+    future: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="tda-lance-connect", daemon=True).start()
+    return future
+
+
 def object_store_options(url: str, timeout_seconds: float) -> dict[str, str] | None:
     """An object store's requests bounded (None: a local folder). LanceDB's S3 client waits
     30 s a request and retries it ten times, and LanceDB tries a manifest's listing six times
     over: a store whose endpoint never answered held a request for minutes (still waiting
-    after 400 s), where a store down is a fallback. One try a request, LanceDB's own six
-    kept: ≈6 timeouts and 4 s of its backoff before a silent store is called down."""
+    after 400 s), where a store down is a fallback. One try a request (LanceDB's own six
+    tries of a listing stay: ≈6 timeouts and 4 s of backoff, which ``_opened`` does not wait
+    for)."""
     if "://" not in url:
         return None
     return {

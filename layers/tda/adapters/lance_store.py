@@ -195,7 +195,7 @@ class LanceStore:
     def _refuse_while_down(self) -> None:
         """An object store that could not be reached is taken as down for DOWN_SECONDS: the
         requests that came meanwhile had each waited their turn to try it (the lock), then
-        as long again (a silent endpoint: ≈34 s each)."""
+        as long again (a silent endpoint: ≈34 s each, before ``_opened``'s deadline)."""
         if self._down is None:
             return
         when, pid, why = self._down

@@ -21,6 +21,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 import tda.adapters.lance_store as lance_store
+import tda.adapters.s3_lease as s3_lease
 from tda import wiring
 from tda.adapters.lance_store import LanceStore
 from tda.adapters.s3_lease import LeaseBusyError, S3Leases
@@ -239,7 +240,9 @@ class Watched(S3Leases):
             yield
 
 
-def test_a_count_whose_table_another_made_meanwhile_needs_no_lease(s3_bucket: str) -> None:
+def test_a_count_whose_table_another_made_meanwhile_needs_no_lease(
+    s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Processes counting their first reuses at once all find no _usage table and line up for
     its lease to make it; one makes it, then folds as it counts, taking the lease again and
     again. The others waited their 2 s for a table that was there by then, and failed (seen
@@ -249,6 +252,10 @@ def test_a_count_whose_table_another_made_meanwhile_needs_no_lease(s3_bucket: st
     counting = LanceStore(url)
     counting.entries("patterns")  # connected, so that it looks for the table at once
     counting.leases = watched = Watched(url)
+    maker = LanceStore(url)
+    maker.leases = None  # it makes the table under the lease held below
+    maker.entries("patterns")  # connected: the table is made well within the wait
+    monkeypatch.setattr(s3_lease, "WAIT_SECONDS", 5.0)  # for a loaded machine
     failed: list[BaseException] = []
 
     def count() -> None:
@@ -261,8 +268,6 @@ def test_a_count_whose_table_another_made_meanwhile_needs_no_lease(s3_bucket: st
         worker = threading.Thread(target=count)
         worker.start()
         assert watched.asked.wait(30)  # it found no table, and asks for the lease to make one
-        maker = LanceStore(url)
-        maker.leases = None  # made under the lease held here
         maker.add_usage("patterns", ["E2"])
         worker.join(60)
     assert not worker.is_alive() and failed == []

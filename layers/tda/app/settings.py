@@ -152,11 +152,12 @@ def memory_settings() -> MemorySettings:
         coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
         min_quality=float(os.environ.get("RAG_MIN_QUALITY", "0")),
         search_mode=os.environ.get("RAG_SEARCH_MODE", "hybrid"),
-        versions_kept_seconds=min(
-            max(0.0, float(os.environ.get("LANCEDB_VERSIONS_KEPT_SECONDS") or 60)), 30 * 86_400
-        ),
+        versions_kept_seconds=_seconds_env("LANCEDB_VERSIONS_KEPT_SECONDS", 60, 0.0, 30 * 86_400),
         min_free_disk_bytes=min_free_disk_bytes(),
-        store_timeout_seconds=min(
-            max(0.1, float(os.environ.get("VECTOR_STORE_TIMEOUT_SECONDS") or 5)), 600.0
-        ),
+        store_timeout_seconds=_seconds_env("VECTOR_STORE_TIMEOUT_SECONDS", 5, 0.1, 600.0),
     )
+
+
+def _seconds_env(name: str, default: float, low: float, high: float) -> float:
+    """``name``'s seconds (unset or empty: ``default``), held within ``low``..``high``."""
+    return min(max(low, float(os.environ.get(name) or default)), high)

@@ -35,34 +35,30 @@ class HybridGenerator:
     def unavailable_reason(self) -> str | None:
         return None  # without a model the memory still serves (the rag path, said so)
 
-    def _model_missing(self) -> str | None:
-        llm = self.llm()
+    def _memory_alone(self, plan: GenerationPlan, llm: LLMGenerator | None) -> str | None:
+        """Why the memory serves this plan alone (the rag path), or None: the model writes in
+        the manner of what it retrieved. What was asked of the memory is kept either way."""
+        if plan.brief.defect_triggering:
+            return "edge cases are made by the core so every label is measured: rag path"
         if llm is None:
-            return "this build has no llm path"
-        reason = llm.unavailable_reason()
-        return None if reason is None else f"the llm path {reason}"
+            return "no model (this build has no llm path): served from the memory, rag path"
+        missing = llm.unavailable_reason()
+        if missing is not None:
+            return f"no model (the llm path {missing}): served from the memory, rag path"
+        nothing = llm.nothing_to_write(plan)
+        return None if nothing is None else f"{nothing}: served from the memory, rag path"
 
     def with_llm(self, llm: LLMGenerator) -> HybridGenerator:
         """This path on one provider's generator (the workflow's per-provider states)."""
         return HybridGenerator(self.rag, lambda: llm)
 
     def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
-        if plan.brief.defect_triggering:
-            served = self.rag.generate(plan, warm=False)
-            note = "edge cases are made by the core so every label is measured: rag path"
-            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
         llm = self.llm()
-        missing = self._model_missing()
-        if llm is None or missing is not None:
-            # The memory still serves: what was asked of it is kept, only the model is missing.
+        alone = self._memory_alone(plan, llm)
+        if alone is not None:
             served = self.rag.generate(plan, warm=False)
-            note = f"no model ({missing}): served from the memory, rag path"
-            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
-        nothing = llm.nothing_to_write(plan)
-        if nothing is not None:
-            served = self.rag.generate(plan, warm=False)
-            note = f"{nothing}: served from the memory, rag path"
-            return replace(_noted(served, note), handed_over=f"hybrid: {note}")
+            return replace(_noted(served, alone), handed_over=f"hybrid: {alone}")
+        assert llm is not None  # none: _memory_alone said so
         notes: list[str] = []
         try:
             found, query = self.rag.retrieve_patterns(plan, EXAMPLES)

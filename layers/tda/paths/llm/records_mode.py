@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -64,6 +65,9 @@ def nothing_to_write(plan: GenerationPlan) -> str | None:
     )
 
 
+# Asked per request, twice (is there anything to write; the run itself), thrice on the hybrid
+# path. Bounded: callers' schemas are keys, and a server lives long.
+@lru_cache(maxsize=1024)
 def _proposal(spec: EntitySpec) -> Proposal:
     listed = None if spec.custom else prompts.config().proposes.get(spec.name)
     return proposal_for(spec, listed)

@@ -11,9 +11,17 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
+from tda.domain.errors import ConfigurationError
 from tda.startup import loading
 
-with loading():  # the collector waits while the runtime loads (tda/startup.py)
-    from tda.wiring import install
+# A bad setting in the environment (tda/app/environment.py), kept for the CLI to name before it
+# exits 2 (``cli.entry``): raised here, it would be a traceback from the console script's import.
+configuration_error: ConfigurationError | None = None
 
-    install()
+with loading():  # the collector waits while the runtime loads (tda/startup.py)
+    try:
+        from tda.wiring import install
+    except ConfigurationError as exc:
+        configuration_error = exc
+    else:
+        install()

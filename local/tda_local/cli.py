@@ -20,8 +20,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+import tda_local
 from tda.dataclass_bytecode import keep_missed
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import ConfigurationError, InvalidRequestError
 from tda_local.cli_io import (
     CliInputError,
     add_request_options,
@@ -142,6 +143,8 @@ def _workers(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if tda_local.configuration_error is not None:  # before the parser: its commands read settings
+        return _misconfigured(tda_local.configuration_error)
     parser = build_parser(whole=not argv or argv[0] not in LEAN_COMMANDS)
     args = parser.parse_args(argv)
     try:
@@ -164,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidRequestError as exc:
         print(f"tda: error: {exc.summary()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ConfigurationError as exc:
+        return _misconfigured(exc)
     except CliInputError as exc:
         print(f"tda: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -175,6 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:  # a disk full, a folder gone: the system's words, no traceback
         print(f"tda: error: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _misconfigured(error: ConfigurationError) -> int:
+    problems = "".join(f"\n  {problem}" for problem in error.problems)
+    print(f"tda: error: a setting in the environment cannot be used:{problems}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -356,7 +367,7 @@ def entry() -> None:
     without the interpreter's teardown. By then every byte is written and flushed, and unloading
     numpy, pydantic and the service's modules is ≈30 ms of CPU, 8 % of a one-record run. The
     other commands (serve's worker processes, the jobs client) exit the usual way."""
-    code = main()
+    code = main()  # a bad setting in the environment: named, exit 2, nothing started
     keep_missed()  # the dataclass methods this run compiled, for the next (as bytecode is)
     if sys.argv[1:2] != ["generate"]:
         sys.exit(code)

@@ -17,10 +17,11 @@ server does:
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from tda.app.environment import read_float
 
 # API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
 # h11 limit, 16 KiB.
@@ -29,8 +30,7 @@ MAX_HEAD_BYTES = 16 * 1024
 
 def read_timeout_seconds() -> float:
     """How long a request may take to arrive whole (API Gateway's whole budget is 30 s)."""
-    raw = os.environ.get("HTTP_READ_TIMEOUT_SECONDS", "")
-    return float(raw) if raw else 20.0
+    return read_float("HTTP_READ_TIMEOUT_SECONDS")
 
 
 def _answer(status: bytes, message: str) -> bytes:

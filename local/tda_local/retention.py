@@ -9,7 +9,6 @@ as soon as it has been sent (``job_stream``). The local cache of model answers
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -17,10 +16,10 @@ from pathlib import Path
 
 from tda.adapters.caches import EXPIRY_BYTES, expired
 from tda.adapters.chunk_stores import FileChunkStore
+from tda.app.environment import read_float
 from tda.app.job_api import CALLERS_FOLDER
 from tda.app.ports_in_use import chunk_store
 
-DEFAULT_RETENTION_DAYS = 7.0
 COLLECT_EVERY_SECONDS = 3600.0
 
 
@@ -31,8 +30,7 @@ class Usage:
 
 
 def retention_days() -> float:
-    raw = os.environ.get("JOB_RETENTION_DAYS", "")
-    return float(raw) if raw else DEFAULT_RETENTION_DAYS
+    return read_float("JOB_RETENTION_DAYS")
 
 
 def local_root() -> Path | None:

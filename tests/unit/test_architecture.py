@@ -55,6 +55,7 @@ def test_a_broken_contract_fails_the_check(tmp_path: Path) -> None:
 # The environment is read by the settings and at the edges; the core is handed what it needs.
 ENVIRONMENT_READERS = {
     "app/settings.py",
+    "app/environment.py",  # the settings' table: each one's name, default and range
     "wiring.py",
     "adapters/aws_clients.py",  # the AWS environment a kept boto3 client was made for
     "adapters/emf_metrics.py",  # the names the template gives a handler's metrics

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 from tda.adapters.model_http import AnswerTooLargeError, deadline_client  # no SDK at import
+from tda.app.environment import RESPONSE_FORMATS
 from tda.domain.errors import (
     LLMAuthError,
     LLMRateLimitedError,
@@ -31,7 +32,6 @@ from tda.ports.model import ModelCall, ModelClient, ModelReply, Usage
 RESPONSE_TOOL = "emit"  # Anthropic: the one tool the model must call, its input is the answer
 # OpenAI-compatible structured output: "json_schema" (strict: OpenAI, vLLM), "json_object"
 # (+ the schema: llama.cpp, which answers 500 to json_schema; Ollama), "text" (extract JSON).
-RESPONSE_FORMATS = ("json_schema", "json_object", "text")
 # The longest string a "json_object" schema asks for. llama.cpp compiles the schema into a
 # grammar, a string's maxLength into that many nested rules: past ~1,000 (a review's body
 # allows 2,000) the grammar fails to parse and llama-cpp-python's server dies, dropping the

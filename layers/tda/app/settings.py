@@ -8,10 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    return default if raw in (None, "") else int(raw)
+from tda.app.environment import check_environment, read, read_float, read_int
 
 
 @dataclass(frozen=True)
@@ -31,22 +28,23 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         return cls(
-            max_sync_records=_int_env("MAX_SYNC_RECORDS", 1000),
-            max_records=_int_env("MAX_RECORDS", 1_000_000),
-            default_batch_size=_int_env("DEFAULT_BATCH_SIZE", 50),
-            coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
+            max_sync_records=read_int("MAX_SYNC_RECORDS"),
+            max_records=read_int("MAX_RECORDS"),
+            default_batch_size=read_int("DEFAULT_BATCH_SIZE"),
+            coherence_threshold=read_float("COHERENCE_THRESHOLD"),
             tda_home=Path(os.environ.get("TDA_HOME", "~/.tda")).expanduser(),
-            max_request_bytes=_int_env("MAX_REQUEST_BYTES", 1 << 20),
+            max_request_bytes=read_int("MAX_REQUEST_BYTES"),
             # A synchronous response (gRPC caps a message at 64 MiB; estimates are ASCII).
-            max_response_bytes=_int_env("MAX_RESPONSE_BYTES", 32 << 20),
+            max_response_bytes=read_int("MAX_RESPONSE_BYTES"),
             # A stream's or a job's whole output.
-            max_output_bytes=_int_env("MAX_OUTPUT_BYTES", 16 << 30),
+            max_output_bytes=read_int("MAX_OUTPUT_BYTES"),
             # The estimated CPU of heavy synchronous requests a server process takes at once,
             # running and queued: its last one is answered within about this long.
-            heavy_queue_seconds=float(os.environ.get("HEAVY_QUEUE_SECONDS", "15")),
+            heavy_queue_seconds=read_float("HEAVY_QUEUE_SECONDS"),
         )
 
 
+check_environment()  # every setting, bad ones named at once, before anything reads one
 settings = Settings.from_env()
 
 
@@ -62,23 +60,23 @@ def job_state_machine() -> str:
 
 def max_running_jobs_per_caller() -> int:
     """Jobs one caller (an IAM identity behind the API) may have running at once."""
-    return max(1, _int_env("MAX_RUNNING_JOBS_PER_CALLER", 5))
+    return read_int("MAX_RUNNING_JOBS_PER_CALLER")
 
 
 def max_running_jobs() -> int:
     """Jobs one server runs at once, whoever asks (0: no cap; the local runtime sets one)."""
-    return max(0, _int_env("MAX_RUNNING_JOBS", 0))
+    return read_int("MAX_RUNNING_JOBS")
 
 
 def min_free_disk_bytes() -> int | None:
     """What a local chunk store's disk keeps free (None: the store's default)."""
-    raw = os.environ.get("MIN_FREE_DISK_BYTES")
-    return None if raw in (None, "") else max(0, int(raw))
+    value = read("MIN_FREE_DISK_BYTES")
+    return None if value is None else int(value)
 
 
 def job_chunk_records() -> int:
     """Records per job chunk (one Lambda invocation each)."""
-    return _int_env("JOB_CHUNK_RECORDS", 10_000)
+    return read_int("JOB_CHUNK_RECORDS")
 
 
 @dataclass(frozen=True)
@@ -116,16 +114,16 @@ def model_settings() -> ModelSettings:
         api_key=os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY", ""),
         # Strict json_schema where the server has it (OpenAI); json_object + schema elsewhere
         # (llama.cpp answers 500 to json_schema).
-        response_format=os.environ.get(
-            "LLM_RESPONSE_FORMAT", "json_object" if base_url else "json_schema"
+        response_format=str(
+            read("LLM_RESPONSE_FORMAT") or ("json_object" if base_url else "json_schema")
         ),
-        deadline_seconds=float(os.environ.get("LLM_DEADLINE_SECONDS", "60")),
+        deadline_seconds=read_float("LLM_DEADLINE_SECONDS"),
         # A sync request's whole workflow, counted from its execution's start: the model states
         # share it, so the chain ends within the HTTP API's 30 s whatever fails on the way.
-        sync_budget_seconds=float(os.environ.get("SYNC_BUDGET_SECONDS", "15")),
-        call_timeout_seconds=float(os.environ.get("LLM_CALL_TIMEOUT_SECONDS", "45")),
-        token_budget=_int_env("LLM_MAX_TOKENS_PER_REQUEST", 200_000),
-        max_concurrency=_int_env("LLM_MAX_CONCURRENCY", 16),
+        sync_budget_seconds=read_float("SYNC_BUDGET_SECONDS"),
+        call_timeout_seconds=read_float("LLM_CALL_TIMEOUT_SECONDS"),
+        token_budget=read_int("LLM_MAX_TOKENS_PER_REQUEST"),
+        max_concurrency=read_int("LLM_MAX_CONCURRENCY"),
         redis_url=os.environ.get("REDIS_URL", ""),
         cache_store=os.environ.get("TDA_CACHE_STORE", ""),
     )
@@ -149,15 +147,10 @@ def memory_settings() -> MemorySettings:
     return MemorySettings(
         vector_store_url=os.environ.get("VECTOR_STORE_URL", ""),
         weaviate_api_key=os.environ.get("WEAVIATE_API_KEY", ""),
-        coherence_threshold=float(os.environ.get("COHERENCE_THRESHOLD", "0.85")),
-        min_quality=float(os.environ.get("RAG_MIN_QUALITY", "0")),
-        search_mode=os.environ.get("RAG_SEARCH_MODE", "hybrid"),
-        versions_kept_seconds=_seconds_env("LANCEDB_VERSIONS_KEPT_SECONDS", 60, 0.0, 30 * 86_400),
+        coherence_threshold=read_float("COHERENCE_THRESHOLD"),
+        min_quality=read_float("RAG_MIN_QUALITY"),
+        search_mode=str(read("RAG_SEARCH_MODE")),
+        versions_kept_seconds=read_float("LANCEDB_VERSIONS_KEPT_SECONDS"),
         min_free_disk_bytes=min_free_disk_bytes(),
-        store_timeout_seconds=_seconds_env("VECTOR_STORE_TIMEOUT_SECONDS", 5, 0.1, 600.0),
+        store_timeout_seconds=read_float("VECTOR_STORE_TIMEOUT_SECONDS"),
     )
-
-
-def _seconds_env(name: str, default: float, low: float, high: float) -> float:
-    """``name``'s seconds (unset or empty: ``default``), held within ``low``..``high``."""
-    return min(max(low, float(os.environ.get(name) or default)), high)

@@ -85,6 +85,15 @@ class GeneratedInvalidRecordError(TdaError, RuntimeError):
     """A generated record broke its schema: a bug in the generator, never returned to callers."""
 
 
+class ConfigurationError(TdaError):
+    """A setting in the environment the service cannot run with (``tda.app.environment``):
+    the operator's to mend, not the caller's. ``problems``: one sentence per bad setting."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
 class InvalidRequestError(TdaError, ValueError):
     """The request cannot be served as asked; nothing was generated."""
 

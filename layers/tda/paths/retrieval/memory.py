@@ -21,7 +21,6 @@ from tda.ports.memory import (
     refuse_other_model,
 )
 
-SEARCH_MODES = ("vector", "keyword", "hybrid")
 REBUILD_BATCH = 1000  # entries embedded and written at once when a collection is rebuilt
 
 

@@ -1,0 +1,168 @@
+"""The service's settings in the environment: each one's name, default and the values it may
+take, in one table, so that every entry point can refuse a bad one before any work starts.
+
+A value that is not a number where one is needed, a NaN, a negative count or a search mode that
+does not exist was read where it was used: a traceback at import for some, a request answered
+500 for others, a silent default for the search mode. Now the first import of the settings
+checks them all and names every bad one at once (``ConfigurationError``): the CLI exits 2 with
+that sentence, a server does not start, a Lambda function's init fails with it in its log.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from tda.domain.errors import ConfigurationError
+
+# The values two settings may take; the adapter and the memory check against these same names.
+RESPONSE_FORMATS = ("json_schema", "json_object", "text")
+SEARCH_MODES = ("vector", "keyword", "hybrid")
+
+
+class Knob:
+    """One setting: a whole number, a number or one of ``choices``, within ``low``..``high``.
+
+    A ``clamped`` setting out of its range is held to it (documented so); any other is refused.
+    ``above_low``: the value must be greater than ``low``, not equal to it (seconds to wait).
+    A plain class, not a dataclass: every process imports this table at start, and a dataclass's
+    generated methods cost ≈2 ms to compile there."""
+
+    __slots__ = ("above_low", "choices", "clamped", "default", "high", "kind", "low", "name")
+
+    def __init__(
+        self,
+        name: str,
+        default: int | float | str | None,
+        kind: type = float,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        above_low: bool = False,
+        clamped: bool = False,
+        choices: tuple[str, ...] = (),
+    ) -> None:
+        self.name = name
+        self.default = default
+        self.kind = kind
+        self.low = low
+        self.high = high
+        self.above_low = above_low
+        self.clamped = clamped
+        self.choices = choices
+
+    def read(self) -> int | float | str | None:
+        raw = os.environ.get(self.name)
+        if raw is None or raw.strip() == "":
+            return self.default
+        if self.choices:
+            if raw not in self.choices:
+                raise self._refused(raw)
+            return raw
+        number = self._number(raw)
+        low = -math.inf if self.low is None else self.low
+        high = math.inf if self.high is None else self.high
+        if self.clamped:
+            return min(max(low, number), high)
+        if number < low or number > high or (self.above_low and number == low):
+            raise self._refused(raw)
+        return number
+
+    @property
+    def expected(self) -> str:
+        what = "a whole number" if self.kind is int else "a number"
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        if self.low is not None and self.high is not None:
+            if self.clamped:
+                return f"{what}, held within {_shown(self.low)} to {_shown(self.high)}"
+            return f"{what} from {_shown(self.low)} to {_shown(self.high)}"
+        if self.low is not None:
+            return f"{what} {'>' if self.above_low else '≥'} {_shown(self.low)}"
+        return what
+
+    def _number(self, raw: str) -> float:
+        try:
+            number = int(raw) if self.kind is int else float(raw)
+        except ValueError:
+            raise self._refused(raw) from None
+        if not math.isfinite(number):
+            raise self._refused(raw)
+        return number
+
+    def _refused(self, raw: str) -> ConfigurationError:
+        return ConfigurationError([f"{self.name}={_quoted(raw)}: expected {self.expected}"])
+
+
+def _shown(bound: float) -> str:
+    return f"{bound:,.0f}" if float(bound).is_integer() else f"{bound:g}"
+
+
+def _quoted(raw: str) -> str:
+    return repr(raw) if len(raw) <= 40 else f"{raw[:39]!r}… ({len(raw):,} characters)"
+
+
+DAY = 86_400
+KNOBS = {
+    knob.name: knob
+    for knob in (
+        # The service's limits (``Settings``).
+        Knob("MAX_SYNC_RECORDS", 1000, int, low=1),
+        Knob("MAX_RECORDS", 1_000_000, int, low=1),
+        Knob("DEFAULT_BATCH_SIZE", 50, int, low=1),
+        Knob("COHERENCE_THRESHOLD", 0.85, low=0, high=1),
+        Knob("MAX_REQUEST_BYTES", 1 << 20, int, low=1),
+        Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1),
+        Knob("MAX_OUTPUT_BYTES", 16 << 30, int, low=1),
+        Knob("HEAVY_QUEUE_SECONDS", 15.0, low=0, above_low=True),
+        # Jobs.
+        Knob("MAX_RUNNING_JOBS_PER_CALLER", 5, int, low=1),
+        Knob("MAX_RUNNING_JOBS", 0, int, low=0),
+        Knob("MIN_FREE_DISK_BYTES", None, int, low=0),
+        Knob("JOB_CHUNK_RECORDS", 10_000, int, low=1),
+        Knob("JOB_RETENTION_DAYS", 7.0, low=0),
+        # The model paths.
+        Knob("LLM_RESPONSE_FORMAT", None, str, choices=RESPONSE_FORMATS),
+        Knob("LLM_DEADLINE_SECONDS", 60.0, low=0, above_low=True),
+        Knob("SYNC_BUDGET_SECONDS", 15.0, low=0, above_low=True),
+        Knob("LLM_CALL_TIMEOUT_SECONDS", 45.0, low=0, above_low=True),
+        Knob("LLM_MAX_TOKENS_PER_REQUEST", 200_000, int, low=1),
+        Knob("LLM_MAX_CONCURRENCY", 16, int, low=1),
+        # The memory paths.
+        Knob("RAG_MIN_QUALITY", 0.0, low=0, high=1),
+        Knob("RAG_SEARCH_MODE", "hybrid", str, choices=SEARCH_MODES),
+        Knob("LANCEDB_VERSIONS_KEPT_SECONDS", 60.0, low=0, high=30 * DAY, clamped=True),
+        Knob("VECTOR_STORE_TIMEOUT_SECONDS", 5.0, low=0.1, high=600, clamped=True),
+        # The local HTTP server.
+        Knob("HTTP_READ_TIMEOUT_SECONDS", 20.0, low=0, above_low=True),
+    )
+}
+
+
+def read(name: str) -> int | float | str | None:
+    """``name``'s value: its default when unset or empty; ``ConfigurationError`` when bad."""
+    return KNOBS[name].read()
+
+
+def read_int(name: str) -> int:
+    value = read(name)
+    assert isinstance(value, int), name  # the table's kind: a whole-number setting
+    return value
+
+
+def read_float(name: str) -> float:
+    value = read(name)
+    assert isinstance(value, int | float), name
+    return float(value)
+
+
+def check_environment() -> None:
+    """Every setting read once: ``ConfigurationError`` naming each bad one, or nothing."""
+    problems: list[str] = []
+    for knob in KNOBS.values():
+        try:
+            knob.read()
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise ConfigurationError(problems)

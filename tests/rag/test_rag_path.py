@@ -3,11 +3,9 @@ edge cases for every entity, learning, and every way the memory can fail."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import shutil
-import socket
 import threading
 from collections import Counter
 from pathlib import Path
@@ -28,6 +26,7 @@ from tda.ports.memory import Entry, ModelStamp
 from tda_local.cli import main
 
 from ..conftest import ENTITIES, make_request, printed_in_a_fresh_interpreter
+from ..silent_server import SilentServer
 
 
 def served(**fields: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -154,26 +153,6 @@ def test_store_down_falls_back_to_traditional_with_the_reason(
     meta, records = served(entity="payment", count=5, production_like=True)
     assert meta.generation_path == "traditional" and "unreachable" in meta.fallback_reason
     assert len(records) == 5
-
-
-class SilentServer:
-    """A server that takes every connection and never answers (an S3 endpoint gone wrong)."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._take, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-
-    def _take(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                self.held.append(self.socket.accept()[0])
-
-    def close(self) -> None:
-        self.socket.close()
-        for held in self.held:
-            held.close()
 
 
 def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(

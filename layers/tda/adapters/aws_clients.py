@@ -5,6 +5,14 @@ Making a client is ≈5 ms of CPU (more in a Lambda of 1 GB): every model-path r
 Step Functions client, and every use of an S3 chunk store an S3 one. Clients are thread-safe;
 the default session that makes them is not, hence the lock. boto3 is imported at the first
 client: the fast path never needs one.
+
+S3's waits are bounded (``S3_BOUNDS``). botocore's defaults are 60 s to connect, 60 s for each
+read and five attempts: a job's status, read from an S3 endpoint that took the connection and
+never answered, held its request for five minutes. S3 answers in milliseconds and the clients
+here read small objects or send one chunk, so 2 s to connect, 5 s a read and three attempts
+(botocore's "standard" retries, throttling included) bound one call at ≈21 s, within API
+Gateway's 30. Step Functions keeps botocore's defaults: a sync execution's answer comes when
+the execution ends, up to its budget, and the workflow bounds its own states.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ from __future__ import annotations
 import os
 import threading
 from typing import Any
+
+S3_BOUNDS = {"connect_timeout": 2.0, "read_timeout": 5.0, "total_max_attempts": 3}
 
 _clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _making = threading.Lock()
@@ -25,10 +35,23 @@ def client(service: str) -> Any:
         with _making:
             made = _clients.get(key)
             if made is None:
-                import boto3
-
-                made = _clients[key] = boto3.client(service)
+                made = _clients[key] = _bounded(service)
     return made
+
+
+def _bounded(service: str) -> Any:
+    import boto3
+
+    if service != "s3":
+        return boto3.client(service)
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=S3_BOUNDS["connect_timeout"],
+        read_timeout=S3_BOUNDS["read_timeout"],
+        retries={"mode": "standard", "total_max_attempts": int(S3_BOUNDS["total_max_attempts"])},
+    )
+    return boto3.client(service, config=config)
 
 
 def forget_clients() -> None:

@@ -180,8 +180,7 @@ class S3ChunkStore:
             self.client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except Exception as exc:  # botocore's errors: refused for good, or worth a retry
             where = f"s3://{self.bucket}/{self._key(key)}"
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
-            if code in REFUSALS:
+            if _error_code(exc) in REFUSALS:
                 raise ChunkStoreRefusedError(f"{where}: {exc}") from exc
             raise ChunkWriteError(f"{where}: {exc}") from exc
 
@@ -205,16 +204,15 @@ class S3ChunkStore:
         return body
 
     def _unavailable(self, key: str, exc: Exception) -> ChunkStoreUnavailableError:
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
         return ChunkStoreUnavailableError(
-            f"s3://{self.bucket}/{self._key(key)}", code or type(exc).__name__
+            f"s3://{self.bucket}/{self._key(key)}", _error_code(exc) or type(exc).__name__
         )
 
     def exists(self, key: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except Exception as exc:  # botocore's: a 404 is an answer, anything else is not
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            if _error_code(exc) in ("404", "NoSuchKey"):
                 return False
             raise self._unavailable(key, exc) from exc
         return True
@@ -279,3 +277,10 @@ def store_for(url: str, min_free_bytes: int | None = None) -> ChunkStore:
         path = Path(os.path.expanduser(parsed.netloc + parsed.path))
         return FileChunkStore(path, min_free_bytes)
     raise ValueError(f"TDA_CHUNK_STORE must be file://... or s3://..., not {url!r}")
+
+
+def _error_code(exc: Exception) -> str:
+    """S3's error code in a botocore error; '' for one S3 never answered (a timeout, a dropped
+    connection): those carry ``response=None``, not a missing one."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))

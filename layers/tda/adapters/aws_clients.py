@@ -6,7 +6,7 @@ Step Functions client, and every use of an S3 chunk store an S3 one. Clients are
 the default session that makes them is not, hence the lock. boto3 is imported at the first
 client: the fast path never needs one.
 
-S3's waits are bounded (``S3_BOUNDS``). botocore's defaults are 60 s to connect, 60 s for each
+S3's waits are bounded (``S3_CONFIG``). botocore's defaults are 60 s to connect, 60 s for each
 read and five attempts: a job's status, read from an S3 endpoint that took the connection and
 never answered, held its request for five minutes. S3 answers in milliseconds and the clients
 here read small objects or send one chunk, so 2 s to connect, 5 s a read and three attempts
@@ -21,7 +21,11 @@ import os
 import threading
 from typing import Any
 
-S3_BOUNDS = {"connect_timeout": 2.0, "read_timeout": 5.0, "total_max_attempts": 3}
+S3_CONFIG = {
+    "connect_timeout": 2.0,
+    "read_timeout": 5.0,
+    "retries": {"mode": "standard", "total_max_attempts": 3},
+}
 
 _clients: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 _making = threading.Lock()
@@ -46,12 +50,7 @@ def _bounded(service: str) -> Any:
         return boto3.client(service)
     from botocore.config import Config
 
-    config = Config(
-        connect_timeout=S3_BOUNDS["connect_timeout"],
-        read_timeout=S3_BOUNDS["read_timeout"],
-        retries={"mode": "standard", "total_max_attempts": int(S3_BOUNDS["total_max_attempts"])},
-    )
-    return boto3.client(service, config=config)
+    return boto3.client(service, config=Config(**S3_CONFIG))
 
 
 def forget_clients() -> None:

@@ -15,7 +15,7 @@ import os
 
 from tda.domain.errors import ConfigurationError
 
-# The values two settings may take; the adapter and the memory check against these same names.
+# The values two settings may take (the OpenAI-compatible client checks its own against the first).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
 SEARCH_MODES = ("vector", "keyword", "hybrid")
 

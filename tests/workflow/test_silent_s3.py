@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,18 +20,25 @@ from tda_local.apigw import http_event
 from ..silent_server import SilentServer
 
 
-def test_a_job_status_on_a_silent_s3_store_is_a_503_after_three_bounded_tries(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    server = SilentServer()
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SilentServer]:
+    """The chunk store on a silent S3 endpoint (S3 alone: Step Functions is not sent there)."""
+    silent = SilentServer()
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": server.url,  # S3 alone: nothing else goes to the silent server
+        "AWS_ENDPOINT_URL_S3": silent.url,
         "TDA_CHUNK_STORE": "s3://silent/jobs",
     }.items():
         monkeypatch.setenv(name, value)
+    yield silent
+    silent.close()
+
+
+def test_a_job_status_on_a_silent_s3_store_is_a_503_after_three_bounded_tries(
+    server: SilentServer,
+) -> None:
     answers: list[Any] = []
     asking = threading.Thread(
         target=lambda: answers.append(
@@ -40,7 +48,6 @@ def test_a_job_status_on_a_silent_s3_store_is_a_503_after_three_bounded_tries(
     )
     asking.start()
     asking.join(120)
-    server.close()
     assert answers, "no answer in 120 s: the request waited on the store"
     [answer] = answers
     assert answer["statusCode"] == 503, answer
@@ -52,19 +59,10 @@ def test_a_job_status_on_a_silent_s3_store_is_a_503_after_three_bounded_tries(
 
 
 def test_a_write_to_a_silent_s3_store_raises_the_error_the_workflow_retries(
-    monkeypatch: pytest.MonkeyPatch,
+    server: SilentServer,
 ) -> None:
     """The job's plan step writes its record: on a silent store, a ``ChunkWriteError`` (the
     name the ASL's Retry lists) after three bounded attempts, not an AttributeError."""
-    server = SilentServer()
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL_S3": server.url,
-        "TDA_CHUNK_STORE": "s3://silent/jobs",
-    }.items():
-        monkeypatch.setenv(name, value)
     raised: list[BaseException] = []
 
     def plan() -> None:
@@ -77,7 +75,6 @@ def test_a_write_to_a_silent_s3_store_raises_the_error_the_workflow_retries(
     planning = threading.Thread(target=plan, daemon=True)
     planning.start()
     planning.join(120)
-    server.close()
     assert raised, "the plan step neither failed nor ended in 120 s"
     assert type(raised[0]).__name__ == "ChunkWriteError", repr(raised[0])
     assert "s3://silent/jobs/job-1/" in str(raised[0]) and "timeout" in str(raised[0]).lower()

@@ -15,7 +15,7 @@ from tda.domain.errors import ConfigurationError
 from tda.startup import loading
 
 # A bad setting in the environment (tda/app/environment.py), kept for the CLI to name before it
-# exits 2 (``cli.entry``): raised here, it would be a traceback from the console script's import.
+# exits 2 (``cli.main``): raised here, it would be a traceback from the console script's import.
 configuration_error: ConfigurationError | None = None
 
 with loading():  # the collector waits while the runtime loads (tda/startup.py)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 
-from tda.domain.errors import ConfigurationError
+from tda.domain.errors import ConfigurationError, shown
 
 # The values two settings may take (the OpenAI-compatible client checks its own against the first).
 RESPONSE_FORMATS = ("json_schema", "json_object", "text")
@@ -91,15 +91,11 @@ class Knob:
         return number
 
     def _refused(self, raw: str) -> ConfigurationError:
-        return ConfigurationError([f"{self.name}={_quoted(raw)}: expected {self.expected}"])
+        return ConfigurationError([f"{self.name}={shown(raw)}: expected {self.expected}"])
 
 
 def _shown(bound: float) -> str:
     return f"{bound:,.0f}" if float(bound).is_integer() else f"{bound:g}"
-
-
-def _quoted(raw: str) -> str:
-    return repr(raw) if len(raw) <= 40 else f"{raw[:39]!r}… ({len(raw):,} characters)"
 
 
 DAY = 86_400

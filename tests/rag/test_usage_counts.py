@@ -5,7 +5,6 @@ reuse appended, rows folded under the table's lock or S3 lease; and the lease it
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 import sys
 import threading
@@ -18,7 +17,6 @@ from pathlib import Path
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from moto.server import ThreadedMotoServer
 
 import tda.adapters.lance_store as lance_store
 import tda.adapters.s3_lease as s3_lease
@@ -28,7 +26,7 @@ from tda.adapters.s3_lease import LeaseBusyError, S3Leases
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import ModelStamp
 
-from .conftest import seeded_folder
+from .conftest import uploaded_seeded_store
 from .test_memory_cli import stored_at_random
 from .test_rag_path import served
 
@@ -176,36 +174,6 @@ def test_an_entry_written_again_as_new_keeps_the_reuses_counted_since(tmp_path: 
 
 
 # ---------------------------------------------------------------------------- on S3
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A new bucket on the S3 server; LanceDB and boto3 pointed at it by the environment, as
-    in a Lambda (with the endpoint AWS's)."""
-    settings = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": s3_endpoint,
-        "AWS_ENDPOINT": s3_endpoint,
-        "AWS_ALLOW_HTTP": "true",
-    }
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    bucket = f"tda-{time.monotonic_ns()}"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    yield bucket
 
 
 def lease_objects(bucket: str) -> list[str]:
@@ -406,11 +374,7 @@ def test_requests_on_an_s3_memory_learn_under_the_lease_and_answer_while_it_is_h
     """The rag path on ``s3://`` as a Lambda has it: patterns learned (the entries written
     holding the lease), reuses counted; while another writer holds the lease past a request's
     wait, the request is served all the same and says it learned nothing, and why."""
-    folder = seeded_folder()
-    s3 = boto3.client("s3")
-    for file in (f for f in folder.rglob("*") if f.is_file() and f.parent.name != "_locks"):
-        s3.upload_file(str(file), s3_bucket, f"vectors/{file.relative_to(folder)}")
-    monkeypatch.setenv("VECTOR_STORE_URL", f"s3://{s3_bucket}/vectors")
+    monkeypatch.setenv("VECTOR_STORE_URL", uploaded_seeded_store(s3_bucket))
     before = wiring.memory().store.count("patterns")
     meta, _ = served(entity="user", count=8, learn_from_history=True)
     assert meta.generation_path == "rag" and meta.rag.learned.startswith("3 pattern(s)")

@@ -37,7 +37,6 @@ import warnings
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
@@ -59,6 +58,7 @@ from tda.adapters.lance_usage import (
     usage_where,
     with_events,
 )
+from tda.adapters.lance_waits import StoreWaits, in_a_thread
 from tda.adapters.s3_lease import LeaseBusyError, S3Leases
 from tda.deferred_models import built_at_first_use
 from tda.domain.errors import VectorStoreUnavailableError
@@ -98,10 +98,6 @@ def where_clause(filters: Filters) -> str | None:
 
 LOCKS_FOLDER = "_locks"  # beside the tables (LanceDB lists only *.lance folders as tables)
 TIDY_EVERY_WRITES = 20  # LanceDB's own rule of thumb: optimize after about 20 modifications
-# How long an object store that could not be reached is taken as down, without trying it.
-DOWN_SECONDS = 30.0
-# An object store's connection is waited for this many request timeouts at most.
-CONNECT_DEADLINE = 2
 # What a write may take at least (a new version's manifest, a deletion file, index files).
 WRITE_FLOOR_BYTES = 64 << 10
 
@@ -136,23 +132,24 @@ class LanceStore:
         self._loading = threading.Lock()  # one load of an index at a time
         self._halves: ThreadPoolExecutor  # a hybrid search's keyword halves (_connect)
         self._usage_ready = False  # the _usage table is there, with its event column
-        self._down: tuple[float, int, str] | None = None  # an object store's failed connect
+        self._waits = StoreWaits(url, request_timeout_seconds)
         self._pending: tuple[Future[Any], int] | None = None  # an object store's connect, pid
 
     # ------------------------------------------------------------------ connection
 
     def _connect(self) -> Any:
         with self._lock:
+            self._waits.refuse_while_down()
             if self._db is None or self._pid != os.getpid():
-                self._refuse_while_down()
                 try:
                     self._db = self._opened()
+                except VectorStoreUnavailableError:
+                    raise  # given up on at the deadline
                 except Exception as exc:  # lancedb raises OSError, ValueError, its own errors
                     unreachable = f"vector store {self.url} unreachable: {exc}"
-                    if "://" in self.url:
-                        self._down = (time.monotonic(), os.getpid(), unreachable)
+                    self._waits.went_down(unreachable)
                     raise VectorStoreUnavailableError(unreachable) from exc
-                self._down = None
+                self._waits.answered()
                 self._pid = os.getpid()
                 self._fts_ready = set()
                 self._tables = {}
@@ -166,10 +163,9 @@ class LanceStore:
             return self._db
 
     def _opened(self) -> Any:
-        """A LanceDB connection. An object store's is waited for CONNECT_DEADLINE timeouts at
-        most: LanceDB lists a manifest six times over before it gives up (≈34 s on a silent
-        endpoint); its tries go on in a thread of their own, and a connection they make after
-        all is the next request's (after DOWN_SECONDS)."""
+        """A LanceDB connection. An object store's is waited for until the deadline
+        (lance_waits); its tries go on in a thread of their own, and a connection they make
+        after all is the next request's (once the store is no longer taken as down)."""
         with built_at_first_use():  # its namespace client's models: ≈0.5 s
             import lancedb
 
@@ -185,25 +181,8 @@ class LanceStore:
             return connect()
         pending = self._pending
         if pending is None or pending[1] != os.getpid() or _failed(pending[0]):
-            self._pending = pending = (_in_a_thread(connect), os.getpid())
-        deadline = CONNECT_DEADLINE * self.request_timeout
-        try:
-            return pending[0].result(timeout=deadline)
-        except FutureTimeoutError:
-            raise TimeoutError(f"no answer in {deadline:g} s") from None
-
-    def _refuse_while_down(self) -> None:
-        """An object store that could not be reached is taken as down for DOWN_SECONDS: the
-        requests that came meanwhile had each waited their turn to try it (the lock), then
-        as long again (a silent endpoint: ≈34 s each, before ``_opened``'s deadline)."""
-        if self._down is None:
-            return
-        when, pid, why = self._down
-        waited = time.monotonic() - when
-        if pid == os.getpid() and waited < DOWN_SECONDS:
-            raise VectorStoreUnavailableError(
-                f"{why} ({waited:.0f} s ago; tried again {DOWN_SECONDS:.0f} s after)"
-            )
+            self._pending = pending = (in_a_thread(connect, "tda-lance-connect"), os.getpid())
+        return self._waits.waited(pending[0])
 
     def _table(self, collection: str) -> Any:
         db = self._connect()
@@ -220,8 +199,14 @@ class LanceStore:
             raise VectorStoreUnavailableError(f"vector store {self.url}: {exc}") from exc
 
     def _read(self, collection: str, read: Any, empty: Any) -> Any:
-        """``read(table)``, or ``empty`` when the collection does not exist. A kept table that
-        fails is reopened once (another process may have dropped and re-created it)."""
+        """``read(table)``, or ``empty`` when the collection does not exist; on an object
+        store, within the deadline (lance_waits)."""
+        self._connect()  # waited for on its own, a try shared by the requests waiting for it
+        return self._waits.within_deadline(lambda: self._read_now(collection, read, empty))
+
+    def _read_now(self, collection: str, read: Any, empty: Any) -> Any:
+        """A kept table that fails is reopened once (another process may have dropped and
+        re-created it)."""
         for attempt in range(2):
             table = self._table(collection)
             if table is None:
@@ -609,27 +594,13 @@ def _failed(future: Future[Any]) -> bool:
     return future.done() and future.exception() is not None
 
 
-def _in_a_thread(call: Any) -> Future[Any]:
-    """``call`` run in a daemon thread of its own (it may outlive the wait for it)."""
-    future: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(call())
-        except BaseException as exc:
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="tda-lance-connect", daemon=True).start()
-    return future
-
-
 def object_store_options(url: str, timeout_seconds: float) -> dict[str, str] | None:
     """An object store's requests bounded (None: a local folder). LanceDB's S3 client waits
     30 s a request and retries it ten times, and LanceDB tries a manifest's listing six times
     over: a store whose endpoint never answered held a request for minutes (still waiting
     after 400 s), where a store down is a fallback. One try a request (LanceDB's own six
-    tries of a listing stay: ≈6 timeouts and 4 s of backoff, which ``_opened`` does not wait
-    for)."""
+    tries of a listing stay: ≈6 timeouts and 4 s of backoff, which no request waits for:
+    lance_waits)."""
     if "://" not in url:
         return None
     return {

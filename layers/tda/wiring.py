@@ -141,7 +141,9 @@ def vector_store(url: str, config: MemorySettings) -> Any:
     if url.startswith(("weaviate://", "weaviates://")):
         from tda.adapters.weaviate_store import WeaviateStore
 
-        return WeaviateStore(url, config.weaviate_api_key)
+        return WeaviateStore(
+            url, config.weaviate_api_key, request_timeout_seconds=config.store_timeout_seconds
+        )
     from tda.adapters.lance_store import LanceStore
 
     return LanceStore(

@@ -34,6 +34,21 @@ def served(**fields: Any) -> tuple[Any, list[dict[str, Any]]]:
     return response.metadata, json.loads(response.data)
 
 
+def served_at_once(requests: int, **fields: Any) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """``requests`` requests at once, each in a thread of its own; the answers that came
+    within two minutes (a request that waited on a store gone wrong never came back)."""
+    answers: list[Any] = []
+    asking = [
+        threading.Thread(target=lambda: answers.append(served(**fields)), daemon=True)
+        for _ in range(requests)
+    ]
+    for thread in asking:
+        thread.start()
+    for thread in asking:
+        thread.join(120)
+    return answers
+
+
 def test_more_records_than_examples_are_topped_up_and_none_repeated(seeded: Path) -> None:
     meta, records = served(entity="cart", count=20, learn_from_history=True)
     stored = sum(1 for e in seed_corpus().entries["patterns"] if e.entity == "cart")
@@ -174,18 +189,7 @@ def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(
         "VECTOR_STORE_TIMEOUT_SECONDS": "1",
     }.items():
         monkeypatch.setenv(name, value)
-    answers: list[Any] = []
-    asking = [
-        threading.Thread(
-            target=lambda: answers.append(served(entity="payment", count=5, production_like=True)),
-            daemon=True,  # before: it never came back
-        )
-        for _ in range(3)
-    ]
-    for thread in asking:
-        thread.start()
-    for thread in asking:
-        thread.join(120)
+    answers = served_at_once(3, entity="payment", count=5, production_like=True)
     assert len(answers) == 3, "no answer: a request waited on the store"
     for meta, records in answers:
         assert meta.generation_path == "traditional" and "vector store" in meta.fallback_reason

@@ -4,10 +4,8 @@ the store is then taken as down without being tried, and it is used again once i
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
@@ -17,7 +15,7 @@ import tda.adapters.lance_waits as lance_waits
 
 from ..silent_server import GoingSilentProxy
 from .conftest import s3_environment, uploaded_seeded_store
-from .test_rag_path import served
+from .test_rag_path import served, served_at_once
 
 
 @pytest.fixture
@@ -35,22 +33,6 @@ def going_silent(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     proxy.close()
 
 
-def served_at_once(requests: int) -> list[Any]:
-    answers: list[Any] = []
-    asking = [
-        threading.Thread(
-            target=lambda: answers.append(served(entity="user", count=8, learn_from_history=True)),
-            daemon=True,
-        )
-        for _ in range(requests)
-    ]
-    for thread in asking:
-        thread.start()
-    for thread in asking:
-        thread.join(120)
-    return answers
-
-
 def test_a_store_gone_silent_is_given_up_on_in_two_timeouts_then_taken_as_down(
     going_silent: GoingSilentProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -62,7 +44,7 @@ def test_a_store_gone_silent_is_given_up_on_in_two_timeouts_then_taken_as_down(
     assert meta.generation_path == "rag"
 
     going_silent.go_silent()
-    answers = served_at_once(3)
+    answers = served_at_once(3, entity="user", count=8, learn_from_history=True)
     assert len(answers) == 3, "no answer: a request waited on the store"
     for meta, records in answers:
         assert meta.generation_path == "traditional" and len(records) == 8

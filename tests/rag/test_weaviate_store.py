@@ -4,6 +4,7 @@ weaviate-client would send; queries against a recording stand-in for a collectio
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +23,9 @@ from tda.adapters.weaviate_store import (
 )
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import Entry, Filters, ModelStamp
+
+from ..silent_server import SilentServer
+from .test_rag_path import served, served_at_once
 
 
 def test_filters_become_exact_matches_and_a_quality_floor() -> None:
@@ -133,3 +137,64 @@ def test_a_rebuild_reads_every_entry_then_drops_the_class_and_its_stamp() -> Non
     store.drop("patterns")
     assert ("delete", {"name": "TdaPatterns"}) in collection.calls
     assert ("delete_by_id", {"uuid": generate_uuid5("patterns")}) in collection.calls
+
+
+def test_a_weaviate_that_never_answers_falls_back_then_is_taken_as_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real client against endpoints (HTTP and gRPC) that keep every connection and
+    answer nothing. Before: each request took the connection lock in turn and tried again,
+    one client start-up timeout after the other, and every later request did too."""
+    http, grpc = SilentServer(), SilentServer()
+    http_port, grpc_port = (s.url.rsplit(":", 1)[1] for s in (http, grpc))
+    monkeypatch.setenv("VECTOR_STORE_URL", f"weaviate://127.0.0.1:{http_port}?grpc={grpc_port}")
+    monkeypatch.setenv("VECTOR_STORE_TIMEOUT_SECONDS", "1")
+    answers = served_at_once(3, entity="user", count=8, learn_from_history=True)
+    assert len(answers) == 3
+    for meta, records in answers:
+        assert meta.generation_path == "traditional" and len(records) == 8
+        assert "unreachable" in meta.fallback_reason
+    tried = len(http.held) + len(grpc.held)
+    meta, records = served(entity="user", count=8, learn_from_history=True)
+    assert meta.generation_path == "traditional" and len(records) == 8
+    assert "tried again 30 s after" in meta.fallback_reason
+    assert len(http.held) + len(grpc.held) == tried, "a store taken as down was tried"
+    http.close()
+    grpc.close()
+
+
+def test_a_read_that_never_answers_is_given_up_on_and_the_store_taken_as_down() -> None:
+    """A store that answered the client's start-up, then nothing: every read waits two
+    request timeouts at most (the client's own query timeout is 30 s), then none is tried."""
+    answering = threading.Event()
+    asked: list[str] = []
+
+    def exists(name: str) -> bool:
+        asked.append(name)
+        answering.wait(30)
+        return True
+
+    silent = WeaviateStore(
+        "weaviate://localhost:8080",
+        client=SimpleNamespace(collections=SimpleNamespace(exists=exists)),
+        request_timeout_seconds=0.2,
+    )
+    failures: list[str] = []
+
+    def count() -> None:
+        try:
+            silent.count("patterns")
+        except VectorStoreUnavailableError as exc:
+            failures.append(str(exc))
+
+    counting = [threading.Thread(target=count) for _ in range(3)]
+    for thread in counting:
+        thread.start()
+    for thread in counting:
+        thread.join(10)
+    assert len(failures) == 3
+    assert all("unreachable: no answer in 0.4 s" in f for f in failures)
+    with pytest.raises(VectorStoreUnavailableError, match="tried again 30 s after"):
+        silent.search("patterns", np.ones(4, np.float32), Filters(), 3)
+    assert len(asked) == 3
+    answering.set()

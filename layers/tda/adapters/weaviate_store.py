@@ -10,18 +10,22 @@ id replaces.
 
 No Weaviate server can run on the machines this is built on (its embedded mode downloads a
 binary), so this adapter is tested by its translation to the client's queries and filters
-(``tests/rag/test_weaviate_store.py``), not against a server.
+(``tests/rag/test_weaviate_store.py``), not against a server; its waits, against endpoints that
+never answer. Like LanceDB on S3 (lance_waits), a read is given up on after two request
+timeouts and a store that does not answer is taken as down for a while.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from tda.adapters.lance_waits import WAIT_TIMEOUTS, StoreWaits
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
     EmbeddingMismatchError,
@@ -36,6 +40,7 @@ _CLASS = {"patterns": "TdaPatterns", "defects": "TdaDefects", "production": "Tda
 _STAMPS = "TdaStamps"
 _EXACT = ("entry_id", "domain", "entity", "scenario", "severity")
 _TEXT = ("text", "data", "created_at")
+T = TypeVar("T")
 
 
 def class_name(collection: str) -> str:
@@ -79,29 +84,60 @@ def connection_options(url: str) -> dict[str, Any]:
     }
 
 
+def waited_for(read: Callable[..., T]) -> Callable[..., T]:
+    """A read given up on at the store's deadline (lance_waits: the store is down then)."""
+
+    @functools.wraps(read)
+    def within_deadline(self: WeaviateStore, *args: Any, **kwargs: Any) -> T:
+        return self._waits.within_deadline(lambda: read(self, *args, **kwargs))
+
+    return within_deadline
+
+
 class WeaviateStore:
-    def __init__(self, url: str, api_key: str = "", client: Any = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str = "",
+        client: Any = None,
+        request_timeout_seconds: float = 5.0,
+    ) -> None:
+        """``request_timeout_seconds``: the client's start-up checks; a read is waited for
+        two of them (lance_waits), and a write for the client's own 90 s."""
         self.url = url
         self._api_key = api_key
         self._client = client  # tests hand one in; otherwise made at first use
         self._lock = threading.Lock()
+        self.request_timeout = request_timeout_seconds
+        self._waits = StoreWaits(url, request_timeout_seconds)
 
     def _connect(self) -> Any:
         with self._lock:
+            self._waits.refuse_while_down()
             if self._client is None:
                 try:
-                    import weaviate
-                    from weaviate.classes.init import Auth
-
-                    auth = Auth.api_key(self._api_key) if self._api_key else None
-                    self._client = weaviate.connect_to_custom(
-                        **connection_options(self.url), auth_credentials=auth
-                    )
+                    self._client = self._opened()
                 except Exception as exc:
-                    raise VectorStoreUnavailableError(
-                        f"vector store {self.url} unreachable: {exc}"
-                    ) from exc
+                    unreachable = f"vector store {self.url} unreachable: {exc}"
+                    self._waits.went_down(unreachable)
+                    raise VectorStoreUnavailableError(unreachable) from exc
+                self._waits.answered()
             return self._client
+
+    def _opened(self) -> Any:
+        import weaviate
+        from weaviate.classes.init import AdditionalConfig, Auth, Timeout
+
+        # The client's own query timeout is only a bound on the thread a read given up on
+        # leaves behind: the read's deadline comes first, and calls the store down.
+        timeout = Timeout(
+            init=self.request_timeout, query=(WAIT_TIMEOUTS + 1) * self.request_timeout
+        )
+        return weaviate.connect_to_custom(
+            **connection_options(self.url),
+            auth_credentials=Auth.api_key(self._api_key) if self._api_key else None,
+            additional_config=AdditionalConfig(timeout=timeout),
+        )
 
     def _collection(self, collection: str, create_dimension: int | None = None) -> Any:
         client = self._connect()
@@ -143,6 +179,7 @@ class WeaviateStore:
 
     # ------------------------------------------------------------------ the port
 
+    @waited_for
     def stamp(self, collection: str) -> ModelStamp | None:
         stamps = self._collection(_STAMPS)
         if stamps is None:
@@ -203,6 +240,7 @@ class WeaviateStore:
                 )
             )
 
+    @waited_for
     def search(self, collection: str, vector: np.ndarray, filters: Filters, k: int) -> list[Hit]:
         target = self._collection(collection)
         if target is None:
@@ -222,6 +260,7 @@ class WeaviateStore:
             for o in found.objects
         ]
 
+    @waited_for
     def keyword(self, collection: str, text: str, filters: Filters, k: int) -> list[Hit]:
         target = self._collection(collection)
         if target is None or not text.strip():
@@ -239,6 +278,7 @@ class WeaviateStore:
         )
         return [Hit(entry_of(o.properties), float(o.metadata.score or 0.0)) for o in found.objects]
 
+    @waited_for
     def hybrid(
         self, collection: str, text: str, vector: np.ndarray, filters: Filters, k: int
     ) -> list[Hit]:
@@ -260,6 +300,7 @@ class WeaviateStore:
         )
         return [Hit(entry_of(o.properties), float(o.metadata.score or 0.0)) for o in found.objects]
 
+    @waited_for
     def count(self, collection: str, filters: Filters | None = None) -> int:
         target = self._collection(collection)
         if target is None:
@@ -268,6 +309,7 @@ class WeaviateStore:
         found = _run(lambda: target.aggregate.over_all(total_count=True, filters=where))
         return int(found.total_count or 0)
 
+    @waited_for
     def get(self, collection: str, ids: Sequence[str]) -> list[Entry]:
         target = self._collection(collection)
         if target is None or not ids:
@@ -281,6 +323,7 @@ class WeaviateStore:
         )
         return [entry_of(o.properties) for o in found.objects]
 
+    @waited_for
     def entries(self, collection: str) -> list[Entry]:
         target = self._collection(collection)
         if target is None:

@@ -8,12 +8,12 @@ transport).
 
 from __future__ import annotations
 
-import os
 import threading
 from typing import TYPE_CHECKING, Any
 
 from tda.adapters.stepfunctions import StepFunctionsRunner
 from tda.app import ports_in_use
+from tda.app.environment import read_text
 from tda.app.settings import (
     MemorySettings,
     ModelSettings,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # the model port's classes: imported by the model paths, not 
 
 def chunk_store_url() -> str:
     """``TDA_CHUNK_STORE``, or a folder under ``TDA_HOME`` (the local default)."""
-    return os.environ.get("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
+    return read_text("TDA_CHUNK_STORE") or f"file://{settings.tda_home / 'jobs'}"
 
 
 def cache_url(config: ModelSettings) -> str:

@@ -68,6 +68,17 @@ def test_the_cli_names_every_bad_setting_at_once_and_writes_nothing(tmp_path: Pa
         ("HTTP_READ_TIMEOUT_SECONDS", "inf", "HTTP_READ_TIMEOUT_SECONDS='inf': expected a num"),
         ("VECTOR_STORE_TIMEOUT_SECONDS", "5s", "VECTOR_STORE_TIMEOUT_SECONDS='5s': expected a"),
         ("LLM_MAX_CONCURRENCY", "0", "LLM_MAX_CONCURRENCY='0': expected a whole number ≥ 1"),
+        # URLs that cannot name anything. Before: REDIS_URL and TDA_CACHE_STORE were a
+        # traceback (an HTTP 500) at every model request; the others a fallback at every
+        # request, its reason a client library's error.
+        ("REDIS_URL", "localhost:6379", "REDIS_URL='localhost:6379': expected a URL: redis://…"),
+        ("TDA_CACHE_STORE", "gs://b/c", "TDA_CACHE_STORE='gs://b/c': expected a folder or a"),
+        ("TDA_CHUNK_STORE", "s3://", "TDA_CHUNK_STORE='s3://': expected a folder or a URL:"),
+        ("VECTOR_STORE_URL", "htp://x/y", "VECTOR_STORE_URL='htp://x/y': expected a folder"),
+        ("VECTOR_STORE_URL", "weaviate://h:99999", "VECTOR_STORE_URL='weaviate://h:99999'"),
+        ("VECTOR_STORE_URL", "weaviate://h?grpc=x", "VECTOR_STORE_URL='weaviate://h?grpc=x'"),
+        ("LLM_BASE_URL", "127.0.0.1:8400/v1", "LLM_BASE_URL='127.0.0.1:8400/v1': expected a URL"),
+        ("ANTHROPIC_BASE_URL", "https://", "ANTHROPIC_BASE_URL='https://': expected a URL"),
     ],
 )
 def test_each_command_refuses_a_bad_setting_before_it_parses_anything(
@@ -157,3 +168,27 @@ def test_the_readme_lists_every_setting_with_its_default_and_range() -> None:
         row = next((line for line in table.splitlines() if line.startswith(f"| `{name}`")), "")
         assert row, f"{name} is not in the README's configuration table"
         assert knob.expected in row, (name, knob.expected, row)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("VECTOR_STORE_URL", "/srv/tda/vectors"),
+        ("VECTOR_STORE_URL", "file:///srv/tda/vectors"),
+        ("VECTOR_STORE_URL", "s3://tda-jobs/vectors"),
+        ("VECTOR_STORE_URL", "weaviate://vec.internal:8080?grpc=50051"),
+        ("VECTOR_STORE_URL", "weaviates://w.example.com"),
+        ("TDA_CHUNK_STORE", "file://~/.tda/jobs"),
+        ("TDA_CACHE_STORE", "s3://tda-jobs/cache"),
+        ("REDIS_URL", "redis://localhost:6379/0"),
+        ("REDIS_URL", "unix:///run/redis.sock"),
+        ("LLM_BASE_URL", "http://127.0.0.1:8400/v1"),
+        ("ANTHROPIC_BASE_URL", "https://api.anthropic.com"),
+    ],
+)
+def test_every_documented_form_of_a_place_is_accepted(
+    monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    monkeypatch.setenv(setting, value)
+    check_environment()
+    assert environment.read(setting) == value

@@ -6,10 +6,14 @@ TLS-only bucket, and parameters with bounds."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import pytest
 import yaml
 
+from tda.app import environment
+from tda.domain.errors import ConfigurationError
 from tda_local.template import ROOT
 
 from ..unit.test_error_names import ASL
@@ -152,3 +156,19 @@ def test_every_number_parameter_has_bounds() -> None:
             bounded = "AllowedValues" in parameter or {"MinValue", "MaxValue"} <= set(parameter)
             assert bounded, name
     assert template()["Parameters"]["ChunkRetentionDays"]["MinValue"] >= 1
+
+
+def test_the_model_url_parameter_takes_what_the_functions_start_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A deploy with an LlmBaseUrl no function could start with is refused by CloudFormation,
+    not by every function's init afterwards."""
+    pattern = re.compile(template()["Parameters"]["LlmBaseUrl"]["AllowedPattern"])
+    for url in ("", "http://10.0.0.5:8000/v1", "https://api.openai.com/v1"):
+        monkeypatch.setenv("LLM_BASE_URL", url)
+        assert pattern.fullmatch(url) and environment.read("LLM_BASE_URL") == url
+    for url in ("127.0.0.1:8000/v1", "https://", "ftp://models.internal/v1"):
+        monkeypatch.setenv("LLM_BASE_URL", url)
+        assert not pattern.fullmatch(url), url
+        with pytest.raises(ConfigurationError):
+            environment.read("LLM_BASE_URL")

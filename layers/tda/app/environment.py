@@ -21,14 +21,26 @@ SEARCH_MODES = ("vector", "keyword", "hybrid")
 
 
 class Knob:
-    """One setting: a whole number, a number or one of ``choices``, within ``low``..``high``.
+    """One setting: a whole number, a number or one of ``choices``, within ``low``..``high``;
+    or a URL of one of ``schemes`` (with ``folder``, a folder's path too).
 
     A ``clamped`` setting out of its range is held to it (documented so); any other is refused.
     ``above_low``: the value must be greater than ``low``, not equal to it (seconds to wait).
     A plain class, not a dataclass: every process imports this table at start, and a dataclass's
     generated methods cost ≈2 ms to compile there."""
 
-    __slots__ = ("above_low", "choices", "clamped", "default", "high", "kind", "low", "name")
+    __slots__ = (
+        "above_low",
+        "choices",
+        "clamped",
+        "default",
+        "folder",
+        "high",
+        "kind",
+        "low",
+        "name",
+        "schemes",
+    )
 
     def __init__(
         self,
@@ -41,6 +53,8 @@ class Knob:
         above_low: bool = False,
         clamped: bool = False,
         choices: tuple[str, ...] = (),
+        schemes: tuple[str, ...] = (),
+        folder: bool = False,
     ) -> None:
         self.name = name
         self.default = default
@@ -50,6 +64,8 @@ class Knob:
         self.above_low = above_low
         self.clamped = clamped
         self.choices = choices
+        self.schemes = schemes
+        self.folder = folder
 
     def read(self) -> int | float | str | None:
         raw = os.environ.get(self.name)
@@ -57,6 +73,10 @@ class Knob:
             return self.default
         if self.choices:
             if raw not in self.choices:
+                raise self._refused(raw)
+            return raw
+        if self.schemes:
+            if not _url_fits(raw, self.schemes, self.folder):
                 raise self._refused(raw)
             return raw
         number = self._number(raw)
@@ -73,6 +93,9 @@ class Knob:
         what = "a whole number" if self.kind is int else "a number"
         if self.choices:
             return f"one of {', '.join(self.choices)}"
+        if self.schemes:
+            urls = ", ".join(f"{scheme}://…" for scheme in self.schemes)
+            return f"a folder or a URL: {urls}" if self.folder else f"a URL: {urls}"
         if self.low is not None and self.high is not None:
             if self.clamped:
                 return f"{what}, held within {_shown(self.low)} to {_shown(self.high)}"
@@ -94,11 +117,32 @@ class Knob:
         return ConfigurationError([f"{self.name}={shown(raw)}: expected {self.expected}"])
 
 
+def _url_fits(raw: str, schemes: tuple[str, ...], folder: bool) -> bool:
+    """``raw`` has one of ``schemes``, and what it names (a host, a bucket, a path), with a
+    port in range if it has one; or it is a folder's path, where one is taken."""
+    if "://" not in raw:
+        return folder
+    from urllib.parse import parse_qs, urlsplit  # only when a URL is set
+
+    try:
+        parts = urlsplit(raw)
+        ports = [parts.port, *(int(p) for p in parse_qs(parts.query).get("grpc", []))]
+    except ValueError:  # a port that is not a number, or past 65535
+        return False
+    if parts.scheme not in schemes or not all(p is None or 0 < p < 65536 for p in ports):
+        return False
+    if parts.scheme in ("file", "unix"):
+        return bool(parts.netloc + parts.path)
+    return bool(parts.hostname)
+
+
 def _shown(bound: float) -> str:
     return f"{bound:,.0f}" if float(bound).is_integer() else f"{bound:g}"
 
 
 DAY = 86_400
+WEB = ("http", "https")
+WEAVIATE = ("weaviate", "weaviates")
 KNOBS = {
     knob.name: knob
     for knob in (
@@ -131,6 +175,14 @@ KNOBS = {
         Knob("VECTOR_STORE_TIMEOUT_SECONDS", 5.0, low=0.1, high=600, clamped=True),
         # The local HTTP server.
         Knob("HTTP_READ_TIMEOUT_SECONDS", 20.0, low=0, above_low=True),
+        # Where things are: a URL that could not name anything is refused here (one that names
+        # something unreachable is the request's to report, as a fallback).
+        Knob("LLM_BASE_URL", "", str, schemes=WEB),
+        Knob("ANTHROPIC_BASE_URL", "", str, schemes=WEB),
+        Knob("VECTOR_STORE_URL", "", str, schemes=("file", "s3", *WEAVIATE), folder=True),
+        Knob("REDIS_URL", "", str, schemes=("redis", "rediss", "unix")),
+        Knob("TDA_CHUNK_STORE", "", str, schemes=("file", "s3"), folder=True),
+        Knob("TDA_CACHE_STORE", "", str, schemes=("file", "s3"), folder=True),
     )
 }
 
@@ -143,6 +195,12 @@ def read(name: str) -> int | float | str | None:
 def read_int(name: str) -> int:
     value = read(name)
     assert isinstance(value, int), name  # the table's kind: a whole-number setting
+    return value
+
+
+def read_text(name: str) -> str:
+    value = read(name)
+    assert isinstance(value, str), name  # a URL or a choice with a default
     return value
 
 

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tda.app.environment import check_environment, read, read_float, read_int
+from tda.app.environment import check_environment, read, read_float, read_int, read_text
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,11 @@ class ModelSettings:
 
 
 def model_settings() -> ModelSettings:
-    base_url = os.environ.get("LLM_BASE_URL", "")
+    base_url = read_text("LLM_BASE_URL")
     return ModelSettings(
         anthropic_api_key=os.environ.get("ANTHROPIC_API_KEY", ""),
         anthropic_model=os.environ.get("CLAUDE_MODEL", "claude-sonnet-4-20250514"),
-        anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL", ""),
+        anthropic_base_url=read_text("ANTHROPIC_BASE_URL"),
         base_url=base_url,
         model=os.environ.get("LLM_MODEL", "gpt-4o-mini" if not base_url else "default"),
         api_key=os.environ.get("LLM_API_KEY") or os.environ.get("OPENAI_API_KEY", ""),
@@ -124,8 +124,8 @@ def model_settings() -> ModelSettings:
         call_timeout_seconds=read_float("LLM_CALL_TIMEOUT_SECONDS"),
         token_budget=read_int("LLM_MAX_TOKENS_PER_REQUEST"),
         max_concurrency=read_int("LLM_MAX_CONCURRENCY"),
-        redis_url=os.environ.get("REDIS_URL", ""),
-        cache_store=os.environ.get("TDA_CACHE_STORE", ""),
+        redis_url=read_text("REDIS_URL"),
+        cache_store=read_text("TDA_CACHE_STORE"),
     )
 
 
@@ -145,7 +145,7 @@ class MemorySettings:
 
 def memory_settings() -> MemorySettings:
     return MemorySettings(
-        vector_store_url=os.environ.get("VECTOR_STORE_URL", ""),
+        vector_store_url=read_text("VECTOR_STORE_URL"),
         weaviate_api_key=os.environ.get("WEAVIATE_API_KEY", ""),
         coherence_threshold=read_float("COHERENCE_THRESHOLD"),
         min_quality=read_float("RAG_MIN_QUALITY"),

@@ -96,6 +96,28 @@ def test_a_redis_that_is_down_is_a_miss_not_an_error() -> None:
     assert cache.get("k") is None
 
 
+def test_a_redis_url_redis_cannot_read_is_a_miss_not_an_error(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A URL of the right form whose options redis-py refuses (``?db=x``): before, a
+    ValueError from every model request that used the cache (an HTTP 500)."""
+    from tda import wiring
+    from tda.app.service import generate
+    from tda.domain.contract import GenerateRequest
+
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379?db=x")
+    wiring.install()
+    try:
+        fields = {"entity": "review", "count": 2, "seed": 3, "context": "reviews of mugs"}
+        for _ in range(2):
+            served = generate(GenerateRequest.model_validate({**fields, "use_cache": True}))
+            assert served.metadata.llm is not None and not served.metadata.llm.cache_hit
+        assert "REDIS_URL" in caplog.text and "Invalid value for 'db'" in caplog.text
+    finally:
+        monkeypatch.undo()
+        wiring.install()
+
+
 def test_a_store_cache_expires_and_survives_a_broken_store(tmp_path: Path) -> None:
     clock = FakeClock()
     cache = StoreCache(FileChunkStore(tmp_path), clock=clock)

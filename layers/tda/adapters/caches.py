@@ -8,12 +8,14 @@ time out quickly so a Redis that hangs cannot hold a request.
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from typing import Any
 
 from tda.ports.chunk_store import ChunkStore
 
+logger = logging.getLogger("tda.cache")
 _EXPIRES = struct.Struct(">d")  # an entry starts with its expiry time (epoch seconds)
 
 
@@ -53,12 +55,18 @@ class RedisCache:
         import redis  # only when REDIS_URL is set
 
         self.url = url
-        self._client = redis.Redis.from_url(
-            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
-        )
         self._errors = (redis.RedisError, OSError)
+        try:
+            self._client: Any = redis.Redis.from_url(
+                url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+            )
+        except ValueError as exc:  # an option it cannot read (``?db=x``): a cache down
+            logger.warning("REDIS_URL %s cannot be used (%s): every lookup is a miss", url, exc)
+            self._client = None
 
     def get(self, key: str) -> bytes | None:
+        if self._client is None:
+            return None
         try:
             value = self._client.get(key)
         except self._errors:
@@ -66,6 +74,8 @@ class RedisCache:
         return value if isinstance(value, bytes) else None
 
     def put(self, key: str, value: bytes, ttl_seconds: float) -> None:
+        if self._client is None:
+            return
         try:
             self._client.set(key, value, px=max(1, int(ttl_seconds * 1000)))
         except self._errors:

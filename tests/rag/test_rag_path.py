@@ -105,6 +105,41 @@ def test_production_like_follows_the_stored_distributions(seeded: Path) -> None:
     assert meta.coherence_score == pytest.approx(1.0)  # card details follow the drawn method
 
 
+def test_production_statistics_no_record_could_hold_are_left_out_not_a_failure(
+    empty_store: Path, tmp_path: Path
+) -> None:
+    """A team's production sample whose statistics hold numbers as strings (``"nan"``,
+    ``"inf"``: JSON has no such numbers, so ``tda rag add`` lets the strings in) or numbers past
+    what a field can hold. Before: a NaN drawn into an integer was a ValueError (an HTTP 500),
+    one drawn into a bounded float a 422 blaming the caller's constraints, and a price of 1e308
+    past the cents a record holds."""
+    samples = [
+        {"collection": "production", "id": "PRD-WILD-PRODUCT", "entity": "product",
+         "description": "a product export gone wrong", "records": [],
+         "stats": {"numeric": {"stock": [[0, "nan"], [0.5, 3], [1, "inf"]],
+                               "price": [[0, 1e300], [1, 1e308]]}}},
+        {"collection": "production", "id": "PRD-WILD-CART", "entity": "cart",
+         "description": "a cart export gone wrong", "records": [],
+         "stats": {"numeric": {"tax_rate": [[0, "nan"], [1, "inf"]]},
+                   "categorical": {"items.quantity": {"9" * 5000: 0.3, "9" * 400: 0.1, "²": 0.1, "2": 0.5}}}},
+    ]  # fmt: skip
+    added = tmp_path / "wild.ndjson"
+    added.write_text("\n".join(json.dumps(s) for s in samples))
+    assert main(["rag", "add", str(added)]) == 0
+    for entity, skipped, drawn in (("product", "stock", "price"), ("cart", "tax_rate", None)):
+        meta, records = served(entity=entity, count=50, production_like=True)
+        assert meta.generation_path == "rag" and meta.rag.mode == "production", meta
+        assert validate_records(get_entity(entity), records).valid
+        assert any(skipped in note and "finite" in note for note in meta.rag.notes), meta.rag
+        if drawn:
+            assert any(drawn in note for note in meta.rag.notes if "drawn" in note), meta.rag
+    # Each price the highest a money field holds, not 1e308; each quantity the one in range.
+    _, products = served(entity="product", count=20, production_like=True)
+    assert len({r["price"] for r in products}) == 1 and products[0]["price"] < 1e16
+    _, carts = served(entity="cart", count=20, production_like=True)
+    assert {i["quantity"] for c in carts for i in c["items"]} == {2}
+
+
 @pytest.mark.parametrize("entity", ENTITIES)
 def test_edge_cases_without_any_store_are_labelled_exactly(
     entity: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

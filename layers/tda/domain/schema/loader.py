@@ -401,7 +401,8 @@ def check_spec(spec: EntitySpec, prefix: str) -> list[FieldIssue]:
 _INTEGER_BOUND = 2**53
 
 
-def _bound_limit(f: FieldSpec) -> int | None:
+def bound_limit(f: FieldSpec) -> int | None:
+    """The largest magnitude a record holds for ``f`` (None: any finite float)."""
     if f.is_money:
         return MONEY_END
     return _INTEGER_BOUND if f.type is FieldType.INTEGER else None
@@ -434,7 +435,7 @@ def _field_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
             )
         elif not math.isfinite(value):
             bad(attr, "must be a finite number")
-        elif (limit := _bound_limit(f)) is not None and not -limit <= value <= limit:
+        elif (limit := bound_limit(f)) is not None and not -limit <= value <= limit:
             bad(attr, f"must be between -{limit:,} and {limit:,} for {_kind(f)}")
         elif f.type in TEMPORAL and not TIME_RANGE[0] <= value <= TIME_RANGE[1]:
             bad(attr, _OUTSIDE_TIME)

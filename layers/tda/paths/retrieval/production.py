@@ -14,6 +14,7 @@ probability, value) pairs, an inverse CDF the engine samples through evenly spac
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tda.domain.contract import FieldType
+from tda.domain.schema.loader import bound_limit
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 QUANTILE_POINTS = 512  # numeric draws: the inverse CDF at (i + ½) / 512
@@ -52,7 +54,9 @@ def production_spec(
             continue
         changed = _numeric(f, pairs)
         if changed is None:
-            skipped.append(f"{path}: needs at least two (probability, value) pairs")
+            skipped.append(
+                f"{path}: needs at least two (probability, value) pairs of finite numbers"
+            )
         else:
             changes[path] = changed
     return _with_fields(spec, changes), sorted(changes), skipped
@@ -70,8 +74,11 @@ def _categorical(f: FieldSpec, freqs: Mapping[str, Any]) -> FieldSpec | None:
         aligned = tuple(weights.get(v, 0.0) for v in f.enum_values)
         return replace(f, enum_weights=aligned) if sum(aligned) > 0 else None
     if f.type is FieldType.INTEGER:
-        pairs = [(int(k), w) for k, w in weights.items() if k.lstrip("-").isdigit()]
-        pairs = [(v, w) for v, w in pairs if _inside(f, v)]
+        # Keys of ASCII digits ("²" is a digit int() refuses), no longer than an int64's (past
+        # 4,300 digits int() raises).
+        pairs = [(int(k), w) for k, w in weights.items() if _integer_key(k)]
+        lo, hi = _range(f)
+        pairs = [(v, w) for v, w in pairs if lo <= v <= hi]
         if not pairs:
             return None
         total = sum(w for _, w in pairs)
@@ -83,17 +90,11 @@ def _categorical(f: FieldSpec, freqs: Mapping[str, Any]) -> FieldSpec | None:
 
 
 def _numeric(f: FieldSpec, pairs: list[Any]) -> FieldSpec | None:
-    try:
-        points = sorted((float(p), float(v)) for p, v in pairs)
-    except (TypeError, ValueError):
-        return None
+    points = sorted(p for p in map(_finite_pair, pairs) if p is not None)
     if len(points) < 2:
         return None
     grid = (np.arange(QUANTILE_POINTS) + 0.5) / QUANTILE_POINTS
-    values = np.interp(grid, [p for p, _ in points], [v for _, v in points])
-    lo = f.minimum if f.minimum is not None else -np.inf
-    hi = f.maximum if f.maximum is not None else np.inf
-    values = np.clip(values, lo, hi)
+    values = np.clip(np.interp(grid, [p for p, _ in points], [v for _, v in points]), *_range(f))
     if f.type is FieldType.INTEGER:
         drawn: tuple[float | str, ...] = tuple(round(v) for v in values.tolist())
     elif f.is_money:
@@ -103,8 +104,30 @@ def _numeric(f: FieldSpec, pairs: list[Any]) -> FieldSpec | None:
     return replace(f, generator=None, choices=drawn)
 
 
-def _inside(f: FieldSpec, value: float) -> bool:
-    return (f.minimum is None or value >= f.minimum) and (f.maximum is None or value <= f.maximum)
+def _integer_key(key: str) -> bool:
+    digits = key.removeprefix("-")
+    return len(digits) <= 19 and digits.isascii() and digits.isdigit()
+
+
+def _finite_pair(pair: Any) -> tuple[float, float] | None:
+    """A (cumulative probability, value) pair of finite numbers, or None. A sample added by a
+    team may hold ``"nan"`` or ``"inf"`` as strings (JSON has no such numbers), which float()
+    reads: a NaN drawn into an integer field was a ValueError."""
+    try:
+        p, v = (float(x) for x in pair)
+    except (TypeError, ValueError):
+        return None
+    return (p, v) if math.isfinite(v) and 0.0 <= p <= 1.0 else None
+
+
+def _range(f: FieldSpec) -> tuple[float, float]:
+    """What ``f``'s values may be: its bounds, within what a record holds for its kind
+    (integers exact in a float, money in int64 cents: a price of 1e308 overflowed)."""
+    limit = bound_limit(f)
+    end = math.inf if limit is None else float(limit)
+    lo = -end if f.minimum is None else max(-end, f.minimum)
+    hi = end if f.maximum is None else min(end, f.maximum)
+    return lo, hi
 
 
 def _with_fields(spec: EntitySpec, changes: Mapping[str, FieldSpec]) -> EntitySpec:

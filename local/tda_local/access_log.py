@@ -9,6 +9,7 @@ millisecond.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -78,8 +79,16 @@ class GrpcAccessLog(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 response_serializer=handler.response_serializer,
             )
         if handler is not None and handler.unary_stream is not None:
+            # A stream written with context.write (GenerateDataStream) is a coroutine; one
+            # that yields its messages (the health service's Watch), an async generator.
+            behaviour = handler.unary_stream
+            logged = (
+                _logged_stream(behaviour, method)
+                if inspect.isasyncgenfunction(behaviour)
+                else _logged_unary(behaviour, method)
+            )
             return grpc.unary_stream_rpc_method_handler(
-                _logged_stream(handler.unary_stream, method),
+                logged,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )

@@ -27,10 +27,11 @@ GenerateData, a stream above MAX_SYNC_RECORDS and HealthCheck are relayed to the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -96,8 +97,29 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
 
     async def GenerateDataStream(
         self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> AsyncIterator[pb.DataChunk]:
+    ) -> None:
+        """Each chunk written as it exists, and within STREAM_STALL_SECONDS: a caller that
+        takes no message for that long has its stream ended (RESOURCE_EXHAUSTED), and the job
+        behind it removed. Before, a stream nobody read stayed open for good, its job's whole
+        output held on disk (three stalled streams of a million users: 1.4 GB)."""
         await _refuse_undecodable(request, context)
+        async with contextlib.aclosing(self._chunks(request, context)) as chunks:
+            async for chunk in chunks:
+                if not await _written(context, chunk):
+                    break
+            else:
+                return
+        # Closed first (its job removed): the call's end waits behind what the window holds.
+        stall = settings.stream_stall_seconds
+        await context.abort(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the stream was ended: its reader took no message for {stall:g} s "
+            "(STREAM_STALL_SECONDS); what it had not read was removed",
+        )
+
+    async def _chunks(
+        self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncGenerator[pb.DataChunk, None]:
         if request.count > settings.max_sync_records and self.primary is not None:
             async for chunk in self.primary.stream(request, context):
                 yield chunk
@@ -193,6 +215,16 @@ def _decoder(message: Any) -> Callable[[bytes], Any]:
             return _Undecodable(f"not a valid {message.DESCRIPTOR.full_name} message ({exc})")
 
     return decode
+
+
+async def _written(context: grpc.aio.ServicerContext[Any, Any], chunk: pb.DataChunk) -> bool:
+    """Whether ``chunk`` was sent within STREAM_STALL_SECONDS (gRPC's flow control holds a
+    write once the reader's window is full)."""
+    try:
+        await asyncio.wait_for(context.write(chunk), settings.stream_stall_seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> None:

@@ -155,6 +155,7 @@ KNOBS = {
         Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1),
         Knob("MAX_OUTPUT_BYTES", 16 << 30, int, low=1),
         Knob("HEAVY_QUEUE_SECONDS", 15.0, low=0, above_low=True),
+        Knob("STREAM_STALL_SECONDS", 60.0, low=0, above_low=True),
         # Jobs.
         Knob("MAX_RUNNING_JOBS_PER_CALLER", 5, int, low=1),
         Knob("MAX_RUNNING_JOBS", 0, int, low=0),

@@ -24,6 +24,7 @@ class Settings:
     max_response_bytes: int
     max_output_bytes: int
     heavy_queue_seconds: float
+    stream_stall_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -41,6 +42,8 @@ class Settings:
             # The estimated CPU of heavy synchronous requests a server process takes at once,
             # running and queued: its last one is answered within about this long.
             heavy_queue_seconds=read_float("HEAVY_QUEUE_SECONDS"),
+            # How long a gRPC stream waits for its reader to take a message before it ends.
+            stream_stall_seconds=read_float("STREAM_STALL_SECONDS"),
         )
 
 

@@ -221,7 +221,10 @@ async def _written(context: grpc.aio.ServicerContext[Any, Any], chunk: pb.DataCh
     """Whether ``chunk`` was sent within STREAM_STALL_SECONDS (gRPC's flow control holds a
     write once the reader's window is full)."""
     try:
-        await asyncio.wait_for(context.write(chunk), settings.stream_stall_seconds)
+        # asyncio.timeout, not wait_for: no task a message (≈4 µs against ≈12, 20,000 a
+        # million-record stream).
+        async with asyncio.timeout(settings.stream_stall_seconds):
+            await context.write(chunk)
     except TimeoutError:
         return False
     return True

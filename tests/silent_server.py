@@ -20,15 +20,21 @@ class SilentServer:
     def _take(self) -> None:
         with contextlib.suppress(OSError):
             while True:
-                self.held.append(self.socket.accept()[0])
+                connection = self.socket.accept()[0]
+                self.held.append(connection)
+                self._took(connection)
+
+    def _took(self, connection: socket.socket) -> None:
+        """What is done with a connection taken: nothing, here."""
 
     def close(self) -> None:
         self.socket.close()
         for held in self.held:
-            held.close()
+            with contextlib.suppress(OSError):
+                held.close()
 
 
-class GoingSilentProxy:
+class GoingSilentProxy(SilentServer):
     """A TCP proxy to ``target`` (host, port) that can go silent, as an S3 endpoint gone wrong
     after a service connected to it: from then on no byte goes through, in either direction,
     on the connections it has or on new ones, and nothing is closed. ``speak()`` lets new
@@ -36,25 +42,18 @@ class GoingSilentProxy:
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
-        self.socket = socket.create_server(("127.0.0.1", 0))
         self.silent = threading.Event()
         self.accepted = 0
-        self.held: list[socket.socket] = []
-        threading.Thread(target=self._take, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        super().__init__()
 
-    def _take(self) -> None:
-        with contextlib.suppress(OSError):
-            while True:
-                client = self.socket.accept()[0]
-                self.accepted += 1
-                self.held.append(client)
-                if self.silent.is_set():
-                    continue
-                upstream = socket.create_connection(self.target)
-                self.held.append(upstream)
-                for source, sink in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+    def _took(self, client: socket.socket) -> None:
+        self.accepted += 1
+        if self.silent.is_set():
+            return
+        upstream = socket.create_connection(self.target)
+        self.held.append(upstream)
+        for source, sink in ((client, upstream), (upstream, client)):
+            threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
 
     def _relay(self, source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
@@ -69,9 +68,3 @@ class GoingSilentProxy:
 
     def speak(self) -> None:
         self.silent.clear()
-
-    def close(self) -> None:
-        self.socket.close()
-        for held in self.held:
-            with contextlib.suppress(OSError):
-                held.close()

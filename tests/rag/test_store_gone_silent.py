@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-import tda.adapters.lance_waits as lance_waits
+import tda.adapters.store_waits as store_waits
 
 from ..silent_server import GoingSilentProxy
 from .conftest import s3_environment, uploaded_seeded_store
@@ -56,7 +56,7 @@ def test_a_store_gone_silent_is_given_up_on_in_two_timeouts_then_taken_as_down(
     assert "tried again 30 s after" in meta.fallback_reason
     assert going_silent.accepted == tried, "a store taken as down was tried"
 
-    monkeypatch.setattr(lance_waits, "DOWN_SECONDS", 0.2)
+    monkeypatch.setattr(store_waits, "DOWN_SECONDS", 0.2)
     going_silent.speak()
     time.sleep(0.3)
     meta, records = served(entity="user", count=8, learn_from_history=True)

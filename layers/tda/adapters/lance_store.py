@@ -58,8 +58,8 @@ from tda.adapters.lance_usage import (
     usage_where,
     with_events,
 )
-from tda.adapters.lance_waits import StoreWaits, in_a_thread
 from tda.adapters.s3_lease import LeaseBusyError, S3Leases
+from tda.adapters.store_waits import StoreWaits, in_a_thread
 from tda.deferred_models import built_at_first_use
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
@@ -164,7 +164,7 @@ class LanceStore:
 
     def _opened(self) -> Any:
         """A LanceDB connection. An object store's is waited for until the deadline
-        (lance_waits); its tries go on in a thread of their own, and a connection they make
+        (store_waits); its tries go on in a thread of their own, and a connection they make
         after all is the next request's (once the store is no longer taken as down)."""
         with built_at_first_use():  # its namespace client's models: ≈0.5 s
             import lancedb
@@ -200,7 +200,7 @@ class LanceStore:
 
     def _read(self, collection: str, read: Any, empty: Any) -> Any:
         """``read(table)``, or ``empty`` when the collection does not exist; on an object
-        store, within the deadline (lance_waits)."""
+        store, within the deadline (store_waits)."""
         self._connect()  # waited for on its own, a try shared by the requests waiting for it
         return self._waits.within_deadline(lambda: self._read_now(collection, read, empty))
 
@@ -600,7 +600,7 @@ def object_store_options(url: str, timeout_seconds: float) -> dict[str, str] | N
     over: a store whose endpoint never answered held a request for minutes (still waiting
     after 400 s), where a store down is a fallback. One try a request (LanceDB's own six
     tries of a listing stay: ≈6 timeouts and 4 s of backoff, which no request waits for:
-    lance_waits)."""
+    store_waits)."""
     if "://" not in url:
         return None
     return {

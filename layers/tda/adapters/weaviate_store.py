@@ -11,7 +11,7 @@ id replaces.
 No Weaviate server can run on the machines this is built on (its embedded mode downloads a
 binary), so this adapter is tested by its translation to the client's queries and filters
 (``tests/rag/test_weaviate_store.py``), not against a server; its waits, against endpoints that
-never answer. Like LanceDB on S3 (lance_waits), a read is given up on after two request
+never answer. Like LanceDB on S3 (store_waits), a read is given up on after two request
 timeouts and a store that does not answer is taken as down for a while.
 """
 
@@ -25,7 +25,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from tda.adapters.lance_waits import WAIT_TIMEOUTS, StoreWaits
+from tda.adapters.store_waits import WAIT_TIMEOUTS, StoreWaits
 from tda.domain.errors import VectorStoreUnavailableError
 from tda.ports.memory import (
     EmbeddingMismatchError,
@@ -85,7 +85,7 @@ def connection_options(url: str) -> dict[str, Any]:
 
 
 def waited_for(read: Callable[..., T]) -> Callable[..., T]:
-    """A read given up on at the store's deadline (lance_waits: the store is down then)."""
+    """A read given up on at the store's deadline (store_waits: the store is down then)."""
 
     @functools.wraps(read)
     def within_deadline(self: WeaviateStore, *args: Any, **kwargs: Any) -> T:
@@ -103,7 +103,7 @@ class WeaviateStore:
         request_timeout_seconds: float = 5.0,
     ) -> None:
         """``request_timeout_seconds``: the client's start-up checks; a read is waited for
-        two of them (lance_waits), and a write for the client's own 90 s."""
+        two of them (store_waits), and a write for the client's own 90 s."""
         self.url = url
         self._api_key = api_key
         self._client = client  # tests hand one in; otherwise made at first use

@@ -1,11 +1,14 @@
-"""How long LanceDB on an object store (``s3://``) is waited for, and when it is taken as down.
+"""How long a remote vector store (LanceDB on ``s3://``, Weaviate) is waited for, and when it is
+taken as down.
 
 Each of LanceDB's S3 requests has its timeout and no retry (``object_store_options``), but
 LanceDB itself tries a manifest's listing six times over: a store whose endpoint stopped
 answering held each request for ≈6 timeouts and 4 s of backoff (≈34 s at the default 5 s),
 where a store down is a fallback. So a connection, and a read, is waited for WAIT_TIMEOUTS
 request timeouts at most; what was given up on goes on in a daemon thread of its own to its
-end (a write under a lease included: the lease is held by that thread, not by the waiter).
+end (a keyword index a read builds under its lease included: the lease is held by that
+thread, not by the waiter). A write is not cut off (a bulk add may take long), but is refused
+while the store is down.
 A store given up on is taken as down for DOWN_SECONDS: requests are refused at once, without
 a try, then it is tried again.
 """

@@ -476,6 +476,9 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
                 stub = pb_grpc.TestDataServiceStub(channel)
                 with pytest.raises(grpc.RpcError):
                     stub.GenerateData(pb.GenerateRequest(entity="nope", count=1), timeout=30)
+                # A stream written with context.write, logged as an async generator's was.
+                streamed = stub.GenerateDataStream(pb.GenerateRequest(entity="user", count=20))
+                assert sum(c.record_count for c in streamed) == 20
     finally:
         assert logged.stop() == 0
     stderr = logged.log()
@@ -483,6 +486,7 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
     assert (
         stderr.count("access grpc /testdata.v1.TestDataService/GenerateData INVALID_ARGUMENT") == 4
     )
+    assert stderr.count("access grpc /testdata.v1.TestDataService/GenerateDataStream OK") == 4
 
 
 def test_a_request_id_names_one_job(served: Served) -> None:

@@ -115,7 +115,7 @@ def _finite_pair(pair: Any) -> tuple[float, float] | None:
     reads: a NaN drawn into an integer field was a ValueError."""
     try:
         p, v = (float(x) for x in pair)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int past any float
         return None
     return (p, v) if math.isfinite(v) and 0.0 <= p <= 1.0 else None
 

@@ -27,6 +27,7 @@ from tda_local.cli import main
 
 from ..conftest import ENTITIES, make_request, printed_in_a_fresh_interpreter
 from ..silent_server import SilentServer
+from .conftest import s3_environment
 
 
 def served(**fields: Any) -> tuple[Any, list[dict[str, Any]]]:
@@ -214,12 +215,7 @@ def test_an_s3_store_that_never_answers_falls_back_within_its_timeout(
     is down and traditional serves; for a while it is taken as down without trying again."""
     server = SilentServer()
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": server.url,
-        "AWS_ENDPOINT": server.url,
-        "AWS_ALLOW_HTTP": "true",
+        **s3_environment(server.url),
         "VECTOR_STORE_URL": "s3://silent/vectors",
         "VECTOR_STORE_TIMEOUT_SECONDS": "1",
     }.items():

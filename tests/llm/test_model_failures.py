@@ -628,3 +628,47 @@ def test_a_gzipped_answer_is_read_and_a_gzip_bomb_is_cut_off_as_it_inflates(
         honest.http.shutdown()
         bomb.http.shutdown()
     assert honest.asked_encodings and set(honest.asked_encodings) == {"gzip"}
+
+
+def test_a_limit_cut_back_grows_back_to_its_start_once_the_provider_has_been_quiet() -> None:
+    now = [0.0]
+    limit = policy.AdaptiveLimit(start=4, recover_seconds=10.0, clock=lambda: now[0])
+    for _ in range(3):
+        limit.acquire(deadline=float("inf"))
+        limit.release("throttled")
+    assert limit.limit == 1
+    now[0] = 9.0
+    assert limit.limit == 1  # not yet a quiet spell
+    now[0] = 10.0
+    assert limit.limit == 2  # one slot back for each quiet spell since the last cut-back
+    limit.acquire(deadline=float("inf"))
+    limit.release("throttled")  # a cut-back starts the count again
+    assert limit.limit == 1
+    now[0] = 19.0
+    assert limit.limit == 1
+    now[0] = 1000.0
+    assert limit.limit == 4  # time alone brings it back to where it started, no further
+
+
+def test_a_slot_held_by_a_call_left_from_a_heavy_spell_does_not_hold_the_next_request() -> None:
+    # After a hostile load the limit sat at its floor: a 5-record request waited 12 s for the
+    # one slot a call of a request already gone still held.
+    import threading
+
+    limit = policy.AdaptiveLimit(start=4, recover_seconds=0.2)
+    for _ in range(3):
+        limit.acquire(deadline=float("inf"))
+        limit.release("throttled")
+    limit.acquire(deadline=float("inf"), owner="left over")  # the floor's one slot, held
+    got = threading.Event()
+
+    def next_request() -> None:
+        limit.acquire(deadline=float("inf"), owner="next")
+        got.set()
+
+    # A daemon: if it never gets a slot, it must not keep pytest from ending.
+    waiter = threading.Thread(target=next_request, daemon=True)
+    waiter.start()
+    assert got.wait(10), "the next request still waits for the held slot"
+    waiter.join()
+    assert limit.in_flight == 2

@@ -2,7 +2,8 @@
 
 ``AdaptiveLimit``: calls in flight per (provider, model), adapted as the provider answers —
 halved on a 429/529 or a latency blow-up, one more after a run of successes (NeMo Data
-Designer's ×0.75 / +1 per 25, made quicker to back off). ``call_with_retries``: a rate limit,
+Designer's ×0.75 / +1 per 25, made quicker to back off), and one more back toward its start
+for each quiet spell with no cut-back (a cut is news about the provider's load then, not now). ``call_with_retries``: a rate limit,
 timeout or 5xx is retried after the server's ``retry-after`` or a growing pause, but never past
 the caller's deadline: a wait that would end after it raises at once, so a ``retry-after: 200``
 cannot hold a Lambda. Auth and request errors are never retried.
@@ -24,6 +25,7 @@ BACKOFF_BASE_SECONDS = 0.5
 BACKOFF_CAP_SECONDS = 8.0
 SLOW_FACTOR = 4.0  # a success this many times slower than usual counts as a latency blow-up
 SLOW_FLOOR_SECONDS = 2.0  # ... and only past this (short calls vary a lot)
+RECOVER_SECONDS = 10.0  # a spell this long with no cut-back gives one slot back, up to the start
 
 
 class AdaptiveLimit:
@@ -32,9 +34,16 @@ class AdaptiveLimit:
     (a 300-record request's calls cannot keep a 5-record one waiting for all of them)."""
 
     def __init__(
-        self, start: int = 4, ceiling: int = 16, floor: int = 1, grow_after: int = 10
+        self,
+        start: int = 4,
+        ceiling: int = 16,
+        floor: int = 1,
+        grow_after: int = 10,
+        recover_seconds: float = RECOVER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.limit = start
+        self._limit = start
+        self.start = start
         self.ceiling = ceiling
         self.floor = floor
         self.grow_after = grow_after
@@ -44,6 +53,31 @@ class AdaptiveLimit:
         self._streak = 0
         self._usual_latency: float | None = None
         self._changed = threading.Condition()
+        self._recover_seconds = recover_seconds
+        self._clock = clock
+        self._quiet_since = clock()
+
+    @property
+    def limit(self) -> int:
+        """Calls allowed in flight now, quiet spells since the last cut-back counted in."""
+        # Without it, a limit cut to its floor by a heavy spell stayed there until ten calls
+        # succeeded, one at a time: the first request after it waited for any call left over.
+        with self._changed:  # reentrant: read from inside acquire and release too
+            if self._limit < self.start:
+                spells = int((self._clock() - self._quiet_since) // self._recover_seconds)
+                if spells > 0:
+                    self._limit = min(self.start, self._limit + spells)
+                    self._quiet_since += spells * self._recover_seconds
+            return self._limit
+
+    def _cut_back(self) -> None:
+        self._limit = max(self.floor, self.limit // 2)
+        self._quiet_since = self._clock()
+
+    def _until_a_slot_comes_back(self) -> float:
+        if self._limit >= self.start:
+            return 60.0  # a lock's wait has a ceiling
+        return max(0.01, self._quiet_since + self._recover_seconds - self._clock())
 
     def acquire(
         self, deadline: float, clock: Callable[[], float] = time.monotonic, owner: object = None
@@ -55,7 +89,7 @@ class AdaptiveLimit:
                     remaining = deadline - clock()
                     if remaining <= 0:
                         raise LLMTimeoutError("no model call slot before the deadline")
-                    self._changed.wait(min(remaining, 60.0))  # a lock's wait has a ceiling
+                    self._changed.wait(min(remaining, self._until_a_slot_comes_back()))
             finally:
                 self._waiting[owner] -= 1
                 if not self._waiting[owner]:
@@ -79,12 +113,12 @@ class AdaptiveLimit:
             if outcome == "ok" and self._slow(latency):
                 outcome = "throttled"
             if outcome == "throttled":
-                self.limit = max(self.floor, self.limit // 2)
+                self._cut_back()
                 self._streak = 0
             elif outcome == "ok":
                 self._streak += 1
                 if self._streak >= self.grow_after:
-                    self.limit = min(self.ceiling, self.limit + 1)
+                    self._limit = min(self.ceiling, self.limit + 1)
                     self._streak = 0
             self._changed.notify_all()
 

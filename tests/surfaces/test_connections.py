@@ -6,8 +6,10 @@ not end, a body that never comes, 20 KB of headers.
 
 from __future__ import annotations
 
+import json
 import socket
 import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from .test_serve import Served
 
 READ_TIMEOUT_SECONDS = 1
+STALL_SECONDS = 2
 HEAVY = (
     b'{"entity": "user", "count": 1000, '
     b'"constraints": {"field_constraints": {"first_name": {"regex": "(ab|cd){500}"}}}}'
@@ -24,7 +27,14 @@ HEAVY = (
 @pytest.fixture(scope="module")
 def server() -> Iterator[Served]:
     served = Served(
-        None, 1, "--access-log", env={"HTTP_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)}
+        None,
+        1,
+        "--access-log",
+        env={
+            "HTTP_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
+            "STREAM_STALL_SECONDS": str(STALL_SECONDS),
+            "JOB_CHUNK_RECORDS": "10000",
+        },
     )
     yield served
     if served.process.poll() is None:
@@ -131,3 +141,75 @@ def test_the_time_the_service_takes_to_answer_is_not_the_senders(server: Served)
     assert answers.startswith(b"HTTP/1.1 200 ")
     assert answers.count(b"HTTP/1.1 200 ") == 2, answers[-300:]
     assert b'"record_count":1000' in answers
+
+
+@pytest.fixture(scope="module")
+def order_chunk(server: Served) -> str:
+    """The path of a 10K-order chunk (≈10 MB): more than the socket buffers on both sides."""
+    base = f"http://127.0.0.1:{server.http_port}"
+    body = json.dumps({"entity": "order", "count": 10_000, "seed": 3}).encode()
+    submitted = urllib.request.Request(
+        f"{base}/v1/jobs", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(submitted, timeout=30) as answer:
+        job_id = json.loads(answer.read())["job_id"]
+    deadline = time.monotonic() + 120
+    while True:
+        with urllib.request.urlopen(f"{base}/v1/jobs/{job_id}", timeout=30) as answer:
+            status = json.loads(answer.read())["status"]
+        assert status in ("QUEUED", "RUNNING", "SUCCEEDED"), status
+        if status == "SUCCEEDED":
+            return f"/v1/jobs/{job_id}/chunks/0"
+        assert time.monotonic() < deadline, "the job did not end"
+        time.sleep(0.2)
+
+
+def asked_for(server: Served, path: str) -> tuple[socket.socket, int, bytes]:
+    """A connection with a small receive buffer that asked for ``path``: it, the answer's
+    length, and the body's first bytes (whatever came with the head)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", server.http_port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(4096)
+    head, body = received.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    return sock, length, body
+
+
+def test_an_answer_its_reader_stops_taking_is_dropped_not_held(
+    server: Served, order_chunk: str
+) -> None:
+    # Before: 20 connections that asked for a 10K-order chunk and read nothing held ≈10 MB
+    # each in the server for good (RSS +190 MB, 100 s later still held).
+    sock, length, body = asked_for(server, order_chunk)
+    time.sleep(STALL_SECONDS * 4)  # takes nothing: the server gives up on it meanwhile
+    try:
+        while chunk := sock.recv(1 << 20):
+            body += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    assert len(body) < length  # what the kernel held came, the rest was dropped
+    log = answered(server, "dropped an answer its reader took nothing of for 2 s")
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_an_answer_read_slowly_but_steadily_comes_whole(server: Served, order_chunk: str) -> None:
+    sock, length, body = asked_for(server, order_chunk)
+    with sock:
+        while len(body) < length:  # ≈2 MB/s: longer in all than STALL_SECONDS
+            taken = len(body)
+            while len(body) < min(length, taken + 512 * 1024):
+                body += sock.recv(65536)
+            time.sleep(0.25)
+    assert len(body) == length and json.loads(body)

@@ -11,6 +11,7 @@ import socket
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -153,13 +154,20 @@ def order_chunk(server: Served) -> str:
     )
     with urllib.request.urlopen(submitted, timeout=30) as answer:
         job_id = json.loads(answer.read())["job_id"]
+    ended(server, job_id)
+    return f"/v1/jobs/{job_id}/chunks/0"
+
+
+def ended(server: Served, job_id: str) -> None:
+    """Once job ``job_id`` has succeeded."""
     deadline = time.monotonic() + 120
     while True:
-        with urllib.request.urlopen(f"{base}/v1/jobs/{job_id}", timeout=30) as answer:
+        url = f"http://127.0.0.1:{server.http_port}/v1/jobs/{job_id}"
+        with urllib.request.urlopen(url, timeout=30) as answer:
             status = json.loads(answer.read())["status"]
         assert status in ("QUEUED", "RUNNING", "SUCCEEDED"), status
         if status == "SUCCEEDED":
-            return f"/v1/jobs/{job_id}/chunks/0"
+            return
         assert time.monotonic() < deadline, "the job did not end"
         time.sleep(0.2)
 
@@ -213,3 +221,43 @@ def test_an_answer_read_slowly_but_steadily_comes_whole(server: Served, order_ch
                 body += sock.recv(65536)
             time.sleep(0.25)
     assert len(body) == length and json.loads(body)
+
+
+def resident_mb(server: Served) -> float:
+    status = Path(f"/proc/{server.process.pid}/status").read_text()
+    return (
+        int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
+        / 1024
+    )
+
+
+def test_downloads_nobody_reads_hold_a_piece_each_not_their_chunk(
+    server: Served, order_chunk: str
+) -> None:
+    # Before: a chunk was read whole and handed to the connection: 40 downloads of a 10K-order
+    # chunk (11 MB) that read nothing held 40 copies of it until the stall ended them.
+    before = resident_mb(server)
+    downloads = [asked_for(server, order_chunk) for _ in range(40)]
+    grown = resident_mb(server) - before
+    for sock, _, _ in downloads:
+        sock.close()
+    assert grown < 100, f"the server grew {grown:.0f} MB for 40 downloads nobody reads"
+
+
+def test_a_download_begun_before_its_job_is_removed_comes_whole(server: Served) -> None:
+    base = f"http://127.0.0.1:{server.http_port}"
+    body = json.dumps({"entity": "order", "count": 10_000, "seed": 4}).encode()
+    submitted = urllib.request.Request(
+        f"{base}/v1/jobs", body, {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(submitted, timeout=30) as answer:
+        job_id = json.loads(answer.read())["job_id"]
+    ended(server, job_id)
+    sock, length, received = asked_for(server, f"/v1/jobs/{job_id}/chunks/0")
+    with sock:
+        removal = urllib.request.Request(f"{base}/v1/jobs/{job_id}?purge=true", method="DELETE")
+        with urllib.request.urlopen(removal, timeout=30) as answer:
+            assert json.loads(answer.read())["removed"] is True
+        while len(received) < length and (piece := sock.recv(1 << 20)):
+            received += piece
+    assert len(received) == length and json.loads(received)

@@ -33,6 +33,7 @@ from tda.ports.chunk_store import (
     ChunkStoreUnavailableError,
     ChunkWriteError,
     Piece,
+    Readable,
     StorageFullError,
 )
 
@@ -111,6 +112,15 @@ class FileChunkStore:
             raise KeyError(key) from None
         except OSError as exc:
             raise _unreadable(key, exc) from exc
+
+    def reader(self, key: str) -> tuple[Readable, int]:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise KeyError(key) from None
+        except OSError as exc:
+            raise _unreadable(key, exc) from exc
+        return handle, os.fstat(handle.fileno()).st_size
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -192,6 +202,15 @@ class S3ChunkStore:
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self._get(key, Range=f"bytes={offset}-{offset + length - 1}")
+
+    def reader(self, key: str) -> tuple[Readable, int]:
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except self.client.exceptions.NoSuchKey:
+            raise KeyError(key) from None
+        except Exception as exc:  # botocore's: throttled, refused, a connection dropped
+            raise self._unavailable(key, exc) from exc
+        return answer["Body"], int(answer["ContentLength"])
 
     def _get(self, key: str, **options: str) -> bytes:
         try:

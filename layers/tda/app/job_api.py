@@ -37,7 +37,7 @@ from tda.app.sync_workflow import check_input_size
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import TdaError
 from tda.domain.limits import size_text
-from tda.ports.chunk_store import FREE_SOME_ROOM, ChunkStore, StorageFullError
+from tda.ports.chunk_store import FREE_SOME_ROOM, ChunkStore, Readable, StorageFullError
 from tda.ports.workflow import FINISHED, ExecutionExistsError
 
 logger = logging.getLogger("tda.jobs")
@@ -488,15 +488,18 @@ def _event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def chunk(job_id: str, index: int, store: ChunkStore | None = None) -> tuple[bytes, str]:
-    """Chunk ``index`` of a job and its media type."""
+def chunk_reader(
+    job_id: str, index: int, store: ChunkStore | None = None
+) -> tuple[Readable, int, str]:
+    """Chunk ``index`` of a job opened for reading, its size and media type: a download is sent
+    a piece at a time, never held whole, and one begun is not cut short by the job's removal."""
     store = store or chunk_store()
     key, media_type = _chunk_key(job_id, index, store)
     try:
-        data = store.get(key)
+        handle, size = store.reader(key)
     except KeyError:
         raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
-    return data, media_type
+    return handle, size, media_type
 
 
 def chunk_download(job_id: str, index: int, store: ChunkStore | None = None) -> str | None:

@@ -7,6 +7,7 @@ retried chunk overwrites itself and a reader never sees half a chunk.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -51,6 +52,14 @@ FREE_SOME_ROOM = "free some (tda jobs gc, tda jobs rm JOB_ID), or point TDA_HOME
 Piece = bytes | memoryview
 
 
+class Readable(Protocol):
+    """An object opened for reading: a file, S3's streaming body."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
 class ChunkStore(Protocol):
     def put(self, key: str, data: bytes) -> None: ...
 
@@ -61,6 +70,12 @@ class ChunkStore(Protocol):
         ...
 
     def get_range(self, key: str, offset: int, length: int) -> bytes: ...
+
+    def reader(self, key: str) -> tuple[Readable, int]:
+        """The object opened for reading, and its size; ``KeyError`` when there is none. Once
+        opened, a local file's bytes stay readable if the object is deleted meanwhile. The
+        caller closes it."""
+        ...
 
     def exists(self, key: str) -> bool: ...
 
@@ -105,6 +120,10 @@ class InMemoryChunkStore:
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         return self.objects[key][offset : offset + length]
+
+    def reader(self, key: str) -> tuple[Readable, int]:
+        data = self.objects[key]
+        return io.BytesIO(data), len(data)
 
     def exists(self, key: str) -> bool:
         return key in self.objects

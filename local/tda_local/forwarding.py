@@ -16,6 +16,7 @@ So a caller gets the same answer whichever process its connection landed on.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -28,6 +29,13 @@ from tda.app.settings import settings
 from tda.domain.errors import InvalidRequestError
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+log = logging.getLogger("tda.http")
+
+# Below uvicorn's own keep-alive (5 s): a connection the primary is about to close is not
+# reused for a request it would drop unanswered (a relayed /health answered 502 once in a
+# hostile run).
+RELAY_KEEPALIVE_SECONDS = 2.0
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -95,7 +103,11 @@ class ForwardToPrimary:
 
     def __init__(self, app: ASGIApp, primary_base_url: str) -> None:
         self.app = app
-        self.client = httpx.AsyncClient(base_url=primary_base_url, timeout=None)
+        self.client = httpx.AsyncClient(
+            base_url=primary_base_url,
+            timeout=None,
+            limits=httpx.Limits(keepalive_expiry=RELAY_KEEPALIVE_SECONDS),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -149,9 +161,20 @@ class ForwardToPrimary:
             )
             async for part in response.aiter_raw():
                 await send({"type": "http.response.body", "body": part, "more_body": True})
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except httpx.TransportError as exc:
+            # Too late for a status: the answer is left unfinished, so its connection is
+            # closed and the client sees it cut short (the primary dropped a reader that
+            # stopped taking, or is gone).
+            log.warning(
+                "the primary ended its answer to %s %s before it was whole (%s)",
+                scope["method"],
+                scope["path"],
+                exc,
+            )
+            return
         finally:
             await response.aclose()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def close(self) -> None:
         await self.client.aclose()

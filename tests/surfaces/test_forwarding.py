@@ -4,9 +4,14 @@ workflow is still served; what does gets a clear 502, never a hang or a stack tr
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import threading
+from collections.abc import MutableMapping
+from typing import Any
 
 import httpx
+import pytest
 
 from tda.http.app import create_app
 from tda_local.forwarding import ForwardToPrimary
@@ -44,3 +49,46 @@ def test_without_its_primary_a_worker_serves_the_fast_path_and_says_what_it_cann
         assert relayed.status_code == 502
         assert "the primary process is unreachable" in relayed.json()["error"]
     assert live.status_code == 200 and schemas.status_code == 200
+
+
+def a_primary_that_stops_mid_answer() -> tuple[int, threading.Thread]:
+    """A primary that answers a head announcing 1,000 bytes, sends 10 and closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port: int = listener.getsockname()[1]
+
+    def answer_once() -> None:
+        with listener, listener.accept()[0] as connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10)
+
+    serving = threading.Thread(target=answer_once, daemon=True)
+    serving.start()
+    return port, serving
+
+
+def test_a_primary_ending_an_answer_mid_body_is_a_logged_line_not_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before: the relay's RemoteProtocolError escaped the app, a 50-line "Exception in ASGI
+    # application" per such answer (seen in a hostile run: the primary dropped a relayed
+    # download whose reader had stopped).
+    port, serving = a_primary_that_stops_mid_answer()
+    app = ForwardToPrimary(create_app(), f"http://127.0.0.1:{port}")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    scope = {"type": "http", "method": "GET", "path": "/v1/jobs/job-abc/chunks/0",
+             "raw_path": b"/v1/jobs/job-abc/chunks/0", "query_string": b"", "headers": []}  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="tda.http"):
+        asyncio.run(app(scope, receive, send))
+    serving.join(10)
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    body = [m for m in sent if m["type"] == "http.response.body"]
+    assert b"".join(m["body"] for m in body) == b"x" * 10
+    assert not any(m["more_body"] is False for m in body)  # never marked whole
+    assert "the primary ended its answer to GET /v1/jobs/job-abc/chunks/0" in caplog.text

@@ -9,6 +9,7 @@ Run as an operator runs them: subprocesses with the environment set.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -192,3 +193,18 @@ def test_every_documented_form_of_a_place_is_accepted(
     monkeypatch.setenv(setting, value)
     check_environment()
     assert environment.read(setting) == value
+
+
+def test_max_records_caps_a_synchronous_request_too(tmp_path: Path) -> None:
+    # Before: with MAX_RECORDS=100 under the default MAX_SYNC_RECORDS (1000), the API answered
+    # 500 carts in one response: the operator's cap held for jobs only.
+    asking = (
+        "import json; from tda_local import lambdas; from tda_local.apigw import http_event, "
+        "json_body; r = lambdas.invoke('api', http_event('POST', '/v1/generate', "
+        "{'entity': 'cart', 'count': 500})); print(r['statusCode'], json.dumps(json_body(r)))"
+    )
+    done = run([sys.executable, "-c", asking], tmp_path, MAX_RECORDS="100")
+    status, _, body = done.stdout.partition(" ")
+    assert status == "422", done.stdout[:300] + done.stderr[-2000:]
+    detail = json.loads(body)["details"][0]
+    assert detail["field"] == "count" and "above the limit of 100" in detail["message"]

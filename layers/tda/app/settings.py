@@ -28,9 +28,12 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
+        max_records = read_int("MAX_RECORDS")
         return cls(
-            max_sync_records=read_int("MAX_SYNC_RECORDS"),
-            max_records=read_int("MAX_RECORDS"),
+            # MAX_RECORDS caps every request: without the min, a cap under the default sync
+            # limit held for jobs only.
+            max_sync_records=min(read_int("MAX_SYNC_RECORDS"), max_records),
+            max_records=max_records,
             default_batch_size=read_int("DEFAULT_BATCH_SIZE"),
             coherence_threshold=read_float("COHERENCE_THRESHOLD"),
             tda_home=Path(os.environ.get("TDA_HOME", "~/.tda")).expanduser(),

@@ -69,6 +69,8 @@ def test_the_cli_names_every_bad_setting_at_once_and_writes_nothing(tmp_path: Pa
         ("HTTP_READ_TIMEOUT_SECONDS", "inf", "HTTP_READ_TIMEOUT_SECONDS='inf': expected a num"),
         ("VECTOR_STORE_TIMEOUT_SECONDS", "5s", "VECTOR_STORE_TIMEOUT_SECONDS='5s': expected a"),
         ("LLM_MAX_CONCURRENCY", "0", "LLM_MAX_CONCURRENCY='0': expected a whole number ≥ 1"),
+        # Before: 135,000 users over gRPC took 4.3 s, then "Sent message larger than max".
+        ("MAX_RESPONSE_BYTES", "200000000", "MAX_RESPONSE_BYTES='200000000': expected a whole"),
         # URLs that cannot name anything. Before: REDIS_URL and TDA_CACHE_STORE were a
         # traceback (an HTTP 500) at every model request; the others a fallback at every
         # request, its reason a client library's error.

@@ -152,7 +152,9 @@ KNOBS = {
         Knob("DEFAULT_BATCH_SIZE", 50, int, low=1),
         Knob("COHERENCE_THRESHOLD", 0.85, low=0, high=1),
         Knob("MAX_REQUEST_BYTES", 1 << 20, int, low=1),
-        Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1),
+        # gRPC sends a message of up to 64 MiB here, its metadata with it: above, a response
+        # failed after all its work ("Sent message larger than max").
+        Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1, high=63 << 20),
         Knob("MAX_OUTPUT_BYTES", 16 << 30, int, low=1),
         Knob("HEAVY_QUEUE_SECONDS", 15.0, low=0, above_low=True),
         Knob("STREAM_STALL_SECONDS", 60.0, low=0, above_low=True),

@@ -74,7 +74,13 @@ async def follow(
                 if status in NOT_NOW_STATUSES
                 else grpc.StatusCode.INTERNAL
             )
-            raise JobStreamError(f"{method} {path}: {answer.get('error', status)}", code)
+            # Named for a gRPC caller: the HTTP route behind it ("POST /v1/jobs") is not theirs.
+            doing = (
+                "the stream's job could not start"
+                if method == "POST"
+                else ("the stream's job could not be read")
+            )
+            raise JobStreamError(f"{doing}: {answer.get('error', status)}", code)
         return answer
 
     # One chunk written at a time: they are read in order, so more in flight would only hold

@@ -115,7 +115,8 @@ def test_the_local_runtime_runs_so_many_jobs_at_once(
         with pytest.raises(grpc.RpcError) as busy:
             list(stub.GenerateDataStream(stream))
         assert busy.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "MAX_RUNNING_JOBS" in (busy.value.details() or "")
+        said = busy.value.details() or ""
+        assert said.startswith("the stream's job could not start: ") and "MAX_RUNNING_JOBS" in said
     finally:
         assert call("DELETE", f"/v1/jobs/{job_id}")["statusCode"] == 200
     again = call("POST", "/v1/jobs", {**big, "count": 10, "seed": 7})  # its place is free

@@ -75,12 +75,9 @@ async def follow(
                 else grpc.StatusCode.INTERNAL
             )
             # Named for a gRPC caller: the HTTP route behind it ("POST /v1/jobs") is not theirs.
-            doing = (
-                "the stream's job could not start"
-                if method == "POST"
-                else ("the stream's job could not be read")
-            )
-            raise JobStreamError(f"{doing}: {answer.get('error', status)}", code)
+            doing = "could not start" if method == "POST" else "could not be read"
+            raise_as = f"the stream's job {doing}"
+            raise JobStreamError(f"{raise_as}: {answer.get('error', status)}", code)
         return answer
 
     # One chunk written at a time: they are read in order, so more in flight would only hold

@@ -76,8 +76,8 @@ async def follow(
             )
             # Named for a gRPC caller: the HTTP route behind it ("POST /v1/jobs") is not theirs.
             doing = "could not start" if method == "POST" else "could not be read"
-            raise_as = f"the stream's job {doing}"
-            raise JobStreamError(f"{raise_as}: {answer.get('error', status)}", code)
+            what_failed = f"the stream's job {doing}"
+            raise JobStreamError(f"{what_failed}: {answer.get('error', status)}", code)
         return answer
 
     # One chunk written at a time: they are read in order, so more in flight would only hold

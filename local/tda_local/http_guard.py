@@ -13,16 +13,20 @@ server does:
   connection closed; an unfinished body's connection is closed, so the route reading it sees
   the client gone. Waiting on the service's own answer never counts.
 - an answer its reader stops taking: while the connection's write buffer is over its high-water
-  mark, it must shrink every ``STREAM_STALL_SECONDS``, or the connection is dropped with what it
-  holds. Before, 20 connections that asked for a 10K-order chunk and read nothing held ≈10 MB
-  each for good: a whole answer is handed to the transport at once, the call is over for uvicorn,
-  and closing a transport waits for its buffer to be sent.
+  mark, what it holds unsent (that buffer and the kernel's send queue) must shrink every
+  ``STREAM_STALL_SECONDS``, or the connection is dropped with it. Before, 20 connections that
+  asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a whole answer is
+  handed to the transport at once, the call is over for uvicorn, and closing a transport waits
+  for its buffer to be sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import sys
+import termios
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -30,6 +34,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from tda.app.environment import read_float
 
 log = logging.getLogger("tda.http")
+
+OUTQ = getattr(termios, "TIOCOUTQ", None)  # a TCP socket's unsent bytes (Linux: SIOCOUTQ)
 
 # API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
 # h11 limit, 16 KiB.
@@ -81,7 +87,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        self._unsent = self.transport.get_write_buffer_size()
+        self._unsent = self._unsent_bytes()
         self._watch_reader()
 
     def resume_writing(self) -> None:
@@ -151,9 +157,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _reader_checked(self) -> None:
         self._stall_check = None
-        if self.transport.is_closing() and not self.transport.get_write_buffer_size():
-            return
-        unsent = self.transport.get_write_buffer_size()
+        if not self.transport.get_write_buffer_size():
+            return  # all of it went (the transport does not always say it may write again)
+        unsent = self._unsent_bytes()
         if unsent < self._unsent:  # slow, but taking: given another period
             self._unsent = unsent
             self._watch_reader()
@@ -166,6 +172,20 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             unsent,
         )
         self.transport.abort()
+
+    def _unsent_bytes(self) -> int:
+        """What the connection holds unsent: its buffer here and the kernel's send queue. The
+        queue counted too, a reader taking slower than the queue's few MB a period is seen
+        taking (counted alone, the buffer here does not shrink until the queue has room)."""
+        unsent = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if OUTQ is not None and sock is not None:
+            try:
+                queued = fcntl.ioctl(sock.fileno(), OUTQ, b"\0\0\0\0")
+                unsent += int.from_bytes(queued, sys.byteorder, signed=True)
+            except OSError:
+                pass
+        return unsent
 
     # The deadline
 

@@ -218,7 +218,9 @@ def test_an_answer_read_slowly_but_steadily_comes_whole(server: Served, order_ch
         while len(body) < length:  # ≈2 MB/s: longer in all than STALL_SECONDS
             taken = len(body)
             while len(body) < min(length, taken + 512 * 1024):
-                body += sock.recv(65536)
+                piece = sock.recv(65536)
+                assert piece, f"dropped after {len(body):,} of {length:,} bytes"
+                body += piece
             time.sleep(0.25)
     assert len(body) == length and json.loads(body)
 

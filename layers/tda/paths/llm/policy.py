@@ -3,10 +3,12 @@
 ``AdaptiveLimit``: calls in flight per (provider, model), adapted as the provider answers —
 halved on a 429/529 or a latency blow-up, one more after a run of successes (NeMo Data
 Designer's ×0.75 / +1 per 25, made quicker to back off), and one more back toward its start
-for each quiet spell with no cut-back (a cut is news about the provider's load then, not now). ``call_with_retries``: a rate limit,
-timeout or 5xx is retried after the server's ``retry-after`` or a growing pause, but never past
-the caller's deadline: a wait that would end after it raises at once, so a ``retry-after: 200``
-cannot hold a Lambda. Auth and request errors are never retried.
+for each quiet spell with no cut-back (a cut is news about the provider's load then, not now).
+
+``call_with_retries``: a rate limit, timeout or 5xx is retried after the server's
+``retry-after`` or a growing pause, but never past the caller's deadline: a wait that would end
+after it raises at once, so a ``retry-after: 200`` cannot hold a Lambda. Auth and request
+errors are never retried.
 """
 
 from __future__ import annotations

@@ -147,27 +147,25 @@ def test_the_time_the_service_takes_to_answer_is_not_the_senders(server: Served)
 @pytest.fixture(scope="module")
 def order_chunk(server: Served) -> str:
     """The path of a 10K-order chunk (≈10 MB): more than the socket buffers on both sides."""
+    return f"/v1/jobs/{order_job(server, seed=3)}/chunks/0"
+
+
+def order_job(server: Served, seed: int) -> str:
+    """The id of a job of 10K orders (one chunk), once it has succeeded."""
     base = f"http://127.0.0.1:{server.http_port}"
-    body = json.dumps({"entity": "order", "count": 10_000, "seed": 3}).encode()
+    body = json.dumps({"entity": "order", "count": 10_000, "seed": seed}).encode()
     submitted = urllib.request.Request(
         f"{base}/v1/jobs", body, {"content-type": "application/json"}
     )
     with urllib.request.urlopen(submitted, timeout=30) as answer:
-        job_id = json.loads(answer.read())["job_id"]
-    ended(server, job_id)
-    return f"/v1/jobs/{job_id}/chunks/0"
-
-
-def ended(server: Served, job_id: str) -> None:
-    """Once job ``job_id`` has succeeded."""
+        job_id: str = json.loads(answer.read())["job_id"]
     deadline = time.monotonic() + 120
     while True:
-        url = f"http://127.0.0.1:{server.http_port}/v1/jobs/{job_id}"
-        with urllib.request.urlopen(url, timeout=30) as answer:
+        with urllib.request.urlopen(f"{base}/v1/jobs/{job_id}", timeout=30) as answer:
             status = json.loads(answer.read())["status"]
         assert status in ("QUEUED", "RUNNING", "SUCCEEDED"), status
         if status == "SUCCEEDED":
-            return
+            return job_id
         assert time.monotonic() < deadline, "the job did not end"
         time.sleep(0.2)
 
@@ -248,13 +246,7 @@ def test_downloads_nobody_reads_hold_a_piece_each_not_their_chunk(
 
 def test_a_download_begun_before_its_job_is_removed_comes_whole(server: Served) -> None:
     base = f"http://127.0.0.1:{server.http_port}"
-    body = json.dumps({"entity": "order", "count": 10_000, "seed": 4}).encode()
-    submitted = urllib.request.Request(
-        f"{base}/v1/jobs", body, {"content-type": "application/json"}
-    )
-    with urllib.request.urlopen(submitted, timeout=30) as answer:
-        job_id = json.loads(answer.read())["job_id"]
-    ended(server, job_id)
+    job_id = order_job(server, seed=4)
     sock, length, received = asked_for(server, f"/v1/jobs/{job_id}/chunks/0")
     with sock:
         removal = urllib.request.Request(f"{base}/v1/jobs/{job_id}?purge=true", method="DELETE")

@@ -18,7 +18,8 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -96,31 +97,18 @@ class FileChunkStore:
             raise ChunkWriteError(f"{key}: {exc}") from exc
 
     def get(self, key: str) -> bytes:
-        try:
+        with _reading(key):
             return self._path(key).read_bytes()
-        except FileNotFoundError:
-            raise KeyError(key) from None
-        except OSError as exc:
-            raise _unreadable(key, exc) from exc
 
     def get_range(self, key: str, offset: int, length: int) -> bytes:
-        try:
-            with self._path(key).open("rb") as handle:
-                handle.seek(offset)
-                return handle.read(length)
-        except FileNotFoundError:
-            raise KeyError(key) from None
-        except OSError as exc:
-            raise _unreadable(key, exc) from exc
+        with _reading(key), self._path(key).open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(length)
 
     def reader(self, key: str) -> tuple[Readable, int]:
-        try:
+        with _reading(key):
             handle = self._path(key).open("rb")
-        except FileNotFoundError:
-            raise KeyError(key) from None
-        except OSError as exc:
-            raise _unreadable(key, exc) from exc
-        return handle, os.fstat(handle.fileno()).st_size
+            return handle, os.fstat(handle.fileno()).st_size
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -153,6 +141,18 @@ class FileChunkStore:
         except OSError as exc:
             raise _unreadable(prefix, exc) from exc
         return found[:limit]
+
+
+@contextmanager
+def _reading(key: str) -> Iterator[None]:
+    """A local read's errors as the port names them: ``KeyError`` for no such object, an
+    unavailable store for any other."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise KeyError(key) from None
+    except OSError as exc:
+        raise _unreadable(key, exc) from exc
 
 
 def _unreadable(key: str, exc: OSError) -> ChunkStoreUnavailableError:
@@ -204,23 +204,26 @@ class S3ChunkStore:
         return self._get(key, Range=f"bytes={offset}-{offset + length - 1}")
 
     def reader(self, key: str) -> tuple[Readable, int]:
-        try:
+        with self._reading(key):
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
-        except self.client.exceptions.NoSuchKey:
-            raise KeyError(key) from None
-        except Exception as exc:  # botocore's: throttled, refused, a connection dropped
-            raise self._unavailable(key, exc) from exc
         return answer["Body"], int(answer["ContentLength"])
 
     def _get(self, key: str, **options: str) -> bytes:
-        try:
+        with self._reading(key):
             answer = self.client.get_object(Bucket=self.bucket, Key=self._key(key), **options)
             body: bytes = answer["Body"].read()
+        return body
+
+    @contextmanager
+    def _reading(self, key: str) -> Iterator[None]:
+        """A read's errors as the port names them: ``KeyError`` for no such object, an
+        unavailable store for any other."""
+        try:
+            yield
         except self.client.exceptions.NoSuchKey:
             raise KeyError(key) from None
         except Exception as exc:  # botocore's: throttled, refused, a connection dropped
             raise self._unavailable(key, exc) from exc
-        return body
 
     def _unavailable(self, key: str, exc: Exception) -> ChunkStoreUnavailableError:
         return ChunkStoreUnavailableError(

@@ -32,6 +32,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tda.app.environment import read_float
+from tda.app.settings import settings
 
 log = logging.getLogger("tda.http")
 
@@ -45,11 +46,6 @@ MAX_HEAD_BYTES = 16 * 1024
 def read_timeout_seconds() -> float:
     """How long a request may take to arrive whole (API Gateway's whole budget is 30 s)."""
     return read_float("HTTP_READ_TIMEOUT_SECONDS")
-
-
-def stall_seconds() -> float:
-    """How long an answer's reader may take nothing (the same rule as a gRPC stream's)."""
-    return read_float("STREAM_STALL_SECONDS")
 
 
 def _answer(status: bytes, message: str) -> bytes:
@@ -70,9 +66,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_begun = False  # a request's first byte came and its head is not whole yet
         self._refused = False  # the head went over the limit: nothing more is parsed
-        self._stall = stall_seconds()
+        # How long an answer's reader may take nothing: a gRPC stream's rule, read once.
+        self._stall = settings.stream_stall_seconds
         self._stall_check: asyncio.TimerHandle | None = None
-        self._unsent = 0  # the write buffer's size at the last check
+        self._unsent = 0  # what the connection held unsent at the last check
 
     # The connection
 

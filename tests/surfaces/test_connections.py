@@ -9,13 +9,12 @@ from __future__ import annotations
 import json
 import socket
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from .test_serve import Served
+from .test_serve import Served, finished
 
 READ_TIMEOUT_SECONDS = 1
 STALL_SECONDS = 2
@@ -152,22 +151,12 @@ def order_chunk(server: Served) -> str:
 
 def order_job(server: Served, seed: int) -> str:
     """The id of a job of 10K orders (one chunk), once it has succeeded."""
-    base = f"http://127.0.0.1:{server.http_port}"
-    body = json.dumps({"entity": "order", "count": 10_000, "seed": seed}).encode()
-    submitted = urllib.request.Request(
-        f"{base}/v1/jobs", body, {"content-type": "application/json"}
+    submitted = server.http.post(
+        "/v1/jobs", json={"entity": "order", "count": 10_000, "seed": seed}
     )
-    with urllib.request.urlopen(submitted, timeout=30) as answer:
-        job_id: str = json.loads(answer.read())["job_id"]
-    deadline = time.monotonic() + 120
-    while True:
-        with urllib.request.urlopen(f"{base}/v1/jobs/{job_id}", timeout=30) as answer:
-            status = json.loads(answer.read())["status"]
-        assert status in ("QUEUED", "RUNNING", "SUCCEEDED"), status
-        if status == "SUCCEEDED":
-            return job_id
-        assert time.monotonic() < deadline, "the job did not end"
-        time.sleep(0.2)
+    job_id: str = submitted.json()["job_id"]
+    assert finished(server, job_id)["status"] == "SUCCEEDED"
+    return job_id
 
 
 def asked_for(server: Served, path: str) -> tuple[socket.socket, int, bytes]:
@@ -245,13 +234,11 @@ def test_downloads_nobody_reads_hold_a_piece_each_not_their_chunk(
 
 
 def test_a_download_begun_before_its_job_is_removed_comes_whole(server: Served) -> None:
-    base = f"http://127.0.0.1:{server.http_port}"
     job_id = order_job(server, seed=4)
     sock, length, received = asked_for(server, f"/v1/jobs/{job_id}/chunks/0")
     with sock:
-        removal = urllib.request.Request(f"{base}/v1/jobs/{job_id}?purge=true", method="DELETE")
-        with urllib.request.urlopen(removal, timeout=30) as answer:
-            assert json.loads(answer.read())["removed"] is True
+        removal = server.http.delete(f"/v1/jobs/{job_id}", params={"purge": "true"})
+        assert removal.json()["removed"] is True
         while len(received) < length and (piece := sock.recv(1 << 20)):
             received += piece
     assert len(received) == length and json.loads(received)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -15,6 +14,8 @@ import pytest
 
 from tda.http.app import create_app
 from tda_local.forwarding import ForwardToPrimary
+
+from ..silent_server import SilentServer
 
 
 def closed_port() -> int:
@@ -51,19 +52,13 @@ def test_without_its_primary_a_worker_serves_the_fast_path_and_says_what_it_cann
     assert live.status_code == 200 and schemas.status_code == 200
 
 
-def a_primary_that_stops_mid_answer() -> tuple[int, threading.Thread]:
+class PrimaryStoppingMidAnswer(SilentServer):
     """A primary that answers a head announcing 1,000 bytes, sends 10 and closes."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port: int = listener.getsockname()[1]
 
-    def answer_once() -> None:
-        with listener, listener.accept()[0] as connection:
-            connection.recv(65536)
-            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10)
-
-    serving = threading.Thread(target=answer_once, daemon=True)
-    serving.start()
-    return port, serving
+    def _took(self, connection: socket.socket) -> None:
+        connection.recv(65536)
+        connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n" + b"x" * 10)
+        connection.close()
 
 
 def test_a_primary_ending_an_answer_mid_body_is_a_logged_line_not_a_traceback(
@@ -72,8 +67,8 @@ def test_a_primary_ending_an_answer_mid_body_is_a_logged_line_not_a_traceback(
     # Before: the relay's RemoteProtocolError escaped the app, a 50-line "Exception in ASGI
     # application" per such answer (seen in a hostile run: the primary dropped a relayed
     # download whose reader had stopped).
-    port, serving = a_primary_that_stops_mid_answer()
-    app = ForwardToPrimary(create_app(), f"http://127.0.0.1:{port}")
+    primary = PrimaryStoppingMidAnswer()
+    app = ForwardToPrimary(create_app(), primary.url)
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -86,7 +81,7 @@ def test_a_primary_ending_an_answer_mid_body_is_a_logged_line_not_a_traceback(
              "raw_path": b"/v1/jobs/job-abc/chunks/0", "query_string": b"", "headers": []}  # fmt: skip
     with caplog.at_level(logging.WARNING, logger="tda.http"):
         asyncio.run(app(scope, receive, send))
-    serving.join(10)
+    primary.close()
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     body = [m for m in sent if m["type"] == "http.response.body"]
     assert b"".join(m["body"] for m in body) == b"x" * 10

@@ -42,7 +42,7 @@ from grpc_reflection.v1alpha import reflection
 from grpc_status import rpc_status
 
 from tda.app import operations
-from tda.app.heavy_work import BusyError, admitted, run_on
+from tda.app.heavy_work import BusyError, run_admitted, run_on
 from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest
@@ -308,8 +308,7 @@ async def _call(
             return await asyncio.to_thread(lambdas.invoke, name, event)
         if not sync:
             return await run_on(where, lambdas.invoke, name, event)
-        with admitted(where, seconds):
-            return await run_on(where, lambdas.invoke, name, event)
+        return await run_admitted(where, seconds, lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
     except BusyError as exc:

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -65,6 +66,41 @@ class BusyError(TdaError, RuntimeError):
     retry_after_seconds = RETRY_AFTER_SECONDS
 
 
+# How much longer than estimated heavy work has lately taken here, wall clock on its thread. The
+# estimates are upper bounds for an idle machine; a busy one (the other worker, streams, model
+# paths, another tenant of the host) stretches them threefold, and a queue admitted by estimate
+# alone was then answered in twice its budget. Admission scales the queued estimates by this
+# pace once it passes 1: fewer are taken, and the last one taken is still answered in time.
+# Each run counts by its estimate, as in the queue: the pace is that of the last few seconds of
+# estimated work, so a run of quick 1000-cart answers does not hide the 3 s regex requests that
+# make the wait.
+PACE_SPAN_SECONDS = 4.0  # of estimated work the pace is averaged over
+PACE_MIN_ESTIMATE_SECONDS = 0.1  # below this a run's time is mostly a thread hop: not a sample
+PACE_MAX = 10.0  # one run stalled by a pause outside it moves the pace this far at most
+
+
+class Pace:
+    """Wall seconds per estimated second over recent heavy runs, each weighted by its estimate."""
+
+    def __init__(self) -> None:
+        self.ratio = 1.0
+        self._lock = threading.Lock()
+
+    def record(self, estimate: float, took: float) -> None:
+        if estimate < PACE_MIN_ESTIMATE_SECONDS:
+            return
+        weight = min(1.0, estimate / PACE_SPAN_SECONDS)
+        with self._lock:
+            self.ratio += weight * (min(took / estimate, PACE_MAX) - self.ratio)
+
+    @property
+    def factor(self) -> float:
+        """What estimates are multiplied by when admitting: never below 1, as they are upper
+        bounds already."""
+        return max(1.0, self.ratio)
+
+
+heavy_pace = Pace()
 _requests = dict.fromkeys(ADMITTED, 0)
 _seconds = dict.fromkeys(ADMITTED, 0.0)
 _admitted_lock = threading.Lock()  # the HTTP and gRPC servers of a process may have two loops
@@ -74,24 +110,28 @@ def _budget(where: str) -> float:
     return settings.heavy_queue_seconds if where == "heavy" else float("inf")
 
 
+def _held(where: str, pace: float) -> str:
+    slower = f" (lately {pace:.1f}x slower than estimated)" if pace > 1 else ""
+    return f"≈{_seconds[where] * pace:.0f} s of {where} work already{slower}"
+
+
 @contextmanager
-def admitted(where: str, seconds: float = 0.0) -> Iterator[None]:
+def _admitted(where: str, seconds: float) -> Iterator[None]:
     """Counts a synchronous request, and the CPU ``seconds`` it may take, on the pool ``where``
     while it runs there or waits for it; ``BusyError`` at once when the pool has as many
-    requests, or as much work, as it takes."""
+    requests, or as much work at its recent pace, as it takes."""
     limit = ADMITTED.get(where)
     if limit is None:
         yield
         return
+    pace = heavy_pace.factor if where == "heavy" else 1.0
     with _admitted_lock:
         full = _requests[where] >= limit
-        busy = _requests[where] > 0 and _seconds[where] + seconds > _budget(where)
+        busy = _requests[where] > 0 and (_seconds[where] + seconds) * pace > _budget(where)
         if full or busy:
-            held = (
-                f"{limit} {where} requests" if full else f"≈{_seconds[where]:.0f} s of {where} work"
-            )
+            held = f"{limit} {where} requests already" if full else _held(where, pace)
             raise BusyError(
-                f"this server is making {held} already; retry in {RETRY_AFTER_SECONDS} s, or "
+                f"this server is making {held}; retry in {RETRY_AFTER_SECONDS} s, or "
                 "submit a job (POST /v1/jobs, tda jobs submit)"
             )
         _requests[where] += 1
@@ -104,8 +144,30 @@ def admitted(where: str, seconds: float = 0.0) -> Iterator[None]:
             _seconds[where] -= seconds
 
 
+def _timed(estimate: float, call: Callable[[], T]) -> T:
+    """``call()``, its wall time on this thread recorded against its ``estimate``."""
+    started = time.perf_counter()
+    result = call()
+    heavy_pace.record(estimate, time.perf_counter() - started)
+    return result
+
+
 async def run_on(where: str, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """``call(*args, **kwargs)`` on the ``light``, ``heavy`` or ``model`` pool (as
     ``tda.app.operations.placement`` names them), awaited from the event loop."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_POOLS[where], functools.partial(call, *args, **kwargs))
+
+
+async def run_admitted(
+    where: str, seconds: float, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+) -> T:
+    """A whole synchronous request: ``call(*args, **kwargs)`` on the pool ``where``, counted
+    there with the CPU ``seconds`` it may take while it waits and runs; ``BusyError`` at once,
+    before any work, when that pool has as much as it takes (``_admitted``). A heavy run's wall
+    time feeds the pace later admissions are scaled by."""
+    bound = functools.partial(call, *args, **kwargs)
+    with _admitted(where, seconds):
+        if where == "heavy":
+            return await run_on(where, _timed, seconds, bound)
+        return await run_on(where, bound)

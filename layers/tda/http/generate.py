@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from tda.app import operations
-from tda.app.heavy_work import admitted, run_on
+from tda.app.heavy_work import run_admitted, run_on
 from tda.app.settings import settings
 from tda.http.openapi import GENERATED, documented, request_body
 from tda.http.responses import answer_body
@@ -36,7 +36,8 @@ async def _serve(body: Any) -> dict[str, Any]:
     # Checked on the light pool: bad input is refused there, and a cheap request served there,
     # never behind heavy generation. A model path waits for its workflow execution on its own
     # pool, so the loop keeps serving and job calls never wait behind model calls. A pool with
-    # as many as it takes answers 429 at once (``heavy_work.admitted``).
+    # as much as it takes answers 429 at once (``heavy_work.run_admitted``).
     placed = await run_on("light", operations.placement, request, decision)
-    with admitted(placed.where, placed.seconds):
-        return await run_on(placed.where, operations.serve_routed, body, request, decision)
+    return await run_admitted(
+        placed.where, placed.seconds, operations.serve_routed, body, request, decision
+    )

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -488,28 +489,33 @@ def _event(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def chunk_reader(
-    job_id: str, index: int, store: ChunkStore | None = None
-) -> tuple[Readable, int, str]:
-    """Chunk ``index`` of a job opened for reading, its size and media type: a download is sent
-    a piece at a time, never held whole, and one begun is not cut short by the job's removal."""
+@dataclass(frozen=True)
+class OpenedChunk:
+    """A chunk opened for reading: sent a piece at a time, never held whole; a download begun
+    is not cut short by the job's removal, since the handle is open."""
+
+    handle: Readable
+    size: int
+    media_type: str
+
+
+def chunk_source(job_id: str, index: int, store: ChunkStore | None = None) -> str | OpenedChunk:
+    """Chunk ``index`` of a job: where a client fetches it itself (a presigned S3 URL: a
+    10K-record chunk is over a Lambda response's 6 MB), or, from a local folder, the chunk
+    opened for the server to send. The job's record is read once for either."""
     store = store or chunk_store()
     key, media_type = _chunk_key(job_id, index, store)
+    not_yet = JobNotFoundError(f"{job_id}: chunk {index} is not written yet")
+    url = store.download_url(key, media_type)
+    if url is not None:
+        if not store.exists(key):
+            raise not_yet
+        return url
     try:
         handle, size = store.reader(key)
     except KeyError:
-        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet") from None
-    return handle, size, media_type
-
-
-def chunk_download(job_id: str, index: int, store: ChunkStore | None = None) -> str | None:
-    """Where a client fetches chunk ``index`` itself (a presigned S3 URL: a 10K-record chunk is
-    over a Lambda response's 6 MB), or None when the server must send it (a local folder)."""
-    store = store or chunk_store()
-    key, media_type = _chunk_key(job_id, index, store)
-    if not store.exists(key):
-        raise JobNotFoundError(f"{job_id}: chunk {index} is not written yet")
-    return store.download_url(key, media_type)
+        raise not_yet from None
+    return OpenedChunk(handle, size, media_type)
 
 
 def _chunk_key(job_id: str, index: int, store: ChunkStore) -> tuple[str, str]:

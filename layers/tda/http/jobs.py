@@ -115,12 +115,13 @@ async def job_chunk(job_id: JobId, index: ChunkIndex) -> Response:
     10K-record chunk (6 MB), and the client fetches it from S3 directly."""
 
     async def chunk() -> Response:
-        url = await asyncio.to_thread(job_api.chunk_download, job_id, index)
-        if url is not None:
-            return RedirectResponse(url, status_code=307)
-        handle, size, media_type = await asyncio.to_thread(job_api.chunk_reader, job_id, index)
+        source = await asyncio.to_thread(job_api.chunk_source, job_id, index)
+        if isinstance(source, str):
+            return RedirectResponse(source, status_code=307)
         return StreamingResponse(
-            _pieces(handle), media_type=media_type, headers={"content-length": str(size)}
+            _pieces(source.handle),
+            media_type=source.media_type,
+            headers={"content-length": str(source.size)},
         )
 
     return await answer_about(job_id, chunk)

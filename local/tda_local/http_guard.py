@@ -18,6 +18,9 @@ server does:
   asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a whole answer is
   handed to the transport at once, the call is over for uvicorn, and closing a transport waits
   for its buffer to be sent.
+- what all of a process's connections hold unsent is counted (``unsent_bytes``): past
+  ``MAX_UNSENT_BYTES`` the process makes no more answers off its loop until callers take theirs
+  (``tda.app.unsent_answers``), since one answer is up to 32 MiB and a stall takes a minute.
 """
 
 from __future__ import annotations
@@ -46,6 +49,16 @@ MAX_HEAD_BYTES = 16 * 1024
 def read_timeout_seconds() -> float:
     """How long a request may take to arrive whole (API Gateway's whole budget is 30 s)."""
     return read_float("HTTP_READ_TIMEOUT_SECONDS")
+
+
+# Connections whose answer is over their buffer's high-water mark: the HTTP thread adds and
+# removes them, other threads read what they hold (``list`` copies a set under the GIL).
+_holding: set[GuardedHttpProtocol] = set()
+
+
+def unsent_bytes() -> int:
+    """Answer bytes this process's HTTP connections hold that their readers have not taken."""
+    return sum(held.transport.get_write_buffer_size() for held in list(_holding))
 
 
 def _answer(status: bytes, message: str) -> bytes:
@@ -80,15 +93,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         self._stop_watching_reader()
+        _holding.discard(self)
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
         super().pause_writing()
+        _holding.add(self)
         self._unsent = self._unsent_bytes()
         self._watch_reader()
 
     def resume_writing(self) -> None:
         self._stop_watching_reader()
+        _holding.discard(self)
         super().resume_writing()
 
     def data_received(self, data: bytes) -> None:

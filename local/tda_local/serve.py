@@ -30,6 +30,7 @@ import grpc
 import uvicorn
 from grpc_health.v1 import health, health_pb2
 
+from tda.app import unsent_answers
 from tda.http.app import create_app
 from tda_local import access_log, http_guard, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
@@ -231,6 +232,7 @@ class _Running:
         config = uvicorn.Config(
             app, log_level="warning", lifespan="off", http=http_guard.GuardedHttpProtocol
         )
+        unsent_answers.count_with(http_guard.unsent_bytes)
         http = _HttpServer(config)
         failure: list[BaseException] = []
 

@@ -1,4 +1,5 @@
-"""What one HTTP connection may send to `tda serve`, and for how long (tda_local.http_guard).
+"""What one HTTP connection may send to `tda serve`, and for how long (tda_local.http_guard);
+what answers nobody takes may hold, on either transport (tda.app.unsent_answers).
 
 Raw sockets, because a well-behaved client cannot send what these tests send: a head that does
 not end, a body that never comes, 20 KB of headers.
@@ -6,14 +7,23 @@ not end, a body that never comes, 20 KB of headers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from google.protobuf.json_format import Parse
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+from h2.events import ResponseReceived
 
+from testdata.v1 import test_data_pb2 as pb
+
+from .test_hostile import grpc_call
 from .test_serve import Served, finished
 
 READ_TIMEOUT_SECONDS = 1
@@ -159,25 +169,32 @@ def order_job(server: Served, seed: int) -> str:
     return job_id
 
 
-def asked_for(server: Served, path: str) -> tuple[socket.socket, int, bytes]:
-    """A connection with a small receive buffer that asked for ``path``: it, the answer's
-    length, and the body's first bytes (whatever came with the head)."""
+def asked_for(
+    server: Served, path: str, body: bytes | None = None
+) -> tuple[socket.socket, int, bytes]:
+    """A connection with a small receive buffer that asked for ``path`` (a GET, or a POST of
+    JSON ``body``): it, the answer's length, and the body's first bytes (whatever came with
+    the head)."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.settimeout(30)
     sock.connect(("127.0.0.1", server.http_port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    if body is None:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+    else:
+        post = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        sock.sendall(f"{post}content-length: {len(body)}\r\n\r\n".encode() + body)
     received = b""
     while b"\r\n\r\n" not in received:
         received += sock.recv(4096)
-    head, body = received.split(b"\r\n\r\n", 1)
+    head, first = received.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200 "), head
     length = next(
         int(line.split(b":")[1])
         for line in head.split(b"\r\n")
         if line.lower().startswith(b"content-length:")
     )
-    return sock, length, body
+    return sock, length, first
 
 
 def test_an_answer_its_reader_stops_taking_is_dropped_not_held(
@@ -242,3 +259,92 @@ def test_a_download_begun_before_its_job_is_removed_comes_whole(server: Served) 
         while len(received) < length and (piece := sock.recv(1 << 20)):
             received += piece
     assert len(received) == length and json.loads(received)
+
+
+# 1000 records of three 10,000-character strings: a 30 MB answer made in ≈0.4 s.
+LARGE_ANSWER = {
+    "entity": "blob",
+    "count": 1000,
+    "schema": {"fields": [{"name": f"s{i}", "type": "STRING"} for i in range(3)]},
+    "constraints": {
+        "field_constraints": {
+            f"s{i}": {"min_length": 10_000, "max_length": 10_000} for i in range(3)
+        }
+    },
+}
+
+
+def test_a_server_holding_answers_nobody_takes_makes_no_more_until_they_are_taken() -> None:
+    # Before: sixty connections that asked for LARGE_ANSWER and read nothing took the server
+    # from 0.5 to 2.1 GB in 12 s, held until each stalled (60 s); a few hundred took the
+    # machine. Now past MAX_UNSENT_BYTES held, a request not answered on the loop is refused
+    # at once on both transports; a small one is still answered.
+    served = Served(None, 1, env={"MAX_UNSENT_BYTES": str(40 << 20)})
+    held: list[socket.socket] = []
+    try:
+        for _ in range(2):
+            held.append(asked_for(served, "/v1/generate", json.dumps(LARGE_ANSWER).encode())[0])
+        refused = served.http.post("/v1/generate", json=LARGE_ANSWER)
+        assert refused.status_code == 429, refused.text[:300]
+        assert "of answers their callers have not taken" in refused.json()["error"]
+        assert refused.headers["retry-after"] == "2"
+        over_grpc = grpc_call(served, LARGE_ANSWER)
+        assert isinstance(over_grpc, grpc.RpcError)
+        assert over_grpc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        small = served.http.post("/v1/generate", json={"entity": "cart", "count": 5})
+        assert small.status_code == 200 and small.json()["record_count"] == 5
+        while held:
+            held.pop().close()  # what they held is let go: the next large answer is made
+        deadline = time.monotonic() + 30
+        while (again := served.http.post("/v1/generate", json=LARGE_ANSWER)).status_code == 429:
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.2)
+        assert again.status_code == 200 and again.json()["record_count"] == 1000
+    finally:
+        for sock in held:
+            sock.close()
+        served.stop()
+
+
+def grpc_asked_without_reading(server: Served, body: dict[str, object]) -> socket.socket:
+    """A raw HTTP/2 connection that sent GenerateData ``body`` and, once its answer began, reads
+    nothing more: no window update, no ping acknowledged."""
+    message = Parse(json.dumps(body), pb.GenerateRequest()).SerializeToString()
+    sock = socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30)
+    h2 = H2Connection(H2Configuration(client_side=True))
+    h2.initiate_connection()
+    stream = h2.get_next_available_stream_id()
+    path = "/testdata.v1.TestDataService/GenerateData"
+    h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                             (":authority", "x"), ("content-type", "application/grpc"),
+                             ("te", "trailers")])  # fmt: skip
+    h2.send_data(stream, b"\0" + len(message).to_bytes(4, "big") + message, end_stream=True)
+    sock.sendall(h2.data_to_send())
+    while not any(
+        isinstance(event, ResponseReceived) for event in h2.receive_data(sock.recv(65536))
+    ):
+        pass
+    return sock
+
+
+def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go() -> None:
+    # Before: forty GenerateData calls for LARGE_ANSWER on connections that read nothing took
+    # the server 3.5 GB more, for good (gRPC pings a connection after two hours). Now what
+    # they hold counts against MAX_UNSENT_BYTES, and a connection that acknowledges no ping
+    # for STREAM_STALL_SECONDS is closed, its answers with it.
+    served = Served(None, 1, env={"MAX_UNSENT_BYTES": str(60 << 20), "STREAM_STALL_SECONDS": "2"})
+    try:
+        with grpc_asked_without_reading(served, LARGE_ANSWER) as held:
+            refused = grpc_call(served, LARGE_ANSWER)
+            assert isinstance(refused, grpc.RpcError)
+            assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "of answers their callers have not taken" in str(refused.details())
+            assert served.http.post("/v1/generate", json=LARGE_ANSWER).status_code == 429
+            held.settimeout(30)
+            with contextlib.suppress(ConnectionResetError):
+                while held.recv(65536):
+                    pass  # what the kernel holds, then the end: the server closed it
+        answered = grpc_call(served, LARGE_ANSWER)
+        assert isinstance(answered, pb.GenerateResponse) and answered.record_count == 1000
+    finally:
+        served.stop()

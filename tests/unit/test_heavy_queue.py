@@ -11,7 +11,8 @@ import time
 import pytest
 
 from tda.app import heavy_work
-from tda.app.heavy_work import BusyError, run_admitted
+from tda.app.busy import BusyError
+from tda.app.heavy_work import run_admitted
 from tda.app.settings import settings
 
 

@@ -158,6 +158,7 @@ KNOBS = {
         Knob("MAX_OUTPUT_BYTES", 16 << 30, int, low=1),
         Knob("HEAVY_QUEUE_SECONDS", 15.0, low=0, above_low=True),
         Knob("STREAM_STALL_SECONDS", 60.0, low=0, above_low=True),
+        Knob("MAX_UNSENT_BYTES", 256 << 20, int, low=1),
         # Jobs.
         Knob("MAX_RUNNING_JOBS_PER_CALLER", 5, int, low=1),
         Knob("MAX_RUNNING_JOBS", 0, int, low=0),

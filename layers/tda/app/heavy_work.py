@@ -9,7 +9,8 @@ have a pool of their own, and so have model paths.
 
 A queue only helps as long as its last caller is answered before giving up: a synchronous
 request finding a pool with as many requests, or as much work, as it admits is refused at once
-(``BusyError``: HTTP 429, gRPC RESOURCE_EXHAUSTED) rather than made to wait past any deadline.
+(``tda.app.busy.BusyError``: HTTP 429, gRPC RESOURCE_EXHAUSTED) rather than made to wait past
+any deadline.
 A stream's ranges are not counted: the stream was admitted, and is never cut off midway.
 """
 
@@ -25,8 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
+from tda.app import unsent_answers
+from tda.app.busy import RETRY_AFTER_SECONDS, BusyError
 from tda.app.settings import settings
-from tda.domain.errors import TdaError
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,16 +58,6 @@ _POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
 # Model paths: each waits up to its sync budget (``SYNC_BUDGET_SECONDS``), so one queued behind
 # each running. The light pool's work is bounded at ≈0.1 s a request: not counted.
 ADMITTED = {"heavy": 4 * THREADS_PER_POOL, "model": 2 * MODEL_PATH_THREADS}
-RETRY_AFTER_SECONDS = 2
-
-
-class BusyError(TdaError, RuntimeError):
-    """This server has as much synchronous work of this weight as it takes: retry shortly, or
-    send a job (HTTP 429 with Retry-After, gRPC RESOURCE_EXHAUSTED)."""
-
-    retry_after_seconds = RETRY_AFTER_SECONDS
-
-
 # How much longer than estimated heavy work has lately taken here, wall clock on its thread. The
 # estimates are upper bounds for an idle machine; a busy one (the other worker, streams, model
 # paths, another tenant of the host) stretches them threefold, and a queue admitted by estimate
@@ -165,7 +157,9 @@ async def run_admitted(
     """A whole synchronous request: ``call(*args, **kwargs)`` on the pool ``where``, counted
     there with the CPU ``seconds`` it may take while it waits and runs; ``BusyError`` at once,
     before any work, when that pool has as much as it takes (``_admitted``). A heavy run's wall
-    time feeds the pace later admissions are scaled by."""
+    time feeds the pace later admissions are scaled by. Refused too while this process holds
+    more answers unsent than it may (``tda.app.unsent_answers``)."""
+    unsent_answers.check_room()
     bound = functools.partial(call, *args, **kwargs)
     with _admitted(where, seconds):
         if where == "heavy":

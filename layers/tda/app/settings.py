@@ -25,6 +25,7 @@ class Settings:
     max_output_bytes: int
     heavy_queue_seconds: float
     stream_stall_seconds: float
+    max_unsent_bytes: int
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,6 +48,8 @@ class Settings:
             heavy_queue_seconds=read_float("HEAVY_QUEUE_SECONDS"),
             # How long a gRPC stream waits for its reader to take a message before it ends.
             stream_stall_seconds=read_float("STREAM_STALL_SECONDS"),
+            # Answers a server process holds for callers not taking them, before it makes more.
+            max_unsent_bytes=read_int("MAX_UNSENT_BYTES"),
         )
 
 

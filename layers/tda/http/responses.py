@@ -13,7 +13,8 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from starlette.requests import ClientDisconnect
 
-from tda.app import heavy_work, job_api
+from tda.app import job_api
+from tda.app.busy import BusyError
 from tda.app.settings import settings
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
 from tda.ports.chunk_store import ChunkStoreUnavailableError, StorageFullError
@@ -48,7 +49,7 @@ def _conflict(exc: TdaError, request_id: str) -> Response:
 
 
 def _too_many(exc: TdaError, request_id: str) -> Response:
-    assert isinstance(exc, (job_api.TooManyJobsError, heavy_work.BusyError))
+    assert isinstance(exc, (job_api.TooManyJobsError, BusyError))
     body = {"request_id": request_id, "success": False, "error": str(exc)}
     retry_after = str(exc.retry_after_seconds)  # each says when trying again may succeed
     return OrjsonResponse(body, status_code=429, headers={"retry-after": retry_after})
@@ -76,7 +77,7 @@ ERROR_ANSWERS: dict[type[TdaError], Callable[[TdaError, str], Response]] = {
     job_api.JobConflictError: _conflict,
     job_api.JobNotFoundError: _not_found,
     job_api.TooManyJobsError: _too_many,
-    heavy_work.BusyError: _too_many,
+    BusyError: _too_many,
     StorageFullError: _no_room,
     ChunkStoreUnavailableError: _store_unavailable,
 }

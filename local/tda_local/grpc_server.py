@@ -31,7 +31,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -103,8 +103,13 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         """Each chunk written as it exists, and within STREAM_STALL_SECONDS: a caller that
         takes no message for that long has its stream ended (RESOURCE_EXHAUSTED), and the job
         behind it removed. Before, a stream nobody read stayed open for good, its job's whole
-        output held on disk (three stalled streams of a million users: 1.4 GB)."""
+        output held on disk (three stalled streams of a million users: 1.4 GB). Not begun while
+        this process holds more answers unsent than it may (``tda.app.unsent_answers``)."""
         await _refuse_undecodable(request, context)
+        try:
+            unsent_answers.check_room()
+        except BusyError as exc:
+            await _refuse_busy(context, exc)
         async with contextlib.aclosing(self._chunks(request, context)) as chunks:
             async for chunk in chunks:
                 if not await _written(context, chunk):
@@ -161,20 +166,23 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
             scored += result["record_count"]
             weighted += metadata["coherence_score"] * result["record_count"]
             parts = result["parts"]
-            for i, part in enumerate(parts):
-                final = result["is_last"] and i == len(parts) - 1
-                chunk = pb.DataChunk(
-                    request_id=request_id,
-                    data=part["data"],
-                    chunk_index=index,
-                    is_final=final,
-                    record_count=part["record_count"],
-                )
-                if final:
-                    metadata["coherence_score"] = weighted / scored
-                    chunk.metadata.CopyFrom(ParseDict(metadata, pb.GenerationMetadata()))
-                yield chunk
-                index += 1
+            # The range is held until its last part is taken (a stalled reader: a minute); its
+            # parts' messages are made one at a time, so its data counts once.
+            with _held_while_sent(sum(len(part["data"]) for part in parts)):
+                for i, part in enumerate(parts):
+                    final = result["is_last"] and i == len(parts) - 1
+                    chunk = pb.DataChunk(
+                        request_id=request_id,
+                        data=part["data"],
+                        chunk_index=index,
+                        is_final=final,
+                        record_count=part["record_count"],
+                    )
+                    if final:
+                        metadata["coherence_score"] = weighted / scored
+                        chunk.metadata.CopyFrom(ParseDict(metadata, pb.GenerationMetadata()))
+                    yield chunk
+                    index += 1
             if result["is_last"]:
                 return
             start += result["record_count"]
@@ -209,17 +217,26 @@ class _Undecodable:
         self.reason = reason
 
 
-# What this process's GenerateData answers hold until their callers have taken them: gRPC sends
-# a returned answer as its caller's window allows, and a caller that stops taking holds all of
-# it. Counted by ``tda.app.unsent_answers`` with what HTTP connections hold; changed on the gRPC
+# What this process's answers hold until their callers have taken them: gRPC sends a returned
+# GenerateData answer as its caller's window allows, and a caller that stops taking holds all
+# of it; a stream holds its range of records until its last part is taken. Counted by ``tda.app.unsent_answers`` with what HTTP connections hold; changed on the gRPC
 # loop only. Measured: 40 answers of 30 MB nobody read took the process 3.5 GB more, for good.
 _sending = [0]
-COPIES_HELD = 3  # of an answer's data, while it is sent: the message, its wire form, gRPC's
+COPIES_HELD = 3  # of a GenerateData answer's data while it is sent: message, wire form, gRPC's
 
 
 def unsent_bytes() -> int:
-    """Bytes held for GenerateData answers returned and not yet taken by their callers."""
+    """Bytes held for answers (GenerateData's, streams' ranges) not yet taken by their callers."""
     return _sending[0]
+
+
+@contextlib.contextmanager
+def _held_while_sent(size: int) -> Iterator[None]:
+    _sending[0] += size
+    try:
+        yield
+    finally:
+        _sending[0] -= size
 
 
 def _held_until_sent(
@@ -340,9 +357,7 @@ async def _call(
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
     except BusyError as exc:
-        # gRPC's retry policy waits this long before a retry it makes itself (A6).
-        pushback = (("grpc-retry-pushback-ms", str(exc.retry_after_seconds * 1000)),)
-        await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), pushback)
+        await _refuse_busy(context, exc)
     except ChunkStoreUnavailableError as exc:
         logger.warning("request %s: %s", request_id, exc)
         await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
@@ -351,6 +366,12 @@ async def _call(
         logger.exception("request %s failed in %s", request_id, name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request {request_id})")
     raise AssertionError("abort returns only by raising")
+
+
+async def _refuse_busy(context: grpc.aio.ServicerContext[Any, Any], exc: BusyError) -> None:
+    # gRPC's retry policy waits this long before a retry it makes itself (A6).
+    pushback = (("grpc-retry-pushback-ms", str(exc.retry_after_seconds * 1000)),)
+    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), pushback)
 
 
 # An error travels in trailing metadata, which clients cap (8 KB by default): the first

@@ -22,6 +22,7 @@ from h2.connection import H2Connection
 from h2.events import ResponseReceived
 
 from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 from .test_hostile import grpc_call
 from .test_serve import Served, finished
@@ -306,15 +307,17 @@ def test_a_server_holding_answers_nobody_takes_makes_no_more_until_they_are_take
         served.stop()
 
 
-def grpc_asked_without_reading(server: Served, body: dict[str, object]) -> socket.socket:
-    """A raw HTTP/2 connection that sent GenerateData ``body`` and, once its answer began, reads
-    nothing more: no window update, no ping acknowledged."""
+def grpc_asked_without_reading(
+    server: Served, method: str, body: dict[str, object]
+) -> socket.socket:
+    """A raw HTTP/2 connection that called ``method`` with ``body`` and, once its answer began,
+    reads nothing more: no window update, no ping acknowledged."""
     message = Parse(json.dumps(body), pb.GenerateRequest()).SerializeToString()
     sock = socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30)
     h2 = H2Connection(H2Configuration(client_side=True))
     h2.initiate_connection()
     stream = h2.get_next_available_stream_id()
-    path = "/testdata.v1.TestDataService/GenerateData"
+    path = f"/testdata.v1.TestDataService/{method}"
     h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":path", path),
                              (":authority", "x"), ("content-type", "application/grpc"),
                              ("te", "trailers")])  # fmt: skip
@@ -327,15 +330,29 @@ def grpc_asked_without_reading(server: Served, body: dict[str, object]) -> socke
     return sock
 
 
-def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go() -> None:
+def streamed(server: Served, body: dict[str, object]) -> grpc.RpcError | int:
+    """The records a GenerateDataStream call of ``body`` brought, or its error."""
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pb_grpc.TestDataServiceStub(channel)
+        request = Parse(json.dumps(body), pb.GenerateRequest())
+        try:
+            return sum(chunk.record_count for chunk in stub.GenerateDataStream(request, timeout=60))
+        except grpc.RpcError as exc:
+            return exc
+
+
+@pytest.mark.parametrize("method", ["GenerateData", "GenerateDataStream"])
+def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go(method: str) -> None:
     # Before: forty GenerateData calls for LARGE_ANSWER on connections that read nothing took
-    # the server 3.5 GB more, for good (gRPC pings a connection after two hours). Now what
-    # they hold counts against MAX_UNSENT_BYTES, and a connection that acknowledges no ping
-    # for STREAM_STALL_SECONDS is closed, its answers with it.
-    served = Served(None, 1, env={"MAX_UNSENT_BYTES": str(60 << 20), "STREAM_STALL_SECONDS": "2"})
+    # the server 3.5 GB more, for good (gRPC pings a connection after two hours); forty such
+    # streams 1.4 GB, each holding its range for a minute. Now what they hold counts against
+    # MAX_UNSENT_BYTES, and a connection that acknowledges no ping for STREAM_STALL_SECONDS is
+    # closed, its answers with it.
+    served = Served(None, 1, env={"MAX_UNSENT_BYTES": str(20 << 20), "STREAM_STALL_SECONDS": "2"})
+    call = grpc_call if method == "GenerateData" else streamed
     try:
-        with grpc_asked_without_reading(served, LARGE_ANSWER) as held:
-            refused = grpc_call(served, LARGE_ANSWER)
+        with grpc_asked_without_reading(served, method, LARGE_ANSWER) as held:
+            refused = call(served, LARGE_ANSWER)
             assert isinstance(refused, grpc.RpcError)
             assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
             assert "of answers their callers have not taken" in str(refused.details())
@@ -344,7 +361,8 @@ def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go() -> Non
             with contextlib.suppress(ConnectionResetError):
                 while held.recv(65536):
                     pass  # what the kernel holds, then the end: the server closed it
-        answered = grpc_call(served, LARGE_ANSWER)
-        assert isinstance(answered, pb.GenerateResponse) and answered.record_count == 1000
+        answered = call(served, LARGE_ANSWER)
+        count = answered if isinstance(answered, int) else getattr(answered, "record_count", 0)
+        assert count == 1000, answered
     finally:
         served.stop()

@@ -59,10 +59,11 @@ _POOLS = {"light": _LIGHT_POOL, "heavy": _POOL, "model": _MODEL_POOL}
 # each running. The light pool's work is bounded at ≈0.1 s a request: not counted.
 ADMITTED = {"heavy": 4 * THREADS_PER_POOL, "model": 2 * MODEL_PATH_THREADS}
 # How much longer than estimated heavy work has lately taken here, wall clock on its thread. The
-# estimates are upper bounds for an idle machine; a busy one (the other worker, streams, model
-# paths, another tenant of the host) stretches them threefold, and a queue admitted by estimate
-# alone was then answered in twice its budget. Admission scales the queued estimates by this
-# pace once it passes 1: fewer are taken, and the last one taken is still answered in time.
+# estimates are upper bounds for an idle core; a busy machine (the other worker, streams, model
+# paths, another tenant of the host) stretches them past that margin, and a queue admitted by
+# estimate alone then answered 57% of its requests within its budget (four processes spinning
+# beside one server: ``bench/bench_heavy_queue.py``). Admission scales the queued estimates by
+# this pace once it passes 1: fewer are taken, and those taken are answered in time (88%).
 # Each run counts by its estimate, as in the queue: the pace is that of the last few seconds of
 # estimated work, so a run of quick 1000-cart answers does not hide the 3 s regex requests that
 # make the wait.

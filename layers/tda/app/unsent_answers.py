@@ -6,7 +6,8 @@ caller does not take stays in the process until the connection is dropped
 1000 records of three 10,000-character strings and read nothing took the process from 0.5 to
 2.1 GB in 12 s; a few hundred would have taken the machine. Admission is heavy work's rule
 turned on memory: past ``MAX_UNSENT_BYTES`` held, a request that is not answered on the event
-loop (≤ 256 KiB) is refused at once, before any work, until callers take theirs or are dropped.
+loop (≤ 256 KiB) and any new stream are refused at once, before any work, until callers take
+theirs or are dropped.
 
 The server counts what it holds (``count_with``): the domain does not know its transports.
 """

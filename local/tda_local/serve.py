@@ -6,9 +6,9 @@ and the fast path is CPU-bound. The primary owns the workflow runtime (jobs, mod
 worker relays what needs it to the primary's private ports (``tda_local.forwarding``).
 
 SIGTERM or SIGINT starts a graceful shutdown: health turns NOT_SERVING, new calls are refused,
-in-flight calls (streams included) get ``GRACE_SECONDS`` to finish, then the process exits. The
-primary passes the signal on to its workers and waits for them; a worker whose primary is gone
-stops by itself.
+in-flight calls (streams included, and answers their readers are still taking) get
+``SHUTDOWN_GRACE_SECONDS`` to finish, then the process exits. The primary passes the signal on
+to its workers and waits for them; a worker whose primary is gone stops by itself.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import math
 import os
 import signal
 import socket
@@ -31,6 +32,7 @@ import uvicorn
 from grpc_health.v1 import health, health_pb2
 
 from tda.app import unsent_answers
+from tda.app.environment import read_float
 from tda.http.app import create_app
 from tda_local import access_log, http_guard, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
@@ -38,7 +40,10 @@ from tda_local.grpc_server import SERVICE_NAME, build_server
 from tda_local.workers import WorkerPool
 from tda_local.workflows import LocalWorkflows
 
-GRACE_SECONDS = 30.0
+
+def grace_seconds() -> float:
+    """How long in-flight calls have to finish once a stop is asked for."""
+    return read_float("SHUTDOWN_GRACE_SECONDS")
 
 
 class _HttpServer(uvicorn.Server):
@@ -156,7 +161,7 @@ async def _serve_primary(
         pool.signal_stop()
         collector.cancel()
         await running.stop()
-        await pool.wait(GRACE_SECONDS + 10)
+        await pool.wait(grace_seconds() + 10)
 
 
 async def _collect_old_jobs() -> None:
@@ -229,8 +234,15 @@ class _Running:
         close_app = getattr(app, "close", None)
         if access_log.wanted():
             app = access_log.HttpAccessLog(app)
+        # An answer its reader takes slowly, or not at all, keeps its connection until the
+        # stall drops it (a minute, or never for one taking a byte now and then): without a
+        # timeout, uvicorn waited for it past the grace, and the stopped server stayed up.
         config = uvicorn.Config(
-            app, log_level="warning", lifespan="off", http=http_guard.GuardedHttpProtocol
+            app,
+            log_level="warning",
+            lifespan="off",
+            http=http_guard.GuardedHttpProtocol,
+            timeout_graceful_shutdown=math.ceil(grace_seconds()),
         )
         unsent_answers.count_with(http_guard.unsent_bytes)
         http = _HttpServer(config)
@@ -239,6 +251,13 @@ class _Running:
         async def serve_then_close() -> None:
             try:
                 await http.serve(sockets=http_sockets)
+                if left := len(http.server_state.connections):
+                    print(
+                        f"tda serve: closed {left} HTTP connection(s) still sending an answer "
+                        f"after {grace_seconds():g} s (SHUTDOWN_GRACE_SECONDS)",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             finally:
                 if close_app is not None:
                     await close_app()
@@ -262,7 +281,7 @@ class _Running:
         self.draining.set()  # readiness answers 503 from now on, on both transports
         await self.checker.enter_graceful_shutdown()
         self.http.should_exit = True  # uvicorn drains its connections, then its loop ends
-        await self.grpc_server.stop(GRACE_SECONDS)
+        await self.grpc_server.stop(grace_seconds())
         await asyncio.to_thread(self.http_thread.join)
 
 

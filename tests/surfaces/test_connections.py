@@ -366,3 +366,19 @@ def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go(method: 
         assert count == 1000, answered
     finally:
         served.stop()
+
+
+def test_sigterm_ends_the_server_within_its_grace_though_an_answer_is_left_unread() -> None:
+    # Before: one connection that asked for LARGE_ANSWER and read nothing kept a stopped server
+    # running until the stall dropped it (here ten minutes), past the grace every in-flight
+    # call is given; a reader taking a byte now and then, for good.
+    served = Served(None, 1, env={"STREAM_STALL_SECONDS": "600", "SHUTDOWN_GRACE_SECONDS": "2"})
+    try:
+        sock, _, _ = asked_for(served, "/v1/generate", json.dumps(LARGE_ANSWER).encode())
+        with sock:
+            assert served.stop() == 0  # within a minute
+        log = served.log()
+        assert "closed 1 HTTP connection(s) still sending an answer after 2 s" in log
+        assert "Traceback" not in log
+    finally:
+        served.process.kill()

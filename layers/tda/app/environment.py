@@ -177,8 +177,9 @@ KNOBS = {
         Knob("RAG_SEARCH_MODE", "hybrid", str, choices=SEARCH_MODES),
         Knob("LANCEDB_VERSIONS_KEPT_SECONDS", 60.0, low=0, high=30 * DAY, clamped=True),
         Knob("VECTOR_STORE_TIMEOUT_SECONDS", 5.0, low=0.1, high=600, clamped=True),
-        # The local HTTP server.
+        # The local server.
         Knob("HTTP_READ_TIMEOUT_SECONDS", 20.0, low=0, above_low=True),
+        Knob("SHUTDOWN_GRACE_SECONDS", 30.0, low=0, above_low=True),
         # Where things are: a URL that could not name anything is refused here (one that names
         # something unreachable is the request's to report, as a fallback).
         Knob("LLM_BASE_URL", "", str, schemes=WEB),

@@ -13,8 +13,9 @@ server does:
   connection closed; an unfinished body's connection is closed, so the route reading it sees
   the client gone. Waiting on the service's own answer never counts.
 - an answer its reader stops taking: while the connection's write buffer is over its high-water
-  mark, what it holds unsent (that buffer and the kernel's send queue) must shrink every
-  ``STREAM_STALL_SECONDS``, or the connection is dropped with it. Before, 20 connections that
+  mark, what it holds unsent (that buffer and the kernel's send queue) must shrink by
+  ``MIN_PROGRESS_BYTES`` (or to nothing) every ``STREAM_STALL_SECONDS``, or the connection is
+  dropped with it: a reader taking a byte now and then is one taking nothing. Before, 20 connections that
   asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a whole answer is
   handed to the transport at once, the call is over for uvicorn, and closing a transport waits
   for its buffer to be sent.
@@ -40,6 +41,11 @@ from tda.app.settings import settings
 log = logging.getLogger("tda.http")
 
 OUTQ = getattr(termios, "TIOCOUTQ", None)  # a TCP socket's unsent bytes (Linux: SIOCOUTQ)
+
+# What a reader must take of an answer each STREAM_STALL_SECONDS (60 by default: ≈1 KB/s, far
+# below any real client). Before, any progress counted: 1 KB every half second held a 10 MB
+# answer for hours, and a few such readers held MAX_UNSENT_BYTES from everyone.
+MIN_PROGRESS_BYTES = 64 * 1024
 
 # API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
 # h11 limit, 16 KiB.
@@ -173,14 +179,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if not self.transport.get_write_buffer_size():
             return  # all of it went (the transport does not always say it may write again)
         unsent = self._unsent_bytes()
-        if unsent < self._unsent:  # slow, but taking: given another period
+        if unsent <= max(0, self._unsent - MIN_PROGRESS_BYTES):  # slow, but taking
             self._unsent = unsent
             self._watch_reader()
             return
         log.warning(
-            "%s: dropped an answer its reader took nothing of for %g s (STREAM_STALL_SECONDS), "
-            "%d bytes unsent",
+            "%s: dropped an answer its reader took less than %d KiB of in %g s "
+            "(STREAM_STALL_SECONDS), %d bytes unsent",
             "{}:{}".format(*self.client) if self.client else "a connection",
+            MIN_PROGRESS_BYTES // 1024,
             self._stall,
             unsent,
         )

@@ -213,8 +213,32 @@ def test_an_answer_its_reader_stops_taking_is_dropped_not_held(
     finally:
         sock.close()
     assert len(body) < length  # what the kernel held came, the rest was dropped
-    log = answered(server, "dropped an answer its reader took nothing of for 2 s")
+    log = answered(server, "dropped an answer its reader took less than 64 KiB of in 2 s")
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_a_reader_taking_a_trickle_is_dropped_as_one_taking_nothing(
+    server: Served, order_chunk: str
+) -> None:
+    # Before: a reader taking 1 KB every half second (4 KB a stall period) shrank what the
+    # connection held, so it counted as reading and could hold a 10 MB answer for hours: a
+    # few such connections kept the whole MAX_UNSENT_BYTES from everyone. Now each period must
+    # take at least 64 KiB, or what is left.
+    sock, length, body = asked_for(server, order_chunk)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < STALL_SECONDS * 6:
+            piece = sock.recv(1000)
+            if not piece:
+                break
+            body += piece
+            time.sleep(0.5)
+    except ConnectionResetError:
+        pass
+    finally:
+        sock.close()
+    assert len(body) < length
+    answered(server, "dropped an answer its reader took less than 64 KiB of in 2 s")
 
 
 def test_an_answer_read_slowly_but_steadily_comes_whole(server: Served, order_chunk: str) -> None:

@@ -15,10 +15,10 @@ server does:
 - an answer its reader stops taking: while the connection's write buffer is over its high-water
   mark, what it holds unsent (that buffer and the kernel's send queue) must shrink by
   ``MIN_PROGRESS_BYTES`` (or to nothing) every ``STREAM_STALL_SECONDS``, or the connection is
-  dropped with it: a reader taking a byte now and then is one taking nothing. Before, 20 connections that
-  asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a whole answer is
-  handed to the transport at once, the call is over for uvicorn, and closing a transport waits
-  for its buffer to be sent.
+  dropped with it: a reader taking a byte now and then is one taking nothing. Before, 20
+  connections that asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a
+  whole answer is handed to the transport at once, the call is over for uvicorn, and closing a
+  transport waits for its buffer to be sent.
 - what all of a process's connections hold unsent is counted (``unsent_bytes``): past
   ``MAX_UNSENT_BYTES`` the process makes no more answers off its loop until callers take theirs
   (``tda.app.unsent_answers``), since one answer is up to 32 MiB and a stall takes a minute.

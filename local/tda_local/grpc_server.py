@@ -219,8 +219,9 @@ class _Undecodable:
 
 # What this process's answers hold until their callers have taken them: gRPC sends a returned
 # GenerateData answer as its caller's window allows, and a caller that stops taking holds all
-# of it; a stream holds its range of records until its last part is taken. Counted by ``tda.app.unsent_answers`` with what HTTP connections hold; changed on the gRPC
-# loop only. Measured: 40 answers of 30 MB nobody read took the process 3.5 GB more, for good.
+# of it; a stream holds its range of records until its last part is taken. Counted by
+# ``tda.app.unsent_answers`` with what HTTP connections hold; changed on the gRPC loop only.
+# Measured: 40 answers of 30 MB nobody read took the process 3.5 GB more, for good.
 _sending = [0]
 COPIES_HELD = 3  # of a GenerateData answer's data while it is sent: message, wire form, gRPC's
 

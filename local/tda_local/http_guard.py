@@ -85,7 +85,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_begun = False  # a request's first byte came and its head is not whole yet
         self._refused = False  # the head went over the limit: nothing more is parsed
-        # How long an answer's reader may take nothing: a gRPC stream's rule, read once.
+        # The period in which an answer's reader must take MIN_PROGRESS_BYTES (a gRPC stream's
+        # stall), read once.
         self._stall = settings.stream_stall_seconds
         self._stall_check: asyncio.TimerHandle | None = None
         self._unsent = 0  # what the connection held unsent at the last check

@@ -339,6 +339,7 @@ async def _call(
     event: dict[str, Any],
     where: str = "thread",
     seconds: float = 0.0,
+    answer_bytes: int = 0,
     sync: bool = False,
 ) -> Any:
     """The handler ``name`` on ``event``: on the loop (``inline``), on the light pool (``light``:
@@ -354,7 +355,7 @@ async def _call(
             return await asyncio.to_thread(lambdas.invoke, name, event)
         if not sync:
             return await run_on(where, lambdas.invoke, name, event)
-        return await run_admitted(where, seconds, lambdas.invoke, name, event)
+        return await run_admitted(where, seconds, answer_bytes, lambdas.invoke, name, event)
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
     except BusyError as exc:

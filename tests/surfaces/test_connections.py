@@ -311,7 +311,7 @@ def test_a_server_holding_answers_nobody_takes_makes_no_more_until_they_are_take
             held.append(asked_for(served, "/v1/generate", json.dumps(LARGE_ANSWER).encode())[0])
         refused = served.http.post("/v1/generate", json=LARGE_ANSWER)
         assert refused.status_code == 429, refused.text[:300]
-        assert "of answers their callers have not taken" in refused.json()["error"]
+        assert "not yet taken by their callers" in refused.json()["error"]
         assert refused.headers["retry-after"] == "2"
         over_grpc = grpc_call(served, LARGE_ANSWER)
         assert isinstance(over_grpc, grpc.RpcError)
@@ -328,6 +328,44 @@ def test_a_server_holding_answers_nobody_takes_makes_no_more_until_they_are_take
     finally:
         for sock in held:
             sock.close()
+        served.stop()
+
+
+def statuses_of_asking_at_once(server: Served, body: bytes, callers: int) -> list[int]:
+    """The HTTP statuses of ``callers`` connections that send ``body`` to /v1/generate at the
+    same moment and read no further than their answer's status line (closed on return)."""
+    socks = [connect(server) for _ in range(callers)]
+    for sock in socks:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    post = (
+        b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    try:
+        for sock in socks:
+            sock.sendall(post)
+        heads = []
+        for sock in socks:
+            received = b""
+            while b"\r\n" not in received:
+                received += sock.recv(4096)
+            heads.append(int(received.split(b" ")[1]))
+        return sorted(heads)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_answers_asked_for_at_the_same_moment_count_while_they_are_made() -> None:
+    # Before: each request found nothing held when admitted, so four arriving together were
+    # all made (120 MB held against a bound of 20 MiB); the heavy queue admits eight at once,
+    # 256 MiB over the bound. Now an answer is counted at its estimated size from admission.
+    served = Served(None, 1, env={"MAX_UNSENT_BYTES": str(20 << 20)})
+    try:
+        body = json.dumps(LARGE_ANSWER).encode()
+        assert statuses_of_asking_at_once(served, body, 4) == [200, 429, 429, 429]
+    finally:
         served.stop()
 
 
@@ -379,7 +417,7 @@ def test_grpc_answers_nobody_takes_count_and_their_connection_is_let_go(method: 
             refused = call(served, LARGE_ANSWER)
             assert isinstance(refused, grpc.RpcError)
             assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "of answers their callers have not taken" in str(refused.details())
+            assert "not yet taken by their callers" in str(refused.details())
             assert served.http.post("/v1/generate", json=LARGE_ANSWER).status_code == 429
             held.settimeout(30)
             with contextlib.suppress(ConnectionResetError):

@@ -153,16 +153,21 @@ async def run_on(where: str, call: Callable[P, T], *args: P.args, **kwargs: P.kw
 
 
 async def run_admitted(
-    where: str, seconds: float, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    where: str,
+    seconds: float,
+    answer_bytes: int,
+    call: Callable[P, T],
+    *args: P.args,
+    **kwargs: P.kwargs,
 ) -> T:
     """A whole synchronous request: ``call(*args, **kwargs)`` on the pool ``where``, counted
     there with the CPU ``seconds`` it may take while it waits and runs; ``BusyError`` at once,
     before any work, when that pool has as much as it takes (``_admitted``). A heavy run's wall
     time feeds the pace later admissions are scaled by. Refused too while this process holds
-    more answers unsent than it may (``tda.app.unsent_answers``)."""
-    unsent_answers.check_room()
+    more answers unsent than it may, and its own ``answer_bytes`` counted with them until it
+    returns (``tda.app.unsent_answers``)."""
     bound = functools.partial(call, *args, **kwargs)
-    with _admitted(where, seconds):
+    with unsent_answers.reserved(answer_bytes), _admitted(where, seconds):
         if where == "heavy":
             return await run_on(where, _timed, seconds, bound)
         return await run_on(where, bound)

@@ -26,7 +26,7 @@ from tda.app.settings import model_settings, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError, LLMTimeoutError, PathUnavailableError
-from tda.domain.limits import inline, light, work_seconds
+from tda.domain.limits import answer_bytes, inline, light, work_seconds
 from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
 from tda.paths import registry
@@ -100,6 +100,7 @@ def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
 class Placement(NamedTuple):
     where: str  # light, heavy or model: a pool of tda.app.heavy_work
     seconds: float  # the CPU it may take there at most (limits.work_seconds); 0 for a model path
+    answer_bytes: int = 0  # how large its answer may be (limits.answer_bytes)
 
 
 def placement(request: GenerateRequest, decision: RoutingDecision) -> Placement:
@@ -108,10 +109,11 @@ def placement(request: GenerateRequest, decision: RoutingDecision) -> Placement:
     workflow), with the CPU it may take, by which a server admits it. Checking is planning: bad
     input raises here, before it waits for anything."""
     plan = plan_request(request, max_count=settings.max_sync_records)
+    size = answer_bytes(plan.spec, plan.count)
     if not on_fast_path(decision):
-        return Placement("model", 0.0)
+        return Placement("model", 0.0, size)
     where = "light" if light(plan.spec, plan.count) else "heavy"
-    return Placement(where, work_seconds(plan.spec, plan.count))
+    return Placement(where, work_seconds(plan.spec, plan.count), size)
 
 
 def serve_routed(

@@ -10,17 +10,24 @@ loop (≤ 256 KiB) and any new stream are refused at once, before any work, unti
 theirs or are dropped.
 
 The server counts what it holds (``count_with``): the domain does not know its transports.
+An answer being made counts too, at its estimated size, from its admission until it is handed
+back (``reserved``). Before, requests admitted at the same moment each found nothing held and
+all made theirs: four 30 MB answers against a bound of 20 MiB, up to the heavy queue's eight.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from tda.app.busy import RETRY_AFTER_SECONDS, BusyError
 from tda.app.settings import settings
 from tda.domain.limits import size_text
 
 _counters: list[Callable[[], int]] = []
+_being_made = [0]  # bytes of the answers admitted and not yet handed back (their estimates)
+_lock = threading.Lock()  # a process's HTTP and gRPC servers admit on two loops
 
 
 def count_with(counter: Callable[[], int]) -> None:
@@ -31,7 +38,7 @@ def count_with(counter: Callable[[], int]) -> None:
 
 
 def held() -> int:
-    return sum(counter() for counter in _counters)
+    return _being_made[0] + sum(counter() for counter in _counters)
 
 
 def check_room() -> None:
@@ -40,7 +47,21 @@ def check_room() -> None:
     unsent = held()
     if unsent > settings.max_unsent_bytes:
         raise BusyError(
-            f"this server holds {size_text(unsent)} of answers their callers have not taken "
-            f"(MAX_UNSENT_BYTES is {size_text(settings.max_unsent_bytes)}); retry in "
+            f"this server holds {size_text(unsent)} of answers being made or not yet taken by "
+            f"their callers (MAX_UNSENT_BYTES is {size_text(settings.max_unsent_bytes)}); retry in "
             f"{RETRY_AFTER_SECONDS} s"
         )
+
+
+@contextmanager
+def reserved(answer_bytes: int) -> Iterator[None]:
+    """An answer of up to ``answer_bytes`` counted as held while it is made: ``check_room``
+    first, and the two at once, so requests admitted together each see the others'."""
+    with _lock:
+        check_room()
+        _being_made[0] += answer_bytes
+    try:
+        yield
+    finally:
+        with _lock:
+            _being_made[0] -= answer_bytes

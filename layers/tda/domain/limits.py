@@ -162,6 +162,11 @@ def work_seconds(spec: EntitySpec, count: int) -> float:
     )
 
 
+def answer_bytes(spec: EntitySpec, count: int) -> int:
+    """An upper estimate of the JSON bytes ``count`` records of ``spec`` come to."""
+    return count * record_bounds(spec).bytes
+
+
 def size_text(n: int) -> str:
     """``n`` bytes as people read them: 1.5 GiB, 12.0 MiB, 300 bytes."""
     for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):

@@ -38,6 +38,4 @@ async def _serve(body: Any) -> dict[str, Any]:
     # pool, so the loop keeps serving and job calls never wait behind model calls. A pool with
     # as much as it takes answers 429 at once (``heavy_work.run_admitted``).
     placed = await run_on("light", operations.placement, request, decision)
-    return await run_admitted(
-        placed.where, placed.seconds, operations.serve_routed, body, request, decision
-    )
+    return await run_admitted(*placed, operations.serve_routed, body, request, decision)

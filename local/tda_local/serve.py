@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import ctypes
 import gc
+import logging
 import math
 import os
 import signal
@@ -44,6 +45,13 @@ from tda_local.workflows import LocalWorkflows
 def grace_seconds() -> float:
     """How long in-flight calls have to finish once a stop is asked for."""
     return read_float("SHUTDOWN_GRACE_SECONDS")
+
+
+def _not_the_grace_running_out(record: logging.LogRecord) -> bool:
+    """Drops uvicorn's ERROR "Cancel N running task(s), timeout graceful shutdown exceeded":
+    closing what is left after the grace is the stop this server meant to make, and it says
+    so itself, in a line naming what it closed."""
+    return "timeout graceful shutdown exceeded" not in record.getMessage()
 
 
 class _HttpServer(uvicorn.Server):
@@ -244,6 +252,7 @@ class _Running:
             http=http_guard.GuardedHttpProtocol,
             timeout_graceful_shutdown=math.ceil(grace_seconds()),
         )
+        logging.getLogger("uvicorn.error").addFilter(_not_the_grace_running_out)
         unsent_answers.count_with(http_guard.unsent_bytes)
         http = _HttpServer(config)
         failure: list[BaseException] = []

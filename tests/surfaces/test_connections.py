@@ -441,6 +441,8 @@ def test_sigterm_ends_the_server_within_its_grace_though_an_answer_is_left_unrea
             assert served.stop() == 0  # within a minute
         log = served.log()
         assert "closed 1 HTTP connection(s) still sending an answer after 2 s" in log
-        assert "Traceback" not in log
+        # uvicorn's own line for it was an ERROR ("Cancel 0 running task(s), timeout graceful
+        # shutdown exceeded"): a stop the server meant to make is no error.
+        assert "Traceback" not in log and "ERROR" not in log, log
     finally:
         served.process.kill()

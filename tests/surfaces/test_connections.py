@@ -24,6 +24,7 @@ from h2.events import ResponseReceived
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
+from .hostile_requests import LARGE_ANSWER
 from .test_hostile import grpc_call
 from .test_serve import Served, finished
 
@@ -284,19 +285,6 @@ def test_a_download_begun_before_its_job_is_removed_comes_whole(server: Served) 
         while len(received) < length and (piece := sock.recv(1 << 20)):
             received += piece
     assert len(received) == length and json.loads(received)
-
-
-# 1000 records of three 10,000-character strings: a 30 MB answer made in ≈0.4 s.
-LARGE_ANSWER = {
-    "entity": "blob",
-    "count": 1000,
-    "schema": {"fields": [{"name": f"s{i}", "type": "STRING"} for i in range(3)]},
-    "constraints": {
-        "field_constraints": {
-            f"s{i}": {"min_length": 10_000, "max_length": 10_000} for i in range(3)
-        }
-    },
-}
 
 
 def test_a_server_holding_answers_nobody_takes_makes_no_more_until_they_are_taken() -> None:

@@ -1,0 +1,380 @@
+"""What a hostile crowd costs everyone else: a small request's latency while the worst inputs
+and the worst readers anyone came up with hit both transports at once, against the same
+server idle, in the same run.
+
+    python bench/bench_hostile.py                         # 20 s idle, then 90 s of attack
+    python bench/bench_hostile.py --seconds 30 --workers 1
+
+One ``tda serve`` (``--workers 2`` by default) with the scripted model behind its LLM path
+(0.005 s a token) and the RAG corpus seeded; ``STREAM_STALL_SECONDS=5``. Measured throughout:
+a canary (5 carts over HTTP, on one kept-alive connection) and ``/health`` (a fresh connection
+each time). Under attack, at once:
+
+- 6 HTTP and 6 gRPC clients sending the hostile bodies of ``tests/surfaces/test_hostile.py``,
+  the heaviest valid ones, model-path requests and, over HTTP, a quarter of raw junk;
+- 3 gRPC streams of 10 to 50,000 orders, each read whole, cancelled after 3 messages or left
+  unread for 8 s;
+- 20 HTTP bodies dripped a byte every half second; 4 downloads of a 10K-order job's chunk on
+  4 KB receive buffers, held unread for 12 s;
+- 4 HTTP and 4 raw HTTP/2 callers asking for 30 MB answers and reading none for 15 s.
+
+The table: the canary's and /health's p50 and p99, idle and under attack, and their ratio;
+what the attack was answered; then the checks, which make the exit status 1 when one fails:
+no 5xx, INTERNAL or UNKNOWN; no request over 20 s; no traceback or ERROR in the server's
+log; a model-path request (5 reviews) answered on the llm path right after. The machine is
+shared and noisy: read the ratios, and run it twice before believing one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from google.protobuf.json_format import Parse, ParseError
+from h2.config import H2Configuration
+from h2.connection import H2Connection
+
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the hostile bodies live with the tests that refuse them
+
+from tests.surfaces.hostile_requests import HEAVY_VALID, HOSTILE, LARGE_ANSWER  # noqa: E402
+
+SLOW_SECONDS = 20.0  # no answer may take longer, whatever else is in flight
+CANARY = {"entity": "cart", "count": 5}
+MORE_BODIES: list[dict[str, Any]] = [
+    {"entity": "user", "count": 10, "constraints": {"field_constraints": {
+        "first_name": {"enum_values": [str(i) for i in range(20_000)]}}}},
+    {"entity": "review", "count": 5, "context": "x" * 1_000_000},
+    {"entity": "cart", "count": 1000},
+    {"entity": "order", "count": 1000},
+    {"entity": "review", "count": 5, "context": "reviews of a travel kettle"},
+    {"entity": "payment", "count": 50, "production_like": True},
+    {"entity": "cart", "count": 20, "hints": ["realistic", "coherent"]},
+    {"entity": "order", "count": 20, "context": "a bakery's orders", "learn_from_history": True},
+    {"entity": "product", "count": 100, "output_format": "CSV", "defect_triggering": True},
+]  # fmt: skip
+BODIES = [body for _, body, _ in HOSTILE] + [body for _, body in HEAVY_VALID] + MORE_BODIES
+JUNK = [b"{" * 100_000, os.urandom(2 << 20), b"[]", b"null", b'{"entity": 5}', b"\xff\xfe"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Tally:
+    """What callers were answered, how long the slowest waited, and the probes' latencies."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.answers: Counter[str] = Counter()
+        self.slow: list[str] = []
+        self.slowest = (0.0, "")
+        self.latency: dict[str, list[float]] = {}
+
+    def count(self, what: str, took: float = 0.0) -> None:
+        with self.lock:
+            self.answers[what] += 1
+            self.slowest = max(self.slowest, (took, what))
+            if took > SLOW_SECONDS:
+                self.slow.append(f"{what} after {took:.1f} s")
+
+    def sample(self, probe: str, took: float) -> None:
+        with self.lock:
+            self.latency.setdefault(probe, []).append(took)
+
+
+class Attack:
+    def __init__(self, http_port: int, grpc_port: int, tally: Tally) -> None:
+        self.base = f"http://127.0.0.1:{http_port}"
+        self.http_port, self.grpc_port = http_port, grpc_port
+        self.tally = tally
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def run(self, kind: Callable[[], None], how_many: int) -> None:
+        for _ in range(how_many):
+            thread = threading.Thread(target=self._guarded(kind), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _guarded(self, kind: Callable[[], None]) -> Callable[[], None]:
+        def loop() -> None:
+            while not self.stop.is_set():
+                try:
+                    kind()
+                except (OSError, httpx.HTTPError) as exc:
+                    self.tally.count(f"{kind.__name__}: {type(exc).__name__}")
+
+        return loop
+
+    def http_sender(self) -> None:
+        with httpx.Client(base_url=self.base, timeout=120) as http:
+            while not self.stop.is_set():
+                if random.random() < 0.25:
+                    content = random.choice(JUNK)
+                else:
+                    content = json.dumps(random.choice(BODIES)).encode()
+                started = time.monotonic()
+                answer = http.post("/v1/generate", content=content)
+                self.tally.count(f"HTTP {answer.status_code}", time.monotonic() - started)
+
+    def grpc_sender(self) -> None:
+        options = [("grpc.max_receive_message_length", 64 << 20)]
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}", options=options) as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            while not self.stop.is_set():
+                try:
+                    request = Parse(json.dumps(random.choice(BODIES)), pb.GenerateRequest(),
+                                    ignore_unknown_fields=True)  # fmt: skip
+                except ParseError:
+                    continue  # not expressible in the proto: HTTP sends it
+                started = time.monotonic()
+                try:
+                    stub.GenerateData(request, timeout=120)
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as exc:
+                    code = exc.code()
+                self.tally.count(f"gRPC {code.name}", time.monotonic() - started)
+
+    def streamer(self) -> None:
+        options = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own
+        with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}", options=options) as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            count = random.choice([10, 1000, 5000, 50_000])
+            mode = random.choice(["whole", "cancel", "stall"])
+            stream = stub.GenerateDataStream(
+                pb.GenerateRequest(entity="order", count=count), timeout=120
+            )
+            started = time.monotonic()
+            try:
+                for taken, _ in enumerate(stream, 1):
+                    if mode == "cancel" and taken == 3:
+                        stream.cancel()
+                    if mode == "stall" and taken == 1:
+                        time.sleep(8)
+                code = "OK"
+            except grpc.RpcError as exc:
+                code = exc.code().name
+            self.tally.count(f"stream ({mode}) {code}", time.monotonic() - started)
+
+    def dripper(self) -> None:
+        with socket.create_connection(("127.0.0.1", self.http_port), timeout=30) as sock:
+            sock.sendall(b"POST /v1/generate HTTP/1.1\r\nhost: x\r\n"
+                         b"content-type: application/json\r\ncontent-length: 100000\r\n\r\n")  # fmt: skip
+            try:
+                while not self.stop.is_set():
+                    sock.sendall(b" ")
+                    time.sleep(0.5)
+            except OSError:
+                self.tally.count("dripper cut off")
+
+    def _held_unread(self, request: bytes, port: int, seconds: float, what: str) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(30)
+        with sock:
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request)
+            head = sock.recv(4096)
+            self.tally.count(f"{what} {head[9:12].decode(errors='replace') or 'closed'}")
+            self.stop.wait(seconds)
+
+    def chunk_hoarder(self, job_id: str) -> None:
+        request = f"GET /v1/jobs/{job_id}/chunks/0 HTTP/1.1\r\nhost: x\r\n\r\n".encode()
+        self._held_unread(request, self.http_port, 12, "chunk hoarder")
+
+    def http_hoarder(self) -> None:
+        body = json.dumps(LARGE_ANSWER).encode()
+        head = (f"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                f"content-length: {len(body)}\r\n\r\n")  # fmt: skip
+        self._held_unread(head.encode() + body, self.http_port, 15, "HTTP hoarder")
+
+    def h2_hoarder(self) -> None:
+        method = random.choice(["GenerateData", "GenerateDataStream"])
+        message = Parse(json.dumps(LARGE_ANSWER), pb.GenerateRequest()).SerializeToString()
+        h2 = H2Connection(H2Configuration(client_side=True))
+        h2.initiate_connection()
+        stream = h2.get_next_available_stream_id()
+        h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                                 (":path", f"/testdata.v1.TestDataService/{method}"),
+                                 ("content-type", "application/grpc"), ("te", "trailers")])  # fmt: skip
+        h2.send_data(stream, b"\0" + len(message).to_bytes(4, "big") + message, end_stream=True)
+        with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=30) as sock:
+            sock.sendall(h2.data_to_send())
+            sock.recv(65536)  # its settings and, once made, the answer's first bytes
+            self.tally.count("h2 hoarder answered")
+            self.stop.wait(15)
+
+
+def probe(base: str, tally: Tally, phase: list[str], stop: threading.Event) -> None:
+    """The canary (kept-alive) and /health (fresh connections), sampled into the phase."""
+    # One client for each (a client made per call costs ≈20 ms of its own: an SSL context).
+    fresh = httpx.Client(
+        base_url=base, timeout=120, limits=httpx.Limits(max_keepalive_connections=0)
+    )
+    with httpx.Client(base_url=base, timeout=120) as http, fresh:
+        while not stop.is_set():
+            started = time.monotonic()
+            answer = http.post("/v1/generate", json=CANARY)
+            if answer.status_code != 200:
+                tally.count(f"canary {answer.status_code}")
+            tally.sample(f"canary {phase[0]}", time.monotonic() - started)
+            started = time.monotonic()
+            status = fresh.get("/health").status_code
+            if status != 200:
+                tally.count(f"health {status}")
+            tally.sample(f"health {phase[0]}", time.monotonic() - started)
+            time.sleep(0.05)
+
+
+def finished_job(base: str) -> str:
+    job = httpx.post(f"{base}/v1/jobs", json={"entity": "order", "count": 10_000}, timeout=60)
+    job_id: str = job.json()["job_id"]
+    deadline = time.monotonic() + 120
+    while httpx.get(f"{base}/v1/jobs/{job_id}", timeout=60).json()["status"] != "SUCCEEDED":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"job {job_id} did not finish")
+        time.sleep(0.5)
+    return job_id
+
+
+def started(args: argparse.Namespace, home: Path) -> tuple[list[subprocess.Popen[bytes]], int, int]:
+    env = {**os.environ, "TDA_HOME": str(home), "STREAM_STALL_SECONDS": "5"}
+    for elsewhere in ("VECTOR_STORE_URL", "TDA_CACHE_STORE", "ANTHROPIC_API_KEY"):
+        env.pop(elsewhere, None)  # everything in TDA_HOME, the scripted model the only one
+    model_port, http_port, grpc_port = free_port(), free_port(), free_port()
+    env["LLM_BASE_URL"] = f"http://127.0.0.1:{model_port}/v1"
+    subprocess.run([sys.executable, "-m", "tda_local.cli", "rag", "seed"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)  # fmt: skip
+    model = subprocess.Popen([sys.executable, "-m", "tda_local.scripted_model", "--port",
+                              str(model_port), "--seconds-per-token", "0.005"],
+                             stderr=subprocess.DEVNULL)  # fmt: skip
+    with open(home / "serve.log", "wb") as log:
+        server = subprocess.Popen([sys.executable, "-m", "tda_local.cli", "serve", "--workers",
+                                   str(args.workers), "--http-port", str(http_port),
+                                   "--grpc-port", str(grpc_port)], env=env, stderr=log)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while b"tda serve: gRPC on" not in (home / "serve.log").read_bytes():
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit((home / "serve.log").read_text())
+        time.sleep(0.2)
+    return [server, model], http_port, grpc_port
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` and its children (the server's workers), now."""
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], text=True,
+                                                    capture_output=True).stdout.split()]  # fmt: skip
+    total = 0
+    for each in pids:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1000
+
+
+def report(tally: Tally, peak_rss: float, after: str, log: str) -> int:
+    print("| probe | phase | samples | p50 ms | p99 ms |")
+    print("|---|---|---:|---:|---:|")
+    for probe_name in ("canary", "health"):
+        for phase in ("idle", "attack"):
+            samples = tally.latency.get(f"{probe_name} {phase}", [])
+            p50 = statistics.median(samples) * 1000 if samples else float("nan")
+            p99 = percentile(samples, 0.99) if samples else float("nan")
+            print(f"| {probe_name} | {phase} | {len(samples)} | {p50:.0f} | {p99:.0f} |")
+        idle, attack = (tally.latency.get(f"{probe_name} {p}", [1.0]) for p in ("idle", "attack"))
+        print(f"| {probe_name} | attack / idle | | {statistics.median(attack) / statistics.median(idle):.1f}x"
+              f" | {percentile(attack, 0.99) / percentile(idle, 0.99):.1f}x |")  # fmt: skip
+    print("\nanswered:", ", ".join(f"{k} ×{v}" for k, v in sorted(tally.answers.items())))
+    server_faults = [k for k in tally.answers if k.startswith(("HTTP 5", "gRPC INTERNAL",
+                                                              "gRPC UNKNOWN"))]  # fmt: skip
+    log_faults = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
+    checks = {
+        "no 5xx, INTERNAL or UNKNOWN": not server_faults,
+        f"no answer over {SLOW_SECONDS:g} s": not tally.slow,
+        "no traceback or ERROR logged": not log_faults,
+        "a model-path request right after, on the llm path": after.startswith("llm"),
+    }
+    took, what = tally.slowest
+    print(f"slowest answer: {what}, {took:.1f} s; server RSS at most {peak_rss:.0f} MB; "
+          f"after the attack, 5 reviews: {after}")  # fmt: skip
+    for check, held in checks.items():
+        print(f"{'ok  ' if held else 'FAIL'} {check}")
+    for line in (server_faults + tally.slow + log_faults)[:20]:
+        print("    ", line)
+    return 0 if all(checks.values()) else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=90, help="of attack")
+    parser.add_argument("--idle-seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="tda-bench-hostile-"))
+    processes, http_port, grpc_port = started(args, home)
+    base = f"http://127.0.0.1:{http_port}"
+    tally, phase, probing = Tally(), ["idle"], threading.Event()
+    prober = threading.Thread(target=probe, args=(base, tally, phase, probing), daemon=True)
+    try:
+        job_id = finished_job(base)
+        prober.start()
+        time.sleep(args.idle_seconds)
+        phase[0] = "attack"
+        attack = Attack(http_port, grpc_port, tally)
+        attack.run(attack.http_sender, 6)
+        attack.run(attack.grpc_sender, 6)
+        attack.run(attack.streamer, 3)
+        attack.run(attack.dripper, 20)
+        attack.run(lambda: attack.chunk_hoarder(job_id), 4)
+        attack.run(attack.http_hoarder, 4)
+        attack.run(attack.h2_hoarder, 4)
+        peak_rss, end = 0.0, time.monotonic() + args.seconds
+        while time.monotonic() < end:
+            peak_rss = max(peak_rss, rss_mb(processes[0].pid))
+            time.sleep(1)
+        attack.stop.set()
+        probing.set()
+        for thread in [*attack.threads, prober]:
+            thread.join(130)
+        started_at = time.monotonic()
+        reviews = httpx.post(f"{base}/v1/generate", timeout=120,
+                             json={"entity": "review", "count": 5, "context": "a kettle"})  # fmt: skip
+        path = reviews.json().get("metadata", {}).get("generation_path", reviews.status_code)
+        after = f"{path} in {time.monotonic() - started_at:.2f} s"
+    finally:
+        processes[0].send_signal(signal.SIGTERM)
+        processes[0].wait(120)
+        processes[1].kill()
+    sys.exit(report(tally, peak_rss, after, (home / "serve.log").read_text()))
+
+
+if __name__ == "__main__":
+    main()

@@ -56,6 +56,7 @@ from testdata.v1 import test_data_pb2_grpc as pb_grpc
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the hostile bodies live with the tests that refuse them
 
+from bench.bench_heavy_queue import free_port  # noqa: E402
 from tests.surfaces.hostile_requests import HEAVY_VALID, HOSTILE, LARGE_ANSWER  # noqa: E402
 
 SLOW_SECONDS = 20.0  # no answer may take longer, whatever else is in flight
@@ -74,13 +75,6 @@ MORE_BODIES: list[dict[str, Any]] = [
 ]  # fmt: skip
 BODIES = [body for _, body, _ in HOSTILE] + [body for _, body in HEAVY_VALID] + MORE_BODIES
 JUNK = [b"{" * 100_000, os.urandom(2 << 20), b"[]", b"null", b'{"entity": 5}', b"\xff\xfe"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Tally:

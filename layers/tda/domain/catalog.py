@@ -11,15 +11,24 @@ from typing import Any
 import numpy as np
 
 from tda.domain.data_file import load_data_file
+from tda.domain.text import CACHED_TEXT_CHARS
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: neutral
 KEYWORD_MASKS_KEPT = 8192  # texts whose occasions are remembered; then the memory starts over
 
 
-@lru_cache(maxsize=4096)  # a handful of brands, asked once an item
 def brand_code(brand: str) -> str:
     """SKU brand code: the first four letters of the brand, upper case (``Hydro Flask`` → HYDR)."""
+    return _cached_brand_code(brand) if len(brand) <= CACHED_TEXT_CHARS else _brand_code(brand)
+
+
+@lru_cache(maxsize=4096)  # a handful of brands, asked once an item
+def _cached_brand_code(brand: str) -> str:
+    return _brand_code(brand)
+
+
+def _brand_code(brand: str) -> str:
     return re.sub(r"[^A-Za-z]", "", brand).upper()[:4]
 
 
@@ -74,6 +83,8 @@ class Catalog:
             if known is not None:
                 return known
         text = f"{category or ''} {name or ''}".lower()
+        if len(text) > CACHED_TEXT_CHARS:
+            return self._keyword_mask(text)
         masks = self._masks_by_text
         mask = masks.get(text)
         if mask is None:

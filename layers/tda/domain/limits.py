@@ -10,8 +10,8 @@ value is drawn — never after seconds of work, and never on a server's event lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.errors import FieldIssue
 from tda.domain.regexes import longest_match_of
@@ -69,7 +69,7 @@ class RecordBounds:
     most_bytes: str
 
 
-@lru_cache(maxsize=256)
+@cached_by_size(256)
 def record_bounds(spec: EntitySpec) -> RecordBounds:
     per_field = {f.path: _field_bounds(f) for f in spec.fields}
     return RecordBounds(

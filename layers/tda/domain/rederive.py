@@ -5,11 +5,11 @@ subtotal, tax, total... are the entity's rules' answer again, not a stale or inv
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.coherence import records_to_columns
 from tda.domain.records import to_output
 from tda.domain.rules import compile_rules, derive, referenced_paths
@@ -18,7 +18,7 @@ from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 # Asked per record and per edge case: the rule trees are walked once per question. Bounded:
 # callers' schemas are keys, and a server lives long.
-@lru_cache(maxsize=1024)
+@cached_by_size(1024)
 def affected_derivations(spec: EntitySpec, proposed: frozenset[str]) -> frozenset[str]:
     """Derived paths whose rule reads a proposed path, directly or through another derivation."""
     changed = set(proposed)

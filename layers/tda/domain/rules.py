@@ -19,11 +19,11 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.catalog import Catalog, brand_code, load_catalog
 from tda.domain.errors import SchemaDefinitionError
 from tda.domain.records import ColumnBatch, offsets_of
@@ -78,7 +78,7 @@ def _parse(expr: str) -> ast.expr:
             return ast.parse(expr, mode="eval").body
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' schemas are keys
 def compile_rules(spec: EntitySpec) -> tuple[CompiledRule, ...]:
     compiled = []
     for rule in spec.rules:

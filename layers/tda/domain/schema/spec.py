@@ -122,6 +122,16 @@ class FieldSpec:
     def with_changes(self, **changes: object) -> FieldSpec:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    @cached_property
+    def footprint(self) -> int:
+        """About the characters this field holds, its children's and item's included: what a
+        cache keyed by it keeps (``tda.domain.bounded_cache``)."""
+        texts = (self.name, self.path, self.description, self.regex, self.format, self.generator)
+        own = sum(len(text or "") for text in texts) + sum(map(len, self.enum_values))
+        own += sum(len(str(choice)) for choice in self.choices) + 8 * len(self.enum_weights)
+        nested = sum(child.footprint for child in self.children)
+        return 64 + own + nested + (self.item.footprint if self.item is not None else 0)
+
 
 @dataclass(frozen=True)
 class RuleSpec:
@@ -171,6 +181,13 @@ class EntitySpec:
 
         for top in self.fields:
             yield from visit(top)
+
+    @cached_property
+    def footprint(self) -> int:
+        """About the characters this schema holds (``FieldSpec.footprint``)."""
+        rules = sum(64 + len(rule.expr) + len(rule.message) for rule in self.rules)
+        texts = len(self.name) + len(self.domain) + len(self.description)
+        return 64 + texts + rules + sum(field.footprint for field in self.fields)
 
     @cached_property
     def by_path(self) -> dict[str, FieldSpec]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.errors import GeneratedInvalidRecordError
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 from tda.domain.validation.checks import META_PREFIX, TYPE_CHECKS, constraint_checks
@@ -83,12 +83,12 @@ def validate_value(spec: FieldSpec, value: Any) -> list[str]:
     return [message for _, message, _ in errors]
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' schemas are keys
 def compile_validator(spec: EntitySpec) -> Checker:
     return _object_checker(spec.fields, allow_meta=True)
 
 
-@lru_cache(maxsize=4096)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(4096)  # bounded by count and size: callers' schemas are keys
 def _checker(spec: FieldSpec) -> Checker:
     checker = (
         _object_checker(spec.children, allow_meta=False) if spec.is_object else _value_checker(spec)

@@ -16,10 +16,10 @@ import math
 import re
 from collections.abc import Callable
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Any
 
 from tda.domain import regexes
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.schema.spec import (
     MONEY_VALID_END,
@@ -47,7 +47,7 @@ _TESTED_INLINE = frozenset(
 _SLACK = 1e-9  # as the detailed validator's bounds
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' schemas are keys
 def compile_all_valid(spec: EntitySpec) -> AllValid:
     source = _Source()
     root = source.object_function(spec.fields, allow_meta=True)

@@ -14,12 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import orjson
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.coherence import score_records
 from tda.domain.contract import LLMReport
 from tda.domain.errors import LLMBudgetExceededError, TdaError
@@ -67,7 +67,7 @@ def nothing_to_write(plan: GenerationPlan) -> str | None:
 
 # Asked per request, twice (is there anything to write; the run itself), thrice on the hybrid
 # path. Bounded: callers' schemas are keys, and a server lives long.
-@lru_cache(maxsize=1024)
+@cached_by_size(1024)
 def _proposal(spec: EntitySpec) -> Proposal:
     listed = None if spec.custom else prompts.config().proposes.get(spec.name)
     return proposal_for(spec, listed)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.plan import GenerationPlan
 from tda.domain.records import format_temporal
@@ -27,7 +27,7 @@ from tda.domain.validation import parse_temporal
 _PERSONAL_TYPES = frozenset({FieldType.EMAIL, FieldType.PHONE, FieldType.ADDRESS})
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' schemas are keys
 def taught_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     """The top-level fields an example brings: not keys, not personal, not derived, not
     timestamps (moved instead), and arrays of objects whole (their derived items recomputed)."""
@@ -46,7 +46,7 @@ def taught_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     return tuple(taught)
 
 
-@lru_cache(maxsize=256)
+@cached_by_size(256)
 def moved_fields(spec: EntitySpec) -> tuple[FieldSpec, ...]:
     return tuple(f for f in spec.fields if f.type is FieldType.DATETIME)
 

@@ -12,10 +12,10 @@ import random
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from functools import lru_cache
 
 import numpy as np
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.catalog import load_catalog
 from tda.domain.contract import FieldType
 from tda.domain.errors import InvalidRequestError
@@ -62,7 +62,7 @@ class SpecLayout:
     required_derived: list[FieldSpec]
 
 
-@lru_cache(maxsize=256)  # registered entities, and the most recent callers' own schemas
+@cached_by_size(256)  # registered entities, and the most recent callers' own schemas
 def spec_layout(spec: EntitySpec) -> SpecLayout:
     # Root id patterns marked unique are made after the rows are final (a bijection of the
     # record index); UUIDs are unique by their randomness.

@@ -13,7 +13,7 @@ once, and hands out consecutive slices of it. Every slice:
 
 Only requests with neither a seed (a seeded request must be made from its seed) nor scenarios,
 and of at most ``MAX_TAKE`` records, are served here. Nothing depends on the wall clock, so a
-slab does not go stale; memory is bounded by ``MAX_SHAPES`` slabs.
+slab does not go stale; memory is bounded by ``MAX_SHAPES`` slabs of ``MAX_SLAB_BYTES``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tda.domain.coherence import CoherenceReport, ScoredBatch
+from tda.domain.limits import record_bounds
 from tda.domain.plan import GenerationPlan, fresh_seed
 from tda.domain.records import assemble
 from tda.domain.schema.spec import EntitySpec
@@ -36,6 +37,12 @@ MAX_TAKE = 64  # a bigger request would get only a few slices out of a slab: mad
 # under 10 ms, and the ~2 ms fixed cost of a batch is then already spread over 4-25 requests.
 MAX_SLAB = 256
 MAX_SHAPES = 32  # request shapes (schema + locale) kept warm, least recently used dropped
+# What one shape may keep: a full slab's JSON at its largest (every registered entity's fits:
+# an order is at most 3.8 KB), and a schema of this many characters. A caller's records may be
+# a MiB each: asked for 10 at a time they were made 64 at a time and kept, 64 MB a shape (2 GB
+# for 32); a schema of a MiB of enum values kept 4 MB. Those are made for their request alone.
+MAX_SLAB_BYTES = 1 << 20
+MAX_SHAPE_CHARS = 1 << 16
 
 
 @dataclass
@@ -73,7 +80,7 @@ class Reservoir:
         ``plan`` must be an unseeded plan without scenarios (the caller knows the request).
         """
         (scenario,) = plan.scenarios
-        if plan.count > MAX_TAKE or plan.window is not None:
+        if plan.count > MAX_TAKE or plan.window is not None or not _small(plan.spec):
             return None
         key = (plan.spec, plan.locale)
         with self._lock:
@@ -93,6 +100,13 @@ class Reservoir:
                     return None
                 slab = shape.slab = _make(plan, size)
             return _cut(slab, plan.count, scenario.name)
+
+
+def _small(spec: EntitySpec) -> bool:
+    """Whether a shape is small enough to keep warm (``MAX_SLAB_BYTES``, ``MAX_SHAPE_CHARS``)."""
+    return (
+        spec.footprint <= MAX_SHAPE_CHARS and record_bounds(spec).bytes * MAX_SLAB <= MAX_SLAB_BYTES
+    )
 
 
 def _cut(slab: _Slab, count: int, scenario: str) -> Slice:

@@ -17,11 +17,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import cache
 from typing import Any
 
 import numpy as np
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
@@ -110,7 +111,7 @@ def _level_output(
     return row_builder(tuple(f.name for f in fields))(columns)
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' field names are keys
 def row_builder(names: tuple[str, ...]) -> Callable[[list[list[Any]]], list[dict[str, Any]]]:
     """A compiled ``[{'a': v0, 'b': v1} for v0, v1 in zip(*columns)]`` for these keys.
 

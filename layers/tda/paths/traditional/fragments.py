@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import orjson
 
+from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.records import ColumnBatch, format_temporal
 from tda.domain.schema.spec import TEMPORAL, EntitySpec, FieldSpec
@@ -163,7 +163,7 @@ def _objects(
     return template([values for values, _ in encoded])
 
 
-@lru_cache(maxsize=256)  # bounded: callers' schemas are keys, and a server lives long
+@cached_by_size(256)  # bounded by count and size: callers' field names are keys
 def object_template(
     names: tuple[str, ...], quoted: tuple[bool, ...]
 ) -> Callable[[list[Sequence[Any]]], list[str]]:

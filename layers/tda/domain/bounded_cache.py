@@ -21,8 +21,8 @@ from typing import Any, ParamSpec, TypeVar
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Characters of keys one cache keeps: a thousand ordinary callers' schemas (a few KB each), or
-# two of a MiB. A schema larger than this is worked out again each time it is asked for.
+# Characters of keys one cache keeps: its count of ordinary callers' schemas (a few KB each),
+# or two of a MiB. A schema larger than this is worked out again each time it is asked for.
 MAX_CACHED_CHARS = 2_000_000
 
 

@@ -4,31 +4,23 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache, cached_property, lru_cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tda.domain.data_file import load_data_file
-from tda.domain.text import CACHED_TEXT_CHARS
+from tda.domain.text import CACHED_TEXT_CHARS, cached_when_short
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: neutral
 KEYWORD_MASKS_KEPT = 8192  # texts whose occasions are remembered; then the memory starts over
 
 
+@cached_when_short(4096)  # a handful of brands, asked once an item
 def brand_code(brand: str) -> str:
     """SKU brand code: the first four letters of the brand, upper case (``Hydro Flask`` → HYDR)."""
-    return _cached_brand_code(brand) if len(brand) <= CACHED_TEXT_CHARS else _brand_code(brand)
-
-
-@lru_cache(maxsize=4096)  # a handful of brands, asked once an item
-def _cached_brand_code(brand: str) -> str:
-    return _brand_code(brand)
-
-
-def _brand_code(brand: str) -> str:
     return re.sub(r"[^A-Za-z]", "", brand).upper()[:4]
 
 

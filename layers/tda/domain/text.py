@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from functools import lru_cache
+from collections.abc import Callable
 
 # What is worked out from a value (a name's slug, a brand's code, an item's occasions) is
 # cached for values up to this long: the pools' and the catalog's repeat, request after
@@ -13,16 +14,24 @@ from functools import lru_cache
 CACHED_TEXT_CHARS = 128
 
 
+def cached_when_short(maxsize: int) -> Callable[[Callable[[str], str]], Callable[[str], str]]:
+    """``lru_cache(maxsize)`` for texts of up to ``CACHED_TEXT_CHARS``; longer ones are worked
+    out each time."""
+
+    def decorate(function: Callable[[str], str]) -> Callable[[str], str]:
+        cached = functools.lru_cache(maxsize=maxsize)(function)
+
+        @functools.wraps(function)
+        def call(text: str) -> str:
+            return cached(text) if len(text) <= CACHED_TEXT_CHARS else function(text)
+
+        return call
+
+    return decorate
+
+
+@cached_when_short(1 << 16)  # ≤ 128 characters a key: ≈20 MB at most
 def slug(text: str) -> str:
     """Lower-case ASCII letters and digits of a name, for emails (``O'Brien`` → ``obrien``)."""
-    return _cached_slug(text) if len(text) <= CACHED_TEXT_CHARS else _slug(text)
-
-
-@lru_cache(maxsize=1 << 16)  # ≤ 128 characters a key: ≈20 MB at most
-def _cached_slug(text: str) -> str:
-    return _slug(text)
-
-
-def _slug(text: str) -> str:
     plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return re.sub(r"[^a-z0-9]", "", plain.lower())

@@ -70,6 +70,12 @@ def until_closed(sock: socket.socket) -> bytes:
     return received
 
 
+def json_post(path: str, body: bytes) -> bytes:
+    """A whole HTTP/1.1 POST of the JSON ``body`` to ``path``."""
+    head = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    return f"{head}content-length: {len(body)}\r\n\r\n".encode() + body
+
+
 def head_with_headers(size: int) -> bytes:
     line = b"x-padding: " + b"p" * 989 + b"\r\n"  # 1,000 bytes with its CRLF
     return (
@@ -143,10 +149,7 @@ def test_a_client_leaving_mid_body_logs_no_traceback(server: Served) -> None:
 def test_the_time_the_service_takes_to_answer_is_not_the_senders(server: Served) -> None:
     # The heavy request and a pipelined one behind it: neither arrives late, both are answered
     # although the first takes longer than the read timeout.
-    request = (
-        b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        b"content-length: " + str(len(HEAVY)).encode() + b"\r\n\r\n" + HEAVY
-    )
+    request = json_post("/v1/generate", HEAVY)
     with connect(server) as sock:
         sock.sendall(request + b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
         answers = until_closed(sock)
@@ -184,8 +187,7 @@ def asked_for(
     if body is None:
         sock.sendall(f"GET {path} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
     else:
-        post = f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        sock.sendall(f"{post}content-length: {len(body)}\r\n\r\n".encode() + body)
+        sock.sendall(json_post(path, body))
     received = b""
     while b"\r\n\r\n" not in received:
         received += sock.recv(4096)
@@ -325,11 +327,7 @@ def statuses_of_asking_at_once(server: Served, body: bytes, callers: int) -> lis
     socks = [connect(server) for _ in range(callers)]
     for sock in socks:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    post = (
-        b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-        + f"content-length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+    post = json_post("/v1/generate", body)
     try:
         for sock in socks:
             sock.sendall(post)

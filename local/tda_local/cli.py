@@ -178,7 +178,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("tda: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except OSError as exc:  # a disk full, a folder gone: the system's words, no traceback
-        print(f"tda: error: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tda: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_FAILURE
 
 

@@ -204,13 +204,27 @@ def _deepest_brackets(text: str) -> int:
     return deepest
 
 
+# Temporary names one process may find taken (left by a killed run whose pid was this one's).
+_TEMPORARY_NAMES_TRIED = 100
+_LONGEST_NAME_BYTES = 255  # NAME_MAX of Linux's file systems
+
+
 def check_output(path: Path, option: str) -> None:
     """Refuse an output path whose folder is missing or not writable, before any work."""
+    name_bytes = len(os.fsencode(path.name))
+    if name_bytes > _LONGEST_NAME_BYTES:
+        raise CliInputError(
+            f"{option}: the name is {name_bytes} bytes, longer than a folder takes "
+            f"({_LONGEST_NAME_BYTES})"
+        )
     folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise CliInputError(f"{option}: {path} is a folder; name a file")
-    if not folder.is_dir():
-        raise CliInputError(f"{option}: folder {folder} does not exist")
+    try:
+        if path.is_dir():
+            raise CliInputError(f"{option}: {path} is a folder; name a file")
+        if not folder.is_dir():
+            raise CliInputError(f"{option}: folder {folder} does not exist")
+    except OSError as exc:  # a path longer than PATH_MAX, a loop of links
+        raise CliInputError(f"{option}: cannot write there: {exc.strerror}") from None
     if not os.access(folder, os.W_OK):
         raise CliInputError(f"{option}: folder {folder} is not writable")
 
@@ -222,19 +236,33 @@ def written_in_place(path: Path) -> Iterator[IO[bytes]]:
     under the final name (and removes the temporary one). A path that is there and is no
     regular file (``/dev/null``, a named pipe) is written to directly: renamed over, it would
     be replaced by a file."""
-    if _is_special(path):
-        with stopped_by_sigterm(), path.open("wb") as handle:
-            yield handle
-        return
-    fd, temporary = _created_beside(path)
+    with _failures_named(path):
+        if _is_special(path):
+            with stopped_by_sigterm(), path.open("wb") as handle:
+                yield handle
+            return
+        fd, temporary = _created_beside(path)
+        try:
+            with stopped_by_sigterm(), os.fdopen(fd, "wb") as handle:
+                yield handle
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
+@contextmanager
+def _failures_named(path: Path) -> Iterator[None]:
+    """A system error while making or writing ``path`` names ``path``: a write's own error
+    (a disk full) names no file, and a failed create names the temporary beside it, which the
+    user never asked for."""
     try:
-        with stopped_by_sigterm(), os.fdopen(fd, "wb") as handle:
-            yield handle
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+        yield
+    except OSError as exc:
+        if exc.errno is None:
+            raise
+        raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
 
 
 def _is_special(path: Path) -> bool:
@@ -242,11 +270,6 @@ def _is_special(path: Path) -> bool:
         return not stat.S_ISREG(path.stat().st_mode)
     except FileNotFoundError:
         return False
-
-
-# Temporary names one process may find taken (left by a killed run whose pid was this one's).
-_TEMPORARY_NAMES_TRIED = 100
-_LONGEST_NAME_BYTES = 255  # NAME_MAX of Linux's file systems
 
 
 def _created_beside(path: Path) -> tuple[int, Path]:

@@ -116,6 +116,29 @@ def test_a_full_disk_is_one_error_line_and_exit_1() -> None:
     assert "No space left" in one_error_line(done.stderr)
 
 
+def test_an_output_file_that_cannot_be_made_names_the_path(tmp_path: Path) -> None:
+    # Its folder is there, but the file cannot be made or written: the one error line says
+    # which file, in the user's own words (not the temporary name written beside it).
+    too_long = tmp_path / ("a" * 300 + ".json")
+    done = tda("generate", "cart", "--count", "2", "-o", str(too_long))
+    assert done.returncode == 2
+    assert "--output: the name is 305 bytes" in one_error_line(done.stderr)
+    assert list(tmp_path.iterdir()) == []
+    too_deep = tmp_path.joinpath(*["a"] * 3000) / "carts.json"  # past PATH_MAX
+    done = tda("generate", "cart", "--count", "2", "-o", str(too_deep))
+    assert done.returncode == 2
+    assert "--output: cannot write there: File name too long" in one_error_line(done.stderr)
+    if os.path.exists("/dev/full"):
+        done = tda("generate", "user", "--count", "50000", "-o", "/dev/full")
+        assert done.returncode == 1
+        assert one_error_line(done.stderr) == "tda: error: /dev/full: No space left on device"
+    if os.path.isdir("/proc/self"):  # a folder no file can be made in, even by root
+        done = tda("generate", "cart", "--count", "2", "-o", "/proc/carts.json")
+        assert done.returncode == 1
+        line = one_error_line(done.stderr)
+        assert line.startswith("tda: error: /proc/carts.json: "), line
+
+
 def test_an_unknown_domain_is_bad_input_and_version_is_printed() -> None:
     done = tda("schemas", "--domain", "ecomerce")
     assert done.returncode == 2

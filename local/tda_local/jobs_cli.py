@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from tda.app.jobs import check_job_id
 from tda.domain.errors import FieldIssue, InvalidRequestError
 from tda_local import retention
 from tda_local.cli_io import (
@@ -128,8 +129,27 @@ def api_of(args: argparse.Namespace) -> str:
     return str(getattr(args, "api", None) or os.environ.get("TDA_API") or DEFAULT_API)
 
 
+def checked_url(url: str, source: str) -> str:
+    """``url`` when urllib can send a request to it (http or https, a host, a port in range, no
+    space or control character); otherwise a ``CliInputError`` naming ``source``, before
+    anything is sent (urllib's own errors were tracebacks)."""
+    try:
+        parts = urlparse(url)
+        parts.port  # noqa: B018 (read for the ValueError an out-of-range port raises)
+    except ValueError as exc:
+        raise CliInputError(f"{source}: {url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliInputError(f"{source}: {url!r} is not an http:// or https:// URL")
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise CliInputError(f"{source}: {url!r} has a space or control character")
+    return url
+
+
 def run(args: argparse.Namespace) -> int:
-    api = api_of(args).rstrip("/")
+    source = "--api" if getattr(args, "api", None) else "TDA_API"
+    api = checked_url(api_of(args), source).rstrip("/")
+    if hasattr(args, "job_id"):
+        check_job_id(args.job_id)  # before it is put in a URL: 'x?purge=true' made cancel a purge
     if args.action == "submit":
         return submit(api, args)
     if args.action == "status":
@@ -257,7 +277,8 @@ def fetch(api: str, job_id: str, output: Path) -> int:
 
     with written_in_place(output) as handle:
         for i, entry in enumerate(chunks):
-            with urllib.request.urlopen(signed(urllib.request.Request(entry["url"]))) as response:
+            url = _chunk_url(entry, i)
+            with urllib.request.urlopen(signed(urllib.request.Request(url))) as response:
                 if json_array:
                     body = response.read().strip()[1:-1]
                     handle.write((b"[" if i == 0 else b",") + body)
@@ -269,6 +290,15 @@ def fetch(api: str, job_id: str, output: Path) -> int:
             handle.write(b"]")
     bar.close()
     return 0
+
+
+def _chunk_url(entry: dict[str, Any], index: int) -> str:
+    """The API's link to a chunk, when it is one urllib may follow: a ``file://`` link from a
+    server would have read a file of this machine into the output."""
+    try:
+        return checked_url(str(entry.get("url") or ""), f"chunk {index}'s url")
+    except CliInputError as exc:
+        raise ApiError(502, {"error": f"the API's job status cannot be used: {exc}"}) from None
 
 
 _EXECUTE_API = re.compile(r"^[a-z0-9]+\.execute-api\.([a-z0-9-]+)\.amazonaws\.com$")

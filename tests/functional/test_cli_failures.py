@@ -6,11 +6,13 @@ codes are the point.
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -160,6 +162,73 @@ def test_jobs_take_api_after_the_action_and_refuse_a_missing_folder(tmp_path: Pa
     bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a3", "--api", unused)
     assert bad.returncode == 2  # parsed before anything is sent
     assert "--scenario: expected NAME=COUNT" in one_error_line(bad.stderr)
+
+
+@pytest.mark.parametrize(
+    ("api", "said"),
+    [
+        ("notaurl", "--api: 'notaurl' is not an http:// or https:// URL"),
+        ("ftp://x", "--api: 'ftp://x' is not an http:// or https:// URL"),
+        ("file:///etc", "--api: 'file:///etc' is not an http:// or https:// URL"),
+        ("http://a b", "--api: 'http://a b' has a space or control character"),
+        ("http://[::1", "--api: 'http://[::1' is not a URL (Invalid IPv6 URL)"),
+        ("http://x:99999", "--api: 'http://x:99999' is not a URL (Port out of range 0-65535)"),
+    ],
+)
+def test_jobs_refuse_an_api_that_is_no_url_before_sending(api: str, said: str) -> None:
+    # Before: a traceback from urllib (ValueError, http.client.InvalidURL) for most of these.
+    done = tda("jobs", "status", "job-1", "--api", api)
+    assert done.returncode == 2
+    assert one_error_line(done.stderr) == f"tda: error: {said}"
+    from_environment = tda("jobs", "status", "job-1", env={**os.environ, "TDA_API": api})
+    assert from_environment.returncode == 2
+    said_there = said.replace("--api", "TDA_API")
+    assert one_error_line(from_environment.stderr) == f"tda: error: {said_there}"
+
+
+@pytest.mark.parametrize("action", ["status", "cancel", "rm", "fetch"])
+@pytest.mark.parametrize("job_id", ["a b", "x?purge=true", "../schemas", "", "j" * 81])
+def test_jobs_refuse_a_job_id_no_job_has_before_sending(action: str, job_id: str) -> None:
+    # Before: 'a b' was a traceback (http.client.InvalidURL), and 'x?purge=true' made
+    # `tda jobs cancel` a purge.
+    output = ["-o", os.devnull] if action == "fetch" else []
+    done = tda("jobs", action, job_id, *output, "--api", "http://127.0.0.1:9")
+    assert done.returncode == 2
+    assert one_error_line(done.stderr).startswith("tda: error: job_id: letters, digits")
+
+
+def test_jobs_fetch_follows_no_chunk_link_but_http(tmp_path: Path) -> None:
+    # A server (or anything answering at --api) that links a chunk to file:// would have had
+    # this machine's file read into the output.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the output")
+    status = {
+        "status": "SUCCEEDED",
+        "format": "NDJSON",
+        "chunks": [{"index": 0, "url": secret.as_uri()}],
+    }
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(status).encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        out = tmp_path / "out.ndjson"
+        api = f"http://127.0.0.1:{server.server_address[1]}"
+        done = tda("jobs", "fetch", "job-1", "-o", str(out), "--api", api)
+        server.shutdown()
+    assert done.returncode == 1
+    line = one_error_line(done.stderr)
+    assert "the API's job status cannot be used: chunk 0's url:" in line, line
+    assert not out.exists()
 
 
 @pytest.mark.parametrize("output", ["stdout", "file"])

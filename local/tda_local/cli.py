@@ -97,8 +97,8 @@ def build_parser(whole: bool = True) -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the gRPC shim (testdata.v1) and the HTTP API in one process"
     )
-    serve.add_argument("--grpc-port", type=int, default=9001, help="gRPC port (default 9001)")
-    serve.add_argument("--http-port", type=int, default=8081, help="HTTP port (default 8081)")
+    serve.add_argument("--grpc-port", type=_port, default=9001, help="gRPC port (default 9001)")
+    serve.add_argument("--http-port", type=_port, default=8081, help="HTTP port (default 8081)")
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)"
     )
@@ -133,11 +133,28 @@ def _version() -> str:
         return "unknown"
 
 
+# More processes than this buy no throughput (the fast path is CPU, one core a process) and each
+# holds ≈100 MB: 100000 were once started one after another until the machine gave out.
+WORKERS_A_CORE = 4
+
+
 def _workers(text: str) -> int:
+    cores = os.cpu_count() or 1
     if text == "auto":
-        return os.cpu_count() or 1
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"must be 'auto' or a whole number ≥ 1 (got {text!r})")
+        return cores
+    most = WORKERS_A_CORE * cores
+    if not text.isdigit() or not 1 <= int(text) <= most:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or a whole number from 1 to {most} ({WORKERS_A_CORE} a core here; "
+            f"got {text!r})"
+        )
+    return int(text)
+
+
+def _port(text: str) -> int:
+    """A TCP port; 0 takes any free one. gRPC took 70000 as 4464 (modulo 65536) and served there."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (got {text!r})")
     return int(text)
 
 

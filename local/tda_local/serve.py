@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import errno
 import gc
 import logging
 import math
@@ -26,7 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import grpc
 import uvicorn
@@ -300,23 +301,40 @@ def _claim(host: str, port: int, what: str) -> None:
     A bind without SO_REUSEPORT fails beside every listener; SO_REUSEADDR lets it pass over a
     previous run's connections in TIME_WAIT.
     """
+    family, kind, proto, address = _address(host, port)
     if port == 0:
         return
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(address)
         except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                _bad_host(host, "no interface of this machine has that address")
+            taken = ": another server has it" if exc.errno == errno.EADDRINUSE else ""
             raise SystemExit(
-                f"tda serve: cannot serve {what} on {host}:{port} ({exc.strerror}): "
-                "another server has it"
+                f"tda serve: cannot serve {what} on {host}:{port} ({exc.strerror}){taken}"
             ) from None
+
+
+def _address(host: str, port: int) -> tuple[socket.AddressFamily, socket.SocketKind, int, Any]:
+    """What a socket for ``host``:``port`` is made and bound with: the first address found."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        _bad_host(host, f"no such address ({exc.strerror})")
+    family, kind, proto, _, address = found[0]
+    return family, kind, proto, address
+
+
+def _bad_host(host: str, why: str) -> NoReturn:
+    print(f"tda serve: --host {host}: {why}", file=sys.stderr)
+    raise SystemExit(2)  # the caller's input, as the CLI's other bad options
 
 
 def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     """A listening TCP socket for uvicorn; with ``reuse_port``, one the workers share."""
-    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    family, kind, proto, address = _address(host, port)
     sock = socket.socket(family, kind, proto)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:

@@ -231,6 +231,43 @@ def test_jobs_fetch_follows_no_chunk_link_but_http(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+MOST_WORKERS = 4 * (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        # Before: gRPC took 70000 as 4464 (70000 mod 65536) and served there.
+        (["--grpc-port", "70000"], "argument --grpc-port: must be a port from 0 to 65535"),
+        (["--http-port", "-1"], "argument --http-port: must be a port from 0 to 65535"),
+        (["--http-port", "80a"], "argument --http-port: must be a port from 0 to 65535"),
+        # Before: 100000 processes were started, one after another, until the machine gave out.
+        (
+            ["--workers", "100000"],
+            f"a whole number from 1 to {MOST_WORKERS} (4 a core here; got '100000')",
+        ),
+    ],
+)
+def test_serve_refuses_ports_and_workers_out_of_range_before_it_starts(
+    args: list[str], said: str
+) -> None:
+    done = tda("serve", *args)
+    assert done.returncode == 2
+    assert said in done.stderr.decode().strip().splitlines()[-1]
+
+
+def test_serve_names_a_host_it_cannot_serve_on() -> None:
+    unknown = tda("serve", "--host", "nowhere.invalid")  # RFC 6761: never resolves
+    assert unknown.returncode == 2
+    line = unknown.stderr.decode().strip()
+    assert line.startswith("tda serve: --host nowhere.invalid: no such address ("), line
+    # Before: "… (Cannot assign requested address): another server has it".
+    foreign = tda("serve", "--host", "192.0.2.1")  # TEST-NET-1: no interface here
+    assert foreign.returncode == 2
+    line = foreign.stderr.decode().strip()
+    assert line == "tda serve: --host 192.0.2.1: no interface of this machine has that address"
+
+
 @pytest.mark.parametrize("output", ["stdout", "file"])
 def test_generate_leaves_without_teardown_yet_every_byte_is_out(
     tmp_path: Path, output: str

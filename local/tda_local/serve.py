@@ -27,6 +27,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import grpc
@@ -89,7 +90,9 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers
     # runtime is this process's alone, and they reach it through the forwarding.
     worker_env = dict(os.environ)
     # The workflow (jobs, model paths) in moto's Step Functions interpreter, in this process.
-    workflows = LocalWorkflows(s3_outside=_stores_on_s3()).start()
+    stores = _store_urls()
+    _check_store_folders(stores)
+    workflows = LocalWorkflows(s3_outside=_stores_on_s3(stores)).start()
     # Every handler loaded before the first call, as provisioned concurrency would have them:
     # a first job or model-path request would otherwise pay their imports (≈0.2 s).
     for function in workflows.functions.values():
@@ -105,18 +108,37 @@ async def serve(grpc_port: int, http_port: int, host: str = "127.0.0.1", workers
         workflows.stop()
 
 
-def _stores_on_s3() -> bool:
-    """Whether a store is on s3:// (its S3 calls then leave the local runtime's mock); exits
-    naming the store when no AWS credentials are found to sign them with."""
+# The stores a server writes: the setting that places each, and what it is.
+_STORES = (
+    ("TDA_CHUNK_STORE", "the chunk store"),
+    ("TDA_CACHE_STORE", "the model answers' cache"),
+    ("VECTOR_STORE_URL", "the memory"),
+)
+
+
+def _store_urls() -> list[tuple[str, str, str]]:
+    """(setting, URL or folder, what) of each store, named by the setting that put it there:
+    its own when set, else ``TDA_HOME`` (or ``TDA_CHUNK_STORE``, beside whose S3 chunks it is)."""
     from tda import wiring
     from tda.app.settings import memory_settings, model_settings
 
-    urls = {
-        "TDA_CHUNK_STORE": wiring.chunk_store_url(),
-        "TDA_CACHE_STORE": wiring.cache_url(model_settings()),
-        "VECTOR_STORE_URL": wiring.vector_store_url(memory_settings()),
-    }
-    on_s3 = [name for name, url in urls.items() if url.startswith("s3://")]
+    urls = (
+        wiring.chunk_store_url(),
+        wiring.cache_url(model_settings()),
+        wiring.vector_store_url(memory_settings()),
+    )
+    found = []
+    for (name, what), url in zip(_STORES, urls, strict=True):
+        if not os.environ.get(name):
+            name = "TDA_CHUNK_STORE" if url.startswith("s3://") else "TDA_HOME"
+        found.append((name, url, what))
+    return found
+
+
+def _stores_on_s3(stores: list[tuple[str, str, str]]) -> bool:
+    """Whether a store is on s3:// (its S3 calls then leave the local runtime's mock); exits
+    naming the store when no AWS credentials are found to sign them with."""
+    on_s3 = [name for name, url, _ in stores if url.startswith("s3://")]
     if not on_s3:
         return False
     import boto3
@@ -129,6 +151,30 @@ def _stores_on_s3() -> bool:
         )
         raise SystemExit(2)
     return True
+
+
+def _check_store_folders(stores: list[tuple[str, str, str]]) -> None:
+    """Exit 2 naming every store on a folder that cannot be made or written, before serving.
+    Before, the server started, a job was then refused as if the disk were full, and the
+    memory and the cache failed at their first use."""
+    problems = []
+    for name, url, what in stores:
+        if "://" in url and not url.startswith("file://"):
+            continue
+        folder = Path(url.removeprefix("file://"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            problems.append(f"  {name}: {folder} ({what}): not a folder")
+        except OSError as exc:
+            problems.append(f"  {name}: {folder} ({what}): {exc.strerror}")
+        else:
+            if not os.access(folder, os.W_OK | os.X_OK):
+                problems.append(f"  {name}: {folder} ({what}): not writable")
+    if problems:
+        lines = "\n".join(problems)
+        print(f"tda serve: a store's folder cannot be made or written:\n{lines}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 async def _serve_primary(

@@ -268,6 +268,29 @@ def test_serve_names_a_host_it_cannot_serve_on() -> None:
     assert line == "tda serve: --host 192.0.2.1: no interface of this machine has that address"
 
 
+def test_serve_refuses_store_folders_it_cannot_make_before_it_starts(tmp_path: Path) -> None:
+    # Before: it served, and a job was then refused as if the disk were full; the memory and
+    # the model answers' cache failed at their first use.
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    home = a_file / "home"
+    stores = ("TDA_CHUNK_STORE", "TDA_CACHE_STORE", "VECTOR_STORE_URL")  # the suite sets some
+    environment = {k: v for k, v in os.environ.items() if k not in stores}
+    done = tda(
+        "serve", "--grpc-port", "0", "--http-port", "0", env={**environment, "TDA_HOME": str(home)}
+    )
+    assert done.returncode == 2
+    lines = done.stderr.decode().strip().splitlines()
+    assert lines[0] == "tda serve: a store's folder cannot be made or written:"
+    assert f"  TDA_HOME: {home}/jobs (the chunk store): Not a directory" in lines
+    assert f"  TDA_HOME: {home}/cache (the model answers' cache): Not a directory" in lines
+    assert f"  TDA_HOME: {home}/vectors (the memory): Not a directory" in lines
+    elsewhere = {**environment, "TDA_HOME": str(tmp_path / "home"), "VECTOR_STORE_URL": str(a_file)}
+    done = tda("serve", "--grpc-port", "0", "--http-port", "0", env=elsewhere)
+    assert done.returncode == 2
+    assert f"  VECTOR_STORE_URL: {a_file} (the memory): not a folder" in done.stderr.decode()
+
+
 @pytest.mark.parametrize("output", ["stdout", "file"])
 def test_generate_leaves_without_teardown_yet_every_byte_is_out(
     tmp_path: Path, output: str

@@ -9,6 +9,7 @@ with loading():  # the collector waits while the function starts (tda/startup.py
     from mangum import Mangum
 
     from tda.adapters.emf_metrics import EmfMetrics
+    from tda.adapters.http_event import parse_http_event
     from tda.app.ports_in_use import chunk_store
     from tda.http.app import create_app
     from tda.http.oversize import OversizeToStore
@@ -28,6 +29,7 @@ with loading():  # the collector waits while the function starts (tda/startup.py
 
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    parse_http_event(event)  # a field-level error for what API Gateway never sends
     response = asgi(event, context)
     metrics.count(f"Http{response['statusCode'] // 100}xx", 1)
     return response

@@ -188,6 +188,28 @@ MALFORMED_EVENTS = [
     ("router", ["not", "an", "object"], "event"),
 ]  # fmt: skip
 
+HTTP_EVENT = event("api_generate_cart.json")
+
+
+def http_event_but(**changes: Any) -> dict[str, Any]:
+    """The HTTP API's event for a cart request, with ``changes`` (a value of None: left out)."""
+    changed = {**HTTP_EVENT, **changes}
+    return {key: value for key, value in changed.items() if value is not None}
+
+
+# What API Gateway never sends, but a direct invoke may: before, each was a crash inside Mangum
+# (RuntimeError "unable to infer a handler", AttributeError, binascii.Error), not a field.
+MALFORMED_EVENTS += [
+    ("api", http_event_but(version="1.0"), "version"),
+    ("api", http_event_but(requestContext=None), "requestContext"),
+    ("api", http_event_but(requestContext={"http": {"method": "POST", "sourceIp": "192.0.2.1"}}), "requestContext.http.path"),
+    ("api", {**HTTP_EVENT, "headers": None}, "headers"),
+    ("api", http_event_but(body={"entity": "cart"}), "body"),
+    ("api", http_event_but(body="!!!", isBase64Encoded=True), "body"),
+    ("api", http_event_but(cookies=["a=1", 2]), "cookies[1]"),
+    ("api", ["an", "HTTP", "request"], "event"),
+]  # fmt: skip
+
 
 @pytest.mark.parametrize(("name", "bad", "field"), MALFORMED_EVENTS)
 def test_a_malformed_event_is_refused_naming_its_field_before_any_work(

@@ -1,4 +1,5 @@
-"""Typed models of every Lambda payload (the Powertools parser style), parsed at the edge.
+"""Typed models of every Lambda payload (the Powertools parser style), parsed at the edge; the
+HTTP API's own is in ``tda.adapters.http_event``.
 
 The handlers parse their event here before anything runs; a malformed one is a field-level
 ``InvalidRequestError`` (``range.start: Input should be a valid integer``), never a KeyError

@@ -208,6 +208,9 @@ MALFORMED_EVENTS += [
     ("api", http_event_but(body="!!!", isBase64Encoded=True), "body"),
     ("api", http_event_but(cookies=["a=1", 2]), "cookies[1]"),
     ("api", ["an", "HTTP", "request"], "event"),
+    # $$.Execution.StartTime is always a time; before, another string was a ValueError.
+    *[(name, {"request": {"entity": "review", "count": 2}, "execution_started": "yesterday"},
+       "execution_started") for name in ("llm", "rag", "hybrid")],
 ]  # fmt: skip
 
 

@@ -25,7 +25,12 @@ from tda.app.service import (
 from tda.app.settings import model_settings, settings
 from tda.domain.coherence import CoherenceReport
 from tda.domain.contract import GenerateRequest
-from tda.domain.errors import InvalidRequestError, LLMTimeoutError, PathUnavailableError
+from tda.domain.errors import (
+    InvalidRequestError,
+    LLMTimeoutError,
+    PathUnavailableError,
+    shown,
+)
 from tda.domain.limits import answer_bytes, inline, light, work_seconds
 from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
@@ -206,6 +211,7 @@ def model_path(
     that path alone, or its error for the workflow's Retry and Catch (nothing falls back here:
     the workflow owns fallbacks). ``provider``: the llm path's one provider for this state."""
     request = parse_request(payload)
+    started = _started_at(execution_started) if execution_started else None
     chosen = GenerationPath(path)
     decision = (
         RoutingDecision(
@@ -224,8 +230,8 @@ def model_path(
         with_provider = getattr(generator, "with_provider", None)
         if with_provider is not None:
             generator = with_provider(provider)
-    if execution_started:
-        left = time_left(execution_started)
+    if started is not None:
+        left = time_left(started)
         with_deadline = getattr(generator, "with_deadline", None)
         if with_deadline is not None:
             generator = with_deadline(left)
@@ -262,12 +268,21 @@ def whole(
 FALLBACK_RESERVE_SECONDS = 3.0
 
 
-def time_left(execution_started: str) -> float:
+def _started_at(execution_started: str) -> datetime:
+    """``$$.Execution.StartTime`` as a time (UTC when it names no zone); a field-level error
+    for another string, before any work."""
+    try:
+        started = datetime.fromisoformat(execution_started.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidRequestError.single(
+            "execution_started", f"must be an ISO 8601 time (got {shown(execution_started)})"
+        ) from None
+    return started if started.tzinfo is not None else started.replace(tzinfo=UTC)
+
+
+def time_left(started: datetime) -> float:
     """Seconds a model state may still spend: the sync budget from its execution's start, less
     the reserve for the fallback. None left: ``LLMTimeoutError`` at once (the workflow moves on)."""
-    started = datetime.fromisoformat(execution_started.replace("Z", "+00:00"))
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=UTC)
     elapsed = (datetime.now(UTC) - started).total_seconds()
     left = model_settings().sync_budget_seconds - FALLBACK_RESERVE_SECONDS - max(elapsed, 0.0)
     if left <= 0:

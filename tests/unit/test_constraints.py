@@ -167,3 +167,24 @@ def test_dates_at_the_ends_of_what_iso_8601_holds() -> None:
     assert all("9999-12-31T23:46:40Z" <= r["late"] <= "9999-12-31T23:59:59Z" for r in records)
     assert all(re.fullmatch(r"\d\d/\d\d/00[0-3]\d", r["early"]) for r in records)
     assert {r["early"][-4:] < "0010" for r in records} == {True, False}
+
+
+def test_strftime_formats_that_read_back_are_taken_and_every_value_reads_back() -> None:
+    formats = {
+        "us": ("DATE", "%m/%d/%y"),  # a two-digit year: the default window is 2024–2025
+        "ordinal": ("DATE", "%j/%Y"),
+        "named": ("DATE", "%A %d %B %Y"),
+        "stamp": ("DATETIME", "%Y-%m-%dT%H:%M:%S%z"),
+        "clock": ("DATETIME", "%I:%M:%S %p on %d %b %Y (%Z)"),
+        "micro": ("DATETIME", "%Y%m%d%H%M%S.%f"),
+    }
+    schema = {"fields": [{"name": name, "type": kind} for name, (kind, _) in formats.items()]}
+    records = generate_records(
+        schema=schema,
+        count=300,
+        constraints=c(**{name: {"format": fmt} for name, (_, fmt) in formats.items()}),
+    )
+    for name, (_, fmt) in formats.items():
+        read = [datetime.strptime(r[name], fmt) for r in records]
+        assert all(2024 <= moment.year <= 2025 for moment in read), name
+        assert len(set(read)) > 100, name  # the values differ: the format names every part

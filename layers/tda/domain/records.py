@@ -13,7 +13,6 @@ Internal value forms (what rules see):
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ import numpy as np
 from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.schema.spec import EntitySpec, FieldSpec
+from tda.domain.schema.temporal_formats import formatted_time
 
 
 def offsets_of(lengths: np.ndarray) -> np.ndarray:
@@ -172,24 +172,12 @@ def format_temporal(f: FieldSpec, column: np.ndarray) -> list[Any]:
         return out
     seconds = np.where(nulls, 0, column).astype(np.int64)
     if fmt and "%" in fmt:
-        text = [_strftime(datetime.fromtimestamp(v, UTC), fmt) for v in seconds.tolist()]
+        text = [formatted_time(datetime.fromtimestamp(v, UTC), fmt) for v in seconds.tolist()]
     else:
         text = iso_texts(seconds, with_time=f.type is FieldType.DATETIME)
     if nulls.any():
         return [None if n else t for t, n in zip(text, nulls.tolist(), strict=True)]
     return text
-
-
-def _strftime(moment: datetime, fmt: str) -> str:
-    if moment.year >= 1000:
-        return moment.strftime(fmt)
-    # C's %Y writes year 8 as "8", which no %Y reads back: four digits, as ISO 8601 has them
-    # (each %-pair read as one, so "%%Y" stays a literal "%Y").
-    padded = _PERCENT_PAIR.sub(lambda m: f"{moment.year:04d}" if m[1] == "Y" else m[0], fmt)
-    return moment.strftime(padded)
-
-
-_PERCENT_PAIR = re.compile(r"%(.)", re.S)
 
 
 def iso_texts(seconds: np.ndarray, with_time: bool) -> list[str]:

@@ -29,7 +29,9 @@ from tda.domain.schema.spec import (
     is_id_pattern,
     item_path,
     pattern_length,
+    time_bounds,
 )
+from tda.domain.schema.temporal_formats import format_problem
 
 MAX_DEPTH = 6
 MAX_FIELDS = 500
@@ -526,7 +528,10 @@ def _format_issues(f: FieldSpec, where: str) -> list[FieldIssue]:
                     "dates take 'iso8601', 'epoch' or a strftime format like '%Y-%m-%d'",
                 )
             ]
-        return []
+        if fmt in _TEMPORAL_FORMATS:
+            return []
+        problem = format_problem(fmt, f.type, *time_bounds(f), f.minimum)
+        return [FieldIssue(f"{where}.format", problem)] if problem else []
     if f.type is FieldType.FLOAT:
         if fmt != MONEY_FORMAT:
             return [FieldIssue(f"{where}.format", "FLOAT fields take format 'money' (whole cents)")]

@@ -6,6 +6,7 @@ constraints all end up as one immutable ``EntitySpec`` tree of ``FieldSpec`` nod
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +30,9 @@ MONEY_END = 10**14
 # Epoch seconds a date may be: 0001-01-01T00:00:00Z … 9999-12-31T23:59:59Z, what ISO 8601 text
 # and Python's datetime hold (a bound of 10^15 drew year 116819978, an internal error).
 TIME_RANGE = (-62135596800, 253402300799)
+# Default window for dates with no min/max: fixed (not "now") so a seed reproduces output forever.
+DEFAULT_FROM = 1704067200  # 2024-01-01T00:00:00Z
+DEFAULT_TO = 1767225599  # 2025-12-31T23:59:59Z
 # A string value's length (min_length/max_length, a regex's longest match). Longer text is a
 # file, not a field; 1000 such records are 10 MB of JSON. (``tda.domain.limits`` has the rest.)
 MAX_STRING_LENGTH = 10_000
@@ -238,3 +242,22 @@ def child_path(parent: str, name: str) -> str:
 def item_path(array_path: str) -> str:
     """Array items live at ``<array>[]``; the fields of object items at ``<array>.<field>``."""
     return f"{array_path}[]"
+
+
+def int_bounds(spec: FieldSpec, default: tuple[int, int]) -> tuple[int, int]:
+    """Whole numbers to draw between: the field's bounds, ``default`` where it sets none (and
+    the default's span past a one-sided bound)."""
+    lo = math.ceil(spec.minimum) if spec.minimum is not None else default[0]
+    hi = math.floor(spec.maximum) if spec.maximum is not None else default[1]
+    if spec.minimum is not None and spec.maximum is None:
+        hi = max(hi, lo + default[1] - default[0])
+    if spec.maximum is not None and spec.minimum is None:
+        lo = min(lo, hi - (default[1] - default[0]))
+    return lo, hi
+
+
+def time_bounds(spec: FieldSpec) -> tuple[int, int]:
+    """Epoch seconds to draw between: the field's bounds, a default span past a one-sided one,
+    never outside the years 1 … 9999 (a min in 9999 once drew into year 10000)."""
+    lo, hi = int_bounds(spec, (DEFAULT_FROM, DEFAULT_TO))
+    return max(lo, TIME_RANGE[0]), min(hi, TIME_RANGE[1])

@@ -24,15 +24,18 @@ from tda.domain.catalog import Catalog
 from tda.domain.contract import FieldType
 from tda.domain.data_file import load_data_file
 from tda.domain.errors import InvalidRequestError
-from tda.domain.schema.spec import MONEY_FORMAT, TIME_RANGE, FieldSpec, is_id_pattern
+from tda.domain.schema.spec import (
+    MONEY_FORMAT,
+    FieldSpec,
+    int_bounds,
+    is_id_pattern,
+    time_bounds,
+)
 from tda.domain.text import slug
 from tda.domain.validation import EMAIL_RE, PHONE_RE
 from tda.paths.traditional.pools import Pools
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"
-# Default window for dates with no min/max: fixed (not "now") so a seed reproduces output forever.
-DEFAULT_FROM = 1704067200  # 2024-01-01T00:00:00Z
-DEFAULT_TO = 1767225599  # 2025-12-31T23:59:59Z
 ALPHANUM = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)
 DIGITS = np.frombuffer(b"0123456789", dtype=np.uint8)
 TAX_RATES = (
@@ -163,16 +166,6 @@ def obj(values: list[Any] | np.ndarray) -> np.ndarray:
     return out
 
 
-def int_bounds(spec: FieldSpec, default: tuple[int, int]) -> tuple[int, int]:
-    lo = math.ceil(spec.minimum) if spec.minimum is not None else default[0]
-    hi = math.floor(spec.maximum) if spec.maximum is not None else default[1]
-    if spec.minimum is not None and spec.maximum is None:
-        hi = max(hi, lo + default[1] - default[0])
-    if spec.maximum is not None and spec.minimum is None:
-        lo = min(lo, hi - (default[1] - default[0]))
-    return lo, hi
-
-
 def cent_bounds(spec: FieldSpec, default: tuple[float, float] = (1.0, 500.0)) -> tuple[int, int]:
     low = spec.minimum if spec.minimum is not None else default[0]
     if spec.maximum is not None and spec.minimum is None:  # max only: below it, as int_bounds
@@ -267,13 +260,6 @@ def _enum(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 def _datetime(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     lo, hi = time_bounds(spec)
     return ctx.rng.integers(lo, hi + 1, ctx.n).astype(np.float64)
-
-
-def time_bounds(spec: FieldSpec) -> tuple[int, int]:
-    """Epoch seconds to draw between: the field's bounds, a default span past a one-sided one,
-    never outside the years 1 … 9999 (a min in 9999 once drew into year 10000)."""
-    lo, hi = int_bounds(spec, (DEFAULT_FROM, DEFAULT_TO))
-    return max(lo, TIME_RANGE[0]), min(hi, TIME_RANGE[1])
 
 
 @provider("date")

@@ -78,6 +78,9 @@ HOSTILE: list[tuple[str, dict[str, Any], str]] = [
      "count": 1000, "scenarios": [{"name": "x", "count": 1000,
                                    "overrides": {"first_name": "x" * 1_000_000}}]},
      "scenarios[0].overrides.first_name"),
+    # A format read back by strptime once written: 4 s of work, then the regex module's crash.
+    ("a date format of 200,000 characters", {"schema": ONE_OF_EACH, "count": 1,
+     "constraints": on("t", format="%Y" * 100_000)}, "constraints.t.format"),
     ("an override in year 10000 once in UTC", {"entity": "cart", "count": 1, "scenarios": [
      {"name": "x", "count": 1, "overrides": {"created_at": "9999-12-31T23:59:59-14:00"}}]},
      "scenarios[0].overrides.created_at"),

@@ -256,6 +256,9 @@ BAD_REQUESTS += [
      "constraints.d.format", "names the hour as %I without %p"),
     ("a two-digit year for dates before 1969", dated("DATE", "%d/%m/%y", min=-10**9, max=0),
      "constraints.d.format", "%y reads back years 1969–2068 only, and this field's run from 1938"),
+    # Found by fuzzing: the format's check read the year of a min past 9999 (a ValueError).
+    ("a date format on a min past 9999", dated("DATE", "%Y", min=2**53),
+     "constraints.d.min", "must be between"),
     ("a date format with a control character", dated("DATE", "%Y\x00%m-%d"),
      "constraints.d.format", "no control characters"),
 ]  # fmt: skip

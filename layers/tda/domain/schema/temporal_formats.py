@@ -17,6 +17,7 @@ import re
 from datetime import UTC, datetime
 
 from tda.domain.contract import FieldType
+from tda.domain.schema.spec import TIME_RANGE
 
 # Longer is no format a caller writes by hand: 64 characters hold any of ISO 8601's forms twice.
 MAX_FORMAT_CHARACTERS = 64
@@ -73,6 +74,9 @@ def format_problem(
     gap = _gap(set(used))
     if gap:
         return gap
+    first, last = (min(max(end, TIME_RANGE[0]), TIME_RANGE[1]) for end in (first, last))
+    if first > last:
+        return None  # bounds no time lies between, named by the bounds' own check
     if "y" in used and not TWO_DIGIT_YEARS[0] <= _year(first) <= _year(last) <= TWO_DIGIT_YEARS[1]:
         return (
             f"%y reads back years {TWO_DIGIT_YEARS[0]}–{TWO_DIGIT_YEARS[1]} only, and this "

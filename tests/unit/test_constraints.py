@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 from tda.app.service import resolve_spec
 from tda.domain.schema.registry import get_entity
@@ -188,3 +189,61 @@ def test_strftime_formats_that_read_back_are_taken_and_every_value_reads_back() 
         read = [datetime.strptime(r[name], fmt) for r in records]
         assert all(2024 <= moment.year <= 2025 for moment in read), name
         assert len(set(read)) > 100, name  # the values differ: the format names every part
+
+
+def test_an_id_format_on_a_registered_text_field_makes_its_values() -> None:
+    # As a regex does: before, the field's own generator (names, cities, SKUs from the catalog)
+    # went on, and every record failed its format as a generator bug (HTTP 500).
+    formats = {  # entity: {field: (format, what its values look like)}
+        "user": {"first_name": ("N-{random:3}", r"N-[0-9A-Z]{3}")},
+        "order": {
+            "shipping_address.city": ("C{digits:2}", r"C[0-9]{2}"),
+            "shipping_address.country": ("X{random:2}", r"X[0-9A-Z]{2}"),
+        },
+        "cart": {"items.sku": ("S-{digits:4}", r"S-[0-9]{4}")},
+        "review": {"title": ("T{digits:3}", r"T[0-9]{3}")},
+    }
+    for entity, fields in formats.items():
+        records = generate_records(
+            entity=entity,
+            count=50,
+            constraints=c(**{field: {"format": fmt} for field, (fmt, _) in fields.items()}),
+        )
+        for field, (_, looks) in fields.items():
+            values: list[Any] = records
+            for part in field.split("."):
+                values = [
+                    item[part]
+                    for value in values
+                    for item in (value if isinstance(value, list) else [value])
+                ]
+            assert values and all(re.fullmatch(looks, v) for v in values), (field, values[:3])
+
+
+def test_fields_of_array_items_are_named_alike_whatever_the_items_are() -> None:
+    # A cart's items are objects ('items.sku'); a user's addresses are ADDRESS items, whose
+    # parts were only 'addresses[].city': 'addresses.city', as the README writes nested paths,
+    # was "no field 'addresses.city' in user". Both spellings now name the one field.
+    for path in ("addresses.city", "addresses[].city"):
+        records = generate_records(
+            entity="user",
+            count=20,
+            constraints=c(**{path: {"regex": "C[0-9]{2}"}}),
+            scenarios=[
+                {
+                    "name": "s",
+                    "count": 20,
+                    "overrides": {path.replace("city", "street"): "1 Main St"},
+                }
+            ],
+        )
+        addresses = [a for r in records for a in r["addresses"]]
+        assert all(re.fullmatch("C[0-9]{2}", a["city"]) for a in addresses), path
+        assert {a["street"] for a in addresses} == {"1 Main St"}, path
+    lines = {"name": "lines", "type": "ARRAY", "nested_fields": [
+        {"name": "item", "type": "OBJECT", "nested_fields": [{"name": "qty", "type": "INTEGER"}]}]}  # fmt: skip
+    for path in ("lines.qty", "lines[].qty"):
+        records = generate_records(
+            schema={"fields": [lines]}, count=20, constraints=c(**{path: {"min": 7, "max": 7}})
+        )
+        assert {line["qty"] for r in records for line in r["lines"]} == {7}, path

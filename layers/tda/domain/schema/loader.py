@@ -329,6 +329,8 @@ def _constrained(
             changes["generator"] = None
         if c.format is not None:
             changes["format"] = c.format
+            if is_id_pattern(c.format):  # as a regex: the pattern makes the values
+                changes["generator"] = None
     if lengths:
         if c.min_length is not None:
             changes["min_length"] = c.min_length

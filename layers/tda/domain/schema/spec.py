@@ -204,8 +204,15 @@ class EntitySpec:
     def by_path(self) -> dict[str, FieldSpec]:
         return {spec.path: spec for spec in self.walk()}
 
+    @cached_property
+    def _by_either_path(self) -> dict[str, FieldSpec]:
+        return {_either_way(spec.path): spec for spec in self.walk()}
+
     def find(self, path: str) -> FieldSpec | None:
-        return self.by_path.get(path)
+        """The field at ``path``; a field of an array's items by either spelling: a user's
+        ADDRESS items have their parts at ``addresses[].city``, a cart's object items theirs
+        at ``items.sku``, and a caller writes either (no other field can have the other)."""
+        return self.by_path.get(path) or self._by_either_path.get(_either_way(path))
 
     @cached_property
     def derived_paths(self) -> frozenset[str]:
@@ -233,6 +240,10 @@ class EntitySpec:
         for top in self.fields:
             visit(top, "")
         return levels
+
+
+def _either_way(path: str) -> str:
+    return path.replace("[].", ".")
 
 
 def child_path(parent: str, name: str) -> str:

@@ -150,3 +150,36 @@ def test_edge_cases_as_sql_load_into_postgresql(postgres_url: str, entity: str) 
         rows = db.execute(f'SELECT count(*), count(DISTINCT _edge_case_type) FROM "{entity}"')
         count, kinds = rows.fetchone() or (0, 0)
         assert count == 120 and kinds > 5
+
+
+def test_names_at_postgresqls_limits_load_and_keep_their_columns(postgres_url: str) -> None:
+    """What the SQL check of names lets through loads: SQL keywords, names alike but for
+    their case, a name of exactly 63 bytes, an object's field beside a longer flat name, and
+    an array of objects as a child table."""
+    import psycopg
+
+    long_name = "n" * 63
+    fields = [
+        {"name": "select", "type": "STRING"},
+        {"name": "Total", "type": "INTEGER"},
+        {"name": "total", "type": "INTEGER"},
+        {"name": long_name, "type": "STRING"},
+        {"name": "a", "type": "OBJECT", "nested_fields": [{"name": "b", "type": "STRING"}]},
+        {"name": "a__bc", "type": "STRING"},
+        {"name": "lines", "type": "ARRAY", "nested_fields": [{"name": "order", "type": "INTEGER"}]},
+    ]
+    sql = generate(
+        make_request(entity="group", schema={"fields": fields}, count=30, output_format="SQL")
+    ).data
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute(
+            "DROP SCHEMA IF EXISTS limits CASCADE; CREATE SCHEMA limits; SET search_path TO limits"
+        )
+        db.execute(sql)
+        columns = db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'limits' "
+            "AND table_name = 'group'"
+        ).fetchall()
+        assert {"select", "Total", "total", long_name, "a__b", "a__bc"} <= {c for (c,) in columns}
+        assert db.execute('SELECT count(*) FROM "group"').fetchone() == (30,)
+        assert db.execute('SELECT count(DISTINCT "_index") FROM "group_lines"').fetchone() == (30,)

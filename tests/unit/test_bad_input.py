@@ -256,6 +256,24 @@ BAD_REQUESTS += [
      "constraints.d.format", "names the hour as %I without %p"),
     ("a two-digit year for dates before 1969", dated("DATE", "%d/%m/%y", min=-10**9, max=0),
      "constraints.d.format", "%y reads back years 1969–2068 only, and this field's run from 1938"),
+    # A field under a name the output gives its own columns: JSON wrote the field's value over
+    # the record's index, SQL declared the column twice and loaded nowhere.
+    ("a field named as the output's index", {"schema": {"fields": [{"name": "_index"}]},
+     "count": 1}, "schema._index", "the output's own column"),
+    ("a field named as a memory path's provenance", {"schema": {"fields": [{"name": "_source"}]},
+     "count": 1}, "schema._source", "the output's own column"),
+    ("SQL columns flattened to one name", {"schema": {"fields": [
+        {"name": "a__b"}, {"name": "a", "type": "OBJECT", "nested_fields": [{"name": "b"}]}]},
+     "count": 1, "output_format": "SQL"}, "schema.a.b", "'a__b', the column of a__b"),
+    ("an item field named as its SQL child table's position", {"schema": {"fields": [
+        {"name": "lines", "type": "ARRAY", "nested_fields": [{"name": "_position"}, {"name": "q"}]}]},
+     "count": 1, "output_format": "SQL"}, "schema.lines._position", "the child table's own column"),
+    ("SQL columns alike in PostgreSQL's first 63 bytes", {"schema": {"fields": [
+        {"name": "x" * 70 + "1"}, {"name": "x" * 70 + "2"}]}, "count": 1, "output_format": "SQL"},
+     "schema." + "x" * 70 + "2", "PostgreSQL keeps 63 bytes of a name"),
+    ("an entity whose SQL child table is cut to its own name", {"entity": "t" * 70, "schema": {
+        "fields": [{"name": "lines", "type": "ARRAY", "nested_fields": [{"name": "q"}]}]},
+     "count": 1, "output_format": "SQL"}, "schema.lines", "PostgreSQL keeps 63 bytes of a name"),
     # Found by fuzzing: the format's check read the year of a min past 9999 (a ValueError).
     ("a date format on a min past 9999", dated("DATE", "%Y", min=2**53),
      "constraints.d.min", "must be between"),

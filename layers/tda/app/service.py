@@ -30,6 +30,7 @@ from tda.domain.errors import (
     shown,
 )
 from tda.domain.limits import prompt_issues, size_issues
+from tda.domain.output_clashes import column_clashes
 from tda.domain.plan import (
     SEED_BITS,
     GenerationPlan,
@@ -109,6 +110,7 @@ def plan_request(request: GenerateRequest, max_count: int | None = None) -> Gene
         spec = resolve_spec(request)
     except InvalidRequestError as exc:
         raise InvalidRequestError(issues + exc.issues) from None
+    issues.extend(column_clashes(spec, request.output_format))
     scenarios = _plan_scenarios(spec, request.scenarios, request.count, issues)
     if 1 <= request.count <= limit:
         sync = limit <= settings.max_sync_records

@@ -104,6 +104,11 @@ class NdjsonRenderer(TextRenderer):
         return texts.text
 
 
+def flattened_columns(fields: Sequence[FieldSpec]) -> list[tuple[str, FieldSpec]]:
+    """SQL's columns of ``fields``: objects flattened (``a.b`` is ``a__b``), arrays whole."""
+    return [(column, f) for column, _, f in _columns(fields, "", "__")]
+
+
 def _columns(
     fields: Sequence[FieldSpec], prefix: str, sep: str
 ) -> list[tuple[str, tuple[str, ...], FieldSpec]]:

@@ -1,0 +1,85 @@
+"""Field names the output cannot give a column of their own, found before anything is made.
+
+Every format writes ``_index`` and ``_scenario`` beside a record's fields (and a memory path's
+provenance): a field under one of those names had its value written over the record's index
+in JSON, and its column declared twice in CSV and SQL. SQL flattens objects (``a.b`` is the
+column ``a__b``), gives each array of objects a child table (``<table>_<array>``, keyed by the
+record's key and ``_position``), and PostgreSQL keeps only the first 63 bytes of a name: two
+fields, or two tables, could become one, and the script then loaded nowhere.
+"""
+
+from __future__ import annotations
+
+from tda.domain.contract import OutputFormat
+from tda.domain.errors import FieldIssue
+from tda.domain.output import META_COLUMNS, PROVENANCE_COLUMNS, flattened_columns
+from tda.domain.schema.spec import EntitySpec, FieldSpec
+
+OWN_COLUMNS = (*META_COLUMNS, *PROVENANCE_COLUMNS)
+POSTGRES_NAME_BYTES = 63  # NAMEDATALEN - 1
+
+
+def column_clashes(spec: EntitySpec, output_format: OutputFormat) -> list[FieldIssue]:
+    """A field-level issue for each field whose name the output gives to something else."""
+    issues = [
+        FieldIssue(
+            f"schema.{f.path}",
+            f"'{f.name}' is the output's own column ({', '.join(OWN_COLUMNS)}): name the "
+            "field otherwise",
+        )
+        for f in spec.fields
+        if f.name in OWN_COLUMNS
+    ]
+    if output_format is OutputFormat.SQL and not issues:
+        issues = _SqlNames(spec).clashes
+    return issues
+
+
+class _SqlNames:
+    """The script's tables and columns as PostgreSQL reads them, and what two of them share."""
+
+    def __init__(self, spec: EntitySpec) -> None:
+        self.clashes: list[FieldIssue] = []
+        tables: dict[str, str] = {}
+        self._claim(tables, spec.name, "the record's table", None)
+        parent: dict[str, str] = {}
+        for column in META_COLUMNS:
+            self._claim(parent, column, "the output's own", None)
+        key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
+        # As SqlRenderer lays them out: arrays of objects under the record are child tables.
+        for column, f in flattened_columns(spec.fields):
+            if not _is_table(f):
+                self._claim(parent, column, f.path, f)
+        for f in spec.fields:
+            if _is_table(f) and f.item is not None:
+                self._claim(tables, f"{spec.name}_{f.name}", f"the table of {f.path}", f, "table")
+                self._child_table(f.item.children, key)
+
+    def _child_table(self, fields: tuple[FieldSpec, ...], key: str | None) -> None:
+        columns: dict[str, str] = {}
+        for own in ("_index", "_position", *([key] if key else [])):
+            self._claim(columns, own, "the child table's own", None)
+        for column, f in flattened_columns(fields):
+            self._claim(columns, column, f.path, f)
+
+    def _claim(
+        self, taken: dict[str, str], name: str, what: str, f: FieldSpec | None, kind: str = "column"
+    ) -> None:
+        cut = name.encode()[:POSTGRES_NAME_BYTES].decode(errors="ignore")
+        other = taken.setdefault(cut, what)
+        if other is what or f is None:
+            return
+        if cut == name and other != "the child table's own" and other != "the output's own":
+            said = f"becomes the SQL {kind} '{name}', the {kind} of {other}"
+        elif cut == name:
+            said = f"'{name}' is {other} column"
+        else:
+            said = (
+                f"PostgreSQL keeps 63 bytes of a name: its SQL {kind} '{name}' is cut to "
+                f"'{cut}', as {other} is"
+            )
+        self.clashes.append(FieldIssue(f"schema.{f.path}", said))
+
+
+def _is_table(f: FieldSpec) -> bool:
+    return f.is_array and f.item is not None and f.item.is_object

@@ -178,6 +178,7 @@ def test_strftime_formats_that_read_back_are_taken_and_every_value_reads_back() 
         "stamp": ("DATETIME", "%Y-%m-%dT%H:%M:%S%z"),
         "clock": ("DATETIME", "%I:%M:%S %p on %d %b %Y (%Z)"),
         "micro": ("DATETIME", "%Y%m%d%H%M%S.%f"),
+        "day": ("DATETIME", "%d/%m/%Y"),  # read back as its day: no min to fall before
     }
     schema = {"fields": [{"name": name, "type": kind} for name, (kind, _) in formats.items()]}
     records = generate_records(
@@ -247,3 +248,13 @@ def test_fields_of_array_items_are_named_alike_whatever_the_items_are() -> None:
             schema={"fields": [lines]}, count=20, constraints=c(**{path: {"min": 7, "max": 7}})
         )
         assert {line["qty"] for r in records for line in r["lines"]} == {7}, path
+
+
+def test_a_date_format_on_a_min_in_the_middle_of_a_day_is_taken() -> None:
+    # A DATE's values are whole days from the first after its min: '%d/%m/%Y' reads each back
+    # as itself, however late in its day the min is.
+    schema = {"fields": [{"name": "day", "type": "DATE"}]}
+    constraints = c(day={"format": "%d/%m/%Y", "min": 1704067230, "max": 1704499200})
+    records = generate_records(schema=schema, count=100, constraints=constraints)
+    days = {datetime.strptime(r["day"], "%d/%m/%Y").day for r in records}
+    assert days == {2, 3, 4, 5, 6}  # 2024-01-02 … 2024-01-06: not the 1st, begun before min

@@ -26,6 +26,7 @@ MAX_FORMAT_CHARACTERS = 64
 # strptime), and glibc's %-d, %e and the like (not read by strptime).
 DIRECTIVES = "YymdjbBaAHIpMSfzZ%"
 _DIRECTIVE = re.compile(r"%(.?)", re.S)
+DAY = 86400
 # A two-digit year reads back as 1969–2068 (POSIX's pivot).
 TWO_DIGIT_YEARS = (1969, 2068)
 # The parts of a time, largest first, and the directives that name each (%j: month and day).
@@ -75,6 +76,8 @@ def format_problem(
     if gap:
         return gap
     first, last = (min(max(end, TIME_RANGE[0]), TIME_RANGE[1]) for end in (first, last))
+    if kind is FieldType.DATE:  # the whole days between, as the generator draws them
+        first, last = -(-first // DAY) * DAY, last // DAY * DAY
     if first > last:
         return None  # bounds no time lies between, named by the bounds' own check
     if "y" in used and not TWO_DIGIT_YEARS[0] <= _year(first) <= _year(last) <= TWO_DIGIT_YEARS[1]:
@@ -101,11 +104,11 @@ def _gap(used: set[str]) -> str:
 
 
 def _unread(fmt: str, kind: FieldType, first: int, last: int, least: float | None) -> str | None:
-    """The first of the field's first, middle and last moments that the format does not read
+    """The first of the field's first, middle and last moments (whole days for a DATE) that the format does not read
     back as itself cut down (the parts named can still clash: %j against %m and %d)."""
-    unit = 86400 if kind is FieldType.DATE else 1
-    for seconds in (first, first + (last - first) // 2, last):
-        moment = datetime.fromtimestamp(seconds - seconds % unit, UTC)
+    unit = DAY if kind is FieldType.DATE else 1
+    for seconds in (first, first + (last - first) // 2 // unit * unit, last):
+        moment = datetime.fromtimestamp(seconds, UTC)
         written = formatted_time(moment, fmt)
         try:
             read = datetime.strptime(written, fmt)

@@ -183,3 +183,15 @@ def test_names_at_postgresqls_limits_load_and_keep_their_columns(postgres_url: s
         assert {"select", "Total", "total", long_name, "a__b", "a__bc"} <= {c for (c,) in columns}
         assert db.execute('SELECT count(*) FROM "group"').fetchone() == (30,)
         assert db.execute('SELECT count(DISTINCT "_index") FROM "group_lines"').fetchone() == (30,)
+
+
+def test_an_entity_named_with_a_nul_loads_under_its_name_without_it(postgres_url: str) -> None:
+    """PostgreSQL takes no NUL in a query: dropped from a table's name as from a value."""
+    import psycopg
+
+    schema = {"fields": [{"name": "x", "type": "STRING"}]}
+    sql = generate(make_request(entity="nu\x00ll", schema=schema, count=3, output_format="SQL"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("DROP SCHEMA IF EXISTS nul CASCADE; CREATE SCHEMA nul; SET search_path TO nul")
+        db.execute(sql.data)
+        assert db.execute('SELECT count(*) FROM "null"').fetchone() == (3,)

@@ -228,7 +228,9 @@ def _csv_text(value: Any) -> str:
 
 
 def sql_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    """``name`` double-quoted; without NUL, which PostgreSQL takes nowhere in a query (only a
+    caller's entity name can hold one)."""
+    return '"' + name.replace("\x00", "").replace('"', '""') + '"'
 
 
 def sql_literal(value: Any) -> str:

@@ -133,3 +133,23 @@ def test_multi_batch_streams_parse_back_to_the_same_records() -> None:
         csv.DictReader(io.StringIO(b"".join(stream_output(plan, OutputFormat.CSV)).decode()))
     )
     assert [r["cart_id"] for r in rows] == [r["cart_id"] for r in as_json]
+
+
+def test_sql_keeps_an_array_of_objects_inside_an_object_as_json_text() -> None:
+    # Only the record's own arrays of objects are child tables. One inside an object was left
+    # out of the parent table as if it were one, and written nowhere: its data was lost.
+    from tda.app.service import plan_request
+    from tda.paths.traditional.bulk import stream_output
+
+    arr = {"name": "arr", "type": "ARRAY", "nested_fields": [
+        {"name": "q", "type": "INTEGER"}, {"name": "r", "type": "STRING"}]}  # fmt: skip
+    schema = {"fields": [{"name": "o", "type": "OBJECT", "nested_fields": [arr]}]}
+    ask = {"schema": schema, "count": 5, "seed": 3}
+    records = json.loads(generate(make_request(**ask)).data)
+    request = make_request(**ask, output_format="SQL")
+    bulk = b"".join(stream_output(plan_request(request), request.output_format)).decode()
+    for script in (generate(request).data, bulk):
+        db = sqlite3.connect(":memory:")
+        db.executescript(script)
+        stored = [json.loads(row[0]) for row in db.execute('SELECT o__arr FROM "record"')]
+        assert stored == [r["o"]["arr"] for r in records]

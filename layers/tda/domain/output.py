@@ -104,6 +104,11 @@ class NdjsonRenderer(TextRenderer):
         return texts.text
 
 
+def is_child_table(f: FieldSpec) -> bool:
+    """Whether SQL writes a record's field ``f`` as a table of its own: an array of objects."""
+    return f.is_array and f.item is not None and f.item.is_object
+
+
 def flattened_columns(fields: Sequence[FieldSpec]) -> list[tuple[str, FieldSpec]]:
     """SQL's columns of ``fields``: objects flattened (``a.b`` is ``a__b``), arrays whole."""
     return [(column, f) for column, _, f in _columns(fields, "", "__")]
@@ -315,13 +320,12 @@ class SqlRenderer(TableRenderer):
         self.children = [
             (f, f"{self.table}_{f.name}", _columns(f.item.children, "", "__"))
             for f in spec.fields
-            if f.is_array and f.item is not None and f.item.is_object
+            if is_child_table(f) and f.item is not None
         ]
-        self.scalar_columns = [
-            (c, k, f)
-            for c, k, f in self.columns
-            if not (f.is_array and f.item is not None and f.item.is_object)
-        ]
+        # Every other column, an array of objects inside an object too: JSON text, as arrays
+        # of scalars are (one was once left out as if it were a child table, its data lost).
+        tables = {f.path for f, _, _ in self.children}
+        self.scalar_columns = [(c, k, f) for c, k, f in self.columns if f.path not in tables]
         names = ", ".join(
             sql_identifier(c) for c in (*self.meta, *(c for c, _, _ in self.scalar_columns))
         )

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from tda.domain.contract import OutputFormat
 from tda.domain.errors import FieldIssue
-from tda.domain.output import META_COLUMNS, PROVENANCE_COLUMNS, flattened_columns
+from tda.domain.output import (
+    META_COLUMNS,
+    PROVENANCE_COLUMNS,
+    flattened_columns,
+    is_child_table,
+)
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 OWN_COLUMNS = (*META_COLUMNS, *PROVENANCE_COLUMNS)
@@ -47,11 +52,12 @@ class _SqlNames:
             self._claim(parent, column, "the output's own", None)
         key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
         # As SqlRenderer lays them out: arrays of objects under the record are child tables.
+        tables_of = {f.path for f in spec.fields if is_child_table(f)}
         for column, f in flattened_columns(spec.fields):
-            if not _is_table(f):
+            if f.path not in tables_of:
                 self._claim(parent, column, f.path, f)
         for f in spec.fields:
-            if _is_table(f) and f.item is not None:
+            if is_child_table(f) and f.item is not None:
                 self._claim(tables, f"{spec.name}_{f.name}", f"the table of {f.path}", f, "table")
                 self._child_table(f.item.children, key)
 
@@ -79,7 +85,3 @@ class _SqlNames:
                 f"'{cut}', as {other} is"
             )
         self.clashes.append(FieldIssue(f"schema.{f.path}", said))
-
-
-def _is_table(f: FieldSpec) -> bool:
-    return f.is_array and f.item is not None and f.item.is_object

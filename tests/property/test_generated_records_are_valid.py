@@ -9,6 +9,7 @@ from columns without building records, must parse back to exactly the same recor
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -229,3 +230,45 @@ def test_constraints_on_registered_fields_are_refused_or_met(fields: dict[str, A
     assert len(records) == request.count
     report = validate_records(resolve_spec(request), records)
     assert report.valid, report.issues[:3]
+
+
+def _sql_layout(record: dict[str, Any], prefix: str = "") -> tuple[set[str], dict[str, int]]:
+    """The columns a record's values need (objects flattened with '__') and the items of each
+    of its own arrays of objects (child tables), read off the JSON record itself."""
+    columns: set[str] = set()
+    tables: dict[str, int] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            columns |= _sql_layout(value, f"{prefix}{key}__")[0]
+        elif value == []:
+            continue  # nothing to hold, and no telling an array of objects from one of scalars
+        elif not prefix and isinstance(value, list) and value and isinstance(value[0], dict):
+            tables[key] = len(value)
+        else:
+            columns.add(f"{prefix}{key}")
+    return columns, tables
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(requests())
+def test_sql_holds_every_value_a_record_has(fields: dict[str, Any]) -> None:
+    # An array of objects inside an object was once written nowhere in SQL.
+    request = make_request(**fields, output_format="SQL")
+    try:
+        script = generate(request).data
+    except InvalidRequestError:
+        return
+    records = json.loads(generate(make_request(**fields)).data)
+    db = sqlite3.connect(":memory:")
+    db.executescript(script)
+    table = request.entity or "record"
+    columns = {row[1] for row in db.execute(f'PRAGMA table_info("{table}")')}
+    for record in records:
+        needed, _ = _sql_layout(record)
+        assert needed <= columns, needed - columns
+    items: dict[str, int] = {}
+    for record in records:
+        for name, count in _sql_layout(record)[1].items():
+            items[name] = items.get(name, 0) + count
+    for name, count in items.items():
+        assert db.execute(f'SELECT count(*) FROM "{table}_{name}"').fetchone() == (count,)

@@ -271,6 +271,12 @@ BAD_REQUESTS += [
     ("SQL columns alike in PostgreSQL's first 63 bytes", {"schema": {"fields": [
         {"name": "x" * 70 + "1"}, {"name": "x" * 70 + "2"}]}, "count": 1, "output_format": "SQL"},
      "schema." + "x" * 70 + "2", "PostgreSQL keeps 63 bytes of a name"),
+    # SQLite reads 'Name' as 'name': loaded in PostgreSQL only, as SQLite's error.
+    ("SQL columns alike but for their case", {"schema": {"fields": [
+        {"name": "name"}, {"name": "o", "type": "OBJECT", "nested_fields": [{"name": "x"}]},
+        {"name": "O", "type": "OBJECT", "nested_fields": [{"name": "X"}]}, {"name": "Name"}]},
+     "count": 1, "output_format": "SQL"}, "schema.Name",
+     "SQLite reads names in either case: its SQL column 'Name' is 'name' there"),
     ("an entity whose SQL child table is cut to its own name", {"entity": "t" * 70, "schema": {
         "fields": [{"name": "lines", "type": "ARRAY", "nested_fields": [{"name": "q"}]}]},
      "count": 1, "output_format": "SQL"}, "schema.lines", "PostgreSQL keeps 63 bytes of a name"),

@@ -5,7 +5,8 @@ provenance): a field under one of those names had its value written over the rec
 in JSON, and its column declared twice in CSV and SQL. SQL flattens objects (``a.b`` is the
 column ``a__b``), gives each array of objects a child table (``<table>_<array>``, keyed by the
 record's key and ``_position``), and PostgreSQL keeps only the first 63 bytes of a name: two
-fields, or two tables, could become one, and the script then loaded nowhere.
+fields, or two tables, could become one, and the script then loaded nowhere. SQLite reads
+names in either case (ASCII letters): ``Name`` beside ``name`` loaded in PostgreSQL only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from tda.domain.output import (
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
 OWN_COLUMNS = (*META_COLUMNS, *PROVENANCE_COLUMNS)
+_CHILD_OWN = "the child table's own"
+_OUTPUT_OWN = "the output's own"
 POSTGRES_NAME_BYTES = 63  # NAMEDATALEN - 1
 
 
@@ -45,11 +48,11 @@ class _SqlNames:
 
     def __init__(self, spec: EntitySpec) -> None:
         self.clashes: list[FieldIssue] = []
-        tables: dict[str, str] = {}
+        tables: dict[str, tuple[str, str]] = {}
         self._claim(tables, spec.name, "the record's table", None)
-        parent: dict[str, str] = {}
+        parent: dict[str, tuple[str, str]] = {}
         for column in META_COLUMNS:
-            self._claim(parent, column, "the output's own", None)
+            self._claim(parent, column, _OUTPUT_OWN, None)
         key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
         # As SqlRenderer lays them out: arrays of objects under the record are child tables.
         tables_of = {f.path for f in spec.fields if is_child_table(f)}
@@ -62,26 +65,47 @@ class _SqlNames:
                 self._child_table(f.item.children, key)
 
     def _child_table(self, fields: tuple[FieldSpec, ...], key: str | None) -> None:
-        columns: dict[str, str] = {}
+        columns: dict[str, tuple[str, str]] = {}
         for own in ("_index", "_position", *([key] if key else [])):
-            self._claim(columns, own, "the child table's own", None)
+            self._claim(columns, own, _CHILD_OWN, None)
         for column, f in flattened_columns(fields):
             self._claim(columns, column, f.path, f)
 
     def _claim(
-        self, taken: dict[str, str], name: str, what: str, f: FieldSpec | None, kind: str = "column"
+        self,
+        taken: dict[str, tuple[str, str]],
+        name: str,
+        owner: str,
+        f: FieldSpec | None,
+        kind: str = "column",
     ) -> None:
+        """``name`` taken for ``owner`` (a field's path, or the table's own); an issue on ``f``
+        when a name taken before reads the same: in PostgreSQL (its first 63 bytes) or in
+        SQLite (ASCII letters in either case)."""
         cut = name.encode()[:POSTGRES_NAME_BYTES].decode(errors="ignore")
-        other = taken.setdefault(cut, what)
-        if other is what or f is None:
+        key = "".join(c.lower() if c.isascii() else c for c in cut)
+        first, first_owner = taken.setdefault(key, (name, owner))
+        if first_owner is owner or f is None:
             return
-        if cut == name and other != "the child table's own" and other != "the output's own":
-            said = f"becomes the SQL {kind} '{name}', the {kind} of {other}"
-        elif cut == name:
-            said = f"'{name}' is {other} column"
-        else:
+        whose = (
+            f"{first_owner} {kind}"
+            if first_owner in (_CHILD_OWN, _OUTPUT_OWN)
+            else f"the {kind} of {first_owner}"
+        )
+        if first == name:
+            said = (
+                f"'{name}' is {whose}"
+                if first_owner in (_CHILD_OWN, _OUTPUT_OWN)
+                else (f"becomes the SQL {kind} '{name}', {whose}")
+            )
+        elif first.encode()[:POSTGRES_NAME_BYTES] == cut.encode():
             said = (
                 f"PostgreSQL keeps 63 bytes of a name: its SQL {kind} '{name}' is cut to "
-                f"'{cut}', as {other} is"
+                f"'{cut}', as {whose} is"
+            )
+        else:
+            said = (
+                f"SQLite reads names in either case: its SQL {kind} '{name}' is '{first}' "
+                f"there, {whose}"
             )
         self.clashes.append(FieldIssue(f"schema.{f.path}", said))

@@ -40,6 +40,7 @@ SCALARS = [
 NAMES = st.sampled_from(
     [
         "name",
+        "Name",  # beside 'name': one column in SQLite
         "email",
         "phone",
         "city",

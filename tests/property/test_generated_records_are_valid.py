@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tda.app.service import generate, plan_request, resolve_spec
-from tda.domain.contract import OutputFormat
+from tda.domain.contract import GenerateRequest, OutputFormat
 from tda.domain.errors import InvalidRequestError
 from tda.domain.schema.registry import get_entity
 from tda.domain.validation import validate_records
@@ -143,6 +143,20 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
     }
 
 
+def refused_or_valid(request: GenerateRequest) -> list[dict[str, Any]] | None:
+    """The request's records, each checked valid; None when it was refused, field by field."""
+    try:
+        response = generate(request)
+    except InvalidRequestError as exc:
+        assert exc.issues and all(i.field and i.message for i in exc.issues)
+        return None
+    records: list[dict[str, Any]] = json.loads(response.data)
+    assert len(records) == request.count
+    report = validate_records(resolve_spec(request), records)
+    assert report.valid, report.issues[:3]
+    return records
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(requests())
 # Found by hypothesis: a FLOAT named like money whose bounds hold no whole cent.
@@ -157,15 +171,9 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 )
 def test_any_accepted_schema_yields_only_valid_records(fields: dict[str, Any]) -> None:
     request = make_request(**fields)
-    try:
-        response = generate(request)
-    except InvalidRequestError as exc:
-        assert exc.issues and all(i.field and i.message for i in exc.issues)
+    records = refused_or_valid(request)
+    if records is None:
         return
-    records = json.loads(response.data)
-    assert len(records) == request.count
-    report = validate_records(resolve_spec(request), records)
-    assert report.valid, report.issues[:3]
     # The bulk path renders JSON straight from columns: it must hold the very same records.
     streamed = b"".join(stream_output(plan_request(request), OutputFormat.NDJSON))
     assert [json.loads(line) for line in streamed.splitlines()] == records
@@ -221,16 +229,7 @@ def constrained_entities(draw: st.DrawFn) -> dict[str, Any]:
 @given(constrained_entities())
 def test_constraints_on_registered_fields_are_refused_or_met(fields: dict[str, Any]) -> None:
     # Before: an id format on a name, a city or a SKU was a generator bug (HTTP 500).
-    request = make_request(**fields)
-    try:
-        response = generate(request)
-    except InvalidRequestError as exc:
-        assert exc.issues and all(i.field and i.message for i in exc.issues)
-        return
-    records = json.loads(response.data)
-    assert len(records) == request.count
-    report = validate_records(resolve_spec(request), records)
-    assert report.valid, report.issues[:3]
+    refused_or_valid(make_request(**fields))
 
 
 def _sql_layout(record: dict[str, Any], prefix: str = "") -> tuple[set[str], dict[str, int]]:

@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import random
+import re
 import signal
 import socket
 import statistics
@@ -329,8 +330,10 @@ def report(tally: Tally, memory: dict[str, float], after: str, log: str) -> int:
         print(f"| {probe_name} | attack / idle | | {statistics.median(attack) / statistics.median(idle):.1f}x"
               f" | {percentile(attack, 0.99) / percentile(idle, 0.99):.1f}x |")  # fmt: skip
     print("\nanswered:", ", ".join(f"{k} ×{v}" for k, v in sorted(tally.answers.items())))
-    server_faults = [k for k in tally.answers if k.startswith(("HTTP 5", "gRPC INTERNAL",
-                                                              "gRPC UNKNOWN"))]  # fmt: skip
+    # Every probe's 5xx: the canary's and /health's too (a relayed /health's 502 once went
+    # by as 'health 502' and passed).
+    server_faults = [k for k in tally.answers
+                     if re.search(r"(HTTP|canary|health|hoarder) 5\d\d$|gRPC (INTERNAL|UNKNOWN)", k)]  # fmt: skip
     log_faults = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
     checks = {
         "no 5xx, INTERNAL or UNKNOWN": not server_faults,

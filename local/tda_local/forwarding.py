@@ -48,6 +48,8 @@ HOP_BY_HOP = frozenset(
     {b"connection", b"keep-alive", b"transfer-encoding", b"te", b"trailer", b"upgrade"}
 )
 ALWAYS_PRIMARY = ("/v1/jobs", "/health")
+# Requests that change nothing (RFC 9110 §9.2.1): sent again when a connection fails under them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 LOCAL_HEALTH = "/health/live"  # this process is alive: asked of the process itself
 
 
@@ -109,6 +111,25 @@ class ForwardToPrimary:
             limits=httpx.Limits(keepalive_expiry=RELAY_KEEPALIVE_SECONDS),
         )
 
+    async def _sent(self, request: httpx.Request) -> httpx.Response:
+        """``request`` sent to the primary; a read (GET, HEAD) sent once more, on a new
+        connection, when the one it went out on was closed under it: a kept-alive connection
+        the primary closes just as it is reused (a relayed /health answered 502 in a hostile
+        run, though the relay lets a connection go after RELAY_KEEPALIVE_SECONDS)."""
+        try:
+            return await self.client.send(request, stream=True)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            if request.method not in SAFE_METHODS:
+                raise
+            what = f"{request.method} {request.url.raw_path.decode()}"
+            log.warning(
+                "the primary closed the connection %s went out on (%s): sent %s again",
+                what,
+                exc,
+                what,
+            )
+            return await self.client.send(request, stream=True)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
@@ -142,8 +163,9 @@ class ForwardToPrimary:
         url = (raw_path + (b"?" + query if query else b"")).decode("latin-1")
         request = self.client.build_request(scope["method"], url, headers=headers, content=body)
         try:
-            response = await self.client.send(request, stream=True)
+            response = await self._sent(request)
         except httpx.TransportError as exc:
+            log.warning("%s %s: the primary process is unreachable (%s)", request.method, url, exc)
             error = {"success": False, "error": f"the primary process is unreachable ({exc})"}
             await _send_whole(send, 502, orjson.dumps(error))
             return

@@ -4,8 +4,10 @@ workflow is still served; what does gets a clear 502, never a hang or a stack tr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
+import threading
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -87,3 +89,42 @@ def test_a_primary_ending_an_answer_mid_body_is_a_logged_line_not_a_traceback(
     assert b"".join(m["body"] for m in body) == b"x" * 10
     assert not any(m["more_body"] is False for m in body)  # never marked whole
     assert "the primary ended its answer to GET /v1/jobs/job-abc/chunks/0" in caplog.text
+
+
+class PrimaryDroppingItsKeptConnection(SilentServer):
+    """A primary that answers the first request on a connection, keeps it, and closes it when
+    the next request comes: the race of a kept-alive connection the server closes as the
+    client reuses it. A new connection is answered again."""
+
+    def _took(self, connection: socket.socket) -> None:
+        threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            connection.recv(65536)
+            body = b'{"status": "healthy"}'
+            head = f"HTTP/1.1 200 OK\r\ncontent-length: {len(body)}\r\n\r\n".encode()
+            connection.sendall(head + body)
+            connection.recv(65536)  # the next request on the kept connection: dropped
+            connection.close()
+
+
+def test_a_read_relayed_on_a_connection_the_primary_just_closed_is_sent_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Before: the worker answered the relayed GET /health 502 (seen once in a hostile run).
+    # A GET changes nothing: sent again on a new connection, it is answered.
+    primary = PrimaryDroppingItsKeptConnection()
+    app = ForwardToPrimary(create_app(), primary.url)
+
+    async def twice() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://worker") as client:
+            return [await client.get("/health"), await client.get("/health")]
+
+    with caplog.at_level(logging.WARNING, logger="tda.http"):
+        first, second = asyncio.run(twice())
+    primary.close()
+    assert (first.status_code, second.status_code) == (200, 200), second.text
+    assert second.json() == {"status": "healthy"}
+    assert "sent GET /health again" in caplog.text

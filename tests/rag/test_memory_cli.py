@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -301,3 +302,29 @@ class FixedEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return np.stack([self.vectors[int(t.rsplit(" ", 1)[1])] for t in texts])
+
+
+def test_stats_count_entries_of_callers_schemas_beside_the_registered_entities(
+    fresh_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: 2 entries, and by entity only 'cart: 1': a caller's schema's were counted nowhere.
+    file = tmp_path / "mixed.ndjson"
+    rows = [
+        {"entity": "cart", "record": {"currency": "USD"}},
+        {"entity": "invoice", "record": {"invoice_no": "INV-1"}},
+    ]
+    file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+
+    def patterns() -> dict[str, Any]:
+        capsys.readouterr()
+        assert main(["rag", "stats"]) == 0
+        found: dict[str, Any] = json.loads(capsys.readouterr().out)["patterns"]
+        return found
+
+    before = patterns()
+    assert main(["rag", "add", str(file)]) == 0
+    after = patterns()
+    assert after["entries"] == before["entries"] + 2
+    assert sum(after["by_entity"].values()) == after["entries"]
+    assert after["by_entity"]["cart"] == before["by_entity"].get("cart", 0) + 1
+    assert after["by_entity"]["other schemas"] == before["by_entity"].get("other schemas", 0) + 1

@@ -22,6 +22,7 @@ from tda.ports.memory import (
 )
 
 REBUILD_BATCH = 1000  # entries embedded and written at once when a collection is rebuilt
+OTHER_SCHEMAS = "other schemas"  # stats: the entries of callers' own schemas, together
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,10 @@ class Memory:
                 for entity in ("cart", "order", "payment", "product", "review", "user")
                 if (n := self.store.count(collection, Filters(entity=entity)))
             }
+            # A caller's schemas, whatever their names: the store counts by a filter, and
+            # lists no names (before, their entries were counted in no entity).
+            if others := total - sum(per_entity.values()):
+                per_entity[OTHER_SCHEMAS] = others
             out[collection] = {
                 "entries": total,
                 "by_entity": per_entity,

@@ -44,12 +44,13 @@ def column_clashes(spec: EntitySpec, output_format: OutputFormat) -> list[FieldI
 
 
 class _SqlNames:
-    """The script's tables and columns as PostgreSQL reads them, and what two of them share."""
+    """The script's tables and columns as PostgreSQL and SQLite read them, and the fields whose
+    names one of them already has (``clashes``)."""
 
     def __init__(self, spec: EntitySpec) -> None:
         self.clashes: list[FieldIssue] = []
         tables: dict[str, tuple[str, str]] = {}
-        self._claim(tables, spec.name, "the record's table", None)
+        self._claim(tables, spec.name, "the record", None)
         parent: dict[str, tuple[str, str]] = {}
         for column in META_COLUMNS:
             self._claim(parent, column, _OUTPUT_OWN, None)
@@ -85,7 +86,7 @@ class _SqlNames:
         cut = name.encode()[:POSTGRES_NAME_BYTES].decode(errors="ignore")
         key = "".join(c.lower() if c.isascii() else c for c in cut)
         first, first_owner = taken.setdefault(key, (name, owner))
-        if first_owner is owner or f is None:
+        if (first, first_owner) == (name, owner) or f is None:
             return
         whose = (
             f"{first_owner} {kind}"

@@ -256,11 +256,12 @@ def written_in_place(path: Path) -> Iterator[IO[bytes]]:
 def _failures_named(path: Path) -> Iterator[None]:
     """A system error while making or writing ``path`` names ``path``: a write's own error
     (a disk full) names no file, and a failed create names the temporary beside it, which the
-    user never asked for."""
+    user never asked for. A network's errors (``tda jobs fetch`` reads while it writes) are
+    not the file's."""
     try:
         yield
     except OSError as exc:
-        if exc.errno is None:
+        if exc.errno is None or isinstance(exc, ConnectionError | TimeoutError):
             raise
         raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
 

@@ -348,8 +348,7 @@ def _claim(host: str, port: int, what: str) -> None:
     previous run's connections in TIME_WAIT.
     """
     family, kind, proto, address = _address(host, port)
-    if port == 0:
-        return
+    # Port 0 too: bound to any free port, the probe still tells an address of this machine.
     with socket.socket(family, kind, proto) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

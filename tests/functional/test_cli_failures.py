@@ -266,6 +266,9 @@ def test_serve_names_a_host_it_cannot_serve_on() -> None:
     assert foreign.returncode == 2
     line = foreign.stderr.decode().strip()
     assert line == "tda serve: --host 192.0.2.1: no interface of this machine has that address"
+    any_port = tda("serve", "--host", "192.0.2.1", "--grpc-port", "0", "--http-port", "0")
+    assert any_port.returncode == 2  # before: gRPC's RuntimeError "Failed to bind", a traceback
+    assert any_port.stderr.decode().strip() == line
 
 
 def test_serve_refuses_store_folders_it_cannot_make_before_it_starts(tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ from tda.app.heavy_work import run_admitted, run_on
 from tda.app.requests import with_seed
 from tda.app.settings import settings
 from tda.domain.contract import GenerateRequest
-from tda.domain.errors import InvalidRequestError
+from tda.domain.errors import InvalidRequestError, shown
 from tda.domain.plan import BATCH_ROWS
 from tda.domain.routing import RoutingDecision
 from tda.ports.chunk_store import ChunkStoreUnavailableError
@@ -142,10 +142,10 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         except InvalidRequestError as exc:
             await context.abort_with_status(invalid_argument(exc))
         except job_stream.JobStreamError as exc:
-            logger.warning("stream %s: %s", request.request_id, exc)
+            logger.warning("stream %s: %s", shown(request.request_id), exc)
             await context.abort(exc.code, str(exc))
         except ChunkStoreUnavailableError as exc:  # a chunk read straight from the store
-            logger.warning("stream %s: %s", request.request_id, exc)
+            logger.warning("stream %s: %s", shown(request.request_id), exc)
             await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
 
     async def _stream_ranges(
@@ -361,11 +361,11 @@ async def _call(
     except BusyError as exc:
         await _refuse_busy(context, exc)
     except ChunkStoreUnavailableError as exc:
-        logger.warning("request %s: %s", request_id, exc)
+        logger.warning("request %s: %s", shown(request_id), exc)
         await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
     except Exception:
         request_id = request_id or str(uuid.uuid4())
-        logger.exception("request %s failed in %s", request_id, name)
+        logger.exception("request %s failed in %s", shown(request_id), name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request {request_id})")
     raise AssertionError("abort returns only by raising")
 

@@ -331,3 +331,27 @@ def test_a_handler_serving_a_request_starts_no_blas_threads_nor_loads_pydantics_
     )
     # One thread: numpy's BLAS pool (a spinning thread per core) is not started.
     assert in_a_fresh_process(name, code, json.dumps(event)) == "False False 1"
+
+
+def test_a_request_id_is_quoted_in_the_log_never_written_out_raw(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A caller's request id is free text: with a newline it wrote a log line of its own choosing
+    # ("request a" / "ERROR forged"), and one of a MiB wrote a MiB.
+    import logging
+
+    from tda.app import operations
+
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(operations, "serve_routed", broken)
+    forged = "a\n2026-12-07 ERROR forged line" + "x" * 100_000
+    http = event("api_generate_cart.json")
+    request = json.loads(http["body"])
+    http = {**http, "body": json.dumps({**request, "request_id": forged})}
+    with caplog.at_level(logging.ERROR):
+        assert call("api", http)["statusCode"] == 500
+    [record] = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert "\n" not in record.getMessage() and len(record.getMessage()) < 200
+    assert "'a\\n2026-12-07 ERROR forged line" in record.getMessage()

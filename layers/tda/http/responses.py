@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect
 from tda.app import job_api
 from tda.app.busy import BusyError
 from tda.app.settings import settings
-from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError
+from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError, shown
 from tda.ports.chunk_store import ChunkStoreUnavailableError, StorageFullError
 
 logger = logging.getLogger("tda.http")
@@ -62,7 +62,7 @@ def _no_room(exc: TdaError, request_id: str) -> Response:
 
 def _store_unavailable(exc: TdaError, request_id: str) -> Response:
     assert isinstance(exc, ChunkStoreUnavailableError)
-    logger.warning("request %s: %s", request_id, exc)
+    logger.warning("request %s: %s", shown(request_id), exc)
     body = {"request_id": request_id, "success": False, "error": exc.for_caller}
     return OrjsonResponse(body, status_code=503, headers={"retry-after": "5"})
 
@@ -92,7 +92,7 @@ def error_response(exc: Exception, request_id: str) -> Response:
 
 def internal_error(request_id: str) -> Response:
     # The stack trace goes to the log with the request id, never onto the wire.
-    logger.exception("request %s failed", request_id)
+    logger.exception("request %s failed", shown(request_id))
     body = {
         "request_id": request_id,
         "success": False,

@@ -109,6 +109,16 @@ def is_child_table(f: FieldSpec) -> bool:
     return f.is_array and f.item is not None and f.item.is_object
 
 
+def child_table_name(table: str, f: FieldSpec) -> str:
+    """The SQL table of the record's array of objects ``f``, beside the record's ``table``."""
+    return f"{table}_{f.name}"
+
+
+def primary_key_column(spec: EntitySpec) -> str | None:
+    """The column the record's SQL table is keyed by, when its schema names one it has."""
+    return spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
+
+
 def flattened_columns(fields: Sequence[FieldSpec]) -> list[tuple[str, FieldSpec]]:
     """SQL's columns of ``fields``: objects flattened (``a.b`` is ``a__b``), arrays whole."""
     return [(column, f) for column, _, f in _columns(fields, "", "__")]
@@ -314,11 +324,10 @@ class SqlRenderer(TableRenderer):
         # tables then hold them all, keyed by the row's index, so the script loads and the
         # tester's own checks meet every row.
         self.permissive = edge_cases
-        key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
-        key = None if edge_cases else key
+        key = None if edge_cases else primary_key_column(spec)
         self.key_column = key or "_index"
         self.children = [
-            (f, f"{self.table}_{f.name}", _columns(f.item.children, "", "__"))
+            (f, child_table_name(self.table, f), _columns(f.item.children, "", "__"))
             for f in spec.fields
             if is_child_table(f) and f.item is not None
         ]

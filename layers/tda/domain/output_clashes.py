@@ -16,8 +16,10 @@ from tda.domain.errors import FieldIssue
 from tda.domain.output import (
     META_COLUMNS,
     PROVENANCE_COLUMNS,
+    child_table_name,
     flattened_columns,
     is_child_table,
+    primary_key_column,
 )
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
@@ -54,7 +56,7 @@ class _SqlNames:
         parent: dict[str, tuple[str, str]] = {}
         for column in META_COLUMNS:
             self._claim(parent, column, _OUTPUT_OWN, None)
-        key = spec.primary_key if spec.primary_key and spec.find(spec.primary_key) else None
+        key = primary_key_column(spec)
         # As SqlRenderer lays them out: arrays of objects under the record are child tables.
         tables_of = {f.path for f in spec.fields if is_child_table(f)}
         for column, f in flattened_columns(spec.fields):
@@ -62,7 +64,8 @@ class _SqlNames:
                 self._claim(parent, column, f.path, f)
         for f in spec.fields:
             if is_child_table(f) and f.item is not None:
-                self._claim(tables, f"{spec.name}_{f.name}", f"the table of {f.path}", f, "table")
+                table = child_table_name(spec.name, f)
+                self._claim(tables, table, f"the table of {f.path}", f, "table")
                 self._child_table(f.item.children, key)
 
     def _child_table(self, fields: tuple[FieldSpec, ...], key: str | None) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tda.domain.errors import PathUnavailableError, TdaError
+from tda.domain.schema.registry import entity_names
 from tda.ports.memory import (
     COLLECTIONS,
     Embedder,
@@ -131,7 +132,7 @@ class Memory:
             total = self.store.count(collection)
             per_entity = {
                 entity: n
-                for entity in ("cart", "order", "payment", "product", "review", "user")
+                for entity in entity_names()
                 if (n := self.store.count(collection, Filters(entity=entity)))
             }
             # A caller's schemas, whatever their names: the store counts by a filter, and

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ MAX_K = 100
 # A team's file: room for the most entries a file may hold (corpus.MAX_ENTRIES_PER_FILE) at a
 # typical size; an endless or huge file is refused at this, not read until memory runs out.
 MAX_FILE_BYTES = 64 << 20
+PROGRESS_FROM = 5000  # entries: a shorter write is over in seconds
 
 
 def add_parser(commands: Any) -> None:
@@ -92,7 +94,7 @@ def _seed(memory: Any, rebuild: bool) -> int:
 
 
 def _add(memory: Any, path: Path, refuse: bool) -> int:
-    from tda.domain.errors import InvalidRequestError
+    from tda.domain.errors import InvalidRequestError, TdaError
     from tda.paths.retrieval.corpus import parse_file, team_entries
 
     text = read_text_file(path, "file", MAX_FILE_BYTES)
@@ -101,7 +103,13 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
         raise InvalidRequestError(loaded.issues)  # nothing added: all or nothing
     for collection, entries in loaded.entries.items():
         if entries:
-            memory.add(collection, entries)
+            try:
+                memory.add(collection, entries, progress=_progress(collection))
+            except TdaError:
+                # Batches before the failure are stored: say that a second try doubles nothing.
+                print(f"{collection}: stopped; adding {path} again is safe (kept by id)",
+                      file=sys.stderr)  # fmt: skip
+                raise
             memory.refresh(collection)
             print(f"{collection}: {len(entries)} entries", file=sys.stderr)
     masked = ", ".join(f"{n} {kind}" for kind, n in loaded.masking.counts.items())
@@ -109,6 +117,19 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
         print(f"masked personal data: {masked}", file=sys.stderr)
     print(f"added {loaded.total} entries to {memory.store.url}", file=sys.stderr)
     return 0
+
+
+def _progress(collection: str) -> Callable[[int, int], None]:
+    """A line on stderr at each tenth of a long write (embedding runs ≈250 entries a second
+    here): a team's 50,000 examples took minutes without a word."""
+    shown = [0]
+
+    def report(done: int, total: int) -> None:
+        if total > PROGRESS_FROM and done < total and done * 10 // total > shown[0]:
+            shown[0] = done * 10 // total
+            print(f"{collection}: {done}/{total} entries embedded", file=sys.stderr)
+
+    return report
 
 
 def _search(memory: Any, args: argparse.Namespace) -> int:

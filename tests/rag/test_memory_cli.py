@@ -15,10 +15,13 @@ from tda import wiring
 from tda.adapters.embeddings import MiniLMEmbedder, model_files
 from tda.adapters.lance_store import LanceStore, where_clause
 from tda.app.service import generate
+from tda.domain.errors import VectorStoreUnavailableError
 from tda.domain.pii import Masking, luhn_ok, mask
+from tda.paths.retrieval import memory as memory_module
 from tda.paths.retrieval.corpus import seed_corpus
 from tda.paths.retrieval.memory import Memory
 from tda.ports.memory import EmbeddingMismatchError, Entry, Filters, ModelStamp
+from tda_local import rag_cli
 from tda_local.cli import main
 
 from ..conftest import make_request
@@ -85,6 +88,25 @@ def test_add_masks_personal_data_then_serves_it(
     assert stored["contact"] == "ops@example.com"  # a reserved domain is no one's
     assert main(["rag", "add", str(file)]) == 0  # the same content again: the same entry
     assert wiring.memory().store.count("patterns", Filters(scenario="chargeback")) == 1
+
+
+def test_a_long_add_says_how_far_it_has_got(
+    fresh_store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(memory_module, "WRITE_BATCH", 3)
+    monkeypatch.setattr(rag_cli, "PROGRESS_FROM", 10)
+    file = tmp_path / "team.ndjson"
+    file.write_text("".join(
+        json.dumps({**TEAM_PATTERN, "scenario": f"s{i}", "record": {"n": i}}) + "\n"
+        for i in range(20)
+    ))  # fmt: skip
+    assert main(["rag", "add", str(file)]) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "embedded" in line]
+    assert said[0] == "patterns: 3/20 entries embedded" and said[-1].startswith("patterns: 18/")
+    assert 5 <= len(said) <= 9  # about a line a tenth, not one a batch
 
 
 def test_add_refuses_personal_data_when_asked_and_bad_files_whole(
@@ -290,6 +312,35 @@ def test_counting_reuses_leaves_the_entries_table_as_it_was(tmp_path: Path) -> N
     warm.drop("patterns")
     stored_at_random(warm, 20, 4)
     assert all(e.usage_count == 0 for e in warm.entries("patterns"))  # dropped with it
+
+
+def test_a_long_add_is_written_in_batches_reported_and_safe_to_repeat_after_a_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: every entry embedded at once (a team's 20,000 examples: 1 GB, 87 s without a
+    word). Now each batch is written and reported; a store that fails mid-way keeps the
+    batches before, and adding the same entries again stores each once."""
+    monkeypatch.setattr(memory_module, "WRITE_BATCH", 4)
+    store = LanceStore(str(tmp_path / "v"))
+    vectors, entries = stored_at_random(store, 10, 5)
+    store.drop("patterns")
+    reported: list[tuple[int, int]] = []
+    memory = Memory(store, FixedEmbedder(vectors))
+    assert memory.add("patterns", entries, progress=lambda *done: reported.append(done)) == 10
+    assert reported == [(4, 10), (8, 10), (10, 10)]
+    store.drop("patterns")
+
+    class FailingOnEntry6(FixedEmbedder):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            if any(t.endswith(" 6") for t in texts):
+                raise VectorStoreUnavailableError("the store went away")
+            return super().embed(texts)
+
+    with pytest.raises(VectorStoreUnavailableError):
+        Memory(store, FailingOnEntry6(vectors)).add("patterns", entries)
+    assert sorted(e.id for e in store.entries("patterns")) == ["E0", "E1", "E2", "E3"]
+    memory.add("patterns", entries)
+    assert sorted(e.id for e in store.entries("patterns")) == sorted(e.id for e in entries)
 
 
 class FixedEmbedder:

@@ -6,7 +6,7 @@ model (``EmbeddingMismatchError``), the embedding model not installed."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,7 +22,7 @@ from tda.ports.memory import (
     refuse_other_model,
 )
 
-REBUILD_BATCH = 1000  # entries embedded and written at once when a collection is rebuilt
+WRITE_BATCH = 1000  # entries embedded and written at once
 OTHER_SCHEMAS = "other schemas"  # stats: the entries of callers' own schemas, together
 
 
@@ -81,18 +81,32 @@ class Memory:
             return self.store.search(collection, vector, filters, k)
         return self.store.hybrid(collection, query, vector, filters, k)
 
-    def add(self, collection: str, entries: Sequence[Entry], *, new: bool = False) -> int:
+    def add(
+        self,
+        collection: str,
+        entries: Sequence[Entry],
+        *,
+        new: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
         """Insert or replace ``entries`` by id, embedded here; returns how many. An entry
         already stored keeps its usage count (seeding again resets nothing); ``new`` says the
-        caller knows none is stored, and spares the lookup."""
-        if not entries:
-            return 0
+        caller knows none is stored, and spares the lookup.
+
+        Written ``WRITE_BATCH`` at a time, each batch reported to ``progress(done, total)``: a
+        team's 20,000 examples took 87 s and 1 GB embedded at once, with no word until the end.
+        A failure leaves the batches before it stored; adding the same entries again is safe,
+        as they are upserted by id."""
+        for start in range(0, len(entries), WRITE_BATCH):
+            self._add_batch(collection, entries[start : start + WRITE_BATCH], new)
+            if progress is not None:
+                progress(min(start + WRITE_BATCH, len(entries)), len(entries))
+        return len(entries)
+
+    def _add_batch(self, collection: str, entries: Sequence[Entry], new: bool) -> None:
         if not new:
-            ids = [e.id for e in entries]
             counts = {
-                e.id: e.usage_count
-                for start in range(0, len(ids), REBUILD_BATCH)
-                for e in self.store.get(collection, ids[start : start + REBUILD_BATCH])
+                e.id: e.usage_count for e in self.store.get(collection, [e.id for e in entries])
             }
             entries = [
                 replace(e, usage_count=max(e.usage_count, counts[e.id])) if e.id in counts else e
@@ -100,15 +114,13 @@ class Memory:
             ]
         vectors = self.embedder.embed([e.text for e in entries])
         self.store.upsert(collection, entries, vectors, self.embedder.stamp)
-        return len(entries)
 
     def rebuild(self, collection: str) -> int:
         """Every entry of ``collection`` re-embedded with this memory's model (the collection
         is dropped and written again: a store of another model's vectors made usable)."""
         entries = self.store.entries(collection)
         self.store.drop(collection)
-        for start in range(0, len(entries), REBUILD_BATCH):
-            self.add(collection, entries[start : start + REBUILD_BATCH], new=True)
+        self.add(collection, entries, new=True)
         self.refresh(collection)
         return len(entries)
 

@@ -43,6 +43,7 @@ from grpc_status import rpc_status
 
 from tda.app import operations, unsent_answers
 from tda.app.busy import BusyError
+from tda.app.environment import read_float
 from tda.app.heavy_work import run_admitted, run_on
 from tda.app.requests import with_seed
 from tda.app.settings import settings
@@ -398,6 +399,10 @@ def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
     return rpc_status.to_status(status)
 
 
+def _milliseconds(knob: str) -> int:
+    return int(read_float(knob) * 1000)
+
+
 def build_server(
     port: int,
     host: str = "127.0.0.1",
@@ -423,6 +428,12 @@ def build_server(
             ("grpc.keepalive_time_ms", stall_ms),
             ("grpc.keepalive_timeout_ms", stall_ms),
             ("grpc.http2.ping_timeout_ms", stall_ms),
+            # A peer that answers pings but never finishes its request held what it had sent
+            # (up to MAX_REQUEST_BYTES a call) for as long as it liked: 100 such calls, 200 MB.
+            # A client's channel reconnects at a GOAWAY by itself; a call in flight has the
+            # grace to finish.
+            ("grpc.max_connection_age_ms", _milliseconds("GRPC_CONNECTION_AGE_SECONDS")),
+            ("grpc.max_connection_age_grace_ms", _milliseconds("GRPC_CONNECTION_GRACE_SECONDS")),
         ],
     )
     _add_service(TestDataService(primary, draining), server)

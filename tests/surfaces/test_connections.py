@@ -19,7 +19,8 @@ import pytest
 from google.protobuf.json_format import Parse
 from h2.config import H2Configuration
 from h2.connection import H2Connection
-from h2.events import ResponseReceived
+from h2.events import PingReceived, ResponseReceived
+from h2.exceptions import ProtocolError
 
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
@@ -432,3 +433,56 @@ def test_sigterm_ends_the_server_within_its_grace_though_an_answer_is_left_unrea
         assert "Traceback" not in log and "ERROR" not in log, log
     finally:
         served.process.kill()
+
+
+def unfinished_grpc_call(port: int) -> tuple[socket.socket, H2Connection]:
+    """An HTTP/2 connection with a GenerateData call whose message is declared 100,000 bytes
+    and sent 50,000 of: gRPC waits for the rest."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    h2 = H2Connection(H2Configuration(client_side=True))
+    h2.initiate_connection()
+    stream = h2.get_next_available_stream_id()
+    h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"),
+                             (":path", "/testdata.v1.TestDataService/GenerateData"),
+                             (":authority", "x"), ("content-type", "application/grpc"),
+                             ("te", "trailers")])  # fmt: skip
+    sent = b"\0" + (100_000).to_bytes(4, "big") + b"\n" * 50_000  # within the first window
+    for start in range(0, len(sent), h2.max_outbound_frame_size):
+        h2.send_data(stream, sent[start : start + h2.max_outbound_frame_size])
+    sock.sendall(h2.data_to_send())
+    return sock, h2
+
+
+def test_a_grpc_request_never_finished_is_cut_off_though_its_peer_answers_pings() -> None:
+    # Before: a peer that answered keepalive pings could hold an unfinished request, and what
+    # it had sent of it (up to MAX_REQUEST_BYTES), for as long as it liked (100 such: 200 MB).
+    age, grace = 1, 2
+    served = Served(
+        None,
+        1,
+        env={
+            "GRPC_CONNECTION_AGE_SECONDS": str(age),
+            "GRPC_CONNECTION_GRACE_SECONDS": str(grace),
+            "STREAM_STALL_SECONDS": "1",  # pings every second, each answered below
+        },
+    )
+    try:
+        sock, h2 = unfinished_grpc_call(served.grpc_port)
+        started, pings_answered = time.monotonic(), 0
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                with contextlib.suppress(ProtocolError):  # frames after the GOAWAY
+                    events = h2.receive_data(chunk)
+                    pings_answered += sum(isinstance(e, PingReceived) for e in events)
+                    sock.sendall(h2.data_to_send())  # the acknowledgements
+                assert time.monotonic() - started < 30, "the unfinished call was held"
+        sock.close()
+        assert pings_answered >= 1  # alive all along, as far as pings could tell
+        # A client's channel goes on across the server's GOAWAYs: it reconnects by itself.
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            for _ in range(2):
+                assert stub.GetSchemas(pb.GetSchemasRequest(), timeout=30).schemas
+                time.sleep(age + 0.5)
+    finally:
+        served.stop()

@@ -179,6 +179,12 @@ KNOBS = {
         Knob("VECTOR_STORE_TIMEOUT_SECONDS", 5.0, low=0.1, high=600, clamped=True),
         # The local server.
         Knob("HTTP_READ_TIMEOUT_SECONDS", 20.0, low=0, above_low=True),
+        # gRPC's core takes a message for as long as its sender likes, and Python has no way
+        # to cut one off: a connection is sent away (GOAWAY) at its age, and whatever it still
+        # has in flight, an unfinished request included, is cut off after the grace. gRPC
+        # takes the two in whole milliseconds, at most 2**31 - 1 (24.8 days).
+        Knob("GRPC_CONNECTION_AGE_SECONDS", 300.0, low=1, high=20 * DAY),
+        Knob("GRPC_CONNECTION_GRACE_SECONDS", 1800.0, low=1, high=4 * DAY),
         Knob("SHUTDOWN_GRACE_SECONDS", 30.0, low=0, above_low=True),
         # Where things are: a URL that could not name anything is refused here (one that names
         # something unreachable is the request's to report, as a fallback).

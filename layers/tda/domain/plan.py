@@ -25,6 +25,12 @@ SEED_BITS = 62
 fresh_seed = SystemRandom().getrandbits
 
 
+def stream_seed(seed: int, stream: int) -> list[int]:
+    """What seeds numpy's generator for ``stream`` of a request's ``seed``: numpy takes no
+    negative seed, and the contract's go down to -2**63 (one was an HTTP 500 on the rag path)."""
+    return [seed & (2**63 - 1), stream]
+
+
 @dataclass(frozen=True)
 class SlabWindow:
     """Records ``[offset, offset + count)`` of the ``size``-record batch seeded with ``base``."""

@@ -23,7 +23,7 @@ from tda.domain.bounded_cache import cached_by_size
 from tda.domain.coherence import score_records
 from tda.domain.contract import LLMReport
 from tda.domain.errors import LLMBudgetExceededError, TdaError
-from tda.domain.plan import GenerationPlan
+from tda.domain.plan import GenerationPlan, stream_seed
 from tda.domain.routing import GenerationPath
 from tda.domain.schema.spec import EntitySpec
 from tda.domain.validation import validate_records
@@ -235,7 +235,7 @@ class _RecordsRun:
         # The records the model's answers are laid over (unscored: they are scored once merged).
         base = [record for batch in stream_records(plan, score=False) for record in batch.records]
         fixed = _fixed_paths(plan)
-        rng = np.random.default_rng([plan.seed & (2**63 - 1), 0x11A])
+        rng = np.random.default_rng(stream_seed(plan.seed, 0x11A))
         answers = self.ask_many(_ranges(range(plan.count), self.per_call))
         if not answers and self.failures:
             raise self.failures[0]  # the provider failed outright: the workflow falls back

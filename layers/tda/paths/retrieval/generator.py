@@ -23,7 +23,7 @@ import numpy as np
 from tda.domain.coherence import score_records
 from tda.domain.contract import RAGReport
 from tda.domain.errors import PathUnavailableError, TdaError
-from tda.domain.plan import GenerationPlan
+from tda.domain.plan import GenerationPlan, stream_seed
 from tda.domain.routing import GenerationPath
 from tda.domain.validation import require_valid, validate_records
 from tda.paths.base import PathResult
@@ -62,7 +62,7 @@ class RAGGenerator:
         return None  # edge cases need no store; the other modes say why when they cannot
 
     def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
-        rng = np.random.default_rng([plan.seed, 0x4A6])
+        rng = np.random.default_rng(stream_seed(plan.seed, 0x4A6))
         if plan.brief.defect_triggering:
             # Labelled records: their violations are measured, the rest checked there.
             records, report = self._edge_cases(plan, _base_records(plan), rng)

@@ -19,7 +19,14 @@ from tda.domain.bounded_cache import cached_by_size
 from tda.domain.catalog import load_catalog
 from tda.domain.contract import FieldType
 from tda.domain.errors import InvalidRequestError
-from tda.domain.plan import BATCH_ROWS, GenerationPlan, Override, ScenarioPlan, SlabWindow
+from tda.domain.plan import (
+    BATCH_ROWS,
+    GenerationPlan,
+    Override,
+    ScenarioPlan,
+    SlabWindow,
+    stream_seed,
+)
 from tda.domain.records import ColumnBatch
 from tda.domain.rules import Evaluator, Vec, compile_rules, derive, referenced_paths
 from tda.domain.schema.spec import NUMERIC, TEMPORAL, EntitySpec, FieldSpec, is_id_pattern
@@ -136,7 +143,7 @@ class BatchGenerator:
             return self._window_batch(self.plan.window)
         start = k * BATCH_ROWS
         stop = min(start + BATCH_ROWS, self.plan.count)
-        rng = np.random.default_rng([self.plan.seed & (2**63 - 1), k])
+        rng = np.random.default_rng(stream_seed(self.plan.seed, k))
         pyrandom = random.Random(int(rng.integers(0, 2**62)))
         labels = self.plan.labels(start, stop)
         columns = self._repaired(labels, rng, pyrandom)

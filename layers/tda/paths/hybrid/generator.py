@@ -35,6 +35,11 @@ class HybridGenerator:
     def unavailable_reason(self) -> str | None:
         return None  # without a model the memory still serves (the rag path, said so)
 
+    def limitation(self) -> str | None:
+        """What this path cannot do here though it serves (for health checks), or None."""
+        missing = self.rag.memory_missing()
+        return None if missing is None else f"the model writes without examples ({missing})"
+
     def _memory_alone(self, plan: GenerationPlan, llm: LLMGenerator | None) -> str | None:
         """Why the memory serves this plan alone (the rag path), or None: the model writes in
         the manner of what it retrieved. What was asked of the memory is kept either way."""

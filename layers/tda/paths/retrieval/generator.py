@@ -54,12 +54,21 @@ class RAGGenerator:
         self,
         memory: Callable[[], Memory],
         options: RAGOptions | None = None,
+        memory_missing: Callable[[], str | None] = lambda: None,
     ) -> None:
         self.memory = memory  # made at first use: the embedder and store load then
         self.options = options or RAGOptions()
+        self.memory_missing = memory_missing  # why no memory can be made here, cheaply
 
     def unavailable_reason(self) -> str | None:
         return None  # edge cases need no store; the other modes say why when they cannot
+
+    def limitation(self) -> str | None:
+        """What this path cannot do here though it serves (for health checks), or None."""
+        missing = self.memory_missing()
+        if missing is None:
+            return None
+        return f"only edge cases here, other requests fall back ({missing})"
 
     def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
         rng = np.random.default_rng(stream_seed(plan.seed, 0x4A6))

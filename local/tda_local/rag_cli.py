@@ -120,7 +120,7 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
 
 
 def _progress(collection: str) -> Callable[[int, int], None]:
-    """A line on stderr at each tenth of a long write (embedding runs ≈250 entries a second
+    """A line on stderr at each tenth of a long write (embedding runs ≈230 entries a second
     here): a team's 50,000 examples took minutes without a word."""
     shown = [0]
 

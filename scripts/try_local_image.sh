@@ -73,9 +73,10 @@ echo "build: podman build -f local/Dockerfile"
 podman build --network host -f local/Dockerfile -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
   || { tail -40 "$WORK/build.log"; exit 1; }
 
-echo "run: as the Dockerfile says, with a named volume at /data"
-podman run -d --name "$NAME" -p "$GRPC_PORT:9001" -p "$HTTP_PORT:8081" -v "$VOLUME:/data" \
-  "$IMAGE" >/dev/null
+# Read-only but for the volume: nothing the service does may write anywhere else.
+echo "run: as the Dockerfile says, with a named volume at /data, the rest read-only"
+podman run -d --read-only --name "$NAME" -p "$GRPC_PORT:9001" -p "$HTTP_PORT:8081" \
+  -v "$VOLUME:/data" "$IMAGE" >/dev/null
 for _ in $(seq 60); do
   curl -fs "http://127.0.0.1:$HTTP_PORT/health/live" >/dev/null && break
   sleep 1

@@ -138,8 +138,8 @@ BAD_REGEX = HOSTILE[4][1]  # a backreference: refused once the request is planne
 
 def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) -> None:
     # More heavy requests than both processes have heavy threads, on both transports; then a
-    # small request and a bad one on each. Ordering: all four are answered before any heavy one
-    # is (they once waited a minute behind them). Each heavy one is ≈1 s of work alone and
+    # small request and a bad one on each. Ordering: all four are answered while the heavy ones
+    # run (they once waited a minute behind them). Each heavy one is ≈1 s of work alone and
     # shares a core while it runs; the four others are sent 0.3 s after them. (Sent 1 s after,
     # a heavy answer once came first on a quiet machine; heavier ones, ≈1.4 s, were refused
     # once the module's earlier requests had slowed the pace admission scales estimates by.)
@@ -173,7 +173,10 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
         heavy_done_first = list(order)
     for thread in threads:
         thread.join(300)
-    assert heavy_done_first == [], heavy_done_first
+    # Queued behind them, a small request waits for a heavy one to end in its process at the
+    # least, by when the four running have ended about together: at most two heavy answers
+    # before all four is what a noisy machine may show (≈1 s margin more), never a queue.
+    assert len(heavy_done_first) <= 2, heavy_done_first
     assert small.status_code == 200 and small.json()["record_count"] == 1
     assert bad.status_code == 422, bad.text
     assert isinstance(small_grpc, pb.GenerateResponse) and small_grpc.record_count == 1

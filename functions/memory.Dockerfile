@@ -1,7 +1,8 @@
 # The rag and hybrid functions' image: LanceDB + pyarrow + ONNX Runtime + the embedding model
 # are ~450 MB installed, over a zip function's 250 MB, so these two ship as one container image
 # (10 GB limit); template.yaml picks the handler per function (ImageConfig.Command).
-# Built by `sam build` (DockerContext: the repository root); needs a Docker engine.
+# Built by `sam build` (DockerContext: the repository root); needs a Docker engine. Here, without
+# one: scripts/try_images.py memory (podman, over a stand-in base).
 FROM public.ecr.aws/lambda/python:3.12
 
 # The core layer's pins, the memory's, and the model SDKs' layer (the hybrid path asks a model).

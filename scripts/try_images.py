@@ -1,0 +1,516 @@
+"""Both container images built and run by a real container engine on a machine with no Docker
+engine and no reach to Docker Hub or public.ecr.aws: podman (Debian's), over stand-ins for the
+base images made from Debian bookworm (debootstrap, from the Debian mirror) and this machine's
+Python 3.12. Not in CI (minutes of installs, and a machine that may refuse containers); run it
+by hand, as root, after changing a Dockerfile:
+
+    python3 scripts/try_images.py [local|memory|both]      # prints each check; exit 1 on a failure
+
+- ``local``: ``local/Dockerfile`` (the shim) over a stand-in for ``python:3.12-slim`` (Python at
+  /usr/local). Run read-only but for its named volume: ``/health``, a generate, a rag request
+  served from the memory seeded at build, a 2,500-record job, the user (uid 10001) owning
+  ``/data`` and all in it, a clean exit on SIGTERM.
+- ``memory``: ``functions/memory.Dockerfile`` (the rag and hybrid functions) over a stand-in for
+  ``public.ecr.aws/lambda/python:3.12``: Python at /var/lang, the runtime interface client
+  (``awslambdaric``, from PyPI) at /var/runtime, ``/lambda-entrypoint.sh``, and a ``dnf`` that
+  is Debian's apt-get. Each function the template builds from it runs read-only but for /tmp,
+  as Lambda runs it: its CMD handler, by awslambdaric, asks this script's Runtime API for an
+  event (the Lambda service's side, which AWS's emulator plays in ``sam local``), serves it from
+  a memory seeded by the image's own Python, and posts the answer back.
+
+What the stand-ins cannot show: the real base images' own OS (Amazon Linux 2023 for Lambda, its
+glibc 2.34: build_layer.py checks the renderer against it), their Python builds, and Lambda's
+own service (its limits, its sandbox).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.request import urlopen
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from check_built import scripted_model  # noqa: E402
+from check_memory_image import (  # noqa: E402  (scripts beside this one)
+    EVENTS,
+    REQUEST,
+    SEED,
+    SERVED_BY,
+    image_functions,
+)
+
+SLIM = "docker.io/library/python:3.12-slim"
+LAMBDA = "public.ecr.aws/lambda/python:3.12"
+AWSLAMBDARIC = "awslambdaric==4.2.2"
+# What both bases have beside Python: the libraries its modules load, CA certificates.
+RUNTIME_LIBRARIES = (
+    "libssl3 libffi8 libsqlite3-0 liblzma5 libbz2-1.0 libreadline8 libncursesw6 zlib1g "
+    "libuuid1 libgdbm6 ca-certificates"
+)
+ENTRYPOINT = """#!/bin/sh
+# The stand-in's: the handler named by CMD, run by awslambdaric against AWS_LAMBDA_RUNTIME_API
+# (the real image falls back to its Runtime Interface Emulator when that is unset).
+[ -n "$AWS_LAMBDA_RUNTIME_API" ] || { echo "AWS_LAMBDA_RUNTIME_API is not set" >&2; exit 142; }
+export _HANDLER="$1"
+cd "$LAMBDA_TASK_ROOT"
+PYTHONPATH="$LAMBDA_TASK_ROOT:$LAMBDA_RUNTIME_DIR" exec /var/lang/bin/python3 -m awslambdaric "$1"
+"""
+DNF = """#!/bin/sh
+# The stand-in's dnf: Debian's apt-get, for what memory.Dockerfile asks of it.
+verb="$1"; shift
+packages=$(for word in "$@"; do
+  case "$word" in -*) ;; gcc) echo gcc libc6-dev ;; *) echo "$word" ;; esac
+done)
+export DEBIAN_FRONTEND=noninteractive
+case "$verb" in
+  install) apt-get update -q >/dev/null \
+    && apt-get install -y -q --no-install-recommends $packages >/dev/null ;;
+  remove) apt-get purge -y -q $packages >/dev/null && apt-get autoremove -y -q >/dev/null ;;
+  clean) rm -rf /var/lib/apt/lists/* ;;
+  *) echo "dnf $verb: not in the stand-in" >&2; exit 1 ;;
+esac
+"""
+
+
+def podman(*args: str, capture: bool = False, check: bool = True) -> str:
+    done = subprocess.run(
+        ["podman", *args], capture_output=capture, text=True, check=False, env=ENGINE_ENV
+    )
+    if check and done.returncode != 0:
+        raise RuntimeError(f"podman {' '.join(args[:3])} failed: {(done.stderr or '')[-2000:]}")
+    return done.stdout.strip() if capture else ""
+
+
+def engine_environment(work: Path) -> dict[str, str]:
+    """podman's environment: this machine's kernel refuses a container's init raising
+    RLIMIT_NOFILE/NPROC to podman's defaults (crun and runc alike): keep the host's."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    conf = work / "containers.conf"
+    conf.write_text(
+        "[containers]\n"
+        f'default_ulimits = ["nofile={soft}:{hard}", "nproc=4096:4096"]\n'
+        '[engine]\nruntime = "runc"\n'
+    )
+    return {**os.environ, "CONTAINERS_CONF": str(conf)}
+
+
+def python312() -> Path:
+    """This machine's Python 3.12 (pyenv's): its folder."""
+    found = sorted(Path(subprocess.getoutput("pyenv root")).glob("versions/3.12*"))
+    if not found:
+        raise RuntimeError("no Python 3.12 under pyenv")
+    return found[0]
+
+
+def debian_with_python(work: Path, prefix: str) -> Path:
+    """A Debian bookworm root with this machine's Python 3.12 at ``prefix``, pip beside it."""
+    root = work / prefix.strip("/").replace("/", "-")
+    subprocess.run(
+        ["debootstrap", "--variant=minbase", "bookworm", str(root), "http://deb.debian.org/debian"],
+        check=True,
+        capture_output=True,
+    )
+    shutil.copy("/etc/resolv.conf", root / "etc/resolv.conf")
+    apt = f"apt-get update -q && apt-get install -y -q --no-install-recommends {RUNTIME_LIBRARIES}"
+    subprocess.run(
+        ["chroot", str(root), "sh", "-c", f"{apt} && rm -rf /var/lib/apt/lists/*"],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+    (root / "etc/resolv.conf").unlink()
+    python = root / prefix.lstrip("/")
+    shutil.copytree(python312(), python, symlinks=True, dirs_exist_ok=True)
+    for pth in (python / "lib/python3.12/site-packages").glob("*.pth"):
+        pth.unlink()  # this machine's own start-up hooks
+    (root / "etc/ld.so.conf.d/python312.conf").write_text(f"{prefix}/lib\n")
+    subprocess.run(["chroot", str(root), "ldconfig"], check=True)
+    pip = python / "bin/pip"  # pyenv's names pyenv's path in its first line
+    pip.unlink()
+    pip.write_text(f'#!/bin/sh\nexec {prefix}/bin/python3 -m pip "$@"\n')
+    pip.chmod(0o755)
+    # The host's trust store: a TLS-intercepting proxy's CA (this machine's egress) included.
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", root / "etc/ssl/certs/ca-certificates.crt")
+    return root
+
+
+def imported(root: Path, name: str, *changes: str) -> None:
+    tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
+    flags = [part for change in changes for part in ("--change", change)]
+    subprocess.run(
+        ["podman", "import", *flags, "-", name],
+        stdin=tar.stdout,
+        check=True,
+        capture_output=True,
+        env=ENGINE_ENV,
+    )
+    tar.wait()
+
+
+def slim_base(work: Path) -> None:
+    root = debian_with_python(work, "/usr/local/py312")
+    for name in ("python3", "python"):
+        (root / "usr/local/bin" / name).symlink_to("/usr/local/py312/bin/python3.12")
+    (root / "usr/local/bin/pip").symlink_to("/usr/local/py312/bin/pip")
+    imported(
+        root,
+        SLIM,
+        "ENV PATH=/usr/local/py312/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ENV LANG=C.UTF-8",
+        'CMD ["python3"]',
+    )
+
+
+def lambda_base(work: Path) -> None:
+    root = debian_with_python(work, "/var/lang")
+    subprocess.run(
+        [
+            str(python312() / "bin/python3"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--target",
+            str(root / "var/runtime"),
+            AWSLAMBDARIC,
+        ],
+        check=True,
+    )
+    (root / "var/task").mkdir(parents=True)
+    for path, text in (("lambda-entrypoint.sh", ENTRYPOINT), ("usr/bin/dnf", DNF)):
+        (root / path).write_text(text)
+        (root / path).chmod(0o755)
+    imported(
+        root,
+        LAMBDA,
+        "ENV LAMBDA_TASK_ROOT=/var/task",
+        "ENV LAMBDA_RUNTIME_DIR=/var/runtime",
+        "ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin:/bin",
+        "ENV LANG=en_US.UTF-8",
+        "WORKDIR /var/task",
+        'ENTRYPOINT ["/lambda-entrypoint.sh"]',
+    )
+
+
+class Checks:
+    def __init__(self) -> None:
+        self.failed = False
+
+    def check(self, what: str, expected: Any, got: Any) -> None:
+        ok = expected == got
+        self.failed |= not ok
+        print(
+            f"  {'ok  ' if ok else 'FAIL'} {what}"
+            + ("" if ok else f": expected {expected!r}, got {got!r}")
+        )
+
+
+def post(port: int, body: dict[str, Any]) -> dict[str, Any]:
+    from urllib.request import Request
+
+    request = Request(
+        f"http://127.0.0.1:{port}/v1/generate",
+        json.dumps(body).encode(),
+        {"content-type": "application/json"},
+    )
+    with urlopen(request, timeout=60) as answer:
+        return dict(json.load(answer))
+
+
+def try_local(work: Path, checks: Checks) -> None:
+    image, name, volume, port = (
+        "localhost/test-data-agent:try",
+        f"tda-try-{os.getpid()}",
+        f"tda-try-{os.getpid()}",
+        18081,
+    )
+    print("local: podman build -f local/Dockerfile")
+    podman(
+        "build",
+        "-q",
+        "--network",
+        "host",
+        "-f",
+        "local/Dockerfile",
+        "-t",
+        image,
+        str(REPO),
+        capture=True,
+    )
+    # Read-only but for the volume: nothing the service does may write anywhere else.
+    podman(
+        "run",
+        "-d",
+        "--read-only",
+        "--name",
+        name,
+        "-p",
+        f"{port}:8081",
+        "-v",
+        f"{volume}:/data",
+        image,
+        capture=True,
+    )
+    try:
+        health: dict[str, Any] = {"status": "no answer in 60 s", "components": {}}
+        for _ in range(60):
+            try:
+                with urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+                    health = json.load(answer)
+                break
+            except OSError:
+                time.sleep(1)
+        checks.check("health", "healthy", health["status"])
+        checks.check("rag path ok", "ok", health["components"].get("rag"))
+        checks.check("3 carts", 3, post(port, {"entity": "cart", "count": 3})["record_count"])
+        served = post(port, {"entity": "cart", "count": 3, "learn_from_history": True})
+        checks.check(
+            "the rag path serves from the seeded memory",
+            "rag",
+            served["metadata"]["generation_path"],
+        )
+        job = podman(
+            "exec",
+            name,
+            "sh",
+            "-c",
+            "TDA_API=http://127.0.0.1:8081 tda jobs submit order -n 2500 --wait 2>&1 | tail -1",
+            capture=True,
+        )
+        checks.check("a 2,500-record job", "SUCCEEDED", job.split(":")[0])
+        checks.check("runs as uid", "10001", podman("exec", name, "id", "-u", capture=True))
+        checks.check(
+            "owns TDA_HOME",
+            "tda tda",
+            podman("exec", name, "stat", "-c", "%U %G", "/data", capture=True),
+        )
+        checks.check(
+            "owns the memory",
+            "",
+            podman("exec", name, "find", "/data", "!", "-user", "tda", capture=True),
+        )
+        podman("stop", "-t", "40", name, capture=True)
+        checks.check(
+            "stops cleanly (SIGTERM)",
+            "0",
+            podman("inspect", name, "--format", "{{.State.ExitCode}}", capture=True),
+        )
+    finally:
+        podman("rm", "-f", name, capture=True, check=False)
+        podman("volume", "rm", "-f", volume, capture=True, check=False)
+
+
+class RuntimeAPI:
+    """The Lambda service's side of the Runtime API, for one invocation at a time: what the
+    runtime interface client asks for its next event and posts its answer or error to."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.answers: dict[str, tuple[str, Any]] = {}
+        self.init_error: Any = None
+        self.asked_at: float | None = None
+        self.lock = threading.Condition()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if not self.path.endswith("/runtime/invocation/next"):
+                    return self.send_error(404)
+                with api.lock:
+                    api.asked_at = api.asked_at or time.monotonic()
+                    api.lock.wait_for(lambda: api.events, timeout=300)
+                    if not api.events:
+                        return self.send_error(500)
+                    request_id, event = api.events.pop(0)
+                body = json.dumps(event).encode()
+                self.send_response(200)
+                for header, value in (
+                    ("Lambda-Runtime-Aws-Request-Id", request_id),
+                    ("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 120_000)),
+                    (
+                        "Lambda-Runtime-Invoked-Function-Arn",
+                        "arn:aws:lambda:us-east-1:1:function:try",
+                    ),
+                    (
+                        "Lambda-Runtime-Trace-Id",
+                        "Root=1-00000000-000000000000000000000000;Sampled=0",
+                    ),
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                ):
+                    self.send_header(header, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                parts = self.path.split("/")
+                with api.lock:
+                    if self.path.endswith("/runtime/init/error"):
+                        api.init_error = body.decode()
+                    elif parts[-1] in ("response", "error"):
+                        api.answers[parts[-2]] = (parts[-1], json.loads(body or b"null"))
+                    api.lock.notify_all()
+                self.send_response(202)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def invoke(self, event: dict[str, Any], timeout: float = 300) -> tuple[str, Any]:
+        request_id = str(uuid.uuid4())
+        with self.lock:
+            self.events.append((request_id, event))
+            self.lock.notify_all()
+            self.lock.wait_for(lambda: request_id in self.answers or self.init_error, timeout)
+            if self.init_error:
+                return "init error", self.init_error
+            return self.answers.get(request_id, ("no answer", None))
+
+
+def try_memory(work: Path, checks: Checks) -> None:
+    image = "localhost/tda-memory:try"
+    print("memory: podman build -f functions/memory.Dockerfile")
+    podman(
+        "build",
+        "-q",
+        "--network",
+        "host",
+        "-f",
+        "functions/memory.Dockerfile",
+        "-t",
+        image,
+        str(REPO),
+        capture=True,
+    )
+    vectors = work / "vectors"
+    vectors.mkdir()
+    lambda_env = {
+        "AWS_REGION": "us-east-1",
+        "METRICS_DISABLED": "true",
+        "PYDANTIC_DISABLE_PLUGINS": "__all__",
+        "OPENBLAS_NUM_THREADS": "1",
+        "TDA_HOME": "/tmp",
+        "TDA_CHUNK_STORE": "file:///tmp/jobs",
+        "VECTOR_STORE_URL": "/mnt/vectors",  # s3://<jobs bucket>/vectors in AWS
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+    }
+    env_flags = [part for key, value in lambda_env.items() for part in ("-e", f"{key}={value}")]
+    seeded = podman(
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "-v",
+        f"{vectors}:/mnt/vectors",
+        *env_flags,
+        "--entrypoint",
+        "/var/lang/bin/python3",
+        image,
+        "-c",
+        SEED,
+        "/var/task",
+        capture=True,
+    )
+    print(f"memory: {seeded.splitlines()[-1]} entries seeded by the image's own Python")
+    with scripted_model() as model_url:
+        for function, handler in image_functions(REPO / "template.yaml"):
+            name = f"tda-memory-try-{os.getpid()}"
+            started = time.monotonic()
+            api = RuntimeAPI()  # one a function: a removed one's last ask would take the next event
+            podman(
+                "run",
+                "-d",
+                "--rm",
+                "--name",
+                name,
+                "--network",
+                "host",
+                "--read-only",
+                "--tmpfs",
+                "/tmp",
+                "-v",
+                f"{vectors}:/mnt/vectors",
+                *env_flags,
+                "-e",
+                f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}",
+                "-e",
+                f"LLM_BASE_URL={model_url}",
+                "-e",
+                "LLM_MODEL=scripted",
+                image,
+                handler,
+                capture=True,
+            )
+            try:
+                kind, answer = api.invoke(EVENTS[handler])
+                init = (api.asked_at or started) - started
+                print(
+                    f"{function} ({handler}): {kind} "
+                    f"({init * 1000:.0f} ms from podman run to its first ask)"
+                )
+                checks.check(f"{function} answers", "response", kind)
+                if kind == "response":
+                    meta = answer["metadata"]
+                    checks.check(f"{function} records", REQUEST["count"], answer["record_count"])
+                    checks.check(
+                        f"{function} served by", SERVED_BY[handler], meta["generation_path"]
+                    )
+                else:
+                    print(f"  {answer}")
+            finally:
+                podman("rm", "-f", name, capture=True, check=False)
+                api.server.shutdown()
+
+
+def main(which: str) -> int:
+    global ENGINE_ENV
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        ENGINE_ENV = engine_environment(work)
+        checks = Checks()
+        for wanted, base, make, run in (
+            ("local", SLIM, slim_base, try_local),
+            ("memory", LAMBDA, lambda_base, try_memory),
+        ):
+            if which not in (wanted, "both"):
+                continue
+            if subprocess.run(["podman", "image", "exists", base], env=ENGINE_ENV).returncode != 0:
+                print(f"{wanted}: a stand-in for {base}")
+                make(work)
+            run(work, checks)
+        return 1 if checks.failed else 0
+
+
+ENGINE_ENV: dict[str, str] = dict(os.environ)
+
+if __name__ == "__main__":
+    for tool in ("podman", "runc", "debootstrap"):
+        if shutil.which(tool) is None:
+            subprocess.run(
+                ["apt-get", "install", "-y", "-q", "podman", "runc", "debootstrap"],
+                check=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
+            break
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "both"))

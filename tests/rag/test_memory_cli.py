@@ -4,6 +4,9 @@ personal data masked or refused, the embedder's padding, the model stamp."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -342,6 +345,21 @@ def test_a_long_add_is_written_in_batches_reported_and_safe_to_repeat_after_a_fa
     assert sorted(e.id for e in store.entries("patterns")) == ["E0", "E1", "E2", "E3"]
     memory.add("patterns", entries)
     assert sorted(e.id for e in store.entries("patterns")) == sorted(e.id for e in entries)
+
+
+@pytest.mark.skipif(model_files() is None, reason="the embedding model is not installed")
+def test_the_embedding_model_keeps_and_sends_nothing_of_its_own(tmp_path: Path) -> None:
+    # onnxruntime 1.32 on Linux keeps a device id and a queue of usage events under
+    # $HOME/.cache and uploads them to Microsoft (mobile.events.data.microsoft.com), unless
+    # ORT_DISABLE_TELEMETRY is set; CI environment variables also stop it, so none is passed.
+    code = (
+        "from tda.adapters.embeddings import MiniLMEmbedder\n"
+        "print(MiniLMEmbedder().embed(['running shoes']).shape[1])"
+    )
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["384"], done.stderr[-2000:]
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*")] == []
 
 
 class FixedEmbedder:

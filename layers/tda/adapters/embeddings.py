@@ -10,6 +10,7 @@ same vectors: padded positions are masked out of the mean).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -40,6 +41,11 @@ class MiniLMEmbedder:
                 files = model_files()
                 if files is None:
                     raise PathUnavailableError(f"the memory {MISSING}")
+                # onnxruntime (1.29 on) on Linux keeps a device id and a queue of usage events
+                # under $HOME/.cache and uploads them to Microsoft: a test-data service sends
+                # nothing of its own, and in Lambda $HOME is read-only (a warning each cold
+                # start). Read when its environment is made: before the import.
+                os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
                 import onnxruntime as ort
                 from tokenizers import Tokenizer
 

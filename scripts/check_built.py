@@ -29,7 +29,32 @@ EVENTS: dict[str, object] = {
     "RouterFunction": {"request": CART},
     "TraditionalFunction": {"request": CART},
     "JobsFunction": {"action": "plan", "job_id": "job-built", "request": {**CART, "count": 20}},
-    "ApiFunction": "http",  # an API Gateway event, made in the child (tda_local is not built)
+    # An API Gateway (HTTP API, payload 2.0) event: written out, as tda_local is not built.
+    "ApiFunction": {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": "/v1/generate",
+        "rawQueryString": "",
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps(CART),
+        "isBase64Encoded": False,
+        "requestContext": {
+            "http": {
+                "method": "POST",
+                "path": "/v1/generate",
+                "sourceIp": "127.0.0.1",
+                "protocol": "HTTP/1.1",
+            },
+            "requestId": "built",
+            "stage": "$default",
+            "routeKey": "$default",
+            "accountId": "1",
+            "apiId": "built",
+            "domainName": "localhost",
+            "time": "03/Dec/2026:00:00:00 +0000",
+            "timeEpoch": 0,
+        },
+    },
     # Through the openai SDK to the scripted server: every record must come from the model.
     "LlmFunction": {
         "request": {"entity": "review", "count": 3, "seed": 7},
@@ -64,15 +89,6 @@ import pydantic
 assert pydantic.__file__.startswith(layers[0]), f"pydantic from {pydantic.__file__}, not the core layer"
 import tda.paths.traditional._textrender as renderer
 assert renderer.__file__.endswith(".so"), f"the renderer is not compiled: {renderer.__file__}"
-if event == "http":
-    event = {"version": "2.0", "routeKey": "$default", "rawPath": "/v1/generate",
-             "rawQueryString": "", "headers": {"content-type": "application/json"},
-             "body": json.dumps({"entity": "cart", "count": 3, "seed": 7}), "isBase64Encoded": False,
-             "requestContext": {"http": {"method": "POST", "path": "/v1/generate",
-                                         "sourceIp": "127.0.0.1", "protocol": "HTTP/1.1"},
-                                "requestId": "built", "stage": "$default", "routeKey": "$default",
-                                "accountId": "1", "apiId": "built", "domainName": "localhost",
-                                "time": "03/Dec/2026:00:00:00 +0000", "timeEpoch": 0}}
 class Context:
     function_name = "built"; memory_limit_in_mb = 1024; aws_request_id = "built"
     invoked_function_arn = "arn:aws:lambda:us-east-1:1:function:built"

@@ -4,7 +4,7 @@ base images made from Debian bookworm (debootstrap, from the Debian mirror) and 
 Python 3.12. Not in CI (minutes of installs, and a machine that may refuse containers); run it
 by hand, as root, after changing a Dockerfile:
 
-    . .venv/bin/activate && python scripts/try_images.py [local|memory|both]   # exit 1: a failure
+    . .venv/bin/activate && python scripts/try_images.py [local|memory|functions|all]  # 1: failed
 
 - ``local``: ``local/Dockerfile`` (the shim) over a stand-in for ``python:3.12-slim`` (Python at
   /usr/local). Run read-only but for its named volume: ``/health``, a generate, a rag request
@@ -18,6 +18,10 @@ by hand, as root, after changing a Dockerfile:
   event (the Lambda service's side, which AWS's emulator plays in ``sam local``), serves it from
   a memory the image's own Python seeded on S3 (moto's server, from the project's venv), posts
   the answer back, and logs no warning.
+- ``functions``: the zip functions as ``sam build`` made them (``.aws-sam/build``: build first,
+  README "Deploy"), run the same way over the same stand-in, as ``sam local invoke`` would:
+  the function at /var/task, its layers extracted to /opt in the template's order; each serves
+  check_built's request (llm through the openai SDK to the scripted server).
 
 What the stand-ins cannot show: the real base images' own OS (Amazon Linux 2023 for Lambda, its
 glibc 2.34: build_layer.py checks the renderer against it), their Python builds, and Lambda's
@@ -26,6 +30,7 @@ own service (its limits, its sandbox).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -44,6 +49,8 @@ from urllib.request import urlopen
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
+from check_built import EVENTS as BUILT_EVENTS  # noqa: E402
+from check_built import LAYERS as BUILT_LAYERS  # noqa: E402
 from check_built import scripted_model  # noqa: E402
 from check_memory_image import (  # noqa: E402  (scripts beside this one)
     EVENTS,
@@ -67,7 +74,10 @@ ENTRYPOINT = """#!/bin/sh
 [ -n "$AWS_LAMBDA_RUNTIME_API" ] || { echo "AWS_LAMBDA_RUNTIME_API is not set" >&2; exit 142; }
 export _HANDLER="$1"
 cd "$LAMBDA_TASK_ROOT"
-PYTHONPATH="$LAMBDA_TASK_ROOT:$LAMBDA_RUNTIME_DIR" exec /var/lang/bin/python3 -m awslambdaric "$1"
+# Lambda's order: the function, then its layers (extracted to /opt), then the runtime.
+layers=/opt/python/lib/python3.12/site-packages:/opt/python
+export PYTHONPATH="$LAMBDA_TASK_ROOT:$layers:$LAMBDA_RUNTIME_DIR"
+exec /var/lang/bin/python3 -m awslambdaric "$1"
 """
 DNF = """#!/bin/sh
 # The stand-in's dnf: Debian's apt-get, for what memory.Dockerfile asks of it.
@@ -84,6 +94,21 @@ case "$verb" in
   *) echo "dnf $verb: not in the stand-in" >&2; exit 1 ;;
 esac
 """
+
+
+# A stand-in base is made again when what makes it has changed since (its label says).
+STAND_IN = "tda_stand_in"
+RECIPE = hashlib.sha256(
+    "\n".join((ENTRYPOINT, DNF, RUNTIME_LIBRARIES, AWSLAMBDARIC)).encode()
+).hexdigest()[:16]
+
+
+def stand_in_recipe(image: str) -> str:
+    found = subprocess.run(
+        ["podman", "image", "inspect", "--format", "{{.Labels." + STAND_IN + "}}", image],
+        capture_output=True, text=True, env=ENGINE_ENV, check=False,
+    )  # fmt: skip
+    return found.stdout.strip() if found.returncode == 0 else ""
 
 
 def podman(*args: str, capture: bool = False, check: bool = True) -> str:
@@ -152,7 +177,9 @@ def debian_with_python(work: Path, prefix: str) -> Path:
 
 def imported(root: Path, name: str, *changes: str) -> None:
     tar = subprocess.Popen(["tar", "-C", str(root), "-c", "."], stdout=subprocess.PIPE)
-    flags = [part for change in changes for part in ("--change", change)]
+    flags = [
+        part for change in (*changes, f"LABEL {STAND_IN}={RECIPE}") for part in ("--change", change)
+    ]
     subprocess.run(
         ["podman", "import", *flags, "-", name],
         stdin=tar.stdout,
@@ -418,14 +445,10 @@ def try_memory(work: Path, checks: Checks) -> None:
     )
     with s3_bucket() as s3, scripted_model() as model_url:
         lambda_env = {
+            **LAMBDA_ENV,
             **s3,
-            "METRICS_DISABLED": "true",
-            "PYDANTIC_DISABLE_PLUGINS": "__all__",
-            "OPENBLAS_NUM_THREADS": "1",
-            "TDA_HOME": "/tmp",
             "TDA_CHUNK_STORE": f"s3://{BUCKET}/jobs",
             "VECTOR_STORE_URL": f"s3://{BUCKET}/vectors",  # as in AWS: the jobs bucket's
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
             "LLM_BASE_URL": model_url,
             "LLM_MODEL": "scripted",
         }
@@ -435,10 +458,26 @@ def try_memory(work: Path, checks: Checks) -> None:
             image, "-c", SEED, "/var/task", capture=True,
         )  # fmt: skip
         print(f"memory: {seeded.splitlines()[-1]} entries seeded by the image's own Python")
-        run_functions(image, env_flags, checks)
+        for function, handler in image_functions(REPO / "template.yaml"):
+            answer = invoked(image, handler, EVENTS[handler], [], lambda_env, function, checks)
+            if answer is not None:
+                checks.check(f"{function} records", REQUEST["count"], answer["record_count"])
+                served_by = answer["metadata"]["generation_path"]
+                checks.check(f"{function} served by", SERVED_BY[handler], served_by)
 
 
 BUCKET = "tda-jobs"
+# A function's environment as the template's Globals make it, and as Lambda sets it.
+LAMBDA_ENV = {
+    "AWS_REGION": "us-east-1",
+    "METRICS_DISABLED": "true",
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+    "OPENBLAS_NUM_THREADS": "1",
+    "TDA_HOME": "/tmp",
+    "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+}
+# The zip functions as `sam build` makes them; their events and layers are check_built's.
+BUILT = REPO / ".aws-sam" / "build"
 
 
 @contextmanager
@@ -473,49 +512,75 @@ def s3_bucket() -> Iterator[dict[str, str]]:
         server.stop()
 
 
-def run_functions(image: str, env_flags: list[str], checks: Checks) -> None:
-    """Each function the template builds from the image, run as Lambda runs it."""
-    for function, handler in image_functions(REPO / "template.yaml"):
-        name = f"tda-memory-try-{os.getpid()}"
-        started = time.monotonic()
-        api = RuntimeAPI()  # one a function: a removed one's last ask would take the next event
-        podman(
-            "run",
-            "-d",
-            "--rm",
-            "--name",
-            name,
-            "--network",
-            "host",
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            *env_flags,
-            "-e",
-            f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}",
-            image,
-            handler,
-            capture=True,
-        )
-        try:
-            kind, answer = api.invoke(EVENTS[handler])
-            init = (api.asked_at or started) - started
-            print(
-                f"{function} ({handler}): {kind} "
-                f"({init * 1000:.0f} ms from podman run to its first ask)"
-            )
-            checks.check(f"{function} answers", "response", kind)
-            if kind == "response":
-                meta = answer["metadata"]
-                checks.check(f"{function} records", REQUEST["count"], answer["record_count"])
-                checks.check(f"{function} served by", SERVED_BY[handler], meta["generation_path"])
+def invoked(
+    image: str,
+    handler: str,
+    event: Any,
+    mounts: list[str],
+    env: dict[str, str],
+    function: str,
+    checks: Checks,
+) -> Any:
+    """What ``handler`` answers ``event`` with, run as Lambda runs it: by the image's runtime
+    interface client, read-only but for /tmp, asking a Runtime API of its own (a removed
+    container's last ask would take the next one's event). None if it raised or never answered;
+    checked: that it answered, and logged no warning (what Lambda would put in its log group)."""
+    name = f"tda-try-{function.lower()}-{os.getpid()}"
+    api = RuntimeAPI()
+    started = time.monotonic()
+    flags = [part for key, value in env.items() for part in ("-e", f"{key}={value}")]
+    podman(
+        "run", "-d", "--rm", "--name", name, "--network", "host", "--read-only",
+        "--tmpfs", "/tmp", *mounts, *flags, "-e", f"AWS_LAMBDA_RUNTIME_API=127.0.0.1:{api.port}",
+        image, handler, capture=True,
+    )  # fmt: skip
+    try:
+        kind, answer = api.invoke(event)
+        init = (api.asked_at or started) - started
+        print(f"{function} ({handler}): {kind} ({init * 1000:.0f} ms from podman run to its ask)")
+        checks.check(f"{function} answers", "response", kind)
+        checks.check(f"{function} logs no warning", [], noise_logged(name))
+        if kind != "response":
+            print(f"  {answer}")
+            return None
+        return answer
+    finally:
+        podman("rm", "-f", name, capture=True, check=False)
+        api.server.shutdown()
+
+
+def try_functions(work: Path, checks: Checks) -> None:
+    """The zip functions as `sam build` made them (BUILT), as Lambda runs them: the function at
+    /var/task, its layers extracted to /opt in the template's order, read-only but for /tmp."""
+    if not BUILT.is_dir():
+        raise RuntimeError(f"{BUILT} is not there: sam build first (README, Deploy)")
+    with scripted_model() as model_url:
+        for function, event in BUILT_EVENTS.items():
+            opt = work / f"opt-{function}"
+            for layer in BUILT_LAYERS.get(function, ("CoreLayer",)):
+                shutil.copytree(BUILT / layer, opt, dirs_exist_ok=True)
+            served = invoked(
+                LAMBDA,
+                "app.lambda_handler",
+                event,
+                ["-v", f"{BUILT / function}:/var/task:ro", "-v", f"{opt}:/opt:ro"],
+                {**LAMBDA_ENV, "TDA_CHUNK_STORE": "file:///tmp/jobs",
+                 "LLM_BASE_URL": model_url, "LLM_MODEL": "scripted"},
+                function,
+                checks,
+            )  # fmt: skip
+            if served is None:
+                continue
+            if "statusCode" in served:  # the HTTP API's
+                checks.check(f"{function} status", 200, served["statusCode"])
+                served = json.loads(served["body"])
+            if function == "JobsFunction":
+                checks.check(f"{function} plans", 20, served.get("record_count"))
+            elif function == "LlmFunction":
+                llm = served["metadata"]["llm"]
+                checks.check(f"{function} records from the model", 3, llm["records_from_model"])
             else:
-                print(f"  {answer}")
-            # What Lambda would put in the function's log group.
-            checks.check(f"{function} logs no warning", [], noise_logged(name))
-        finally:
-            podman("rm", "-f", name, capture=True, check=False)
-            api.server.shutdown()
+                checks.check(f"{function} records", 3, served["record_count"])
 
 
 def main(which: str) -> int:
@@ -527,10 +592,11 @@ def main(which: str) -> int:
         for wanted, base, make, run in (
             ("local", SLIM, slim_base, try_local),
             ("memory", LAMBDA, lambda_base, try_memory),
+            ("functions", LAMBDA, lambda_base, try_functions),
         ):
-            if which not in (wanted, "both"):
+            if which not in (wanted, "all"):
                 continue
-            if subprocess.run(["podman", "image", "exists", base], env=ENGINE_ENV).returncode != 0:
+            if stand_in_recipe(base) != RECIPE:
                 print(f"{wanted}: a stand-in for {base}")
                 make(work)
             run(work, checks)
@@ -548,4 +614,4 @@ if __name__ == "__main__":
                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
             )
             break
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "both"))
+    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "all"))

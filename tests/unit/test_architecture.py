@@ -60,6 +60,7 @@ ENVIRONMENT_READERS = {
     "adapters/aws_clients.py",  # the AWS environment a kept boto3 client was made for
     "adapters/emf_metrics.py",  # the names the template gives a handler's metrics
     "pydantic_plugins.py",  # the setting pydantic itself reads, before any model is built
+    "adapters/embeddings.py",  # ONNX Runtime's telemetry opt-out, set before its import
 }
 
 

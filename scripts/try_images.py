@@ -235,6 +235,13 @@ def lambda_base(work: Path) -> None:
     )
 
 
+def built(mode: str, dockerfile: str, image: str) -> None:
+    """``dockerfile`` built from the repository root as ``image`` (network: the host's)."""
+    print(f"{mode}: podman build -f {dockerfile}")
+    podman("build", "-q", "--network", "host", "-f", dockerfile, "-t", image, str(REPO),
+           capture=True)  # fmt: skip
+
+
 class Checks:
     def __init__(self) -> None:
         self.failed = False
@@ -267,19 +274,7 @@ def try_local(work: Path, checks: Checks) -> None:
         f"tda-try-{os.getpid()}",
         18081,
     )
-    print("local: podman build -f local/Dockerfile")
-    podman(
-        "build",
-        "-q",
-        "--network",
-        "host",
-        "-f",
-        "local/Dockerfile",
-        "-t",
-        image,
-        str(REPO),
-        capture=True,
-    )
+    built("local", "local/Dockerfile", image)
     # Read-only but for the volume: nothing the service does may write anywhere else.
     podman(
         "run",
@@ -430,19 +425,7 @@ class RuntimeAPI:
 
 def try_memory(work: Path, checks: Checks) -> None:
     image = "localhost/tda-memory:try"
-    print("memory: podman build -f functions/memory.Dockerfile")
-    podman(
-        "build",
-        "-q",
-        "--network",
-        "host",
-        "-f",
-        "functions/memory.Dockerfile",
-        "-t",
-        image,
-        str(REPO),
-        capture=True,
-    )
+    built("memory", "functions/memory.Dockerfile", image)
     with s3_bucket() as s3, scripted_model() as model_url:
         lambda_env = {
             **LAMBDA_ENV,

@@ -1,10 +1,11 @@
 """Both container images built and run by a real container engine on a machine with no Docker
 engine and no reach to Docker Hub or public.ecr.aws: podman (Debian's), over stand-ins for the
 base images made from Debian bookworm (debootstrap, from the Debian mirror) and this machine's
-Python 3.12. Not in CI (minutes of installs, and a machine that may refuse containers); run it
-by hand, as root, after changing a Dockerfile:
+Python 3.12. CI runs it (``.ci/run``, after ``sam build``: ≈6 min of it); by hand, as root:
 
-    . .venv/bin/activate && python scripts/try_images.py [local|memory|functions|all]  # 1: failed
+    . .venv/bin/activate && python scripts/try_images.py [local|memory|functions|all]
+
+Exit 1: a check failed; 3: this machine cannot build or run containers at all (CI warns).
 
 - ``local``: ``local/Dockerfile`` (the shim) over a stand-in for ``python:3.12-slim`` (Python at
   /usr/local). Run read-only but for its named volume: ``/health``, a generate, a rag request
@@ -135,12 +136,27 @@ def engine_environment(work: Path) -> dict[str, str]:
     return {**os.environ, "CONTAINERS_CONF": str(conf)}
 
 
+class NoEngine(RuntimeError):
+    """This machine cannot build or run the images at all (exit 3): no podman to install, no
+    Debian mirror, no Python 3.12 to copy, a kernel refusing containers. Not the images' fault."""
+
+
 def python312() -> Path:
     """This machine's Python 3.12 (pyenv's): its folder."""
     found = sorted(Path(subprocess.getoutput("pyenv root")).glob("versions/3.12*"))
     if not found:
-        raise RuntimeError("no Python 3.12 under pyenv")
+        raise NoEngine("no Python 3.12 under pyenv to stand in for the bases' own")
     return found[0]
+
+
+def stand_in(make: Any, work: Path, base: str) -> None:
+    """The stand-in for ``base`` made, and a container run from it: any failure is the
+    machine's (``NoEngine``)."""
+    try:
+        make(work)
+        podman("run", "--rm", "--entrypoint", "/bin/true", base, capture=True)
+    except (OSError, subprocess.CalledProcessError, RuntimeError) as exc:
+        raise NoEngine(f"cannot make or run a stand-in for {base}: {exc}") from exc
 
 
 def debian_with_python(work: Path, prefix: str) -> Path:
@@ -581,7 +597,11 @@ def main(which: str) -> int:
                 continue
             if stand_in_recipe(base) != RECIPE:
                 print(f"{wanted}: a stand-in for {base}")
-                make(work)
+                try:
+                    stand_in(make, work, base)
+                except NoEngine as exc:
+                    print(f"no container engine here: {exc}")
+                    return 3
             run(work, checks)
         return 1 if checks.failed else 0
 
@@ -589,12 +609,11 @@ def main(which: str) -> int:
 ENGINE_ENV: dict[str, str] = dict(os.environ)
 
 if __name__ == "__main__":
-    for tool in ("podman", "runc", "debootstrap"):
-        if shutil.which(tool) is None:
-            subprocess.run(
-                ["apt-get", "install", "-y", "-q", "podman", "runc", "debootstrap"],
-                check=True,
-                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            )
-            break
+    if any(shutil.which(tool) is None for tool in ("podman", "runc", "debootstrap")):
+        apt = "apt-get update -q && apt-get install -y -q podman runc debootstrap"
+        installed = subprocess.run(["sh", "-c", apt], capture_output=True, check=False,
+                                   env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
+        if installed.returncode != 0:
+            print("no container engine here: podman, runc and debootstrap could not be installed")
+            sys.exit(3)
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "all"))

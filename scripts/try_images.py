@@ -97,11 +97,9 @@ esac
 """
 
 
-# A stand-in base is made again when what makes it has changed since (its label says).
+# A stand-in base is made again when this script, which makes it, has changed (its label says).
 STAND_IN = "tda_stand_in"
-RECIPE = hashlib.sha256(
-    "\n".join((ENTRYPOINT, DNF, RUNTIME_LIBRARIES, AWSLAMBDARIC)).encode()
-).hexdigest()[:16]
+RECIPE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 
 def stand_in_recipe(image: str) -> str:

@@ -19,6 +19,12 @@ server does:
   connections that asked for a 10K-order chunk and read nothing held ≈10 MB each for good: a
   whole answer is handed to the transport at once, the call is over for uvicorn, and closing a
   transport waits for its buffer to be sent.
+- what requests not yet whole may hold: from its head until it is whole, a request's body
+  counts against the process's ``MAX_RECEIVING_BYTES`` at its declared length (at
+  ``MAX_REQUEST_BYTES``, the most it may be, if it declares none). A request whose body would
+  take the count past it is answered 429 with Retry-After at its head, and its connection
+  closed: before, 400 connections each sending half of a 1 MB body held +340 MB until the read
+  timeout, and as many more as anyone opened. A request without a body is never refused.
 - what all of a process's connections hold unsent is counted (``unsent_bytes``): past
   ``MAX_UNSENT_BYTES`` the process makes no more answers off its loop until callers take theirs
   (``tda.app.unsent_answers``), since one answer is up to 32 MiB and a stall takes a minute.
@@ -35,7 +41,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tda.app.environment import read_float
+from tda.app.busy import RETRY_AFTER_SECONDS
+from tda.app.environment import read_float, read_int
 from tda.app.settings import settings
 
 log = logging.getLogger("tda.http")
@@ -62,17 +69,35 @@ def read_timeout_seconds() -> float:
 _holding: set[GuardedHttpProtocol] = set()
 
 
+# Bytes of request bodies this process's connections are receiving (their declared lengths).
+# Only the HTTP thread changes it.
+_receiving = 0
+
+
 def unsent_bytes() -> int:
     """Answer bytes this process's HTTP connections hold that their readers have not taken."""
     return sum(held.transport.get_write_buffer_size() for held in list(_holding))
 
 
-def _answer(status: bytes, message: str) -> bytes:
+def _answer(status: bytes, message: str, headers: bytes = b"") -> bytes:
     body = message.encode()
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n" + body
-    )
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n" + headers
+        + b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )  # fmt: skip
+
+
+def _body_at_most(headers: list[tuple[bytes, bytes]]) -> int:
+    """The most a request's body may hold by its (lower-cased) headers: its declared length, or
+    MAX_REQUEST_BYTES (the route refuses more) for a chunked one or a length not understood."""
+    declared = [value for name, value in headers if name == b"content-length"]
+    chunked = any(name == b"transfer-encoding" for name, _ in headers)
+    if not declared and not chunked:
+        return 0
+    if len(declared) == 1 and declared[0].strip().isdigit() and not chunked:
+        return min(int(declared[0]), settings.max_request_bytes)
+    return settings.max_request_bytes
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -84,7 +109,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._head_begun = False  # a request's first byte came and its head is not whole yet
-        self._refused = False  # the head went over the limit: nothing more is parsed
+        self._refused = False  # the request is refused: nothing more is parsed
+        self._refusal = b""  # what it is answered before the connection closes
+        self._max_receiving = read_int("MAX_RECEIVING_BYTES")
+        self._receiving = 0  # what this connection's request adds to ``_receiving``
         # The period in which an answer's reader must take MIN_PROGRESS_BYTES (a gRPC stream's
         # stall), read once.
         self._stall = settings.stream_stall_seconds
@@ -99,6 +127,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._received()
         self._stop_watching_reader()
         _holding.discard(self)
         super().connection_lost(exc)
@@ -120,9 +149,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().data_received(data)
         if self._refused:
             self._disarm()
-            limit = f"the request head is over {MAX_HEAD_BYTES} bytes"
-            self.transport.write(_answer(b"431 Request Header Fields Too Large", limit))
-            self.transport.close()
+            self._received()
+            self._head_begun = False
+            self.transport.write(self._refusal)
+            # Half-closed, and what the client still sends dropped until it closes, or for the
+            # read timeout: closed at once with bytes unread, the connection is reset, and the
+            # answer lost with it.
+            self.transport.write_eof()
+            self._arm()
 
     # The parser's calls, for one request after another
 
@@ -146,7 +180,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._head_begun = False
-        super().on_headers_complete()
+        if self._receives(_body_at_most(self.headers)):
+            super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -156,13 +191,43 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._disarm()
+        self._received()
         super().on_message_complete()
 
     def _counted(self, size: int) -> bool:
         """Whether the head is still within its limit with ``size`` more bytes."""
         self._head_bytes += size
-        self._refused = self._refused or self._head_bytes > MAX_HEAD_BYTES
+        if not self._refused and self._head_bytes > MAX_HEAD_BYTES:
+            limit = f"the request head is over {MAX_HEAD_BYTES} bytes"
+            self._refuse(_answer(b"431 Request Header Fields Too Large", limit))
         return not self._refused
+
+    def _refuse(self, answer: bytes) -> None:
+        self._refused, self._refusal = True, answer
+
+    # What the request's body may hold until it is whole
+
+    def _receives(self, size: int) -> bool:
+        """Whether the process takes a body of up to ``size`` more bytes now (counted if so)."""
+        global _receiving
+        if size and _receiving + size > self._max_receiving:
+            busy = (
+                f"this server is receiving as many request bytes as it takes "
+                f"(MAX_RECEIVING_BYTES is {self._max_receiving}); retry in "
+                f"{RETRY_AFTER_SECONDS} s"
+            )
+            retry = f"retry-after: {RETRY_AFTER_SECONDS}\r\n".encode()
+            self._refuse(_answer(b"429 Too Many Requests", busy, retry))
+            return False
+        self._receiving = size
+        _receiving += size
+        return True
+
+    def _received(self) -> None:
+        """The request is whole, refused or gone: what its body held counts no more."""
+        global _receiving
+        _receiving -= self._receiving
+        self._receiving = 0
 
     # The reader
 

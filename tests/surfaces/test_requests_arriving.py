@@ -1,0 +1,112 @@
+"""What requests that have not arrived whole may hold in a `tda serve` process, on either
+transport: HTTP counts their bodies (MAX_RECEIVING_BYTES), gRPC its calls (GRPC_MAX_CALLS).
+
+Raw sockets, because a well-behaved client cannot send a request and stop half-way through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+
+from testdata.v1 import test_data_pb2 as pb
+from testdata.v1 import test_data_pb2_grpc as pb_grpc
+
+from .test_connections import unfinished_grpc_call, until_closed
+from .test_serve import Served
+
+BODY_BYTES = 1_000_000
+
+
+def body_begun(port: int, declared: int = BODY_BYTES) -> socket.socket:
+    """A connection with a POST whose body is declared ``declared`` bytes and half sent."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"content-length: {declared}\r\n\r\n".encode()
+        + b" " * (declared // 2)
+    )
+    return sock
+
+
+@contextlib.contextmanager
+def bodies_begun(port: int, how_many: int) -> Iterator[list[socket.socket]]:
+    socks = [body_begun(port) for _ in range(how_many)]
+    try:
+        time.sleep(0.5)  # their heads read before the next connection's
+        yield socks
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def test_request_bodies_still_arriving_are_bounded_and_a_new_one_past_it_is_answered_429() -> None:
+    # Before: 400 connections that each sent half of a 1 MB body held +340 MB of the server's
+    # RSS until the read timeout, and as many more as anyone opened.
+    served = Served(None, 1, env={"MAX_RECEIVING_BYTES": str(3 * BODY_BYTES + 100_000)})
+    try:
+        with bodies_begun(served.http_port, 3):
+            with body_begun(served.http_port) as fourth:
+                answer = until_closed(fourth)
+            assert answer.startswith(b"HTTP/1.1 429 "), answer[:200]
+            assert b"\r\nretry-after: 2\r\n" in answer.lower()
+            assert b"MAX_RECEIVING_BYTES" in answer
+            # A body that is not declared could be any size up to MAX_REQUEST_BYTES.
+            with socket.create_connection(("127.0.0.1", served.http_port), timeout=30) as sock:
+                sock.sendall(
+                    b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json"
+                    b'\r\ntransfer-encoding: chunked\r\n\r\n5\r\n{"ent\r\n'
+                )
+                assert until_closed(sock).startswith(b"HTTP/1.1 429 ")
+            # A small request still fits, and a request without a body is not counted.
+            small = served.http.post("/v1/generate", json={"entity": "cart", "count": 1})
+            assert small.status_code == 200, small.text
+            assert served.http.get("/v1/schemas").status_code == 200
+        # Their connections gone, what they held is free again.
+        deadline = time.monotonic() + 30
+        while (
+            status := served.http.post("/v1/generate", content=b" " * BODY_BYTES).status_code
+        ) == 429:
+            assert time.monotonic() < deadline, "the closed connections' bodies still count"
+            time.sleep(0.2)
+        assert status == 422
+        assert "Traceback" not in served.log()
+    finally:
+        served.stop()
+
+
+def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_whole() -> None:
+    # Before: each GenerateData call whose message never finished held what had come of it (up
+    # to MAX_REQUEST_BYTES) until its connection aged out: 400 such calls on four connections,
+    # +340 MB, as many more as anyone opened.
+    served = Served(None, 1, env={"GRPC_MAX_CALLS": "3"})
+    target = f"127.0.0.1:{served.grpc_port}"
+    request = pb.GenerateRequest(entity="cart", count=1)
+    try:
+        held = [unfinished_grpc_call(served.grpc_port) for _ in range(3)]
+        time.sleep(0.5)  # their calls begun before the next
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GenerateData(request, timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        for sock, _ in held:
+            sock.close()
+        deadline = time.monotonic() + 30
+        with grpc.insecure_channel(target) as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            while True:
+                try:
+                    assert stub.GenerateData(request, timeout=30).record_count == 1
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+                    assert time.monotonic() < deadline, "the closed calls still count"
+                    time.sleep(0.2)
+    finally:
+        served.stop()

@@ -17,7 +17,9 @@ each time). Under attack, at once:
   unread for 8 s;
 - 20 HTTP bodies dripped a byte every half second; 4 downloads of a 10K-order job's chunk on
   4 KB receive buffers, held unread for 12 s;
-- 4 HTTP and 4 raw HTTP/2 callers asking for 30 MB answers and reading none for 15 s.
+- 4 HTTP and 4 raw HTTP/2 callers asking for 30 MB answers and reading none for 15 s;
+- 8 HTTP bodies declared 1 MB and half sent; 2 raw HTTP/2 connections of 100 GenerateData
+  calls each, half of a 1 MiB message sent in each, then only pings answered for 15 s.
 
 The table: the canary's and /health's p50 and p99, idle and under attack, and their ratio;
 what the attack was answered; then the checks, which make the exit status 1 when one fails:
@@ -78,6 +80,11 @@ MORE_BODIES: list[dict[str, Any]] = [
     {"entity": "product", "count": 100, "output_format": "CSV", "defect_triggering": True},
 ]  # fmt: skip
 BODIES = [body for _, body, _ in HOSTILE] + [body for _, body in HEAVY_VALID] + MORE_BODIES
+HALF_BODY = (
+    b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+    b"content-length: 1000000\r\n\r\n" + b" " * 500_000
+)
+HALF_MESSAGE = b"\0" + (1 << 20).to_bytes(4, "big") + b"\n" * 500_000
 JUNK = [b"{" * 100_000, os.urandom(2 << 20), b"[]", b"null", b'{"entity": 5}', b"\xff\xfe"]
 
 
@@ -225,6 +232,51 @@ class Attack:
             self.tally.count("h2 hoarder answered")
             self.stop.wait(15)
 
+    def half_sender(self) -> None:
+        """Half a body, then nothing: held until the read timeout cuts it off, or refused at
+        its head (MAX_RECEIVING_BYTES)."""
+        with socket.create_connection(("127.0.0.1", self.http_port), timeout=30) as sock:
+            sock.sendall(HALF_BODY)
+            head = sock.recv(4096)
+            self.tally.count(f"half body {head[9:12].decode(errors='replace') or 'cut off'}")
+
+    def half_caller(self) -> None:
+        """100 calls of half a message each on one connection, its pings answered for 15 s;
+        how many were refused at once (GRPC_MAX_CALLS)."""
+        h2 = H2Connection(H2Configuration(client_side=True))
+        h2.initiate_connection()
+        with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=30) as sock:
+            for _ in range(100):
+                stream = h2.get_next_available_stream_id()
+                h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                                         (":path", "/testdata.v1.TestDataService/GenerateData"),
+                                         ("content-type", "application/grpc"), ("te", "trailers")])  # fmt: skip
+                sent = 0
+                while sent < len(HALF_MESSAGE):  # as the server's flow control lets it
+                    size = min(h2.local_flow_control_window(stream), h2.max_outbound_frame_size,
+                               len(HALF_MESSAGE) - sent)  # fmt: skip
+                    if size <= 0:
+                        sock.sendall(h2.data_to_send())
+                        h2.receive_data(sock.recv(65536))
+                        continue
+                    h2.send_data(stream, HALF_MESSAGE[sent : sent + size])
+                    sent += size
+                sock.sendall(h2.data_to_send())
+            refused, end = 0, time.monotonic() + 15
+            sock.settimeout(1)
+            while time.monotonic() < end and not self.stop.is_set():
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not data:
+                    break
+                for event in h2.receive_data(data):  # pings are acknowledged by h2
+                    headers = dict(getattr(event, "headers", None) or [])
+                    refused += headers.get(b"grpc-status") == b"8"
+                sock.sendall(h2.data_to_send())
+            self.tally.count(f"half calls: {refused} of 100 refused")
+
 
 def attacked(attack: Attack, job_id: str, seconds: float, server_pid: int) -> float:
     """The whole mix for ``seconds``, its callers then stopped; the server's peak RSS (MB)."""
@@ -235,6 +287,8 @@ def attacked(attack: Attack, job_id: str, seconds: float, server_pid: int) -> fl
     attack.run(lambda: attack.chunk_hoarder(job_id), 4)
     attack.run(attack.http_hoarder, 4)
     attack.run(attack.h2_hoarder, 4)
+    attack.run(attack.half_sender, 8)
+    attack.run(attack.half_caller, 2)
     peak, end = 0.0, time.monotonic() + seconds
     while time.monotonic() < end:
         peak = max(peak, rss_mb(server_pid))

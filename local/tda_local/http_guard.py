@@ -39,6 +39,7 @@ import sys
 import termios
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tda.app.busy import RETRY_AFTER_SECONDS
@@ -79,10 +80,20 @@ def unsent_bytes() -> int:
     return sum(held.transport.get_write_buffer_size() for held in list(_holding))
 
 
-def _answer(status: bytes, message: str, headers: bytes = b"") -> bytes:
-    body = message.encode()
+def _answer(status: bytes, message: str) -> bytes:
+    return _whole(status, b"text/plain; charset=utf-8", message.encode())
+
+
+def _busy(message: str) -> bytes:
+    """A 429 as the service's own (``tda.http.responses``): JSON, with Retry-After."""
+    body = orjson.dumps({"success": False, "error": message})
+    retry = f"retry-after: {RETRY_AFTER_SECONDS}\r\n".encode()
+    return _whole(b"429 Too Many Requests", b"application/json", body, retry)
+
+
+def _whole(status: bytes, content_type: bytes, body: bytes, headers: bytes = b"") -> bytes:
     return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n" + headers
+        b"HTTP/1.1 " + status + b"\r\ncontent-type: " + content_type + b"\r\n" + headers
         + b"content-length: " + str(len(body)).encode() + b"\r\nconnection: close\r\n\r\n"
         + body
     )  # fmt: skip
@@ -216,8 +227,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 f"(MAX_RECEIVING_BYTES is {self._max_receiving}); retry in "
                 f"{RETRY_AFTER_SECONDS} s"
             )
-            retry = f"retry-after: {RETRY_AFTER_SECONDS}\r\n".encode()
-            self._refuse(_answer(b"429 Too Many Requests", busy, retry))
+            self._refuse(_busy(busy))
             return False
         self._receiving = size
         _receiving += size

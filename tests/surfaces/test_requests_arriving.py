@@ -7,6 +7,7 @@ Raw sockets, because a well-behaved client cannot send a request and stop half-w
 from __future__ import annotations
 
 import contextlib
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -54,8 +55,12 @@ def test_request_bodies_still_arriving_are_bounded_and_a_new_one_past_it_is_answ
             with body_begun(served.http_port) as fourth:
                 answer = until_closed(fourth)
             assert answer.startswith(b"HTTP/1.1 429 "), answer[:200]
-            assert b"\r\nretry-after: 2\r\n" in answer.lower()
-            assert b"MAX_RECEIVING_BYTES" in answer
+            head, body = answer.split(b"\r\n\r\n", 1)
+            assert b"\r\nretry-after: 2\r\n" in head.lower() + b"\r\n"
+            assert b"\r\ncontent-type: application/json" in head.lower()
+            refusal = json.loads(body)  # as the service's own 429s
+            assert refusal["success"] is False
+            assert "MAX_RECEIVING_BYTES is 3100000" in refusal["error"]
             # A body that is not declared could be any size up to MAX_REQUEST_BYTES.
             with socket.create_connection(("127.0.0.1", served.http_port), timeout=30) as sock:
                 sock.sendall(

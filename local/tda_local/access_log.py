@@ -64,30 +64,37 @@ class HttpAccessLog:
             _log("http", f"{scope['method']} {scope['path']}", status, started)
 
 
+# A method handler's behaviour by its kind, and how a handler of that kind is made.
+KINDS = (
+    ("unary_unary", grpc.unary_unary_rpc_method_handler),
+    ("unary_stream", grpc.unary_stream_rpc_method_handler),
+    ("stream_unary", grpc.stream_unary_rpc_method_handler),
+    ("stream_stream", grpc.stream_stream_rpc_method_handler),
+)
+
+
 class GrpcAccessLog(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Logs each RPC's method, status code and time (unary and server-streaming calls)."""
+    """Logs each RPC's method, status code and time."""
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any
     ) -> Any:
         handler = await continuation(details)
-        method = details.method
-        if handler is not None and handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _logged_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler is not None and handler.unary_stream is not None:
-            # A stream written with context.write (GenerateDataStream) is a coroutine; one
-            # that yields its messages (the health service's Watch), an async generator.
-            behaviour = handler.unary_stream
+        if handler is None:
+            return None
+        for kind, make in KINDS:
+            behaviour = getattr(handler, kind)
+            if behaviour is None:
+                continue
+            # A call answered by its return or with context.write (GenerateDataStream) is a
+            # coroutine; one that yields its messages (the health service's Watch), an async
+            # generator.
             logged = (
-                _logged_stream(behaviour, method)
+                _logged_stream(behaviour, details.method)
                 if inspect.isasyncgenfunction(behaviour)
-                else _logged_unary(behaviour, method)
+                else _logged_unary(behaviour, details.method)
             )
-            return grpc.unary_stream_rpc_method_handler(
+            return make(
                 logged,
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
@@ -285,16 +285,22 @@ async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[An
 
 
 def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
-    """The generated registration, with requests decoded by ``_decoder``."""
+    """The generated registration, with requests decoded by ``_decoder`` and each given
+    HTTP_READ_TIMEOUT_SECONDS to arrive whole (``_whole_request``).
+
+    A unary request is taken as the first message of a client stream: on the wire the two are
+    the same (a client compiled from the proto sees no difference), and only a handler that
+    reads its request itself can stop waiting for it."""
     methods: dict[str, tuple[Any, Any, Any]] = {
-        "GenerateData": (grpc.unary_unary_rpc_method_handler, pb.GenerateRequest, pb.GenerateResponse),
-        "GenerateDataStream": (grpc.unary_stream_rpc_method_handler, pb.GenerateRequest, pb.DataChunk),
-        "GetSchemas": (grpc.unary_unary_rpc_method_handler, pb.GetSchemasRequest, pb.GetSchemasResponse),
-        "HealthCheck": (grpc.unary_unary_rpc_method_handler, pb.HealthCheckRequest, pb.HealthCheckResponse),
+        "GenerateData": (grpc.stream_unary_rpc_method_handler, pb.GenerateRequest, pb.GenerateResponse),
+        "GenerateDataStream": (grpc.stream_stream_rpc_method_handler, pb.GenerateRequest, pb.DataChunk),
+        "GetSchemas": (grpc.stream_unary_rpc_method_handler, pb.GetSchemasRequest, pb.GetSchemasResponse),
+        "HealthCheck": (grpc.stream_unary_rpc_method_handler, pb.HealthCheckRequest, pb.HealthCheckResponse),
     }  # fmt: skip
+    timeout = read_float("HTTP_READ_TIMEOUT_SECONDS")
     handlers = {
         name: handler(
-            getattr(service, name),
+            _whole_request(getattr(service, name), timeout),
             request_deserializer=_decoder(request),
             response_serializer=response.SerializeToString,
         )
@@ -302,6 +308,34 @@ def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
+
+
+def _whole_request(
+    behaviour: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], timeout: float
+) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
+    """``behaviour`` given its request once it has arrived whole within ``timeout`` seconds.
+
+    gRPC takes a message for as long as its sender likes, holding what has come of it (up to
+    MAX_REQUEST_BYTES) and one of GRPC_MAX_CALLS: before, a call never finished was held until
+    its connection aged out, 35 minutes. Now it is ended with DEADLINE_EXCEEDED, as HTTP
+    answers such a request 408. Anything sent after the first message is not read."""
+
+    async def whole(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            async with asyncio.timeout(timeout):
+                request = await context.read()
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"the request did not arrive whole within {timeout:g} s "
+                "(HTTP_READ_TIMEOUT_SECONDS)",
+            )
+        if request is grpc.aio.EOF:
+            issue = InvalidRequestError.single("request", "no request message was sent")
+            await context.abort_with_status(invalid_argument(issue))
+        return await behaviour(request, context)
+
+    return whole
 
 
 def _parsed(payload: dict[str, Any]) -> tuple[GenerateRequest, RoutingDecision] | None:

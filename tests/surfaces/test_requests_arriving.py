@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from h2.config import H2Configuration
+from h2.connection import H2Connection
 
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
@@ -22,6 +24,13 @@ from .test_connections import unfinished_grpc_call, until_closed
 from .test_serve import Served
 
 BODY_BYTES = 1_000_000
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Served]:
+    served = Served(None, 1)
+    yield served
+    served.stop()
 
 
 def body_begun(port: int, declared: int = BODY_BYTES) -> socket.socket:
@@ -115,3 +124,62 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
                     time.sleep(0.2)
     finally:
         served.stop()
+
+
+def grpc_status_of_first_call(sock: socket.socket, h2: H2Connection) -> dict[bytes, bytes]:
+    """The trailers the server ends the connection's first call with; fails after 30 s."""
+    deadline = time.monotonic() + 30
+    sock.settimeout(1)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        assert data, "the connection was closed without the call's status"
+        for event in h2.receive_data(data):
+            headers = dict(getattr(event, "headers", None) or [])
+            if getattr(event, "stream_id", 0) == 1 and b"grpc-status" in headers:
+                return headers
+        sock.sendall(h2.data_to_send())  # pings acknowledged: alive all along
+    raise AssertionError("the unfinished call was held")
+
+
+def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no_more() -> None:
+    # Before: a call whose message never finished was held until its connection aged out
+    # (GRPC_CONNECTION_AGE_SECONDS + GRPC_CONNECTION_GRACE_SECONDS, 35 minutes), holding one of
+    # GRPC_MAX_CALLS: a few hundred such calls kept every other gRPC caller out for as long.
+    served = Served(None, 1, env={"GRPC_MAX_CALLS": "3", "HTTP_READ_TIMEOUT_SECONDS": "1"})
+    try:
+        held = [unfinished_grpc_call(served.grpc_port) for _ in range(3)]
+        for sock, h2 in held:
+            trailers = grpc_status_of_first_call(sock, h2)
+            assert trailers[b"grpc-status"] == b"4", trailers  # DEADLINE_EXCEEDED
+            assert b"did not arrive whole within 1 s" in trailers[b"grpc-message"]
+        # Their connections still open, the calls no longer count.
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            answer = stub.GenerateData(pb.GenerateRequest(entity="cart", count=2), timeout=30)
+            assert answer.record_count == 2
+            chunks = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=120))
+            assert sum(chunk.record_count for chunk in chunks) == 120
+            assert stub.GetSchemas(pb.GetSchemasRequest(), timeout=30).schemas
+        for sock, _ in held:
+            sock.close()
+        assert "Traceback" not in served.log()
+    finally:
+        served.stop()
+
+
+def test_a_grpc_call_that_ends_without_its_message_is_invalid_argument(server: Served) -> None:
+    sock = socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30)
+    h2 = H2Connection(H2Configuration(client_side=True))
+    h2.initiate_connection()
+    h2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
+                        (":path", "/testdata.v1.TestDataService/GenerateData"),
+                        ("content-type", "application/grpc"), ("te", "trailers")],
+                    end_stream=True)  # fmt: skip
+    sock.sendall(h2.data_to_send())
+    with sock:
+        trailers = grpc_status_of_first_call(sock, h2)
+    assert trailers[b"grpc-status"] == b"3", trailers  # INVALID_ARGUMENT
+    assert b"no request message was sent" in trailers[b"grpc-message"]

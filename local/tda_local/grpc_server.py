@@ -31,14 +31,14 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict, ParseDict
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from tda.app import operations, unsent_answers
@@ -55,6 +55,7 @@ from tda.ports.chunk_store import ChunkStoreUnavailableError
 from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
+from tda_local.grpc_arrival import Registrar
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
@@ -284,23 +285,17 @@ async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext[An
         )
 
 
-def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
-    """The generated registration, with requests decoded by ``_decoder`` and each given
-    HTTP_READ_TIMEOUT_SECONDS to arrive whole (``_whole_request``).
-
-    A unary request is taken as the first message of a client stream: on the wire the two are
-    the same (a client compiled from the proto sees no difference), and only a handler that
-    reads its request itself can stop waiting for it."""
+def _add_service(service: TestDataService, server: Registrar) -> None:
+    """The generated registration, with requests decoded by ``_decoder``."""
     methods: dict[str, tuple[Any, Any, Any]] = {
-        "GenerateData": (grpc.stream_unary_rpc_method_handler, pb.GenerateRequest, pb.GenerateResponse),
-        "GenerateDataStream": (grpc.stream_stream_rpc_method_handler, pb.GenerateRequest, pb.DataChunk),
-        "GetSchemas": (grpc.stream_unary_rpc_method_handler, pb.GetSchemasRequest, pb.GetSchemasResponse),
-        "HealthCheck": (grpc.stream_unary_rpc_method_handler, pb.HealthCheckRequest, pb.HealthCheckResponse),
+        "GenerateData": (grpc.unary_unary_rpc_method_handler, pb.GenerateRequest, pb.GenerateResponse),
+        "GenerateDataStream": (grpc.unary_stream_rpc_method_handler, pb.GenerateRequest, pb.DataChunk),
+        "GetSchemas": (grpc.unary_unary_rpc_method_handler, pb.GetSchemasRequest, pb.GetSchemasResponse),
+        "HealthCheck": (grpc.unary_unary_rpc_method_handler, pb.HealthCheckRequest, pb.HealthCheckResponse),
     }  # fmt: skip
-    timeout = read_float("HTTP_READ_TIMEOUT_SECONDS")
     handlers = {
         name: handler(
-            _whole_request(getattr(service, name), timeout),
+            getattr(service, name),
             request_deserializer=_decoder(request),
             response_serializer=response.SerializeToString,
         )
@@ -308,34 +303,6 @@ def _add_service(service: TestDataService, server: grpc.aio.Server) -> None:
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     server.add_registered_method_handlers(SERVICE_NAME, handlers)
-
-
-def _whole_request(
-    behaviour: Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]], timeout: float
-) -> Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]:
-    """``behaviour`` given its request once it has arrived whole within ``timeout`` seconds.
-
-    gRPC takes a message for as long as its sender likes, holding what has come of it (up to
-    MAX_REQUEST_BYTES) and one of GRPC_MAX_CALLS: before, a call never finished was held until
-    its connection aged out, 35 minutes. Now it is ended with DEADLINE_EXCEEDED, as HTTP
-    answers such a request 408. Anything sent after the first message is not read."""
-
-    async def whole(_: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        try:
-            async with asyncio.timeout(timeout):
-                request = await context.read()
-        except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"the request did not arrive whole within {timeout:g} s "
-                "(HTTP_READ_TIMEOUT_SECONDS)",
-            )
-        if request is grpc.aio.EOF:
-            issue = InvalidRequestError.single("request", "no request message was sent")
-            await context.abort_with_status(invalid_argument(issue))
-        return await behaviour(request, context)
-
-    return whole
 
 
 def _parsed(payload: dict[str, Any]) -> tuple[GenerateRequest, RoutingDecision] | None:
@@ -474,13 +441,16 @@ def build_server(
             ("grpc.max_connection_age_grace_ms", _milliseconds("GRPC_CONNECTION_GRACE_SECONDS")),
         ],
     )
-    _add_service(TestDataService(primary, draining), server)
+    # Every service's requests read within the read timeout (tda_local.grpc_arrival).
+    registrar = Registrar(server, read_float("HTTP_READ_TIMEOUT_SECONDS"))
+    _add_service(TestDataService(primary, draining), registrar)
     unsent_answers.count_with(unsent_bytes)
     checker = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(checker, server)
+    health_pb2_grpc.add_HealthServicer_to_server(checker, registrar)
     health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health_name, reflection.SERVICE_NAME), server
+    names = (SERVICE_NAME, health_name, reflection.SERVICE_NAME)
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        reflection.aio.ReflectionServicer(names), registrar
     )
     bound = server.add_insecure_port(f"{host}:{port}")
     return server, bound, checker

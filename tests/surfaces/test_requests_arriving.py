@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 
@@ -144,16 +146,45 @@ def grpc_status_of_first_call(sock: socket.socket, h2: H2Connection) -> dict[byt
     raise AssertionError("the unfinished call was held")
 
 
+# Every service the gRPC port serves, each kind of call.
+METHODS = [
+    "/testdata.v1.TestDataService/GenerateData",
+    "/testdata.v1.TestDataService/GenerateDataStream",
+    "/grpc.health.v1.Health/Check",
+    "/grpc.health.v1.Health/Watch",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+]
+
+
+def call_begun(port: int, path: str, sent: bytes) -> tuple[socket.socket, H2Connection]:
+    """An HTTP/2 connection with one call to ``path`` that sent ``sent`` and no more (its
+    stream ended if ``sent`` is empty)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    h2 = H2Connection(H2Configuration(client_side=True))
+    h2.initiate_connection()
+    h2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                        (":authority", "x"), ("content-type", "application/grpc"),
+                        ("te", "trailers")], end_stream=not sent)  # fmt: skip
+    if sent:
+        h2.send_data(1, sent)
+    sock.sendall(h2.data_to_send())
+    return sock, h2
+
+
 def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no_more() -> None:
     # Before: a call whose message never finished was held until its connection aged out
     # (GRPC_CONNECTION_AGE_SECONDS + GRPC_CONNECTION_GRACE_SECONDS, 35 minutes), holding one of
-    # GRPC_MAX_CALLS: a few hundred such calls kept every other gRPC caller out for as long.
-    served = Served(None, 1, env={"GRPC_MAX_CALLS": "3", "HTTP_READ_TIMEOUT_SECONDS": "1"})
+    # GRPC_MAX_CALLS: a few hundred such calls, to any service, kept every other gRPC caller
+    # out for as long.
+    served = Served(
+        None, 1, env={"GRPC_MAX_CALLS": str(len(METHODS)), "HTTP_READ_TIMEOUT_SECONDS": "1"}
+    )
+    half = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500  # declared 1,000 bytes, sent 500
     try:
-        held = [unfinished_grpc_call(served.grpc_port) for _ in range(3)]
-        for sock, h2 in held:
+        held = [call_begun(served.grpc_port, path, half) for path in METHODS]
+        for path, (sock, h2) in zip(METHODS, held, strict=True):
             trailers = grpc_status_of_first_call(sock, h2)
-            assert trailers[b"grpc-status"] == b"4", trailers  # DEADLINE_EXCEEDED
+            assert trailers[b"grpc-status"] == b"4", (path, trailers)  # DEADLINE_EXCEEDED
             assert b"did not arrive whole within 1 s" in trailers[b"grpc-message"]
         # Their connections still open, the calls no longer count.
         with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
@@ -163,6 +194,9 @@ def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no
             chunks = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=120))
             assert sum(chunk.record_count for chunk in chunks) == 120
             assert stub.GetSchemas(pb.GetSchemasRequest(), timeout=30).schemas
+            health = health_pb2_grpc.HealthStub(channel)
+            checked = health.Check(health_pb2.HealthCheckRequest(), timeout=30)
+            assert checked.status == health_pb2.HealthCheckResponse.SERVING
         for sock, _ in held:
             sock.close()
         assert "Traceback" not in served.log()
@@ -170,16 +204,41 @@ def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no
         served.stop()
 
 
-def test_a_grpc_call_that_ends_without_its_message_is_invalid_argument(server: Served) -> None:
-    sock = socket.create_connection(("127.0.0.1", server.grpc_port), timeout=30)
-    h2 = H2Connection(H2Configuration(client_side=True))
-    h2.initiate_connection()
-    h2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":authority", "x"),
-                        (":path", "/testdata.v1.TestDataService/GenerateData"),
-                        ("content-type", "application/grpc"), ("te", "trailers")],
-                    end_stream=True)  # fmt: skip
-    sock.sendall(h2.data_to_send())
+@pytest.mark.parametrize("path", METHODS[:4])
+def test_a_grpc_call_that_ends_without_its_message_is_invalid_argument(
+    server: Served, path: str
+) -> None:
+    # Before: never answered.
+    sock, h2 = call_begun(server.grpc_port, path, b"")
     with sock:
         trailers = grpc_status_of_first_call(sock, h2)
     assert trailers[b"grpc-status"] == b"3", trailers  # INVALID_ARGUMENT
     assert b"no request message was sent" in trailers[b"grpc-message"]
+
+
+def test_reflection_and_health_watch_still_stream_as_before(server: Served) -> None:
+    # Both are read by the server's own code now (tda_local.grpc_arrival): a client stream of
+    # several requests answered one by one, a server stream that yields its answers.
+    symbols = ["testdata.v1.TestDataService", "grpc.health.v1.Health"]
+    asked = [reflection_pb2.ServerReflectionRequest(list_services="")] + [
+        reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol) for symbol in symbols
+    ]
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
+        answers = list(reflect.ServerReflectionInfo(iter(asked), timeout=30))
+        assert len(answers) == 3
+        listed = {service.name for service in answers[0].list_services_response.service}
+        assert set(symbols) <= listed
+        assert all(answer.file_descriptor_response.file_descriptor_proto for answer in answers[1:])
+        watched = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        assert next(watched).status == health_pb2.HealthCheckResponse.SERVING
+        watched.cancel()
+
+
+def test_a_method_nobody_serves_is_unimplemented(server: Served) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        for path in ("/testdata.v1.TestDataService/Nope", "/grpc.health.v1.Health/Nope"):
+            call = channel.unary_unary(path)
+            with pytest.raises(grpc.RpcError) as refused:
+                call(b"", timeout=30)
+            assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED

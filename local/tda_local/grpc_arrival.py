@@ -1,0 +1,152 @@
+"""Every gRPC request read by the server's own code, each message within a read timeout.
+
+gRPC's core takes a message for as long as its sender likes before any Python code sees it,
+holding what has come of it (up to MAX_REQUEST_BYTES) and one of GRPC_MAX_CALLS: a call never
+finished was held until its connection aged out (35 minutes), and a few hundred such calls,
+to any service (the health check's included), kept every other gRPC caller out for as long.
+A call whose stream ended without a message was never answered at all.
+
+So every method is registered as one that streams its requests, which the server reads itself
+(``context.read``): a unary request is the first message of a client stream, the same on the
+wire, and a client compiled from the proto sees no difference. A message not whole within the
+timeout ends its call with DEADLINE_EXCEEDED, as HTTP answers such a request 408; a unary call
+without one, with INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeAlias
+
+import grpc
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
+
+Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
+Behaviour: TypeAlias = Callable[[Any, Context], Any]
+
+
+class Registrar:
+    """``server`` as the generated ``add_…_to_server`` functions see it: each method handler
+    they add reads its requests within ``timeout`` seconds a message."""
+
+    def __init__(self, server: grpc.aio.Server, timeout: float) -> None:
+        self._server = server
+        self._timeout = timeout
+
+    def add_registered_method_handlers(
+        self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
+        self._server.add_registered_method_handlers(
+            service, {name: self.reading(handler) for name, handler in handlers.items()}
+        )
+
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(tuple(_Reading(self, h) for h in handlers))
+
+    def reading(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """``handler`` made to read its own requests."""
+        timeout = self._timeout
+        codecs = {
+            "request_deserializer": handler.request_deserializer,
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.unary_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _first(handler.unary_unary, timeout), **codecs
+            )
+        if handler.unary_stream is not None:
+            return grpc.stream_stream_rpc_method_handler(
+                _first(handler.unary_stream, timeout), **codecs
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                _each(handler.stream_unary, timeout), **codecs
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            _each(handler.stream_stream, timeout), **codecs
+        )
+
+
+class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
+    """A generic handler whose method handlers read their own requests."""
+
+    def __init__(self, registrar: Registrar, handler: grpc.GenericRpcHandler) -> None:
+        self._registrar = registrar
+        self._handler = handler
+        self._made: dict[str, grpc.RpcMethodHandler] = {}
+
+    def service(self, details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler | None:
+        made = self._made.get(details.method)
+        if made is None:
+            found = self._handler.service(details)
+            if found is None:
+                return None  # not kept: a caller may name any number of methods
+            made = self._made[details.method] = self._registrar.reading(found)
+        return made
+
+
+async def _read(context: Context, timeout: float) -> Any:
+    """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await context.read()
+    except TimeoutError:
+        await context.abort(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"the request did not arrive whole within {timeout:g} s (HTTP_READ_TIMEOUT_SECONDS)",
+        )
+
+
+async def _first_message(context: Context, timeout: float) -> Any:
+    request = await _read(context, timeout)
+    if request is grpc.aio.EOF:
+        await context.abort_with_status(rpc_status.to_status(_NO_MESSAGE))
+    return request
+
+
+# As the shim's other field errors (tda_local.grpc_server.invalid_argument), without its detail.
+_NO_MESSAGE = status_pb2.Status(
+    code=code_pb2.INVALID_ARGUMENT, message="request: no request message was sent"
+)
+
+
+def _first(behaviour: Behaviour, timeout: float) -> Behaviour:
+    """A unary-request ``behaviour`` given its request once it has come whole. A handler that
+    yields its answers (the health service's Watch) stays an async generator."""
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            async for answer in behaviour(await _first_message(context, timeout), context):
+                yield answer
+
+        return yielding
+
+    async def answering(_: Any, context: Context) -> Any:
+        return await behaviour(await _first_message(context, timeout), context)
+
+    return answering
+
+
+def _each(behaviour: Behaviour, timeout: float) -> Behaviour:
+    """A streaming-request ``behaviour`` (server reflection) given its requests as each comes
+    whole."""
+
+    async def requests(context: Context) -> AsyncIterator[Any]:
+        while (request := await _read(context, timeout)) is not grpc.aio.EOF:
+            yield request
+
+    if inspect.isasyncgenfunction(behaviour):
+
+        async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            async for answer in behaviour(requests(context), context):
+                yield answer
+
+        return yielding
+
+    async def answering(_: Any, context: Context) -> Any:
+        return await behaviour(requests(context), context)
+
+    return answering

@@ -11,13 +11,18 @@ So every method is registered as one that streams its requests, which the server
 wire, and a client compiled from the proto sees no difference. A message not whole within the
 timeout ends its call with DEADLINE_EXCEEDED, as HTTP answers such a request 408; a unary call
 without one, with INVALID_ARGUMENT.
+
+The calls in flight are counted here too, not by gRPC's ``maximum_concurrent_rpcs``, whose
+refusal (``Concurrent RPC limit exceeded!``) names no knob and gives no time to wait: past
+GRPC_MAX_CALLS a new call is answered RESOURCE_EXHAUSTED at once, its message unread, with a
+retry pushback as the service's other refusals.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -26,15 +31,22 @@ from grpc_status import rpc_status
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behaviour: TypeAlias = Callable[[Any, Context], Any]
+Admission: TypeAlias = Callable[[Context], Awaitable[None]]
+
+# As long as HTTP's 429 asks (retry-after: 2); gRPC's retry policy waits it (A6).
+RETRY_PUSHBACK_MS = 2000
 
 
 class Registrar:
     """``server`` as the generated ``add_…_to_server`` functions see it: each method handler
-    they add reads its requests within ``timeout`` seconds a message."""
+    they add reads its requests within ``timeout`` seconds a message, and is refused while
+    ``max_calls`` calls are in flight."""
 
-    def __init__(self, server: grpc.aio.Server, timeout: float) -> None:
+    def __init__(self, server: grpc.aio.Server, timeout: float, max_calls: int) -> None:
         self._server = server
         self._timeout = timeout
+        self._max_calls = max_calls
+        self._in_flight = 0
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -48,26 +60,41 @@ class Registrar:
 
     def reading(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` made to read its own requests."""
-        timeout = self._timeout
+        timeout, admit = self._timeout, self._admit
         codecs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _first(handler.unary_unary, timeout), **codecs
+                _first(handler.unary_unary, admit, timeout), **codecs
             )
         if handler.unary_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _first(handler.unary_stream, timeout), **codecs
+                _first(handler.unary_stream, admit, timeout), **codecs
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _each(handler.stream_unary, timeout), **codecs
+                _each(handler.stream_unary, admit, timeout), **codecs
             )
         return grpc.stream_stream_rpc_method_handler(
-            _each(handler.stream_stream, timeout), **codecs
+            _each(handler.stream_stream, admit, timeout), **codecs
         )
+
+    async def _admit(self, context: Context) -> None:
+        """The call counted until it ends, or refused if as many are in flight as it takes."""
+        if self._in_flight >= self._max_calls:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "this server has as many gRPC calls in flight as it takes "
+                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly",
+                (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
+            )
+        self._in_flight += 1
+        context.add_done_callback(self._release)
+
+    def _release(self, _: object) -> None:
+        self._in_flight -= 1
 
 
 class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -113,24 +140,26 @@ _NO_MESSAGE = status_pb2.Status(
 )
 
 
-def _first(behaviour: Behaviour, timeout: float) -> Behaviour:
+def _first(behaviour: Behaviour, admit: Admission, timeout: float) -> Behaviour:
     """A unary-request ``behaviour`` given its request once it has come whole. A handler that
     yields its answers (the health service's Watch) stays an async generator."""
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            await admit(context)
             async for answer in behaviour(await _first_message(context, timeout), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
+        await admit(context)
         return await behaviour(await _first_message(context, timeout), context)
 
     return answering
 
 
-def _each(behaviour: Behaviour, timeout: float) -> Behaviour:
+def _each(behaviour: Behaviour, admit: Admission, timeout: float) -> Behaviour:
     """A streaming-request ``behaviour`` (server reflection) given its requests as each comes
     whole."""
 
@@ -141,12 +170,14 @@ def _each(behaviour: Behaviour, timeout: float) -> Behaviour:
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            await admit(context)
             async for answer in behaviour(requests(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
+        await admit(context)
         return await behaviour(requests(context), context)
 
     return answering

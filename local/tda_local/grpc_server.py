@@ -419,10 +419,6 @@ def build_server(
     stall_ms = int(settings.stream_stall_seconds * 1000)
     server = grpc.aio.server(
         interceptors=[access_log.GrpcAccessLog()] if access_log.wanted() else None,
-        # A call holds what has come of its message (up to MAX_REQUEST_BYTES) until it is
-        # whole, and nothing in Python sees it before: 400 calls never finished held +340 MB.
-        # Past the cap a call is answered RESOURCE_EXHAUSTED at once, its message unread.
-        maximum_concurrent_rpcs=read_int("GRPC_MAX_CALLS"),
         options=[
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 << 20),
@@ -441,8 +437,12 @@ def build_server(
             ("grpc.max_connection_age_grace_ms", _milliseconds("GRPC_CONNECTION_GRACE_SECONDS")),
         ],
     )
-    # Every service's requests read within the read timeout (tda_local.grpc_arrival).
-    registrar = Registrar(server, read_float("HTTP_READ_TIMEOUT_SECONDS"))
+    # Every service's requests read within the read timeout, its calls in flight bounded: a
+    # call holds what has come of its message (up to MAX_REQUEST_BYTES) until it is whole
+    # (tda_local.grpc_arrival).
+    registrar = Registrar(
+        server, read_float("HTTP_READ_TIMEOUT_SECONDS"), read_int("GRPC_MAX_CALLS")
+    )
     _add_service(TestDataService(primary, draining), registrar)
     unsent_answers.count_with(unsent_bytes)
     checker = health.aio.HealthServicer()

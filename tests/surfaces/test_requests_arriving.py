@@ -111,6 +111,9 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
             with pytest.raises(grpc.RpcError) as refused:
                 stub.GenerateData(request, timeout=30)
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "(GRPC_MAX_CALLS is 3)" in (refused.value.details() or "")
+            trailers = dict(refused.value.trailing_metadata() or ())
+            assert trailers.get("grpc-retry-pushback-ms") == "2000"
         for sock, _ in held:
             sock.close()
         deadline = time.monotonic() + 30
@@ -242,3 +245,44 @@ def test_a_method_nobody_serves_is_unimplemented(server: Served) -> None:
             with pytest.raises(grpc.RpcError) as refused:
                 call(b"", timeout=30)
             assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_every_way_a_grpc_call_ends_gives_its_slot_back() -> None:
+    # The calls in flight are counted by tda_local.grpc_arrival: a call whose ending is not
+    # counted would keep callers out for good once GRPC_MAX_CALLS of them had happened.
+    served = Served(None, 1, env={"GRPC_MAX_CALLS": "2"})
+    request = pb.GenerateRequest(entity="cart", count=1)
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            for _ in range(3):  # each ending more often than the cap
+                assert stub.GenerateData(request, timeout=30).record_count == 1
+                with pytest.raises(grpc.RpcError) as invalid:
+                    stub.GenerateData(pb.GenerateRequest(entity="cart", count=-1), timeout=30)
+                assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+                streamed = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=3))
+                assert sum(chunk.record_count for chunk in streamed) == 3
+                cut = stub.GenerateDataStream(pb.GenerateRequest(entity="order", count=100_000))
+                assert next(cut).record_count > 0
+                cut.cancel()
+                watched = health.Watch(health_pb2.HealthCheckRequest())
+                next(watched)
+                watched.cancel()
+            # A cancelled call's end reaches the server a moment after the client's.
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    assert stub.GenerateData(request, timeout=30).record_count == 1
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                    assert time.monotonic() < deadline, "ended calls still count"
+                    time.sleep(0.2)
+            # Two calls at once still fit.
+            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(2)]
+            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            for w in watches:
+                w.cancel()
+    finally:
+        served.stop()

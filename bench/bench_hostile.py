@@ -242,7 +242,7 @@ class Attack:
 
     def half_caller(self) -> None:
         """100 calls of half a message each on one connection, its pings answered for 15 s;
-        how many were refused at once (GRPC_MAX_CALLS)."""
+        how many were refused at once (GRPC_MAX_RECEIVING_CALLS)."""
         h2 = H2Connection(H2Configuration(client_side=True))
         h2.initiate_connection()
         with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=30) as sock:

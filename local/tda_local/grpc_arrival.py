@@ -1,10 +1,10 @@
 """Every gRPC request read by the server's own code, each message within a read timeout.
 
 gRPC's core takes a message for as long as its sender likes before any Python code sees it,
-holding what has come of it (up to MAX_REQUEST_BYTES) and one of GRPC_MAX_CALLS: a call never
-finished was held until its connection aged out (35 minutes), and a few hundred such calls,
-to any service (the health check's included), kept every other gRPC caller out for as long.
-A call whose stream ended without a message was never answered at all.
+holding what has come of it (up to MAX_REQUEST_BYTES): a call never finished was held until
+its connection aged out (35 minutes), and a few thousand such calls, to any service (the health
+check's included), held gigabytes. A call whose stream ended without a message was never
+answered at all.
 
 So every method is registered as one that streams its requests, which the server reads itself
 (``context.read``): a unary request is the first message of a client stream, the same on the
@@ -12,17 +12,19 @@ wire, and a client compiled from the proto sees no difference. A message not who
 timeout ends its call with DEADLINE_EXCEEDED, as HTTP answers such a request 408; a unary call
 without one, with INVALID_ARGUMENT.
 
-The calls in flight are counted here too, not by gRPC's ``maximum_concurrent_rpcs``, whose
-refusal (``Concurrent RPC limit exceeded!``) names no knob and gives no time to wait: past
-GRPC_MAX_CALLS a new call is answered RESOURCE_EXHAUSTED at once, its message unread, with a
-retry pushback as the service's other refusals.
+And the calls waiting for a message are counted, as HTTP counts the bodies it is receiving:
+past GRPC_MAX_RECEIVING_CALLS a call is answered RESOURCE_EXHAUSTED at once, its message
+unread, with a retry pushback as the service's other refusals. Only while a message is awaited:
+a call whose request is whole holds what its handler admits (the pools' caps), and the health
+service's Watch, which a client checking its channel's health keeps open for the channel's
+life, holds nothing (counted whole, 256 such clients had kept every other caller out).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
@@ -31,7 +33,6 @@ from grpc_status import rpc_status
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behaviour: TypeAlias = Callable[[Any, Context], Any]
-Admission: TypeAlias = Callable[[Context], Awaitable[None]]
 
 # As long as HTTP's 429 asks (retry-after: 2); gRPC's retry policy waits it (A6).
 RETRY_PUSHBACK_MS = 2000
@@ -39,14 +40,12 @@ RETRY_PUSHBACK_MS = 2000
 
 class Registrar:
     """``server`` as the generated ``add_…_to_server`` functions see it: each method handler
-    they add reads its requests within ``timeout`` seconds a message, and is refused while
-    ``max_calls`` calls are in flight."""
+    they add reads its requests within ``timeout`` seconds a message, while fewer than
+    ``max_receiving`` calls are waiting for one."""
 
-    def __init__(self, server: grpc.aio.Server, timeout: float, max_calls: int) -> None:
+    def __init__(self, server: grpc.aio.Server, timeout: float, max_receiving: int) -> None:
         self._server = server
-        self._timeout = timeout
-        self._max_calls = max_calls
-        self._in_flight = 0
+        self._reader = _Reader(timeout, max_receiving)
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -60,41 +59,24 @@ class Registrar:
 
     def reading(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """``handler`` made to read its own requests."""
-        timeout, admit = self._timeout, self._admit
+        reader = self._reader
         codecs = {
             "request_deserializer": handler.request_deserializer,
             "response_serializer": handler.response_serializer,
         }
         if handler.unary_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _first(handler.unary_unary, admit, timeout), **codecs
+                _first(handler.unary_unary, reader), **codecs
             )
         if handler.unary_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _first(handler.unary_stream, admit, timeout), **codecs
+                _first(handler.unary_stream, reader), **codecs
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _each(handler.stream_unary, admit, timeout), **codecs
+                _each(handler.stream_unary, reader), **codecs
             )
-        return grpc.stream_stream_rpc_method_handler(
-            _each(handler.stream_stream, admit, timeout), **codecs
-        )
-
-    async def _admit(self, context: Context) -> None:
-        """The call counted until it ends, or refused if as many are in flight as it takes."""
-        if self._in_flight >= self._max_calls:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                "this server has as many gRPC calls in flight as it takes "
-                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly",
-                (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
-            )
-        self._in_flight += 1
-        context.add_done_callback(self._release)
-
-    def _release(self, _: object) -> None:
-        self._in_flight -= 1
+        return grpc.stream_stream_rpc_method_handler(_each(handler.stream_stream, reader), **codecs)
 
 
 class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -115,23 +97,43 @@ class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
         return made
 
 
-async def _read(context: Context, timeout: float) -> Any:
-    """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long."""
-    try:
-        async with asyncio.timeout(timeout):
-            return await context.read()
-    except TimeoutError:
-        await context.abort(
-            grpc.StatusCode.DEADLINE_EXCEEDED,
-            f"the request did not arrive whole within {timeout:g} s (HTTP_READ_TIMEOUT_SECONDS)",
-        )
+class _Reader:
+    """Reads a call's next message within ``timeout``, counting the calls waiting for one."""
 
+    def __init__(self, timeout: float, max_receiving: int) -> None:
+        self._timeout = timeout
+        self._max_receiving = max_receiving
+        self._receiving = 0
 
-async def _first_message(context: Context, timeout: float) -> Any:
-    request = await _read(context, timeout)
-    if request is grpc.aio.EOF:
-        await context.abort_with_status(rpc_status.to_status(_NO_MESSAGE))
-    return request
+    async def read(self, context: Context) -> Any:
+        """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long
+        or as many calls are waiting for theirs as the process takes."""
+        if self._receiving >= self._max_receiving:
+            await context.abort(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "this server is receiving as many gRPC requests as it takes "
+                f"(GRPC_MAX_RECEIVING_CALLS is {self._max_receiving}); retry shortly",
+                (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
+            )
+        self._receiving += 1
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await context.read()
+        except TimeoutError:
+            await context.abort(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"the request did not arrive whole within {self._timeout:g} s "
+                "(HTTP_READ_TIMEOUT_SECONDS)",
+            )
+        finally:  # the message came, or the call ended (a cancelled one too)
+            self._receiving -= 1
+
+    async def first(self, context: Context) -> Any:
+        """A unary call's request; the call ended with INVALID_ARGUMENT if it sent none."""
+        request = await self.read(context)
+        if request is grpc.aio.EOF:
+            await context.abort_with_status(rpc_status.to_status(_NO_MESSAGE))
+        return request
 
 
 # As the shim's other field errors (tda_local.grpc_server.invalid_argument), without its detail.
@@ -140,44 +142,40 @@ _NO_MESSAGE = status_pb2.Status(
 )
 
 
-def _first(behaviour: Behaviour, admit: Admission, timeout: float) -> Behaviour:
+def _first(behaviour: Behaviour, reader: _Reader) -> Behaviour:
     """A unary-request ``behaviour`` given its request once it has come whole. A handler that
     yields its answers (the health service's Watch) stays an async generator."""
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
-            await admit(context)
-            async for answer in behaviour(await _first_message(context, timeout), context):
+            async for answer in behaviour(await reader.first(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
-        await admit(context)
-        return await behaviour(await _first_message(context, timeout), context)
+        return await behaviour(await reader.first(context), context)
 
     return answering
 
 
-def _each(behaviour: Behaviour, admit: Admission, timeout: float) -> Behaviour:
+def _each(behaviour: Behaviour, reader: _Reader) -> Behaviour:
     """A streaming-request ``behaviour`` (server reflection) given its requests as each comes
     whole."""
 
     async def requests(context: Context) -> AsyncIterator[Any]:
-        while (request := await _read(context, timeout)) is not grpc.aio.EOF:
+        while (request := await reader.read(context)) is not grpc.aio.EOF:
             yield request
 
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
-            await admit(context)
             async for answer in behaviour(requests(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
-        await admit(context)
         return await behaviour(requests(context), context)
 
     return answering

@@ -437,11 +437,11 @@ def build_server(
             ("grpc.max_connection_age_grace_ms", _milliseconds("GRPC_CONNECTION_GRACE_SECONDS")),
         ],
     )
-    # Every service's requests read within the read timeout, its calls in flight bounded: a
-    # call holds what has come of its message (up to MAX_REQUEST_BYTES) until it is whole
-    # (tda_local.grpc_arrival).
+    # Every service's requests read within the read timeout, the calls waiting for theirs
+    # bounded: a call holds what has come of its message (up to MAX_REQUEST_BYTES) until it
+    # is whole (tda_local.grpc_arrival).
     registrar = Registrar(
-        server, read_float("HTTP_READ_TIMEOUT_SECONDS"), read_int("GRPC_MAX_CALLS")
+        server, read_float("HTTP_READ_TIMEOUT_SECONDS"), read_int("GRPC_MAX_RECEIVING_CALLS")
     )
     _add_service(TestDataService(primary, draining), registrar)
     unsent_answers.count_with(unsent_bytes)

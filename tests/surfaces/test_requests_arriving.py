@@ -1,5 +1,6 @@
 """What requests that have not arrived whole may hold in a `tda serve` process, on either
-transport: HTTP counts their bodies (MAX_RECEIVING_BYTES), gRPC its calls (GRPC_MAX_CALLS).
+transport: HTTP counts their bodies (MAX_RECEIVING_BYTES), gRPC the calls waiting for their
+message (GRPC_MAX_RECEIVING_CALLS).
 
 Raw sockets, because a well-behaved client cannot send a request and stop half-way through.
 """
@@ -100,7 +101,7 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
     # Before: each GenerateData call whose message never finished held what had come of it (up
     # to MAX_REQUEST_BYTES) until its connection aged out: 400 such calls on four connections,
     # +340 MB, as many more as anyone opened.
-    served = Served(None, 1, env={"GRPC_MAX_CALLS": "3"})
+    served = Served(None, 1, env={"GRPC_MAX_RECEIVING_CALLS": "3"})
     target = f"127.0.0.1:{served.grpc_port}"
     request = pb.GenerateRequest(entity="cart", count=1)
     try:
@@ -111,7 +112,7 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
             with pytest.raises(grpc.RpcError) as refused:
                 stub.GenerateData(request, timeout=30)
             assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "(GRPC_MAX_CALLS is 3)" in (refused.value.details() or "")
+            assert "(GRPC_MAX_RECEIVING_CALLS is 3)" in (refused.value.details() or "")
             trailers = dict(refused.value.trailing_metadata() or ())
             assert trailers.get("grpc-retry-pushback-ms") == "2000"
         for sock, _ in held:
@@ -177,10 +178,12 @@ def call_begun(port: int, path: str, sent: bytes) -> tuple[socket.socket, H2Conn
 def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no_more() -> None:
     # Before: a call whose message never finished was held until its connection aged out
     # (GRPC_CONNECTION_AGE_SECONDS + GRPC_CONNECTION_GRACE_SECONDS, 35 minutes), holding one of
-    # GRPC_MAX_CALLS: a few hundred such calls, to any service, kept every other gRPC caller
+    # GRPC_MAX_RECEIVING_CALLS: a few hundred such calls, to any service, kept every other gRPC caller
     # out for as long.
     served = Served(
-        None, 1, env={"GRPC_MAX_CALLS": str(len(METHODS)), "HTTP_READ_TIMEOUT_SECONDS": "1"}
+        None,
+        1,
+        env={"GRPC_MAX_RECEIVING_CALLS": str(len(METHODS)), "HTTP_READ_TIMEOUT_SECONDS": "1"},
     )
     half = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500  # declared 1,000 bytes, sent 500
     try:
@@ -247,29 +250,34 @@ def test_a_method_nobody_serves_is_unimplemented(server: Served) -> None:
             assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-def test_every_way_a_grpc_call_ends_gives_its_slot_back() -> None:
-    # The calls in flight are counted by tda_local.grpc_arrival: a call whose ending is not
-    # counted would keep callers out for good once GRPC_MAX_CALLS of them had happened.
-    served = Served(None, 1, env={"GRPC_MAX_CALLS": "2"})
+def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
+    # Counted whole, calls kept callers out for as long as they lasted: a client checking its
+    # channel's health keeps a Watch open for the channel's life, so GRPC_MAX_RECEIVING_CALLS
+    # such clients had every other call refused. And a wait that ends without being counted
+    # out would keep callers out for good once the cap's worth of them had happened.
+    served = Served(None, 1, env={"GRPC_MAX_RECEIVING_CALLS": "2"})
     request = pb.GenerateRequest(entity="cart", count=1)
+    half = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500
     try:
         with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
-            for _ in range(3):  # each ending more often than the cap
+            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(4)]
+            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            for _ in range(3):  # each ending of a wait more often than the cap
                 assert stub.GenerateData(request, timeout=30).record_count == 1
                 with pytest.raises(grpc.RpcError) as invalid:
                     stub.GenerateData(pb.GenerateRequest(entity="cart", count=-1), timeout=30)
                 assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
                 streamed = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=3))
                 assert sum(chunk.record_count for chunk in streamed) == 3
-                cut = stub.GenerateDataStream(pb.GenerateRequest(entity="order", count=100_000))
-                assert next(cut).record_count > 0
-                cut.cancel()
-                watched = health.Watch(health_pb2.HealthCheckRequest())
-                next(watched)
-                watched.cancel()
-            # A cancelled call's end reaches the server a moment after the client's.
+                sock, h2 = call_begun(served.grpc_port, METHODS[0], b"")  # no message
+                with sock:
+                    assert grpc_status_of_first_call(sock, h2)[b"grpc-status"] == b"3"
+                sock, _ = call_begun(served.grpc_port, METHODS[0], half)  # half, then gone
+                time.sleep(0.2)
+                sock.close()
+            # A closed connection's call ends on the server a moment after the client's close.
             deadline = time.monotonic() + 30
             while True:
                 try:
@@ -277,11 +285,8 @@ def test_every_way_a_grpc_call_ends_gives_its_slot_back() -> None:
                     break
                 except grpc.RpcError as exc:
                     assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
-                    assert time.monotonic() < deadline, "ended calls still count"
+                    assert time.monotonic() < deadline, "calls no longer waiting still count"
                     time.sleep(0.2)
-            # Two calls at once still fit.
-            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(2)]
-            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
             for w in watches:
                 w.cancel()
     finally:

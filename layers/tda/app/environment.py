@@ -180,9 +180,9 @@ KNOBS = {
         # The local server.
         Knob("HTTP_READ_TIMEOUT_SECONDS", 20.0, low=0, above_low=True),
         # What requests not yet whole may hold in a process: HTTP counts their bodies; gRPC
-        # can only count its calls (each may hold up to MAX_REQUEST_BYTES before it is whole).
+        # can only count the calls waiting for theirs (each may hold up to MAX_REQUEST_BYTES).
         Knob("MAX_RECEIVING_BYTES", 64 << 20, int, low=1),
-        Knob("GRPC_MAX_CALLS", 256, int, low=1),
+        Knob("GRPC_MAX_RECEIVING_CALLS", 256, int, low=1),
         # gRPC's core takes a message for as long as its sender likes, and Python has no way
         # to cut one off: a connection is sent away (GOAWAY) at its age, and whatever it still
         # has in flight, an unfinished request included, is cut off after the grace. gRPC

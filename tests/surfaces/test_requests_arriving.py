@@ -197,7 +197,9 @@ def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no
             stub = pb_grpc.TestDataServiceStub(channel)
             answer = stub.GenerateData(pb.GenerateRequest(entity="cart", count=2), timeout=30)
             assert answer.record_count == 2
-            chunks = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=120))
+            chunks = stub.GenerateDataStream(
+                pb.GenerateRequest(entity="cart", count=120), timeout=30
+            )
             assert sum(chunk.record_count for chunk in chunks) == 120
             assert stub.GetSchemas(pb.GetSchemasRequest(), timeout=30).schemas
             health = health_pb2_grpc.HealthStub(channel)
@@ -236,7 +238,9 @@ def test_reflection_and_health_watch_still_stream_as_before(server: Served) -> N
         listed = {service.name for service in answers[0].list_services_response.service}
         assert set(symbols) <= listed
         assert all(answer.file_descriptor_response.file_descriptor_proto for answer in answers[1:])
-        watched = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest())
+        watched = health_pb2_grpc.HealthStub(channel).Watch(
+            health_pb2.HealthCheckRequest(), timeout=30
+        )
         assert next(watched).status == health_pb2.HealthCheckResponse.SERVING
         watched.cancel()
 
@@ -262,14 +266,16 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
-            watches = [health.Watch(health_pb2.HealthCheckRequest()) for _ in range(4)]
+            watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(4)]
             assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
             for _ in range(3):  # each ending of a wait more often than the cap
                 assert stub.GenerateData(request, timeout=30).record_count == 1
                 with pytest.raises(grpc.RpcError) as invalid:
                     stub.GenerateData(pb.GenerateRequest(entity="cart", count=-1), timeout=30)
                 assert invalid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-                streamed = stub.GenerateDataStream(pb.GenerateRequest(entity="cart", count=3))
+                streamed = stub.GenerateDataStream(
+                    pb.GenerateRequest(entity="cart", count=3), timeout=30
+                )
                 assert sum(chunk.record_count for chunk in streamed) == 3
                 sock, h2 = call_begun(served.grpc_port, METHODS[0], b"")  # no message
                 with sock:

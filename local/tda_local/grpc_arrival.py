@@ -12,12 +12,14 @@ wire, and a client compiled from the proto sees no difference. A message not who
 timeout ends its call with DEADLINE_EXCEEDED, as HTTP answers such a request 408; a unary call
 without one, with INVALID_ARGUMENT.
 
-And the calls waiting for a message are counted, as HTTP counts the bodies it is receiving:
-past GRPC_MAX_RECEIVING_CALLS a call is answered RESOURCE_EXHAUSTED at once, its message
-unread, with a retry pushback as the service's other refusals. Only while a message is awaited:
-a call whose request is whole holds what its handler admits (the pools' caps), and the health
-service's Watch, which a client checking its channel's health keeps open for the channel's
-life, holds nothing (counted whole, 256 such clients had kept every other caller out).
+And the calls are counted twice. Those waiting for a message, as HTTP counts the bodies it is
+receiving: past GRPC_MAX_RECEIVING_CALLS a call is answered RESOURCE_EXHAUSTED at once, its
+message unread, with a retry pushback as the service's other refusals. A call whose request is
+whole holds what its handler admits (the pools' caps), and the health service's Watch, which a
+client checking its channel's health keeps open for the channel's life, next to nothing
+(counted with those waiting, 256 such clients had kept every other caller out). But not
+nothing: 40,000 open Watches held +840 MB, so all calls in flight are counted too, against
+the far larger GRPC_MAX_CALLS.
 """
 
 from __future__ import annotations
@@ -41,11 +43,14 @@ RETRY_PUSHBACK_MS = 2000
 class Registrar:
     """``server`` as the generated ``add_…_to_server`` functions see it: each method handler
     they add reads its requests within ``timeout`` seconds a message, while fewer than
-    ``max_receiving`` calls are waiting for one."""
+    ``max_receiving`` calls are waiting for one, and is refused while ``max_calls`` calls are
+    in flight."""
 
-    def __init__(self, server: grpc.aio.Server, timeout: float, max_receiving: int) -> None:
+    def __init__(
+        self, server: grpc.aio.Server, timeout: float, *, max_receiving: int, max_calls: int
+    ) -> None:
         self._server = server
-        self._reader = _Reader(timeout, max_receiving)
+        self._reader = _Reader(timeout, max_receiving, max_calls)
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -98,22 +103,38 @@ class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
 
 
 class _Reader:
-    """Reads a call's next message within ``timeout``, counting the calls waiting for one."""
+    """Reads a call's next message within ``timeout``, counting the calls waiting for one and
+    the calls in flight."""
 
-    def __init__(self, timeout: float, max_receiving: int) -> None:
+    def __init__(self, timeout: float, max_receiving: int, max_calls: int) -> None:
         self._timeout = timeout
         self._max_receiving = max_receiving
         self._receiving = 0
+        self._max_calls = max_calls
+        self._calls = 0
+
+    async def admit(self, context: Context) -> None:
+        """The call counted until it ends, or refused if as many are in flight as it takes."""
+        if self._calls >= self._max_calls:
+            await _refuse(
+                context,
+                f"this server has as many gRPC calls in flight as it takes "
+                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly",
+            )
+        self._calls += 1
+        context.add_done_callback(self._ended)
+
+    def _ended(self, _: object) -> None:
+        self._calls -= 1
 
     async def read(self, context: Context) -> Any:
         """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long
         or as many calls are waiting for theirs as the process takes."""
         if self._receiving >= self._max_receiving:
-            await context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            await _refuse(
+                context,
                 "this server is receiving as many gRPC requests as it takes "
                 f"(GRPC_MAX_RECEIVING_CALLS is {self._max_receiving}); retry shortly",
-                (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
             )
         self._receiving += 1
         try:
@@ -136,6 +157,14 @@ class _Reader:
         return request
 
 
+async def _refuse(context: Context, message: str) -> None:
+    await context.abort(
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        message,
+        (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
+    )
+
+
 # As the shim's other field errors (tda_local.grpc_server.invalid_argument), without its detail.
 _NO_MESSAGE = status_pb2.Status(
     code=code_pb2.INVALID_ARGUMENT, message="request: no request message was sent"
@@ -148,12 +177,14 @@ def _first(behaviour: Behaviour, reader: _Reader) -> Behaviour:
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            await reader.admit(context)
             async for answer in behaviour(await reader.first(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
+        await reader.admit(context)
         return await behaviour(await reader.first(context), context)
 
     return answering
@@ -170,12 +201,14 @@ def _each(behaviour: Behaviour, reader: _Reader) -> Behaviour:
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
+            await reader.admit(context)
             async for answer in behaviour(requests(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
+        await reader.admit(context)
         return await behaviour(requests(context), context)
 
     return answering

@@ -60,6 +60,7 @@ from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TestDataService"].full_name
+MAX_CALLS_PER_CONNECTION = 100
 logger = logging.getLogger("tda.grpc")
 
 
@@ -423,6 +424,10 @@ def build_server(
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0 if exclusive else 1),
+            # Calls one connection may have open at once (HTTP/2's usual 100; gRPC's own is
+            # unbounded): one caller cannot take all of GRPC_MAX_CALLS on one connection, and
+            # a gRPC client queues its calls past it itself.
+            ("grpc.max_concurrent_streams", MAX_CALLS_PER_CONNECTION),
             # A caller that stops reading stops answering pings too: its connection, and the
             # answers it holds, are let go after two stall periods, not after gRPC's two hours
             # (keepalive) and one minute (a ping's own timeout, which a keepalive ping waits).
@@ -441,7 +446,10 @@ def build_server(
     # bounded: a call holds what has come of its message (up to MAX_REQUEST_BYTES) until it
     # is whole (tda_local.grpc_arrival).
     registrar = Registrar(
-        server, read_float("HTTP_READ_TIMEOUT_SECONDS"), read_int("GRPC_MAX_RECEIVING_CALLS")
+        server,
+        read_float("HTTP_READ_TIMEOUT_SECONDS"),
+        max_receiving=read_int("GRPC_MAX_RECEIVING_CALLS"),
+        max_calls=read_int("GRPC_MAX_CALLS"),
     )
     _add_service(TestDataService(primary, draining), registrar)
     unsent_answers.count_with(unsent_bytes)

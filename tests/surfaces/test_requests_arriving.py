@@ -297,3 +297,45 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
                 w.cancel()
     finally:
         served.stop()
+
+
+def test_grpc_calls_in_flight_are_bounded_as_a_whole_and_a_connection_takes_100() -> None:
+    # Counting only the calls waiting for their request, nothing bounded the rest: 40,000 open
+    # Watches on four connections held +840 MB.
+    served = Served(None, 1, env={"GRPC_MAX_CALLS": "3"})
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(3)]
+            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            stub = pb_grpc.TestDataServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as refused:
+                stub.GenerateData(pb.GenerateRequest(entity="cart", count=1), timeout=30)
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "(GRPC_MAX_CALLS is 3)" in (refused.value.details() or "")
+            trailers = dict(refused.value.trailing_metadata() or ())
+            assert trailers.get("grpc-retry-pushback-ms") == "2000"
+            for w in watches:
+                w.cancel()
+            deadline = time.monotonic() + 30
+            while True:  # a cancelled call ends on the server a moment after the client's
+                try:
+                    assert stub.GenerateData(
+                        pb.GenerateRequest(entity="cart", count=1)
+                    ).record_count
+                    break
+                except grpc.RpcError as exc:
+                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+                    assert time.monotonic() < deadline, "ended calls still count"
+                    time.sleep(0.2)
+        # One connection may hold 100 calls at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS):
+        # a gRPC client queues the rest itself.
+        sock = socket.create_connection(("127.0.0.1", served.grpc_port), timeout=30)
+        with sock:
+            h2 = H2Connection(H2Configuration(client_side=True))
+            h2.initiate_connection()
+            sock.sendall(h2.data_to_send())
+            h2.receive_data(sock.recv(65536))
+            assert h2.remote_settings.max_concurrent_streams == 100
+    finally:
+        served.stop()

@@ -183,6 +183,8 @@ KNOBS = {
         # can only count the calls waiting for theirs (each may hold up to MAX_REQUEST_BYTES).
         Knob("MAX_RECEIVING_BYTES", 64 << 20, int, low=1),
         Knob("GRPC_MAX_RECEIVING_CALLS", 256, int, low=1),
+        # gRPC calls in flight in a process, whatever they wait for (an open Watch ≈21 KB).
+        Knob("GRPC_MAX_CALLS", 4096, int, low=1),
         # gRPC's core takes a message for as long as its sender likes, and Python has no way
         # to cut one off: a connection is sent away (GOAWAY) at its age, and whatever it still
         # has in flight, an unfinished request included, is cut off after the grace. gRPC

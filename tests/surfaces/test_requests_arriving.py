@@ -97,6 +97,36 @@ def test_request_bodies_still_arriving_are_bounded_and_a_new_one_past_it_is_answ
         served.stop()
 
 
+def answered_soon(stub: pb_grpc.TestDataServiceStub, why: str) -> None:
+    """A one-cart GenerateData answered within 30 s, refused RESOURCE_EXHAUSTED until then (a
+    call a client cancelled or whose connection closed ends on the server a moment later)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = stub.GenerateData(pb.GenerateRequest(entity="cart", count=1), timeout=30)
+            assert answer.record_count == 1
+            return
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
+            assert time.monotonic() < deadline, why
+            time.sleep(0.2)
+
+
+def refusal(
+    stub: pb_grpc.TestDataServiceStub, request: pb.GenerateRequest, why: str
+) -> grpc.RpcError:
+    """How ``request`` is refused within 30 s: answered until calls begun just before (on
+    connections of their own) have begun on the server too."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            stub.GenerateData(request, timeout=30)
+        except grpc.RpcError as exc:
+            return exc
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
 def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_whole() -> None:
     # Before: each GenerateData call whose message never finished held what had come of it (up
     # to MAX_REQUEST_BYTES) until its connection aged out: 400 such calls on four connections,
@@ -106,28 +136,17 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
     request = pb.GenerateRequest(entity="cart", count=1)
     try:
         held = [unfinished_grpc_call(served.grpc_port) for _ in range(3)]
-        time.sleep(0.5)  # their calls begun before the next
         with grpc.insecure_channel(target) as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
-            with pytest.raises(grpc.RpcError) as refused:
-                stub.GenerateData(request, timeout=30)
-            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-            assert "(GRPC_MAX_RECEIVING_CALLS is 3)" in (refused.value.details() or "")
-            trailers = dict(refused.value.trailing_metadata() or ())
+            refused = refusal(stub, request, "the held calls do not count")
+            assert refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "(GRPC_MAX_RECEIVING_CALLS is 3)" in (refused.details() or "")
+            trailers = dict(refused.trailing_metadata() or ())
             assert trailers.get("grpc-retry-pushback-ms") == "2000"
         for sock, _ in held:
             sock.close()
-        deadline = time.monotonic() + 30
         with grpc.insecure_channel(target) as channel:
-            stub = pb_grpc.TestDataServiceStub(channel)
-            while True:
-                try:
-                    assert stub.GenerateData(request, timeout=30).record_count == 1
-                    break
-                except grpc.RpcError as exc:
-                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                    assert time.monotonic() < deadline, "the closed calls still count"
-                    time.sleep(0.2)
+            answered_soon(pb_grpc.TestDataServiceStub(channel), "the closed calls still count")
     finally:
         served.stop()
 
@@ -266,8 +285,10 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
         with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
-            watches = [health.Watch(health_pb2.HealthCheckRequest(), timeout=60) for _ in range(4)]
-            assert all(next(w).status == health_pb2.HealthCheckResponse.SERVING for w in watches)
+            watches = []
+            for _ in range(4):  # one by one: begun at once, more than two would wait at once
+                watches.append(health.Watch(health_pb2.HealthCheckRequest(), timeout=60))
+                assert next(watches[-1]).status == health_pb2.HealthCheckResponse.SERVING
             for _ in range(3):  # each ending of a wait more often than the cap
                 assert stub.GenerateData(request, timeout=30).record_count == 1
                 with pytest.raises(grpc.RpcError) as invalid:
@@ -283,16 +304,7 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
                 sock, _ = call_begun(served.grpc_port, METHODS[0], half)  # half, then gone
                 time.sleep(0.2)
                 sock.close()
-            # A closed connection's call ends on the server a moment after the client's close.
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    assert stub.GenerateData(request, timeout=30).record_count == 1
-                    break
-                except grpc.RpcError as exc:
-                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
-                    assert time.monotonic() < deadline, "calls no longer waiting still count"
-                    time.sleep(0.2)
+                answered_soon(stub, "calls no longer waiting still count")
             for w in watches:
                 w.cancel()
     finally:
@@ -317,17 +329,7 @@ def test_grpc_calls_in_flight_are_bounded_as_a_whole_and_a_connection_takes_100(
             assert trailers.get("grpc-retry-pushback-ms") == "2000"
             for w in watches:
                 w.cancel()
-            deadline = time.monotonic() + 30
-            while True:  # a cancelled call ends on the server a moment after the client's
-                try:
-                    assert stub.GenerateData(
-                        pb.GenerateRequest(entity="cart", count=1)
-                    ).record_count
-                    break
-                except grpc.RpcError as exc:
-                    assert exc.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, exc
-                    assert time.monotonic() < deadline, "ended calls still count"
-                    time.sleep(0.2)
+            answered_soon(stub, "ended calls still count")
         # One connection may hold 100 calls at once (HTTP/2's SETTINGS_MAX_CONCURRENT_STREAMS):
         # a gRPC client queues the rest itself.
         sock = socket.create_connection(("127.0.0.1", served.grpc_port), timeout=30)

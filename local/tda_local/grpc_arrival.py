@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeAlias
 
 import grpc
-from google.rpc import code_pb2, status_pb2
-from grpc_status import rpc_status
+
+from tda.app.busy import BusyError
+from tda.domain.errors import InvalidRequestError
+from tda_local.grpc_statuses import invalid_argument, refuse_busy
 
 Context: TypeAlias = grpc.aio.ServicerContext[Any, Any]
 Behaviour: TypeAlias = Callable[[Any, Context], Any]
-
-# As long as HTTP's 429 asks (retry-after: 2); gRPC's retry policy waits it (A6).
-RETRY_PUSHBACK_MS = 2000
 
 
 class Registrar:
@@ -71,17 +70,19 @@ class Registrar:
         }
         if handler.unary_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _first(handler.unary_unary, reader), **codecs
+                _given(handler.unary_unary, reader, reader.first), **codecs
             )
         if handler.unary_stream is not None:
             return grpc.stream_stream_rpc_method_handler(
-                _first(handler.unary_stream, reader), **codecs
+                _given(handler.unary_stream, reader, reader.first), **codecs
             )
         if handler.stream_unary is not None:
             return grpc.stream_unary_rpc_method_handler(
-                _each(handler.stream_unary, reader), **codecs
+                _given(handler.stream_unary, reader, reader.each), **codecs
             )
-        return grpc.stream_stream_rpc_method_handler(_each(handler.stream_stream, reader), **codecs)
+        return grpc.stream_stream_rpc_method_handler(
+            _given(handler.stream_stream, reader, reader.each), **codecs
+        )
 
 
 class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
@@ -116,11 +117,11 @@ class _Reader:
     async def admit(self, context: Context) -> None:
         """The call counted until it ends, or refused if as many are in flight as it takes."""
         if self._calls >= self._max_calls:
-            await _refuse(
-                context,
-                f"this server has as many gRPC calls in flight as it takes "
-                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly",
+            busy = BusyError(
+                "this server has as many gRPC calls in flight as it takes "
+                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly"
             )
+            await refuse_busy(context, busy)
         self._calls += 1
         context.add_done_callback(self._ended)
 
@@ -131,11 +132,11 @@ class _Reader:
         """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long
         or as many calls are waiting for theirs as the process takes."""
         if self._receiving >= self._max_receiving:
-            await _refuse(
-                context,
+            busy = BusyError(
                 "this server is receiving as many gRPC requests as it takes "
-                f"(GRPC_MAX_RECEIVING_CALLS is {self._max_receiving}); retry shortly",
+                f"(GRPC_MAX_RECEIVING_CALLS is {self._max_receiving}); retry shortly"
             )
+            await refuse_busy(context, busy)
         self._receiving += 1
         try:
             async with asyncio.timeout(self._timeout):
@@ -153,62 +154,35 @@ class _Reader:
         """A unary call's request; the call ended with INVALID_ARGUMENT if it sent none."""
         request = await self.read(context)
         if request is grpc.aio.EOF:
-            await context.abort_with_status(rpc_status.to_status(_NO_MESSAGE))
+            issue = InvalidRequestError.single("request", "no request message was sent")
+            await context.abort_with_status(invalid_argument(issue))
         return request
 
+    async def each(self, context: Context) -> AsyncIterator[Any]:
+        """A streaming call's requests (server reflection's), each read as ``read`` reads."""
+        return self._requests(context)
 
-async def _refuse(context: Context, message: str) -> None:
-    await context.abort(
-        grpc.StatusCode.RESOURCE_EXHAUSTED,
-        message,
-        (("grpc-retry-pushback-ms", str(RETRY_PUSHBACK_MS)),),
-    )
-
-
-# As the shim's other field errors (tda_local.grpc_server.invalid_argument), without its detail.
-_NO_MESSAGE = status_pb2.Status(
-    code=code_pb2.INVALID_ARGUMENT, message="request: no request message was sent"
-)
-
-
-def _first(behaviour: Behaviour, reader: _Reader) -> Behaviour:
-    """A unary-request ``behaviour`` given its request once it has come whole. A handler that
-    yields its answers (the health service's Watch) stays an async generator."""
-    if inspect.isasyncgenfunction(behaviour):
-
-        async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
-            await reader.admit(context)
-            async for answer in behaviour(await reader.first(context), context):
-                yield answer
-
-        return yielding
-
-    async def answering(_: Any, context: Context) -> Any:
-        await reader.admit(context)
-        return await behaviour(await reader.first(context), context)
-
-    return answering
-
-
-def _each(behaviour: Behaviour, reader: _Reader) -> Behaviour:
-    """A streaming-request ``behaviour`` (server reflection) given its requests as each comes
-    whole."""
-
-    async def requests(context: Context) -> AsyncIterator[Any]:
-        while (request := await reader.read(context)) is not grpc.aio.EOF:
+    async def _requests(self, context: Context) -> AsyncIterator[Any]:
+        while (request := await self.read(context)) is not grpc.aio.EOF:
             yield request
 
+
+def _given(
+    behaviour: Behaviour, reader: _Reader, argument: Callable[[Context], Awaitable[Any]]
+) -> Behaviour:
+    """``behaviour`` run, once its call is admitted, on what ``argument`` makes of the call. A
+    handler that yields its answers (the health service's Watch) stays an async generator."""
     if inspect.isasyncgenfunction(behaviour):
 
         async def yielding(_: Any, context: Context) -> AsyncIterator[Any]:
             await reader.admit(context)
-            async for answer in behaviour(requests(context), context):
+            async for answer in behaviour(await argument(context), context):
                 yield answer
 
         return yielding
 
     async def answering(_: Any, context: Context) -> Any:
         await reader.admit(context)
-        return await behaviour(requests(context), context)
+        return await behaviour(await argument(context), context)
 
     return answering

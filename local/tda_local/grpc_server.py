@@ -36,10 +36,8 @@ from typing import Any
 
 import grpc
 from google.protobuf.json_format import MessageToDict, ParseDict
-from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
-from grpc_status import rpc_status
 
 from tda.app import operations, unsent_answers
 from tda.app.busy import BusyError
@@ -56,6 +54,7 @@ from tda_local import access_log, job_stream, lambdas
 from tda_local.apigw import http_event, json_body
 from tda_local.forwarding import PrimaryStub
 from tda_local.grpc_arrival import Registrar
+from tda_local.grpc_statuses import invalid_argument, refuse_busy
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
@@ -112,7 +111,7 @@ class TestDataService(pb_grpc.TestDataServiceServicer):
         try:
             unsent_answers.check_room()
         except BusyError as exc:
-            await _refuse_busy(context, exc)
+            await refuse_busy(context, exc)
         async with contextlib.aclosing(self._chunks(request, context)) as chunks:
             async for chunk in chunks:
                 if not await _written(context, chunk):
@@ -362,7 +361,7 @@ async def _call(
     except InvalidRequestError as exc:
         await context.abort_with_status(invalid_argument(exc))
     except BusyError as exc:
-        await _refuse_busy(context, exc)
+        await refuse_busy(context, exc)
     except ChunkStoreUnavailableError as exc:
         logger.warning("request %s: %s", shown(request_id), exc)
         await context.abort(grpc.StatusCode.UNAVAILABLE, exc.for_caller)
@@ -371,34 +370,6 @@ async def _call(
         logger.exception("request %s failed in %s", shown(request_id), name)
         await context.abort(grpc.StatusCode.INTERNAL, f"internal error (request {request_id})")
     raise AssertionError("abort returns only by raising")
-
-
-async def _refuse_busy(context: grpc.aio.ServicerContext[Any, Any], exc: BusyError) -> None:
-    # gRPC's retry policy waits this long before a retry it makes itself (A6).
-    pushback = (("grpc-retry-pushback-ms", str(exc.retry_after_seconds * 1000)),)
-    await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), pushback)
-
-
-# An error travels in trailing metadata, which clients cap (8 KB by default): the first
-# violations in full, a count of the rest (an HTTP 422 body carries every one).
-MAX_VIOLATIONS = 20
-MAX_DESCRIPTION = 300
-
-
-def invalid_argument(exc: InvalidRequestError) -> grpc.Status:
-    issues = exc.issues[:MAX_VIOLATIONS]
-    detail = error_details_pb2.BadRequest(
-        field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(
-                field=i.field[:MAX_DESCRIPTION], description=i.message[:MAX_DESCRIPTION]
-            )
-            for i in issues
-        ]
-    )
-    message = exc.summary(MAX_VIOLATIONS, MAX_DESCRIPTION)
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=message)
-    status.details.add().Pack(detail)
-    return rpc_status.to_status(status)
 
 
 def _milliseconds(knob: str) -> int:
@@ -442,9 +413,9 @@ def build_server(
             ("grpc.max_connection_age_grace_ms", _milliseconds("GRPC_CONNECTION_GRACE_SECONDS")),
         ],
     )
-    # Every service's requests read within the read timeout, the calls waiting for theirs
-    # bounded: a call holds what has come of its message (up to MAX_REQUEST_BYTES) until it
-    # is whole (tda_local.grpc_arrival).
+    # Every service's requests read within the read timeout, and its calls counted: a call
+    # holds what has come of its message (up to MAX_REQUEST_BYTES) until it is whole, and an
+    # open one (a Watch) something even then (tda_local.grpc_arrival).
     registrar = Registrar(
         server,
         read_float("HTTP_READ_TIMEOUT_SECONDS"),

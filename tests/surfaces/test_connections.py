@@ -435,22 +435,26 @@ def test_sigterm_ends_the_server_within_its_grace_though_an_answer_is_left_unrea
         served.process.kill()
 
 
-def unfinished_grpc_call(port: int) -> tuple[socket.socket, H2Connection]:
-    """An HTTP/2 connection with a GenerateData call whose message is declared 100,000 bytes
-    and sent 50,000 of: gRPC waits for the rest."""
+def call_begun(port: int, path: str, sent: bytes) -> tuple[socket.socket, H2Connection]:
+    """An HTTP/2 connection with one call to ``path`` that sent ``sent`` (within the first
+    window) and no more; its stream ended if ``sent`` is empty."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     h2 = H2Connection(H2Configuration(client_side=True))
     h2.initiate_connection()
-    stream = h2.get_next_available_stream_id()
-    h2.send_headers(stream, [(":method", "POST"), (":scheme", "http"),
-                             (":path", "/testdata.v1.TestDataService/GenerateData"),
-                             (":authority", "x"), ("content-type", "application/grpc"),
-                             ("te", "trailers")])  # fmt: skip
-    sent = b"\0" + (100_000).to_bytes(4, "big") + b"\n" * 50_000  # within the first window
+    h2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", path),
+                        (":authority", "x"), ("content-type", "application/grpc"),
+                        ("te", "trailers")], end_stream=not sent)  # fmt: skip
     for start in range(0, len(sent), h2.max_outbound_frame_size):
-        h2.send_data(stream, sent[start : start + h2.max_outbound_frame_size])
+        h2.send_data(1, sent[start : start + h2.max_outbound_frame_size])
     sock.sendall(h2.data_to_send())
     return sock, h2
+
+
+def unfinished_grpc_call(port: int) -> tuple[socket.socket, H2Connection]:
+    """An HTTP/2 connection with a GenerateData call whose message is declared 100,000 bytes
+    and sent 50,000 of: gRPC waits for the rest."""
+    sent = b"\0" + (100_000).to_bytes(4, "big") + b"\n" * 50_000
+    return call_begun(port, "/testdata.v1.TestDataService/GenerateData", sent)
 
 
 def test_a_grpc_request_never_finished_is_cut_off_though_its_peer_answers_pings() -> None:

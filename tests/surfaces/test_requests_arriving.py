@@ -23,10 +23,11 @@ from h2.connection import H2Connection
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .test_connections import unfinished_grpc_call, until_closed
+from .test_connections import call_begun, unfinished_grpc_call, until_closed
 from .test_serve import Served
 
 BODY_BYTES = 1_000_000
+HALF_MESSAGE = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500  # declared 1,000 bytes, sent 500
 
 
 @pytest.fixture(scope="module")
@@ -179,21 +180,6 @@ METHODS = [
 ]
 
 
-def call_begun(port: int, path: str, sent: bytes) -> tuple[socket.socket, H2Connection]:
-    """An HTTP/2 connection with one call to ``path`` that sent ``sent`` and no more (its
-    stream ended if ``sent`` is empty)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-    h2 = H2Connection(H2Configuration(client_side=True))
-    h2.initiate_connection()
-    h2.send_headers(1, [(":method", "POST"), (":scheme", "http"), (":path", path),
-                        (":authority", "x"), ("content-type", "application/grpc"),
-                        ("te", "trailers")], end_stream=not sent)  # fmt: skip
-    if sent:
-        h2.send_data(1, sent)
-    sock.sendall(h2.data_to_send())
-    return sock, h2
-
-
 def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no_more() -> None:
     # Before: a call whose message never finished was held until its connection aged out
     # (GRPC_CONNECTION_AGE_SECONDS + GRPC_CONNECTION_GRACE_SECONDS, 35 minutes), holding one of
@@ -204,9 +190,8 @@ def test_a_grpc_request_not_whole_within_the_read_timeout_is_ended_and_counts_no
         1,
         env={"GRPC_MAX_RECEIVING_CALLS": str(len(METHODS)), "HTTP_READ_TIMEOUT_SECONDS": "1"},
     )
-    half = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500  # declared 1,000 bytes, sent 500
     try:
-        held = [call_begun(served.grpc_port, path, half) for path in METHODS]
+        held = [call_begun(served.grpc_port, path, HALF_MESSAGE) for path in METHODS]
         for path, (sock, h2) in zip(METHODS, held, strict=True):
             trailers = grpc_status_of_first_call(sock, h2)
             assert trailers[b"grpc-status"] == b"4", (path, trailers)  # DEADLINE_EXCEEDED
@@ -280,7 +265,6 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
     # out would keep callers out for good once the cap's worth of them had happened.
     served = Served(None, 1, env={"GRPC_MAX_RECEIVING_CALLS": "2"})
     request = pb.GenerateRequest(entity="cart", count=1)
-    half = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500
     try:
         with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
@@ -301,7 +285,7 @@ def test_a_grpc_call_counts_only_while_its_request_is_arriving() -> None:
                 sock, h2 = call_begun(served.grpc_port, METHODS[0], b"")  # no message
                 with sock:
                     assert grpc_status_of_first_call(sock, h2)[b"grpc-status"] == b"3"
-                sock, _ = call_begun(served.grpc_port, METHODS[0], half)  # half, then gone
+                sock, _ = call_begun(served.grpc_port, METHODS[0], HALF_MESSAGE)  # half, then gone
                 time.sleep(0.2)
                 sock.close()
                 answered_soon(stub, "calls no longer waiting still count")

@@ -98,3 +98,34 @@ print(json.dumps([status, imported, refused]))
 """
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == [200, False, True]
+
+
+async def _answers(requests: list[tuple[str, str, object]]) -> list[httpx.Response]:
+    transport = httpx.ASGITransport(app=create_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        return [await client.request(m, path, json=body) for m, path, body in requests]
+
+
+def test_an_error_names_the_request_it_answers_however_its_id_was_spelled() -> None:
+    # The success path read proto3 JSON's camelCase requestId; the error path read only
+    # request_id, echoed a non-string id as Python's repr ("{'a': 1}"), a malformed job id
+    # back as the request's, and a missing job without any request_id at all.
+    answers = asyncio.run(
+        _answers(
+            [
+                ("POST", "/v1/generate", {"requestId": "camel-9", "entity": "nope", "count": 1}),
+                ("POST", "/v1/jobs", {"requestId": "camel-8", "entity": "nope", "count": 1}),
+                ("POST", "/v1/generate", {"request_id": "snake-7", "entity": "nope", "count": 1}),
+                ("POST", "/v1/generate", {"request_id": {"a": 1}, "entity": "cart", "count": 1}),
+                ("GET", "/v1/jobs/job-never-made", None),
+                ("GET", "/v1/jobs/job-never-made/chunks/0", None),
+                ("GET", "/v1/jobs/bad%00id", None),
+                ("DELETE", "/v1/jobs/job-never-made%0A", None),
+            ]
+        )
+    )
+    statuses = [a.status_code for a in answers]
+    assert statuses == [422, 422, 422, 422, 404, 404, 422, 422]  # a newline ends no job id
+    ids = [a.json()["request_id"] for a in answers]
+    assert ids == ["camel-9", "camel-8", "snake-7", "", "job-never-made", "job-never-made", "", ""]
+    assert answers[3].json()["details"][0]["field"] == "request_id"

@@ -35,7 +35,7 @@ from tda.app.jobs import (
 from tda.app.ports_in_use import chunk_store, workflow
 from tda.app.settings import job_state_machine, max_running_jobs, max_running_jobs_per_caller
 from tda.app.sync_workflow import check_input_size
-from tda.domain.contract import OutputFormat
+from tda.domain.contract import OutputFormat, stated_request_id
 from tda.domain.errors import TdaError
 from tda.domain.limits import size_text
 from tda.ports.chunk_store import FREE_SOME_ROOM, ChunkStore, Readable, StorageFullError
@@ -78,10 +78,8 @@ SERVER_FULL_RETRY_SECONDS = 5
 def job_id_for(payload: Any) -> str:
     """The job a submission makes: named by its ``request_id`` when it has one, so submitting
     the same request twice (a retried call, a re-run pipeline) gives the same job."""
-    request_id = (
-        payload.get("request_id") or payload.get("requestId") if isinstance(payload, dict) else None
-    )
-    if isinstance(request_id, str) and request_id:
+    request_id = stated_request_id(payload)
+    if request_id:
         return f"job-{hashlib.sha256(request_id.encode()).hexdigest()[:20]}"
     return f"job-{uuid.uuid4().hex[:20]}"
 

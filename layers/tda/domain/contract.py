@@ -157,6 +157,16 @@ class GenerateRequest(WireModel):
         return self.model_dump(mode="json", exclude_none=True)
 
 
+def stated_request_id(payload: Any) -> str:
+    """The id a request payload gives itself (``request_id``, or proto3 JSON's ``requestId``),
+    or '' when it gives none that is a string: what every answer to it, a refusal included,
+    is labelled with."""
+    if not isinstance(payload, dict):
+        return ""
+    request_id = payload.get("request_id") or payload.get("requestId")
+    return request_id if isinstance(request_id, str) else ""
+
+
 @dataclass
 class CoherenceViolation(WireModel):
     """One business rule one record breaks."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from tda.app import job_api
-from tda.app.jobs import JOB_ID, MAX_CONCURRENCY
+from tda.app.jobs import JOB_ID, MAX_CONCURRENCY, is_job_id
 from tda.app.settings import settings
 from tda.http.openapi import (
     CHUNK,
@@ -42,6 +42,12 @@ Concurrency = Annotated[
         description="chunks written at once",
     ),
 ]
+
+
+def _label(job_id: str) -> str:
+    """A job's id labels the answers about it (it is its request's id); a malformed one, which
+    the answer refuses, does not."""
+    return job_id if is_job_id(job_id) else ""
 
 
 def caller_of(request: Request) -> str:
@@ -90,7 +96,7 @@ async def job_status(job_id: JobId, request: Request, history: bool = False) -> 
             status["history"] = await asyncio.to_thread(job_api.history, job_id)
         return OrjsonResponse(status)
 
-    return await answer_about(job_id, found)
+    return await answer_about(_label(job_id), found)
 
 
 @router.delete("/v1/jobs/{job_id}", responses=JOB_CANCELLED | documented(404, 422, 500, 503))
@@ -102,7 +108,7 @@ async def cancel_job(job_id: JobId, purge: bool = False) -> Response:
         action = job_api.remove if purge else job_api.cancel
         return OrjsonResponse(await asyncio.to_thread(action, job_id))
 
-    return await answer_about(job_id, cancelled)
+    return await answer_about(_label(job_id), cancelled)
 
 
 @router.get(
@@ -124,7 +130,7 @@ async def job_chunk(job_id: JobId, index: ChunkIndex) -> Response:
             headers={"content-length": str(source.size)},
         )
 
-    return await answer_about(job_id, chunk)
+    return await answer_about(_label(job_id), chunk)
 
 
 async def _pieces(handle: Readable) -> AsyncIterator[bytes]:

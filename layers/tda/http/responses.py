@@ -16,6 +16,7 @@ from starlette.requests import ClientDisconnect
 from tda.app import job_api
 from tda.app.busy import BusyError
 from tda.app.settings import settings
+from tda.domain.contract import stated_request_id
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError, shown
 from tda.ports.chunk_store import ChunkStoreUnavailableError, StorageFullError
 
@@ -68,7 +69,8 @@ def _store_unavailable(exc: TdaError, request_id: str) -> Response:
 
 
 def _not_found(exc: TdaError, request_id: str) -> Response:
-    return OrjsonResponse({"success": False, "error": str(exc)}, status_code=404)
+    body = {"request_id": request_id, "success": False, "error": str(exc)}
+    return OrjsonResponse(body, status_code=404)
 
 
 # The service's errors as HTTP answers; anything else is a 500 with the request id only.
@@ -119,7 +121,7 @@ async def answer_body(
     body = await read_limited(request)
     if isinstance(body, Response):
         return body
-    request_id = str(body.get("request_id", "")) if isinstance(body, dict) else ""
+    request_id = stated_request_id(body)
     try:
         result = await call(body)
     except Exception as exc:

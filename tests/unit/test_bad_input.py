@@ -210,6 +210,12 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, str]] = [
         "(got 'a b')",
     ),
     (
+        "a field name ending in a newline (the pattern's $ let re.match take it)",
+        {"entity": "doc", "count": 1, "schema": {"fields": [{"name": "a\n", "type": "STRING"}]}},
+        "schema.fields[0].name",
+        "(got 'a\\n')",
+    ),
+    (
         "unknown locale",
         {"entity": "cart", "count": 1, "locale": "xx_YY"},
         "locale",

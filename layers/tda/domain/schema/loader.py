@@ -367,7 +367,7 @@ def check_spec(spec: EntitySpec, prefix: str) -> list[FieldIssue]:
             count += 1
             label = f"{prefix}.{f.path}" if prefix != "constraints" else f"constraints.{f.path}"
             if f.name != "item" or not f.path.endswith("[]"):
-                if not _NAME.match(f.name):
+                if not _NAME.fullmatch(f.name):
                     # Named by its place: a path made of the bad name itself read "schema." for
                     # an empty one.
                     place = "fields" if depth == 1 else "nested_fields"

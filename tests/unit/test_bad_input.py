@@ -286,6 +286,11 @@ BAD_REQUESTS += [
     ("an entity whose SQL child table is cut to its own name", {"entity": "t" * 70, "schema": {
         "fields": [{"name": "lines", "type": "ARRAY", "nested_fields": [{"name": "q"}]}]},
      "count": 1, "output_format": "SQL"}, "schema.lines", "PostgreSQL keeps 63 bytes of a name"),
+    # SQL drops NUL from a table's name: nothing was left, and PostgreSQL refused the script's
+    # CREATE TABLE "" (a zero-length delimited identifier).
+    ("an entity named with NUL alone, as a SQL table", {"entity": "\x00\x00", "schema": {
+        "fields": [{"name": "a"}]}, "count": 1, "output_format": "SQL"},
+     "entity", "no SQL table name is left"),
     # Found by fuzzing: the format's check read the year of a min past 9999 (a ValueError).
     ("a date format on a min past 9999", dated("DATE", "%Y", min=2**53),
      "constraints.d.min", "must be between"),

@@ -12,7 +12,7 @@ names in either case (ASCII letters): ``Name`` beside ``name`` loaded in Postgre
 from __future__ import annotations
 
 from tda.domain.contract import OutputFormat
-from tda.domain.errors import FieldIssue
+from tda.domain.errors import FieldIssue, shown
 from tda.domain.output import (
     META_COLUMNS,
     PROVENANCE_COLUMNS,
@@ -20,6 +20,7 @@ from tda.domain.output import (
     flattened_columns,
     is_child_table,
     primary_key_column,
+    sql_identifier,
 )
 from tda.domain.schema.spec import EntitySpec, FieldSpec
 
@@ -40,6 +41,14 @@ def column_clashes(spec: EntitySpec, output_format: OutputFormat) -> list[FieldI
         for f in spec.fields
         if f.name in OWN_COLUMNS
     ]
+    if output_format is OutputFormat.SQL and not sql_identifier(spec.name).strip('"'):
+        issues.append(
+            FieldIssue(
+                "entity",
+                f"{shown(spec.name)}: no SQL table name is left once NUL, which PostgreSQL "
+                "takes nowhere, is dropped: name the entity otherwise",
+            )
+        )
     if output_format is OutputFormat.SQL and not issues:
         issues = _SqlNames(spec).clashes
     return issues

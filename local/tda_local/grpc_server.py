@@ -376,6 +376,12 @@ def _milliseconds(knob: str) -> int:
     return int(read_float(knob) * 1000)
 
 
+def host_and_port(host: str, port: int) -> str:
+    """``host:port`` as a gRPC target or a URL has it: an IPv6 address in brackets (gRPC read
+    ``::1:9001`` as no address at all)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def build_server(
     port: int,
     host: str = "127.0.0.1",
@@ -431,5 +437,5 @@ def build_server(
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(names), registrar
     )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    bound = server.add_insecure_port(host_and_port(host, port))
     return server, bound, checker

@@ -39,7 +39,7 @@ from tda.app.environment import read_float
 from tda.http.app import create_app
 from tda_local import access_log, http_guard, lambdas, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
-from tda_local.grpc_server import SERVICE_NAME, build_server
+from tda_local.grpc_server import SERVICE_NAME, build_server, host_and_port
 from tda_local.workers import WorkerPool
 from tda_local.workflows import LocalWorkflows
 
@@ -205,7 +205,8 @@ async def _serve_primary(
         await pool.start()
         processes = f" ({workers} processes)" if shared else ""
         print(
-            f"tda serve: gRPC on {host}:{bound}, HTTP on http://{host}:{http_port} "
+            f"tda serve: gRPC on {host_and_port(host, bound)}, "
+            f"HTTP on http://{host_and_port(host, http_port)} "
             f"(docs: /docs){processes}",
             file=sys.stderr,
             flush=True,
@@ -358,7 +359,7 @@ def _claim(host: str, port: int, what: str) -> None:
                 _bad_host(host, "no interface of this machine has that address")
             taken = ": another server has it" if exc.errno == errno.EADDRINUSE else ""
             raise SystemExit(
-                f"tda serve: cannot serve {what} on {host}:{port} ({exc.strerror}){taken}"
+                f"tda serve: cannot serve {what} on {host_and_port(host, port)} ({exc.strerror}){taken}"
             ) from None
 
 
@@ -388,7 +389,9 @@ def _http_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
         sock.bind(address)
     except OSError as exc:
         sock.close()
-        raise SystemExit(f"tda serve: cannot serve HTTP on {host}:{port} ({exc})") from None
+        raise SystemExit(
+            f"tda serve: cannot serve HTTP on {host_and_port(host, port)} ({exc})"
+        ) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock

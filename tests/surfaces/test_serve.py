@@ -45,8 +45,10 @@ class Served:
         workers: int = 1,
         *options: str,
         env: dict[str, str] | None = None,
+        host: str = "127.0.0.1",
     ) -> None:
         self.grpc_port, self.http_port = free_port(), free_port()
+        self.host = f"[{host}]" if ":" in host else host  # as a URL or gRPC target has it
         self.home = home or Path(session_folder("tda-serve-"))
         env = {
             **os.environ,
@@ -56,12 +58,13 @@ class Served:
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
-             "--http-port", str(self.http_port), "--workers", str(workers), *options],
+             "--http-port", str(self.http_port), "--workers", str(workers), "--host", host,
+             *options],
             stderr=subprocess.PIPE,
             text=True,
             env=env,
         )  # fmt: skip
-        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.http_port}", timeout=60)
+        self.http = httpx.Client(base_url=f"http://{self.host}:{self.http_port}", timeout=60)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             assert self.process.poll() is None, (
@@ -487,6 +490,28 @@ def test_access_log_has_a_line_per_call_on_both_transports(tmp_path: Path) -> No
         stderr.count("access grpc /testdata.v1.TestDataService/GenerateData INVALID_ARGUMENT") == 4
     )
     assert stderr.count("access grpc /testdata.v1.TestDataService/GenerateDataStream OK") == 4
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_it_serves_on_an_ipv6_address(tmp_path: Path, workers: int) -> None:
+    """``--host ::1``: gRPC was handed ``::1:PORT``, which it cannot read (a traceback)."""
+    served = Served(tmp_path, workers, host="::1")
+    try:
+        said = served.log_lines[-1]
+        assert said.startswith(
+            f"tda serve: gRPC on [::1]:{served.grpc_port}, HTTP on http://[::1]:{served.http_port} "
+        ), said
+        for _ in range(4):  # fresh connections: either process may answer
+            answer = httpx.post(
+                f"http://[::1]:{served.http_port}/v1/generate", json={"entity": "user", "count": 2}
+            )
+            assert answer.status_code == 200 and answer.json()["record_count"] == 2
+            with grpc.insecure_channel(f"[::1]:{served.grpc_port}") as channel:
+                stub = pb_grpc.TestDataServiceStub(channel)
+                reply = stub.GenerateData(pb.GenerateRequest(entity="user", count=3), timeout=30)
+                assert reply.record_count == 3
+    finally:
+        assert served.stop() == 0
 
 
 def test_a_request_id_names_one_job(served: Served) -> None:

@@ -69,6 +69,14 @@ def test_the_cli_names_every_bad_setting_at_once_and_writes_nothing(tmp_path: Pa
         ("HTTP_READ_TIMEOUT_SECONDS", "inf", "HTTP_READ_TIMEOUT_SECONDS='inf': expected a num"),
         ("VECTOR_STORE_TIMEOUT_SECONDS", "5s", "VECTOR_STORE_TIMEOUT_SECONDS='5s': expected a"),
         ("LLM_MAX_CONCURRENCY", "0", "LLM_MAX_CONCURRENCY='0': expected a whole number ≥ 1"),
+        # gRPC's keepalive takes it in whole milliseconds, at most 2**31 - 1: before, 1e9 was
+        # a server that did not start (an OverflowError traceback), 0.0001 pings of 0 ms.
+        (
+            "STREAM_STALL_SECONDS",
+            "1e9",
+            "STREAM_STALL_SECONDS='1e9': expected a number from 0.001 to 1,728,000",
+        ),
+        ("STREAM_STALL_SECONDS", "0.0001", "STREAM_STALL_SECONDS='0.0001': expected a number from"),
         # Before: 135,000 users over gRPC took 4.3 s, then "Sent message larger than max".
         ("MAX_RESPONSE_BYTES", "200000000", "MAX_RESPONSE_BYTES='200000000': expected a whole"),
         # URLs that cannot name anything. Before: REDIS_URL and TDA_CACHE_STORE were a

@@ -157,7 +157,8 @@ KNOBS = {
         Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1, high=63 << 20),
         Knob("MAX_OUTPUT_BYTES", 16 << 30, int, low=1),
         Knob("HEAVY_QUEUE_SECONDS", 15.0, low=0, above_low=True),
-        Knob("STREAM_STALL_SECONDS", 60.0, low=0, above_low=True),
+        # Also gRPC's keepalive, which takes it in whole milliseconds (at most 2**31 - 1).
+        Knob("STREAM_STALL_SECONDS", 60.0, low=0.001, high=20 * DAY),
         Knob("MAX_UNSENT_BYTES", 256 << 20, int, low=1),
         # Jobs.
         Knob("MAX_RUNNING_JOBS_PER_CALLER", 5, int, low=1),

@@ -69,6 +69,18 @@ def test_the_cli_names_every_bad_setting_at_once_and_writes_nothing(tmp_path: Pa
         ("HTTP_READ_TIMEOUT_SECONDS", "inf", "HTTP_READ_TIMEOUT_SECONDS='inf': expected a num"),
         ("VECTOR_STORE_TIMEOUT_SECONDS", "5s", "VECTOR_STORE_TIMEOUT_SECONDS='5s': expected a"),
         ("LLM_MAX_CONCURRENCY", "0", "LLM_MAX_CONCURRENCY='0': expected a whole number ≥ 1"),
+        # gRPC takes its message limit as a C int: before, a server that did not start.
+        (
+            "MAX_REQUEST_BYTES",
+            "10000000000",
+            "MAX_REQUEST_BYTES='10000000000': expected a whole number from 1 to 2,147,483,647",
+        ),
+        # Before: a stream's job "could not start: internal error" (a count past 64 bits).
+        (
+            "JOB_CHUNK_RECORDS",
+            "99999999999999999999",
+            "JOB_CHUNK_RECORDS='99999999999999999999': expected a whole number from 1 to 1,000,000",
+        ),
         # gRPC's keepalive takes it in whole milliseconds, at most 2**31 - 1: before, 1e9 was
         # a server that did not start (an OverflowError traceback), 0.0001 pings of 0 ms.
         (
@@ -142,7 +154,7 @@ def test_a_lambda_function_fails_its_init_naming_the_setting(tmp_path: Path, fun
     # Lambda's init error is the exception's class and message, as the last line shows them.
     assert done.stderr.strip().splitlines()[-1] == (
         "tda.domain.errors.ConfigurationError: MAX_REQUEST_BYTES='lots': "
-        "expected a whole number ≥ 1"
+        "expected a whole number from 1 to 2,147,483,647"
     )
 
 

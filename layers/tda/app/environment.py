@@ -151,7 +151,7 @@ KNOBS = {
         Knob("MAX_RECORDS", 1_000_000, int, low=1),
         Knob("DEFAULT_BATCH_SIZE", 50, int, low=1),
         Knob("COHERENCE_THRESHOLD", 0.85, low=0, high=1),
-        Knob("MAX_REQUEST_BYTES", 1 << 20, int, low=1),
+        Knob("MAX_REQUEST_BYTES", 1 << 20, int, low=1, high=2**31 - 1),  # gRPC's: a C int
         # gRPC sends a message of up to 64 MiB here, its metadata with it: above, a response
         # failed after all its work ("Sent message larger than max").
         Knob("MAX_RESPONSE_BYTES", 32 << 20, int, low=1, high=63 << 20),
@@ -164,7 +164,9 @@ KNOBS = {
         Knob("MAX_RUNNING_JOBS_PER_CALLER", 5, int, low=1),
         Knob("MAX_RUNNING_JOBS", 0, int, low=0),
         Knob("MIN_FREE_DISK_BYTES", None, int, low=0),
-        Knob("JOB_CHUNK_RECORDS", 10_000, int, low=1),
+        # One chunk is one file (one Lambda's work); past a million, a count past 64 bits broke
+        # a job's start.
+        Knob("JOB_CHUNK_RECORDS", 10_000, int, low=1, high=1_000_000),
         Knob("JOB_RETENTION_DAYS", 7.0, low=0),
         # The model paths.
         Knob("LLM_RESPONSE_FORMAT", None, str, choices=RESPONSE_FORMATS),

@@ -36,6 +36,7 @@ from tda.domain.routing import GenerationPath, RoutingDecision
 from tda.domain.schema.registry import entity_names, list_schemas
 from tda.paths import registry
 from tda.paths.traditional.bulk import render_parts
+from tda.paths.traditional.pools import LOCALE_BUILD_SECONDS, check_locale, pools_ready
 
 VERSION = "0.1.0"
 
@@ -91,6 +92,11 @@ def answers_inline(request: GenerateRequest, decision: RoutingDecision) -> bool:
         return False
     if request.schema is not None and request.schema.fields:
         return False
+    try:
+        if not pools_ready(check_locale(request.locale)):
+            return False  # its pools are built first: heavy work (``placement``)
+    except InvalidRequestError:
+        return True
     constraints = request.constraints.field_constraints if request.constraints else {}
     if len(constraints) > _INLINE_CONSTRAINTS or any(
         c.regex is not None for c in constraints.values()
@@ -117,8 +123,11 @@ def placement(request: GenerateRequest, decision: RoutingDecision) -> Placement:
     size = answer_bytes(plan.spec, plan.count)
     if not on_fast_path(decision):
         return Placement("model", 0.0, size)
+    seconds = work_seconds(plan.spec, plan.count)
+    if not pools_ready(plan.locale):  # built for this request: part of what it costs
+        return Placement("heavy", seconds + LOCALE_BUILD_SECONDS, size)
     where = "light" if light(plan.spec, plan.count) else "heavy"
-    return Placement(where, work_seconds(plan.spec, plan.count), size)
+    return Placement(where, seconds, size)
 
 
 def serve_routed(

@@ -23,6 +23,7 @@ from typing import IO, Any
 import tda_local
 from tda.dataclass_bytecode import keep_missed
 from tda.domain.errors import ConfigurationError, InvalidRequestError
+from tda.domain.text import is_whole_number
 from tda_local.cli_io import (
     CliInputError,
     add_request_options,
@@ -143,7 +144,7 @@ def _workers(text: str) -> int:
     if text == "auto":
         return cores
     most = WORKERS_A_CORE * cores
-    if not text.isdigit() or not 1 <= int(text) <= most:
+    if not is_whole_number(text) or not 1 <= int(text) <= most:
         raise argparse.ArgumentTypeError(
             f"must be 'auto' or a whole number from 1 to {most} ({WORKERS_A_CORE} a core here; "
             f"got {text!r})"
@@ -153,7 +154,7 @@ def _workers(text: str) -> int:
 
 def _port(text: str) -> int:
     """A TCP port; 0 takes any free one. gRPC took 70000 as 4464 (modulo 65536) and served there."""
-    if not text.isdigit() or int(text) > 65535:
+    if not is_whole_number(text) or int(text) > 65535:
         raise argparse.ArgumentTypeError(f"must be a port from 0 to 65535 (got {text!r})")
     return int(text)
 

@@ -241,6 +241,10 @@ MOST_WORKERS = 4 * (os.cpu_count() or 1)
         (["--grpc-port", "70000"], "argument --grpc-port: must be a port from 0 to 65535"),
         (["--http-port", "-1"], "argument --http-port: must be a port from 0 to 65535"),
         (["--http-port", "80a"], "argument --http-port: must be a port from 0 to 65535"),
+        # isdigit() took them: '²' was argparse's "invalid _port value", '٣' port 3.
+        (["--grpc-port", "²"], "argument --grpc-port: must be a port from 0 to 65535"),
+        (["--http-port", "٣"], "argument --http-port: must be a port from 0 to 65535"),
+        (["--workers", "²"], "argument --workers: must be 'auto' or a whole number from 1 to"),
         # Before: 100000 processes were started, one after another, until the machine gave out.
         (
             ["--workers", "100000"],

@@ -25,6 +25,8 @@ import zlib
 from collections.abc import Iterator
 from typing import Any
 
+from tda.domain.text import is_whole_number
+
 MAX_ANSWER_BYTES = 8 << 20  # far above any max_tokens' worth of text
 
 
@@ -89,7 +91,7 @@ def _classes() -> tuple[type, type, type]:
             _reading.deadline = started + float(budget) if budget is not None else None
             response = self._inner.handle_request(request)
             length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > MAX_ANSWER_BYTES:  # said: not read at all
+            if is_whole_number(length) and int(length) > MAX_ANSWER_BYTES:  # said: not read at all
                 response.close()
                 raise AnswerTooLargeError(f"{int(length):,} bytes, more than {MAX_ANSWER_BYTES:,}")
             encoding = response.headers.get("content-encoding", "identity").strip().lower()

@@ -14,6 +14,12 @@ from collections.abc import Callable
 CACHED_TEXT_CHARS = 128
 
 
+def is_whole_number(text: str) -> bool:
+    """``text`` is ASCII digits alone. ``str.isdigit`` also takes '²', which ``int`` refuses (a
+    job's ``max_concurrency=²`` was a 500), and '٣', which ``int`` reads as 3."""
+    return text.isascii() and text.isdigit()
+
+
 def cached_when_short(maxsize: int) -> Callable[[Callable[[str], str]], Callable[[str], str]]:
     """``lru_cache(maxsize)`` for texts of up to ``CACHED_TEXT_CHARS``; longer ones are worked
     out each time."""

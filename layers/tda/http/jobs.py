@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from tda.app import job_api
 from tda.app.jobs import JOB_ID, MAX_CONCURRENCY, is_job_id
 from tda.app.settings import settings
+from tda.domain.text import is_whole_number
 from tda.http.openapi import (
     CHUNK,
     JOB_ACCEPTED,
@@ -75,7 +76,7 @@ async def submit_job(request: Request, max_concurrency: Concurrency = "4") -> Re
 
     def submit(body: Any) -> dict[str, Any]:
         # Checked with the body, so a bad value is a 422 like any other field.
-        concurrency = int(max_concurrency) if max_concurrency.isdigit() else max_concurrency
+        concurrency = int(max_concurrency) if is_whole_number(max_concurrency) else max_concurrency
         return job_api.submit(body, max_concurrency=concurrency, caller=caller)
 
     async def threaded(body: Any) -> dict[str, Any]:

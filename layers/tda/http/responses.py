@@ -18,6 +18,7 @@ from tda.app.busy import BusyError
 from tda.app.settings import settings
 from tda.domain.contract import stated_request_id
 from tda.domain.errors import FieldIssue, InvalidRequestError, TdaError, shown
+from tda.domain.text import is_whole_number
 from tda.ports.chunk_store import ChunkStoreUnavailableError, StorageFullError
 
 logger = logging.getLogger("tda.http")
@@ -133,7 +134,11 @@ async def read_limited(request: Request) -> Any:
     """The parsed JSON body, or the error response (413 too large, 422 not JSON, 400 when the
     client left before its body was whole: nobody reads that one, and nothing is logged)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > settings.max_request_bytes:
+    if (
+        declared is not None
+        and is_whole_number(declared)
+        and int(declared) > settings.max_request_bytes
+    ):
         return _too_large()
     chunks = []
     size = 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from tda.domain.contract import GenerateRequest, OutputFormat
+from tda.domain.text import is_whole_number
 
 
 class CliInputError(ValueError):
@@ -157,7 +158,7 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[dict[str, Any]]:
     scenarios: dict[str, dict[str, Any]] = {}
     for pair in pairs:
         name, sep, count = pair.partition("=")
-        if not sep or not name or not count.strip().lstrip("-").isdigit():
+        if not sep or not name or not is_whole_number(count.strip().removeprefix("-")):
             raise CliInputError(f"--scenario: expected NAME=COUNT, got {pair!r}")
         scenarios[name] = {"name": name, "count": int(count), "overrides": {}}
     for item in overrides:

@@ -162,6 +162,11 @@ def test_jobs_take_api_after_the_action_and_refuse_a_missing_folder(tmp_path: Pa
     bad = tda("jobs", "submit", "cart", "--count", "10", "--scenario", "a3", "--api", unused)
     assert bad.returncode == 2  # parsed before anything is sent
     assert "--scenario: expected NAME=COUNT" in one_error_line(bad.stderr)
+    # isdigit() took '²', which int() refused, and lstrip('-') '--3': tracebacks.
+    for count in ("²", "٣", "--3"):
+        bad = tda("generate", "cart", "--count", "3", "--scenario", f"a={count}")
+        assert bad.returncode == 2, bad.stderr
+        assert f"--scenario: expected NAME=COUNT, got 'a={count}'" in one_error_line(bad.stderr)
 
 
 @pytest.mark.parametrize(

@@ -104,13 +104,25 @@ def add_parser(commands: Any) -> None:
     )
     gc.add_argument(
         "--days",
-        type=float,
+        type=_days,
         default=None,
         help="age to remove at (default: $JOB_RETENTION_DAYS or 7; 0 removes every job)",
     )
 
 
 MAX_PATIENCE_SECONDS = 86_400.0
+
+
+def _days(text: str) -> float:
+    """An age in days: NaN removed every job (no comparison with the cutoff holds), a negative
+    one every job as if it were older than it is; infinity is none."""
+    try:
+        days = float(text)
+    except ValueError:
+        days = math.nan
+    if not 0 <= days < math.inf:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days ≥ 0")
+    return days
 
 
 def _patience(text: str) -> float:

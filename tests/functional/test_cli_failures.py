@@ -319,3 +319,17 @@ def test_generate_leaves_without_teardown_yet_every_byte_is_out(
     assert done.stderr.decode().startswith("wrote 3001 user records")
     refused = tda("generate", "user", "-n", "0")  # and an error still exits 2, its line out
     assert refused.returncode == 2 and "count" in one_error_line(refused.stderr)
+
+
+@pytest.mark.parametrize("days", ["nan", "-1", "inf", "²"])
+def test_jobs_gc_refuses_an_age_that_is_not_one(tmp_path: Path, days: str) -> None:
+    # Before: NaN made every comparison with the cutoff false, so every job went; -1 took every
+    # job as a day older than it is.
+    job = tmp_path / "jobs" / "job-kept"
+    job.mkdir(parents=True)
+    (job / "chunk-0.ndjson").write_text("{}\n")
+    env = {k: v for k, v in os.environ.items() if k != "TDA_CHUNK_STORE"}
+    done = tda("jobs", "gc", "--days", days, env={**env, "TDA_HOME": str(tmp_path)})
+    assert done.returncode == 2
+    assert f"argument --days: {days!r} is not a number of days ≥ 0" in done.stderr.decode()
+    assert job.is_dir()

@@ -125,9 +125,13 @@ def test_a_locale_asked_for_by_many_at_once_is_built_once(
 ) -> None:
     locale = unbuilt(monkeypatch, "lv_LV")
     found: list[pools.Pools] = []
-    askers = [
-        threading.Thread(target=lambda: found.append(pools.pools_for(locale))) for _ in "abcd"
-    ]
+    together = threading.Barrier(4)
+
+    def ask() -> None:
+        together.wait(30)  # all four ask at once, before the first build is let go
+        found.append(pools.pools_for(locale))
+
+    askers = [threading.Thread(target=ask) for _ in range(4)]
     for asker in askers:
         asker.start()
     assert held_build.begun.wait(30)

@@ -160,6 +160,8 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[dict[str, Any]]:
         name, sep, count = pair.partition("=")
         if not sep or not name or not is_whole_number(count.strip().removeprefix("-")):
             raise CliInputError(f"--scenario: expected NAME=COUNT, got {pair!r}")
+        if name in scenarios:
+            raise CliInputError(f"--scenario: {name!r} is given twice")
         scenarios[name] = {"name": name, "count": int(count), "overrides": {}}
     for item in overrides:
         target, sep, value = item.partition("=")
@@ -168,6 +170,11 @@ def _scenarios(pairs: list[str], overrides: list[str]) -> list[dict[str, Any]]:
             raise CliInputError(f"--override: expected NAME.FIELD=VALUE, got {item!r}")
         if not pairs and name == "default":
             scenarios.setdefault("default", {"name": "default", "count": 0, "overrides": {}})
+        # The longest scenario named before a dot: a scenario's name may hold dots of its own.
+        named = [n for n in scenarios if target.startswith(f"{n}.") and len(target) > len(n) + 1]
+        if named:
+            name = max(named, key=len)
+            field = target[len(name) + 1 :]
         if name not in scenarios:
             raise CliInputError(
                 f"--override: unknown scenario '{name}' (declare it with --scenario {name}=COUNT)"

@@ -67,6 +67,20 @@ def test_scenarios_and_overrides(tmp_path: Path) -> None:
     assert {r["_scenario"] for r in records[:8]} == {"happy"}
 
 
+def test_a_scenario_named_with_a_dot_takes_its_overrides(tmp_path: Path) -> None:
+    # NAME.FIELD was split at its first dot: "unknown scenario 'eu'" for eu.vat's override.
+    out = tmp_path / "orders.json"
+    argv = ["generate", "order", "-n", "3", "--scenario", "eu.vat=2", "--scenario", "eu=1",
+            "--override", "eu.vat.status=refunded", "--override", "eu.status=paid", "-o", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    records = json.loads(out.read_text())
+    assert [(r["_scenario"], r["status"]) for r in records] == [
+        ("eu.vat", "refunded"),
+        ("eu.vat", "refunded"),
+        ("eu", "paid"),
+    ]
+
+
 def test_override_without_scenarios_applies_to_default(tmp_path: Path) -> None:
     out = tmp_path / "p.json"
     assert (
@@ -157,6 +171,11 @@ def test_large_count_streams_beyond_the_sync_limit(tmp_path: Path) -> None:
         (
             ["generate", "cart", "--count", "3", "--override", "b.currency=USD"],
             "--override: unknown scenario 'b'",
+        ),
+        # The second was taken over the first: "scenario counts add up to 1, but count is 2".
+        (
+            ["generate", "cart", "--count", "2", "--scenario", "a=1", "--scenario", "a=1"],
+            "--scenario: 'a' is given twice",
         ),
         (["generate", "cart", "--count", "2000000"], "count: 2000000 is above the limit"),
         (["generate", "cart", "--count", "2", "--locale", "xx"], "locale: unknown locale"),

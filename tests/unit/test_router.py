@@ -76,6 +76,20 @@ CASES = [
         GenerationPath.RAG,
         "ignored above",
     ),
+    # A hint no rule reads was dropped without a word ("no context, hints or history").
+    (
+        {"entity": "cart", "count": 3, "hints": ["Realistc", "", "fast"]},
+        GenerationPath.TRADITIONAL,
+        "'fast' hint: schema-driven generation; hints read by no rule: 'realistc' (the rules "
+        "read bulk, coherent, edge_case, fast, intelligent, realistic, varied sentiment, and "
+        "hints starting historical, pattern or similar)",
+    ),
+    (
+        {"entity": "cart", "count": 3, "hints": ["realistc"]},
+        GenerationPath.TRADITIONAL,
+        "no context, routing hint or history: schema-driven generation; hints read by no rule: "
+        "'realistc'",
+    ),
 ]
 
 

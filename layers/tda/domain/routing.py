@@ -22,6 +22,9 @@ MIN_CONTEXT_CHARS = 10
 TEXT_ENTITIES = frozenset({"review", "comment", "feedback"})
 LLM_HINTS = frozenset({"realistic", "coherent", "intelligent", "varied sentiment"})
 RAG_HINTS = ("similar to", "similar", "historical", "pattern")
+# What else reads a hint: "fast" here, "bulk" and "edge_case" the model's brief
+# (``tda.app.service``). Any other is read by nothing, and the decision says so.
+READ_HINTS = frozenset({"fast", "bulk", "edge_case"}) | LLM_HINTS
 CONTEXT_SIGNAL = "context given"
 
 
@@ -42,7 +45,20 @@ class RoutingDecision:
 
 
 def route(request: GenerateRequest) -> RoutingDecision:
-    hints = {h.strip().lower() for h in request.hints}
+    hints = {h.strip().lower() for h in request.hints} - {""}
+    decision = _decide(request, hints)
+    unread = sorted(h for h in hints if h not in READ_HINTS and not h.startswith(RAG_HINTS))
+    if not unread:
+        return decision
+    *starts, last = sorted({h.split()[0] for h in RAG_HINTS})
+    note = (
+        f"; hints read by no rule: {', '.join(repr(h) for h in unread)} (the rules read "
+        f"{', '.join(sorted(READ_HINTS))}, and hints starting {', '.join(starts)} or {last})"
+    )
+    return RoutingDecision(decision.path, decision.reason + note, decision.confidence)
+
+
+def _decide(request: GenerateRequest, hints: set[str]) -> RoutingDecision:
     if "fast" in hints:
         return RoutingDecision(
             GenerationPath.TRADITIONAL, "'fast' hint: schema-driven generation", 0.95
@@ -73,7 +89,9 @@ def route(request: GenerateRequest) -> RoutingDecision:
             0.9,
         )
     return RoutingDecision(
-        GenerationPath.TRADITIONAL, "no context, hints or history: schema-driven generation", 0.95
+        GenerationPath.TRADITIONAL,
+        "no context, routing hint or history: schema-driven generation",
+        0.95,
     )
 
 

@@ -296,6 +296,10 @@ BAD_REQUESTS += [
      "constraints.d.min", "must be between"),
     ("a date format with a control character", dated("DATE", "%Y\x00%m-%d"),
      "constraints.d.format", "no control characters"),
+    # Two entities named: the entity was dropped without a word, and carts came for "user".
+    ("an entity and a predefined schema naming two", {"entity": "user", "count": 1,
+     "schema": {"predefined_schema": "cart"}}, "schema.predefined_schema",
+     "names 'cart', but entity names 'user'"),
 ]  # fmt: skip
 
 

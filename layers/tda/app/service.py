@@ -78,6 +78,12 @@ def resolve_spec(request: GenerateRequest) -> EntitySpec:
         return spec_from_fields(name, request.domain, schema.fields, constraints)
     if schema is not None and schema.predefined_schema:
         spec = get_entity(schema.predefined_schema, field="schema.predefined_schema")
+        named = get_entity(request.entity) if request.entity.strip() else spec
+        if named.name != spec.name:  # which was meant: said, not guessed
+            raise InvalidRequestError.single(
+                "schema.predefined_schema",
+                f"names '{spec.name}', but entity names '{named.name}': send one, or the same",
+            )
     elif request.entity.strip():
         spec = get_entity(request.entity)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 
@@ -129,3 +130,33 @@ def test_an_error_names_the_request_it_answers_however_its_id_was_spelled() -> N
     ids = [a.json()["request_id"] for a in answers]
     assert ids == ["camel-9", "camel-8", "snake-7", "", "job-never-made", "job-never-made", "", ""]
     assert answers[3].json()["details"][0]["field"] == "request_id"
+
+
+def test_the_docs_pages_load_nothing_from_another_host() -> None:
+    """/docs and /redoc loaded Swagger UI and ReDoc (and Google's fonts) from CDNs: a blank
+    page on a machine without the internet. Their assets are served here now."""
+    pages = asyncio.run(_answers([("GET", "/docs", None), ("GET", "/redoc", None)]))
+    linked: set[str] = set()
+    for page in pages:
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        urls = set(
+            re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", page.text)
+        )
+        found = {a or b for a, b in urls}
+        assert found and not [u for u in found if "//" in u], found
+        linked |= found
+    assert {"/openapi.json", "/docs/swagger-ui-bundle.js", "/docs/redoc.standalone.js"} <= linked
+    assets = asyncio.run(_answers([("GET", url, None) for url in sorted(linked)]))
+    for url, asset in zip(sorted(linked), assets, strict=True):
+        assert asset.status_code == 200 and len(asset.content) > 100, url
+    kinds = {
+        u: a.headers["content-type"].split(";")[0]
+        for u, a in zip(sorted(linked), assets, strict=True)
+    }
+    assert kinds["/docs/swagger-ui.css"] == "text/css"
+    assert kinds["/docs/swagger-ui-bundle.js"] == "text/javascript"
+    # Only the assets: nothing else of the package's folder, nor beside it.
+    strays = ["/docs/__init__.py", "/docs/..%2F__init__.py", "/docs/%2E%2E/core.py", "/docs/x.js"]
+    refused = asyncio.run(_answers([("GET", url, None) for url in strays]))
+    assert [r.status_code for r in refused] == [404] * len(strays)
+    assert all(r.json()["success"] is False for r in refused)

@@ -25,6 +25,8 @@ def test_layer_requirements_pin_the_same_versions_as_pyproject() -> None:
     # the local Step Functions runtime are not shipped to Lambda.
     local_only = {"tqdm", "uvicorn", "httpx", "grpcio", "grpcio-reflection"}
     local_only |= {"grpcio-health-checking", "grpcio-status", "protobuf", "moto"}
+    # Nor the docs pages' assets: in Lambda they load from the CDNs (tda.http.docs).
+    local_only |= {"fastapi-offline"}
     # The model SDKs (and the cache's Redis client) ship with the functions that call models.
     llm_only = {"anthropic", "openai", "httpx2", "redis"}
     # The memory's ship in the rag/hybrid image (functions/memory-requirements.txt).

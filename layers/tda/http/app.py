@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from tda.app import operations
 from tda.domain.errors import FieldIssue
-from tda.http import generate, health, jobs
+from tda.http import docs, generate, health, jobs
 from tda.http.openapi import with_request_models
 from tda.http.responses import OrjsonResponse, error_body
 
@@ -33,12 +33,15 @@ def create_app(
         version=operations.VERSION,
         description="Valid, coherent test data for e-commerce entities or any schema.",
         default_response_class=OrjsonResponse,
+        docs_url=None,  # tda.http.docs: its pages, their assets served from here
+        redoc_url=None,
     )
     app.state.draining = draining
     app.add_exception_handler(RequestValidationError, _bad_parameter)
     app.add_exception_handler(HTTPException, _no_such_route)
     for resource in (generate, jobs, health):
         app.include_router(resource.router, dependencies=list(dependencies))
+    app.include_router(docs.router)
     app.openapi = lambda: with_request_models(app)  # type: ignore[method-assign]
     return app
 

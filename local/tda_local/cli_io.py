@@ -29,6 +29,10 @@ MAX_SCHEMA_FILE_BYTES = 1 << 20
 # stack (SIGSEGV). A schema nests a few levels (the loader refuses more than MAX_DEPTH, 6),
 # so the file's brackets are counted first; a quoted one counts too, which no real file meets.
 MAX_SCHEMA_FILE_NESTING = 200
+# A YAML alias is one more reference, not a copy: 700 bytes of ten-fold aliases made a million
+# fields (15 s of CPU, then a million lines of errors), and an alias to itself a cycle. A file
+# of MAX_SCHEMA_FILE_BYTES written out holds at most one value every two bytes.
+MAX_SCHEMA_FILE_VALUES = MAX_SCHEMA_FILE_BYTES // 2
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
@@ -194,6 +198,11 @@ def _schema_file(path: Path) -> dict[str, Any]:
         data: Any = yaml.load(text, Loader=yaml.CSafeLoader)
     except yaml.YAMLError as exc:
         raise CliInputError(f"--schema: {path} is not valid JSON or YAML: {exc}") from None
+    if _more_values_than(data, MAX_SCHEMA_FILE_VALUES):
+        raise CliInputError(
+            f"--schema: {path} holds more than {MAX_SCHEMA_FILE_VALUES:,} values once its YAML "
+            "aliases are expanded (or an alias holds itself): write them out"
+        )
     if isinstance(data, list):
         data = {"fields": data}
     if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
@@ -202,6 +211,23 @@ def _schema_file(path: Path) -> dict[str, Any]:
     if data.get("constraints"):
         parts["constraints"] = {"field_constraints": data["constraints"]}
     return parts
+
+
+def _more_values_than(data: Any, limit: int) -> bool:
+    """Whether ``data`` holds more than ``limit`` values, each alias counted as often as it is
+    used; a cycle counts forever. Stops at the limit: what it costs is bounded by it."""
+    seen, waiting = 0, [data]
+    while waiting:
+        item = waiting.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(item, dict):
+            waiting.extend(item.values())
+            seen += len(item)  # the keys
+        elif isinstance(item, list):
+            waiting.extend(item)
+    return False
 
 
 def _deepest_brackets(text: str) -> int:

@@ -18,6 +18,8 @@ from tda_local.cli import main
 from ..conftest import printed_in_a_fresh_interpreter
 
 NOT_UTF8 = Path(__file__).resolve().parent / "files" / "not_utf8.yaml"  # "café" in Latin-1
+ALIAS_BOMB = NOT_UTF8.parent / "alias_bomb.yaml"
+ALIAS_CYCLE = NOT_UTF8.parent / "alias_cycle.yaml"
 
 
 def test_generate_writes_the_requested_format(tmp_path: Path) -> None:
@@ -192,6 +194,15 @@ def test_large_count_streams_beyond_the_sync_limit(tmp_path: Path) -> None:
         (
             ["generate", "cart", "--count", "1", "--schema", str(NOT_UTF8)],
             f"--schema: {NOT_UTF8} is not UTF-8 text",
+        ),
+        # Before: 15 s of CPU building a million fields, then a million lines of errors.
+        (
+            ["generate", "doc", "--count", "1", "--schema", str(ALIAS_BOMB)],
+            f"--schema: {ALIAS_BOMB} holds more than 524,288 values once its YAML aliases",
+        ),
+        (
+            ["generate", "doc", "--count", "1", "--schema", str(ALIAS_CYCLE)],
+            f"--schema: {ALIAS_CYCLE} holds more than 524,288 values once its YAML aliases",
         ),
     ],
 )

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tda.app.service import generate, plan_request
+from tda.domain.contract import GenerateRequest
 from tda.domain.errors import InvalidRequestError
 
 from ..conftest import make_request
@@ -318,6 +319,16 @@ def test_bad_input_names_the_field_and_generates_nothing(
     ]
     assert matching, issues
     assert any(message in text for text in matching), issues
+
+
+def test_a_rule_of_the_services_reads_as_its_own_not_as_the_validators() -> None:
+    # pydantic prefixed every message a rule of ours raised: "Value error, must be a whole ...".
+    with pytest.raises(InvalidRequestError) as caught:
+        GenerateRequest.parse({"entity": "cart", "count": True, "seed": False})
+    assert [(i.field, i.message) for i in caught.value.issues] == [
+        ("count", "must be a whole number, not true/false"),
+        ("seed", "must be a whole number, not true/false"),
+    ]
 
 
 def test_all_problems_are_reported_at_once() -> None:

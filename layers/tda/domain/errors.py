@@ -123,6 +123,8 @@ def _issue(error: Any) -> FieldIssue:
     for part in error["loc"]:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    if error["type"] == "value_error":  # a rule of ours, in its own words (pydantic's prefix off)
+        message = str(error.get("ctx", {}).get("error", "")) or message
     return FieldIssue(path or "request", message)
 
 

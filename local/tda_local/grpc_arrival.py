@@ -116,12 +116,8 @@ class _Reader:
 
     async def admit(self, context: Context) -> None:
         """The call counted until it ends, or refused if as many are in flight as it takes."""
-        if self._calls >= self._max_calls:
-            busy = BusyError(
-                "this server has as many gRPC calls in flight as it takes "
-                f"(GRPC_MAX_CALLS is {self._max_calls}); retry shortly"
-            )
-            await refuse_busy(context, busy)
+        held = "has as many gRPC calls in flight"
+        await _refused_when_full(context, self._calls, self._max_calls, held, "GRPC_MAX_CALLS")
         self._calls += 1
         context.add_done_callback(self._ended)
 
@@ -131,12 +127,8 @@ class _Reader:
     async def read(self, context: Context) -> Any:
         """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long
         or as many calls are waiting for theirs as the process takes."""
-        if self._receiving >= self._max_receiving:
-            busy = BusyError(
-                "this server is receiving as many gRPC requests as it takes "
-                f"(GRPC_MAX_RECEIVING_CALLS is {self._max_receiving}); retry shortly"
-            )
-            await refuse_busy(context, busy)
+        held, knob = "is receiving as many gRPC requests", "GRPC_MAX_RECEIVING_CALLS"
+        await _refused_when_full(context, self._receiving, self._max_receiving, held, knob)
         self._receiving += 1
         try:
             async with asyncio.timeout(self._timeout):
@@ -165,6 +157,15 @@ class _Reader:
     async def _requests(self, context: Context) -> AsyncIterator[Any]:
         while (request := await self.read(context)) is not grpc.aio.EOF:
             yield request
+
+
+async def _refused_when_full(
+    context: Context, count: int, limit: int, held: str, knob: str
+) -> None:
+    """The call refused RESOURCE_EXHAUSTED when ``count`` has reached ``limit`` (``knob``)."""
+    if count >= limit:
+        busy = BusyError(f"this server {held} as it takes ({knob} is {limit}); retry shortly")
+        await refuse_busy(context, busy)
 
 
 def _given(

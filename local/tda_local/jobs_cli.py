@@ -113,23 +113,25 @@ def add_parser(commands: Any) -> None:
 MAX_PATIENCE_SECONDS = 86_400.0
 
 
+def _number(text: str) -> float:
+    """``text`` as a float, or NaN (which every range check refuses) if it is none."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
 def _days(text: str) -> float:
     """An age in days: NaN removed every job (no comparison with the cutoff holds), a negative
     one every job as if it were older than it is; infinity is none."""
-    try:
-        days = float(text)
-    except ValueError:
-        days = math.nan
+    days = _number(text)
     if not 0 <= days < math.inf:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of days ≥ 0")
     return days
 
 
 def _patience(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        seconds = math.nan
+    seconds = _number(text)
     if not 0 <= seconds <= MAX_PATIENCE_SECONDS:  # NaN and infinities fail too
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a number of seconds from 0 to {MAX_PATIENCE_SECONDS:.0f}"

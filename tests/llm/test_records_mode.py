@@ -323,6 +323,35 @@ def test_an_empty_string_where_a_field_has_a_value_is_sent_back(openai_model: Tr
     )
 
 
+def test_a_grammar_server_is_asked_for_what_the_checks_demand(openai_model: Transport) -> None:
+    # llama.cpp's grammar keeps no minimum or maximum (SmolLM2 wrote ratings of 1983 and -10),
+    # and a string with no least length may be "" (a body, then refused as empty): every record
+    # went back twice and was filled. A small range is asked for as its values; a string that
+    # may not be blank as at least one character.
+    response = ask(entity="review", count=2, context="reviews of trail running shoes")
+    assert response.metadata.generation_path == "llm"
+    review = asked_for(openai_model.seen[0])
+    assert review["rating"]["enum"] == [1, 2, 3, 4, 5]
+    assert review["body"]["minLength"] == 1 and review["title"]["minLength"] == 1
+    response = ask(
+        schema={
+            "fields": [{"name": "stars", "type": "INTEGER"}, {"name": "votes", "type": "INTEGER"}]
+        },
+        count=2,
+        context="ratings of hiking trails",
+        constraints={
+            "field_constraints": {
+                "stars": {"min": 0.5, "max": 10.5},
+                "votes": {"min": 0, "max": 500},
+            }
+        },
+    )
+    asked = asked_for(openai_model.seen[-1])
+    assert asked["stars"]["enum"] == list(range(1, 11))  # the whole numbers within the bounds
+    assert "enum" not in asked["votes"] and asked["votes"]["maximum"] == 500  # 501: a range
+    assert all(1 <= r["stars"] <= 10 for r in records_of(response))
+
+
 def test_a_record_still_broken_when_asked_again_is_filled_and_the_reason_named(
     openai_model: Transport,
 ) -> None:

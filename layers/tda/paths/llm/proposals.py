@@ -11,6 +11,7 @@ with its name, a SKU with its brand) mended. A scenario's overrides win over the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,10 @@ _PROPOSABLE = frozenset(
 # left to traditional generation (a caller's 10,000 values were 260 KB a call, within budget).
 MAX_ASKED_ENUM_VALUES = 200
 MAX_ASKED_ENUM_CHARS = 4_000
+# An integer range of at most this many values is asked for as the values themselves: a
+# grammar-constrained server (llama.cpp, Ollama) keeps to an enum but not to minimum/maximum
+# (SmolLM2 wrote ratings of 1983 and -10, each sent back, then filled).
+MAX_ASKED_RANGE_VALUES = 20
 
 
 @dataclass(frozen=True)
@@ -116,16 +121,28 @@ def _value_schema(f: FieldSpec) -> dict[str, Any]:
         schema = {"type": "string"}
         if f.max_length is not None:
             schema["maxLength"] = f.max_length
-        if f.min_length is not None:
-            schema["minLength"] = f.min_length
+        # At least one character: a blank is sent back anyway (``_blank``); asked for so, a
+        # grammar server cannot write one (a review body "" cost every record two more calls).
+        schema["minLength"] = max(1, f.min_length or 0)
     if f.type in (FieldType.INTEGER, FieldType.FLOAT):
         if f.minimum is not None:
             schema["minimum"] = f.minimum
         if f.maximum is not None:
             schema["maximum"] = f.maximum
+        if f.type is FieldType.INTEGER and "enum" not in schema:
+            values = _small_range(f)
+            if values:
+                schema["enum"] = values
     if f.description:
         schema["description"] = f.description
     return schema
+
+
+def _small_range(f: FieldSpec) -> list[int] | None:
+    if f.minimum is None or f.maximum is None:
+        return None
+    low, high = math.ceil(f.minimum), math.floor(f.maximum)
+    return list(range(low, high + 1)) if 0 < high - low + 1 <= MAX_ASKED_RANGE_VALUES else None
 
 
 def strict_object(properties: dict[str, Any]) -> dict[str, Any]:

@@ -305,6 +305,38 @@ def test_numbers_past_what_a_record_may_hold_are_sent_back_not_raised(
     assert "items[0].price: must be between" in repair_prompt
 
 
+def test_an_items_sku_is_made_from_the_item_the_model_wrote(openai_model: Transport) -> None:
+    # The SKU came from the traditional cart the answer was laid over: a "Coleman Tent" had
+    # ADID-SHOE-GRY-11, and where the model wrote more items than that cart had, its SKUs were
+    # used again (three different items, one SKU).
+    camping = [
+        ("Coleman Sundome Tent (Green)", "Tents"),
+        ("Hydro Flask Insulated Water Bottle (Blue)", "Fitness Accessories"),
+        ("Nike Running Shoes", "Athletic Footwear"),
+        ("Trail Mix", "Snacks"),
+        ("Headlamp", "Camping Gear"),
+    ]
+
+    def camp(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            r["items"] = [
+                {"name": n, "category": c, "quantity": 1 + r["_index"], "price": 9.99}
+                for n, c in camping
+            ]
+
+    openai_model.then(chat_records(camp), chat_records(camp))  # 6 records: two calls
+    carts = records_of(ask(entity="cart", count=6, context="carts for a camping trip"))
+    assert all(c.get("_filled_by") is None for c in carts)
+    for cart in carts:
+        skus = [i["sku"] for i in cart["items"]]
+        assert len(set(skus)) == 5, skus
+        assert skus[0].startswith("COLE-TENT-GRN-")  # nothing known but a color
+        assert skus[1] == "HYDR-BOTL-BLU-OS"  # brand, product line, color and its one size
+        assert skus[2].startswith("NIKE-SHOE-")  # the line of a name: Running Shoes
+        assert skus[3].split("-")[:2] == ["TRAI", "MIX"]  # a brand unknown: its first word
+        assert skus[4].split("-")[1] == "HEAD"  # one word: the brand laid over is kept
+
+
 def test_an_empty_string_where_a_field_has_a_value_is_sent_back(openai_model: Transport) -> None:
     # SmolLM2 wrote a user's first_name as "": valid by the schema (no least length), and
     # served as it was.

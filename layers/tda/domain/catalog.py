@@ -18,6 +18,17 @@ ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: ne
 KEYWORD_MASKS_KEPT = 8192  # texts whose occasions are remembered; then the memory starts over
 
 
+# A model's item name is read this far for its SKU: a product's name is a few words.
+SKU_NAME_CHARS = 200
+
+
+def _whole_words(texts: Any) -> re.Pattern[str]:
+    """Any of ``texts`` as whole words, case-insensitive, the longest first (a product line
+    "Water Bottle" and "Insulated Water Bottle": the longer is the one named)."""
+    ordered = sorted({t for t in texts if t}, key=len, reverse=True)
+    return re.compile(r"\b(?:" + "|".join(map(re.escape, ordered)) + r")\b", re.IGNORECASE)
+
+
 @cached_when_short(4096)  # a handful of brands, asked once an item
 def brand_code(brand: str) -> str:
     """SKU brand code: the first four letters of the brand, upper case (``Hydro Flask`` → HYDR)."""
@@ -106,6 +117,60 @@ class Catalog:
             for bit, words in enumerate(self.keywords)
             if words
         )
+
+    def sku_for(self, name: str, base_sku: str, brand: str | None = None) -> str:
+        """The SKU (``{BRAND}-{CAT}-{COLOR}-{SIZE}``) of an item a model named, from the name:
+        the brand it begins with (``brand`` when given), the product line it names (else its
+        last word) and its color; what the name does not say is kept from ``base_sku``, the
+        size too unless the line has no such size. "Hydro Flask Insulated Water Bottle (Blue)"
+        → HYDR-BOTL-BLU-OS; "Coleman Sundome Tent" → COLE-TENT-…: the SKU laid over from
+        another product said ADID-SHOE on a tent."""
+        parts = base_sku.split("-", 3)
+        if len(parts) != 4:
+            return base_sku
+        text = name[:SKU_NAME_CHARS]
+        words = text.partition("(")[0].split()
+        found = self._sku_lines.search(text)
+        line = self._lines[found.group(0).lower()] if found else None
+        if line is not None:
+            parts[1] = line.code
+            parts[3] = parts[3] if parts[3] in line.sizes else line.sizes[0]
+        elif words and len(code := brand_code(words[-1])) >= 2:
+            parts[1] = code
+        parts[0] = brand_code(brand or self._named_brand(text, words, found)) or parts[0]
+        color = self._sku_colors.search(text)
+        if color:
+            parts[2] = self._color_codes[color.group(0).lower()]
+        return "-".join(parts)
+
+    def _named_brand(self, text: str, words: list[str], line: re.Match[str] | None) -> str:
+        """A known brand the name begins with; else the words before the product line it
+        names, or its first word if it has more (a color is not a brand); else none."""
+        known = self._sku_brands.match(text)
+        if known:
+            return known.group(0)
+        before = text[: line.start()] if line else (words[0] if len(words) > 1 else "")
+        return "" if self._sku_colors.fullmatch(before.strip()) else before
+
+    @cached_property
+    def _lines(self) -> dict[str, Product]:
+        return {p.name.lower(): p for p in self.products}
+
+    @cached_property
+    def _color_codes(self) -> dict[str, str]:
+        return {name.lower(): code for name, code in self.colors}
+
+    @cached_property
+    def _sku_lines(self) -> re.Pattern[str]:
+        return _whole_words(p.name for p in self.products)
+
+    @cached_property
+    def _sku_brands(self) -> re.Pattern[str]:
+        return _whole_words(b for p in self.products for b in p.brands)
+
+    @cached_property
+    def _sku_colors(self) -> re.Pattern[str]:
+        return _whole_words(name for name, _ in self.colors)
 
     @cached_property
     def variants(self) -> Variants:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from tda.domain.catalog import brand_code
+from tda.domain.catalog import Catalog, load_catalog
 from tda.domain.contract import FieldType
 from tda.domain.plan import GenerationPlan
 from tda.domain.rederive import rederive
@@ -321,7 +321,7 @@ def recompute(
 ) -> None:
     """Derived fields and agreeing values, recomputed in place by the core's rules."""
     rederive(plan.spec, records, proposal.paths, fixed_by_record, rng)
-    _mend_agreements(plan.spec, proposal, records, fixed_by_record)
+    _mend_agreements(plan.spec, plan.catalog or load_catalog(), proposal, records, fixed_by_record)
 
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
@@ -329,18 +329,30 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 
 def _mend_agreements(
     spec: EntitySpec,
+    catalog: Catalog,
     proposal: Proposal,
     records: list[dict[str, Any]],
     fixed_by_record: list[frozenset[str]],
 ) -> None:
-    """Values a rule ties to a proposed one: an email carries its person's name, a SKU its
-    brand's code. Recomputed from the proposal, keeping the base's other parts."""
+    """Values tied to a proposed one: an email carries its person's name, a SKU its brand's
+    code and the product its name names. Recomputed from the proposal, keeping the base's
+    other parts."""
     checks = " ".join(rule.expr for rule in spec.rules if rule.derive is None)
     proposed = proposal.paths
     mend_email = "email_matches(email, first_name, last_name)" in checks and (
         {"first_name", "last_name"} & proposed
     )
     mend_sku = "sku_matches_brand(sku, brand)" in checks and "brand" in proposed
+    # Items the model names whose SKU the catalog makes: the SKU follows the name (it came
+    # from the traditional item the answer was laid over: another product's, or, past that
+    # cart's items, one of its SKUs again).
+    item_skus = [
+        array.name
+        for array, kids in proposal.arrays
+        if any(c.name == "name" for c in kids)
+        and array.item is not None
+        and any(c.name == "sku" and c.generator == "catalog.sku" for c in array.item.children)
+    ]
     for record, fixed in zip(records, fixed_by_record, strict=True):
         if mend_email and "email" not in fixed and isinstance(record.get("email"), str):
             local = ".".join(
@@ -355,7 +367,14 @@ def _mend_agreements(
             if local and domain:
                 record["email"] = f"{local}@{domain}"
         if mend_sku and "sku" not in fixed and isinstance(record.get("sku"), str):
-            rest = record["sku"].partition("-")[2]
-            code = brand_code(str(record.get("brand") or ""))
-            if code:
-                record["sku"] = f"{code}-{rest}"
+            name = record.get("name") if "name" in proposed else None
+            brand = str(record.get("brand") or "")
+            record["sku"] = catalog.sku_for(
+                name if isinstance(name, str) else brand, record["sku"], brand
+            )
+        for array in item_skus:
+            if f"{array}.sku" in fixed or not isinstance(record.get(array), list):
+                continue
+            for item in record[array]:
+                if isinstance(item.get("sku"), str) and isinstance(item.get("name"), str):
+                    item["sku"] = catalog.sku_for(item["name"], item["sku"])

@@ -16,6 +16,9 @@ from moto.server import ThreadedMotoServer
 from tda_local.cli import main
 
 from ..conftest import session_folder
+from ..llm.scripted import openai_model
+
+__all__ = ["openai_model"]  # the hybrid path on a scripted model
 
 _SEEDED: list[Path] = []
 

@@ -26,6 +26,7 @@ from tda.ports.memory import Entry, ModelStamp
 from tda_local.cli import main
 
 from ..conftest import ENTITIES, make_request, printed_in_a_fresh_interpreter
+from ..llm.scripted import Transport, chat_records
 from ..silent_server import SilentServer
 from .conftest import s3_environment
 
@@ -378,3 +379,35 @@ def test_opening_the_store_builds_none_of_lancedbs_namespace_client(tmp_path: Pa
     )
     printed = printed_in_a_fresh_interpreter(code, str(tmp_path / "vectors"))
     assert printed == [["A"], False, False, False]
+
+
+def test_a_hybrid_record_filled_by_traditional_generation_says_so_in_its_source(
+    seeded: Path, openai_model: Transport
+) -> None:
+    # Every record of the hybrid path was labelled "_source": "model", those the model never
+    # wrote validly too ("_filled_by": "traditional" beside it).
+    def too_many(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            if r.get("_index") == 1:
+                r["items"][0]["quantity"] = 1000
+
+    openai_model.then(*[chat_records(too_many)] * 3)  # answer, repair, asked afresh
+    response = generate(
+        make_request(
+            entity="cart",
+            count=3,
+            seed=5,
+            learn_from_history=True,
+            hints=["coherent"],
+            context="carts of running gear",
+        )
+    )
+    meta = response.metadata
+    assert meta.generation_path == "hybrid" and meta.llm is not None
+    assert meta.llm.records_filled == 1
+    records = json.loads(response.data)
+    assert [(r["_source"], r.get("_filled_by")) for r in records] == [
+        ("model", None),
+        ("traditional", "traditional"),
+        ("model", None),
+    ]

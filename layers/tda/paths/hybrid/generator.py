@@ -20,7 +20,8 @@ from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
 from tda.paths.base import PathResult
 from tda.paths.llm.generator import LLMGenerator
-from tda.paths.retrieval.generator import RAGGenerator
+from tda.paths.llm.records_mode import FILLED_LABEL
+from tda.paths.retrieval.generator import TRADITIONAL, RAGGenerator
 
 EXAMPLES = 12  # retrieved per request; each model call sees 3 of them, rotating
 
@@ -72,7 +73,7 @@ class HybridGenerator:
             notes.append(f"no examples retrieved ({exc}): the model wrote without them")
         examples = [_example(hit.data.get("record") or {}) for hit in found]
         made = llm.generate(plan, warm=False, examples=examples)
-        records = [{**r, "_source": r.get("_source") or "model"} for r in made.records]
+        records = [{**r, "_source": r.get("_source") or _source(r)} for r in made.records]
         store, model_id = self._where()
         memory = RAGReport(
             mode="hybrid",
@@ -110,3 +111,9 @@ def _example(record: dict[str, Any]) -> dict[str, Any]:
 def _noted(result: PathResult, note: str) -> PathResult:
     report = result.memory or RAGReport()
     return replace(result, memory=report.model_copy(update={"notes": [*report.notes, note]}))
+
+
+def _source(record: dict[str, Any]) -> str:
+    """Who wrote a record the model was asked for: the model, or (its answers invalid or
+    missing) traditional generation, as its ``_filled_by`` says."""
+    return TRADITIONAL if record.get(FILLED_LABEL) else "model"

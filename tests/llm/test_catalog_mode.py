@@ -210,3 +210,30 @@ def test_catalog_mode_does_not_cover_payments_and_says_so(openai_model: Transpor
     meta = response.metadata
     assert meta.generation_path == "traditional" and meta.routed_path == "llm"
     assert "catalog mode" in meta.fallback_reason and "not payment" in meta.fallback_reason
+
+
+def test_a_review_vocabulary_gives_no_body_equal_to_its_title_nor_a_word_cut(
+    openai_model: Transport,
+) -> None:
+    # SmolLM2 wrote the same sentences as titles and as bodies: 18,346 of 50,000 reviews had
+    # a body equal to their title. A 130-character title was cut to 120 in the middle of a word.
+    long = "This product has a lot of flaws that are hard to fix and the customer support never answered any of the emails I sent them"
+    same = "You should try this again and make it your own!"
+    bank = {
+        "negative": [long, "Poor fit."],
+        "neutral": [same, "It is fine."],
+        "positive": [same, "Great shoes!"],
+    }
+    bodies = {k: [same, f"{v[1]} Would buy again."] for k, v in bank.items()}
+    openai_model.then(chat_text(json.dumps({"titles": bank, "bodies": bodies})))
+    request = GenerateRequest(entity="review", count=5000, seed=3, context="reviews of trail shoes")
+    plan, _, failure = with_model_catalog(plan_request(request), route_here(request))
+    assert failure == "" and plan.catalog is not None
+    titles = dict(plan.catalog.review_titles)
+    assert long[:120] not in titles["negative"]
+    cut = next(t for t in titles["negative"] if t.startswith("This product"))
+    assert long.startswith(cut) and long[len(cut)] == " " and len(cut) <= 120
+    body = b"".join(stream_output(plan, OutputFormat.NDJSON, []))
+    reviews = [orjson.loads(line) for line in body.splitlines()]
+    assert validate_records(get_entity("review"), reviews).valid
+    assert not [r for r in reviews if r["title"] == r["body"]]

@@ -10,6 +10,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -62,6 +63,21 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for(
     meta = generate(GenerateRequest.model_validate(REVIEWS)).metadata
     assert meta.generation_path == "traditional" and meta.routed_path == "llm"
     assert "failed (openai answered HTTP 429" in meta.fallback_reason
+
+
+@pytest.mark.parametrize("path", ["llm", "hybrid"])
+def test_a_model_state_keeps_to_what_is_left_of_the_workflows_budget(
+    openai_model: Transport, quick_backoff: list[float], path: str
+) -> None:
+    # The Hybrid state took no deadline from the workflow (only the llm generator had
+    # with_deadline): its calls ran on LLM_DEADLINE_SECONDS, past the state's TimeoutSeconds
+    # (States.Timeout: what the model wrote was lost, and the llm state found no time left).
+    started = (datetime.now(UTC) - timedelta(seconds=8)).isoformat()  # 15 - 3 - 8: 4 s left
+    openai_model.then(status(429, {"retry-after": "6"}))
+    request = {**REVIEWS, "learn_from_history": True} if path == "hybrid" else REVIEWS
+    with pytest.raises(LLMRateLimitedError, match="past the request's deadline"):
+        operations.model_path(request, path, execution_started=started)
+    assert quick_backoff == [] and openai_model.calls == 1
 
 
 def test_anthropic_overloaded_529_is_retried(anthropic_model: Transport) -> None:

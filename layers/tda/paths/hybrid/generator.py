@@ -10,12 +10,13 @@ path); when the model cannot, the rag path serves; the response names what happe
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from tda.domain.contract import RAGReport
-from tda.domain.errors import TdaError
+from tda.domain.errors import LLMTimeoutError, TdaError
 from tda.domain.plan import GenerationPlan
 from tda.domain.routing import GenerationPath
 from tda.paths.base import PathResult
@@ -29,9 +30,15 @@ EXAMPLES = 12  # retrieved per request; each model call sees 3 of them, rotating
 class HybridGenerator:
     path = GenerationPath.HYBRID
 
-    def __init__(self, rag: RAGGenerator, llm: Callable[[], LLMGenerator | None]) -> None:
+    def __init__(
+        self,
+        rag: RAGGenerator,
+        llm: Callable[[], LLMGenerator | None],
+        until: float | None = None,
+    ) -> None:
         self.rag = rag
         self.llm = llm
+        self.until = until  # time.monotonic() by which the model must be done (a workflow's)
 
     def unavailable_reason(self) -> str | None:
         return None  # without a model the memory still serves (the rag path, said so)
@@ -56,7 +63,13 @@ class HybridGenerator:
 
     def with_llm(self, llm: LLMGenerator) -> HybridGenerator:
         """This path on one provider's generator (the workflow's per-provider states)."""
-        return HybridGenerator(self.rag, lambda: llm)
+        return HybridGenerator(self.rag, lambda: llm, self.until)
+
+    def with_deadline(self, seconds: float) -> HybridGenerator:
+        """This path with at most ``seconds`` for a request (what is left of a workflow's
+        budget): the model gets what retrieval leaves of it. Without it, the Hybrid state's
+        calls ran on LLM_DEADLINE_SECONDS, past the state's TimeoutSeconds."""
+        return HybridGenerator(self.rag, self.llm, time.monotonic() + seconds)
 
     def generate(self, plan: GenerationPlan, *, warm: bool) -> PathResult:
         llm = self.llm()
@@ -72,6 +85,11 @@ class HybridGenerator:
             found, query = [], ""
             notes.append(f"no examples retrieved ({exc}): the model wrote without them")
         examples = [_example(hit.data.get("record") or {}) for hit in found]
+        if self.until is not None:
+            left = self.until - time.monotonic()
+            if left <= 0:
+                raise LLMTimeoutError("no time left for a model: retrieval took the rest")
+            llm = llm.with_deadline(left)
         made = llm.generate(plan, warm=False, examples=examples)
         records = [{**r, "_source": r.get("_source") or _source(r)} for r in made.records]
         store, model_id = self._where()

@@ -87,7 +87,7 @@ def from_the_model(llama_server: str, monkeypatch: pytest.MonkeyPatch, **fields:
     monkeypatch.setenv("LLM_CALL_TIMEOUT_SECONDS", "240")
     wiring.install()
     try:
-        return generate(GenerateRequest(seed=1, **fields))
+        return generate(GenerateRequest.model_validate({"seed": 1, **fields}))
     finally:
         monkeypatch.undo()
         wiring.install()
@@ -131,4 +131,24 @@ def test_reviews_from_a_real_small_model_leave_its_server_up(
     assert (meta.generation_path, meta.fallback_reason) == ("llm", ""), meta.fallback_reason
     assert meta.llm is not None and meta.llm.records_from_model >= 1
     assert validate_records(get_entity("review"), json.loads(response.data)).valid
+    assert httpx.get(f"{llama_server}/models", timeout=5).status_code == 200
+
+
+def test_an_enum_value_with_a_double_quote_leaves_its_server_up(
+    llama_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``12" pizza`` in an enum made a grammar llama-cpp-python could not parse; its server
+    died (every later call: connection refused). Such an enum is listed in the prompt only."""
+    values = ['12" pizza', "16 inch pizza", "slice"]
+    response = from_the_model(
+        llama_server,
+        monkeypatch,
+        entity="order_line",
+        count=2,
+        context="pizza orders",
+        schema={"fields": [{"name": "size", "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
+        constraints={"field_constraints": {"size": {"enum_values": values}}},
+    )
+    assert response.metadata.generation_path == "llm", response.metadata.fallback_reason
+    assert all(r["size"] in values for r in json.loads(response.data))
     assert httpx.get(f"{llama_server}/models", timeout=5).status_code == 200

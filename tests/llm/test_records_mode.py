@@ -103,6 +103,36 @@ def test_long_strings_are_asked_for_within_what_a_grammar_server_parses(
     assert all(600 <= len(r["note"]) <= 3000 for r in records_of(response))
 
 
+def test_an_enum_value_with_a_double_quote_is_not_made_a_grammar(
+    openai_model: Transport,
+) -> None:
+    # A caller's enum value with a double quote (12" pizza) made a grammar llama-cpp-python
+    # cannot parse, and its server died for every later caller (tests/llm/test_real_model.py).
+    # Such an enum is asked for in the prompt, not the schema; the answer is checked as ever.
+    values = ['12" pizza', "16 inch pizza", "slice"]
+    response = ask(
+        schema={"fields": [{"name": "size", "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
+        count=2,
+        context="pizza orders",
+        constraints={"field_constraints": {"size": {"enum_values": values}}},
+    )
+    assert response.metadata.generation_path == "llm"
+    asked = asked_for(openai_model.seen[0])
+    assert "enum" not in asked["size"] and asked["size"]["type"] == "string"
+    assert (
+        'one of 12" pizza, 16 inch pizza, slice' in openai_model.seen[0]["messages"][-1]["content"]
+    )
+    assert all(record["size"] in values for record in records_of(response))
+    # Without a quote, the values stay in the schema (a grammar keeps to them).
+    ask(
+        schema={"fields": [{"name": "size", "type": "ENUM"}]},
+        count=2,
+        context="pizza orders",
+        constraints={"field_constraints": {"size": {"enum_values": values[1:]}}},
+    )
+    assert asked_for(openai_model.seen[-1])["size"]["enum"] == values[1:]
+
+
 # What OpenAI's strict json_schema accepts; anything else is answered 400 "… is not permitted".
 STRICT_KEYWORDS = frozenset(
     {

@@ -261,13 +261,18 @@ def _said(error: Any) -> str:
 
 
 def grammar_safe(schema: Any) -> Any:
-    """``schema`` with every string's maxLength at most GRAMMAR_MAX_LENGTH: lowered to it when
-    its minLength allows, else left out (a grammar of that many characters at least parses)."""
+    """``schema`` as a grammar server parses it: every string's maxLength at most
+    GRAMMAR_MAX_LENGTH (lowered to it when its minLength allows, else left out), and no enum
+    with a value holding a double quote (a caller's ``12" pizza`` made a grammar that does not
+    parse, and llama-cpp-python's server died; the prompt lists the values)."""
     if isinstance(schema, list):
         return [grammar_safe(s) for s in schema]
     if not isinstance(schema, dict):
         return schema
     safe = {key: grammar_safe(value) for key, value in schema.items()}
+    values = safe.get("enum")
+    if isinstance(values, list) and any(isinstance(v, str) and '"' in v for v in values):
+        del safe["enum"]  # asked for in the prompt; llama-cpp-python's grammar did not parse
     longest = safe.get("maxLength")
     if isinstance(longest, int) and longest > GRAMMAR_MAX_LENGTH:
         if int(safe.get("minLength") or 0) <= GRAMMAR_MAX_LENGTH:

@@ -13,7 +13,10 @@ import pytest
 from tda_local.workflows import LocalWorkflows
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
+from ..llm.scripted import openai_model
 from ..shim import running_shim
+
+__all__ = ["openai_model"]  # the model paths on a scripted model
 
 
 @pytest.fixture(scope="module")

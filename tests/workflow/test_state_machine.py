@@ -24,6 +24,7 @@ from tda.paths.traditional.bulk import stream_output
 from tda_local import lambdas
 from tda_local.workflows import LocalWorkflows
 
+from ..llm.scripted import Transport, status
 from .runtime import writing_chunk
 
 TRANSIENT_ATTEMPTS = 4  # MaxAttempts 3: the first try and three retries
@@ -320,3 +321,20 @@ def test_a_job_with_bad_input_fails_at_planning(workflows: LocalWorkflows) -> No
     assert done["status"] == "FAILED" and done["error"] == "InvalidRequestError"
     assert "count" in done["cause"]
     assert called(workflows) == ["JobsFunction"]
+
+
+def test_a_jobs_metadata_names_why_the_model_wrote_no_catalog(
+    workflows: LocalWorkflows, openai_model: Transport
+) -> None:
+    # With the model server down, a context job's plan step failed to have its catalog
+    # written, and the manifest said only "found no catalog stored for this context" (what its
+    # last step found), not why: the plan step's failure was dropped.
+    openai_model.then(*[status(401)] * 4)  # a refused key: no retry, every attempt
+    request = {"entity": "cart", "count": 1500, "seed": 2, "context": "carts for a ski trip"}
+    done = _job(workflows, "job-no-catalog", request)
+    assert done["status"] == "SUCCEEDED", done.get("cause")
+    manifest = json.loads((_store_root() / "job-no-catalog" / "manifest.json").read_bytes())
+    meta = manifest["metadata"]
+    assert meta["routed_path"] == "llm" and meta["generation_path"] == "traditional"
+    assert "401" in meta["fallback_reason"], meta["fallback_reason"]
+    assert "found no catalog" not in meta["fallback_reason"]

@@ -32,6 +32,8 @@ from tda.ports.chunk_store import ChunkStore, ChunkStoreUnavailableError
 
 DEFAULT_CONCURRENCY = 4
 MAX_CONCURRENCY = 40
+# Why a job's catalog was not written, as its plan step keeps it (in the workflow's state).
+MAX_FAILURE_CHARS = 500
 JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$")
 EXTENSIONS = {
     OutputFormat.JSON: "json",
@@ -96,7 +98,8 @@ def plan_job(
     request = parse_request(seeded)
     plan = plan_request(request)
     # Catalog mode: the model writes the context's catalog here, once; every chunk reads it.
-    with_model_catalog(plan, route_here(request))
+    # Why it could not is kept for the job's metadata (its chunks only find none stored).
+    failure = with_model_catalog(plan, route_here(request))[2]
     size = job_chunk_records()
     chunks = [
         {"index": i, "start": start, "count": min(size, plan.count - start)}
@@ -114,6 +117,7 @@ def plan_job(
         "chunks": chunks,
         "max_concurrency": concurrency,
         "planned_at": time.time(),
+        "catalog_failure": failure[:MAX_FAILURE_CHARS],
     }
 
 
@@ -277,7 +281,9 @@ def finalize(
     manifest = {
         "job_id": job_id,
         "status": "SUCCEEDED" if complete else "FAILED",
-        "metadata": _job_metadata(plan, ordered) if complete else None,
+        "metadata": _job_metadata(plan, ordered, _planned_failure(job_id, store))
+        if complete
+        else None,
         "format": plan["format"],
         "record_count": records,
         "expected_records": plan["record_count"],
@@ -340,14 +346,29 @@ def _cancelled(job_id: str, store: ChunkStore) -> dict[str, Any] | None:
     }
 
 
-def _job_metadata(plan: dict[str, Any], chunks: list[dict[str, Any]]) -> dict[str, Any]:
-    """The job's GenerationMetadata, as a whole response's would be (the stream's final chunk)."""
+def _planned_failure(job_id: str, store: ChunkStore) -> str:
+    """Why the plan step had no catalog written (its marker says), or ''."""
+    try:
+        marker = orjson.loads(store.get(planned_key(job_id)))
+    except (KeyError, TdaError, orjson.JSONDecodeError):  # no marker, or none readable
+        return ""
+    found = marker.get("catalog_failure") if isinstance(marker, dict) else None
+    return found if isinstance(found, str) else ""
+
+
+def _job_metadata(
+    plan: dict[str, Any], chunks: list[dict[str, Any]], planned_failure: str = ""
+) -> dict[str, Any]:
+    """The job's GenerationMetadata, as a whole response's would be (the stream's final chunk).
+    ``planned_failure``: why the plan step had no catalog written, which the chunks after it
+    only found missing ("found no catalog stored"): the reason the metadata gives."""
     request = parse_request(plan["request"])
     records = sum(int(c["record_count"]) for c in chunks) or 1
     score = sum(float(c["coherence_score"]) * int(c["record_count"]) for c in chunks) / records
     coherence = CoherenceReport(score=score, records=records, rules_checked=0)
     decision = route_here(request)
     whole, report, failure = with_model_catalog(plan_request(request), decision, write=False)
+    failure = planned_failure if failure and planned_failure else failure
     metadata = bulk_metadata(whole, decision, coherence, time.perf_counter(), report, failure)
     metadata.generation_time_ms = round(
         (time.time() - plan.get("planned_at", time.time())) * 1e3, 3
@@ -362,6 +383,10 @@ def plan_and_mark(job_id: Any, payload: Any, max_concurrency: Any = None) -> dic
     plan = plan_job(
         job_id, payload, DEFAULT_CONCURRENCY if max_concurrency is None else max_concurrency
     )
-    marker = {"job_id": plan["job_id"], "planned_at": plan["planned_at"]}
+    marker = {
+        "job_id": plan["job_id"],
+        "planned_at": plan["planned_at"],
+        "catalog_failure": plan["catalog_failure"],
+    }
     chunk_store().put(planned_key(plan["job_id"]), orjson.dumps(marker))
     return plan

@@ -237,3 +237,29 @@ def test_a_review_vocabulary_gives_no_body_equal_to_its_title_nor_a_word_cut(
     reviews = [orjson.loads(line) for line in body.splitlines()]
     assert validate_records(get_entity("review"), reviews).valid
     assert not [r for r in reviews if r["title"] == r["body"]]
+
+
+def test_submitting_a_context_job_asks_no_model(
+    openai_model: Transport, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # POST /v1/jobs had the model write the context's catalog while the caller waited: 60 s
+    # with SmolLM2 (its call timeout), past API Gateway's 30 s. The plan step writes it.
+    from tda.app import job_api, jobs, ports_in_use
+    from tda.ports.chunk_store import InMemoryChunkStore
+
+    from ..unit.runners import RunningRunner
+
+    store = InMemoryChunkStore()
+    monkeypatch.setenv("JOB_STATE_MACHINE_ARN", "arn:states:jobs")
+    real = ports_in_use.installed()
+    ports_in_use.install(
+        ports_in_use.PortsInUse(chunk_store=lambda: store, workflow=lambda: RunningRunner())
+    )
+    try:
+        request = {"entity": "cart", "count": 20_000, "seed": 4, "context": "carts for a ski trip"}
+        job_id = str(job_api.submit(request)["job_id"])
+        assert openai_model.calls == 0
+        plan = jobs.plan_and_mark(job_id, request)  # the workflow's PlanJob step
+        assert openai_model.calls == 1 and plan["catalog_failure"] == ""
+    finally:
+        ports_in_use.install(real)

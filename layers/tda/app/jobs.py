@@ -83,12 +83,17 @@ def planned_key(job_id: str) -> str:
 
 
 def plan_job(
-    job_id: Any, payload: Any, max_concurrency: Any = DEFAULT_CONCURRENCY
+    job_id: Any,
+    payload: Any,
+    max_concurrency: Any = DEFAULT_CONCURRENCY,
+    write_catalog: bool = False,
 ) -> dict[str, Any]:
     """Check the request as a whole (count up to MAX_RECORDS) and cut it into chunks.
 
     ``max_concurrency``: chunks written at once (the Map's MaxConcurrencyPath). A job behind a
     stream uses 1: the caller reads chunks in order, so more in flight only costs memory.
+    ``write_catalog``: the workflow's plan step has the model write a context's catalog; a
+    submit does not (the caller waited on the model: 60 s with SmolLM2, past API Gateway's 30).
     """
     job_id = check_job_id(job_id)
     concurrency = check_concurrency(max_concurrency)
@@ -99,7 +104,7 @@ def plan_job(
     plan = plan_request(request)
     # Catalog mode: the model writes the context's catalog here, once; every chunk reads it.
     # Why it could not is kept for the job's metadata (its chunks only find none stored).
-    failure = with_model_catalog(plan, route_here(request))[2]
+    failure = with_model_catalog(plan, route_here(request))[2] if write_catalog else ""
     size = job_chunk_records()
     chunks = [
         {"index": i, "start": start, "count": min(size, plan.count - start)}
@@ -381,7 +386,10 @@ def plan_and_mark(job_id: Any, payload: Any, max_concurrency: Any = None) -> dic
     """The workflow's PlanJob step: the plan, and the marker a running chunk writer checks for
     (a removed job's writers stop: ``JobCancelledError``)."""
     plan = plan_job(
-        job_id, payload, DEFAULT_CONCURRENCY if max_concurrency is None else max_concurrency
+        job_id,
+        payload,
+        DEFAULT_CONCURRENCY if max_concurrency is None else max_concurrency,
+        write_catalog=True,
     )
     marker = {
         "job_id": plan["job_id"],

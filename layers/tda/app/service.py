@@ -39,7 +39,13 @@ from tda.domain.plan import (
     ScenarioPlan,
     fresh_seed,
 )
-from tda.domain.routing import GenerationPath, RoutingDecision, route
+from tda.domain.routing import (
+    BULK_HINT,
+    EDGE_CASE_HINT,
+    GenerationPath,
+    RoutingDecision,
+    route,
+)
 from tda.domain.schema.loader import apply_constraints, spec_from_fields
 from tda.domain.schema.registry import get_entity
 from tda.domain.schema.spec import (
@@ -152,9 +158,9 @@ def _brief(request: GenerateRequest) -> ModelBrief:
     return ModelBrief(
         context=request.context,
         coherent=bool(hints & {"coherent", "realistic"}),
-        defect_triggering=request.defect_triggering or "edge_case" in hints,
+        defect_triggering=request.defect_triggering or EDGE_CASE_HINT in hints,
         use_cache=request.use_cache,
-        bulk="bulk" in hints,
+        bulk=BULK_HINT in hints,
         learn_from_history=request.learn_from_history,
         production_like=request.production_like,
     )

@@ -22,9 +22,10 @@ MIN_CONTEXT_CHARS = 10
 TEXT_ENTITIES = frozenset({"review", "comment", "feedback"})
 LLM_HINTS = frozenset({"realistic", "coherent", "intelligent", "varied sentiment"})
 RAG_HINTS = ("similar to", "similar", "historical", "pattern")
-# What else reads a hint: "fast" here, "bulk" and "edge_case" the model's brief
+# What else reads a hint: FAST here, BULK and EDGE_CASE the model's brief too
 # (``tda.app.service``). Any other is read by nothing, and the decision says so.
-READ_HINTS = frozenset({"fast", "bulk", "edge_case"}) | LLM_HINTS
+FAST_HINT, BULK_HINT, EDGE_CASE_HINT = "fast", "bulk", "edge_case"
+READ_HINTS = frozenset({FAST_HINT, BULK_HINT, EDGE_CASE_HINT}) | LLM_HINTS
 CONTEXT_SIGNAL = "context given"
 
 
@@ -59,7 +60,7 @@ def route(request: GenerateRequest) -> RoutingDecision:
 
 
 def _decide(request: GenerateRequest, hints: set[str]) -> RoutingDecision:
-    if "fast" in hints:
+    if FAST_HINT in hints:
         return RoutingDecision(
             GenerationPath.TRADITIONAL, "'fast' hint: schema-driven generation", 0.95
         )
@@ -75,7 +76,7 @@ def _decide(request: GenerateRequest, hints: set[str]) -> RoutingDecision:
         return RoutingDecision(GenerationPath.RAG, f"history wanted: {', '.join(rag)}{note}", 0.85)
     if llm and not too_many:
         return RoutingDecision(GenerationPath.LLM, f"needs an LLM: {', '.join(llm)}", 0.8)
-    if llm and (CONTEXT_SIGNAL in llm or "bulk" in hints):
+    if llm and (CONTEXT_SIGNAL in llm or BULK_HINT in hints):
         return RoutingDecision(
             GenerationPath.LLM,
             f"needs an LLM ({', '.join(llm)}) for {request.count} records: catalog mode "

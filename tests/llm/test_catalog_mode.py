@@ -263,3 +263,28 @@ def test_submitting_a_context_job_asks_no_model(
         assert openai_model.calls == 1 and plan["catalog_failure"] == ""
     finally:
         ports_in_use.install(real)
+
+
+def test_a_review_vocabulary_missing_a_sentiment_keeps_the_models_others(
+    openai_model: Transport,
+) -> None:
+    # SmolLM2 wrote titles for two sentiments of three: the whole vocabulary was refused ("the
+    # model's review titles miss a sentiment") and 600 kettle reviews came from the shipped
+    # phrases. The missing sentiment takes the shipped phrases; the note says which.
+    titles = {"negative": ["Kettle leaks"], "positive": ["Boils in a minute"]}
+    bodies = {s: [f"A {s} word about the kettle."] for s in ("negative", "neutral", "positive")}
+    openai_model.then(chat_text(json.dumps({"titles": titles, "bodies": bodies})))
+    request = GenerateRequest(entity="review", count=600, seed=3, context="reviews of kettles")
+    plan, report, failure = with_model_catalog(plan_request(request), route_here(request))
+    assert failure == "" and plan.catalog is not None and report is not None
+    written = dict(plan.catalog.review_titles)
+    assert written["negative"] == ("Kettle leaks",) and written["positive"] == (
+        "Boils in a minute",
+    )
+    assert written["neutral"] and "Kettle leaks" not in written["neutral"]  # the shipped ones
+    assert "neutral titles from the shipped phrases" in report.notes[0]
+    # Nothing from the model at all is still refused.
+    openai_model.then(chat_text(json.dumps({"titles": {}, "bodies": {}})))
+    other = GenerateRequest(entity="review", count=600, seed=3, context="reviews of toasters")
+    _, _, failure = with_model_catalog(plan_request(other), route_here(other))
+    assert "review" in failure

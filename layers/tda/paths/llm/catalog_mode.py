@@ -34,6 +34,7 @@ from tda.paths.llm.options import LLMOptions
 from tda.paths.llm.policy import RetryCounter, call_with_retries, limit_for
 from tda.paths.llm.proposals import strict_object
 from tda.paths.llm.replay import answer_key, recall, remember
+from tda.paths.traditional.providers import review_phrases
 from tda.ports.cache import Cache
 from tda.ports.model import ModelCall, ModelClient
 
@@ -114,9 +115,12 @@ def _products_cleaned(data: Any, spec: EntitySpec) -> Catalog:
 def _reviews_cleaned(data: Any, spec: EntitySpec) -> Catalog:
     """The model's phrases by sentiment, each cut to what its field allows (a body is one or two
     sentences: each at most half the body's length); a sentiment left empty keeps the shipped
-    phrases. Raises ``LLMRequestError`` when nothing usable is left."""
+    phrases (SmolLM2 wrote titles for two of three, and the whole vocabulary was refused).
+    Raises ``LLMRequestError`` when the model wrote none at all."""
     limits = {"titles": _limit(spec, "title", 120), "bodies": _limit(spec, "body", 2000) // 2}
+    shipped = review_phrases()
     banks: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {}
+    written = 0
     for kind, limit in limits.items():
         given = data.get(kind) if isinstance(data, dict) else None
         pairs = []
@@ -124,11 +128,11 @@ def _reviews_cleaned(data: Any, spec: EntitySpec) -> Catalog:
             raw = given.get(sentiment) if isinstance(given, dict) else None
             phrases = [_text(v, limit) for v in raw] if isinstance(raw, list) else []
             kept = tuple(dict.fromkeys(p for p in phrases if p))[:50]
-            if kept:
-                pairs.append((sentiment, kept))
-        if len(pairs) != len(SENTIMENTS):
-            raise LLMRequestError(f"the model's review {kind} miss a sentiment")
+            written += len(kept)
+            pairs.append((sentiment, kept or tuple(shipped[kind][sentiment])))
         banks[kind] = tuple(pairs)
+    if not written:
+        raise LLMRequestError("the model wrote no review titles or bodies")
     bodies = _apart_from(banks["bodies"], {t.casefold() for _, ts in banks["titles"] for t in ts})
     return replace(load_catalog(), review_titles=banks["titles"], review_bodies=bodies)
 
@@ -286,7 +290,15 @@ def _described(catalog: Catalog) -> str:
     if catalog.review_titles:
         titles = sum(len(p) for _, p in catalog.review_titles)
         bodies = sum(len(p) for _, p in catalog.review_bodies)
-        return f"review vocabulary of {titles} titles and {bodies} body sentences"
+        shipped = review_phrases()
+        kept = [
+            f"{sentiment} {kind}"
+            for kind, bank in (("titles", catalog.review_titles), ("bodies", catalog.review_bodies))
+            for sentiment, phrases in bank
+            if list(phrases) == shipped[kind][sentiment]
+        ]
+        and_shipped = f" ({', '.join(kept)} from the shipped phrases)" if kept else ""
+        return f"review vocabulary of {titles} titles and {bodies} body sentences{and_shipped}"
     return f"catalog of {len(catalog.occasions)} occasions, {len(catalog.products)} products"
 
 

@@ -554,7 +554,8 @@ def _paragraph(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
 
 
 @cache
-def _review_phrases() -> dict[str, dict[str, list[str]]]:
+def review_phrases() -> dict[str, dict[str, list[str]]]:
+    """The shipped review titles and body sentences, by kind and sentiment."""
     data: dict[str, dict[str, list[str]]] = load_data_file(DATA_DIR / "reviews.yaml")
     return data
 
@@ -570,14 +571,14 @@ def _sentiments(ctx: LevelContext) -> list[str]:
 
 @provider("review.title")
 def _review_title(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    bank = ctx.catalog.review_bank("titles") or _review_phrases()["titles"]
+    bank = ctx.catalog.review_bank("titles") or review_phrases()["titles"]
     picks = ctx.rng.integers(0, 1 << 30, ctx.n).tolist()
     return obj([bank[s][p % len(bank[s])] for s, p in zip(_sentiments(ctx), picks, strict=True)])
 
 
 @provider("review.body")
 def _review_body(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    bank = ctx.catalog.review_bank("bodies") or _review_phrases()["bodies"]
+    bank = ctx.catalog.review_bank("bodies") or review_phrases()["bodies"]
     picks = ctx.rng.integers(0, 1 << 30, (ctx.n, 2)).tolist()
     lengths = ctx.rng.integers(1, 3, ctx.n).tolist()
     out = []

@@ -26,6 +26,8 @@ def _whole_words(texts: Any) -> re.Pattern[str]:
     """Any of ``texts`` as whole words, case-insensitive, the longest first (a product line
     "Water Bottle" and "Insulated Water Bottle": the longer is the one named)."""
     ordered = sorted({t for t in texts if t}, key=len, reverse=True)
+    if not ordered:
+        return re.compile(r"(?!)")  # matches nothing (an empty alternation matches anywhere)
     return re.compile(r"\b(?:" + "|".join(map(re.escape, ordered)) + r")\b", re.IGNORECASE)
 
 
@@ -131,7 +133,7 @@ class Catalog:
         text = name[:SKU_NAME_CHARS]
         words = text.partition("(")[0].split()
         found = self._sku_lines.search(text)
-        line = self._lines[found.group(0).lower()] if found else None
+        line = self._lines.get(found.group(0).lower()) if found else None
         if line is not None:
             parts[1] = line.code
             parts[3] = parts[3] if parts[3] in line.sizes else line.sizes[0]
@@ -140,7 +142,7 @@ class Catalog:
         parts[0] = brand_code(brand or self._named_brand(text, words, found)) or parts[0]
         color = self._sku_colors.search(text)
         if color:
-            parts[2] = self._color_codes[color.group(0).lower()]
+            parts[2] = self._color_codes.get(color.group(0).lower(), parts[2])
         return "-".join(parts)
 
     def _named_brand(self, text: str, words: list[str], line: re.Match[str] | None) -> str:

@@ -132,7 +132,10 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
     # Before: each GenerateData call whose message never finished held what had come of it (up
     # to MAX_REQUEST_BYTES) until its connection aged out: 400 such calls on four connections,
     # +340 MB, as many more as anyone opened.
-    served = Served(None, 1, env={"GRPC_MAX_RECEIVING_CALLS": "3"})
+    # The held calls stay counted past the 30 s the refusal is waited for: at the default
+    # read timeout (20 s) a busy CI's slow answers let them end first (a failure at 30.04 s).
+    env = {"GRPC_MAX_RECEIVING_CALLS": "3", "HTTP_READ_TIMEOUT_SECONDS": "300"}
+    served = Served(None, 1, env=env)
     target = f"127.0.0.1:{served.grpc_port}"
     request = pb.GenerateRequest(entity="cart", count=1)
     try:

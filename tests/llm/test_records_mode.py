@@ -103,6 +103,21 @@ def test_long_strings_are_asked_for_within_what_a_grammar_server_parses(
     assert all(600 <= len(r["note"]) <= 3000 for r in records_of(response))
 
 
+def test_enum_values_are_listed_in_the_prompt_as_json_strings(openai_model: Transport) -> None:
+    # Listed joined by ", ", values with commas in them ran together: "one of Doe, John, Roe,
+    # Jane" is four names or two.
+    values = ["Doe, John", "Roe, Jane"]
+    response = ask(
+        schema={"fields": [{"name": "owner", "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
+        count=2,
+        context="support tickets and who owns them",
+        constraints={"field_constraints": {"owner": {"enum_values": values}}},
+    )
+    assert response.metadata.generation_path == "llm"
+    prompt = openai_model.seen[0]["messages"][-1]["content"]
+    assert '- owner: one of ["Doe, John", "Roe, Jane"]' in prompt
+
+
 def test_an_enum_value_with_a_double_quote_is_not_made_a_grammar(
     openai_model: Transport,
 ) -> None:
@@ -119,9 +134,8 @@ def test_an_enum_value_with_a_double_quote_is_not_made_a_grammar(
     assert response.metadata.generation_path == "llm"
     asked = asked_for(openai_model.seen[0])
     assert "enum" not in asked["size"] and asked["size"]["type"] == "string"
-    assert (
-        'one of 12" pizza, 16 inch pizza, slice' in openai_model.seen[0]["messages"][-1]["content"]
-    )
+    prompt = openai_model.seen[0]["messages"][-1]["content"]
+    assert 'one of ["12\\" pizza", "16 inch pizza", "slice"]' in prompt  # as JSON strings
     assert all(record["size"] in values for record in records_of(response))
     # Without a quote, the values stay in the schema (a grammar keeps to them).
     ask(

@@ -11,6 +11,7 @@ with its name, a SKU with its brand) mended. A scenario's overrides win over the
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -195,7 +196,8 @@ def _describe(f: FieldSpec) -> str:
         FieldType.FLOAT: "number (dollars)" if f.is_money else "number",
     }.get(f.type, f.type.value.lower())
     if f.enum_values:
-        kind = "one of " + ", ".join(f.enum_values)
+        # As JSON strings: joined by ", ", "Doe, John" and "Roe, Jane" ran together.
+        kind = "one of " + json.dumps(list(f.enum_values), ensure_ascii=False)
     return f"{kind}{' — ' + f.description if f.description else ''}"
 
 

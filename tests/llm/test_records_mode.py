@@ -103,16 +103,21 @@ def test_long_strings_are_asked_for_within_what_a_grammar_server_parses(
     assert all(600 <= len(r["note"]) <= 3000 for r in records_of(response))
 
 
+def ask_with_enum(name: str, values: list[str], context: str) -> GenerateResponse:
+    """Two records of a caller's schema: an ENUM field ``name`` of ``values``, and a note."""
+    return ask(
+        schema={"fields": [{"name": name, "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
+        count=2,
+        context=context,
+        constraints={"field_constraints": {name: {"enum_values": values}}},
+    )
+
+
 def test_enum_values_are_listed_in_the_prompt_as_json_strings(openai_model: Transport) -> None:
     # Listed joined by ", ", values with commas in them ran together: "one of Doe, John, Roe,
     # Jane" is four names or two.
     values = ["Doe, John", "Roe, Jane"]
-    response = ask(
-        schema={"fields": [{"name": "owner", "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
-        count=2,
-        context="support tickets and who owns them",
-        constraints={"field_constraints": {"owner": {"enum_values": values}}},
-    )
+    response = ask_with_enum("owner", values, "support tickets and who owns them")
     assert response.metadata.generation_path == "llm"
     prompt = openai_model.seen[0]["messages"][-1]["content"]
     assert '- owner: one of ["Doe, John", "Roe, Jane"]' in prompt
@@ -125,12 +130,7 @@ def test_an_enum_value_with_a_double_quote_is_not_made_a_grammar(
     # cannot parse, and its server died for every later caller (tests/llm/test_real_model.py).
     # Such an enum is asked for in the prompt, not the schema; the answer is checked as ever.
     values = ['12" pizza', "16 inch pizza", "slice"]
-    response = ask(
-        schema={"fields": [{"name": "size", "type": "ENUM"}, {"name": "note", "type": "STRING"}]},
-        count=2,
-        context="pizza orders",
-        constraints={"field_constraints": {"size": {"enum_values": values}}},
-    )
+    response = ask_with_enum("size", values, "pizza orders")
     assert response.metadata.generation_path == "llm"
     asked = asked_for(openai_model.seen[0])
     assert "enum" not in asked["size"] and asked["size"]["type"] == "string"

@@ -24,6 +24,7 @@ import numpy as np
 from tda.domain.contract import FieldType
 from tda.domain.schema.loader import bound_limit
 from tda.domain.schema.spec import EntitySpec, FieldSpec
+from tda.domain.text import is_whole_number
 
 QUANTILE_POINTS = 512  # numeric draws: the inverse CDF at (i + ½) / 512
 _TRUE = frozenset({"true", "1", "yes"})
@@ -106,7 +107,7 @@ def _numeric(f: FieldSpec, pairs: list[Any]) -> FieldSpec | None:
 
 def _integer_key(key: str) -> bool:
     digits = key.removeprefix("-")
-    return len(digits) <= 19 and digits.isascii() and digits.isdigit()
+    return len(digits) <= 19 and is_whole_number(digits)
 
 
 def _finite_pair(pair: Any) -> tuple[float, float] | None:

@@ -25,6 +25,11 @@ server does:
   take the count past it is answered 429 with Retry-After at its head, and its connection
   closed: before, 400 connections each sending half of a 1 MB body held +340 MB until the read
   timeout, and as many more as anyone opened. A request without a body is never refused.
+  Before it is refused, bodies far behind pace give way to it (``_make_room``): a body
+  ``RECEIVE_GRACE_SECONDS`` old must have come at ``MIN_RECEIVE_BYTES_PER_SECOND`` since, or
+  its connection is closed when the room it holds is wanted. Before, three connections that
+  declared 1 MB and sent ten bytes held the whole count, and every other POST got 429 until
+  the read timeout, when the same sender could start again.
 - what all of a process's connections hold unsent is counted (``unsent_bytes``): past
   ``MAX_UNSENT_BYTES`` the process makes no more answers off its loop until callers take theirs
   (``tda.app.unsent_answers``), since one answer is up to 32 MiB and a stall takes a minute.
@@ -55,6 +60,12 @@ OUTQ = getattr(termios, "TIOCOUTQ", None)  # a TCP socket's unsent bytes (Linux:
 # answer for hours, and a few such readers held MAX_UNSENT_BYTES from everyone.
 MIN_PROGRESS_BYTES = 64 * 1024
 
+# A body is "behind" once it has had RECEIVE_GRACE_SECONDS and has come slower than this since:
+# it gives way to a request the count would otherwise refuse. 64 KiB/s is 0.5 Mbit/s, far below
+# any client sending in earnest, and makes holding the count cost a sender what it holds.
+MIN_RECEIVE_BYTES_PER_SECOND = 64 * 1024
+RECEIVE_GRACE_SECONDS = 1.0
+
 # API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
 # h11 limit, 16 KiB.
 MAX_HEAD_BYTES = 16 * 1024
@@ -70,9 +81,10 @@ def read_timeout_seconds() -> float:
 _holding: set[GuardedHttpProtocol] = set()
 
 
-# Bytes of request bodies this process's connections are receiving (their declared lengths).
-# Only the HTTP thread changes it.
+# Bytes of request bodies this process's connections are receiving (their declared lengths),
+# and the connections receiving them. Only the HTTP thread changes them.
 _receiving = 0
+_receivers: set[GuardedHttpProtocol] = set()
 
 
 def unsent_bytes() -> int:
@@ -111,6 +123,24 @@ def _body_at_most(headers: list[tuple[bytes, bytes]]) -> int:
     return settings.max_request_bytes
 
 
+def _make_room(wanted: int, now: float) -> bool:
+    """Close the connections of bodies furthest behind pace until ``wanted`` bytes of the count
+    are free; none is closed, and False, if those behind do not hold that much."""
+    behind = sorted(
+        (held for held in _receivers if held._behind(now)),
+        key=lambda held: held._behind(now),
+        reverse=True,
+    )
+    if sum(held._receiving for held in behind) < wanted:
+        return False
+    for held in behind:
+        if wanted <= 0:
+            break
+        wanted -= held._receiving
+        held._give_way()
+    return True
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a bound on each request's head and on its arrival."""
 
@@ -124,6 +154,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refusal = b""  # what it is answered before the connection closes
         self._max_receiving = read_int("MAX_RECEIVING_BYTES")
         self._receiving = 0  # what this connection's request adds to ``_receiving``
+        self._body_began = 0.0  # when its head was whole (the loop's clock)
+        self._body_bytes = 0  # what of its body has come
         # The period in which an answer's reader must take MIN_PROGRESS_BYTES (a gRPC stream's
         # stall), read once.
         self._stall = settings.stream_stall_seconds
@@ -196,6 +228,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
+            self._body_bytes += len(body)
             super().on_body(body)
 
     def on_message_complete(self) -> None:
@@ -221,7 +254,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _receives(self, size: int) -> bool:
         """Whether the process takes a body of up to ``size`` more bytes now (counted if so)."""
         global _receiving
-        if size and _receiving + size > self._max_receiving:
+        if (
+            size
+            and _receiving + size > self._max_receiving
+            and not _make_room(_receiving + size - self._max_receiving, self.loop.time())
+        ):
             busy = (
                 f"this server is receiving as many request bytes as it takes "
                 f"(MAX_RECEIVING_BYTES is {self._max_receiving}); retry in "
@@ -231,6 +268,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return False
         self._receiving = size
         _receiving += size
+        if size:
+            self._body_began, self._body_bytes = self.loop.time(), 0
+            _receivers.add(self)
         return True
 
     def _received(self) -> None:
@@ -238,6 +278,26 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         global _receiving
         _receiving -= self._receiving
         self._receiving = 0
+        _receivers.discard(self)
+
+    def _behind(self, now: float) -> int:
+        """How many bytes its body is behind pace at ``now`` (0: on pace, or in its grace)."""
+        due = (now - self._body_began - RECEIVE_GRACE_SECONDS) * MIN_RECEIVE_BYTES_PER_SECOND
+        return max(0, int(due) - self._body_bytes)
+
+    def _give_way(self) -> None:
+        """Close the connection: its body is too slow to keep the room it holds."""
+        log.warning(
+            "%s: a request body gave way to another (%d of %d bytes in %.1f s, under %d KiB/s)",
+            "{}:{}".format(*self.client) if self.client else "a connection",
+            self._body_bytes,
+            self._receiving,
+            self.loop.time() - self._body_began,
+            MIN_RECEIVE_BYTES_PER_SECOND // 1024,
+        )
+        self._received()
+        self._disarm()
+        self.transport.close()  # the route reading the body sees its client gone
 
     # The reader
 

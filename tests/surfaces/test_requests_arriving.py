@@ -98,6 +98,72 @@ def test_request_bodies_still_arriving_are_bounded_and_a_new_one_past_it_is_answ
         served.stop()
 
 
+def body_trickling(port: int) -> socket.socket:
+    """A connection with a POST whose body is declared BODY_BYTES and has ten bytes sent."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(
+        b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        + f"content-length: {BODY_BYTES}\r\n\r\n".encode()
+        + b" " * 10
+    )
+    return sock
+
+
+def test_bodies_trickling_in_give_way_to_a_request_that_arrives() -> None:
+    # Before: three connections that declared 1 MB each and sent ten bytes held the whole
+    # MAX_RECEIVING_BYTES, and every POST with a body was answered 429 until the read timeout
+    # cut them off (20 s), when the same sender could start again: a flood of a few bytes a
+    # connection locked everyone else out. A body far behind MIN_RECEIVE_BYTES_PER_SECOND now
+    # gives way to a request that would otherwise be refused.
+    env = {"MAX_RECEIVING_BYTES": str(3 * BODY_BYTES + 100_000), "HTTP_READ_TIMEOUT_SECONDS": "300"}
+    served = Served(None, 1, env=env)
+    try:
+        trickling = [body_trickling(served.http_port) for _ in range(3)]
+        time.sleep(1)
+        for sock in trickling:
+            sock.sendall(b" ")  # still sending, a byte at a time
+        time.sleep(1.5)  # past the grace a body has before it must keep pace
+        padded = json.dumps({"entity": "cart", "count": 1}).encode() + b" " * 400_000
+        answer = served.http.post(
+            "/v1/generate", content=padded, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 200, answer.text[:300]
+        assert answer.json()["metadata"]["generation_path"] == "traditional"
+        # One of the trickling bodies gave way (its connection closed), not all three: the
+        # arriving request needed the room of one.
+        closed = [sock for sock in trickling if _closed_by_server(sock)]
+        assert len(closed) == 1
+        assert "gave way" in served.log()
+        for sock in trickling:
+            sock.close()
+        # Bodies arriving on pace are never cut off for another, past their grace too: three
+        # that sent half of 1 MB at once are ahead of pace for seconds, and the same request
+        # that did not fit beside them is refused as before.
+        with bodies_begun(served.http_port, 3) as on_pace:
+            time.sleep(2)
+            refused = served.http.post(
+                "/v1/generate", content=padded, headers={"content-type": "application/json"}
+            )
+            assert refused.status_code == 429, refused.text[:300]
+            assert not any(_closed_by_server(sock) for sock in on_pace)
+        assert "Traceback" not in served.log()
+    finally:
+        served.stop()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (read without waiting)."""
+    sock.setblocking(False)
+    try:
+        return sock.recv(65536) == b""
+    except BlockingIOError:
+        return False
+    except ConnectionError:
+        return True
+    finally:
+        sock.setblocking(True)
+
+
 def answered_soon(stub: pb_grpc.TestDataServiceStub, why: str) -> None:
     """A one-cart GenerateData answered within 30 s, refused RESOURCE_EXHAUSTED until then (a
     call a client cancelled or whose connection closed ends on the server a moment later)."""

@@ -13,8 +13,12 @@ timeout ends its call with DEADLINE_EXCEEDED, as HTTP answers such a request 408
 without one, with INVALID_ARGUMENT.
 
 And the calls are counted twice. Those waiting for a message, as HTTP counts the bodies it is
-receiving: past GRPC_MAX_RECEIVING_CALLS a call is answered RESOURCE_EXHAUSTED at once, its
-message unread, with a retry pushback as the service's other refusals. A call whose request is
+receiving: past GRPC_MAX_RECEIVING_CALLS the call waiting longest gives way to a new one if it
+has waited RECEIVE_GRACE_SECONDS (ended DEADLINE_EXCEEDED, as at its read timeout), else the new
+call is answered RESOURCE_EXHAUSTED at once, its message unread, with a retry pushback as the
+service's other refusals. A message on its way in earnest takes milliseconds; before, three
+calls that sent half of one kept every other caller out until the read timeout, and the same
+sender could then start again. A call whose request is
 whole holds what its handler admits (the pools' caps), and the health service's Watch, which a
 client checking its channel's health keeps open for the channel's life, next to nothing
 (counted with those waiting, 256 such clients had kept every other caller out). But not
@@ -27,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import grpc
@@ -46,10 +51,16 @@ class Registrar:
     in flight."""
 
     def __init__(
-        self, server: grpc.aio.Server, timeout: float, *, max_receiving: int, max_calls: int
+        self,
+        server: grpc.aio.Server,
+        timeout: float,
+        *,
+        max_receiving: int,
+        max_calls: int,
+        grace: float,
     ) -> None:
         self._server = server
-        self._reader = _Reader(timeout, max_receiving, max_calls)
+        self._reader = _Reader(timeout, max_receiving, max_calls, grace)
 
     def add_registered_method_handlers(
         self, service: str, handlers: dict[str, grpc.RpcMethodHandler]
@@ -103,14 +114,25 @@ class _Reading(grpc.GenericRpcHandler):  # type: ignore[misc]
         return made
 
 
+@dataclass
+class _Waiting:
+    """A call waiting for its message: since when, and the deadline that ends its wait."""
+
+    began: float
+    deadline: asyncio.Timeout | None = None
+    gave_way: bool = False
+
+
 class _Reader:
     """Reads a call's next message within ``timeout``, counting the calls waiting for one and
     the calls in flight."""
 
-    def __init__(self, timeout: float, max_receiving: int, max_calls: int) -> None:
+    def __init__(self, timeout: float, max_receiving: int, max_calls: int, grace: float) -> None:
         self._timeout = timeout
         self._max_receiving = max_receiving
-        self._receiving = 0
+        self._grace = grace
+        self._waiting: dict[int, _Waiting] = {}  # by id, the longest waiting first
+        self._leaving = 0  # of them, those that gave way and have not ended yet
         self._max_calls = max_calls
         self._calls = 0
 
@@ -125,22 +147,51 @@ class _Reader:
         self._calls -= 1
 
     async def read(self, context: Context) -> Any:
-        """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long
-        or as many calls are waiting for theirs as the process takes."""
+        """The call's next message, or ``grpc.aio.EOF``; the call ended if it takes too long,
+        or if as many calls are waiting for theirs as the process takes and none has waited
+        past its grace, or if it gives way to a new call after its grace."""
+        loop = asyncio.get_running_loop()
+        waiting_now = len(self._waiting) - self._leaving
+        if waiting_now >= self._max_receiving and self._make_room(loop.time()):
+            waiting_now -= 1
         held, knob = "is receiving as many gRPC requests", "GRPC_MAX_RECEIVING_CALLS"
-        await _refused_when_full(context, self._receiving, self._max_receiving, held, knob)
-        self._receiving += 1
+        await _refused_when_full(context, waiting_now, self._max_receiving, held, knob)
+        waiting = _Waiting(loop.time())
+        self._waiting[id(waiting)] = waiting
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(self._timeout) as deadline:
+                waiting.deadline = deadline
                 return await context.read()
         except TimeoutError:
-            await context.abort(
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"the request did not arrive whole within {self._timeout:g} s "
-                "(HTTP_READ_TIMEOUT_SECONDS)",
-            )
+            if waiting.gave_way:
+                why = (
+                    f"the request was not whole after {loop.time() - waiting.began:.1f} s and "
+                    f"gave way to another call ({self._max_receiving} calls were waiting for "
+                    "theirs: GRPC_MAX_RECEIVING_CALLS)"
+                )
+            else:
+                why = (
+                    f"the request did not arrive whole within {self._timeout:g} s "
+                    "(HTTP_READ_TIMEOUT_SECONDS)"
+                )
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, why)
         finally:  # the message came, or the call ended (a cancelled one too)
-            self._receiving -= 1
+            del self._waiting[id(waiting)]
+            if waiting.gave_way:
+                self._leaving -= 1
+
+    def _make_room(self, now: float) -> bool:
+        """End the wait of the call waiting longest, if it is past its grace."""
+        for waiting in self._waiting.values():
+            if waiting.gave_way:
+                continue  # already leaving
+            if now - waiting.began < self._grace or waiting.deadline is None:
+                return False  # the longest waiting is not past its grace: none is
+            waiting.gave_way = True
+            self._leaving += 1
+            waiting.deadline.reschedule(now)  # its wait ends as at its read timeout
+            return True
+        return False
 
     async def first(self, context: Context) -> Any:
         """A unary call's request; the call ended with INVALID_ARGUMENT if it sent none."""

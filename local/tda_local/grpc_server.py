@@ -427,6 +427,7 @@ def build_server(
         read_float("HTTP_READ_TIMEOUT_SECONDS"),
         max_receiving=read_int("GRPC_MAX_RECEIVING_CALLS"),
         max_calls=read_int("GRPC_MAX_CALLS"),
+        grace=read_float("RECEIVE_GRACE_SECONDS"),
     )
     _add_service(TestDataService(primary, draining), registrar)
     unsent_answers.count_with(unsent_bytes)

@@ -26,7 +26,7 @@ server does:
   closed: before, 400 connections each sending half of a 1 MB body held +340 MB until the read
   timeout, and as many more as anyone opened. A request without a body is never refused.
   Before it is refused, bodies far behind pace give way to it (``_make_room``): a body
-  ``RECEIVE_GRACE_SECONDS`` old must have come at ``MIN_RECEIVE_BYTES_PER_SECOND`` since, or
+  ``RECEIVE_GRACE_SECONDS`` (1) old must have come at ``MIN_RECEIVE_BYTES_PER_SECOND`` since, or
   its connection is closed when the room it holds is wanted. Before, three connections that
   declared 1 MB and sent ten bytes held the whole count, and every other POST got 429 until
   the read timeout, when the same sender could start again.
@@ -64,7 +64,6 @@ MIN_PROGRESS_BYTES = 64 * 1024
 # it gives way to a request the count would otherwise refuse. 64 KiB/s is 0.5 Mbit/s, far below
 # any client sending in earnest, and makes holding the count cost a sender what it holds.
 MIN_RECEIVE_BYTES_PER_SECOND = 64 * 1024
-RECEIVE_GRACE_SECONDS = 1.0
 
 # API Gateway's HTTP API allows 10,240 bytes of request line and headers; this is uvicorn's own
 # h11 limit, 16 KiB.
@@ -153,6 +152,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refused = False  # the request is refused: nothing more is parsed
         self._refusal = b""  # what it is answered before the connection closes
         self._max_receiving = read_int("MAX_RECEIVING_BYTES")
+        self._grace = read_float("RECEIVE_GRACE_SECONDS")
         self._receiving = 0  # what this connection's request adds to ``_receiving``
         self._body_began = 0.0  # when its head was whole (the loop's clock)
         self._body_bytes = 0  # what of its body has come
@@ -282,7 +282,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _behind(self, now: float) -> int:
         """How many bytes its body is behind pace at ``now`` (0: on pace, or in its grace)."""
-        due = (now - self._body_began - RECEIVE_GRACE_SECONDS) * MIN_RECEIVE_BYTES_PER_SECOND
+        due = (now - self._body_began - self._grace) * MIN_RECEIVE_BYTES_PER_SECOND
         return max(0, int(due) - self._body_bytes)
 
     def _give_way(self) -> None:

@@ -200,7 +200,12 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
     # +340 MB, as many more as anyone opened.
     # The held calls stay counted past the 30 s the refusal is waited for: at the default
     # read timeout (20 s) a busy CI's slow answers let them end first (a failure at 30.04 s).
-    env = {"GRPC_MAX_RECEIVING_CALLS": "3", "HTTP_READ_TIMEOUT_SECONDS": "300"}
+    # Their grace long, they never give way to the call (the next test).
+    env = {
+        "GRPC_MAX_RECEIVING_CALLS": "3",
+        "HTTP_READ_TIMEOUT_SECONDS": "300",
+        "RECEIVE_GRACE_SECONDS": "300",
+    }
     served = Served(None, 1, env=env)
     target = f"127.0.0.1:{served.grpc_port}"
     request = pb.GenerateRequest(entity="cart", count=1)
@@ -219,6 +224,53 @@ def test_grpc_calls_past_the_cap_are_refused_at_once_though_none_has_arrived_who
             answered_soon(pb_grpc.TestDataServiceStub(channel), "the closed calls still count")
     finally:
         served.stop()
+
+
+def test_grpc_calls_long_waiting_for_their_message_give_way_to_a_new_call() -> None:
+    # Before: three calls that sent half a message (GRPC_MAX_RECEIVING_CALLS of 3) had every
+    # other gRPC call answered RESOURCE_EXHAUSTED until the read timeout ended them, when the
+    # same sender could start again. gRPC shows nothing of a message before it is whole, so the
+    # call waiting longest, past RECEIVE_GRACE_SECONDS, gives way to a new one.
+    env = {"GRPC_MAX_RECEIVING_CALLS": "3", "HTTP_READ_TIMEOUT_SECONDS": "300"}
+    served = Served(None, 1, env=env)
+    try:
+        held = [unfinished_grpc_call(served.grpc_port) for _ in range(3)]
+        time.sleep(2.5)  # each past its grace (1 s by default)
+        with grpc.insecure_channel(f"127.0.0.1:{served.grpc_port}") as channel:
+            stub = pb_grpc.TestDataServiceStub(channel)
+            answer = stub.GenerateData(pb.GenerateRequest(entity="cart", count=1), timeout=30)
+            assert answer.record_count == 1
+        ended = [status_within(sock, h2, 3) for sock, h2 in held]
+        gave_way = [trailers for trailers in ended if trailers is not None]
+        assert len(gave_way) == 1, ended  # the room of one call was wanted: one gave way
+        assert gave_way[0][b"grpc-status"] == b"4"  # DEADLINE_EXCEEDED, as a read timeout's
+        assert b"gave way to another call" in gave_way[0][b"grpc-message"]
+        for sock, _ in held:
+            sock.close()
+        assert "Traceback" not in served.log()
+    finally:
+        served.stop()
+
+
+def status_within(
+    sock: socket.socket, h2: H2Connection, seconds: float
+) -> dict[bytes, bytes] | None:
+    """The trailers the connection's first call ends with within ``seconds``, or None."""
+    deadline = time.monotonic() + seconds
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            continue
+        if not data:
+            return None
+        for event in h2.receive_data(data):
+            headers = dict(getattr(event, "headers", None) or [])
+            if getattr(event, "stream_id", 0) == 1 and b"grpc-status" in headers:
+                return headers
+        sock.sendall(h2.data_to_send())
+    return None
 
 
 def grpc_status_of_first_call(sock: socket.socket, h2: H2Connection) -> dict[bytes, bytes]:

@@ -185,6 +185,9 @@ KNOBS = {
         # What requests not yet whole may hold in a process: HTTP counts their bodies; gRPC
         # can only count the calls waiting for theirs (each may hold up to MAX_REQUEST_BYTES).
         Knob("MAX_RECEIVING_BYTES", 64 << 20, int, low=1),
+        # A request not whole after this long gives way to one that would be refused for room
+        # (HTTP: a body since slower than 64 KiB/s; gRPC: the call waiting longest).
+        Knob("RECEIVE_GRACE_SECONDS", 1.0, low=0),
         Knob("GRPC_MAX_RECEIVING_CALLS", 256, int, low=1),
         # gRPC calls in flight in a process, whatever they wait for (an open Watch ≈21 KB).
         Knob("GRPC_MAX_CALLS", 4096, int, low=1),

@@ -14,16 +14,15 @@ without one, with INVALID_ARGUMENT.
 
 And the calls are counted twice. Those waiting for a message, as HTTP counts the bodies it is
 receiving: past GRPC_MAX_RECEIVING_CALLS the call waiting longest gives way to a new one if it
-has waited RECEIVE_GRACE_SECONDS (ended DEADLINE_EXCEEDED, as at its read timeout), else the new
-call is answered RESOURCE_EXHAUSTED at once, its message unread, with a retry pushback as the
-service's other refusals. A message on its way in earnest takes milliseconds; before, three
+has waited RECEIVE_GRACE_SECONDS (ended DEADLINE_EXCEEDED, as at its read timeout), else the
+new call is answered RESOURCE_EXHAUSTED at once, its message unread, with a retry pushback as
+the service's other refusals. A message on its way in earnest takes milliseconds; before, three
 calls that sent half of one kept every other caller out until the read timeout, and the same
-sender could then start again. A call whose request is
-whole holds what its handler admits (the pools' caps), and the health service's Watch, which a
-client checking its channel's health keeps open for the channel's life, next to nothing
-(counted with those waiting, 256 such clients had kept every other caller out). But not
-nothing: 40,000 open Watches held +840 MB, so all calls in flight are counted too, against
-the far larger GRPC_MAX_CALLS.
+sender could then start again. A call whose request is whole holds what its handler admits (the
+pools' caps), and the health service's Watch, which a client checking its channel's health
+keeps open for the channel's life, next to nothing (counted with those waiting, 256 such
+clients had kept every other caller out). But not nothing: 40,000 open Watches held +840 MB, so
+all calls in flight are counted too, against the far larger GRPC_MAX_CALLS.
 """
 
 from __future__ import annotations

@@ -97,3 +97,48 @@ def test_coherent_llm_style_cart_scores_high_and_random_one_low() -> None:
 def test_unreadable_values_count_as_broken_not_as_crashes() -> None:
     report = score_records(CART, [{"items": "nope", "total": "x", "created_at": None}])
     assert 0.0 <= report.score < 1.0
+
+
+def _cart_of(*items: tuple[str, str, float]) -> dict[str, Any]:
+    """A cart whose sums hold, of (name, category, unit price) items, one of each."""
+    lines = [
+        {"sku": f"X-{i}", "name": n, "category": c, "quantity": 1, "price": p, "line_total": p}
+        for i, (n, c, p) in enumerate(items)
+    ]
+    subtotal = round(sum(p for _, _, p in items), 2)
+    return {
+        "items": lines,
+        "subtotal": subtotal,
+        "tax_rate": 0.0,
+        "tax": 0.0,
+        "total": subtotal,
+        "currency": "USD",
+        "created_at": "2025-01-01T10:00:00Z",
+        "updated_at": "2025-01-01T11:00:00Z",
+    }
+
+
+def test_an_item_priced_far_from_what_its_kind_sells_for_breaks_a_rule() -> None:
+    # SmolLM2-135M (README "A real model, optionally") wrote a cart of "Fitness" at $1.90 and
+    # "Macy's" at $0.40: every rule kept, coherence 1.0, and the cart was learned as a pattern.
+    # A fitness item sells for $8.99-$248.99 in the catalog: $1.90 is not a price for one.
+    garbage = score_records(CART, [_cart_of(("Fitness", "Shoppers & Fats", 1.90))])
+    assert garbage.violations_by_rule == {"prices_fit_the_items": 1}
+    assert garbage.score < 0.85  # below COHERENCE_THRESHOLD's default: not learned
+    # A price off the shelf (a sale, a premium brand) is not a broken rule: half the lowest
+    # and twice the highest of its kind still fit.
+    for price in (4.50, 8.99, 129.99, 497.98):
+        fitting = _cart_of(("Running Shoes", "Athletic Footwear", price))
+        assert score_records(CART, [fitting]).score == 1.0, price
+    for price in (4.49, 497.99):
+        outlier = _cart_of(("Running Shoes", "Athletic Footwear", price))
+        assert "prices_fit_the_items" in score_records(CART, [outlier]).violations_by_rule
+    # An item the catalog cannot place has no price to keep to; one it can place still does.
+    assert score_records(CART, [_cart_of(("Macy's", "Hands On", 0.40))]).score == 1.0
+    mixed = _cart_of(("Macy's", "Hands On", 0.40), ("Yoga Mat", "Fitness Accessories", 0.99))
+    assert score_records(CART, [mixed]).violations_by_rule == {"prices_fit_the_items": 1}
+    # The catalog's own draws keep it, in every entity whose items it prices.
+    for entity in ("cart", "order"):
+        drawn = generate_records(entity=entity, count=300, seed=11)
+        report = score_records(get_entity(entity), drawn)
+        assert "prices_fit_the_items" not in report.violations_by_rule, entity

@@ -15,6 +15,8 @@ from tda.domain.text import CACHED_TEXT_CHARS, cached_when_short
 
 CATALOG_FILE = Path(__file__).resolve().parent.parent / "data" / "catalog.yaml"
 ALL_OCCASIONS = np.int64(-1)  # bit mask of an item the catalog cannot place: neutral
+# How far from what the catalog sells an item's kind for its price may be, either way.
+PRICE_SLACK = 2
 KEYWORD_MASKS_KEPT = 8192  # texts whose occasions are remembered; then the memory starts over
 
 
@@ -80,6 +82,25 @@ class Catalog:
             key = product.category.lower()
             masks[key] = masks.get(key, 0) | (1 << product.occasion)
         return masks
+
+    def price_bounds_cents(self, mask: int) -> tuple[float, float]:
+        """The unit prices an item of the occasions in ``mask`` may have: half the lowest and
+        twice the highest the catalog sells them for (a sale, a premium brand), in cents; any
+        price for an item the catalog cannot place."""
+        if mask == ALL_OCCASIONS:
+            return -np.inf, np.inf
+        lows, highs = self._occasion_prices
+        bits = [o for o in range(len(self.occasions)) if mask >> o & 1]
+        return min(lows[o] for o in bits) / PRICE_SLACK, max(highs[o] for o in bits) * PRICE_SLACK
+
+    @cached_property
+    def _occasion_prices(self) -> tuple[list[float], list[float]]:
+        lows = [np.inf] * len(self.occasions)
+        highs = [-np.inf] * len(self.occasions)  # an occasion with no product: no price fits
+        for product in self.products:
+            lows[product.occasion] = min(lows[product.occasion], product.min_cents)
+            highs[product.occasion] = max(highs[product.occasion], product.max_cents)
+        return lows, highs
 
     def occasion_mask(self, category: object, name: object) -> int:
         """Bit set of the occasions an item may belong to, by category, else by keywords."""

@@ -108,7 +108,9 @@ def _report(outcomes: list[RuleOutcome], n: int, first_index: int) -> CoherenceR
         return CoherenceReport(1.0, n, len(outcomes), record_scores=np.ones(n))
     weights = np.array([o.rule.weight for o in outcomes])
     passed = np.vstack([o.passed for o in outcomes])
-    record_scores = (weights[:, None] * passed).sum(axis=0) / weights.sum()
+    # One less the weight broken, not the weight kept: a record keeping every rule scores 1.0
+    # exactly, whatever the weights sum to (0.1 + 0.2 + ... kept is 0.9999999999999999 of 1.2).
+    record_scores = 1.0 - (weights[:, None] * ~passed).sum(axis=0) / weights.sum()
     by_rule = {o.rule.name: int((~o.passed).sum()) for o in outcomes if not o.passed.all()}
     listed: list[CoherenceViolation] = []
     for o in outcomes:

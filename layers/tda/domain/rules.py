@@ -4,7 +4,7 @@ A rule expression is a Python-syntax expression over field paths (``items.quanti
 on whole columns with numpy: ``subtotal + tax``, ``sum(items.line_total)``, ``round(x * rate)``,
 ``where(cond, a, b)``, ``a if cond else b``, ``x in ['a', 'b']``, ``isnull(x)``, ``all(...)``,
 ``days(n)``, ``uniform(lo, hi)`` (random: a rule using it derives but never checks), plus the
-domain checks ``same_occasion``, ``email_matches`` and ``sku_matches_brand``. Money is in whole
+domain checks ``same_occasion``, ``prices_fit``, ``email_matches`` and ``sku_matches_brand``. Money is in whole
 cents and datetimes in epoch seconds, so arithmetic is exact.
 
 Values carry the array level they live at ('' = the record, ``items`` = each item); mixing
@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tda.domain.bounded_cache import cached_by_size
-from tda.domain.catalog import Catalog, brand_code, load_catalog
+from tda.domain.catalog import ALL_OCCASIONS, Catalog, brand_code, load_catalog
 from tda.domain.errors import SchemaDefinitionError
 from tda.domain.records import ColumnBatch, offsets_of
 from tda.domain.schema.spec import TEMPORAL, TIME_RANGE, EntitySpec, FieldSpec, RuleSpec
@@ -404,6 +404,25 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
     return Vec(common != 0, ev.spec.level_of[categories.level])
 
 
+def _prices_fit(ev: Evaluator, args: list[Value]) -> Value:
+    """Per item: its unit price is one the catalog's items of its kind could have
+    (``Catalog.price_bounds_cents``); an item the catalog cannot place fits any price."""
+    categories, names, prices = args
+    if not all(isinstance(a, Vec) and a.level for a in args):
+        raise RuleError(
+            "prices_fit takes item fields, e.g. prices_fit(items.category, items.name, items.price)"
+        )
+    assert isinstance(categories, Vec) and isinstance(names, Vec) and isinstance(prices, Vec)
+    catalog = ev.catalog or load_catalog()
+    masks = _occasion_masks(catalog, categories.data, names.data)
+    distinct, index = np.unique(masks, return_inverse=True)
+    bounds = np.array([catalog.price_bounds_cents(int(m)) for m in distinct]).reshape(-1, 2)
+    low, high = bounds[index, 0], bounds[index, 1]
+    cents = prices.data.astype(np.float64)
+    unplaced = masks == ALL_OCCASIONS
+    return Vec(unplaced | ((cents >= low) & (cents <= high)), categories.level)
+
+
 def _occasion_masks(catalog: Catalog, categories: np.ndarray, names: np.ndarray) -> np.ndarray:
     """Occasion bit masks per item: one lookup per distinct category, keywords only when unknown."""
     known = catalog.category_masks
@@ -451,6 +470,7 @@ _FUNCTIONS: dict[str, Callable[[Evaluator, list[Value]], Value]] = {
     "isnull": _isnull,
     "where": lambda ev, args: ev._where(*args),
     "same_occasion": _same_occasion,
+    "prices_fit": _prices_fit,
     "email_matches": _elementwise(_email_matches),
     "sku_matches_brand": _elementwise(_sku_matches_brand),
 }

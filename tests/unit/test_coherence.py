@@ -137,8 +137,14 @@ def test_an_item_priced_far_from_what_its_kind_sells_for_breaks_a_rule() -> None
     assert score_records(CART, [_cart_of(("Macy's", "Hands On", 0.40))]).score == 1.0
     mixed = _cart_of(("Macy's", "Hands On", 0.40), ("Yoga Mat", "Fitness Accessories", 0.99))
     assert score_records(CART, [mixed]).violations_by_rule == {"prices_fit_the_items": 1}
+    # A product is held to the same prices.
+    product = generate_records(entity="product", count=1, seed=5)[0]
+    product.update(name="Fitness", category="Shoppers & Fats", price=1.90)
+    report = score_records(get_entity("product"), [product])
+    assert "price_fits_the_product" in report.violations_by_rule
+    assert report.score < 0.85
     # The catalog's own draws keep it, in every entity whose items it prices.
-    for entity in ("cart", "order"):
+    for entity in ("cart", "order", "product"):
         drawn = generate_records(entity=entity, count=300, seed=11)
         report = score_records(get_entity(entity), drawn)
-        assert "prices_fit_the_items" not in report.violations_by_rule, entity
+        assert report.score == 1.0, (entity, report.violations_by_rule)

@@ -405,14 +405,19 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
 
 
 def _prices_fit(ev: Evaluator, args: list[Value]) -> Value:
-    """Per item: its unit price is one the catalog's items of its kind could have
+    """Per item (or product): its unit price is one the catalog's items of its kind could have
     (``Catalog.price_bounds_cents``); an item the catalog cannot place fits any price."""
     categories, names, prices = args
-    if not all(isinstance(a, Vec) and a.level for a in args):
+    if not (
+        isinstance(categories, Vec)
+        and isinstance(names, Vec)
+        and isinstance(prices, Vec)
+        and categories.level == names.level == prices.level
+    ):
         raise RuleError(
-            "prices_fit takes item fields, e.g. prices_fit(items.category, items.name, items.price)"
+            "prices_fit takes three fields of one level, e.g. "
+            "prices_fit(items.category, items.name, items.price)"
         )
-    assert isinstance(categories, Vec) and isinstance(names, Vec) and isinstance(prices, Vec)
     catalog = ev.catalog or load_catalog()
     masks = _occasion_masks(catalog, categories.data, names.data)
     distinct, index = np.unique(masks, return_inverse=True)

@@ -18,8 +18,8 @@ each time). Under attack, at once:
 - 20 HTTP bodies dripped a byte every half second; 4 downloads of a 10K-order job's chunk on
   4 KB receive buffers, held unread for 12 s;
 - 4 HTTP and 4 raw HTTP/2 callers asking for 30 MB answers and reading none for 15 s;
-- 8 HTTP bodies declared 1 MB and half sent; 2 raw HTTP/2 connections of 100 GenerateData
-  calls each, half of a 1 MiB message sent in each, then only pings answered for 15 s.
+- 8 HTTP bodies declared 1 MB and half sent; 6 raw HTTP/2 connections of 100 GenerateData
+  calls each (more than both processes' GRPC_MAX_RECEIVING_CALLS, 256 each), half of a 1 MiB message sent in each, then only pings answered for 15 s.
 - 160 HTTP bodies declared 1 MiB, ten bytes sent, then a byte a second: more than both
   processes' MAX_RECEIVING_BYTES (64 MiB each), which they give way from.
 - 4 HTTP clients asking for 2 users at a time, each in one of Faker's 110 locales (the first
@@ -178,12 +178,14 @@ class Attack:
                 except ParseError:
                     continue  # not expressible in the proto: HTTP sends it
                 started = time.monotonic()
+                room = ""
                 try:
                     stub.GenerateData(request, timeout=120)
                     code = grpc.StatusCode.OK
                 except grpc.RpcError as exc:
                     code = exc.code()
-                self.tally.count(f"gRPC {code.name}", time.monotonic() - started)
+                    room = " (receiving)" if "RECEIVING" in (exc.details() or "") else ""
+                self.tally.count(f"gRPC {code.name}{room}", time.monotonic() - started)
 
     def streamer(self) -> None:
         options = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own
@@ -285,7 +287,8 @@ class Attack:
 
     def half_caller(self) -> None:
         """100 calls of half a message each on one connection, its pings answered for 15 s;
-        how many were refused at once (GRPC_MAX_RECEIVING_CALLS)."""
+        how many were refused at once (GRPC_MAX_RECEIVING_CALLS) and how many gave way to
+        newer calls, by tens."""
         h2 = H2Connection(H2Configuration(client_side=True))
         h2.initiate_connection()
         with socket.create_connection(("127.0.0.1", self.grpc_port), timeout=30) as sock:
@@ -305,7 +308,8 @@ class Attack:
                     h2.send_data(stream, HALF_MESSAGE[sent : sent + size])
                     sent += size
                 sock.sendall(h2.data_to_send())
-            refused, end = 0, time.monotonic() + 15
+            refused = gave_way = 0
+            end = time.monotonic() + 15
             sock.settimeout(1)
             while time.monotonic() < end and not self.stop.is_set():
                 try:
@@ -317,8 +321,10 @@ class Attack:
                 for event in h2.receive_data(data):  # pings are acknowledged by h2
                     headers = dict(getattr(event, "headers", None) or [])
                     refused += headers.get(b"grpc-status") == b"8"
+                    gave_way += b"gave way" in headers.get(b"grpc-message", b"")
                 sock.sendall(h2.data_to_send())
-            self.tally.count(f"half calls: {refused} of 100 refused")
+            self.tally.count(f"half calls refused at once: {refused // 10 * 10}+ of 100")
+            self.tally.count(f"half calls that gave way: {gave_way // 10 * 10}+ of 100")
 
 
 def attacked(attack: Attack, job_id: str, seconds: float, server_pid: int) -> float:
@@ -331,7 +337,7 @@ def attacked(attack: Attack, job_id: str, seconds: float, server_pid: int) -> fl
     attack.run(attack.http_hoarder, 4)
     attack.run(attack.h2_hoarder, 4)
     attack.run(attack.half_sender, 8)
-    attack.run(attack.half_caller, 2)
+    attack.run(attack.half_caller, 6)
     attack.run(attack.hogger, 160)
     attack.run(attack.locale_hopper, 4)
     peak, end = 0.0, time.monotonic() + seconds

@@ -253,9 +253,10 @@ def test_grpc_calls_long_waiting_for_their_message_give_way_to_a_new_call() -> N
 
 
 def status_within(
-    sock: socket.socket, h2: H2Connection, seconds: float
+    sock: socket.socket, h2: H2Connection, seconds: float, closed: str = ""
 ) -> dict[bytes, bytes] | None:
-    """The trailers the connection's first call ends with within ``seconds``, or None."""
+    """The trailers the connection's first call ends with within ``seconds``, or None (and a
+    failure saying ``closed`` if the connection closes first, when given)."""
     deadline = time.monotonic() + seconds
     sock.settimeout(0.2)
     while time.monotonic() < deadline:
@@ -263,32 +264,22 @@ def status_within(
             data = sock.recv(65536)
         except TimeoutError:
             continue
+        assert data or not closed, closed
         if not data:
             return None
         for event in h2.receive_data(data):
             headers = dict(getattr(event, "headers", None) or [])
             if getattr(event, "stream_id", 0) == 1 and b"grpc-status" in headers:
                 return headers
-        sock.sendall(h2.data_to_send())
+        sock.sendall(h2.data_to_send())  # pings acknowledged: alive all along
     return None
 
 
 def grpc_status_of_first_call(sock: socket.socket, h2: H2Connection) -> dict[bytes, bytes]:
     """The trailers the server ends the connection's first call with; fails after 30 s."""
-    deadline = time.monotonic() + 30
-    sock.settimeout(1)
-    while time.monotonic() < deadline:
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        assert data, "the connection was closed without the call's status"
-        for event in h2.receive_data(data):
-            headers = dict(getattr(event, "headers", None) or [])
-            if getattr(event, "stream_id", 0) == 1 and b"grpc-status" in headers:
-                return headers
-        sock.sendall(h2.data_to_send())  # pings acknowledged: alive all along
-    raise AssertionError("the unfinished call was held")
+    trailers = status_within(sock, h2, 30, closed="the connection was closed without its status")
+    assert trailers is not None, "the unfinished call was held"
+    return trailers
 
 
 # Every service the gRPC port serves, each kind of call.

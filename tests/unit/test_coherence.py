@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from tda.domain.catalog import catalog_from, load_catalog
 from tda.domain.coherence import score_records
 from tda.domain.schema.registry import get_entity
 
@@ -148,3 +149,39 @@ def test_an_item_priced_far_from_what_its_kind_sells_for_breaks_a_rule() -> None
         drawn = generate_records(entity=entity, count=300, seed=11)
         report = score_records(get_entity(entity), drawn)
         assert report.score == 1.0, (entity, report.violations_by_rule)
+
+
+def test_a_model_written_catalog_prices_its_own_items() -> None:
+    # Records are scored against the request's catalog when a model wrote one (catalog mode):
+    # its prices, not the shipped ones; an occasion selling nothing holds an item to no price.
+    shipped = load_catalog()
+    catalog = catalog_from(
+        {
+            "occasions": {
+                "camping": {
+                    "keywords": ["tent", "camping"],
+                    "products": [
+                        {
+                            "name": "Dome Tent",
+                            "category": "Tents",
+                            "code": "TENT",
+                            "price": [120, 400],
+                            "sizes": ["OS"],
+                            "brands": ["Coleman"],
+                        },
+                    ],
+                },
+                "picnic": {"keywords": ["picnic", "blanket"], "products": []},
+            },
+            "colors": [list(c) for c in shipped.colors],
+            "adjectives": list(shipped.adjectives),
+            "features": list(shipped.features),
+        }
+    )
+    tent = _cart_of(("Dome Tent", "Tents", 99.00))
+    assert score_records(CART, [tent], catalog).score == 1.0  # $59.99 to $799.98 here
+    assert score_records(CART, [tent]).score == 1.0  # the shipped catalog cannot place a tent
+    cheap = _cart_of(("Dome Tent", "Tents", 19.00))
+    assert score_records(CART, [cheap], catalog).violations_by_rule == {"prices_fit_the_items": 1}
+    blanket = _cart_of(("Picnic Blanket", "Outdoor", 0.05))
+    assert score_records(CART, [blanket], catalog).score == 1.0

@@ -86,21 +86,21 @@ class Catalog:
     def price_bounds_cents(self, mask: int) -> tuple[float, float]:
         """The unit prices an item of the occasions in ``mask`` may have: half the lowest and
         twice the highest the catalog sells them for (a sale, a premium brand), in cents; any
-        price for an item the catalog cannot place."""
-        if mask == ALL_OCCASIONS:
+        price for an item the catalog cannot place, or whose occasions sell nothing."""
+        prices = self._occasion_prices
+        sold = [prices[o] for o in range(len(self.occasions)) if mask >> o & 1 and o in prices]
+        if mask == ALL_OCCASIONS or not sold:
             return -np.inf, np.inf
-        lows, highs = self._occasion_prices
-        bits = [o for o in range(len(self.occasions)) if mask >> o & 1]
-        return min(lows[o] for o in bits) / PRICE_SLACK, max(highs[o] for o in bits) * PRICE_SLACK
+        return min(lo for lo, _ in sold) / PRICE_SLACK, max(hi for _, hi in sold) * PRICE_SLACK
 
     @cached_property
-    def _occasion_prices(self) -> tuple[list[float], list[float]]:
-        lows = [np.inf] * len(self.occasions)
-        highs = [-np.inf] * len(self.occasions)  # an occasion with no product: no price fits
-        for product in self.products:
-            lows[product.occasion] = min(lows[product.occasion], product.min_cents)
-            highs[product.occasion] = max(highs[product.occasion], product.max_cents)
-        return lows, highs
+    def _occasion_prices(self) -> dict[int, tuple[int, int]]:
+        """The lowest and highest price of each occasion's products, in cents."""
+        prices: dict[int, tuple[int, int]] = {}
+        for p in self.products:
+            lo, hi = prices.get(p.occasion, (p.min_cents, p.max_cents))
+            prices[p.occasion] = (min(lo, p.min_cents), max(hi, p.max_cents))
+        return prices
 
     def occasion_mask(self, category: object, name: object) -> int:
         """Bit set of the occasions an item may belong to, by category, else by keywords."""

@@ -4,8 +4,9 @@ A rule expression is a Python-syntax expression over field paths (``items.quanti
 on whole columns with numpy: ``subtotal + tax``, ``sum(items.line_total)``, ``round(x * rate)``,
 ``where(cond, a, b)``, ``a if cond else b``, ``x in ['a', 'b']``, ``isnull(x)``, ``all(...)``,
 ``days(n)``, ``uniform(lo, hi)`` (random: a rule using it derives but never checks), plus the
-domain checks ``same_occasion``, ``prices_fit``, ``email_matches`` and ``sku_matches_brand``. Money is in whole
-cents and datetimes in epoch seconds, so arithmetic is exact.
+domain checks ``same_occasion``, ``prices_fit`` (of a money field), ``email_matches`` and
+``sku_matches_brand``. Money is in whole cents and datetimes in epoch seconds, so arithmetic is
+exact.
 
 Values carry the array level they live at ('' = the record, ``items`` = each item); mixing
 levels broadcasts a record's value to its items, ``sum``/``all``/``any`` fold items back.

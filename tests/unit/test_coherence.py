@@ -185,3 +185,15 @@ def test_a_model_written_catalog_prices_its_own_items() -> None:
     assert score_records(CART, [cheap], catalog).violations_by_rule == {"prices_fit_the_items": 1}
     blanket = _cart_of(("Picnic Blanket", "Outdoor", 0.05))
     assert score_records(CART, [blanket], catalog).score == 1.0
+
+
+def test_a_review_whose_body_repeats_its_title_breaks_a_rule() -> None:
+    # SmolLM2 wrote reviews whose body was their title, word for word (18,346 of 50,000 in
+    # catalog mode, mended there); such a review kept every rule and scored 1.0.
+    review = generate_records(entity="review", count=1, seed=4)[0]
+    review["body"] = review["title"]
+    report = score_records(get_entity("review"), [review])
+    assert report.violations_by_rule == {"body_is_not_the_title": 1}
+    assert report.score < 0.85  # not learned
+    drawn = generate_records(entity="review", count=500, seed=4)
+    assert score_records(get_entity("review"), drawn).score == 1.0

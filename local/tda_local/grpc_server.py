@@ -59,7 +59,6 @@ from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TestDataService"].full_name
-MAX_CALLS_PER_CONNECTION = 100
 logger = logging.getLogger("tda.grpc")
 
 
@@ -401,10 +400,13 @@ def build_server(
             ("grpc.max_receive_message_length", settings.max_request_bytes),
             ("grpc.max_send_message_length", 64 << 20),
             ("grpc.so_reuseport", 0 if exclusive else 1),
-            # Calls one connection may have open at once (HTTP/2's usual 100; gRPC's own is
-            # unbounded): one caller cannot take all of GRPC_MAX_CALLS on one connection, and
-            # a gRPC client queues its calls past it itself.
-            ("grpc.max_concurrent_streams", MAX_CALLS_PER_CONNECTION),
+            # Calls one connection may have open at once: as many as the process, and one
+            # more, which the process refuses itself (RESOURCE_EXHAUSTED, with a pushback). At
+            # HTTP/2's usual 100, grpcio's client neither waited for a stream nor failed cleanly:
+            # a burst on one channel had calls refused UNAVAILABLE (RST_STREAM, REFUSED_STREAM)
+            # or queued behind open Watches until their deadline, and a worker's relay to the
+            # primary, one channel, had its 101st call refused so.
+            ("grpc.max_concurrent_streams", read_int("GRPC_MAX_CALLS") + 1),
             # A caller that stops reading stops answering pings too: its connection, and the
             # answers it holds, are let go after two stall periods, not after gRPC's two hours
             # (keepalive) and one minute (a ping's own timeout, which a keepalive ping waits).

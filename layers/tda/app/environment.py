@@ -189,8 +189,9 @@ KNOBS = {
         # (HTTP: a body since slower than 64 KiB/s; gRPC: the call waiting longest).
         Knob("RECEIVE_GRACE_SECONDS", 1.0, low=0),
         Knob("GRPC_MAX_RECEIVING_CALLS", 256, int, low=1),
-        # gRPC calls in flight in a process, whatever they wait for (an open Watch ≈21 KB).
-        Knob("GRPC_MAX_CALLS", 4096, int, low=1),
+        # gRPC calls in flight in a process, whatever they wait for (an open Watch ≈21 KB);
+        # one more is a connection's SETTINGS_MAX_CONCURRENT_STREAMS, which gRPC takes as a C int.
+        Knob("GRPC_MAX_CALLS", 4096, int, low=1, high=2**31 - 2),
         # gRPC's core takes a message for as long as its sender likes, and Python has no way
         # to cut one off: a connection is sent away (GOAWAY) at its age, and whatever it still
         # has in flight, an unfinished request included, is cut off after the grace. gRPC

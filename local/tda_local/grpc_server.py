@@ -402,10 +402,9 @@ def build_server(
             ("grpc.so_reuseport", 0 if exclusive else 1),
             # Calls one connection may have open at once: as many as the process, and one
             # more, which the process refuses itself (RESOURCE_EXHAUSTED, with a pushback). At
-            # HTTP/2's usual 100, grpcio's client neither waited for a stream nor failed cleanly:
-            # a burst on one channel had calls refused UNAVAILABLE (RST_STREAM, REFUSED_STREAM)
-            # or queued behind open Watches until their deadline, and a worker's relay to the
-            # primary, one channel, had its 101st call refused so.
+            # HTTP/2's usual 100, a burst on one grpcio channel had calls queued behind open
+            # Watches until their deadline or refused UNAVAILABLE (RST_STREAM, REFUSED_STREAM),
+            # and a worker's relay to the primary, one channel, had calls past 100 refused so.
             ("grpc.max_concurrent_streams", read_int("GRPC_MAX_CALLS") + 1),
             # A caller that stops reading stops answering pings too: its connection, and the
             # answers it holds, are let go after two stall periods, not after gRPC's two hours

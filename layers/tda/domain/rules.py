@@ -132,6 +132,19 @@ class Evaluator:
         self.rng = rng
         self.catalog = catalog  # the plan's own (a model-written one), else the shipped one
         self.level = ""
+        # Occasion masks by the columns they were read from (kept, so their ids stay theirs):
+        # same_occasion and prices_fit read the same items' categories and names.
+        self._masks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def occasion_masks(self, categories: Vec, names: Vec) -> np.ndarray:
+        """Per item, the occasions the catalog places it in (``_occasion_masks``), worked out
+        once a batch for the same two columns."""
+        key = (id(categories.data), id(names.data))
+        found = self._masks.get(key)
+        if found is None:
+            masks = _occasion_masks(self.catalog or load_catalog(), categories.data, names.data)
+            found = self._masks[key] = (categories.data, names.data, masks)
+        return found[2]
 
     # -- public
 
@@ -395,7 +408,7 @@ def _same_occasion(ev: Evaluator, args: list[Value]) -> Value:
         raise RuleError(
             "same_occasion takes item fields, e.g. same_occasion(items.category, items.name)"
         )
-    masks = _occasion_masks(ev.catalog or load_catalog(), categories.data, names.data)
+    masks = ev.occasion_masks(categories, names)
     lengths = ev.batch.lengths[categories.level]
     bounds = offsets_of(lengths)
     common = np.full(len(lengths), -1, dtype=np.int64)
@@ -420,7 +433,7 @@ def _prices_fit(ev: Evaluator, args: list[Value]) -> Value:
             "prices_fit(items.category, items.name, items.price)"
         )
     catalog = ev.catalog or load_catalog()
-    masks = _occasion_masks(catalog, categories.data, names.data)
+    masks = ev.occasion_masks(categories, names)
     distinct, index = np.unique(masks, return_inverse=True)
     bounds = np.array([catalog.price_bounds_cents(int(m)) for m in distinct]).reshape(-1, 2)
     low, high = bounds[index, 0], bounds[index, 1]

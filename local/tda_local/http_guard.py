@@ -125,11 +125,8 @@ def _body_at_most(headers: list[tuple[bytes, bytes]]) -> int:
 def _make_room(wanted: int, now: float) -> bool:
     """Close the connections of bodies furthest behind pace until ``wanted`` bytes of the count
     are free; none is closed, and False, if those behind do not hold that much."""
-    behind = sorted(
-        (held for held in _receivers if held._behind(now)),
-        key=lambda held: held._behind(now),
-        reverse=True,
-    )
+    lags = [(lag, held) for held in _receivers if (lag := held._behind(now))]
+    behind = [held for _, held in sorted(lags, key=lambda pair: pair[0], reverse=True)]
     if sum(held._receiving for held in behind) < wanted:
         return False
     for held in behind:

@@ -37,7 +37,7 @@ from grpc_health.v1 import health, health_pb2
 from tda.app import unsent_answers
 from tda.app.environment import read_float
 from tda.http.app import create_app
-from tda_local import access_log, http_guard, lambdas, retention
+from tda_local import access_log, http_guard, lambdas, log_floods, retention
 from tda_local.forwarding import ForwardToPrimary, PrimaryStub
 from tda_local.grpc_server import SERVICE_NAME, build_server, host_and_port
 from tda_local.workers import WorkerPool
@@ -424,6 +424,7 @@ GIL_SWITCH_SECONDS = 0.0005
 
 
 def run(grpc_port: int, http_port: int, host: str, workers: int = 1, primary: str = "") -> None:
+    log_floods.enable()
     if access_log.wanted():
         access_log.enable()
     cap_malloc_arenas()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import socket
 import time
 from collections import Counter
@@ -149,6 +150,40 @@ def test_bodies_trickling_in_give_way_to_a_request_that_arrives() -> None:
             assert not any(_closed_by_server(sock) for sock in on_pace)
         assert "Traceback" not in served.log()
     finally:
+        served.stop()
+
+
+def test_a_flood_of_bodies_giving_way_is_counted_in_the_log_not_written_line_by_line() -> None:
+    # Before: each body that gave way wrote a line of its own, as many as an attacker cared to
+    # make (7,920 in the 90 s of bench_hostile). Now a few a second, then one line counting
+    # the rest of that second.
+    env = {
+        "MAX_RECEIVING_BYTES": str(20 * BODY_BYTES + 100_000),
+        "HTTP_READ_TIMEOUT_SECONDS": "300",
+    }
+    served = Served(None, 1, env=env)
+    socks: list[socket.socket] = []
+    try:
+        socks += [body_trickling(served.http_port) for _ in range(20)]
+        time.sleep(2)  # past their grace, and far behind pace
+        socks += [body_begun(served.http_port) for _ in range(12)]  # each needs one's room
+        line = "a request body gave way to another"
+        deadline = time.monotonic() + 30
+        while True:
+            log = served.log()
+            lines = log.splitlines()
+            written = sum(1 for each in lines if line in each and not each.startswith("and "))
+            told = sum(int(n) for n in re.findall(rf"^and (\d+) more like '.*{line}", log, re.M))
+            if written + told >= 12 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert written + told == 12, log[-3000:]
+        assert written <= 2 * 5, log[-3000:]  # 5 a second, and they may straddle two seconds
+        assert re.search(r"; the last: 127\.0\.0\.1:\d+: a request body gave way", log)
+        assert "Traceback" not in log
+    finally:
+        for sock in socks:
+            sock.close()
         served.stop()
 
 

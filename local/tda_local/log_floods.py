@@ -3,7 +3,7 @@ are written, and the rest are counted and told in one line when their second is 
 
     127.0.0.1:50112: a request body gave way to another (10 of 1048576 bytes in 3.0 s, ...)
     ... (5 lines of that kind in the second)
-    and 2,395 more like "…: a request body gave way to another (…)" in 1.0 s; the last: ...
+    and 2395 more like '%s: a request body gave way to another (...)' in 1 s; the last: ...
 
 Before: each body that gave way wrote its line, 7,920 of them in the 90 s of bench_hostile, as
 many as an attacker cared to make. A line's kind is its logger and its unformatted message.

@@ -82,8 +82,8 @@ def build_parser(whole: bool = True) -> argparse.ArgumentParser:
     gen.add_argument(
         "--output",
         "-o",
-        type=Path,
-        help="file to write, in place only once complete (default: standard output)",
+        type=_output_path,
+        help="file to write, in place only once complete (default, or '-': standard output)",
     )
 
     schemas = commands.add_parser("schemas", help="list the registered entities")
@@ -237,6 +237,11 @@ def _schemas(domain: str | None) -> int:
         print(f"{info.name:<10} {info.domain:<10} {info.description}")
         print(f"{'':<10} fields: {', '.join(info.fields)}")
     return 0
+
+
+def _output_path(value: str) -> Path | None:
+    """``-o`` as given; ``-`` is standard output, as if none were given."""
+    return None if value == "-" else Path(value)
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -251,39 +251,83 @@ def check_output(path: Path, option: str) -> None:
             f"{option}: the name is {name_bytes} bytes, longer than a folder takes "
             f"({_LONGEST_NAME_BYTES})"
         )
-    folder = path.parent if str(path.parent) else Path(".")
     try:
         if path.is_dir():
             raise CliInputError(f"{option}: {path} is a folder; name a file")
+        if _written_through(path):  # /dev/null, a pipe, a descriptor: itself, not its folder
+            if not os.access(path, os.W_OK):
+                raise CliInputError(f"{option}: {path} is not writable")
+            return
+        real = _in_place(path)
+        folder = real.parent if str(real.parent) else Path(".")
+        shown = folder if real == path else f"{folder} (where {path} leads)"
         if not folder.is_dir():
-            raise CliInputError(f"{option}: folder {folder} does not exist")
+            raise CliInputError(f"{option}: folder {shown} does not exist")
     except OSError as exc:  # a path longer than PATH_MAX, a loop of links
         raise CliInputError(f"{option}: cannot write there: {exc.strerror}") from None
     if not os.access(folder, os.W_OK):
-        raise CliInputError(f"{option}: folder {folder} is not writable")
+        raise CliInputError(f"{option}: folder {shown} is not writable")
 
 
 @contextmanager
 def written_in_place(path: Path) -> Iterator[IO[bytes]]:
     """A file that appears under ``path`` only once complete: written beside it under a
     temporary name and renamed at the end. A failure, Ctrl-C or SIGTERM leaves no partial file
-    under the final name (and removes the temporary one). A path that is there and is no
-    regular file (``/dev/null``, a named pipe) is written to directly: renamed over, it would
-    be replaced by a file."""
+    under the final name (and removes the temporary one). Through a link, it is the file the
+    link names that is replaced, and the link stays. A path that is there and is no regular
+    file (``/dev/null``, a named pipe), or that leads into /proc (``/dev/stdout``,
+    ``/dev/fd/1``: a descriptor of this process), is written through instead: renamed over,
+    it would be replaced by a file."""
     with _failures_named(path):
+        if _into_proc(path):
+            # Appended to, never truncated: the shell opened it (`>>` keeps what was there;
+            # `>` emptied it already), and opening it anew with O_TRUNC would empty it again.
+            with stopped_by_sigterm(), path.open("ab") as handle:
+                yield handle
+            return
         if _is_special(path):
             with stopped_by_sigterm(), path.open("wb") as handle:
                 yield handle
             return
-        fd, temporary = _created_beside(path)
+        real = _in_place(path)
+        fd, temporary = _created_beside(real)
         try:
             with stopped_by_sigterm(), os.fdopen(fd, "wb") as handle:
                 yield handle
-            os.replace(temporary, path)
+            os.replace(temporary, real)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
+
+
+def _written_through(path: Path) -> bool:
+    return _into_proc(path) or _is_special(path)
+
+
+def _in_place(path: Path) -> Path:
+    """The file that writing ``path`` in place replaces: ``path`` with its links followed."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+# Links followed before a path is taken for a loop (Linux's own limit).
+_MAX_LINKS_FOLLOWED = 40
+
+
+def _into_proc(path: Path) -> bool:
+    """Whether ``path``, its links followed a step at a time, leads into /proc: there a link
+    names an open descriptor's file (``/proc/self/fd/1`` reads as ``/tmp/out.json``), and
+    ``os.path.realpath`` would give a path that only looks like the file written to."""
+    at = os.path.abspath(path)
+    for _ in range(_MAX_LINKS_FOLLOWED):
+        folder = os.path.realpath(os.path.dirname(at))
+        if folder == "/proc" or folder.startswith("/proc/"):
+            return True
+        at = os.path.join(folder, os.path.basename(at))
+        if not os.path.islink(at):
+            return False
+        at = os.path.normpath(os.path.join(folder, os.readlink(at)))
+    return False
 
 
 @contextmanager

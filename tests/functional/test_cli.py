@@ -453,3 +453,50 @@ def test_an_output_that_is_no_regular_file_is_written_to_not_replaced(tmp_path: 
     assert stat.S_ISFIFO(pipe.stat().st_mode)
     assert len(json.loads(received)) == 5
     assert [p.name for p in tmp_path.iterdir()] == ["carts.pipe"]  # no temporary left
+
+
+def test_an_output_through_a_link_keeps_the_link_and_fills_what_it_names(tmp_path: Path) -> None:
+    # Before: the temporary file was renamed over the link itself, which became a file of its
+    # own, and the file it named was left as it was.
+    (tmp_path / "data").mkdir()
+    named = tmp_path / "data" / "carts.json"
+    named.write_text("old")
+    link = tmp_path / "carts.json"
+    link.symlink_to(Path("data") / "carts.json")
+    assert main(["generate", "cart", "-n", "2", "--seed", "1", "-o", str(link)]) == 0
+    assert link.is_symlink()
+    assert len(json.loads(named.read_text())) == 2
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["carts.json"]
+
+
+@pytest.mark.parametrize(
+    ("output", "links_to"),
+    [("link", "/dev/stdout"), ("link", "/proc/self/fd/1"), ("/dev/fd/1", ""), ("-", "")],
+)
+def test_an_output_naming_standard_output_writes_to_it_and_replaces_nothing(
+    tmp_path: Path, output: str, links_to: str
+) -> None:
+    # Before, as root: `-o /dev/stdout` with standard output sent to a file renamed its
+    # temporary file over /dev/stdout itself (a link into /proc), which turned into a file of
+    # carts for every program after; `/dev/fd/1` failed (no temporary can be made in /proc).
+    # Now it is written through, appended to, as the shell opened it (`>>` keeps what was
+    # there), and `-` means standard output. (A link of this test's own stands for
+    # /dev/stdout: were it renamed over again, nothing of the machine's would be.)
+    if links_to:
+        output = str(tmp_path / output)
+        Path(output).symlink_to(links_to)
+    kept = tmp_path / "kept.json"
+    kept.write_text("before\n")
+    with kept.open("a") as appended:
+        done = subprocess.run(
+            [sys.executable, "-m", "tda_local.cli", "generate", "cart", "-n", "2", "-o", output],
+            stdout=appended,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    before, written = kept.read_text().split("\n", 1)
+    assert before == "before" and len(json.loads(written)) == 2
+    assert not links_to or Path(output).is_symlink()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary

@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import stat
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,18 +39,23 @@ _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 def read_text_file(path: Path, option: str, max_bytes: int) -> str:
     """A file's text, read no further than ``max_bytes``: an endless or huge file (/dev/zero, a
-    disk image named by mistake) is refused at the limit, not read until memory runs out."""
+    disk image named by mistake) is refused at the limit, not read until memory runs out.
+    ``-`` is standard input."""
+    shown = "standard input" if str(path) == "-" else str(path)
     try:
-        with path.open("rb") as file:
-            raw = file.read(max_bytes + 1)
+        if shown == "standard input":
+            raw = sys.stdin.buffer.read(max_bytes + 1)
+        else:
+            with path.open("rb") as file:
+                raw = file.read(max_bytes + 1)
     except OSError as exc:
-        raise CliInputError(f"{option}: cannot read {path}: {exc.strerror}") from None
+        raise CliInputError(f"{option}: cannot read {shown}: {exc.strerror}") from None
     if len(raw) > max_bytes:
-        raise CliInputError(f"{option}: {path} is over {max_bytes >> 20} MiB")
+        raise CliInputError(f"{option}: {shown} is over {max_bytes >> 20} MiB")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise CliInputError(f"{option}: {path} is not UTF-8 text") from None
+        raise CliInputError(f"{option}: {shown} is not UTF-8 text") from None
 
 
 def add_request_options(parser: argparse.ArgumentParser, default_format: str) -> None:
@@ -80,7 +86,8 @@ def add_request_options(parser: argparse.ArgumentParser, default_format: str) ->
     parser.add_argument(
         "--schema",
         type=Path,
-        help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints'",
+        help="JSON/YAML file with 'fields' (the proto's Field list) and optional 'constraints' "
+        "('-': standard input)",
     )
     parser.add_argument("--locale", default="en_US", help="a Faker locale (default en_US)")
     parser.add_argument(

@@ -37,7 +37,7 @@ def add_parser(commands: Any) -> None:
         help="first re-embed every stored entry with this model (a store another model wrote)",
     )
     add = verbs.add_parser("add", help="add a team's examples (JSON array or NDJSON)")
-    add.add_argument("file", type=Path)
+    add.add_argument("file", type=Path, help="JSON array or NDJSON ('-': standard input)")
     add.add_argument(
         "--refuse-personal-data",
         action="store_true",
@@ -98,7 +98,8 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
     from tda.paths.retrieval.corpus import parse_file, team_entries
 
     text = read_text_file(path, "file", MAX_FILE_BYTES)
-    loaded = team_entries(parse_file(text, str(path)), path.name, refuse_personal=refuse)
+    shown, source = ("standard input", "stdin") if str(path) == "-" else (str(path), path.name)
+    loaded = team_entries(parse_file(text, shown), source, refuse_personal=refuse)
     if loaded.issues:
         raise InvalidRequestError(loaded.issues)  # nothing added: all or nothing
     for collection, entries in loaded.entries.items():
@@ -107,7 +108,7 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
                 memory.add(collection, entries, progress=_progress(collection))
             except TdaError:
                 # Batches before the failure are stored: say that a second try doubles nothing.
-                print(f"{collection}: stopped; adding {path} again is safe (kept by id)",
+                print(f"{collection}: stopped; adding {shown} again is safe (kept by id)",
                       file=sys.stderr)  # fmt: skip
                 raise
             memory.refresh(collection)

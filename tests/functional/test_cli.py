@@ -500,3 +500,29 @@ def test_an_output_naming_standard_output_writes_to_it_and_replaces_nothing(
     assert before == "before" and len(json.loads(written)) == 2
     assert not links_to or Path(output).is_symlink()
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary
+
+
+def test_a_schema_file_of_dash_is_read_from_standard_input() -> None:
+    # Before: `--schema -` was refused ("cannot read -: No such file or directory").
+    schema = {
+        "fields": [{"name": "level", "type": "INTEGER"}],
+        "constraints": {"level": {"min": 3, "max": 4}},
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "generate", "gauge", "-n", "3", "--schema", "-"],
+        input=json.dumps(schema),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert [3 <= r["level"] <= 4 for r in json.loads(done.stdout)] == [True] * 3
+    endless = subprocess.run(
+        [sys.executable, "-m", "tda_local.cli", "generate", "gauge", "-n", "3", "--schema", "-"],
+        input="x" * (2 << 20),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert endless.returncode == 2
+    assert endless.stderr == "tda: error: --schema: standard input is over 1 MiB\n"

@@ -3,6 +3,7 @@ personal data masked or refused, the embedder's padding, the model stamp."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -398,3 +399,16 @@ def test_stats_count_entries_of_callers_schemas_beside_the_registered_entities(
     assert sum(after["by_entity"].values()) == after["entries"]
     assert after["by_entity"]["cart"] == before["by_entity"].get("cart", 0) + 1
     assert after["by_entity"]["other schemas"] == before["by_entity"].get("other schemas", 0) + 1
+
+
+def test_add_reads_standard_input_for_a_dash(
+    fresh_store: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: `tda rag add -` was "cannot read -: No such file or directory".
+    piped = (json.dumps(TEAM_PATTERN) + "\n").encode()
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(piped)))
+    assert main(["rag", "add", "-"]) == 0
+    assert wiring.memory().store.count("patterns", Filters(scenario="chargeback")) == 1
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x")))
+    assert main(["rag", "add", "-"]) == 2
+    assert "tda: error: standard input:1: not valid JSON" in capsys.readouterr().err

@@ -17,7 +17,6 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import IO, Any
 
 import tda_local
@@ -28,6 +27,7 @@ from tda_local.cli_io import (
     CliInputError,
     add_request_options,
     check_output,
+    output_path,
     request_from_args,
     stopped_by_sigterm,
     written_in_place,
@@ -82,7 +82,7 @@ def build_parser(whole: bool = True) -> argparse.ArgumentParser:
     gen.add_argument(
         "--output",
         "-o",
-        type=_output_path,
+        type=output_path,
         help="file to write, in place only once complete (default, or '-': standard output)",
     )
 
@@ -237,11 +237,6 @@ def _schemas(domain: str | None) -> int:
         print(f"{info.name:<10} {info.domain:<10} {info.description}")
         print(f"{'':<10} fields: {', '.join(info.fields)}")
     return 0
-
-
-def _output_path(value: str) -> Path | None:
-    """``-o`` as given; ``-`` is standard output, as if none were given."""
-    return None if value == "-" else Path(value)
 
 
 def _generate(args: argparse.Namespace) -> int:

@@ -250,6 +250,23 @@ _TEMPORARY_NAMES_TRIED = 100
 _LONGEST_NAME_BYTES = 255  # NAME_MAX of Linux's file systems
 
 
+def output_path(value: str) -> Path | None:
+    """An ``--output`` as given; ``-`` is standard output (None), as if none were given."""
+    return None if value == "-" else Path(value)
+
+
+@contextmanager
+def output_stream(path: Path | None) -> Iterator[IO[bytes]]:
+    """Standard output for None, else ``path`` written in place."""
+    if path is None:
+        with stopped_by_sigterm():
+            yield sys.stdout.buffer
+            sys.stdout.buffer.flush()
+        return
+    with written_in_place(path) as handle:
+        yield handle
+
+
 def check_output(path: Path, option: str) -> None:
     """Refuse an output path whose folder is missing or not writable, before any work."""
     name_bytes = len(os.fsencode(path.name))
@@ -262,6 +279,8 @@ def check_output(path: Path, option: str) -> None:
         if path.is_dir():
             raise CliInputError(f"{option}: {path} is a folder; name a file")
         if _written_through(path):  # /dev/null, a pipe, a descriptor: itself, not its folder
+            if not path.exists():
+                raise CliInputError(f"{option}: no file can be made in /proc, as {path} would be")
             if not os.access(path, os.W_OK):
                 raise CliInputError(f"{option}: {path} is not writable")
             return

@@ -29,8 +29,9 @@ from tda_local.cli_io import (
     CliInputError,
     add_request_options,
     check_output,
+    output_path,
+    output_stream,
     request_from_args,
-    written_in_place,
 )
 
 if TYPE_CHECKING:  # urllib.request (http.client, ssl: ≈35 ms) only when a job is called
@@ -88,7 +89,13 @@ def add_parser(commands: Any) -> None:
     status.add_argument("--history", action="store_true", help="the execution's events")
     fetch = actions.add_parser("fetch", help="all chunks, in order, into one file", parents=[api])
     fetch.add_argument("job_id")
-    fetch.add_argument("-o", "--output", required=True, type=Path, help="the file to write")
+    fetch.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        type=output_path,
+        help="the file to write ('-': standard output)",
+    )
     cancel = actions.add_parser(
         "cancel", help="stop a running job (chunks so far stay)", parents=[api]
     )
@@ -276,10 +283,11 @@ def wait(api: str, job_id: str, poll: float = 0.5) -> dict[str, Any]:
         time.sleep(poll)
 
 
-def fetch(api: str, job_id: str, output: Path) -> int:
+def fetch(api: str, job_id: str, output: Path | None) -> int:
     from tqdm import tqdm
 
-    check_output(output, "--output")
+    if output is not None:
+        check_output(output, "--output")
     found = _call("GET", f"{api}/v1/jobs/{job_id}")
     if found["status"] != "SUCCEEDED":
         raise ApiError(409, {"error": f"job {job_id} is {found['status']}, not SUCCEEDED"})
@@ -289,7 +297,7 @@ def fetch(api: str, job_id: str, output: Path) -> int:
     bar = tqdm(total=len(chunks), unit="chunk", disable=not sys.stderr.isatty(), file=sys.stderr)
     import urllib.request
 
-    with written_in_place(output) as handle:
+    with output_stream(output) as handle:
         for i, entry in enumerate(chunks):
             url = _chunk_url(entry, i)
             with urllib.request.urlopen(signed(urllib.request.Request(url))) as response:

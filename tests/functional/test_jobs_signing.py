@@ -100,3 +100,17 @@ def test_a_local_api_is_not_signed(api: str, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("TDA_API_REGION", raising=False)
     assert main(["jobs", "status", "job-1", "--api", api]) == 0
     assert "authorization" not in SEEN[0][1]
+
+
+def test_a_fetch_to_dash_writes_standard_output(
+    api: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    # Before: `-o -` wrote a file named '-' in the current folder, and said nothing.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TDA_API_REGION", raising=False)
+    assert main(["jobs", "fetch", "job-1", "-o", "-", "--api", api]) == 0
+    assert capsysbinary.readouterr().out == b'{"a": 1}\n'
+    assert list(tmp_path.iterdir()) == []

@@ -85,6 +85,17 @@ def test_api_lists_schemas_by_domain_and_reports_health() -> None:
     assert health["status"] == "healthy" and health["components"]["traditional"] == "ok"
 
 
+def test_api_answers_head_as_get_without_the_body() -> None:
+    # Before: 405 with an Allow header naming HEAD. The HTTP API's route is ANY /{proxy+}:
+    # a HEAD reaches the function.
+    head = event("api_health.json")
+    head["requestContext"]["http"]["method"] = "HEAD"
+    got, answered = call("api", "api_health.json"), call("api", head)
+    assert answered["statusCode"] == 200
+    assert answered["body"] == ""
+    assert answered["headers"]["content-type"] == got["headers"]["content-type"]
+
+
 def test_health_says_what_the_memory_paths_cannot_do_without_the_embedding_model(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

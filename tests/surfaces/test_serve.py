@@ -684,6 +684,27 @@ def test_the_openapi_document_holds_what_it_refers_to_and_the_wires_names(
     assert nowhere.status_code == 404 and nowhere.json()["error"] == "Not Found"
 
 
+def test_head_is_answered_wherever_get_is_with_the_same_head_and_no_body(served: Served) -> None:
+    # Before: every HEAD was 405, though its Allow header named HEAD (RFC 9110: a server
+    # that takes GET takes HEAD; load balancers' health checks send it).
+    submitted = served.http.post("/v1/jobs", json={"entity": "cart", "count": 30, "seed": 2})
+    job = submitted.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while served.http.get(f"/v1/jobs/{job}").json()["status"] != "SUCCEEDED":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    for url in ("/health", "/health/ready", "/v1/schemas", f"/v1/jobs/{job}/chunks/0", "/docs"):
+        got, head = served.http.get(url), served.http.head(url)
+        assert head.status_code == got.status_code == 200, (url, head.text)
+        assert head.content == b"", url
+        assert head.headers["content-type"] == got.headers["content-type"], url
+        assert head.headers["content-length"] == str(len(got.content)), url
+    assert served.http.head("/v1/jobs/job-none").status_code == 404
+    not_allowed = served.http.head("/v1/generate")
+    assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "POST"
+    assert served.http.get("/health").status_code == 200  # the connection still answers
+
+
 def test_a_submitted_jobs_answer_is_documented_and_links_to_the_routes_that_follow_it(
     served: Served,
 ) -> None:

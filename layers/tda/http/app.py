@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from tda.app import operations
 from tda.domain.errors import FieldIssue
 from tda.http import docs, generate, health, jobs
+from tda.http.head import HeadAsGet
 from tda.http.openapi import with_request_models
 from tda.http.responses import OrjsonResponse, error_body
 
@@ -43,6 +44,7 @@ def create_app(
         app.include_router(resource.router, dependencies=list(dependencies))
     app.include_router(docs.router)
     app.openapi = lambda: with_request_models(app)  # type: ignore[method-assign]
+    app.add_middleware(HeadAsGet)
     return app
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -703,6 +704,28 @@ def test_head_is_answered_wherever_get_is_with_the_same_head_and_no_body(served:
     not_allowed = served.http.head("/v1/generate")
     assert not_allowed.status_code == 405 and not_allowed.headers["allow"] == "POST"
     assert served.http.get("/health").status_code == 200  # the connection still answers
+
+
+def test_a_compressed_body_is_refused_415_naming_the_encoding(served: Served) -> None:
+    # Before: a gzipped body was read as it came, and refused as "not valid JSON (str is not
+    # valid UTF-8 ...)"; a body labelled gzip that was not was served as if unlabelled.
+    body = json.dumps({"entity": "cart", "count": 1}).encode()
+    for route in ("/v1/generate", "/v1/jobs"):
+        for encoding, sent in (("gzip", gzip.compress(body)), ("br", body), ("GZIP, br", body)):
+            headers = {"content-type": "application/json", "content-encoding": encoding}
+            refused = served.http.post(route, content=sent, headers=headers)
+            assert refused.status_code == 415, (route, encoding, refused.text)
+            assert refused.json()["details"] == [
+                {
+                    "field": "content-encoding",
+                    "message": f"{encoding!r} is not taken: send the body uncompressed",
+                }
+            ]
+        plain = {"content-type": "application/json", "content-encoding": "identity"}
+        assert served.http.post(route, content=body, headers=plain).status_code in (200, 202)
+    document = served.http.get("/openapi.json").json()
+    for route in ("/v1/generate", "/v1/jobs"):
+        assert "415" in document["paths"][route]["post"]["responses"]
 
 
 def test_a_submitted_jobs_answer_is_documented_and_links_to_the_routes_that_follow_it(

@@ -217,6 +217,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         404: "no such job, or no such chunk of it",
         409: "the request_id names a job with another body",
         413: "the body is larger than MAX_REQUEST_BYTES",
+        415: "the body is compressed (Content-Encoding): send it uncompressed",
         422: "bad input, one entry per field in details",
         429: "busy (too much synchronous work, or running jobs: the caller's, or the "
         "server's): see Retry-After",

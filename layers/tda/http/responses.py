@@ -131,8 +131,17 @@ async def answer_body(
 
 
 async def read_limited(request: Request) -> Any:
-    """The parsed JSON body, or the error response (413 too large, 422 not JSON, 400 when the
-    client left before its body was whole: nobody reads that one, and nothing is logged)."""
+    """The parsed JSON body, or the error response (413 too large, 415 compressed, 422 not
+    JSON, 400 when the client left before its body was whole: nobody reads that one, and
+    nothing is logged)."""
+    encoding = request.headers.get("content-encoding", "").strip()
+    if encoding.lower() not in ("", "identity"):
+        # Refused unread: a gzipped body was read as it came and refused as "not valid
+        # JSON (str is not valid UTF-8 ...)", and one labelled gzip that was not was served.
+        issue = FieldIssue(
+            "content-encoding", f"{encoding!r} is not taken: send the body uncompressed"
+        )
+        return OrjsonResponse(error_body("", [issue]), status_code=415)
     declared = request.headers.get("content-length")
     if (
         declared is not None

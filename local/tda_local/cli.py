@@ -243,7 +243,7 @@ def _generate(args: argparse.Namespace) -> int:
     from tda.app.service import plan_request, route_here, with_model_catalog
     from tda.app.settings import settings
     from tda.domain.coherence import CoherenceReport
-    from tda.domain.routing import GenerationPath
+    from tda.domain.routing import GenerationPath, context_too_short
     from tda.paths import registry
     from tda.paths.traditional.bulk import stream_output
 
@@ -254,7 +254,11 @@ def _generate(args: argparse.Namespace) -> int:
     decision = route_here(request)
     if decision.path is not GenerationPath.TRADITIONAL and plan.count <= settings.max_sync_records:
         return _generate_through_path(args, request)
-    if "llm not configured" in decision.reason:
+    # Said when what the caller asked a model for did not reach one: no model is configured,
+    # or the context is too short to send.
+    if "llm not configured" in decision.reason or (
+        decision.path is GenerationPath.TRADITIONAL and context_too_short(request)
+    ):
         print(f"note: {decision.reason}", file=sys.stderr)
     plan, report, failure = with_model_catalog(plan, decision)
     if decision.path is GenerationPath.LLM:

@@ -315,6 +315,17 @@ def test_a_request_for_the_llm_with_no_model_says_why_it_was_not_used(
     assert "llm not configured" in err and "LLM_BASE_URL" in err
 
 
+def test_a_context_too_short_to_send_says_so(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: with a model configured, `--context "gym stuff"` went to the engine without a
+    # word, and the response's reason said there was no context.
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:1/v1")
+    assert main(["generate", "cart", "-n", "1", "--context", "gym stuff"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: the context ('gym stuff', 9 characters) is shorter than the 10")
+
+
 def test_what_the_llm_path_noted_is_said_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,6 +89,12 @@ CASES = [
         GenerationPath.TRADITIONAL,
         "no context, routing hint or history: schema-driven generation; hints read by no rule: "
         "'realistc'",
+    ),  # A context too short to send was said to be none ("no context, routing hint or ...").
+    (
+        {"entity": "cart", "count": 3, "context": " gym stuff "},
+        GenerationPath.TRADITIONAL,
+        "the context ('gym stuff', 9 characters) is shorter than the 10 a model is sent for, "
+        "and no routing hint or history: schema-driven generation",
     ),
 ]
 

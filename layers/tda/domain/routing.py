@@ -89,10 +89,24 @@ def _decide(request: GenerateRequest, hints: set[str]) -> RoutingDecision:
             f"{request.count} records is above the LLM limit of {MAX_LLM_RECORDS} ({', '.join(llm)} noted)",
             0.9,
         )
-    return RoutingDecision(
-        GenerationPath.TRADITIONAL,
-        "no context, routing hint or history: schema-driven generation",
-        0.95,
+    return RoutingDecision(GenerationPath.TRADITIONAL, _nothing_read(request), 0.95)
+
+
+def context_too_short(request: GenerateRequest) -> bool:
+    """A context is given, but too short to send a model."""
+    return 0 < len(request.context.strip()) < MIN_CONTEXT_CHARS
+
+
+def _nothing_read(request: GenerateRequest) -> str:
+    """Why nothing sent the request past the schema: a context too short to send is named
+    (it was said to be none)."""
+    context = request.context.strip()
+    if not context_too_short(request):
+        return "no context, routing hint or history: schema-driven generation"
+    return (
+        f"the context ({context!r}, {len(context)} characters) is shorter than the "
+        f"{MIN_CONTEXT_CHARS} a model is sent for, and no routing hint or history: "
+        "schema-driven generation"
     )
 
 

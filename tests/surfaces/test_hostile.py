@@ -111,15 +111,42 @@ def test_hostile_input_is_refused_at_once_on_both_transports(
     assert health.answers >= 1 and health.worst < SECOND
 
 
+def _served(answer: Any) -> bool:
+    if isinstance(answer, pb.GenerateResponse):
+        return True
+    return getattr(answer, "status_code", None) == 200
+
+
+def _busy(answer: Any) -> bool:
+    """A refusal to retry (429, RESOURCE_EXHAUSTED), as a busy server answers."""
+    if isinstance(answer, grpc.RpcError):
+        return bool(answer.code() == grpc.StatusCode.RESOURCE_EXHAUSTED)
+    return getattr(answer, "status_code", None) == 429
+
+
+def until_admitted(call: Callable[[], Any]) -> Any:
+    """``call()`` again, as a client told to retry does, while the server is busy (429,
+    RESOURCE_EXHAUSTED): its admission reads how slow heavy work has lately been, and on a
+    loaded machine (the rest of the suite beside it) refused the second of two at once."""
+    deadline = time.monotonic() + 60
+    while True:
+        answer = call()
+        if not _busy(answer) or time.monotonic() > deadline:
+            return answer
+        time.sleep(2)
+
+
 @pytest.mark.parametrize(("case", "body"), HEAVY_VALID, ids=[c[0] for c in HEAVY_VALID])
 def test_heavy_valid_requests_never_hold_up_health(
     server: Served, case: str, body: dict[str, Any]
 ) -> None:
     with HealthPoller(server) as health:
         answers: dict[str, Any] = {}
-        over_grpc = threading.Thread(target=lambda: answers.update(grpc=grpc_call(server, body)))
+        over_grpc = threading.Thread(
+            target=lambda: answers.update(grpc=until_admitted(lambda: grpc_call(server, body)))
+        )
         over_grpc.start()
-        http = server.http.post("/v1/generate", json=body)
+        http = until_admitted(lambda: server.http.post("/v1/generate", json=body))
         over_grpc.join(120)
     assert http.status_code == 200 and http.json()["record_count"] == 1000
     answer = answers["grpc"]
@@ -145,14 +172,14 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
     # once the module's earlier requests had slowed the pace admission scales estimates by.)
     heavy = {"entity": "user", "count": 1000, "constraints": on("first_name", regex="(ab|cd){250}")}
     order: list[str] = []
+    results: dict[str, Any] = {}
     lock = threading.Lock()
 
     def answer(name: str, call: Callable[[], Any]) -> None:
         result = call()
         with lock:
             order.append(name)
-        if name.startswith("heavy"):
-            assert getattr(result, "status_code", 200) == 200 and not isinstance(result, Exception)
+            results[name] = result
 
     def http(body: dict[str, Any]) -> Callable[[], Any]:
         return lambda: httpx.post(f"http://127.0.0.1:{server.http_port}/v1/generate", json=body,
@@ -177,6 +204,11 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
     # least, by when the four running have ended about together: at most two heavy answers
     # before all four is what a noisy machine may show (≈1 s margin more), never a queue.
     assert len(heavy_done_first) <= 2, heavy_done_first
+    # Each heavy one served, or refused as busy when the suite beside it slowed the pace its
+    # admission reads (asserted here: an assertion in a thread once failed no test).
+    served = [name for name, result in results.items() if _served(result)]
+    refused = [name for name, result in results.items() if _busy(result)]
+    assert len(served) + len(refused) == len(calls) and served, results
     assert small.status_code == 200 and small.json()["record_count"] == 1
     assert bad.status_code == 422, bad.text
     assert isinstance(small_grpc, pb.GenerateResponse) and small_grpc.record_count == 1

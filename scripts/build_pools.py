@@ -1,6 +1,7 @@
 """Rebuild the shipped value pools (run after upgrading Faker).
 
-python scripts/build_pools.py              # every shipped locale (data/pools/*.json)
+python scripts/build_pools.py              # every shipped locale (data/pools/*.json), and
+                                           # the list of Faker's (faker_locales.txt)
 python scripts/build_pools.py de_DE fr_FR  # these (a new file ships a new locale)
 python scripts/build_pools.py --check      # every Faker locale built under two string
                                            # hash seeds: names those whose build differs
@@ -15,7 +16,12 @@ import sys
 
 import orjson
 
-from tda.paths.traditional.pools import POOL_DIR, build_pool_data, supported_locales
+from tda.paths.traditional.pools import (
+    FAKER_LOCALES,
+    POOL_DIR,
+    build_pool_data,
+    supported_locales,
+)
 
 _DIGESTS = (
     "import hashlib, orjson, warnings\n"
@@ -48,6 +54,10 @@ def check() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["--check"]:
         sys.exit(check())
+    from faker.config import AVAILABLE_LOCALES
+
+    FAKER_LOCALES.write_text("".join(f"{name}\n" for name in sorted(AVAILABLE_LOCALES)))
+    print(f"wrote {FAKER_LOCALES} ({len(AVAILABLE_LOCALES)} locales)")
     for locale in sys.argv[1:] or sorted(path.stem for path in POOL_DIR.glob("*.json")):
         target = POOL_DIR / f"{locale}.json"
         data = orjson.dumps(build_pool_data(locale))

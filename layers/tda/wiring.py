@@ -25,6 +25,7 @@ from tda.app.settings import (
 from tda.domain.routing import GenerationPath
 from tda.paths import registry
 from tda.paths.base import Generator
+from tda.paths.traditional import pools
 from tda.ports.cache import Cache
 from tda.ports.chunk_store import ChunkStore
 from tda.ports.metrics import Metrics, NullMetrics
@@ -242,6 +243,7 @@ def install(model_http_client: Any = None, metrics: Metrics | None = None) -> No
             cache=_cache,
         )
     )
+    pools.keep_built_pools_with(_cache)
     registry.register(GenerationPath.LLM, _llm_factory(model_http_client))
     registry.register(GenerationPath.RAG, _rag_generator)
     registry.register(GenerationPath.HYBRID, _hybrid_generator)

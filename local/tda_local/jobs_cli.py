@@ -256,7 +256,7 @@ def _seconds_or(retry_after: str | None, otherwise: float) -> float:
 
 def collect(days: float | None) -> int:
     """``tda jobs gc``: local jobs older than ``days`` removed; what remains, and its size;
-    the local cache's expired model answers removed."""
+    the local cache's expired entries (model answers, built locale pools) removed."""
     root = retention.local_root()
     if root is None:
         raise CliInputError(
@@ -271,7 +271,7 @@ def collect(days: float | None) -> int:
     cache = retention.local_cache_root()
     if cache is not None:
         swept = retention.collect_cache(cache)
-        print(f"removed {swept.jobs} expired model answers ({swept.bytes / 1e6:.1f} MB)")
+        print(f"removed {swept.jobs} expired cache entries ({swept.bytes / 1e6:.1f} MB)")
     return 0
 
 

@@ -167,7 +167,7 @@ def test_expired_model_answers_are_swept_from_the_local_cache(tmp_path: Path) ->
         },
     )  # fmt: skip
     assert swept.returncode == 0, swept.stderr
-    assert "removed 1 expired model answers (0.0 MB)" in swept.stdout
+    assert "removed 1 expired cache entries (0.0 MB)" in swept.stdout
     assert not (folder / "llm" / "a" / "old").exists()
     assert StoreCache(FileChunkStore(folder)).get("llm/b/kept") == b"y" * 10
     assert (folder / "llm" / "b" / ".kept.tmp123").exists()

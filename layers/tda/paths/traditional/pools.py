@@ -2,15 +2,21 @@
 
 Sampling a pool with numpy is 10-100x cheaper than calling Faker per value (Faker's weighted
 tables are its main cost). 19 common locales ship as data files (each read in ≈2 ms, where a
-build takes 0.15-0.85 s); the others are built once per process from Faker with a fixed seed,
-to the same values a shipped file holds (``scripts/build_pools.py`` writes them).
+build takes 0.15-1.6 s); the others are built from Faker with a fixed seed, to the same values
+a shipped file holds (``scripts/build_pools.py`` writes them), and kept behind the cache port
+when the wiring gives one (``keep_built_pools_with``): the processes after read them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.util
+import os
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property, lru_cache
 from pathlib import Path
@@ -22,6 +28,7 @@ import orjson
 from tda.domain.errors import InvalidRequestError, shown
 from tda.domain.text import slug
 from tda.domain.validation import is_phone
+from tda.ports.cache import Cache
 
 POOL_DIR = Path(__file__).resolve().parents[2] / "data" / "pools"
 POOL_SEED = 20240101
@@ -85,10 +92,15 @@ def _slugs(names: np.ndarray) -> np.ndarray:
     return out
 
 
-def supported_locales() -> list[str]:
-    from faker.config import AVAILABLE_LOCALES
+# Faker's locales, as its ``faker.config.AVAILABLE_LOCALES`` lists them (written by
+# ``scripts/build_pools.py``, checked against Faker by the tests): importing that took 0.2 s,
+# most of a run in a locale whose pools are kept.
+FAKER_LOCALES = POOL_DIR / "faker_locales.txt"
 
-    return sorted(AVAILABLE_LOCALES)
+
+@cache
+def supported_locales() -> list[str]:
+    return FAKER_LOCALES.read_text(encoding="utf-8").split()
 
 
 # What a locale looks like (Faker's: en, en_US, fil_PH): nothing else is looked up as a file
@@ -149,9 +161,72 @@ def pools_for(locale: str) -> Pools:
             if locale in _shipped():
                 found = Pools.from_dict(orjson.loads(shipped.read_bytes()))
             else:
-                found = Pools.from_dict(build_pool_data(locale))
+                found = _kept(locale) or _built_and_kept(locale)
             _built[locale] = found
         return found
+
+
+# Where pools built from Faker are kept for the processes after this one (the wiring sets the
+# cache port: a file under TDA_HOME/cache, Redis, or S3 in AWS); None keeps them in this
+# process only. A kept pool is never a reason to fail: unreadable or broken, it is built again.
+_keeping: Callable[[], Cache] | None = None
+KEPT_SECONDS = 30 * 86400
+
+
+def keep_built_pools_with(cache: Callable[[], Cache] | None) -> None:
+    """Keep the pools built from Faker behind ``cache()`` (made at the first build, so a run
+    in a shipped locale makes no cache), or in this process only (None)."""
+    global _keeping
+    _keeping = cache
+
+
+def _kept(locale: str) -> Pools | None:
+    key = _kept_key(locale)
+    if key is None or _keeping is None:
+        return None
+    try:
+        raw = _keeping().get(key)
+        data = orjson.loads(raw) if raw is not None else None
+        return Pools.from_dict(data) if data and data.get("locale") == locale else None
+    except Exception:  # a broken or unreadable entry: built again
+        return None
+
+
+def _built_and_kept(locale: str) -> Pools:
+    data = build_pool_data(locale)
+    key = _kept_key(locale)
+    if key is not None and _keeping is not None:
+        with contextlib.suppress(Exception):  # kept or not, this request has its pools
+            _keeping().put(key, orjson.dumps(data), KEPT_SECONDS)
+    return Pools.from_dict(data)
+
+
+def _kept_key(locale: str) -> str | None:
+    prefix = _kept_prefix()
+    return None if prefix is None else f"{prefix}/{locale}.json"
+
+
+@cache
+def _kept_prefix() -> str | None:
+    """What a kept pool is read by: the Faker that built it (its version, from its
+    distribution's folder name: importing Faker is 0.2 s) and this module's code, which draws
+    the pools. None when either cannot be told: nothing is kept then."""
+    try:
+        spec = importlib.util.find_spec("faker")
+        if spec is None or spec.origin is None:
+            return None
+        packages = Path(spec.origin).parents[1]
+        versions = [
+            name[len("faker-") : -len(".dist-info")]
+            for name in os.listdir(packages)
+            if name.lower().startswith("faker-") and name.endswith(".dist-info")
+        ]
+        code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+    except (OSError, ValueError):
+        return None
+    if len(versions) != 1:
+        return None
+    return f"pools/faker-{versions[0]}-{code}"
 
 
 # Faker's lists made from a set, in the order of the process's string hashes (PYTHONHASHSEED):

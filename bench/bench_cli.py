@@ -57,10 +57,10 @@ with open(out, "w") as f:
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def cpu_seconds(command: list[str]) -> float:
+def cpu_seconds(command: list[str], env: dict[str, str] | None = None) -> float:
     """User + system CPU of ``command``'s process, which must succeed."""
     child = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=CHILD_ENV
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**CHILD_ENV, **(env or {})}
     )
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -81,6 +81,10 @@ def commands(out: Path) -> dict[str, list[str]]:
         # What it cost with a pydantic model as the contract (tda's until 2026-12-05).
         "python, numpy.random + model": [py, "-c", "import os; os.environ['OPENBLAS_NUM_THREADS'] = '1'; os.environ['PYDANTIC_DISABLE_PLUGINS'] = '__all__'; import numpy.random, pydantic\nclass M(pydantic.BaseModel):\n    x: int = 0"],
         "tda: 1 cart": [TDA, "generate", "cart", "-n", "1", "-o", str(out / "one.json")],
+        # A locale that ships no pool file (19 do): built from Faker, or read where a run
+        # before kept it (the cache: TDA_HOME/cache/pools).
+        "tda: 10 users, en_NZ built": [TDA, "generate", "user", "-n", "10", "--locale", "en_NZ", "-o", str(out / "nz.json")],
+        "tda: 10 users, en_NZ kept": [TDA, "generate", "user", "-n", "10", "--locale", "en_NZ", "-o", str(out / "nz.json")],
         "tda: 10K users": [TDA, "generate", "user", "-n", "10000", "-f", "ndjson", "-o", str(out / "u.ndjson")],
         "mimesis: 10K users": [py, "-c", MIMESIS_USERS, "10000", str(out / "m.ndjson")],
         "tda: 100K users": [TDA, "generate", "user", "-n", "100000", "-f", "ndjson", "-o", str(out / "u.ndjson")],
@@ -101,9 +105,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         jobs = commands(Path(folder))
         seconds: dict[str, list[float]] = {name: [] for name in jobs}
+        kept = {"TDA_CACHE_STORE": f"file://{folder}/kept"}
+        cpu_seconds(jobs["tda: 10 users, en_NZ kept"], kept)  # kept by a run before
         for round_ in range(args.runs):
             for name in list(jobs)[:: 1 if round_ % 2 else -1]:
-                seconds[name].append(cpu_seconds(jobs[name]))
+                env = kept if name.endswith(" kept") else None
+                if name.endswith(" built"):  # nothing kept: a cache of its own, new each run
+                    env = {"TDA_CACHE_STORE": f"file://{folder}/built-{round_}"}
+                seconds[name].append(cpu_seconds(jobs[name], env))
     median = statistics.median
     print(f"CPU seconds per process, median of {args.runs} (this machine, {os.cpu_count()} cores)")
     floor = seconds["python, numpy + pydantic_core"]

@@ -48,7 +48,6 @@ class Served:
         env: dict[str, str] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
-        self.grpc_port, self.http_port = free_port(), free_port()
         self.host = f"[{host}]" if ":" in host else host  # as a URL or gRPC target has it
         self.home = home or Path(session_folder("tda-serve-"))
         env = {
@@ -57,27 +56,24 @@ class Served:
             "JOB_CHUNK_RECORDS": "1000",
             **(env or {}),
         }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
-             "--http-port", str(self.http_port), "--workers", str(workers), "--host", host,
-             *options],
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )  # fmt: skip
-        self.http = httpx.Client(base_url=f"http://{self.host}:{self.http_port}", timeout=60)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, (
-                self.process.stderr.read() if self.process.stderr else ""
-            )
-            try:
-                if self.http.get("/health/live").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            raise AssertionError("tda serve did not come up")
+        # A port found free may be taken before the server binds it (another test's outgoing
+        # connection, from the same ephemeral range): then two other ports, a few times.
+        for _ in range(5):
+            self.grpc_port, self.http_port = free_port(), free_port()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "tda_local.cli", "serve", "--grpc-port", str(self.grpc_port),
+                 "--http-port", str(self.http_port), "--workers", str(workers), "--host", host,
+                 *options],
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )  # fmt: skip
+            self.http = httpx.Client(base_url=f"http://{self.host}:{self.http_port}", timeout=60)
+            said = self._up_or_said()
+            if "Address already in use" not in said:
+                break
+            self.http.close()
+        assert not said, said
         # The primary answers before its workers are up; it says so once they all are.
         assert self.process.stderr is not None
         self.log_lines: list[str] = []
@@ -89,6 +85,19 @@ class Served:
         # test shows what the server said (tests/surfaces/conftest.py adds it to the report).
         self._drain = threading.Thread(target=self._read_log, daemon=True)
         self._drain.start()
+
+    def _up_or_said(self) -> str:
+        """'' once the server answers, or what it said when it exited before."""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return self.process.stderr.read() if self.process.stderr else "exited"
+            try:
+                if self.http.get("/health/live").status_code == 200:
+                    return ""
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("tda serve did not come up")
 
     def _read_log(self) -> None:
         assert self.process.stderr is not None

@@ -10,7 +10,6 @@ when the wiring gives one (``keep_built_pools_with``): the processes after read 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import os
 import re
@@ -211,6 +210,8 @@ def _kept_prefix() -> str | None:
     """What a kept pool is read by: the Faker that built it (its version, from its
     distribution's folder name: importing Faker is 0.2 s) and this module's code, which draws
     the pools. None when either cannot be told: nothing is kept then."""
+    import hashlib  # here: a handler's start imports no OpenSSL (tests/surfaces/test_handlers)
+
     try:
         spec = importlib.util.find_spec("faker")
         if spec is None or spec.origin is None:

@@ -505,12 +505,13 @@ def test_an_output_naming_standard_output_writes_to_it_and_replaces_nothing(
             stderr=subprocess.PIPE,
             text=True,
             timeout=120,
+            cwd=tmp_path,  # where a file named '-' would be written
         )
     assert done.returncode == 0, done.stderr
     before, written = kept.read_text().split("\n", 1)
     assert before == "before" and len(json.loads(written)) == 2
     assert not links_to or Path(output).is_symlink()
-    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name == "-"]
 
 
 def test_a_schema_file_of_dash_is_read_from_standard_input() -> None:

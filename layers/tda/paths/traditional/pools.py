@@ -160,7 +160,7 @@ def pools_for(locale: str) -> Pools:
             if locale in _shipped():
                 found = Pools.from_dict(orjson.loads(shipped.read_bytes()))
             else:
-                found = _kept(locale) or _built_and_kept(locale)
+                found = _kept_or_built(locale)
             _built[locale] = found
         return found
 
@@ -179,24 +179,24 @@ def keep_built_pools_with(cache: Callable[[], Cache] | None) -> None:
     _keeping = cache
 
 
-def _kept(locale: str) -> Pools | None:
-    key = _kept_key(locale)
-    if key is None or _keeping is None:
-        return None
-    try:
-        raw = _keeping().get(key)
-        data = orjson.loads(raw) if raw is not None else None
-        return Pools.from_dict(data) if data and data.get("locale") == locale else None
-    except Exception:  # a broken or unreadable entry: built again
-        return None
-
-
-def _built_and_kept(locale: str) -> Pools:
-    data = build_pool_data(locale)
-    key = _kept_key(locale)
+def _kept_or_built(locale: str) -> Pools:
+    """The locale's pools as a process before kept them, or built from Faker and kept."""
+    key, cache = _kept_key(locale), None
     if key is not None and _keeping is not None:
+        with contextlib.suppress(Exception):  # no cache to be had: built, as before
+            cache = _keeping()
+    if cache is not None and key is not None:
+        try:
+            raw = cache.get(key)
+            data = orjson.loads(raw) if raw is not None else None
+            if data and data.get("locale") == locale:
+                return Pools.from_dict(data)
+        except Exception:  # a broken or unreadable entry: built again
+            pass
+    data = build_pool_data(locale)
+    if cache is not None and key is not None:
         with contextlib.suppress(Exception):  # kept or not, this request has its pools
-            _keeping().put(key, orjson.dumps(data), KEPT_SECONDS)
+            cache.put(key, orjson.dumps(data), KEPT_SECONDS)
     return Pools.from_dict(data)
 
 

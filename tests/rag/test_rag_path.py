@@ -411,3 +411,36 @@ def test_a_hybrid_record_filled_by_traditional_generation_says_so_in_its_source(
         ("traditional", "traditional"),
         ("model", None),
     ]
+
+
+def test_model_records_whose_names_only_repeat_the_context_are_not_learned(
+    seeded: Path, openai_model: Transport
+) -> None:
+    # SmolLM2 named a cart's items "Hands On" and "Fitness" from a context about hands-on
+    # fitness classes: every rule kept (the catalog places no such item, so any price fits),
+    # coherence 1.0, and they were stored as patterns, to be retrieved later as real products.
+    def echoed(records: list[dict[str, Any]]) -> None:
+        for r in records:
+            if r.get("_index") != 1:
+                for item in r["items"]:
+                    item["name"] = "Running Gear"  # the context's own words, and nothing else
+
+    openai_model.then(chat_records(echoed))
+    before = wiring.memory().store.count("patterns")
+    response = generate(
+        make_request(
+            entity="cart",
+            count=3,
+            seed=5,
+            learn_from_history=True,
+            hints=["coherent"],
+            context="carts of running gear",
+        )
+    )
+    meta = response.metadata
+    assert meta.generation_path == "hybrid" and meta.rag is not None
+    assert "2 record(s) named only in the context's words: not learned" in meta.rag.notes
+    learned = wiring.memory().store.count("patterns") - before
+    assert learned == 1 and meta.rag.learned.startswith("1 pattern(s)")
+    stored = wiring.memory().store.get("patterns", meta.rag.learned.split(": ")[1].split(", "))
+    assert all("Running Gear" not in entry.data for entry in stored)

@@ -8,6 +8,7 @@ or timestamps), so the same content learned twice is one pattern.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -55,8 +56,16 @@ def learn(
         if str(record.get("_source", "")) in NEW_SOURCES  # else remembered: its reuse counted
         and not (len(scores) > i and scores[i] < threshold)
     ]
+    context_words = set(_WORD.findall(plan.brief.context.lower()))
+    echoes = [i for i in eligible if _named_from(context_words, records[i])]
+    echoed = (
+        [f"{len(echoes)} record(s) named only in the context's words: not learned"]
+        if echoes
+        else []
+    )
+    eligible = [i for i in eligible if i not in set(echoes)]
     if not eligible:
-        return Learned(notes=["nothing new to learn: every record came from the memory"])
+        return Learned(notes=echoed or ["nothing new to learn: every record came from the memory"])
     candidates: dict[str, int] = {}  # content id -> record index; only a few are hashed
     for i in eligible[:MAX_CANDIDATES]:
         candidates.setdefault(pattern_id(plan, records[i]), i)
@@ -77,7 +86,7 @@ def learn(
         memory.add(PATTERNS, chosen, new=True)
     except TdaError as exc:
         return Learned(notes=[f"not learned: {exc}"])
-    notes = []
+    notes = echoed
     if len(chosen) == MAX_LEARNED_PER_REQUEST and len(eligible) > len(chosen) + len(known):
         notes.append(
             f"learned {len(chosen)} of {len(eligible)} record(s) not from the memory: at most "
@@ -95,6 +104,42 @@ def learn(
         ids=ids,
         notes=notes,
     )
+
+
+# What names a thing in a record: a cart's or order's item names, a product's name, a
+# review's title.
+NAME_FIELDS = frozenset({"name", "title", "product_name"})
+_WORD = re.compile(r"\w+")
+
+
+def _named_from(context_words: set[str], record: dict[str, Any]) -> bool:
+    """Whether any of the record's names is made of the request's context's words alone: a
+    small model (SmolLM2) named a cart's items "Hands On" and "Fitness" from a context about
+    hands-on fitness classes. Kept by every rule (no catalog places such an item), they were
+    stored, to be retrieved later as real products. Only learning asks: the caller still
+    gets what the model wrote."""
+    if not context_words:
+        return False
+    for name in _names(record):
+        words = set(_WORD.findall(name.lower()))
+        if words and words <= context_words:
+            return True
+    return False
+
+
+def _names(value: Any) -> list[str]:
+    """The strings under NAME_FIELDS, at any depth."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if key in NAME_FIELDS and isinstance(inner, str):
+                found.append(inner)
+            elif isinstance(inner, dict | list):
+                found += _names(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            found += _names(inner)
+    return found
 
 
 def pattern_id(plan: GenerationPlan, record: dict[str, Any]) -> str:

@@ -105,6 +105,21 @@ class RepeatsCounted(logging.Filter):
             self._tell(second)
 
 
+def count_repeats_on(logger_name: str) -> RepeatsCounted:
+    """The same for a logger that its own code logs to, not its children (uvicorn's
+    ``uvicorn.error``, which wrote "Invalid HTTP request received." for each request of junk):
+    counted where it is logged, told through its own handlers."""
+    logger = logging.getLogger(logger_name)
+    for present in logger.filters:  # a process that serves again (the tests' do) counts once
+        if isinstance(present, RepeatsCounted):
+            return present
+    repeats = RepeatsCounted()
+    repeats.tell_with(logger.handle)  # a count is a kind of line of its own, one a second
+    logger.addFilter(repeats)
+    atexit.register(repeats.tell_all)
+    return repeats
+
+
 def enable(logger_name: str = "tda") -> RepeatsCounted:
     """The ``tda`` loggers' lines on stderr as before (their message alone, as Python's
     last-resort handler wrote them), a flood of one kind counted."""

@@ -301,6 +301,9 @@ class _Running:
             timeout_graceful_shutdown=math.ceil(grace_seconds()),
         )
         logging.getLogger("uvicorn.error").addFilter(_not_the_grace_running_out)
+        # After uvicorn has set its loggers up (its Config does): a sender of junk makes a line
+        # of uvicorn's each.
+        log_floods.count_repeats_on("uvicorn.error")
         unsent_answers.count_with(http_guard.unsent_bytes)
         http = _HttpServer(config)
         failure: list[BaseException] = []

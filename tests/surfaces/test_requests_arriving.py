@@ -501,3 +501,27 @@ def test_grpc_calls_in_flight_are_bounded_as_a_whole_one_connection_as_many() ->
             assert h2.remote_settings.max_concurrent_streams == 4
     finally:
         served.stop()
+
+
+def test_a_flood_of_invalid_http_is_counted_in_the_log_not_written_line_by_line(
+    server: Served,
+) -> None:
+    # Before: uvicorn wrote "Invalid HTTP request received." for each, as many as a sender of
+    # junk cared to make.
+    began = time.monotonic()
+    for _ in range(40):
+        with socket.create_connection(("127.0.0.1", server.http_port), timeout=10) as sock:
+            sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+            until_closed(sock)
+    seconds = time.monotonic() - began
+    line = "Invalid HTTP request received."
+    deadline = time.monotonic() + 30
+    while True:
+        lines = server.log().splitlines()
+        written = sum(1 for each in lines if line in each and "more like" not in each)
+        told = sum(int(n) for n in re.findall(rf"and (\d+) more like '{line}'", server.log()))
+        if written + told >= 40 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert written + told == 40, server.log()[-3000:]
+    assert written <= 5 * (int(seconds) + 2), (written, seconds)  # 5 in each second begun

@@ -735,6 +735,19 @@ def test_a_compressed_body_is_refused_415_naming_the_encoding(served: Served) ->
     document = served.http.get("/openapi.json").json()
     for route in ("/v1/generate", "/v1/jobs"):
         assert "415" in document["paths"][route]["post"]["responses"]
+    # A transfer coding besides chunked (gzip, chunked) was undone in part: the chunks read,
+    # their gzip not, and a body so labelled that was not gzip was served.
+    with socket.create_connection(("127.0.0.1", served.http_port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            b"transfer-encoding: gzip, chunked\r\n\r\n"
+            + f"{len(body):x}\r\n".encode()
+            + body
+            + b"\r\n0\r\n\r\n"
+        )
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 501 "), answer[:300]
+    assert b"'gzip, chunked': only chunked is taken" in answer
 
 
 def test_a_submitted_jobs_answer_is_documented_and_links_to_the_routes_that_follow_it(

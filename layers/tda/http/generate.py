@@ -19,7 +19,7 @@ router = APIRouter(tags=["generate"])
 
 @router.post(
     "/v1/generate",
-    responses=GENERATED | documented(413, 415, 422, 429, 500, 503),
+    responses=GENERATED | documented(413, 415, 422, 429, 500, 501, 503),
     openapi_extra=request_body(
         {"entity": "cart", "count": 5, "seed": 7}, settings.max_sync_records
     ),

@@ -62,7 +62,7 @@ def caller_of(request: Request) -> str:
 @router.post(
     "/v1/jobs",
     status_code=202,
-    responses=JOB_ACCEPTED | documented(409, 413, 415, 422, 429, 500, 503, 507),
+    responses=JOB_ACCEPTED | documented(409, 413, 415, 422, 429, 500, 501, 503, 507),
     openapi_extra=request_body(
         {"entity": "user", "count": 20000, "seed": 7, "output_format": "CSV"},
         settings.max_records,

@@ -222,6 +222,7 @@ def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
         429: "busy (too much synchronous work, or running jobs: the caller's, or the "
         "server's): see Retry-After",
         500: "an unexpected failure, named by the request id",
+        501: "a transfer coding besides chunked (Transfer-Encoding: gzip, chunked)",
         503: "not ready: the server is stopping (draining); or the job store cannot be read "
         "now (S3 throttling): see Retry-After",
         507: "a local chunk store's disk is down to the free space it keeps (MIN_FREE_DISK_BYTES)",

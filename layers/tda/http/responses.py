@@ -131,9 +131,9 @@ async def answer_body(
 
 
 async def read_limited(request: Request) -> Any:
-    """The parsed JSON body, or the error response (413 too large, 415 compressed, 422 not
-    JSON, 400 when the client left before its body was whole: nobody reads that one, and
-    nothing is logged)."""
+    """The parsed JSON body, or the error response (413 too large, 415 compressed, 501 a
+    transfer coding besides chunked, 422 not JSON, 400 when the client left before its body
+    was whole: nobody reads that one, and nothing is logged)."""
     encoding = request.headers.get("content-encoding", "").strip()
     if encoding.lower() not in ("", "identity"):
         # Refused unread: a gzipped body was read as it came and refused as "not valid
@@ -142,6 +142,12 @@ async def read_limited(request: Request) -> Any:
             "content-encoding", f"{encoding!r} is not taken: send the body uncompressed"
         )
         return OrjsonResponse(error_body("", [issue]), status_code=415)
+    transfer = request.headers.get("transfer-encoding", "").strip()
+    if any(c.strip().lower() not in ("chunked", "identity", "") for c in transfer.split(",")):
+        # The server undid the chunks and none of the rest (gzip, chunked): 501, as RFC 9112
+        # has it for a transfer coding a server does not take.
+        issue = FieldIssue("transfer-encoding", f"{transfer!r}: only chunked is taken")
+        return OrjsonResponse(error_body("", [issue]), status_code=501)
     declared = request.headers.get("content-length")
     if (
         declared is not None

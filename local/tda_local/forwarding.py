@@ -23,10 +23,12 @@ from typing import Any
 import grpc
 import httpx
 import orjson
+from starlette.datastructures import Headers
 
 from tda.app import operations
 from tda.app.settings import settings
 from tda.domain.errors import InvalidRequestError
+from tda.http.responses import coding_refusal
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
@@ -134,6 +136,10 @@ class ForwardToPrimary:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path: str = scope["path"]
+        if scope["method"] == "POST" and (refused := coding_refusal(Headers(scope=scope))):
+            # As the primary would answer: forwarded, the body would lose its transfer-encoding
+            # (a hop's own header), and a "gzip, chunked" job was taken.
+            return await refused(scope, receive, send)
         if path.startswith(ALWAYS_PRIMARY) and path != LOCAL_HEALTH:
             # Bounded like any body here: over the limit, the primary answers 413 itself.
             body = await _read_body(receive, limit=settings.max_request_bytes + 1)

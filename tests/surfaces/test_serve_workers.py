@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from grpc_status import rpc_status
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
+from .test_connections import until_closed
 from .test_serve import Served, serving
 
 CONNECTIONS = 16  # all on one process by chance: 2 ** -15
@@ -167,6 +169,38 @@ def test_an_odd_path_gets_the_same_answer_from_either_process(pair: Served, path
     assert len(answers) == 1, answers
     ((status, _),) = answers
     assert status in (404, 422)
+
+
+@pytest.mark.parametrize(
+    ("route", "coding", "status"),
+    [
+        ("/v1/jobs", "transfer-encoding: gzip, chunked", 501),
+        ("/v1/generate", "transfer-encoding: gzip, chunked", 501),
+        ("/v1/jobs", "content-encoding: gzip", 415),
+    ],
+)
+def test_a_coded_body_is_refused_alike_by_either_process(
+    pair: Served, route: str, coding: str, status: int
+) -> None:
+    # A worker's relay drops transfer-encoding (a hop's own) as it forwards: a job submitted
+    # "gzip, chunked" to a worker reached the primary as a plain body, and was taken.
+    body = b'{"entity": "cart", "count": 3}'
+    answers = set()
+    for _ in range(CONNECTIONS):
+        with socket.create_connection(("127.0.0.1", pair.http_port), timeout=60) as sock:
+            chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+            sent = chunked if "chunked" in coding else body
+            length = "" if "chunked" in coding else f"content-length: {len(body)}\r\n"
+            sock.sendall(
+                f"POST {route} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                f"{length}{coding}\r\nconnection: close\r\n\r\n".encode()
+                + sent
+            )
+            answers.add(until_closed(sock).split(b"\r\n", 1)[0])
+    assert answers == {
+        f"HTTP/1.1 {status} ".encode()
+        + (b"Not Implemented" if status == 501 else b"Unsupported Media Type")
+    }
 
 
 def test_a_cancelled_stream_cancels_its_job_from_either_process(pair: Served) -> None:

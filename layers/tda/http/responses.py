@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -134,20 +134,9 @@ async def read_limited(request: Request) -> Any:
     """The parsed JSON body, or the error response (413 too large, 415 compressed, 501 a
     transfer coding besides chunked, 422 not JSON, 400 when the client left before its body
     was whole: nobody reads that one, and nothing is logged)."""
-    encoding = request.headers.get("content-encoding", "").strip()
-    if encoding.lower() not in ("", "identity"):
-        # Refused unread: a gzipped body was read as it came and refused as "not valid
-        # JSON (str is not valid UTF-8 ...)", and one labelled gzip that was not was served.
-        issue = FieldIssue(
-            "content-encoding", f"{encoding!r} is not taken: send the body uncompressed"
-        )
-        return OrjsonResponse(error_body("", [issue]), status_code=415)
-    transfer = request.headers.get("transfer-encoding", "").strip()
-    if any(c.strip().lower() not in ("chunked", "identity", "") for c in transfer.split(",")):
-        # The server undid the chunks and none of the rest (gzip, chunked): 501, as RFC 9112
-        # has it for a transfer coding a server does not take.
-        issue = FieldIssue("transfer-encoding", f"{transfer!r}: only chunked is taken")
-        return OrjsonResponse(error_body("", [issue]), status_code=501)
+    refused = coding_refusal(request.headers)
+    if refused is not None:
+        return refused
     declared = request.headers.get("content-length")
     if (
         declared is not None
@@ -173,6 +162,27 @@ async def read_limited(request: Request) -> Any:
     except orjson.JSONDecodeError as exc:
         issue = FieldIssue("body", f"not valid JSON ({exc})")
         return OrjsonResponse(error_body("", [issue]), status_code=422)
+
+
+def coding_refusal(headers: Mapping[str, str]) -> Response | None:
+    """415 for a compressed body, 501 for a transfer coding besides chunked, both unread; None
+    for a body as it is. (A worker's relay asks too: it drops the transfer-encoding header, a
+    hop's own, as it forwards.)"""
+    encoding = headers.get("content-encoding", "").strip()
+    if encoding.lower() not in ("", "identity"):
+        # A gzipped body was read as it came and refused as "not valid JSON (str is not valid
+        # UTF-8 ...)", and one labelled gzip that was not was served.
+        issue = FieldIssue(
+            "content-encoding", f"{encoding!r} is not taken: send the body uncompressed"
+        )
+        return OrjsonResponse(error_body("", [issue]), status_code=415)
+    transfer = headers.get("transfer-encoding", "").strip()
+    if any(c.strip().lower() not in ("chunked", "identity", "") for c in transfer.split(",")):
+        # The server undid the chunks and none of the rest (gzip, chunked): 501, as RFC 9112
+        # has it for a transfer coding a server does not take.
+        issue = FieldIssue("transfer-encoding", f"{transfer!r}: only chunked is taken")
+        return OrjsonResponse(error_body("", [issue]), status_code=501)
+    return None
 
 
 def _too_large() -> Response:

@@ -165,7 +165,8 @@ class Attack:
                 body = {"entity": "user", "count": 2, "locale": random.choice(AVAILABLE_LOCALES)}
                 started = time.monotonic()
                 answer = http.post("/v1/generate", json=body)
-                self.tally.count(f"HTTP {answer.status_code}", time.monotonic() - started)
+                took = time.monotonic() - started
+                self.tally.count(f"HTTP {answer.status_code} (new locales)", took)
 
     def grpc_sender(self) -> None:
         options = [("grpc.max_receive_message_length", 64 << 20)]
@@ -438,7 +439,7 @@ def report(tally: Tally, memory: dict[str, float], after: str, log: str) -> int:
     # Every probe's 5xx: the canary's and /health's too (a relayed /health's 502 once went
     # by as 'health 502' and passed).
     server_faults = [k for k in tally.answers
-                     if re.search(r"(HTTP|canary|health|hoarder) 5\d\d$|gRPC (INTERNAL|UNKNOWN)", k)]  # fmt: skip
+                     if re.search(r"(HTTP|canary|health|hoarder) 5\d\d( \(.+\))?$|gRPC (INTERNAL|UNKNOWN)", k)]  # fmt: skip
     log_faults = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
     gave_way = "a request body gave way to another"
     lines = log.splitlines()

@@ -381,6 +381,19 @@ def test_opening_the_store_builds_none_of_lancedbs_namespace_client(tmp_path: Pa
     assert printed == [["A"], False, False, False]
 
 
+def hybrid_running_carts() -> Any:
+    """Three carts on the hybrid path (learning, a model signal), for a context of four words."""
+    request = make_request(
+        entity="cart",
+        count=3,
+        seed=5,
+        learn_from_history=True,
+        hints=["coherent"],
+        context="carts of running gear",
+    )
+    return generate(request)
+
+
 def test_a_hybrid_record_filled_by_traditional_generation_says_so_in_its_source(
     seeded: Path, openai_model: Transport
 ) -> None:
@@ -392,16 +405,7 @@ def test_a_hybrid_record_filled_by_traditional_generation_says_so_in_its_source(
                 r["items"][0]["quantity"] = 1000
 
     openai_model.then(*[chat_records(too_many)] * 3)  # answer, repair, asked afresh
-    response = generate(
-        make_request(
-            entity="cart",
-            count=3,
-            seed=5,
-            learn_from_history=True,
-            hints=["coherent"],
-            context="carts of running gear",
-        )
-    )
+    response = hybrid_running_carts()
     meta = response.metadata
     assert meta.generation_path == "hybrid" and meta.llm is not None
     assert meta.llm.records_filled == 1
@@ -427,16 +431,7 @@ def test_model_records_whose_names_only_repeat_the_context_are_not_learned(
 
     openai_model.then(chat_records(echoed))
     before = wiring.memory().store.count("patterns")
-    response = generate(
-        make_request(
-            entity="cart",
-            count=3,
-            seed=5,
-            learn_from_history=True,
-            hints=["coherent"],
-            context="carts of running gear",
-        )
-    )
+    response = hybrid_running_carts()
     meta = response.metadata
     assert meta.generation_path == "hybrid" and meta.rag is not None
     assert "2 record(s) named only in the context's words: not learned" in meta.rag.notes

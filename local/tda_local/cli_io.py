@@ -37,13 +37,18 @@ MAX_SCHEMA_FILE_VALUES = MAX_SCHEMA_FILE_BYTES // 2
 _NOT_A_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
+def input_name(path: Path) -> str:
+    """An input file as a message names it: ``-`` is standard input."""
+    return "standard input" if str(path) == "-" else str(path)
+
+
 def read_text_file(path: Path, option: str, max_bytes: int) -> str:
     """A file's text, read no further than ``max_bytes``: an endless or huge file (/dev/zero, a
     disk image named by mistake) is refused at the limit, not read until memory runs out.
     ``-`` is standard input."""
-    shown = "standard input" if str(path) == "-" else str(path)
+    shown = input_name(path)
     try:
-        if shown == "standard input":
+        if str(path) == "-":
             raw = sys.stdin.buffer.read(max_bytes + 1)
         else:
             with path.open("rb") as file:

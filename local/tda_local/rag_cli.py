@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tda_local.cli_io import CliInputError, read_text_file
+from tda_local.cli_io import CliInputError, input_name, read_text_file
 
 MODES = ("hybrid", "vector", "keyword")
 MAX_K = 100
@@ -98,7 +98,8 @@ def _add(memory: Any, path: Path, refuse: bool) -> int:
     from tda.paths.retrieval.corpus import parse_file, team_entries
 
     text = read_text_file(path, "file", MAX_FILE_BYTES)
-    shown, source = ("standard input", "stdin") if str(path) == "-" else (str(path), path.name)
+    shown = input_name(path)
+    source = "stdin" if str(path) == "-" else path.name
     loaded = team_entries(parse_file(text, shown), source, refuse_personal=refuse)
     if loaded.issues:
         raise InvalidRequestError(loaded.issues)  # nothing added: all or nothing

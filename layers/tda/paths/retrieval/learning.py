@@ -57,13 +57,13 @@ def learn(
         and not (len(scores) > i and scores[i] < threshold)
     ]
     context_words = set(_WORD.findall(plan.brief.context.lower()))
-    echoes = [i for i in eligible if _named_from(context_words, records[i])]
+    echoes = {i for i in eligible if _named_from(context_words, records[i])}
     echoed = (
         [f"{len(echoes)} record(s) named only in the context's words: not learned"]
         if echoes
         else []
     )
-    eligible = [i for i in eligible if i not in set(echoes)]
+    eligible = [i for i in eligible if i not in echoes]
     if not eligible:
         return Learned(notes=echoed or ["nothing new to learn: every record came from the memory"])
     candidates: dict[str, int] = {}  # content id -> record index; only a few are hashed

@@ -72,19 +72,24 @@ from tests.surfaces.hostile_requests import HEAVY_VALID, HOSTILE, LARGE_ANSWER  
 SLOW_SECONDS = 20.0  # no answer may take longer, whatever else is in flight
 SETTLE_SECONDS = 15.0  # after a round: its callers gone, what they left dropped by the stalls
 CANARY = {"entity": "cart", "count": 5}
-MORE_BODIES: list[dict[str, Any]] = [
-    {"entity": "user", "count": 10, "constraints": {"field_constraints": {
-        "first_name": {"enum_values": [str(i) for i in range(20_000)]}}}},
-    {"entity": "review", "count": 5, "context": "x" * 1_000_000},
-    {"entity": "cart", "count": 1000},
-    {"entity": "order", "count": 1000},
-    {"entity": "review", "count": 5, "context": "reviews of a travel kettle"},
-    {"entity": "payment", "count": 50, "production_like": True},
-    {"entity": "cart", "count": 20, "hints": ["realistic", "coherent"]},
-    {"entity": "order", "count": 20, "context": "a bakery's orders", "learn_from_history": True},
-    {"entity": "product", "count": 100, "output_format": "CSV", "defect_triggering": True},
+MORE_BODIES: list[tuple[str, dict[str, Any]]] = [
+    ("20,000 enum values", {"entity": "user", "count": 10, "constraints": {"field_constraints": {
+        "first_name": {"enum_values": [str(i) for i in range(20_000)]}}}}),
+    ("a context of a million characters", {"entity": "review", "count": 5,
+                                           "context": "x" * 1_000_000}),
+    ("1000 carts", {"entity": "cart", "count": 1000}),
+    ("1000 orders", {"entity": "order", "count": 1000}),
+    ("5 reviews with a context", {"entity": "review", "count": 5,
+                                  "context": "reviews of a travel kettle"}),
+    ("50 production-like payments", {"entity": "payment", "count": 50, "production_like": True}),
+    ("20 carts, coherent", {"entity": "cart", "count": 20, "hints": ["realistic", "coherent"]}),
+    ("20 orders from history", {"entity": "order", "count": 20, "context": "a bakery's orders",
+                                "learn_from_history": True}),
+    ("100 products as CSV, defect-triggering", {"entity": "product", "count": 100,
+                                                "output_format": "CSV", "defect_triggering": True}),
 ]  # fmt: skip
-BODIES = [body for _, body, _ in HOSTILE] + [body for _, body in HEAVY_VALID] + MORE_BODIES
+# Each named, so an answer too slow says which request it was.
+BODIES = [(name, body) for name, body, _ in HOSTILE] + HEAVY_VALID + MORE_BODIES
 HALF_BODY = (
     b"POST /v1/generate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
     b"content-length: 1000000\r\n\r\n" + b" " * 500_000
@@ -107,12 +112,15 @@ class Tally:
         self.slowest = (0.0, "")
         self.latency: dict[str, list[float]] = {}
 
-    def count(self, what: str, took: float = 0.0) -> None:
+    def count(self, what: str, took: float = 0.0, asked: str = "") -> None:
+        """One answer of kind ``what`` after ``took`` seconds; ``asked`` names the request in
+        the slowest and the slow lists, not in the count."""
+        named = f"{what} to '{asked}'" if asked else what
         with self.lock:
             self.answers[what] += 1
-            self.slowest = max(self.slowest, (took, what))
+            self.slowest = max(self.slowest, (took, named))
             if took > SLOW_SECONDS:
-                self.slow.append(f"{what} after {took:.1f} s")
+                self.slow.append(f"{named} after {took:.1f} s")
 
     def sample(self, probe: str, took: float) -> None:
         with self.lock:
@@ -147,14 +155,16 @@ class Attack:
         with httpx.Client(base_url=self.base, timeout=120) as http:
             while not self.stop.is_set():
                 if random.random() < 0.25:
-                    content = random.choice(JUNK)
+                    asked, content = "junk", random.choice(JUNK)
                 else:
-                    content = json.dumps(random.choice(BODIES)).encode()
+                    asked, body = random.choice(BODIES)
+                    content = json.dumps(body).encode()
                 started = time.monotonic()
                 answer = http.post("/v1/generate", content=content)
                 # A 429 for room to receive its body, told from one for the work it asks.
                 room = " (receiving)" if b"MAX_RECEIVING_BYTES" in answer.content else ""
-                self.tally.count(f"HTTP {answer.status_code}{room}", time.monotonic() - started)
+                took = time.monotonic() - started
+                self.tally.count(f"HTTP {answer.status_code}{room}", took, asked)
 
     def locale_hopper(self) -> None:
         """Two users at a time, each request in a locale drawn from Faker's 110: the first in
@@ -173,8 +183,9 @@ class Attack:
         with grpc.insecure_channel(f"127.0.0.1:{self.grpc_port}", options=options) as channel:
             stub = pb_grpc.TestDataServiceStub(channel)
             while not self.stop.is_set():
+                asked, body = random.choice(BODIES)
                 try:
-                    request = Parse(json.dumps(random.choice(BODIES)), pb.GenerateRequest(),
+                    request = Parse(json.dumps(body), pb.GenerateRequest(),
                                     ignore_unknown_fields=True)  # fmt: skip
                 except ParseError:
                     continue  # not expressible in the proto: HTTP sends it
@@ -186,7 +197,7 @@ class Attack:
                 except grpc.RpcError as exc:
                     code = exc.code()
                     room = " (receiving)" if "RECEIVING" in (exc.details() or "") else ""
-                self.tally.count(f"gRPC {code.name}{room}", time.monotonic() - started)
+                self.tally.count(f"gRPC {code.name}{room}", time.monotonic() - started, asked)
 
     def streamer(self) -> None:
         options = [("grpc.use_local_subchannel_pool", 1)]  # a connection of its own

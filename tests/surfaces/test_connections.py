@@ -25,16 +25,13 @@ from h2.exceptions import ProtocolError
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .hostile_requests import LARGE_ANSWER
+from .hostile_requests import LARGE_ANSWER, heavy_users
 from .test_hostile import grpc_call
 from .test_serve import Served, finished
 
 READ_TIMEOUT_SECONDS = 1
 STALL_SECONDS = 2
-HEAVY = (
-    b'{"entity": "user", "count": 1000, '
-    b'"constraints": {"field_constraints": {"first_name": {"regex": "(ab|cd){500}"}}}}'
-)  # ≈2.6 s of work here: longer than the read timeout
+HEAVY = json.dumps(heavy_users(1000)).encode()  # ≈1 s of work here: longer than the read timeout
 
 
 @pytest.fixture(scope="module")

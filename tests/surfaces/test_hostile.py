@@ -26,7 +26,7 @@ from grpc_status import rpc_status
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .hostile_requests import HEAVY_VALID, HOSTILE, on
+from .hostile_requests import HEAVY_VALID, HOSTILE, heavy_users, on
 from .test_serve import Served, serving
 
 SECOND = 1.0
@@ -170,7 +170,7 @@ def test_small_and_bad_requests_never_queue_behind_heavy_ones(server: Served) ->
     # shares a core while it runs; the four others are sent 0.3 s after them. (Sent 1 s after,
     # a heavy answer once came first on a quiet machine; heavier ones, ≈1.4 s, were refused
     # once the module's earlier requests had slowed the pace admission scales estimates by.)
-    heavy = {"entity": "user", "count": 1000, "constraints": on("first_name", regex="(ab|cd){250}")}
+    heavy = heavy_users(1000)
     order: list[str] = []
     results: dict[str, Any] = {}
     lock = threading.Lock()
@@ -238,7 +238,7 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
     # RESOURCE_EXHAUSTED with gRPC's retry pushback — and every one admitted is served. A
     # stream's ranges run on the same heavy pool, but a stream already admitted is never cut.
     # Without the bound every request queued: under a flood, past a client's 120 s deadline.
-    heavy = {"entity": "user", "count": 500, "constraints": on("first_name", regex="(ab|cd){250}")}
+    heavy = heavy_users(300)  # ≈0.3 s each alone, estimated ≈1 s: eight fit the budget
     answers: list[Any] = []
     lock = threading.Lock()
 
@@ -266,7 +266,7 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
         thread.join(300)
     streamed = [a for a in answers if isinstance(a, int)]
     refused, served = refused_and_served(answers)
-    assert streamed == [500]
+    assert streamed == [300]
     assert len(refused) >= 4 and len(served) >= 8 and len(refused) + len(served) == 20
     for answer in refused:
         if isinstance(answer, grpc.RpcError):
@@ -281,7 +281,7 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
             if isinstance(answer, httpx.Response)
             else answer.record_count
         )
-        assert count == 500
+        assert count == 300
     # The bound is on requests in flight: once they are answered, the next one is admitted.
     assert http().status_code == 200
 
@@ -289,14 +289,14 @@ def test_a_flood_of_heavy_requests_is_refused_at_once_not_queued_past_any_deadli
 def test_heavy_requests_are_admitted_by_their_estimated_cost_not_only_their_number(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A server taking 2 s of estimated heavy work at once. Three requests of ≈1.6 s each
-    # (1000 records, 500 regex characters a record): the first is taken, the pool being idle;
+    # A server taking 2 s of estimated heavy work at once. Three requests of ≈3 s each
+    # (1000 records, 2000 regex characters a record): the first is taken, the pool being idle;
     # the others, arriving while it runs, are refused at once — far fewer than four a thread,
     # but more work than the budget. One request may cost a hundred times another: counting
     # requests alone let eight of the costliest queue for a minute and a half.
     monkeypatch.setenv("HEAVY_QUEUE_SECONDS", "2")
     served_by = Served(workers=1)
-    heavy = {"entity": "user", "count": 1000, "constraints": on("first_name", regex="(ab|cd){250}")}
+    heavy = heavy_users(1000)
     try:
         url = f"http://127.0.0.1:{served_by.http_port}/v1/generate"
         calls: list[Callable[[], Any]] = [

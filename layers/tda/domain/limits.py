@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from tda.domain.bounded_cache import cached_by_size
 from tda.domain.contract import FieldType
 from tda.domain.errors import FieldIssue
-from tda.domain.regexes import longest_match_of
+from tda.domain.regexes import longest_match_of, match_width_of
 from tda.domain.schema.spec import MAX_STRING_LENGTH as MAX_STRING_LENGTH  # one of the limits
 from tda.domain.schema.spec import EntitySpec, FieldSpec, is_id_pattern
 
@@ -26,10 +26,16 @@ MAX_RECORD_BYTES = 1 << 20
 # would cost more tokens than any request should spend on words it repeats.
 MAX_CONTEXT_CHARS = 10_000
 MAX_SCENARIO_DESCRIPTION_CHARS = 2_000
-# Characters drawn from regexes, ≈1-6 µs each: a synchronous request's (a few seconds of a
-# worker thread at most), and a stream's or job's (a 10K-record chunk stays within minutes).
+# Characters drawn from regexes, ≈0.15-0.8 µs each (``regex_draws``): a synchronous request's (two
+# seconds of a worker thread at most), and a stream's or job's (a 10K-record chunk stays within minutes).
 MAX_SYNC_REGEX_CHARS = 2_000_000
 MAX_REGEX_CHARS = 200_000_000
+# Steps of checking values against regexes, each drawn value's longest times the places a match
+# can be at once (``regexes.match_width_of``), ≈5-11 ns each where RE2's DFA gives out: ≈10 s of
+# a worker at most for a synchronous request (a pattern of 2000 such places, 1000 values of it,
+# took 55 s), ≈20 minutes of a job's workers in all.
+MAX_SYNC_REGEX_STEPS = 400_000_000
+MAX_REGEX_STEPS = 100 * MAX_SYNC_REGEX_STEPS
 # A synchronous request may be served on the event loop when it is this small: cheaper than
 # the hop to a thread (a few ms of CPU at most). Larger ones go to a worker thread.
 INLINE_BYTES = 256 << 10
@@ -64,7 +70,8 @@ class RecordBounds:
 
     values: int
     bytes: int
-    regex_chars: int  # characters drawn from regexes, the costliest to make (≈1-6 µs each)
+    regex_chars: int  # characters drawn from regexes, the costliest to make (≈0.15-0.8 µs each)
+    regex_steps: int  # steps of checking them, at most (``MAX_SYNC_REGEX_STEPS``)
     most_values: str
     most_bytes: str
 
@@ -73,9 +80,10 @@ class RecordBounds:
 def record_bounds(spec: EntitySpec) -> RecordBounds:
     per_field = {f.path: _field_bounds(f) for f in spec.fields}
     return RecordBounds(
-        values=sum(v for v, _, _ in per_field.values()),
-        bytes=2 + sum(b + len(path) + 4 for path, (_, b, _) in per_field.items()),
-        regex_chars=sum(r for _, _, r in per_field.values()),
+        values=sum(v for v, _, _, _ in per_field.values()),
+        bytes=2 + sum(b + len(path) + 4 for path, (_, b, _, _) in per_field.items()),
+        regex_chars=sum(r for _, _, r, _ in per_field.values()),
+        regex_steps=sum(steps for _, _, _, steps in per_field.values()),
         most_values=max(per_field, key=lambda p: per_field[p][0], default=""),
         most_bytes=max(per_field, key=lambda p: per_field[p][1], default=""),
     )
@@ -124,6 +132,16 @@ def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> lis
                 f"regexes; the limit is {regex_budget:,}{more}",
             )
         )
+    steps_budget = MAX_SYNC_REGEX_STEPS if sync else MAX_REGEX_STEPS
+    if count * bounds.regex_steps > steps_budget:
+        issues.append(
+            FieldIssue(
+                "count",
+                f"checking {count:,} records against their regexes can take "
+                f"{count * bounds.regex_steps:,} steps (a value's length times the places a "
+                f"match can be at once); the limit is {steps_budget:,}{more}",
+            )
+        )
     return issues
 
 
@@ -144,12 +162,16 @@ def light(spec: EntitySpec, count: int) -> bool:
 
 
 # CPU a request costs at most, per unit of its bounds (measured on this 2-core machine: 1000
-# users from a 1000-character regex, 2.8 s; 1000 users with 10,000-character names, 0.26 s;
+# users from a 1000-character regex, 0.15 s for ``(ab|cd){500}`` to 0.8 s for ``(?:a?){1000}``,
+# a repeat in each character; 1000 users with 10,000-character names, 0.26 s;
 # 1000 records of 40 caller-schema strings, 0.04 s), rounded up. A server admits heavy requests
 # by this sum (``tda.app.heavy_work``), not by their number: one request may cost 100x another.
 SECONDS_PER_VALUE = 1.5e-6
 SECONDS_PER_BYTE = 3e-8
-SECONDS_PER_REGEX_CHAR = 3e-6
+SECONDS_PER_REGEX_CHAR = 1.5e-6
+# A step of checking a value against its regex (``MAX_SYNC_REGEX_STEPS``), made twice: when
+# drawn and when validated.
+SECONDS_PER_REGEX_STEP = 2.5e-8
 
 
 def work_seconds(spec: EntitySpec, count: int) -> float:
@@ -159,6 +181,7 @@ def work_seconds(spec: EntitySpec, count: int) -> float:
         bounds.values * SECONDS_PER_VALUE
         + bounds.bytes * SECONDS_PER_BYTE
         + bounds.regex_chars * SECONDS_PER_REGEX_CHAR
+        + bounds.regex_steps * SECONDS_PER_REGEX_STEP
     )
 
 
@@ -179,20 +202,24 @@ def _longest_array(f: FieldSpec) -> int:
     return f.max_length if f.max_length is not None else max(f.min_length or 1, 3)
 
 
-def _field_bounds(f: FieldSpec) -> tuple[int, int, int]:
-    """(values, bytes, regex characters) of one field at its largest."""
+def _field_bounds(f: FieldSpec) -> tuple[int, int, int, int]:
+    """(values, bytes, regex characters, regex steps) of one field at its largest."""
     if f.is_array:
         assert f.item is not None
         length = _longest_array(f)
-        v, b, r = _field_bounds(f.item)
-        return v * length, (b + 1) * length + 2, r * length
+        v, b, r, steps = _field_bounds(f.item)
+        return v * length, (b + 1) * length + 2, r * length, steps * length
     if f.is_object:
-        values, size, drawn = 0, 2, 0
+        values, size, drawn, checked = 0, 2, 0, 0
         for child in f.children:
-            v, b, r = _field_bounds(child)
+            v, b, r, steps = _field_bounds(child)
             values, size, drawn = values + v, size + b + len(child.name) + 4, drawn + r
-        return values, size, drawn
-    return 1, _scalar_bytes(f), longest_match_of(f.regex) if f.regex is not None else 0
+            checked += steps
+        return values, size, drawn, checked
+    if f.regex is None:
+        return 1, _scalar_bytes(f), 0, 0
+    longest = longest_match_of(f.regex)
+    return 1, _scalar_bytes(f), longest, longest * match_width_of(f.regex)
 
 
 def _scalar_bytes(f: FieldSpec) -> int:

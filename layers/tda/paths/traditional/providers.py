@@ -347,17 +347,16 @@ def _year_codes(years: np.ndarray) -> np.ndarray:
 
 @provider("regex")
 def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
-    pattern = regexes.parse(spec.regex or "")
     fullmatch = regexes.matcher(spec.regex or "")
-    from tda.domain.regex_draws import BoundedXeger  # only a field with a regex draws from one
+    from tda.domain.regex_draws import drawer  # only a field with a regex draws from one
 
-    maker = BoundedXeger(ctx.pyrandom)
+    draw, source = drawer(spec.regex or ""), ctx.pyrandom
     lo = spec.min_length or 0
     hi = spec.max_length if spec.max_length is not None else 10**9
     out = []
     for _ in range(ctx.n):
         for _attempt in range(REGEX_ATTEMPTS):
-            value = maker.draw(pattern)
+            value = draw(source)
             if lo <= len(value) <= hi and fullmatch(value) and _type_ok(spec, value):
                 out.append(value)
                 break

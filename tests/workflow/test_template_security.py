@@ -99,7 +99,17 @@ def test_each_function_has_only_the_s3_actions_it_uses() -> None:
         for name, f in functions.items()
     }
     assert actions["TraditionalFunction"] == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
-    assert actions["RouterFunction"] == {"s3:GetObject", "s3:DeleteObject", "s3:ListBucket"}
+    assert actions["RouterFunction"] == {
+        "s3:GetObject", "s3:DeleteObject", "s3:ListBucket", "s3:PutObject"
+    }  # fmt: skip
+    # The router writes only the locale pools its fast path builds (``pools``' kept entries):
+    # under the cache's prefix, ``pools/`` within it.
+    router_puts = [
+        s for s in _statements(functions["RouterFunction"]) if "s3:PutObject" in s["Action"]
+    ]
+    assert [s["Resource"] for s in router_puts] == [
+        [{"Sub": "${JobsBucket.Arn}/jobs/cache/pools/*"}]
+    ]
     assert "s3:DeleteObject" not in actions["JobsFunction"] | actions["LlmFunction"]
     for name, f in functions.items():  # every object action is under a prefix, not the bucket
         for statement in _statements(f):

@@ -3,10 +3,10 @@
 A pattern is compiled once into a drawer: each node of Python's parse of it becomes a constant, a
 pick among constants or a small function, so a value costs one random draw per choice the
 pattern makes and nothing more. ``rstr`` walked the parse instead, every node of it for every
-character (≈9 µs a character of ``(ab|cd){500}``: 2.3 s for 1000 values, and 10-20 s on a busy
+character (≈2.3 µs a character of ``(ab|cd){500}``: 2.3 s for 1000 values, 10-20 s on a busy
 server); the drawer makes the very same values from the same seed, drawing the same random
-numbers in the same order, ≈15x faster. ``rstr`` still names the alphabets (``\\d``, ``\\w``,
-``.``), with RE2's ``\\s``.
+numbers in the same order, 4-18x faster (``bench/bench_regex.py``). ``rstr`` still names the
+alphabets (``\\d``, ``\\w``, ``.``), with RE2's ``\\s``.
 
 Apart from the checks: only a field with a regex draws, and ``rstr`` with ``string`` is ≈1.5 ms
 of an import that most requests never need.

@@ -123,25 +123,20 @@ def size_issues(spec: EntitySpec, count: int, sync: bool, max_bytes: int) -> lis
                 f"{size_text(max_bytes)}{more}",
             )
         )
-    regex_budget = MAX_SYNC_REGEX_CHARS if sync else MAX_REGEX_CHARS
-    if count * bounds.regex_chars > regex_budget:
-        issues.append(
-            FieldIssue(
-                "count",
-                f"{count:,} records draw up to {count * bounds.regex_chars:,} characters from "
-                f"regexes; the limit is {regex_budget:,}{more}",
+    regex_work = (
+        (count * bounds.regex_chars, MAX_SYNC_REGEX_CHARS if sync else MAX_REGEX_CHARS,
+         "records draw up to {:,} characters from regexes"),
+        (count * bounds.regex_steps, MAX_SYNC_REGEX_STEPS if sync else MAX_REGEX_STEPS,
+         "records can take {:,} steps to check against their regexes (a value's length "
+         "times the places a match can be at once)"),
+    )  # fmt: skip
+    for total, budget, what in regex_work:
+        if total > budget:
+            issues.append(
+                FieldIssue(
+                    "count", f"{count:,} {what.format(total)}; the limit is {budget:,}{more}"
+                )
             )
-        )
-    steps_budget = MAX_SYNC_REGEX_STEPS if sync else MAX_REGEX_STEPS
-    if count * bounds.regex_steps > steps_budget:
-        issues.append(
-            FieldIssue(
-                "count",
-                f"checking {count:,} records against their regexes can take "
-                f"{count * bounds.regex_steps:,} steps (a value's length times the places a "
-                f"match can be at once); the limit is {steps_budget:,}{more}",
-            )
-        )
     return issues
 
 

@@ -14,6 +14,7 @@ import pytest
 import rstr
 
 from tda.domain import regexes
+from tda.domain.errors import InvalidRequestError
 from tda.domain.regex_draws import drawer
 
 from ..conftest import generate_records
@@ -94,3 +95,29 @@ def test_a_request_with_a_regex_is_the_same_for_the_same_seed() -> None:
     assert names == [record["first_name"] for record in again]
     assert len(set(names)) > 40  # drawn, not one value repeated
     assert all(regexes.matcher("(ab|cd){5}[A-Z]\\d?")(name) for name in names)
+
+
+def test_draws_the_check_refuses_cost_a_batch_at_most_as_many_checks_as_its_values() -> None:
+    # The drawing cannot see an assertion: 'a\bb' is drawn as "ab", which RE2 refuses. Here 19
+    # draws in 20 are refused, each a whole check; a value could take up to 200 draws, so a
+    # request cost up to 200 times its estimate (with a pattern costly to check, ≈20 s for 50
+    # values estimated at 5 s). A batch now spends four refused draws a value at most (200 at
+    # least), then is refused naming the regex: a few checks a value, not 200.
+    pattern = "x(?:" + "|".join(["a\\bb"] * 19 + ["c"]) + ")"
+    checks: list[str] = []
+    real = regexes.matcher(pattern)
+
+    def counted(value: str) -> Any:
+        checks.append(value)
+        return real(value)
+
+    request = {"entity": "user", "count": 500, "seed": 1, "constraints": {"field_constraints": {
+        "first_name": {"regex": pattern}}}}  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(regexes, "matcher", lambda _pattern: counted)
+        with pytest.raises(InvalidRequestError) as refused:
+            generate_records(**request)
+    assert len(checks) <= 5 * 500 + 200
+    issue = refused.value.issues[0]
+    assert issue.field == "constraints.first_name.regex"
+    assert "most values drawn from" in issue.message and "do not match it" in issue.message

@@ -353,16 +353,32 @@ def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
     draw, source = drawer(spec.regex or ""), ctx.pyrandom
     lo = spec.min_length or 0
     hi = spec.max_length if spec.max_length is not None else 10**9
+    field = f"constraints.{spec.path}.regex"
+    # A draw the check refuses costs a whole check (the drawing cannot see an assertion such
+    # as \b): a batch spends four a value it makes at most, 200 at least, so that a value costs
+    # a few checks, not up to 200. A pattern whose draws pass one time in five or less is refused.
+    refusals_left = max(REGEX_ATTEMPTS, 4 * ctx.n)
     out = []
     for _ in range(ctx.n):
         for _attempt in range(REGEX_ATTEMPTS):
             value = draw(source)
-            if lo <= len(value) <= hi and fullmatch(value) and _type_ok(spec, value):
+            if not lo <= len(value) <= hi:
+                continue
+            if not fullmatch(value):
+                refusals_left -= 1
+                if refusals_left == 0:
+                    raise InvalidRequestError.single(
+                        field,
+                        f"most values drawn from /{spec.regex}/ do not match it: an assertion "
+                        "such as \\b, which drawing cannot see, fails in them",
+                    )
+                continue
+            if _type_ok(spec, value):
                 out.append(value)
                 break
         else:
             raise InvalidRequestError.single(
-                f"constraints.{spec.path}.regex",
+                field,
                 f"could not produce a value matching /{spec.regex}/ within the length and type limits",
             )
     return obj(out)

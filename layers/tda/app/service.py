@@ -29,7 +29,7 @@ from tda.domain.errors import (
     TdaError,
     shown,
 )
-from tda.domain.limits import prompt_issues, size_issues
+from tda.domain.limits import MAX_OVERRIDE_REGEX_STEPS, OverrideChecks, prompt_issues, size_issues
 from tda.domain.output_clashes import column_clashes
 from tda.domain.plan import (
     SEED_BITS,
@@ -173,6 +173,7 @@ def _plan_scenarios(
         return (ScenarioPlan(DEFAULT_SCENARIO, max(count, 0)),)
     planned = []
     seen: set[str] = set()
+    checks = OverrideChecks()
     for i, scenario in enumerate(scenarios):
         where = f"scenarios[{i}]"
         name = scenario.name.strip()
@@ -190,7 +191,7 @@ def _plan_scenarios(
             for key, raw in scenario.overrides.items()
             if (
                 o := parse_override(
-                    spec, key, raw, f"{where}.overrides.{key}", scenario.count, issues
+                    spec, key, raw, f"{where}.overrides.{key}", scenario.count, issues, checks
                 )
             )
             is not None
@@ -207,9 +208,16 @@ def _plan_scenarios(
 
 
 def parse_override(
-    spec: EntitySpec, path: str, raw: str, where: str, rows: int, issues: list[FieldIssue]
+    spec: EntitySpec,
+    path: str,
+    raw: str,
+    where: str,
+    rows: int,
+    issues: list[FieldIssue],
+    checks: OverrideChecks,
 ) -> Override | None:
-    """A scenario override as a typed, checked internal value (cents, epoch seconds...)."""
+    """A scenario override as a typed, checked internal value (cents, epoch seconds...), its
+    check against a regex paid from the request's ``checks``."""
     target = spec.find(path) or spec.find(item_path(path))
     if target is None:
         issues.append(FieldIssue(where, f"no field '{path}' in {spec.name}"))
@@ -231,6 +239,18 @@ def parse_override(
         value, internal = _typed(target, raw)
     except ValueError as exc:
         issues.append(FieldIssue(where, str(exc)))
+        return None
+    if checks.steps_left < 0:
+        return None  # past the budget: the override that went past it is named
+    if not checks.afford(target, raw):
+        issues.append(
+            FieldIssue(
+                where,
+                f"checking it and the overrides before it against their fields' regexes can "
+                f"take more than {MAX_OVERRIDE_REGEX_STEPS:,} steps (a value's length times the "
+                "places a match can be at once)",
+            )
+        )
         return None
     problems = validate_value(target, value)
     if problems:

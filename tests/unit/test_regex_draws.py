@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import sys
+import warnings
 from collections.abc import Callable
 from types import FrameType
 from typing import Any
@@ -121,3 +122,16 @@ def test_draws_the_check_refuses_cost_a_batch_at_most_as_many_checks_as_its_valu
     issue = refused.value.issues[0]
     assert issue.field == "constraints.first_name.regex"
     assert "most values drawn from" in issue.message and "do not match it" in issue.message
+
+
+def test_a_pattern_python_reads_otherwise_is_refused_naming_why_and_warns_nothing() -> None:
+    # Python's parser reads '[[:alpha:]]' as a set and a ']', RE2 as a letter: no value drawn
+    # matches. Python also warned, once per position, on the server's stderr.
+    request = {"entity": "user", "count": 5, "constraints": {"field_constraints": {
+        "first_name": {"regex": "x[[:alpha:]]{3}"}}}}  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InvalidRequestError) as refused:
+            generate_records(**request)
+    assert not [w for w in caught if issubclass(w.category, FutureWarning)]
+    assert "syntax Python's parser, which draws, reads otherwise" in refused.value.issues[0].message

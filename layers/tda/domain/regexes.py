@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants
 import re._parser as sre_parse
+import warnings
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
@@ -193,4 +194,8 @@ def drawn_repeats(low: int, high: int) -> int:
 def parse(pattern: str) -> Any:
     """Python's parse of a pattern, as ``check``, ``longest_match_of`` and ``regex_draws``
     take it: parsed once per pattern, not once per use (the parse is only read, never changed)."""
-    return sre_parse.parse(pattern)
+    with warnings.catch_warnings():
+        # "Possible nested set at position N": a caller's pattern is theirs to word, and the
+        # warning, one per position, went to the server's stderr.
+        warnings.simplefilter("ignore", FutureWarning)
+        return sre_parse.parse(pattern)

@@ -369,8 +369,9 @@ def _regex(spec: FieldSpec, ctx: LevelContext, arg: str) -> np.ndarray:
                 if refusals_left == 0:
                     raise InvalidRequestError.single(
                         field,
-                        f"most values drawn from /{spec.regex}/ do not match it: an assertion "
-                        "such as \\b, which drawing cannot see, fails in them",
+                        f"most values drawn from /{spec.regex}/ do not match it on RE2, which "
+                        "checks them: an assertion such as \\b, which drawing cannot see, or "
+                        "syntax Python's parser, which draws, reads otherwise ({,3}, [[:alpha:]])",
                     )
                 continue
             if _type_ok(spec, value):

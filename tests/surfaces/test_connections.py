@@ -27,7 +27,7 @@ from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
 from .hostile_requests import COSTLY_REGEX, LARGE_ANSWER
 from .test_hostile import grpc_call
-from .test_serve import Served, finished
+from .test_serve import Served, finished, until_closed
 
 READ_TIMEOUT_SECONDS = 1
 STALL_SECONDS = 2
@@ -56,19 +56,6 @@ def server() -> Iterator[Served]:
 
 def connect(server: Served) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.http_port), timeout=30)
-
-
-def until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes; fails if it keeps the connection 30 s."""
-    received = b""
-    try:
-        while chunk := sock.recv(65536):
-            received += chunk
-    except TimeoutError:
-        pytest.fail(f"the server kept the connection open (received {received[:120]!r})")
-    finally:
-        sock.close()
-    return received
 
 
 def json_post(path: str, body: bytes) -> bytes:

@@ -25,8 +25,8 @@ from h2.connection import H2Connection
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .test_connections import call_begun, unfinished_grpc_call, until_closed
-from .test_serve import Served
+from .test_connections import call_begun, unfinished_grpc_call
+from .test_serve import Served, until_closed
 
 BODY_BYTES = 1_000_000
 HALF_MESSAGE = b"\0" + (1000).to_bytes(4, "big") + b"\n" * 500  # declared 1,000 bytes, sent 500

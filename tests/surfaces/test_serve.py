@@ -39,6 +39,20 @@ def free_port() -> int:
         return port
 
 
+def until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes (its head and body may come apart); fails
+    if it keeps the connection 30 s."""
+    received = b""
+    try:
+        while chunk := sock.recv(65536):
+            received += chunk
+    except TimeoutError:
+        pytest.fail(f"the server kept the connection open (received {received[:120]!r})")
+    finally:
+        sock.close()
+    return received
+
+
 class Served:
     def __init__(
         self,
@@ -745,9 +759,7 @@ def test_a_compressed_body_is_refused_415_naming_the_encoding(served: Served) ->
             + body
             + b"\r\n0\r\n\r\n"
         )
-        answer = b""
-        while piece := sock.recv(65536):  # the head and the body may come apart
-            answer += piece
+        answer = until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 501 "), answer[:300]
     assert b"'gzip, chunked': only chunked is taken" in answer
 

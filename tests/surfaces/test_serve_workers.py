@@ -25,8 +25,7 @@ from grpc_status import rpc_status
 from testdata.v1 import test_data_pb2 as pb
 from testdata.v1 import test_data_pb2_grpc as pb_grpc
 
-from .test_connections import until_closed
-from .test_serve import Served, serving
+from .test_serve import Served, serving, until_closed
 
 CONNECTIONS = 16  # all on one process by chance: 2 ** -15
 # Each call on a connection of its own (httpx's module functions), waiting as long as a loaded
